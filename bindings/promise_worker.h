@@ -1,0 +1,66 @@
+#pragma once
+// One native call per operation, off the main thread: inputs are copied or pinned when the
+// worker is made, Run() does the work without touching JavaScript, Result() builds the value
+// that resolves the Promise, and a native exception rejects it with the typed error.
+#include <napi.h>
+
+#include <new>
+#include <string>
+#include <vector>
+
+#include "errors.h"
+
+namespace cangen::bindings {
+
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  explicit PromiseWorker(Napi::Env env)
+      : Napi::AsyncWorker(env, "cangen"), deferred_(Napi::Promise::Deferred::New(env)) {}
+
+  // Queues the worker and returns its Promise.
+  Napi::Promise Start() {
+    Napi::Promise promise = deferred_.Promise();
+    Queue();
+    return promise;
+  }
+
+  // Keeps a typed array (and so its memory) alive until the worker has finished.
+  void Pin(const Napi::Value& value) { pinned_.push_back(Napi::Persistent(value.As<Napi::Object>())); }
+
+ protected:
+  virtual void Run() = 0;
+  virtual Napi::Value Result(Napi::Env env) { return env.Undefined(); }
+
+ private:
+  void Execute() final {
+    try {
+      Run();
+    } catch (const Error& e) {
+      code_ = e.code();
+      SetError(e.what());
+    } catch (const std::bad_alloc&) {
+      code_ = ErrorCode::Internal;
+      SetError("Out of memory");
+    } catch (const std::exception& e) {
+      code_ = ErrorCode::Internal;
+      SetError(e.what());
+    }
+  }
+  void OnOK() final {
+    Napi::Env env = Env();
+    try {
+      deferred_.Resolve(Result(env));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+  void OnError(const Napi::Error& error) final {
+    deferred_.Reject(MakeError(Env(), code_, error.Message()).Value());
+  }
+
+  Napi::Promise::Deferred deferred_;
+  std::vector<Napi::ObjectReference> pinned_;
+  ErrorCode code_ = ErrorCode::Internal;
+};
+
+}  // namespace cangen::bindings

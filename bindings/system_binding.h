@@ -1,0 +1,9 @@
+#pragma once
+#include <napi.h>
+
+namespace cangen::bindings {
+
+Napi::Value BuildInfoJs(const Napi::CallbackInfo& info);
+Napi::Value MeasureCeilingsJs(const Napi::CallbackInfo& info);
+
+}  // namespace cangen::bindings

@@ -1,0 +1,18 @@
+# CUDA detection: compile our kernels when nvcc is found (and CANGEN_WITH_CUDA is ON).
+# The runtime is linked statically so the addon loads where no toolkit or driver exists.
+option(CANGEN_WITH_CUDA "Compile the CUDA kernels when nvcc is found" ON)
+set(CANGEN_CUDA_ARCHITECTURES "80;90" CACHE STRING "GPU architectures to compile for")
+set(CANGEN_CUDA_ENABLED OFF)
+if(CANGEN_WITH_CUDA)
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    set(CMAKE_CUDA_ARCHITECTURES "${CANGEN_CUDA_ARCHITECTURES}")
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    set(CANGEN_CUDA_ENABLED ON)
+    message(STATUS "cangen: CUDA kernels enabled for ${CMAKE_CUDA_ARCHITECTURES}")
+  else()
+    message(STATUS "cangen: nvcc not found; building without CUDA")
+  endif()
+endif()

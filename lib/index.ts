@@ -1,0 +1,10 @@
+/** cangen: ads candidate generation for Node.js. */
+export { FlatIndex } from './flat-index';
+export { FaissIndex, type FaissIndexOptions } from './faiss-index';
+export { VectorIndex, type IndexOptions, type SearchOptions, type DeviceChoice } from './vector-index';
+export { SearchResults, type ResultRow } from './results';
+export { type Metric } from './metric';
+export { type IdsInput } from './ids';
+export { buildInfo, measureCeilings, type BuildInfo, type Ceilings } from './system';
+export { defaults } from './defaults';
+export * from './errors';

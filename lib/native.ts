@@ -1,0 +1,73 @@
+/**
+ * Loads the native addon once: a prebuilt binary from prebuilds/, or the one built from source
+ * in build/Release. When neither loads, the error says why and what to do.
+ */
+import { join } from 'node:path';
+import { errorFromCode, NativeLoadError } from './errors';
+
+export interface NativeSearchResult {
+  ids: BigInt64Array;
+  scores: Float32Array;
+  counts: Uint32Array;
+}
+
+export interface NativeIndex {
+  train(vectors: Float32Array): Promise<void>;
+  add(ids: BigInt64Array, vectors: Float32Array): Promise<void>;
+  search(queries: Float32Array, k: number, device: number, gpuDevice: number, threads: number): Promise<NativeSearchResult>;
+  size(): number;
+  isTrained(): boolean;
+  close(): void;
+}
+
+export interface NativeBuildInfo {
+  version: string;
+  faissVersion: string;
+  faissSimd: string;
+  scanSimd: string;
+  cudaCompiled: boolean;
+  cudaDevices: number;
+  cudaDevice: string;
+  threads: number;
+  compiler: string;
+}
+
+export interface NativeAddon {
+  NativeIndex: new (kind: 'flat' | 'faiss', dim: number, metric: number, threads: number, factory?: string) => NativeIndex;
+  setErrorFactory(factory: (code: string, message: string) => Error): void;
+  buildInfo(): NativeBuildInfo;
+  measureCeilings(threads: number, megabytes: number): Promise<{ peakFlops: number; readBandwidth: number }>;
+}
+
+const packageRoot = join(__dirname, '..');
+let addon: NativeAddon | undefined;
+
+export function native(): NativeAddon {
+  if (addon) return addon;
+  let loaded: NativeAddon;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    loaded = require('node-gyp-build')(packageRoot) as NativeAddon;
+  } catch (error) {
+    throw new NativeLoadError(explainLoadFailure(error));
+  }
+  loaded.setErrorFactory(errorFromCode);
+  addon = loaded;
+  return loaded;
+}
+
+function explainLoadFailure(error: unknown): string {
+  const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+  const fixes = [
+    `cangen's native addon could not be loaded on ${process.platform}-${process.arch} (Node ${process.version}):`,
+    `  ${reason}`,
+    'Possible fixes:',
+    '  - No binary for this platform: build from source with `CANGEN_BUILD_FROM_SOURCE=1 npm rebuild cangen`',
+    '    (needs cmake >= 3.18, g++ >= 10, libopenblas-dev; see the README section "Building").',
+    '  - "libgomp.so.1: cannot open shared object file": install the OpenMP runtime (apt install libgomp1).',
+    '  - "illegal instruction" or a crash on load: this CPU lacks AVX2 + FMA, which the prebuilt binary needs;',
+    '    build from source with CANGEN_FAISS_OPT_LEVEL=generic and a lower baseline (see "Building").',
+    '  - Installed with --ignore-scripts and no prebuild: run `npm rebuild cangen`.',
+  ];
+  return fixes.join('\n');
+}

@@ -1,0 +1,124 @@
+#include "ann/faiss_index.h"
+
+#include <faiss/IndexIDMap.h>
+#include <faiss/index_factory.h>
+#include <omp.h>
+
+#include <cmath>
+#include <mutex>
+
+#include "common/error.h"
+
+namespace cangen {
+
+namespace {
+
+faiss::MetricType toFaiss(Metric metric) {
+  return metric == Metric::L2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
+}
+
+// FAISS reports its own failures as faiss::FaissException (a std::exception); keep its text.
+template <typename F>
+auto callFaiss(const char* what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::InvalidArgument, std::string("FAISS ") + what + " failed: " + e.what());
+  }
+}
+
+}  // namespace
+
+FaissIndex::FaissIndex(int dim, Metric metric, const std::string& factory, int threads)
+    : dim_(dim), metric_(metric), threads_(threads > 0 ? threads : omp_get_num_procs()) {
+  if (dim < 1) throw Error(ErrorCode::InvalidArgument, "Expected a dimension >= 1 but received " + std::to_string(dim));
+  index_ = callFaiss("index_factory", [&] {
+    std::unique_ptr<faiss::Index> inner(faiss::index_factory(dim, factory.c_str(), toFaiss(metric)));
+    auto map = std::make_unique<faiss::IndexIDMap2>(inner.get());
+    map->own_fields = true;
+    inner.release();
+    return std::unique_ptr<faiss::Index>(std::move(map));
+  });
+}
+
+FaissIndex::~FaissIndex() = default;
+
+size_t FaissIndex::size() const {
+  std::shared_lock lock(mutex_);
+  return static_cast<size_t>(index_->ntotal);
+}
+
+bool FaissIndex::isTrained() const {
+  std::shared_lock lock(mutex_);
+  return index_->is_trained;
+}
+
+std::vector<float> FaissIndex::prepare(const float* vectors, size_t n) const {
+  std::vector<float> out(vectors, vectors + n * dim_);
+  for (size_t i = 0; i < n * dim_; ++i) {
+    if (!std::isfinite(out[i])) {
+      throw Error(ErrorCode::NonFinite, "Expected finite numbers but element [" + std::to_string(i / dim_) + "][" +
+                                            std::to_string(i % dim_) + "] is " + std::to_string(out[i]));
+    }
+  }
+  if (metric_ == Metric::Cosine) {
+    for (size_t i = 0; i < n; ++i) {
+      double s = 0;
+      for (int j = 0; j < dim_; ++j) s += static_cast<double>(out[i * dim_ + j]) * out[i * dim_ + j];
+      float scale = s > 0 ? static_cast<float>(1.0 / std::sqrt(s)) : 0.0f;
+      for (int j = 0; j < dim_; ++j) out[i * dim_ + j] *= scale;
+    }
+  }
+  return out;
+}
+
+void FaissIndex::train(const float* vectors, size_t n) {
+  std::vector<float> x = prepare(vectors, n);
+  std::unique_lock lock(mutex_);
+  omp_set_num_threads(threads_);
+  callFaiss("train", [&] { index_->train(static_cast<faiss::Index::idx_t>(n), x.data()); });
+}
+
+void FaissIndex::add(const int64_t* ids, const float* vectors, size_t n) {
+  std::vector<float> x = prepare(vectors, n);
+  std::unique_lock lock(mutex_);
+  if (!index_->is_trained) {
+    throw Error(ErrorCode::InvalidArgument, "Expected a trained index: call train() with a sample before add()");
+  }
+  std::unordered_set<int64_t> batch;
+  for (size_t i = 0; i < n; ++i) {
+    if (ids_.count(ids[i]) || !batch.insert(ids[i]).second) {
+      throw Error(ErrorCode::DuplicateId,
+                  "Expected ids not already in the index but id " + std::to_string(ids[i]) + " is repeated; nothing was added");
+    }
+  }
+  omp_set_num_threads(threads_);
+  callFaiss("add", [&] { index_->add_with_ids(static_cast<faiss::Index::idx_t>(n), x.data(), ids); });
+  ids_.insert(batch.begin(), batch.end());
+}
+
+SearchResult FaissIndex::search(const float* queries, int nq, int k, const SearchOptions& options) const {
+  if (k < 1) throw Error(ErrorCode::InvalidArgument, "Expected k >= 1 but received " + std::to_string(k));
+  if (options.device == Device::Gpu) {
+    throw Error(ErrorCode::NoDevice, "FAISS-backed indexes search on the CPU in this build; use device 'cpu'");
+  }
+  std::vector<float> q = prepare(queries, nq);
+  SearchResult result = SearchResult::padded(nq, k);
+  {
+    std::shared_lock lock(mutex_);
+    omp_set_num_threads(options.threads > 0 ? options.threads : threads_);
+    callFaiss("search", [&] { index_->search(nq, q.data(), k, result.scores.data(), result.ids.data()); });
+  }
+  for (size_t i = 0; i < result.ids.size(); ++i) {
+    if (result.ids[i] >= 0) {
+      result.counts[i / k]++;
+    } else {
+      result.scores[i] = std::nanf("");
+    }
+  }
+  return result;
+}
+
+}  // namespace cangen

@@ -1,0 +1,104 @@
+#pragma once
+// Host-side helpers shared by the CUDA launchers: a checked-call macro that throws
+// cangen::Error(Internal), and RAII owners for device memory, streams and events.
+// Destructors never throw: a failure while releasing is ignored (there is nobody to tell).
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <string>
+#include <utility>
+
+#include "common/error.h"
+
+namespace cangen::gpu {
+
+[[noreturn]] inline void throwCudaError(const char* call, cudaError_t status) {
+  throw Error(ErrorCode::Internal, std::string(call) + " failed: " + cudaGetErrorString(status));
+}
+
+}  // namespace cangen::gpu
+
+// Evaluates a CUDA runtime call once; throws Error(Internal, "<call> failed: <reason>") on error.
+#define CANGEN_CUDA_CHECK(call)                                            \
+  do {                                                                     \
+    const cudaError_t cangenCudaStatus_ = (call);                          \
+    if (cangenCudaStatus_ != cudaSuccess) {                                \
+      ::cangen::gpu::throwCudaError(#call, cangenCudaStatus_);             \
+    }                                                                      \
+  } while (0)
+
+// After a <<<...>>> launch: a bad configuration is reported by cudaGetLastError.
+#define CANGEN_CUDA_CHECK_LAUNCH(name) CANGEN_CUDA_CHECK_NAMED(name, cudaGetLastError())
+#define CANGEN_CUDA_CHECK_NAMED(name, call)                                \
+  do {                                                                     \
+    const cudaError_t cangenCudaStatus_ = (call);                          \
+    if (cangenCudaStatus_ != cudaSuccess) {                                \
+      ::cangen::gpu::throwCudaError(name, cangenCudaStatus_);              \
+    }                                                                      \
+  } while (0)
+
+namespace cangen::gpu {
+
+// An owned device allocation of `size()` elements of T (contents undefined after reserve()).
+template <typename T>
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  ~DeviceBuffer() { release(); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  DeviceBuffer(DeviceBuffer&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)), capacity_(std::exchange(other.capacity_, 0)) {}
+
+  T* data() const { return data_; }
+  size_t capacity() const { return capacity_; }
+
+  // Makes room for at least n elements. Returns true when it reallocated, in which case the old
+  // contents are gone. With `growth` > 1, a reallocation takes max(n, growth * capacity).
+  bool reserve(size_t n, double growth = 1.0) {
+    if (n <= capacity_ && data_ != nullptr) return false;
+    size_t target = n == 0 ? 1 : n;
+    const size_t grown = static_cast<size_t>(static_cast<double>(capacity_) * growth);
+    if (grown > target) target = grown;
+    release();
+    void* p = nullptr;
+    const cudaError_t status = cudaMalloc(&p, target * sizeof(T));
+    if (status != cudaSuccess) {
+      cudaGetLastError();  // clear the (non-sticky) allocation error
+      throw Error(ErrorCode::Internal, "cudaMalloc of " + std::to_string(target * sizeof(T)) +
+                                           " bytes failed: " + cudaGetErrorString(status));
+    }
+    data_ = static_cast<T*>(p);
+    capacity_ = target;
+    return true;
+  }
+
+  void release() noexcept {
+    if (data_ != nullptr) cudaFree(data_);
+    data_ = nullptr;
+    capacity_ = 0;
+  }
+
+ private:
+  T* data_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+class Stream {
+ public:
+  Stream() { CANGEN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
+  ~Stream() {
+    if (stream_ != nullptr) {
+      cudaStreamSynchronize(stream_);
+      cudaStreamDestroy(stream_);
+    }
+  }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  cudaStream_t get() const { return stream_; }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+};
+
+}  // namespace cangen::gpu

@@ -1,0 +1,229 @@
+#include "flat/flat_index.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+
+#include "common/error.h"
+#include "cuda/gpu_flat_search.h"
+#include "flat/scan.h"
+#include "flat/topk.h"
+
+namespace cangen {
+
+namespace {
+
+// Ads scanned per work item: one item's panels (~256 KiB) stay in L2 while every query of the
+// batch passes over them.
+size_t panelsPerChunk(int dim) {
+  size_t bytes = panelFloats(dim) * sizeof(float);
+  return std::max<size_t>(4, (256 * 1024) / bytes / 4 * 4);
+}
+
+void checkFinite(const float* values, size_t n, int dim, const char* what) {
+  for (size_t i = 0; i < n * static_cast<size_t>(dim); ++i) {
+    if (!std::isfinite(values[i])) {
+      throw Error(ErrorCode::NonFinite, std::string("Expected finite numbers in ") + what + " but " + what +
+                                            "[" + std::to_string(i / dim) + "][" + std::to_string(i % dim) +
+                                            "] is " + std::to_string(values[i]));
+    }
+  }
+}
+
+double squaredNorm(const float* v, int dim) {
+  double s = 0;
+  for (int j = 0; j < dim; ++j) s += static_cast<double>(v[j]) * v[j];
+  return s;
+}
+
+}  // namespace
+
+FlatIndex::FlatIndex(int dim, Metric metric, int threads)
+    : dim_(dim), metric_(metric), threads_(threads > 0 ? threads : omp_get_num_procs()) {
+  if (dim < 1 || dim > 65536) {
+    throw Error(ErrorCode::InvalidArgument, "Expected a dimension between 1 and 65536 but received " +
+                                                std::to_string(dim));
+  }
+}
+
+FlatIndex::~FlatIndex() = default;
+
+size_t FlatIndex::size() const {
+  std::shared_lock lock(mutex_);
+  return count_;
+}
+
+void FlatIndex::add(const int64_t* ids, const float* vectors, size_t n) {
+  if (n == 0) return;
+  checkFinite(vectors, n, dim_, "vectors");
+  std::vector<float> norms(n, 1.0f);
+  if (metric_ == Metric::Cosine) {
+    for (size_t i = 0; i < n; ++i) {
+      double norm = std::sqrt(squaredNorm(vectors + i * dim_, dim_));
+      if (norm == 0) {
+        throw Error(ErrorCode::InvalidArgument,
+                    "Expected non-zero vectors for the cosine metric but vectors[" + std::to_string(i) +
+                        "] is all zeros");
+      }
+      norms[i] = static_cast<float>(norm);
+    }
+  }
+
+  std::unique_lock lock(mutex_);
+  // All or nothing: every id is checked before the first one is stored.
+  std::unordered_set<int64_t> batch;
+  batch.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (slotOfId_.count(ids[i]) != 0 || !batch.insert(ids[i]).second) {
+      throw Error(ErrorCode::DuplicateId, "Expected ids not already in the index but id " + std::to_string(ids[i]) +
+                                              (slotOfId_.count(ids[i]) ? " is already present"
+                                                                       : " appears twice in this batch") +
+                                              "; nothing was added");
+    }
+  }
+  if (count_ + n > UINT32_MAX) {
+    throw Error(ErrorCode::InvalidArgument, "A flat index holds at most 4294967295 ads");
+  }
+
+  const size_t first = count_;
+  const size_t panels = panelCount(first + n);
+  panels_.resize(panels * panelFloats(dim_));
+  if (metric_ == Metric::L2) bias_.resize(panels * kPanelWidth);
+  ids_.resize(first + n);
+  slotOfId_.reserve(first + n);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t ad = first + i;
+    const float* v = vectors + i * dim_;
+    const float scale = 1.0f / norms[i];
+    for (int j = 0; j < dim_; ++j) panels_[panelOffset(ad, dim_, j)] = v[j] * scale;
+    if (metric_ == Metric::L2) bias_[ad] = -static_cast<float>(squaredNorm(v, dim_));
+    ids_[ad] = ids[i];
+    slotOfId_.emplace(ids[i], static_cast<uint32_t>(ad));
+  }
+  count_ = first + n;
+  firstDirtyAd_ = std::min(firstDirtyAd_, first);
+}
+
+std::vector<float> FlatIndex::prepareQueries(const float* queries, int nq) const {
+  checkFinite(queries, nq, dim_, "queries");
+  std::vector<float> prepared(queries, queries + static_cast<size_t>(nq) * dim_);
+  for (int q = 0; q < nq; ++q) {
+    float* v = prepared.data() + static_cast<size_t>(q) * dim_;
+    float scale = 1.0f;
+    if (metric_ == Metric::L2) scale = 2.0f;
+    if (metric_ == Metric::Cosine) {
+      double norm = std::sqrt(squaredNorm(v, dim_));
+      scale = norm > 0 ? static_cast<float>(1.0 / norm) : 0.0f;
+    }
+    for (int j = 0; j < dim_; ++j) v[j] *= scale;
+  }
+  return prepared;
+}
+
+SearchResult FlatIndex::search(const float* queries, int nq, int k, const SearchOptions& options) const {
+  if (nq < 1) throw Error(ErrorCode::InvalidArgument, "Expected at least one query but received " + std::to_string(nq));
+  if (k < 1) throw Error(ErrorCode::InvalidArgument, "Expected k >= 1 but received " + std::to_string(k));
+  std::vector<float> prepared = prepareQueries(queries, nq);
+
+  SearchResult result = SearchResult::padded(nq, k);
+  std::vector<int64_t> slots(static_cast<size_t>(nq) * k, -1);
+
+  std::shared_lock lock(mutex_);
+  PanelView view{panels_.data(), metric_ == Metric::L2 ? bias_.data() : nullptr, count_, dim_};
+  if (options.device == Device::Gpu) {
+    std::lock_guard<std::mutex> gpuLock(gpuMutex_);
+    if (!gpu_ || gpuDeviceId_ != options.gpuDevice) {
+      gpu_ = std::make_unique<gpu::GpuFlatSearcher>(options.gpuDevice);
+      gpuDeviceId_ = options.gpuDevice;
+      firstDirtyAd_ = 0;
+    }
+    if (k > gpu::kMaxGpuK) {
+      throw Error(ErrorCode::InvalidArgument, "Expected k <= " + std::to_string(gpu::kMaxGpuK) +
+                                                  " on the GPU but received " + std::to_string(k));
+    }
+    if (count_ > 0) {
+      gpu_->sync(view, firstDirtyAd_);
+      firstDirtyAd_ = count_;
+      gpu_->search(prepared.data(), nq, k, nullptr, slots.data(), result.scores.data());
+    }
+  } else if (count_ > 0) {
+    searchCpu(view, prepared.data(), nq, k, options.threads > 0 ? options.threads : threads_, slots.data(),
+              result.scores.data());
+  }
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i] >= 0) {
+      result.ids[i] = ids_[slots[i]];
+      result.counts[i / k]++;
+    } else {
+      result.scores[i] = std::nanf("");
+    }
+  }
+  lock.unlock();
+  convertScores(queries, result);
+  return result;
+}
+
+void FlatIndex::searchCpu(const PanelView& view, const float* queries, int nq, int k, int threads,
+                          int64_t* outSlots, float* outScores) {
+  const size_t panels = panelCount(view.count);
+  const size_t chunk = panelsPerChunk(view.dim);
+  const size_t chunks = (panels + chunk - 1) / chunk;
+  const int teams = static_cast<int>(std::min<size_t>(std::max(threads, 1), chunks));
+  std::vector<std::vector<TopKCollector>> collectors(teams, std::vector<TopKCollector>(nq, TopKCollector(k)));
+  const ScanFunction scan = bestScanFunction();
+  std::atomic<size_t> next{0};
+  std::exception_ptr failure;
+  std::mutex failureMutex;
+
+  auto guarded = [&](auto&& work) {
+    try {
+      work();
+    } catch (...) {
+      std::lock_guard<std::mutex> g(failureMutex);
+      if (!failure) failure = std::current_exception();
+    }
+  };
+
+#pragma omp parallel num_threads(teams)
+  guarded([&] {
+    TopKCollector* mine = collectors[omp_get_thread_num()].data();
+    for (size_t c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) {
+      scan(view, queries, nq, c * chunk, std::min(panels, (c + 1) * chunk), nullptr, mine);
+    }
+  });
+  if (failure) std::rethrow_exception(failure);
+
+#pragma omp parallel for num_threads(teams) schedule(dynamic, 4)
+  for (int q = 0; q < nq; ++q) {
+    guarded([&] {
+      TopKCollector& merged = collectors[0][q];
+      for (int t = 1; t < teams; ++t) merged.append(collectors[t][q]);
+      std::vector<ScoredSlot> best = merged.sorted();
+      for (size_t i = 0; i < best.size() && i < static_cast<size_t>(k); ++i) {
+        outSlots[static_cast<size_t>(q) * k + i] = best[i].slot;
+        outScores[static_cast<size_t>(q) * k + i] = best[i].score;
+      }
+    });
+  }
+  if (failure) std::rethrow_exception(failure);
+}
+
+// Internal "larger is better" scores to what the metric reports (see common/metric.h).
+void FlatIndex::convertScores(const float* queries, SearchResult& result) const {
+  if (metric_ != Metric::L2) return;
+  for (int q = 0; q < result.nq; ++q) {
+    const float queryNorm = static_cast<float>(squaredNorm(queries + static_cast<size_t>(q) * dim_, dim_));
+    for (int i = 0; i < result.k; ++i) {
+      float& s = result.scores[static_cast<size_t>(q) * result.k + i];
+      if (!std::isnan(s)) s = std::max(0.0f, queryNorm - s);
+    }
+  }
+}
+
+}  // namespace cangen

@@ -1,0 +1,59 @@
+#pragma once
+// Exact (brute-force) embedding index: our own fused scan + top-k kernels on the CPU, and on a
+// CUDA device when one is requested. Thread-safe: searches share a lock, writes take it alone,
+// so a search sees every ad either before or after a write, never half of it.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "common/aligned_buffer.h"
+#include "common/metric.h"
+#include "flat/panels.h"
+#include "index/index.h"
+
+namespace cangen {
+
+namespace gpu {
+class GpuFlatSearcher;
+}
+
+class FlatIndex : public Index {
+ public:
+  FlatIndex(int dim, Metric metric, int threads);
+  ~FlatIndex() override;
+
+  int dim() const override { return dim_; }
+  Metric metric() const override { return metric_; }
+  size_t size() const override;
+
+  void add(const int64_t* ids, const float* vectors, size_t n) override;
+
+  SearchResult search(const float* queries, int nq, int k, const SearchOptions& options) const override;
+
+ private:
+  std::vector<float> prepareQueries(const float* queries, int nq) const;
+  static void searchCpu(const PanelView& view, const float* queries, int nq, int k, int threads,
+                        int64_t* outSlots, float* outScores);
+  void convertScores(const float* queries, SearchResult& result) const;
+
+  const int dim_;
+  const Metric metric_;
+  const int threads_;
+  mutable std::shared_mutex mutex_;
+  AlignedBuffer<float> panels_;  // see flat/panels.h
+  AlignedBuffer<float> bias_;    // -|x|^2 per ad for L2 (padded to whole panels), empty otherwise
+  std::vector<int64_t> ids_;     // slot -> id
+  std::unordered_map<int64_t, uint32_t> slotOfId_;
+  size_t count_ = 0;
+  // Device copies, created on first GPU search; firstDirtyAd_ says what changed since.
+  mutable std::unique_ptr<gpu::GpuFlatSearcher> gpu_;
+  mutable int gpuDeviceId_ = -1;
+  mutable size_t firstDirtyAd_ = 0;
+  mutable std::mutex gpuMutex_;
+};
+
+}  // namespace cangen

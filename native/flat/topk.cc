@@ -1,0 +1,40 @@
+#include "flat/topk.h"
+
+#include <algorithm>
+
+namespace cangen {
+
+namespace {
+bool better(const ScoredSlot& a, const ScoredSlot& b) {
+  return a.score > b.score || (a.score == b.score && a.slot < b.slot);
+}
+}  // namespace
+
+void TopKCollector::reset(size_t k) {
+  k_ = std::max<size_t>(k, 1);
+  // The buffer grows only as candidates arrive, so a large k costs nothing on small corpora.
+  capacity_ = std::max<size_t>(2 * k_, 64);
+  threshold_ = -std::numeric_limits<float>::infinity();
+  buffer_.clear();
+}
+
+void TopKCollector::shrink() {
+  if (buffer_.size() <= k_) return;
+  std::nth_element(buffer_.begin(), buffer_.begin() + (k_ - 1), buffer_.end(), better);
+  buffer_.resize(k_);
+  threshold_ = buffer_[k_ - 1].score;
+}
+
+void TopKCollector::append(const TopKCollector& other) {
+  for (const ScoredSlot& c : other.buffer_) {
+    if (c.score > threshold_) push(c.score, c.slot);
+  }
+}
+
+std::vector<ScoredSlot> TopKCollector::sorted() {
+  shrink();
+  std::sort(buffer_.begin(), buffer_.end(), better);
+  return buffer_;
+}
+
+}  // namespace cangen

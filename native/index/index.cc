@@ -1,0 +1,17 @@
+#include "index/index.h"
+
+#include <cmath>
+
+namespace cangen {
+
+SearchResult SearchResult::padded(int nq, int k) {
+  SearchResult r;
+  r.nq = nq;
+  r.k = k;
+  r.ids.assign(static_cast<size_t>(nq) * k, -1);
+  r.scores.assign(static_cast<size_t>(nq) * k, std::nanf(""));
+  r.counts.assign(nq, 0);
+  return r;
+}
+
+}  // namespace cangen

@@ -1,0 +1,24 @@
+#include "system/build_info.h"
+
+#include <omp.h>
+
+#include "cuda/gpu_flat_search.h"
+#include "flat/scan.h"
+
+namespace cangen {
+
+BuildInfo buildInfo() {
+  BuildInfo info;
+  info.version = CANGEN_VERSION;
+  info.faissVersion = CANGEN_FAISS_VERSION;
+  info.faissSimd = CANGEN_FAISS_OPT_LEVEL;
+  info.scanSimd = bestScanName();
+  info.cudaCompiled = gpu::compiledWithCuda();
+  info.cudaDevices = gpu::deviceCount();
+  info.cudaDevice = gpu::describeDevice(0);
+  info.threads = omp_get_num_procs();
+  info.compiler = "gcc " __VERSION__;
+  return info;
+}
+
+}  // namespace cangen

@@ -1,0 +1,21 @@
+#pragma once
+// What this build and this machine support, for users (`cangen.buildInfo()`) and bug reports.
+#include <string>
+
+namespace cangen {
+
+struct BuildInfo {
+  std::string version;
+  std::string faissVersion;
+  std::string faissSimd;      // "avx2" or "generic": the SIMD level FAISS was compiled for
+  std::string scanSimd;       // "avx512" or "avx2": the exact-search kernel chosen on this CPU
+  bool cudaCompiled = false;
+  int cudaDevices = 0;
+  std::string cudaDevice;     // first device's description, or why there is none
+  int threads = 0;            // default threads per search (cores visible to this process)
+  std::string compiler;
+};
+
+BuildInfo buildInfo();
+
+}  // namespace cangen

@@ -1,0 +1,12 @@
+#pragma once
+// The machine's limits, measured in-process so benchmarks can say how close a kernel gets.
+
+namespace cangen {
+
+// fp32 FLOP/s of register-resident fused multiply-adds on `threads` threads, at the widest
+// vector width the scan kernel uses on this CPU.
+double measurePeakFlops(int threads);
+// Bytes/s of streaming reads over a buffer of `bytes` (far larger than the caches) on `threads`.
+double measureReadBandwidth(int threads, double bytes);
+
+}  // namespace cangen
