@@ -19,5 +19,9 @@ if (process.env.CANGEN_BUILD_FROM_SOURCE !== '1') {
     console.log(`cangen: no usable prebuilt binary (${error.message.split('\n')[0]}); building from source`);
   }
 }
+if (process.env.CANGEN_CONSUMER_NO_BUILD === '1') {
+  console.error('cangen: CANGEN_CONSUMER_NO_BUILD is set and no prebuilt binary loaded');
+  process.exit(1);
+}
 const build = spawnSync(process.execPath, [join(root, 'scripts', 'build-native.mjs')], { stdio: 'inherit' });
 process.exit(build.status ?? 1);

@@ -41,19 +41,14 @@ FaissIndex::FaissIndex(int dim, Metric metric, const std::string& factory, int t
     inner.release();
     return std::unique_ptr<faiss::Index>(std::move(map));
   });
+  trained_ = index_->is_trained;
 }
 
 FaissIndex::~FaissIndex() = default;
 
-size_t FaissIndex::size() const {
-  std::shared_lock lock(mutex_);
-  return static_cast<size_t>(index_->ntotal);
-}
+size_t FaissIndex::size() const { return publicCount_.load(std::memory_order_acquire); }
 
-bool FaissIndex::isTrained() const {
-  std::shared_lock lock(mutex_);
-  return index_->is_trained;
-}
+bool FaissIndex::isTrained() const { return trained_.load(std::memory_order_acquire); }
 
 std::vector<float> FaissIndex::prepare(const float* vectors, size_t n) const {
   std::vector<float> out(vectors, vectors + n * dim_);
@@ -79,6 +74,7 @@ void FaissIndex::train(const float* vectors, size_t n) {
   std::unique_lock lock(mutex_);
   omp_set_num_threads(threads_);
   callFaiss("train", [&] { index_->train(static_cast<faiss::Index::idx_t>(n), x.data()); });
+  trained_ = index_->is_trained;
 }
 
 void FaissIndex::add(const int64_t* ids, const float* vectors, size_t n) {
@@ -97,6 +93,7 @@ void FaissIndex::add(const int64_t* ids, const float* vectors, size_t n) {
   omp_set_num_threads(threads_);
   callFaiss("add", [&] { index_->add_with_ids(static_cast<faiss::Index::idx_t>(n), x.data(), ids); });
   ids_.insert(batch.begin(), batch.end());
+  publicCount_.store(static_cast<size_t>(index_->ntotal), std::memory_order_release);
 }
 
 SearchResult FaissIndex::search(const float* queries, int nq, int k, const SearchOptions& options) const {

@@ -2,6 +2,7 @@
 // A FAISS index built from a factory string ("Flat", "IVF1024,PQ16", "HNSW32", ...) with our id,
 // metric and locking conventions. In this release it is the peer our exact kernels are measured
 // against; the approximate index kinds build on it.
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -41,6 +42,9 @@ class FaissIndex : public Index {
   mutable std::shared_mutex mutex_;
   std::unique_ptr<faiss::Index> index_;
   std::unordered_set<int64_t> ids_;
+  // Read without the lock, so size() and isTrained() never wait on a long train or add.
+  std::atomic<size_t> publicCount_{0};
+  std::atomic<bool> trained_{false};
 };
 
 }  // namespace cangen

@@ -54,10 +54,7 @@ FlatIndex::FlatIndex(int dim, Metric metric, int threads)
 
 FlatIndex::~FlatIndex() = default;
 
-size_t FlatIndex::size() const {
-  std::shared_lock lock(mutex_);
-  return count_;
-}
+size_t FlatIndex::size() const { return publicCount_.load(std::memory_order_acquire); }
 
 void FlatIndex::add(const int64_t* ids, const float* vectors, size_t n) {
   if (n == 0) return;
@@ -107,6 +104,7 @@ void FlatIndex::add(const int64_t* ids, const float* vectors, size_t n) {
     slotOfId_.emplace(ids[i], static_cast<uint32_t>(ad));
   }
   count_ = first + n;
+  publicCount_.store(count_, std::memory_order_release);
   firstDirtyAd_ = std::min(firstDirtyAd_, first);
 }
 

@@ -2,6 +2,7 @@
 // Exact (brute-force) embedding index: our own fused scan + top-k kernels on the CPU, and on a
 // CUDA device when one is requested. Thread-safe: searches share a lock, writes take it alone,
 // so a search sees every ad either before or after a write, never half of it.
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -48,7 +49,8 @@ class FlatIndex : public Index {
   AlignedBuffer<float> bias_;    // -|x|^2 per ad for L2 (padded to whole panels), empty otherwise
   std::vector<int64_t> ids_;     // slot -> id
   std::unordered_map<int64_t, uint32_t> slotOfId_;
-  size_t count_ = 0;
+  size_t count_ = 0;                   // guarded by mutex_
+  std::atomic<size_t> publicCount_{0}; // read without the lock, so size() never waits on a write
   // Device copies, created on first GPU search; firstDirtyAd_ says what changed since.
   mutable std::unique_ptr<gpu::GpuFlatSearcher> gpu_;
   mutable int gpuDeviceId_ = -1;
