@@ -1,6 +1,7 @@
 #pragma once
 // A growable array of trivially copyable T on 64-byte boundaries (cache lines, AVX-512 loads).
 // New space is zero-filled, which the panel layout relies on for its unused lanes.
+#include <algorithm>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>

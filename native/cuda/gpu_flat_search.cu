@@ -52,7 +52,8 @@ std::string noDeviceReason(int device) {
   const cudaError_t status = cudaGetDeviceCount(&n);
   if (status != cudaSuccess) {
     cudaGetLastError();
-    return std::string("no usable CUDA device (cudaGetDeviceCount: ") + cudaGetErrorString(status) + ")";
+    return std::string("CUDA driver or device unavailable: cudaGetDeviceCount failed with error ") +
+           std::to_string(static_cast<int>(status)) + ", " + cudaGetErrorString(status);
   }
   if (n <= 0) return "no CUDA device found";
   if (device < 0 || device >= n) {

@@ -3,28 +3,18 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <exception>
 #include <mutex>
 #include <string>
 #include <unordered_set>
 
 #include "common/error.h"
 #include "cuda/gpu_flat_search.h"
-#include "flat/scan.h"
-#include "flat/topk.h"
+#include "flat/exact_search.h"
 
 namespace cangen {
 
 namespace {
-
-// Ads scanned per work item: one item's panels (~256 KiB) stay in L2 while every query of the
-// batch passes over them.
-size_t panelsPerChunk(int dim) {
-  size_t bytes = panelFloats(dim) * sizeof(float);
-  return std::max<size_t>(4, (256 * 1024) / bytes / 4 * 4);
-}
 
 void checkFinite(const float* values, size_t n, int dim, const char* what) {
   for (size_t i = 0; i < n * static_cast<size_t>(dim); ++i) {
@@ -45,7 +35,7 @@ double squaredNorm(const float* v, int dim) {
 }  // namespace
 
 FlatIndex::FlatIndex(int dim, Metric metric, int threads)
-    : dim_(dim), metric_(metric), threads_(threads > 0 ? threads : omp_get_num_procs()) {
+    : dim_(dim), metric_(metric), threads_(threads > 0 ? threads : omp_get_num_procs()), store_(dim, metric) {
   if (dim < 1 || dim > 65536) {
     throw Error(ErrorCode::InvalidArgument, "Expected a dimension between 1 and 65536 but received " +
                                                 std::to_string(dim));
@@ -59,8 +49,10 @@ size_t FlatIndex::size() const { return publicCount_.load(std::memory_order_acqu
 void FlatIndex::add(const int64_t* ids, const float* vectors, size_t n) {
   if (n == 0) return;
   checkFinite(vectors, n, dim_, "vectors");
-  std::vector<float> norms(n, 1.0f);
+  // Cosine stores unit vectors; the copy is made before the lock so searches wait less.
+  std::vector<float> normalised;
   if (metric_ == Metric::Cosine) {
+    normalised.assign(vectors, vectors + n * dim_);
     for (size_t i = 0; i < n; ++i) {
       double norm = std::sqrt(squaredNorm(vectors + i * dim_, dim_));
       if (norm == 0) {
@@ -68,8 +60,9 @@ void FlatIndex::add(const int64_t* ids, const float* vectors, size_t n) {
                     "Expected non-zero vectors for the cosine metric but vectors[" + std::to_string(i) +
                         "] is all zeros");
       }
-      norms[i] = static_cast<float>(norm);
+      for (int j = 0; j < dim_; ++j) normalised[i * dim_ + j] = static_cast<float>(vectors[i * dim_ + j] / norm);
     }
+    vectors = normalised.data();
   }
 
   std::unique_lock lock(mutex_);
@@ -89,20 +82,10 @@ void FlatIndex::add(const int64_t* ids, const float* vectors, size_t n) {
   }
 
   const size_t first = count_;
-  const size_t panels = panelCount(first + n);
-  panels_.resize(panels * panelFloats(dim_));
-  if (metric_ == Metric::L2) bias_.resize(panels * kPanelWidth);
-  ids_.resize(first + n);
+  store_.append(vectors, n);
+  ids_.insert(ids_.end(), ids, ids + n);
   slotOfId_.reserve(first + n);
-  for (size_t i = 0; i < n; ++i) {
-    const size_t ad = first + i;
-    const float* v = vectors + i * dim_;
-    const float scale = 1.0f / norms[i];
-    for (int j = 0; j < dim_; ++j) panels_[panelOffset(ad, dim_, j)] = v[j] * scale;
-    if (metric_ == Metric::L2) bias_[ad] = -static_cast<float>(squaredNorm(v, dim_));
-    ids_[ad] = ids[i];
-    slotOfId_.emplace(ids[i], static_cast<uint32_t>(ad));
-  }
+  for (size_t i = 0; i < n; ++i) slotOfId_.emplace(ids[i], static_cast<uint32_t>(first + i));
   count_ = first + n;
   publicCount_.store(count_, std::memory_order_release);
   firstDirtyAd_ = std::min(firstDirtyAd_, first);
@@ -133,7 +116,7 @@ SearchResult FlatIndex::search(const float* queries, int nq, int k, const Search
   std::vector<int64_t> slots(static_cast<size_t>(nq) * k, -1);
 
   std::shared_lock lock(mutex_);
-  PanelView view{panels_.data(), metric_ == Metric::L2 ? bias_.data() : nullptr, count_, dim_};
+  const PanelView view = store_.view();
   if (options.device == Device::Gpu) {
     std::lock_guard<std::mutex> gpuLock(gpuMutex_);
     if (!gpu_ || gpuDeviceId_ != options.gpuDevice) {
@@ -151,8 +134,8 @@ SearchResult FlatIndex::search(const float* queries, int nq, int k, const Search
       gpu_->search(prepared.data(), nq, k, nullptr, slots.data(), result.scores.data());
     }
   } else if (count_ > 0) {
-    searchCpu(view, prepared.data(), nq, k, options.threads > 0 ? options.threads : threads_, slots.data(),
-              result.scores.data());
+    exactSearchPanels(view, prepared.data(), nq, k, options.threads > 0 ? options.threads : threads_, nullptr,
+                      slots.data(), result.scores.data());
   }
   for (size_t i = 0; i < slots.size(); ++i) {
     if (slots[i] >= 0) {
@@ -165,51 +148,6 @@ SearchResult FlatIndex::search(const float* queries, int nq, int k, const Search
   lock.unlock();
   convertScores(queries, result);
   return result;
-}
-
-void FlatIndex::searchCpu(const PanelView& view, const float* queries, int nq, int k, int threads,
-                          int64_t* outSlots, float* outScores) {
-  const size_t panels = panelCount(view.count);
-  const size_t chunk = panelsPerChunk(view.dim);
-  const size_t chunks = (panels + chunk - 1) / chunk;
-  const int teams = static_cast<int>(std::min<size_t>(std::max(threads, 1), chunks));
-  std::vector<std::vector<TopKCollector>> collectors(teams, std::vector<TopKCollector>(nq, TopKCollector(k)));
-  const ScanFunction scan = bestScanFunction();
-  std::atomic<size_t> next{0};
-  std::exception_ptr failure;
-  std::mutex failureMutex;
-
-  auto guarded = [&](auto&& work) {
-    try {
-      work();
-    } catch (...) {
-      std::lock_guard<std::mutex> g(failureMutex);
-      if (!failure) failure = std::current_exception();
-    }
-  };
-
-#pragma omp parallel num_threads(teams)
-  guarded([&] {
-    TopKCollector* mine = collectors[omp_get_thread_num()].data();
-    for (size_t c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) {
-      scan(view, queries, nq, c * chunk, std::min(panels, (c + 1) * chunk), nullptr, mine);
-    }
-  });
-  if (failure) std::rethrow_exception(failure);
-
-#pragma omp parallel for num_threads(teams) schedule(dynamic, 4)
-  for (int q = 0; q < nq; ++q) {
-    guarded([&] {
-      TopKCollector& merged = collectors[0][q];
-      for (int t = 1; t < teams; ++t) merged.append(collectors[t][q]);
-      std::vector<ScoredSlot> best = merged.sorted();
-      for (size_t i = 0; i < best.size() && i < static_cast<size_t>(k); ++i) {
-        outSlots[static_cast<size_t>(q) * k + i] = best[i].slot;
-        outScores[static_cast<size_t>(q) * k + i] = best[i].score;
-      }
-    });
-  }
-  if (failure) std::rethrow_exception(failure);
 }
 
 // Internal "larger is better" scores to what the metric reports (see common/metric.h).

@@ -11,9 +11,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "common/aligned_buffer.h"
 #include "common/metric.h"
-#include "flat/panels.h"
+#include "flat/panel_store.h"
 #include "index/index.h"
 
 namespace cangen {
@@ -37,16 +36,13 @@ class FlatIndex : public Index {
 
  private:
   std::vector<float> prepareQueries(const float* queries, int nq) const;
-  static void searchCpu(const PanelView& view, const float* queries, int nq, int k, int threads,
-                        int64_t* outSlots, float* outScores);
   void convertScores(const float* queries, SearchResult& result) const;
 
   const int dim_;
   const Metric metric_;
   const int threads_;
   mutable std::shared_mutex mutex_;
-  AlignedBuffer<float> panels_;  // see flat/panels.h
-  AlignedBuffer<float> bias_;    // -|x|^2 per ad for L2 (padded to whole panels), empty otherwise
+  PanelStore store_;             // vectors by slot; count_ of them in use
   std::vector<int64_t> ids_;     // slot -> id
   std::unordered_map<int64_t, uint32_t> slotOfId_;
   size_t count_ = 0;                   // guarded by mutex_

@@ -76,6 +76,17 @@ inline bool isEligible(const uint64_t* eligible, size_t ad) {
   return eligible == nullptr || ((eligible[ad >> 6] >> (ad & 63)) & 1u);
 }
 
+// Whether any of ads [first, first + n) (n <= 64, n a multiple of 16) is eligible: tiles with
+// none are skipped without loading them, which makes selective filters cheap.
+inline bool anyEligible(const uint64_t* eligible, size_t first, size_t n) {
+  if (eligible == nullptr) return true;
+  const uint64_t word = eligible[first >> 6] >> (first & 63);
+  if ((first & 63) + n <= 64) return (n == 64 ? word : word & ((uint64_t{1} << n) - 1)) != 0;
+  const size_t low = 64 - (first & 63);
+  const uint64_t high = eligible[(first >> 6) + 1] & ((uint64_t{1} << (n - low)) - 1);
+  return word != 0 || high != 0;
+}
+
 template <int QT, int PT>
 inline void offerTile(const float* out, const float* bias, size_t firstAd, size_t count,
                       const uint64_t* eligible, TopKCollector* collectors) {
@@ -105,6 +116,7 @@ void scanPanels(const PanelView& view, const float* queries, size_t firstPanel, 
   alignas(64) float out[QT * PT * kPanelWidth];
   const size_t stride = panelFloats(view.dim);
   for (size_t p = firstPanel; p + PT <= lastPanel; p += PT) {
+    if (!anyEligible(eligible, p * kPanelWidth, PT * kPanelWidth)) continue;
     scoreTile<QT, PT>(queries, view.dim, view.panels + p * stride, stride, out);
     const float* bias = view.bias ? view.bias + p * kPanelWidth : nullptr;
     offerTile<QT, PT>(out, bias, p * kPanelWidth, view.count, eligible, collectors);

@@ -355,7 +355,7 @@ struct Checker {
   // Sync, then change the tail and grow, then shrink, then drop the bias: each search must see
   // exactly the latest view although only the dirty part was announced.
   void incrementalCase() {
-    record("incremental sync (tail change, grow, shrink, bias dropped)", [&]() -> std::string {
+    record("incremental sync (tail changed, grown, shrunk, bias dropped)", [&]() -> std::string {
       const int dim = 96;
       const int nq = 8;
       const int k = 50;
@@ -373,12 +373,16 @@ struct Checker {
       };
       std::string e = step("initial", 0);
       if (!e.empty()) return e;
-      // The best ads change: new rows from ad 10007 on (not a panel boundary), and 10000 more ads.
-      const size_t firstDirty = 10007;
+      // Same count, new rows from ad 10007 on (not a panel boundary) that win: a partial upload
+      // into the existing buffers.
+      fillRows(c, 10007, Order::Random, true, 103);
+      for (size_t a = 10007; a < c.n; ++a) c.rows[a * dim] *= 3.0f;
+      if (!(e = step("tail changed", 10007)).empty()) return e;
+      // Grown by 10000 ads that win (the device buffers are reallocated).
       c.n = 30011;
-      fillRows(c, firstDirty, Order::Random, true, 103);
-      for (size_t a = firstDirty; a < c.n; ++a) c.rows[a * dim] *= 3.0f;  // make the new ads win
-      if (!(e = step("tail changed and grown", firstDirty)).empty()) return e;
+      fillRows(c, 20011, Order::Random, true, 104);
+      for (size_t a = 20011; a < c.n; ++a) c.rows[a * dim] *= 5.0f;
+      if (!(e = step("grown", 20011)).empty()) return e;
       // Shrink: nothing before the new count changed.
       c.n = 15000;
       c.rows.resize(c.n * dim);
@@ -429,6 +433,7 @@ struct Checker {
     searchCase("random+bias", 20011, 100, Order::Random, true, 0, {16}, {1, 10, 100, 4096}, 13);
     searchCase("large k", 20011, 128, Order::Random, false, 0, {1, 3}, {20000, kMaxGpuK}, 14);
     searchCase("eligible 10%", 20011, 64, Order::Random, true, 0.1, {16}, {10, 4096}, 15);
+    searchCase("none eligible", 1000, 64, Order::Random, false, 1e-12, {4}, {10}, 18);
     searchCase("ascending", 20011, 96, Order::Ascending, true, 0, {16}, {10, 4096}, 16);
     searchCase("all equal", 20011, 64, Order::AllEqual, false, 0, {4}, {100}, 17);
     incrementalCase();

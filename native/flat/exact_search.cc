@@ -1,0 +1,70 @@
+#include "flat/exact_search.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <vector>
+
+#include "flat/scan.h"
+#include "flat/topk.h"
+
+namespace cangen {
+
+namespace {
+// Panels per work item (a multiple of 4): one item (~256 KiB) stays in L2 while every query of
+// the batch passes over it.
+size_t panelsPerChunk(int dim) {
+  size_t bytes = panelFloats(dim) * sizeof(float);
+  return std::max<size_t>(4, (256 * 1024) / bytes / 4 * 4);
+}
+}  // namespace
+
+void exactSearchPanels(const PanelView& view, const float* queries, int nq, int k, int threads,
+                       const uint64_t* eligible, int64_t* outSlots, float* outScores) {
+  if (view.count == 0) return;
+  const size_t panels = panelCount(view.count);
+  const size_t chunk = panelsPerChunk(view.dim);
+  const size_t chunks = (panels + chunk - 1) / chunk;
+  const int teams = static_cast<int>(std::min<size_t>(std::max(threads, 1), chunks));
+  std::vector<std::vector<TopKCollector>> collectors(teams, std::vector<TopKCollector>(nq, TopKCollector(k)));
+  const ScanFunction scan = bestScanFunction();
+  std::atomic<size_t> next{0};
+  std::exception_ptr failure;
+  std::mutex failureMutex;
+  auto guarded = [&](auto&& work) {
+    try {
+      work();
+    } catch (...) {
+      std::lock_guard<std::mutex> g(failureMutex);
+      if (!failure) failure = std::current_exception();
+    }
+  };
+
+#pragma omp parallel num_threads(teams)
+  guarded([&] {
+    TopKCollector* mine = collectors[omp_get_thread_num()].data();
+    for (size_t c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) {
+      scan(view, queries, nq, c * chunk, std::min(panels, (c + 1) * chunk), eligible, mine);
+    }
+  });
+  if (failure) std::rethrow_exception(failure);
+
+#pragma omp parallel for num_threads(teams) schedule(dynamic, 4)
+  for (int q = 0; q < nq; ++q) {
+    guarded([&] {
+      TopKCollector& merged = collectors[0][q];
+      for (int t = 1; t < teams; ++t) merged.append(collectors[t][q]);
+      std::vector<ScoredSlot> best = merged.sorted();
+      for (size_t i = 0; i < best.size() && i < static_cast<size_t>(k); ++i) {
+        outSlots[static_cast<size_t>(q) * k + i] = best[i].slot;
+        outScores[static_cast<size_t>(q) * k + i] = best[i].score;
+      }
+    });
+  }
+  if (failure) std::rethrow_exception(failure);
+}
+
+}  // namespace cangen

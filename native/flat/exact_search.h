@@ -1,0 +1,15 @@
+#pragma once
+// Multi-threaded exact top-k over a packed corpus with the fused scan (flat/scan.h).
+#include <cstddef>
+#include <cstdint>
+
+#include "flat/panels.h"
+
+namespace cangen {
+
+// queries: nq x view.dim, prepared (common/metric.h). eligible: nullptr or a bitmap of at least
+// ceil(view.count / 64) words. Writes nq x k slots (-1 padding) and internal scores, best first.
+void exactSearchPanels(const PanelView& view, const float* queries, int nq, int k, int threads,
+                       const uint64_t* eligible, int64_t* outSlots, float* outScores);
+
+}  // namespace cangen

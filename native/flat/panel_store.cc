@@ -1,0 +1,56 @@
+#include "flat/panel_store.h"
+
+#include <vector>
+
+namespace cangen {
+
+namespace {
+float negativeSquaredNorm(const float* v, int dim) {
+  double s = 0;
+  for (int j = 0; j < dim; ++j) s += static_cast<double>(v[j]) * v[j];
+  return static_cast<float>(-s);
+}
+}  // namespace
+
+void PanelStore::reserveSlots(size_t slots) {
+  const size_t panels = panelCount(slots);
+  panels_.resize(panels * panelFloats(dim_));
+  if (metric_ == Metric::L2) bias_.resize(panels * kPanelWidth);
+}
+
+void PanelStore::append(const float* rows, size_t n) {
+  reserveSlots(count_ + n);
+  count_ += n;
+  for (size_t i = 0; i < n; ++i) set(count_ - n + i, rows + i * dim_);
+}
+
+void PanelStore::set(size_t slot, const float* row) {
+  for (int j = 0; j < dim_; ++j) panels_[panelOffset(slot, dim_, j)] = row[j];
+  if (metric_ == Metric::L2) bias_[slot] = negativeSquaredNorm(row, dim_);
+}
+
+void PanelStore::read(size_t slot, float* row) const {
+  for (int j = 0; j < dim_; ++j) row[j] = panels_[panelOffset(slot, dim_, j)];
+}
+
+void PanelStore::keep(const uint32_t* slots, size_t n) {
+  PanelStore kept(dim_, metric_);
+  kept.reserveSlots(n);
+  kept.count_ = n;
+  std::vector<float> row(dim_);
+  for (size_t i = 0; i < n; ++i) {
+    read(slots[i], row.data());
+    kept.set(i, row.data());
+  }
+  panels_.swap(kept.panels_);
+  bias_.swap(kept.bias_);
+  count_ = n;
+}
+
+void PanelStore::clear() {
+  panels_ = AlignedBuffer<float>();
+  bias_ = AlignedBuffer<float>();
+  count_ = 0;
+}
+
+}  // namespace cangen
