@@ -1,6 +1,7 @@
 // Module entry: the thin N-API layer over native/. No retrieval logic lives here.
 #include <napi.h>
 
+#include "ad_index_binding.h"
 #include "errors.h"
 #include "index_binding.h"
 #include "system_binding.h"
@@ -10,6 +11,8 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace cangen::bindings;
   exports.Set("NativeIndex", IndexBinding::Define(env));
+  exports.Set("NativeAdIndex", AdIndexBinding::Define(env));
+  exports.Set("NativeFilter", FilterBinding::Define(env));
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory, "setErrorFactory"));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfoJs, "buildInfo"));
   exports.Set("measureCeilings", Napi::Function::New(env, MeasureCeilingsJs, "measureCeilings"));

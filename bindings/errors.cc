@@ -1,24 +1,24 @@
 #include "errors.h"
 
+#include "instance_data.h"
+
 namespace cangen::bindings {
 
-namespace {
-struct InstanceData {
-  Napi::FunctionReference errorFactory;
-};
-}  // namespace
+InstanceData& GetInstanceData(Napi::Env env) {
+  auto* data = env.GetInstanceData<InstanceData>();
+  if (data == nullptr) {
+    data = new InstanceData();
+    env.SetInstanceData(data);
+  }
+  return *data;
+}
 
 Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() != 1 || !info[0].IsFunction()) {
     throw Napi::TypeError::New(env, "Expected a function (code, message) => Error for setErrorFactory");
   }
-  auto* data = env.GetInstanceData<InstanceData>();
-  if (data == nullptr) {
-    data = new InstanceData();
-    env.SetInstanceData(data);
-  }
-  data->errorFactory = Napi::Persistent(info[0].As<Napi::Function>());
+  GetInstanceData(env).errorFactory = Napi::Persistent(info[0].As<Napi::Function>());
   return env.Undefined();
 }
 

@@ -10,7 +10,12 @@ export type CangenErrorCode =
   | 'ERR_CLOSED'
   | 'ERR_NO_DEVICE'
   | 'ERR_NATIVE_LOAD'
-  | 'ERR_INTERNAL';
+  | 'ERR_CORRUPT_FILE'
+  | 'ERR_UNSUPPORTED_FORMAT'
+  | 'ERR_IO'
+  | 'ERR_STALE_FILTER'
+  | 'ERR_INTERNAL'
+  | (string & {});
 
 export class CangenError extends Error {
   readonly code: CangenErrorCode;
@@ -71,6 +76,34 @@ export class NativeLoadError extends CangenError {
   }
 }
 
+/** A saved index that is truncated, damaged, or not an index; the file on disk is left as it is. */
+export class CorruptFileError extends CangenError {
+  constructor(message: string) {
+    super('ERR_CORRUPT_FILE', message);
+  }
+}
+
+/** A saved index written by a newer cangen than this one. */
+export class UnsupportedFormatError extends CangenError {
+  constructor(message: string) {
+    super('ERR_UNSUPPORTED_FORMAT', message);
+  }
+}
+
+/** The file system refused a read or write (missing file, permissions, no space). */
+export class IoError extends CangenError {
+  constructor(message: string) {
+    super('ERR_IO', message);
+  }
+}
+
+/** A compiled filter used after its index changed (recompiled automatically by AdIndex.search). */
+export class StaleFilterError extends CangenError {
+  constructor(message: string) {
+    super('ERR_STALE_FILTER', message);
+  }
+}
+
 /** A bug or an exhausted resource (out of memory); the message says which. */
 export class InternalError extends CangenError {
   constructor(message: string) {
@@ -86,6 +119,10 @@ const byCode: Record<string, new (message: string) => CangenError> = {
   ERR_CLOSED: ClosedError,
   ERR_NO_DEVICE: NoDeviceError,
   ERR_NATIVE_LOAD: NativeLoadError,
+  ERR_CORRUPT_FILE: CorruptFileError,
+  ERR_UNSUPPORTED_FORMAT: UnsupportedFormatError,
+  ERR_IO: IoError,
+  ERR_STALE_FILTER: StaleFilterError,
   ERR_INTERNAL: InternalError,
 };
 

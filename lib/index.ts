@@ -8,3 +8,14 @@ export { type IdsInput } from './ids';
 export { buildInfo, measureCeilings, type BuildInfo, type Ceilings } from './system';
 export { defaults } from './defaults';
 export * from './errors';
+export {
+  AdIndex,
+  CompiledFilter,
+  type AdIndexOptions,
+  type AdAttributes,
+  type AdSearchOptions,
+  type EligibilityFilter,
+  type IndexKind,
+  type IndexStats,
+  type BudgetState,
+} from './ad-index';

@@ -20,6 +20,71 @@ export interface NativeIndex {
   close(): void;
 }
 
+export interface NativeFilter {
+  count(): number;
+  generation(): number;
+}
+
+export interface NativeAnnConfig {
+  kind: number;
+  dim: number;
+  metric: number;
+  nlist?: number;
+  pqBytes?: number;
+  opq?: boolean;
+  hnswM?: number;
+  efConstruction?: number;
+  factory?: string;
+  storeVectors?: boolean;
+  nprobe?: number;
+  efSearch?: number;
+  rerank?: number;
+}
+
+export interface NativeFilterSpec {
+  active?: boolean;
+  budgets?: Uint32Array;
+  advertisers?: Uint32Array;
+  campaigns?: Uint32Array;
+  categories?: Uint32Array;
+  geos?: Uint32Array;
+  excludedAdvertisers?: Uint32Array;
+  ids?: BigInt64Array;
+}
+
+export interface NativeAdIndexStats {
+  live: number;
+  deleted: number;
+  slots: number;
+  bytes: number;
+  vectorBytes: number;
+  indexBytes: number;
+  catalogBytes: number;
+  trained: boolean;
+  generation: number;
+}
+
+export interface NativeAdIndex {
+  train(sample: Float32Array): Promise<void>;
+  upsert(ids: BigInt64Array, vectors: Float32Array, attributes: Uint32Array | null): Promise<void>;
+  remove(ids: BigInt64Array): Promise<number>;
+  search(
+    queries: Float32Array,
+    k: number,
+    params: { nprobe?: number; efSearch?: number; rerank?: number; threads?: number },
+    filter: NativeFilter | null,
+  ): Promise<NativeSearchResult>;
+  compileFilter(spec: NativeFilterSpec): Promise<NativeFilter>;
+  compact(): Promise<void>;
+  stats(): Promise<NativeAdIndexStats>;
+  save(path: string): Promise<void>;
+  size(): number;
+  config(): Required<NativeAnnConfig>;
+  generation(): number;
+  isTrained(): boolean;
+  close(): void;
+}
+
 export interface NativeBuildInfo {
   version: string;
   faissVersion: string;
@@ -34,6 +99,10 @@ export interface NativeBuildInfo {
 
 export interface NativeAddon {
   NativeIndex: new (kind: 'flat' | 'faiss', dim: number, metric: number, threads: number, factory?: string) => NativeIndex;
+  NativeAdIndex: {
+    new (config: NativeAnnConfig, threads: number): NativeAdIndex;
+    load(path: string, threads: number): Promise<NativeAdIndex>;
+  };
   setErrorFactory(factory: (code: string, message: string) => Error): void;
   buildInfo(): NativeBuildInfo;
   measureCeilings(threads: number, megabytes: number): Promise<{ peakFlops: number; readBandwidth: number }>;

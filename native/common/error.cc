@@ -10,6 +10,10 @@ const char* errorCodeName(ErrorCode code) {
     case ErrorCode::DuplicateId: return "ERR_DUPLICATE_ID";
     case ErrorCode::Closed: return "ERR_CLOSED";
     case ErrorCode::NoDevice: return "ERR_NO_DEVICE";
+    case ErrorCode::CorruptFile: return "ERR_CORRUPT_FILE";
+    case ErrorCode::UnsupportedFormat: return "ERR_UNSUPPORTED_FORMAT";
+    case ErrorCode::Io: return "ERR_IO";
+    case ErrorCode::StaleFilter: return "ERR_STALE_FILTER";
     case ErrorCode::Internal: return "ERR_INTERNAL";
   }
   return "ERR_INTERNAL";

@@ -13,6 +13,10 @@ enum class ErrorCode {
   DuplicateId,       // an id that is already in the index, or twice in one batch
   Closed,            // use after close()
   NoDevice,          // a CUDA device was requested but none is usable
+  CorruptFile,       // a saved index that is truncated, damaged, or not an index at all
+  UnsupportedFormat, // a saved index written by a newer cangen
+  Io,                // the file system refused (permissions, space, missing file)
+  StaleFilter,       // a compiled filter used after the index changed
   Internal,          // a bug or an exhausted resource: the message says which
 };
 

@@ -1,0 +1,367 @@
+#include "ad_index_binding.h"
+
+#include <functional>
+
+#include "arrays.h"
+#include "errors.h"
+#include "instance_data.h"
+#include "promise_worker.h"
+
+namespace cangen::bindings {
+
+namespace {
+
+// A callable task with an optional result builder, so each method stays a few lines.
+class Task : public PromiseWorker {
+ public:
+  using Work = std::function<void()>;
+  using Build = std::function<Napi::Value(Napi::Env)>;
+  Task(Napi::Env env, Work work, Build build = nullptr)
+      : PromiseWorker(env), work_(std::move(work)), build_(std::move(build)) {}
+
+ private:
+  void Run() override { work_(); }
+  Napi::Value Result(Napi::Env env) override { return build_ ? build_(env) : env.Undefined(); }
+  Work work_;
+  Build build_;
+};
+
+int IntOption(const Napi::Object& o, const char* name, int fallback, int min, int max) {
+  Napi::Value v = o.Get(name);
+  return v.IsUndefined() ? fallback : IntArg(v, name, min, max);
+}
+
+bool BoolOption(const Napi::Object& o, const char* name, bool fallback) {
+  Napi::Value v = o.Get(name);
+  return v.IsUndefined() ? fallback : v.ToBoolean().Value();
+}
+
+AnnConfig ConfigArg(const Napi::Value& value) {
+  Napi::Env env = value.Env();
+  if (!value.IsObject()) throw Napi::TypeError::New(env, "Expected an index configuration object");
+  Napi::Object o = value.As<Napi::Object>();
+  AnnConfig c;
+  c.kind = static_cast<AnnKind>(IntOption(o, "kind", 0, 0, 5));
+  c.dim = IntArg(o.Get("dim"), "dim", 1, 65536);
+  c.metric = static_cast<Metric>(IntOption(o, "metric", 0, 0, 2));
+  c.nlist = IntOption(o, "nlist", c.nlist, 1, 1 << 24);
+  c.pqBytes = IntOption(o, "pqBytes", c.pqBytes, 1, 65536);
+  c.opq = BoolOption(o, "opq", c.opq);
+  c.hnswM = IntOption(o, "hnswM", c.hnswM, 2, 1024);
+  c.efConstruction = IntOption(o, "efConstruction", c.efConstruction, 1, 1 << 16);
+  c.storeVectors = BoolOption(o, "storeVectors", c.storeVectors);
+  c.nprobe = IntOption(o, "nprobe", c.nprobe, 1, 1 << 24);
+  c.efSearch = IntOption(o, "efSearch", c.efSearch, 1, 1 << 16);
+  c.rerank = IntOption(o, "rerank", c.rerank, 0, 1024);
+  Napi::Value factory = o.Get("factory");
+  if (factory.IsString()) c.factory = factory.As<Napi::String>().Utf8Value();
+  return c;
+}
+
+template <typename T>
+std::optional<std::vector<T>> ListOption(const Napi::Object& o, const char* name) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined() || v.IsNull()) return std::nullopt;
+  if (!v.IsTypedArray()) throw Napi::TypeError::New(o.Env(), std::string("Expected a typed array for filter.") + name);
+  auto array = v.As<Napi::TypedArray>();
+  std::vector<T> out(array.ElementLength());
+  if constexpr (std::is_same_v<T, int64_t>) {
+    auto ids = TypedArrayArg<int64_t>(v, name);
+    std::copy(ids.data, ids.data + ids.length, out.begin());
+  } else {
+    if (array.TypedArrayType() != napi_uint32_array) throw Napi::TypeError::New(o.Env(), std::string("Expected a Uint32Array for filter.") + name);
+    auto values = v.As<Napi::Uint32Array>();
+    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(values[i]);
+  }
+  return out;
+}
+
+FilterSpec FilterArg(const Napi::Value& value) {
+  if (!value.IsObject()) throw Napi::TypeError::New(value.Env(), "Expected a filter object");
+  Napi::Object o = value.As<Napi::Object>();
+  FilterSpec spec;
+  Napi::Value active = o.Get("active");
+  if (active.IsBoolean()) spec.active = active.As<Napi::Boolean>().Value();
+  if (auto budgets = ListOption<uint32_t>(o, "budgets")) spec.budgets = std::vector<uint8_t>(budgets->begin(), budgets->end());
+  spec.advertisers = ListOption<uint32_t>(o, "advertisers");
+  spec.campaigns = ListOption<uint32_t>(o, "campaigns");
+  spec.categories = ListOption<uint32_t>(o, "categories");
+  spec.geos = ListOption<uint32_t>(o, "geos");
+  spec.excludedAdvertisers = ListOption<uint32_t>(o, "excludedAdvertisers");
+  spec.ids = ListOption<int64_t>(o, "ids");
+  return spec;
+}
+
+Napi::Object StatsToJs(Napi::Env env, const AnnStats& s) {
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("live", static_cast<double>(s.live));
+  out.Set("deleted", static_cast<double>(s.deleted));
+  out.Set("slots", static_cast<double>(s.slots));
+  out.Set("bytes", static_cast<double>(s.bytes));
+  out.Set("vectorBytes", static_cast<double>(s.vectorBytes));
+  out.Set("indexBytes", static_cast<double>(s.indexBytes));
+  out.Set("catalogBytes", static_cast<double>(s.catalogBytes));
+  out.Set("trained", s.trained);
+  out.Set("generation", static_cast<double>(s.generation));
+  return out;
+}
+
+}  // namespace
+
+// ---- FilterBinding -----------------------------------------------------------------------
+
+Napi::Function FilterBinding::Define(Napi::Env env) {
+  Napi::Function f = DefineClass(env, "NativeFilter",
+                                 {InstanceMethod<&FilterBinding::Count>("count"),
+                                  InstanceMethod<&FilterBinding::Generation>("generation")});
+  GetInstanceData(env).filterConstructor = Napi::Persistent(f);
+  return f;
+}
+
+FilterBinding::FilterBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FilterBinding>(info) {
+  if (info.Length() != 1 || !info[0].IsExternal()) {
+    throw Napi::TypeError::New(info.Env(), "NativeFilter objects are made by compileFilter()");
+  }
+  auto* made = info[0].As<Napi::External<std::pair<std::shared_ptr<const Bitmap>, uint64_t>>>().Data();
+  bits = made->first;
+  generation = made->second;
+}
+
+Napi::Object FilterBinding::Wrap(Napi::Env env, std::shared_ptr<const Bitmap> bits, uint64_t generation) {
+  std::pair<std::shared_ptr<const Bitmap>, uint64_t> made{std::move(bits), generation};
+  return GetInstanceData(env).filterConstructor.New({Napi::External<decltype(made)>::New(env, &made)});
+}
+
+Napi::Value FilterBinding::Count(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(bits->count()));
+}
+
+Napi::Value FilterBinding::Generation(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(generation));
+}
+
+// ---- AdIndexBinding ----------------------------------------------------------------------
+
+Napi::Function AdIndexBinding::Define(Napi::Env env) {
+  Napi::Function f = DefineClass(
+      env, "NativeAdIndex",
+      {InstanceMethod<&AdIndexBinding::Train>("train"), InstanceMethod<&AdIndexBinding::Upsert>("upsert"),
+       InstanceMethod<&AdIndexBinding::Remove>("remove"), InstanceMethod<&AdIndexBinding::Search>("search"),
+       InstanceMethod<&AdIndexBinding::CompileFilter>("compileFilter"),
+       InstanceMethod<&AdIndexBinding::Compact>("compact"), InstanceMethod<&AdIndexBinding::Stats>("stats"),
+       InstanceMethod<&AdIndexBinding::Save>("save"), InstanceMethod<&AdIndexBinding::Size>("size"),
+       InstanceMethod<&AdIndexBinding::Config>("config"),
+       InstanceMethod<&AdIndexBinding::Generation>("generation"),
+       InstanceMethod<&AdIndexBinding::IsTrained>("isTrained"), InstanceMethod<&AdIndexBinding::Close>("close"),
+       StaticMethod<&AdIndexBinding::Load>("load")});
+  GetInstanceData(env).adIndexConstructor = Napi::Persistent(f);
+  return f;
+}
+
+// new NativeAdIndex(config, threads) or, from load(), new NativeAdIndex(External<shared_ptr>)
+AdIndexBinding::AdIndexBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AdIndexBinding>(info) {
+  Napi::Env env = info.Env();
+  if (info[0].IsExternal()) {
+    index_ = *info[0].As<Napi::External<std::shared_ptr<AdIndex>>>().Data();
+    return;
+  }
+  AnnConfig config = ConfigArg(info[0]);
+  int threads = IntArg(info[1], "threads", 0, 4096);
+  index_ = Guard(env, [&] { return std::make_shared<AdIndex>(config, threads); });
+}
+
+std::shared_ptr<AdIndex> AdIndexBinding::Open(Napi::Env env) const {
+  if (!index_) ThrowError(env, ErrorCode::Closed, "This index is closed: load or create a new one");
+  return index_;
+}
+
+// load(path, threads): Promise<NativeAdIndex>
+Napi::Value AdIndexBinding::Load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw Napi::TypeError::New(env, "Expected a path string");
+  std::string path = info[0].As<Napi::String>();
+  int threads = IntArg(info[1], "threads", 0, 4096);
+  auto loaded = std::make_shared<std::shared_ptr<AdIndex>>();
+  return (new Task(
+              env, [=] { *loaded = AdIndex::load(path, threads); },
+              [loaded](Napi::Env env) -> Napi::Value {
+                return GetInstanceData(env).adIndexConstructor.New({Napi::External<std::shared_ptr<AdIndex>>::New(env, loaded.get())});
+              }))
+      ->Start();
+}
+
+Napi::Value AdIndexBinding::Train(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto index = Open(env);
+  auto vectors = TypedArrayArg<float>(info[0], "sample");
+  const size_t dim = static_cast<size_t>(index->config().dim);
+  if (vectors.length == 0 || vectors.length % dim != 0) {
+    ThrowError(env, ErrorCode::DimensionMismatch, "Expected a non-empty multiple of " + std::to_string(dim) +
+                                                      " values for sample but received " + std::to_string(vectors.length));
+  }
+  auto* task = new Task(env, [=] { index->train(vectors.data, vectors.length / dim); });
+  task->Pin(info[0]);
+  return task->Start();
+}
+
+// upsert(ids: BigInt64Array, vectors: Float32Array, attributes: Uint32Array (n x 6) | null)
+Napi::Value AdIndexBinding::Upsert(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto index = Open(env);
+  auto ids = TypedArrayArg<int64_t>(info[0], "ids");
+  auto vectors = TypedArrayArg<float>(info[1], "vectors");
+  const size_t dim = static_cast<size_t>(index->config().dim);
+  if (vectors.length != ids.length * dim) {
+    ThrowError(env, ErrorCode::DimensionMismatch, "Expected " + std::to_string(ids.length) + " x " + std::to_string(dim) +
+                                                      " vector values but received " + std::to_string(vectors.length));
+  }
+  auto attributes = std::make_shared<std::vector<AdAttributes>>();
+  if (!info[2].IsNull() && !info[2].IsUndefined()) {
+    if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+        info[2].As<Napi::TypedArray>().ElementLength() != ids.length * 6) {
+      throw Napi::TypeError::New(env, "Expected a Uint32Array of ids.length x 6 attribute values");
+    }
+    auto a = info[2].As<Napi::Uint32Array>();
+    attributes->resize(ids.length);
+    for (size_t i = 0; i < ids.length; ++i) {
+      AdAttributes& x = (*attributes)[i];
+      x.active = static_cast<uint8_t>(a[i * 6] != 0);
+      x.budget = static_cast<uint8_t>(a[i * 6 + 1]);
+      x.advertiser = a[i * 6 + 2];
+      x.campaign = a[i * 6 + 3];
+      x.category = a[i * 6 + 4];
+      x.geo = a[i * 6 + 5];
+    }
+  }
+  auto* task = new Task(env, [=] {
+    index->upsert(ids.data, vectors.data, attributes->empty() ? nullptr : attributes->data(), ids.length);
+  });
+  task->Pin(info[0]);
+  task->Pin(info[1]);
+  return task->Start();
+}
+
+// remove(ids: BigInt64Array): Promise<number removed>
+Napi::Value AdIndexBinding::Remove(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto index = Open(env);
+  auto ids = TypedArrayArg<int64_t>(info[0], "ids");
+  auto removed = std::make_shared<size_t>(0);
+  auto* task = new Task(
+      env, [=] { *removed = index->remove(ids.data, ids.length); },
+      [removed](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, static_cast<double>(*removed)); });
+  task->Pin(info[0]);
+  return task->Start();
+}
+
+// search(queries, k, { nprobe, efSearch, rerank, threads }, filter | null)
+Napi::Value AdIndexBinding::Search(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto index = Open(env);
+  auto queries = TypedArrayArg<float>(info[0], "queries");
+  int k = IntArg(info[1], "k", 1, 1 << 24);
+  if (!info[2].IsObject()) throw Napi::TypeError::New(env, "Expected search parameters");
+  Napi::Object o = info[2].As<Napi::Object>();
+  AnnSearchParams params;
+  params.nprobe = IntOption(o, "nprobe", 0, 0, 1 << 24);
+  params.efSearch = IntOption(o, "efSearch", 0, 0, 1 << 16);
+  params.rerank = IntOption(o, "rerank", -1, -1, 1024);
+  params.threads = IntOption(o, "threads", 0, 0, 4096);
+  std::shared_ptr<const Bitmap> filter;
+  if (info[3].IsObject()) {
+    auto* f = FilterBinding::Unwrap(info[3].As<Napi::Object>());
+    filter = f->bits;
+    params.filterGeneration = f->generation;
+  }
+  const size_t dim = static_cast<size_t>(index->config().dim);
+  if (queries.length == 0 || queries.length % dim != 0) {
+    ThrowError(env, ErrorCode::DimensionMismatch, "Expected a non-empty multiple of " + std::to_string(dim) +
+                                                      " values for queries but received " + std::to_string(queries.length));
+  }
+  const int nq = static_cast<int>(queries.length / dim);
+  auto result = std::make_shared<SearchResult>();
+  auto* task = new Task(
+      env,
+      [=]() mutable {
+        params.filter = filter.get();
+        *result = index->search(queries.data, nq, k, params);
+      },
+      [result](Napi::Env env) -> Napi::Value { return SearchResultToJs(env, *result); });
+  task->Pin(info[0]);
+  return task->Start();
+}
+
+// compileFilter(spec): Promise<NativeFilter>
+Napi::Value AdIndexBinding::CompileFilter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto index = Open(env);
+  auto spec = std::make_shared<FilterSpec>(FilterArg(info[0]));
+  auto bits = std::make_shared<Bitmap>();
+  auto generation = std::make_shared<uint64_t>(0);
+  return (new Task(
+              env, [=] { *bits = index->compile(*spec, generation.get()); },
+              [=](Napi::Env env) -> Napi::Value { return FilterBinding::Wrap(env, bits, *generation); }))
+      ->Start();
+}
+
+Napi::Value AdIndexBinding::Compact(const Napi::CallbackInfo& info) {
+  auto index = Open(info.Env());
+  return (new Task(info.Env(), [=] { index->compact(); }))->Start();
+}
+
+Napi::Value AdIndexBinding::Stats(const Napi::CallbackInfo& info) {
+  auto index = Open(info.Env());
+  auto stats = std::make_shared<AnnStats>();
+  return (new Task(
+              info.Env(), [=] { *stats = index->stats(); },
+              [stats](Napi::Env env) -> Napi::Value { return StatsToJs(env, *stats); }))
+      ->Start();
+}
+
+Napi::Value AdIndexBinding::Save(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto index = Open(env);
+  if (!info[0].IsString()) throw Napi::TypeError::New(env, "Expected a path string");
+  std::string path = info[0].As<Napi::String>();
+  return (new Task(env, [=] { index->save(path); }))->Start();
+}
+
+// config(): the immutable configuration, in the shape the constructor takes.
+Napi::Value AdIndexBinding::Config(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const AnnConfig& c = Open(env)->config();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("kind", static_cast<int>(c.kind));
+  out.Set("dim", c.dim);
+  out.Set("metric", static_cast<int>(c.metric));
+  out.Set("nlist", c.nlist);
+  out.Set("pqBytes", c.pqBytes);
+  out.Set("opq", c.opq);
+  out.Set("hnswM", c.hnswM);
+  out.Set("efConstruction", c.efConstruction);
+  out.Set("factory", c.factory);
+  out.Set("storeVectors", c.storeVectors);
+  out.Set("nprobe", c.nprobe);
+  out.Set("efSearch", c.efSearch);
+  out.Set("rerank", c.rerank);
+  return out;
+}
+
+Napi::Value AdIndexBinding::Size(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(Open(info.Env())->size()));
+}
+
+Napi::Value AdIndexBinding::Generation(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(Open(info.Env())->generation()));
+}
+
+Napi::Value AdIndexBinding::IsTrained(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), Open(info.Env())->isTrained());
+}
+
+Napi::Value AdIndexBinding::Close(const Napi::CallbackInfo& info) {
+  index_.reset();
+  return info.Env().Undefined();
+}
+
+}  // namespace cangen::bindings

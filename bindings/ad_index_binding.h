@@ -1,0 +1,51 @@
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "ann/ad_index.h"
+
+namespace cangen::bindings {
+
+// A compiled eligibility filter: the bitmap and the index generation it is valid for.
+class FilterBinding : public Napi::ObjectWrap<FilterBinding> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit FilterBinding(const Napi::CallbackInfo& info);
+  static Napi::Object Wrap(Napi::Env env, std::shared_ptr<const Bitmap> bits, uint64_t generation);
+
+  std::shared_ptr<const Bitmap> bits;
+  uint64_t generation = 0;
+
+ private:
+  Napi::Value Count(const Napi::CallbackInfo& info);
+  Napi::Value Generation(const Napi::CallbackInfo& info);
+};
+
+// JavaScript handle on an AdIndex (every index kind). Workers hold their own shared_ptr.
+class AdIndexBinding : public Napi::ObjectWrap<AdIndexBinding> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit AdIndexBinding(const Napi::CallbackInfo& info);
+  static Napi::Value Load(const Napi::CallbackInfo& info);
+
+ private:
+  std::shared_ptr<AdIndex> Open(Napi::Env env) const;
+  Napi::Value Train(const Napi::CallbackInfo& info);
+  Napi::Value Upsert(const Napi::CallbackInfo& info);
+  Napi::Value Remove(const Napi::CallbackInfo& info);
+  Napi::Value Search(const Napi::CallbackInfo& info);
+  Napi::Value CompileFilter(const Napi::CallbackInfo& info);
+  Napi::Value Compact(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value Save(const Napi::CallbackInfo& info);
+  Napi::Value Config(const Napi::CallbackInfo& info);
+  Napi::Value Size(const Napi::CallbackInfo& info);
+  Napi::Value Generation(const Napi::CallbackInfo& info);
+  Napi::Value IsTrained(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<AdIndex> index_;
+};
+
+}  // namespace cangen::bindings

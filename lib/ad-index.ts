@@ -1,0 +1,378 @@
+/**
+ * The ads corpus index: every kind (exact, IVF-Flat, IVF-PQ, IVF-SQ8, HNSW, a FAISS factory
+ * string) behind one interface, with eligibility attributes, upserts and removes without a
+ * rebuild, filters compiled once and reused, compaction, and atomic persistence.
+ */
+import { defaults, maxDim, maxK } from './defaults';
+import { ClosedError, DimensionMismatchError, InvalidArgumentError, StaleFilterError } from './errors';
+import { toIdArray, type IdsInput } from './ids';
+import { metricCode, metrics, type Metric } from './metric';
+import { native, type NativeAdIndex, type NativeFilter, type NativeFilterSpec } from './native';
+import { SearchResults } from './results';
+import { float32Array, integerIn, invalid, knownOptions, oneOf } from './validate';
+import { withCallerStack } from './vector-index';
+
+export type IndexKind = 'flat' | 'ivf-flat' | 'ivf-pq' | 'ivf-sq8' | 'hnsw' | 'faiss';
+const kinds: readonly IndexKind[] = ['flat', 'ivf-flat', 'ivf-pq', 'ivf-sq8', 'hnsw', 'faiss'];
+
+export type BudgetState = 'available' | 'limited' | 'exhausted';
+const budgetStates: readonly BudgetState[] = ['available', 'limited', 'exhausted'];
+
+export interface AdIndexOptions {
+  /** Embedding dimension. */
+  dim: number;
+  /** 'ip' (default), 'l2' or 'cosine'. */
+  metric?: Metric;
+  /** Index kind (default 'flat'); see the README's "Choosing an index". */
+  kind?: IndexKind;
+  /** Threads per operation; 0 (default) uses every core. */
+  threads?: number;
+  /** IVF kinds: number of coarse clusters (default 1024; about 4 x sqrt(ads) is a good start). */
+  nlist?: number;
+  /** IVF-PQ: bytes per ad code, dividing dim (default 16). */
+  pqBytes?: number;
+  /** IVF-PQ: learn a rotation (OPQ) before quantising (default false). */
+  opq?: boolean;
+  /** HNSW: links per node (default 32). */
+  hnswM?: number;
+  /** HNSW: build-time beam width (default 80). */
+  efConstruction?: number;
+  /** Kind 'faiss': a FAISS index_factory string. */
+  factory?: string;
+  /** Keep full-precision vectors beside approximate codes (default true): needed to re-rank,
+   * to answer very selective filters exactly and to compact IVF-PQ without loss. */
+  storeVectors?: boolean;
+  /** Default search parameters. */
+  nprobe?: number;
+  efSearch?: number;
+  rerank?: number;
+}
+
+export interface AdAttributes {
+  active?: boolean;
+  budget?: BudgetState;
+  advertiser?: number;
+  campaign?: number;
+  category?: number;
+  geo?: number;
+}
+
+/** Which ads a request may see. Fields are ANDed; a list matches any of its values. */
+export interface EligibilityFilter {
+  ids?: IdsInput;
+  active?: boolean;
+  budget?: readonly BudgetState[];
+  advertisers?: readonly number[];
+  excludeAdvertisers?: readonly number[];
+  campaigns?: readonly number[];
+  categories?: readonly number[];
+  geos?: readonly number[];
+}
+
+export interface AdSearchOptions {
+  /** Only these ads: a filter from index.filter() (fastest when reused) or a filter description. */
+  filter?: CompiledFilter | EligibilityFilter;
+  /** IVF kinds: clusters visited per query. */
+  nprobe?: number;
+  /** HNSW: beam width of the search. */
+  efSearch?: number;
+  /** IVF-PQ with stored vectors: re-rank k x rerank candidates exactly (0 or 1: off). */
+  rerank?: number;
+  threads?: number;
+}
+
+export interface IndexStats {
+  kind: IndexKind;
+  live: number;
+  deleted: number;
+  slots: number;
+  trained: boolean;
+  bytes: number;
+  bytesPerAd: number;
+  vectorBytes: number;
+  indexBytes: number;
+  catalogBytes: number;
+  generation: number;
+  options: Required<Omit<AdIndexOptions, 'factory'>> & { factory?: string };
+}
+
+const optionNames = [
+  'dim', 'metric', 'kind', 'threads', 'nlist', 'pqBytes', 'opq', 'hnswM', 'efConstruction', 'factory',
+  'storeVectors', 'nprobe', 'efSearch', 'rerank',
+] as const;
+const searchOptionNames = ['filter', 'nprobe', 'efSearch', 'rerank', 'threads'] as const;
+const filterNames = ['ids', 'active', 'budget', 'advertisers', 'excludeAdvertisers', 'campaigns', 'categories', 'geos'] as const;
+const attributeNames = ['active', 'budget', 'advertiser', 'campaign', 'category', 'geo'] as const;
+const maxUint32 = 0xffffffff;
+
+/** A filter compiled to a bitmap over the index's ads; recompiled transparently after writes. */
+export class CompiledFilter {
+  readonly spec: EligibilityFilter;
+  /** @internal */ native: NativeFilter;
+  /** @internal */ readonly nativeSpec: NativeFilterSpec;
+  /** @internal */ readonly owner: AdIndex;
+
+  /** @internal */
+  constructor(owner: AdIndex, spec: EligibilityFilter, nativeSpec: NativeFilterSpec, compiled: NativeFilter) {
+    this.owner = owner;
+    this.spec = spec;
+    this.nativeSpec = nativeSpec;
+    this.native = compiled;
+  }
+
+  /** Eligible ads when last compiled. */
+  get count(): number {
+    return this.native.count();
+  }
+}
+
+export class AdIndex {
+  readonly dim: number;
+  readonly metric: Metric;
+  readonly kind: IndexKind;
+  readonly threads: number;
+  private handle: NativeAdIndex | undefined;
+  private readonly settings: IndexStats['options'];
+
+  /**
+   * @example
+   * const index = new AdIndex({ dim: 96, kind: 'hnsw', metric: 'cosine' });
+   * await index.upsert(ids, embeddings, attributes);
+   * const results = await index.search(userEmbedding, 500, { filter: { active: true, geos: [3] } });
+   */
+  constructor(options: AdIndexOptions);
+  /** @internal */
+  constructor(options: AdIndexOptions, loaded: NativeAdIndex);
+  constructor(options: AdIndexOptions, loaded?: NativeAdIndex) {
+    const o = knownOptions(options, 'AdIndex options', optionNames);
+    if (options === undefined) throw new InvalidArgumentError('Expected an options object with at least { dim } for AdIndex options');
+    const kind = oneOf(o.kind ?? 'flat', 'AdIndex options.kind', kinds);
+    const dim = integerIn(o.dim, 'AdIndex options.dim', 1, maxDim);
+    const settings: IndexStats['options'] = {
+      dim,
+      kind,
+      metric: oneOf(o.metric ?? defaults.metric, 'AdIndex options.metric', metrics),
+      threads: integerIn(o.threads ?? defaults.threads, 'AdIndex options.threads', 0, 4096),
+      nlist: integerIn(o.nlist ?? 1024, 'AdIndex options.nlist', 1, 1 << 24),
+      pqBytes: integerIn(o.pqBytes ?? 16, 'AdIndex options.pqBytes', 1, dim),
+      opq: booleanOption(o.opq, false, 'AdIndex options.opq'),
+      hnswM: integerIn(o.hnswM ?? 32, 'AdIndex options.hnswM', 2, 1024),
+      efConstruction: integerIn(o.efConstruction ?? 80, 'AdIndex options.efConstruction', 1, 65536),
+      storeVectors: booleanOption(o.storeVectors, true, 'AdIndex options.storeVectors'),
+      nprobe: integerIn(o.nprobe ?? 16, 'AdIndex options.nprobe', 1, 1 << 24),
+      efSearch: integerIn(o.efSearch ?? 64, 'AdIndex options.efSearch', 1, 65536),
+      rerank: integerIn(o.rerank ?? 0, 'AdIndex options.rerank', 0, 1024),
+    };
+    if (kind === 'faiss') {
+      if (typeof o.factory !== 'string' || o.factory.length === 0) throw invalid("a FAISS factory string such as 'IVF1024,PQ16'", 'AdIndex options.factory', o.factory);
+      settings.factory = o.factory;
+    } else if (o.factory !== undefined) {
+      throw new InvalidArgumentError(`AdIndex options.factory is only for kind 'faiss' (this index is '${kind}')`);
+    }
+    if (kind === 'ivf-pq' && dim % settings.pqBytes !== 0) {
+      throw invalid(`a divisor of dim ${dim}`, 'AdIndex options.pqBytes', settings.pqBytes);
+    }
+    const handle = loaded ?? new (native().NativeAdIndex)({ ...settings, kind: kinds.indexOf(kind), metric: metricCode(settings.metric) }, settings.threads);
+    this.dim = dim;
+    this.metric = settings.metric;
+    this.kind = kind;
+    this.threads = settings.threads;
+    this.settings = settings;
+    this.handle = handle;
+  }
+
+  /** Loads an index saved with save(). A damaged file rejects with CorruptFileError. */
+  static async load(path: string, options: { threads?: number } = {}): Promise<AdIndex> {
+    const stack = new Error().stack;
+    if (typeof path !== 'string' || path.length === 0) throw invalid('a file path', 'path', path);
+    const o = knownOptions(options, 'load options', ['threads']);
+    const threads = integerIn(o.threads ?? 0, 'load options.threads', 0, 4096);
+    const handle = await withCallerStack(native().NativeAdIndex.load(path, threads), stack);
+    const c = handle.config();
+    const kind = kinds[c.kind]!;
+    const settings: IndexStats['options'] = { ...c, kind, metric: metrics[c.metric]!, threads };
+    if (kind !== 'faiss') delete settings.factory;
+    return new AdIndex(settings, handle);
+  }
+
+  /** Live ads. Never waits on a running write. */
+  get size(): number {
+    return this.open().size();
+  }
+
+  /** Increases with every write; filters compiled at an older generation are recompiled. */
+  get generation(): number {
+    return this.open().generation();
+  }
+
+  get isTrained(): boolean {
+    return this.open().isTrained();
+  }
+
+  get closed(): boolean {
+    return this.handle === undefined;
+  }
+
+  /** Learns centroids and codebooks (IVF kinds) from a sample of n x dim embeddings. */
+  async train(sample: Float32Array): Promise<void> {
+    const stack = new Error().stack;
+    const handle = this.open();
+    float32Array(sample, 'sample');
+    await withCallerStack(handle.train(sample), stack);
+  }
+
+  /**
+   * Inserts new ads and replaces existing ones (embedding and attributes), all or nothing.
+   * Attributes default to an active ad with budget available and every other field 0.
+   */
+  async upsert(ids: IdsInput, vectors: Float32Array, attributes?: readonly AdAttributes[]): Promise<void> {
+    const stack = new Error().stack;
+    const handle = this.open();
+    const idArray = toIdArray(ids);
+    float32Array(vectors, 'vectors');
+    if (vectors.length !== idArray.length * this.dim) {
+      throw new DimensionMismatchError(
+        `Expected ${idArray.length} x ${this.dim} = ${idArray.length * this.dim} values for vectors but received ${vectors.length}`,
+      );
+    }
+    const packed = attributes === undefined ? null : packAttributes(attributes, idArray.length);
+    if (idArray.length === 0) return;
+    await withCallerStack(handle.upsert(idArray, vectors, packed), stack);
+  }
+
+  /** Removes ads by id; returns how many were present. A removed ad never comes back. */
+  async remove(ids: IdsInput): Promise<number> {
+    const stack = new Error().stack;
+    const handle = this.open();
+    return withCallerStack(handle.remove(toIdArray(ids)), stack);
+  }
+
+  /** Compiles an eligibility filter once, for reuse across the queries of a request. */
+  async filter(spec: EligibilityFilter): Promise<CompiledFilter> {
+    const stack = new Error().stack;
+    const handle = this.open();
+    const nativeSpec = toNativeFilter(spec);
+    const compiled = await withCallerStack(handle.compileFilter(nativeSpec), stack);
+    return new CompiledFilter(this, spec, nativeSpec, compiled);
+  }
+
+  /**
+   * Top-k among the eligible ads for each query (nq x dim). Very selective filters are
+   * answered exactly; others widen the approximate search so recall holds.
+   */
+  async search(queries: Float32Array, k: number, options?: AdSearchOptions): Promise<SearchResults> {
+    const stack = new Error().stack;
+    const handle = this.open();
+    float32Array(queries, 'queries');
+    if (queries.length === 0 || queries.length % this.dim !== 0) {
+      throw new DimensionMismatchError(`Expected a non-empty multiple of dim ${this.dim} values for queries but received ${queries.length}`);
+    }
+    integerIn(k, 'k', 1, maxK);
+    const o = knownOptions(options, 'search options', searchOptionNames);
+    const params = {
+      nprobe: integerIn(o.nprobe ?? 0, 'options.nprobe', 0, 1 << 24),
+      efSearch: integerIn(o.efSearch ?? 0, 'options.efSearch', 0, 65536),
+      rerank: integerIn(o.rerank ?? -1, 'options.rerank', -1, 1024),
+      threads: integerIn(o.threads ?? 0, 'options.threads', 0, 4096),
+    };
+    let filter: CompiledFilter | undefined;
+    if (o.filter instanceof CompiledFilter) {
+      if (o.filter.owner !== this) throw new InvalidArgumentError('Expected a filter compiled by this index (index.filter())');
+      filter = o.filter;
+    } else if (o.filter !== undefined) {
+      filter = await this.filter(o.filter as EligibilityFilter);
+    }
+    for (let attempt = 0; ; attempt++) {
+      if (filter && filter.native.generation() !== handle.generation()) {
+        filter.native = await withCallerStack(handle.compileFilter(filter.nativeSpec), stack);
+      }
+      try {
+        const raw = await withCallerStack(handle.search(queries, k, params, filter?.native ?? null), stack);
+        return new SearchResults(k, this.metric, raw);
+      } catch (error) {
+        // A write landed between compiling and searching: compile again (at most twice).
+        if (!(error instanceof StaleFilterError) || attempt >= 2) throw error;
+      }
+    }
+  }
+
+  /** Drops removed ads for good and renumbers the rest (HNSW: rebuilds its graph). */
+  async compact(): Promise<void> {
+    const stack = new Error().stack;
+    await withCallerStack(this.open().compact(), stack);
+  }
+
+  async stats(): Promise<IndexStats> {
+    const s = await this.open().stats();
+    return { kind: this.kind, ...s, bytesPerAd: s.live > 0 ? s.bytes / s.live : 0, options: { ...this.settings } };
+  }
+
+  /**
+   * Saves index, ids and attributes atomically: a temporary file beside `path`, fsync, rename.
+   * A failure leaves any previous file at `path` as it was.
+   */
+  async save(path: string): Promise<void> {
+    const stack = new Error().stack;
+    if (typeof path !== 'string' || path.length === 0) throw invalid('a file path', 'path', path);
+    await withCallerStack(this.open().save(path), stack);
+  }
+
+  close(): void {
+    this.handle?.close();
+    this.handle = undefined;
+  }
+
+  private open(): NativeAdIndex {
+    if (!this.handle) throw new ClosedError('This AdIndex is closed: load or create a new one');
+    return this.handle;
+  }
+}
+
+function booleanOption(value: unknown, fallback: boolean, name: string): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalid('a boolean', name, value);
+  return value;
+}
+
+function uint32List(values: unknown, name: string): Uint32Array | undefined {
+  if (values === undefined) return undefined;
+  if (!Array.isArray(values) && !(values instanceof Uint32Array)) throw invalid('an array of integers', name, values);
+  const list = values as ArrayLike<unknown>;
+  const out = new Uint32Array(list.length);
+  for (let i = 0; i < list.length; i++) out[i] = integerIn(list[i], `${name}[${i}]`, 0, maxUint32);
+  return out;
+}
+
+function toNativeFilter(spec: unknown): NativeFilterSpec {
+  const o = knownOptions(spec, 'filter', filterNames);
+  const out: NativeFilterSpec = {};
+  if (o.active !== undefined) out.active = booleanOption(o.active, true, 'filter.active');
+  if (o.budget !== undefined) {
+    if (!Array.isArray(o.budget)) throw invalid(`an array of ${budgetStates.map((b) => `'${b}'`).join(', ')}`, 'filter.budget', o.budget);
+    out.budgets = Uint32Array.from(o.budget, (b, i) => budgetStates.indexOf(oneOf(b, `filter.budget[${i}]`, budgetStates)));
+  }
+  const lists = { advertisers: 'advertisers', excludeAdvertisers: 'excludedAdvertisers', campaigns: 'campaigns', categories: 'categories', geos: 'geos' } as const;
+  for (const [name, nativeName] of Object.entries(lists)) {
+    const list = uint32List(o[name], `filter.${name}`);
+    if (list) out[nativeName] = list;
+  }
+  if (o.ids !== undefined) out.ids = toIdArray(o.ids, 'filter.ids');
+  return out;
+}
+
+function packAttributes(attributes: readonly AdAttributes[], n: number): Uint32Array {
+  if (!Array.isArray(attributes) || attributes.length !== n) {
+    throw invalid(`an array of ${n} attribute objects (one per id)`, 'attributes', attributes);
+  }
+  const out = new Uint32Array(n * 6);
+  for (let i = 0; i < n; i++) {
+    const a = knownOptions(attributes[i], `attributes[${i}]`, attributeNames);
+    out[i * 6] = booleanOption(a.active, true, `attributes[${i}].active`) ? 1 : 0;
+    out[i * 6 + 1] = budgetStates.indexOf(oneOf(a.budget ?? 'available', `attributes[${i}].budget`, budgetStates));
+    out[i * 6 + 2] = integerIn(a.advertiser ?? 0, `attributes[${i}].advertiser`, 0, maxUint32);
+    out[i * 6 + 3] = integerIn(a.campaign ?? 0, `attributes[${i}].campaign`, 0, maxUint32);
+    out[i * 6 + 4] = integerIn(a.category ?? 0, `attributes[${i}].category`, 0, maxUint32);
+    out[i * 6 + 5] = integerIn(a.geo ?? 0, `attributes[${i}].geo`, 0, maxUint32);
+  }
+  return out;
+}

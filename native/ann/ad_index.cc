@@ -1,0 +1,451 @@
+#include "ann/ad_index.h"
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/IndexPreTransform.h>
+#include <faiss/impl/IDSelector.h>
+#include <faiss/index_factory.h>
+#include <faiss/invlists/InvertedLists.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <unordered_set>
+
+#include "common/error.h"
+#include "flat/exact_search.h"
+#include "flat/topk.h"
+
+namespace cangen {
+
+namespace {
+
+// Below this many eligible ads a filtered search is answered exactly from the stored vectors:
+// cheaper than an approximate search that would have to wade through ineligible ads.
+size_t exactLimit(size_t live) { return std::max<size_t>(4096, live / 50); }
+
+template <typename F>
+auto callFaiss(const char* what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::InvalidArgument, std::string("FAISS ") + what + " failed: " + e.what());
+  }
+}
+
+std::string factoryString(const AnnConfig& c) {
+  switch (c.kind) {
+    case AnnKind::IvfFlat: return "IVF" + std::to_string(c.nlist) + ",Flat";
+    case AnnKind::IvfPq:
+      return (c.opq ? "OPQ" + std::to_string(c.pqBytes) + "," : std::string()) + "IVF" + std::to_string(c.nlist) +
+             ",PQ" + std::to_string(c.pqBytes);
+    case AnnKind::IvfSq8: return "IVF" + std::to_string(c.nlist) + ",SQ8";
+    case AnnKind::Hnsw: return "HNSW" + std::to_string(c.hnswM);
+    case AnnKind::Factory: return c.factory;
+    case AnnKind::Flat: break;
+  }
+  return "";
+}
+
+void validate(const AnnConfig& c) {
+  auto bad = [](const std::string& m) { throw Error(ErrorCode::InvalidArgument, m); };
+  if (c.dim < 1 || c.dim > 65536) bad("Expected a dimension between 1 and 65536 but received " + std::to_string(c.dim));
+  if (c.nlist < 1) bad("Expected nlist >= 1 but received " + std::to_string(c.nlist));
+  if (c.kind == AnnKind::IvfPq && (c.pqBytes < 1 || c.dim % c.pqBytes != 0)) {
+    bad("Expected pqBytes to divide the dimension " + std::to_string(c.dim) + " but received " + std::to_string(c.pqBytes) +
+        " (each byte encodes dim / pqBytes dimensions)");
+  }
+  if (c.hnswM < 2 || c.efConstruction < 1) bad("Expected hnswM >= 2 and efConstruction >= 1");
+  if (c.kind == AnnKind::Factory && c.factory.empty()) bad("Expected a FAISS factory string for kind 'faiss'");
+  if (c.nprobe < 1 || c.efSearch < 1 || c.rerank < 0) bad("Expected nprobe >= 1, efSearch >= 1 and rerank >= 0");
+}
+
+faiss::IndexIVF* asIvf(faiss::Index* index) {
+  if (auto* pre = dynamic_cast<faiss::IndexPreTransform*>(index)) index = pre->index;
+  return dynamic_cast<faiss::IndexIVF*>(index);
+}
+
+faiss::IndexHNSW* asHnsw(faiss::Index* index) { return dynamic_cast<faiss::IndexHNSW*>(index); }
+
+double squaredNorm(const float* v, int dim) {
+  double s = 0;
+  for (int j = 0; j < dim; ++j) s += static_cast<double>(v[j]) * v[j];
+  return s;
+}
+
+}  // namespace
+
+AdIndex::AdIndex(const AnnConfig& config, int threads)
+    : config_(config), threads_(threads > 0 ? threads : omp_get_num_procs()), panels_(config.dim, config.metric) {
+  validate(config_);
+  if (config_.kind == AnnKind::Flat) {
+    trained_ = true;
+    return;
+  }
+  const faiss::MetricType metric = config_.metric == Metric::L2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
+  faiss_.reset(callFaiss("index_factory", [&] { return faiss::index_factory(config_.dim, factoryString(config_).c_str(), metric); }));
+  if (auto* hnsw = asHnsw(faiss_.get())) hnsw->hnsw.efConstruction = config_.efConstruction;
+  if (auto* ivf = asIvf(faiss_.get())) ivf->nprobe = static_cast<size_t>(config_.nprobe);
+  trained_ = faiss_->is_trained;
+}
+
+AdIndex::~AdIndex() = default;
+
+std::vector<float> AdIndex::prepare(const float* vectors, size_t n, const char* what) const {
+  const int dim = config_.dim;
+  std::vector<float> out(vectors, vectors + n * dim);
+  for (size_t i = 0; i < n * dim; ++i) {
+    if (!std::isfinite(out[i])) {
+      throw Error(ErrorCode::NonFinite, std::string("Expected finite numbers in ") + what + " but " + what + "[" +
+                                            std::to_string(i / dim) + "][" + std::to_string(i % dim) + "] is " +
+                                            std::to_string(out[i]));
+    }
+  }
+  if (config_.metric == Metric::Cosine) {
+    for (size_t i = 0; i < n; ++i) {
+      double norm = std::sqrt(squaredNorm(out.data() + i * dim, dim));
+      if (norm == 0 && std::string(what) == "vectors") {
+        throw Error(ErrorCode::InvalidArgument, "Expected non-zero vectors for the cosine metric but vectors[" +
+                                                    std::to_string(i) + "] is all zeros");
+      }
+      const float scale = norm > 0 ? static_cast<float>(1.0 / norm) : 0.0f;
+      for (int j = 0; j < dim; ++j) out[i * dim + j] *= scale;
+    }
+  }
+  return out;
+}
+
+void AdIndex::train(const float* vectors, size_t n) {
+  if (!faiss_) return;  // exact: nothing to learn
+  std::vector<float> x = prepare(vectors, n, "sample");
+  std::unique_lock lock(mutex_);
+  if (auto* ivf = asIvf(faiss_.get()); ivf && n < ivf->nlist) {
+    throw Error(ErrorCode::InvalidArgument, "Expected a training sample of at least nlist = " +
+                                                std::to_string(ivf->nlist) + " vectors (ideally 39 x nlist) but received " +
+                                                std::to_string(n));
+  }
+  omp_set_num_threads(threads_);
+  callFaiss("train", [&] { faiss_->train(static_cast<faiss::Index::idx_t>(n), x.data()); });
+  trained_ = faiss_->is_trained;
+  generation_++;
+}
+
+const float* AdIndex::rowVector(size_t slot) const {
+  if (auto* hnsw = asHnsw(faiss_.get())) {
+    auto* flat = dynamic_cast<const faiss::IndexFlat*>(hnsw->storage);
+    return flat ? flat->get_xb() + slot * config_.dim : nullptr;
+  }
+  return rows_.size() > 0 ? rows_.data() + slot * config_.dim : nullptr;
+}
+
+void AdIndex::appendVectors(const float* x, size_t n, size_t firstSlot) {
+  if (!faiss_) {
+    panels_.append(x, n);
+    return;
+  }
+  if (auto* ivf = asIvf(faiss_.get())) {
+    std::vector<faiss::Index::idx_t> slots(n);
+    for (size_t i = 0; i < n; ++i) slots[i] = static_cast<faiss::Index::idx_t>(firstSlot + i);
+    (void)ivf;
+    callFaiss("add", [&] { faiss_->add_with_ids(static_cast<faiss::Index::idx_t>(n), x, slots.data()); });
+  } else {
+    // Other kinds number vectors by insertion order, which is the slot order (slots are append-only).
+    if (static_cast<size_t>(faiss_->ntotal) != firstSlot) throw Error(ErrorCode::Internal, "slot and FAISS position disagree");
+    callFaiss("add", [&] { faiss_->add(static_cast<faiss::Index::idx_t>(n), x); });
+  }
+  // HNSW's storage and IVF-Flat's lists hold full vectors already.
+  if (config_.storeVectors && !asHnsw(faiss_.get()) && config_.kind != AnnKind::IvfFlat) {
+    rows_.resize((firstSlot + n) * config_.dim);
+    std::copy(x, x + n * config_.dim, rows_.data() + firstSlot * config_.dim);
+  }
+}
+
+void AdIndex::upsert(const int64_t* ids, const float* vectors, const AdAttributes* attributes, size_t n) {
+  if (n == 0) return;
+  std::vector<float> x = prepare(vectors, n, "vectors");
+  std::unordered_set<int64_t> batch;
+  batch.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (!batch.insert(ids[i]).second) {
+      throw Error(ErrorCode::DuplicateId, "Expected each id once per upsert but id " + std::to_string(ids[i]) +
+                                              " appears twice in this batch; nothing was written");
+    }
+  }
+  std::unique_lock lock(mutex_);
+  if (!trained_) throw Error(ErrorCode::InvalidArgument, "Expected a trained index: call train() with a sample first");
+  const size_t first = catalog_.slots();
+  if (first + n > UINT32_MAX) throw Error(ErrorCode::InvalidArgument, "An index holds at most 4294967295 ad slots");
+  // The new vectors go in first: if that fails, the corpus is as it was.
+  appendVectors(x.data(), n, first);
+  std::vector<faiss::Index::idx_t> replaced;
+  catalog_.reserve(first + n);
+  for (size_t i = 0; i < n; ++i) {
+    if (auto old = catalog_.find(ids[i])) {
+      catalog_.kill(*old);
+      replaced.push_back(*old);
+    }
+    catalog_.append(ids[i], attributes ? attributes[i] : AdAttributes{});
+  }
+  if (!replaced.empty() && asIvf(faiss_.get())) {
+    faiss::IDSelectorBatch selector(replaced.size(), replaced.data());
+    callFaiss("remove_ids", [&] { return faiss_->remove_ids(selector); });
+  }
+  live_ = catalog_.live();
+  generation_++;
+}
+
+size_t AdIndex::remove(const int64_t* ids, size_t n) {
+  std::unique_lock lock(mutex_);
+  std::vector<faiss::Index::idx_t> slots;
+  for (size_t i = 0; i < n; ++i) {
+    if (auto slot = catalog_.find(ids[i])) {
+      catalog_.kill(*slot);
+      slots.push_back(*slot);
+    }
+  }
+  if (!slots.empty() && asIvf(faiss_.get())) {
+    faiss::IDSelectorBatch selector(slots.size(), slots.data());
+    callFaiss("remove_ids", [&] { return faiss_->remove_ids(selector); });
+  }
+  live_ = catalog_.live();
+  generation_++;
+  return slots.size();
+}
+
+Bitmap AdIndex::compile(const FilterSpec& spec, uint64_t* generation) const {
+  std::shared_lock lock(mutex_);
+  *generation = generation_;
+  return compileFilter(catalog_, spec);
+}
+
+// Exact scores of the eligible slots from the row-major vectors, parallel over queries.
+void AdIndex::exactOverSlots(const float* queries, int nq, int k, const Bitmap* eligible, int threads,
+                             int64_t* outSlots, float* outScores) const {
+  const int dim = config_.dim;
+  const bool l2 = config_.metric == Metric::L2;
+  const Bitmap& set = eligible ? *eligible : catalog_.liveSlots();
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int q = 0; q < nq; ++q) {
+    const float* query = queries + static_cast<size_t>(q) * dim;
+    TopKCollector top(k);
+    set.forEach([&](size_t slot) {
+      const float* x = rowVector(slot);
+      float score = 0;
+      if (l2) {
+#pragma omp simd reduction(+ : score)
+        for (int j = 0; j < dim; ++j) score += (query[j] - x[j]) * (query[j] - x[j]);
+        score = -score;
+      } else {
+#pragma omp simd reduction(+ : score)
+        for (int j = 0; j < dim; ++j) score += query[j] * x[j];
+      }
+      if (score > top.threshold()) top.push(score, static_cast<uint32_t>(slot));
+    });
+    std::vector<ScoredSlot> best = top.sorted();
+    for (size_t i = 0; i < best.size(); ++i) {
+      outSlots[static_cast<size_t>(q) * k + i] = best[i].slot;
+      outScores[static_cast<size_t>(q) * k + i] = l2 ? -best[i].score : best[i].score;
+    }
+  }
+}
+
+// Re-scores kIn candidates per query exactly and keeps the best k.
+void AdIndex::rerank(const float* queries, int nq, int kIn, int k, const int64_t* inSlots, int64_t* outSlots,
+                     float* outScores) const {
+  const int dim = config_.dim;
+  const bool l2 = config_.metric == Metric::L2;
+  for (int q = 0; q < nq; ++q) {
+    const float* query = queries + static_cast<size_t>(q) * dim;
+    TopKCollector top(k);
+    for (int i = 0; i < kIn; ++i) {
+      const int64_t slot = inSlots[static_cast<size_t>(q) * kIn + i];
+      if (slot < 0) continue;
+      const float* x = rowVector(static_cast<size_t>(slot));
+      double s = 0;
+      for (int j = 0; j < dim; ++j) s += l2 ? (query[j] - x[j]) * (query[j] - x[j]) : query[j] * x[j];
+      top.push(static_cast<float>(l2 ? -s : s), static_cast<uint32_t>(slot));
+    }
+    std::vector<ScoredSlot> best = top.sorted();
+    for (size_t i = 0; i < best.size(); ++i) {
+      outSlots[static_cast<size_t>(q) * k + i] = best[i].slot;
+      outScores[static_cast<size_t>(q) * k + i] = l2 ? -best[i].score : best[i].score;
+    }
+  }
+}
+
+SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearchParams& params) const {
+  if (nq < 1) throw Error(ErrorCode::InvalidArgument, "Expected at least one query but received " + std::to_string(nq));
+  if (k < 1) throw Error(ErrorCode::InvalidArgument, "Expected k >= 1 but received " + std::to_string(k));
+  std::vector<float> q = prepare(queries, nq, "queries");
+  const int threads = params.threads > 0 ? params.threads : threads_;
+  SearchResult result = SearchResult::padded(nq, k);
+  std::vector<int64_t> slots(static_cast<size_t>(nq) * k, -1);
+
+  std::shared_lock lock(mutex_);
+  if (params.filter && (params.filterGeneration != generation_ || params.filter->words.size() != (catalog_.slots() + 63) / 64)) {
+    throw Error(ErrorCode::StaleFilter, "This filter was compiled before the index last changed; compile it again");
+  }
+  const bool deleted = catalog_.live() != catalog_.slots();
+  const Bitmap* eligible = params.filter ? params.filter : (deleted ? &catalog_.liveSlots() : nullptr);
+  const size_t eligibleCount = params.filter ? params.filter->count() : catalog_.live();
+  if (eligibleCount > 0) {
+    if (!faiss_) {
+      std::vector<float> scaled = q;
+      if (config_.metric == Metric::L2) {
+        for (float& v : scaled) v *= 2.0f;
+      }
+      exactSearchPanels(panels_.view(), scaled.data(), nq, k, threads, eligible ? eligible->words.data() : nullptr,
+                        slots.data(), result.scores.data());
+      if (config_.metric == Metric::L2) {
+        for (int i = 0; i < nq; ++i) {
+          const float qq = static_cast<float>(squaredNorm(q.data() + static_cast<size_t>(i) * config_.dim, config_.dim));
+          for (int r = 0; r < k; ++r) {
+            float& s = result.scores[static_cast<size_t>(i) * k + r];
+            s = std::max(0.0f, qq - s);
+          }
+        }
+      }
+    } else if (eligibleCount <= exactLimit(catalog_.live()) && rowVector(0) != nullptr) {
+      exactOverSlots(q.data(), nq, k, eligible, threads, slots.data(), result.scores.data());
+    } else {
+      // IVF without stored vectors answers selective filters by visiting every list (exact for
+      // IVF-Flat), skipping ineligible ads before any distance is computed.
+      const bool visitAll = eligibleCount <= exactLimit(catalog_.live());
+      // Approximate search; a filter keeping a fraction f of the ads widens the search by 1/f so
+      // that about as many eligible ads are visited as without it.
+      const double fraction = static_cast<double>(eligibleCount) / std::max<size_t>(1, catalog_.live());
+      const int rerankFactor = params.rerank >= 0 ? params.rerank : config_.rerank;
+      const bool reranking = rerankFactor > 1 && rowVector(0) != nullptr;
+      const int kSearch = reranking ? k * rerankFactor : k;
+      std::unique_ptr<faiss::IDSelectorBitmap> selector;
+      if (eligible) {
+        selector = std::make_unique<faiss::IDSelectorBitmap>(eligible->words.size() * 8,
+                                                             reinterpret_cast<const uint8_t*>(eligible->words.data()));
+      }
+      faiss::SearchParametersIVF ivfParams;
+      faiss::SearchParametersHNSW hnswParams;
+      faiss::SearchParameters plainParams;
+      faiss::SearchParameters* chosen = &plainParams;
+      if (auto* ivf = asIvf(faiss_.get())) {
+        const double nprobe = visitAll ? ivf->nlist : (params.nprobe > 0 ? params.nprobe : config_.nprobe) / fraction;
+        ivfParams.nprobe = static_cast<size_t>(std::min<double>(ivf->nlist, std::ceil(nprobe)));
+        chosen = &ivfParams;
+      } else if (asHnsw(faiss_.get())) {
+        const double ef = std::max(params.efSearch > 0 ? params.efSearch : config_.efSearch, kSearch) / fraction;
+        hnswParams.efSearch = static_cast<int>(std::min<double>(std::max<double>(ef, kSearch), 4096));
+        chosen = &hnswParams;
+      }
+      chosen->sel = selector.get();
+      std::vector<float> distances(static_cast<size_t>(nq) * kSearch);
+      std::vector<faiss::Index::idx_t> labels(static_cast<size_t>(nq) * kSearch);
+      omp_set_num_threads(threads);
+      callFaiss("search", [&] {
+        faiss_->search(nq, q.data(), kSearch, distances.data(), labels.data(), selector || chosen != &plainParams ? chosen : nullptr);
+      });
+      if (reranking) {
+        rerank(q.data(), nq, kSearch, k, labels.data(), slots.data(), result.scores.data());
+      } else {
+        std::copy(labels.begin(), labels.end(), slots.begin());
+        std::copy(distances.begin(), distances.end(), result.scores.begin());
+      }
+    }
+  }
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i] >= 0 && static_cast<size_t>(slots[i]) < catalog_.slots()) {
+      result.ids[i] = catalog_.id(static_cast<size_t>(slots[i]));
+      result.counts[i / k]++;
+    } else {
+      result.ids[i] = -1;
+      result.scores[i] = std::nanf("");
+    }
+  }
+  return result;
+}
+
+void AdIndex::rebuildFaiss(const std::vector<uint32_t>& keep) {
+  if (auto* ivf = asIvf(faiss_.get())) {
+    // Dead entries were removed from the lists already; only the slot numbers change.
+    std::vector<int64_t> renumber(catalog_.slots(), -1);
+    for (size_t i = 0; i < keep.size(); ++i) renumber[keep[i]] = static_cast<int64_t>(i);
+    auto* lists = dynamic_cast<faiss::ArrayInvertedLists*>(ivf->invlists);
+    if (!lists) throw Error(ErrorCode::Internal, "compaction needs FAISS array inverted lists");
+    for (size_t l = 0; l < lists->nlist; ++l) {
+      for (auto& id : lists->ids[l]) id = renumber[static_cast<size_t>(id)];
+    }
+    return;
+  }
+  // Graph and sequential kinds: rebuild from the stored vectors of the live slots.
+  std::vector<float> live(keep.size() * config_.dim);
+  for (size_t i = 0; i < keep.size(); ++i) {
+    const float* x = rowVector(keep[i]);
+    if (x == nullptr) {
+      faiss_->reconstruct(keep[i], live.data() + i * config_.dim);
+    } else {
+      std::copy(x, x + config_.dim, live.data() + i * config_.dim);
+    }
+  }
+  const faiss::MetricType metric = config_.metric == Metric::L2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
+  std::unique_ptr<faiss::Index> fresh(faiss::index_factory(config_.dim, factoryString(config_).c_str(), metric));
+  if (auto* hnsw = asHnsw(fresh.get())) hnsw->hnsw.efConstruction = config_.efConstruction;
+  if (!fresh->is_trained) throw Error(ErrorCode::InvalidArgument, "compaction is not supported for this FAISS factory string");
+  omp_set_num_threads(threads_);
+  fresh->add(static_cast<faiss::Index::idx_t>(keep.size()), live.data());
+  faiss_ = std::move(fresh);
+}
+
+void AdIndex::compact() {
+  std::unique_lock lock(mutex_);
+  if (catalog_.live() == catalog_.slots()) return;
+  std::vector<uint32_t> keep;
+  keep.reserve(catalog_.live());
+  catalog_.liveSlots().forEach([&](size_t s) { keep.push_back(static_cast<uint32_t>(s)); });
+  if (!faiss_) {
+    panels_.keep(keep.data(), keep.size());
+  } else {
+    callFaiss("compaction", [&] { rebuildFaiss(keep); });
+    if (rows_.size() > 0) {
+      for (size_t i = 0; i < keep.size(); ++i) {
+        std::copy(rows_.data() + static_cast<size_t>(keep[i]) * config_.dim,
+                  rows_.data() + (static_cast<size_t>(keep[i]) + 1) * config_.dim, rows_.data() + i * config_.dim);
+      }
+      rows_.resize(keep.size() * config_.dim);
+    }
+  }
+  catalog_.keep(keep);
+  live_ = catalog_.live();
+  generation_++;
+}
+
+AnnStats AdIndex::stats() const {
+  std::shared_lock lock(mutex_);
+  AnnStats s;
+  s.live = catalog_.live();
+  s.slots = catalog_.slots();
+  s.deleted = s.slots - s.live;
+  s.trained = trained_;
+  s.generation = generation_;
+  s.catalogBytes = catalog_.bytes();
+  s.vectorBytes = panels_.bytes() + rows_.size() * sizeof(float);
+  if (auto* ivf = asIvf(faiss_.get())) {
+    size_t entries = 0;
+    for (size_t l = 0; l < ivf->nlist; ++l) entries += ivf->invlists->list_size(l);
+    s.indexBytes = entries * (ivf->code_size + sizeof(faiss::Index::idx_t)) + ivf->nlist * ivf->d * sizeof(float);
+    if (faiss_.get() != ivf) s.indexBytes += static_cast<size_t>(ivf->d) * ivf->d * sizeof(float);  // OPQ rotation
+  } else if (auto* hnsw = asHnsw(faiss_.get())) {
+    s.vectorBytes += static_cast<size_t>(hnsw->ntotal) * config_.dim * sizeof(float);
+    s.indexBytes = hnsw->hnsw.neighbors.size() * sizeof(faiss::HNSW::storage_idx_t) +
+                   hnsw->hnsw.offsets.size() * sizeof(size_t) + hnsw->hnsw.levels.size() * sizeof(int);
+  } else if (faiss_) {
+    s.indexBytes = static_cast<size_t>(faiss_->ntotal) * faiss_->sa_code_size();
+  }
+  s.bytes = s.catalogBytes + s.vectorBytes + s.indexBytes;
+  return s;
+}
+
+}  // namespace cangen

@@ -1,0 +1,118 @@
+#pragma once
+// The ads corpus index: every kind (our exact kernels, FAISS IVF-Flat, IVF-PQ with optional OPQ
+// and exact re-ranking, IVF-SQ8, HNSW, or a FAISS factory string) behind one interface, with ids,
+// eligibility attributes, upsert and remove without a rebuild, filtered search, compaction and
+// atomic persistence. Thread-safe: searches share a lock, writes take it alone.
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "ann/bitmap.h"
+#include "ann/catalog.h"
+#include "ann/filter.h"
+#include "common/aligned_buffer.h"
+#include "common/metric.h"
+#include "flat/panel_store.h"
+#include "index/index.h"
+
+namespace faiss {
+struct Index;
+}
+
+namespace cangen {
+
+enum class AnnKind : uint8_t { Flat = 0, IvfFlat = 1, IvfPq = 2, IvfSq8 = 3, Hnsw = 4, Factory = 5 };
+
+struct AnnConfig {
+  AnnKind kind = AnnKind::Flat;
+  int dim = 0;
+  Metric metric = Metric::InnerProduct;
+  int nlist = 1024;            // IVF: coarse clusters
+  int pqBytes = 16;            // IVF-PQ: code bytes per ad (sub-quantizers of 8 bits)
+  bool opq = false;            // IVF-PQ: learn a rotation first
+  int hnswM = 32;              // HNSW: links per node
+  int efConstruction = 80;     // HNSW: build-time beam width
+  std::string factory;         // Factory: a FAISS index_factory string
+  bool storeVectors = true;    // keep full vectors (re-ranking, exact fallback, compaction)
+  int nprobe = 16;             // default search parameters
+  int efSearch = 64;
+  int rerank = 0;              // IVF-PQ: re-rank k * rerank candidates exactly (0: off)
+};
+
+struct AnnSearchParams {
+  int nprobe = 0;    // 0: the index's default
+  int efSearch = 0;  // 0: the index's default
+  int rerank = -1;   // -1: the index's default
+  int threads = 0;
+  const Bitmap* filter = nullptr;  // eligible live slots (from compile), or null for all live ads
+  uint64_t filterGeneration = 0;   // the generation compile() reported for `filter`
+};
+
+struct AnnStats {
+  size_t live = 0;
+  size_t deleted = 0;  // tombstoned slots awaiting compaction
+  size_t slots = 0;
+  size_t bytes = 0;    // resident bytes of vectors, codes, graph and catalog
+  size_t vectorBytes = 0;
+  size_t indexBytes = 0;
+  size_t catalogBytes = 0;
+  bool trained = false;
+  uint64_t generation = 0;
+};
+
+class AdIndex {
+ public:
+  AdIndex(const AnnConfig& config, int threads);
+  ~AdIndex();
+
+  const AnnConfig& config() const { return config_; }
+  bool isTrained() const { return trained_.load(); }
+  // Increases with every write; a compiled filter is valid for one generation.
+  uint64_t generation() const { return generation_.load(); }
+  size_t size() const { return live_.load(); }
+
+  void train(const float* vectors, size_t n);
+  // New ids are added; existing ids get the new embedding and attributes. All or nothing.
+  void upsert(const int64_t* ids, const float* vectors, const AdAttributes* attributes, size_t n);
+  // Returns how many of the ids were present.
+  size_t remove(const int64_t* ids, size_t n);
+  SearchResult search(const float* queries, int nq, int k, const AnnSearchParams& params) const;
+  // Compiles a filter against the current corpus; *generation receives the generation it is valid for.
+  Bitmap compile(const FilterSpec& spec, uint64_t* generation) const;
+  // Drops tombstones and renumbers slots (HNSW: rebuilds the graph from the stored vectors).
+  void compact();
+  AnnStats stats() const;
+
+  void save(const std::string& path) const;
+  static std::unique_ptr<AdIndex> load(const std::string& path, int threads);
+
+ private:
+  struct Backend;
+  std::vector<float> prepare(const float* vectors, size_t n, const char* what) const;
+  void appendVectors(const float* prepared, size_t n, size_t firstSlot);
+  void exactOverSlots(const float* queries, int nq, int k, const Bitmap* eligible, int threads,
+                      int64_t* outSlots, float* outScores) const;
+  void rerank(const float* queries, int nq, int kIn, int k, const int64_t* inSlots, int64_t* outSlots,
+              float* outScores) const;
+  const float* rowVector(size_t slot) const;
+  void rebuildFaiss(const std::vector<uint32_t>& keep);
+  void serialize(std::vector<uint8_t>& out) const;
+  void deserialize(const uint8_t* data, size_t size);
+
+  AnnConfig config_;
+  const int threads_;
+  mutable std::shared_mutex mutex_;
+  Catalog catalog_;
+  PanelStore panels_;                // Flat kind
+  AlignedBuffer<float> rows_;        // other kinds with storeVectors (not HNSW: its storage holds them)
+  std::unique_ptr<faiss::Index> faiss_;
+  std::atomic<bool> trained_{false};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<size_t> live_{0};
+};
+
+}  // namespace cangen
