@@ -11,6 +11,13 @@ namespace cangen::bindings {
 
 namespace {
 
+// What compileFilter hands the NativeFilter constructor (through an External).
+struct FilterParts {
+  std::shared_ptr<const FilterSpec> spec;
+  std::shared_ptr<const Bitmap> bits;
+  uint64_t generation;
+};
+
 // A callable task with an optional result builder, so each method stays a few lines.
 class Task : public PromiseWorker {
  public:
@@ -122,14 +129,16 @@ FilterBinding::FilterBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   if (info.Length() != 1 || !info[0].IsExternal()) {
     throw Napi::TypeError::New(info.Env(), "NativeFilter objects are made by compileFilter()");
   }
-  auto* made = info[0].As<Napi::External<std::pair<std::shared_ptr<const Bitmap>, uint64_t>>>().Data();
-  bits = made->first;
-  generation = made->second;
+  auto* made = info[0].As<Napi::External<FilterParts>>().Data();
+  spec = made->spec;
+  bits = made->bits;
+  generation = made->generation;
 }
 
-Napi::Object FilterBinding::Wrap(Napi::Env env, std::shared_ptr<const Bitmap> bits, uint64_t generation) {
-  std::pair<std::shared_ptr<const Bitmap>, uint64_t> made{std::move(bits), generation};
-  return GetInstanceData(env).filterConstructor.New({Napi::External<decltype(made)>::New(env, &made)});
+Napi::Object FilterBinding::Wrap(Napi::Env env, std::shared_ptr<const FilterSpec> spec,
+                                 std::shared_ptr<const Bitmap> bits, uint64_t generation) {
+  FilterParts parts{std::move(spec), std::move(bits), generation};
+  return GetInstanceData(env).filterConstructor.New({Napi::External<FilterParts>::New(env, &parts)});
 }
 
 Napi::Value FilterBinding::Count(const Napi::CallbackInfo& info) {
@@ -267,11 +276,17 @@ Napi::Value AdIndexBinding::Search(const Napi::CallbackInfo& info) {
   params.efSearch = IntOption(o, "efSearch", 0, 0, 1 << 16);
   params.rerank = IntOption(o, "rerank", -1, -1, 1024);
   params.threads = IntOption(o, "threads", 0, 0, 4096);
+  params.device = IntOption(o, "device", 0, 0, 1) == 1 ? Device::Gpu : Device::Cpu;
+  params.gpuDevice = IntOption(o, "gpuDevice", 0, 0, 1024);
   std::shared_ptr<const Bitmap> filter;
+  std::shared_ptr<const FilterSpec> spec;
+  auto refreshed = std::make_shared<std::pair<Bitmap, uint64_t>>(Bitmap(), UINT64_MAX);
+  FilterBinding* filterObject = nullptr;
   if (info[3].IsObject()) {
-    auto* f = FilterBinding::Unwrap(info[3].As<Napi::Object>());
-    filter = f->bits;
-    params.filterGeneration = f->generation;
+    filterObject = FilterBinding::Unwrap(info[3].As<Napi::Object>());
+    filter = filterObject->bits;
+    spec = filterObject->spec;
+    params.filterGeneration = filterObject->generation;
   }
   const size_t dim = static_cast<size_t>(index->config().dim);
   if (queries.length == 0 || queries.length % dim != 0) {
@@ -284,10 +299,21 @@ Napi::Value AdIndexBinding::Search(const Napi::CallbackInfo& info) {
       env,
       [=]() mutable {
         params.filter = filter.get();
+        params.filterSpec = spec.get();
+        params.refreshedFilter = &refreshed->first;
+        params.refreshedGeneration = &refreshed->second;
         *result = index->search(queries.data, nq, k, params);
       },
-      [result](Napi::Env env) -> Napi::Value { return SearchResultToJs(env, *result); });
+      [result, refreshed, filterObject](Napi::Env env) -> Napi::Value {
+        // The filter was recompiled for this search: keep the fresh bitmap for the next one.
+        if (filterObject != nullptr && refreshed->second != UINT64_MAX) {
+          filterObject->bits = std::make_shared<const Bitmap>(std::move(refreshed->first));
+          filterObject->generation = refreshed->second;
+        }
+        return SearchResultToJs(env, *result);
+      });
   task->Pin(info[0]);
+  if (info[3].IsObject()) task->Pin(info[3]);
   return task->Start();
 }
 
@@ -300,7 +326,7 @@ Napi::Value AdIndexBinding::CompileFilter(const Napi::CallbackInfo& info) {
   auto generation = std::make_shared<uint64_t>(0);
   return (new Task(
               env, [=] { *bits = index->compile(*spec, generation.get()); },
-              [=](Napi::Env env) -> Napi::Value { return FilterBinding::Wrap(env, bits, *generation); }))
+              [=](Napi::Env env) -> Napi::Value { return FilterBinding::Wrap(env, spec, bits, *generation); }))
       ->Start();
 }
 

@@ -12,8 +12,10 @@ class FilterBinding : public Napi::ObjectWrap<FilterBinding> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit FilterBinding(const Napi::CallbackInfo& info);
-  static Napi::Object Wrap(Napi::Env env, std::shared_ptr<const Bitmap> bits, uint64_t generation);
+  static Napi::Object Wrap(Napi::Env env, std::shared_ptr<const FilterSpec> spec, std::shared_ptr<const Bitmap> bits,
+                           uint64_t generation);
 
+  std::shared_ptr<const FilterSpec> spec;  // to recompile after the index changes
   std::shared_ptr<const Bitmap> bits;
   uint64_t generation = 0;
 

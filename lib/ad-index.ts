@@ -4,13 +4,13 @@
  * rebuild, filters compiled once and reused, compaction, and atomic persistence.
  */
 import { defaults, maxDim, maxK } from './defaults';
-import { ClosedError, DimensionMismatchError, InvalidArgumentError, StaleFilterError } from './errors';
+import { ClosedError, DimensionMismatchError, InvalidArgumentError } from './errors';
 import { toIdArray, type IdsInput } from './ids';
 import { metricCode, metrics, type Metric } from './metric';
 import { native, type NativeAdIndex, type NativeFilter, type NativeFilterSpec } from './native';
 import { SearchResults } from './results';
 import { float32Array, integerIn, invalid, knownOptions, oneOf } from './validate';
-import { withCallerStack } from './vector-index';
+import { resolveDevice, withCallerStack, type DeviceChoice } from './vector-index';
 
 export type IndexKind = 'flat' | 'ivf-flat' | 'ivf-pq' | 'ivf-sq8' | 'hnsw' | 'faiss';
 const kinds: readonly IndexKind[] = ['flat', 'ivf-flat', 'ivf-pq', 'ivf-sq8', 'hnsw', 'faiss'];
@@ -79,6 +79,9 @@ export interface AdSearchOptions {
   /** IVF-PQ with stored vectors: re-rank k x rerank candidates exactly (0 or 1: off). */
   rerank?: number;
   threads?: number;
+  /** 'cpu' (default), 'gpu' (kind 'flat' only) or 'auto'. */
+  device?: DeviceChoice;
+  gpuDevice?: number;
 }
 
 export interface IndexStats {
@@ -100,7 +103,7 @@ const optionNames = [
   'dim', 'metric', 'kind', 'threads', 'nlist', 'pqBytes', 'opq', 'hnswM', 'efConstruction', 'factory',
   'storeVectors', 'nprobe', 'efSearch', 'rerank',
 ] as const;
-const searchOptionNames = ['filter', 'nprobe', 'efSearch', 'rerank', 'threads'] as const;
+const searchOptionNames = ['filter', 'nprobe', 'efSearch', 'rerank', 'threads', 'device', 'gpuDevice'] as const;
 const filterNames = ['ids', 'active', 'budget', 'advertisers', 'excludeAdvertisers', 'campaigns', 'categories', 'geos'] as const;
 const attributeNames = ['active', 'budget', 'advertiser', 'campaign', 'category', 'geo'] as const;
 const maxUint32 = 0xffffffff;
@@ -108,19 +111,17 @@ const maxUint32 = 0xffffffff;
 /** A filter compiled to a bitmap over the index's ads; recompiled transparently after writes. */
 export class CompiledFilter {
   readonly spec: EligibilityFilter;
-  /** @internal */ native: NativeFilter;
-  /** @internal */ readonly nativeSpec: NativeFilterSpec;
+  /** @internal */ readonly native: NativeFilter;
   /** @internal */ readonly owner: AdIndex;
 
   /** @internal */
-  constructor(owner: AdIndex, spec: EligibilityFilter, nativeSpec: NativeFilterSpec, compiled: NativeFilter) {
+  constructor(owner: AdIndex, spec: EligibilityFilter, compiled: NativeFilter) {
     this.owner = owner;
     this.spec = spec;
-    this.nativeSpec = nativeSpec;
     this.native = compiled;
   }
 
-  /** Eligible ads when last compiled. */
+  /** Eligible ads when last compiled (it is recompiled by the first search after a write). */
   get count(): number {
     return this.native.count();
   }
@@ -253,7 +254,7 @@ export class AdIndex {
     const handle = this.open();
     const nativeSpec = toNativeFilter(spec);
     const compiled = await withCallerStack(handle.compileFilter(nativeSpec), stack);
-    return new CompiledFilter(this, spec, nativeSpec, compiled);
+    return new CompiledFilter(this, spec, compiled);
   }
 
   /**
@@ -274,7 +275,12 @@ export class AdIndex {
       efSearch: integerIn(o.efSearch ?? 0, 'options.efSearch', 0, 65536),
       rerank: integerIn(o.rerank ?? -1, 'options.rerank', -1, 1024),
       threads: integerIn(o.threads ?? 0, 'options.threads', 0, 4096),
+      device: resolveDevice(oneOf(o.device ?? defaults.device, 'options.device', ['cpu', 'gpu', 'auto'])) === 'gpu' && this.kind === 'flat' ? 1 : 0,
+      gpuDevice: integerIn(o.gpuDevice ?? defaults.gpuDevice, 'options.gpuDevice', 0, 1024),
     };
+    if (o.device === 'gpu' && this.kind !== 'flat') {
+      throw new InvalidArgumentError(`Expected device 'cpu' or 'auto' for a '${this.kind}' index: only kind 'flat' searches on the GPU`);
+    }
     let filter: CompiledFilter | undefined;
     if (o.filter instanceof CompiledFilter) {
       if (o.filter.owner !== this) throw new InvalidArgumentError('Expected a filter compiled by this index (index.filter())');
@@ -282,18 +288,9 @@ export class AdIndex {
     } else if (o.filter !== undefined) {
       filter = await this.filter(o.filter as EligibilityFilter);
     }
-    for (let attempt = 0; ; attempt++) {
-      if (filter && filter.native.generation() !== handle.generation()) {
-        filter.native = await withCallerStack(handle.compileFilter(filter.nativeSpec), stack);
-      }
-      try {
-        const raw = await withCallerStack(handle.search(queries, k, params, filter?.native ?? null), stack);
-        return new SearchResults(k, this.metric, raw);
-      } catch (error) {
-        // A write landed between compiling and searching: compile again (at most twice).
-        if (!(error instanceof StaleFilterError) || attempt >= 2) throw error;
-      }
-    }
+    // A filter compiled before the last write is recompiled inside the search, atomically.
+    const raw = await withCallerStack(handle.search(queries, k, params, filter?.native ?? null), stack);
+    return new SearchResults(k, this.metric, raw);
   }
 
   /** Drops removed ads for good and renumbers the rest (HNSW: rebuilds its graph). */

@@ -71,7 +71,7 @@ export interface NativeAdIndex {
   search(
     queries: Float32Array,
     k: number,
-    params: { nprobe?: number; efSearch?: number; rerank?: number; threads?: number },
+    params: { nprobe?: number; efSearch?: number; rerank?: number; threads?: number; device?: number; gpuDevice?: number },
     filter: NativeFilter | null,
   ): Promise<NativeSearchResult>;
   compileFilter(spec: NativeFilterSpec): Promise<NativeFilter>;

@@ -134,7 +134,7 @@ export abstract class VectorIndex {
 }
 
 let gpuUsable: boolean | undefined;
-function resolveDevice(device: DeviceChoice): 'cpu' | 'gpu' {
+export function resolveDevice(device: DeviceChoice): 'cpu' | 'gpu' {
   if (device !== 'auto') return device;
   gpuUsable ??= native().buildInfo().cudaDevices > 0;
   return gpuUsable ? 'gpu' : 'cpu';

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildInfo, FlatIndex, type Metric } from '../lib';
+import { AdIndex, buildInfo, FlatIndex, type Metric } from '../lib';
 import { randomVectors, sequentialIds } from './helpers/random';
 import { assertExact, bruteForce, offsetsOf } from './helpers/reference';
 
@@ -47,6 +47,25 @@ test('adds after a GPU search reach the device copy', async () => {
   await index.add([5000], extra);
   const r = await index.search(new Float32Array(dim).fill(1), 1, { device: 'gpu' });
   assert.is(r.ids[0], 5000n);
+});
+
+test('AdIndex flat kind: filtered GPU search equals the CPU path', async () => {
+  const dim = 48;
+  const n = 60_000;
+  const index = new AdIndex({ dim, kind: 'flat' });
+  await index.upsert(sequentialIds(n), randomVectors(n, dim, 3), Array.from({ length: n }, (_, i) => ({ geo: i % 100 })));
+  await index.remove([5, 6, 7]);
+  const queries = randomVectors(8, dim, 4);
+  for (const filter of [undefined, { geos: [1, 2, 3] }, { geos: [42] }]) {
+    const onGpu = await index.search(queries, 50, { device: 'gpu', filter });
+    const onCpu = await index.search(queries, 50, { device: 'cpu', filter });
+    assert.equal(Array.from(onGpu.counts), Array.from(onCpu.counts));
+    for (let i = 0; i < onCpu.scores.length; i++) {
+      const a = onCpu.scores[i]!;
+      const b = onGpu.scores[i]!;
+      assert.ok((Number.isNaN(a) && Number.isNaN(b)) || Math.abs(a - b) <= 1e-3 * Math.max(1, Math.abs(a)), `rank ${i}`);
+    }
+  }
 });
 
 gpu.run();

@@ -147,6 +147,7 @@ const float* AdIndex::rowVector(size_t slot) const {
 void AdIndex::appendVectors(const float* x, size_t n, size_t firstSlot) {
   if (!faiss_) {
     panels_.append(x, n);
+    gpu_.markDirty(firstSlot);
     return;
   }
   if (auto* ivf = asIvf(faiss_.get())) {
@@ -288,20 +289,33 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
   std::vector<int64_t> slots(static_cast<size_t>(nq) * k, -1);
 
   std::shared_lock lock(mutex_);
-  if (params.filter && (params.filterGeneration != generation_ || params.filter->words.size() != (catalog_.slots() + 63) / 64)) {
-    throw Error(ErrorCode::StaleFilter, "This filter was compiled before the index last changed; compile it again");
+  const Bitmap* filter = params.filter;
+  if (filter && (params.filterGeneration != generation_ || filter->words.size() != (catalog_.slots() + 63) / 64)) {
+    if (!params.filterSpec || !params.refreshedFilter || !params.refreshedGeneration) {
+      throw Error(ErrorCode::StaleFilter, "This filter was compiled before the index last changed; compile it again");
+    }
+    *params.refreshedFilter = compileFilter(catalog_, *params.filterSpec);
+    *params.refreshedGeneration = generation_;
+    filter = params.refreshedFilter;
   }
   const bool deleted = catalog_.live() != catalog_.slots();
-  const Bitmap* eligible = params.filter ? params.filter : (deleted ? &catalog_.liveSlots() : nullptr);
-  const size_t eligibleCount = params.filter ? params.filter->count() : catalog_.live();
+  const Bitmap* eligible = filter ? filter : (deleted ? &catalog_.liveSlots() : nullptr);
+  const size_t eligibleCount = filter ? filter->count() : catalog_.live();
+  if (params.device == Device::Gpu && faiss_) {
+    throw Error(ErrorCode::NoDevice, "Only the 'flat' kind searches on the GPU in this build; use device 'cpu'");
+  }
   if (eligibleCount > 0) {
     if (!faiss_) {
       std::vector<float> scaled = q;
       if (config_.metric == Metric::L2) {
         for (float& v : scaled) v *= 2.0f;
       }
-      exactSearchPanels(panels_.view(), scaled.data(), nq, k, threads, eligible ? eligible->words.data() : nullptr,
-                        slots.data(), result.scores.data());
+      const uint64_t* bits = eligible ? eligible->words.data() : nullptr;
+      if (params.device == Device::Gpu) {
+        gpu_.search(panels_.view(), scaled.data(), nq, k, bits, params.gpuDevice, slots.data(), result.scores.data());
+      } else {
+        exactSearchPanels(panels_.view(), scaled.data(), nq, k, threads, bits, slots.data(), result.scores.data());
+      }
       if (config_.metric == Metric::L2) {
         for (int i = 0; i < nq; ++i) {
           const float qq = static_cast<float>(squaredNorm(q.data() + static_cast<size_t>(i) * config_.dim, config_.dim));
@@ -407,6 +421,7 @@ void AdIndex::compact() {
   catalog_.liveSlots().forEach([&](size_t s) { keep.push_back(static_cast<uint32_t>(s)); });
   if (!faiss_) {
     panels_.keep(keep.data(), keep.size());
+    gpu_.markDirty(0);
   } else {
     callFaiss("compaction", [&] { rebuildFaiss(keep); });
     if (rows_.size() > 0) {

@@ -16,6 +16,7 @@
 #include "ann/filter.h"
 #include "common/aligned_buffer.h"
 #include "common/metric.h"
+#include "flat/gpu_mirror.h"
 #include "flat/panel_store.h"
 #include "index/index.h"
 
@@ -48,8 +49,15 @@ struct AnnSearchParams {
   int efSearch = 0;  // 0: the index's default
   int rerank = -1;   // -1: the index's default
   int threads = 0;
+  Device device = Device::Cpu;  // the GPU serves the flat kind
+  int gpuDevice = 0;
   const Bitmap* filter = nullptr;  // eligible live slots (from compile), or null for all live ads
   uint64_t filterGeneration = 0;   // the generation compile() reported for `filter`
+  // When set, a stale `filter` is recompiled from this spec inside the search (under the same
+  // lock, so no write can slip in between) and handed back through refreshed*.
+  const FilterSpec* filterSpec = nullptr;
+  Bitmap* refreshedFilter = nullptr;
+  uint64_t* refreshedGeneration = nullptr;
 };
 
 struct AnnStats {
@@ -108,6 +116,7 @@ class AdIndex {
   mutable std::shared_mutex mutex_;
   Catalog catalog_;
   PanelStore panels_;                // Flat kind
+  mutable GpuMirror gpu_;            // Flat kind: device copy of panels_
   AlignedBuffer<float> rows_;        // other kinds with storeVectors (not HNSW: its storage holds them)
   std::unique_ptr<faiss::Index> faiss_;
   std::atomic<bool> trained_{false};

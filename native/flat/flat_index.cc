@@ -9,7 +9,6 @@
 #include <unordered_set>
 
 #include "common/error.h"
-#include "cuda/gpu_flat_search.h"
 #include "flat/exact_search.h"
 
 namespace cangen {
@@ -88,7 +87,7 @@ void FlatIndex::add(const int64_t* ids, const float* vectors, size_t n) {
   for (size_t i = 0; i < n; ++i) slotOfId_.emplace(ids[i], static_cast<uint32_t>(first + i));
   count_ = first + n;
   publicCount_.store(count_, std::memory_order_release);
-  firstDirtyAd_ = std::min(firstDirtyAd_, first);
+  gpu_.markDirty(first);
 }
 
 std::vector<float> FlatIndex::prepareQueries(const float* queries, int nq) const {
@@ -118,21 +117,7 @@ SearchResult FlatIndex::search(const float* queries, int nq, int k, const Search
   std::shared_lock lock(mutex_);
   const PanelView view = store_.view();
   if (options.device == Device::Gpu) {
-    std::lock_guard<std::mutex> gpuLock(gpuMutex_);
-    if (!gpu_ || gpuDeviceId_ != options.gpuDevice) {
-      gpu_ = std::make_unique<gpu::GpuFlatSearcher>(options.gpuDevice);
-      gpuDeviceId_ = options.gpuDevice;
-      firstDirtyAd_ = 0;
-    }
-    if (k > gpu::kMaxGpuK) {
-      throw Error(ErrorCode::InvalidArgument, "Expected k <= " + std::to_string(gpu::kMaxGpuK) +
-                                                  " on the GPU but received " + std::to_string(k));
-    }
-    if (count_ > 0) {
-      gpu_->sync(view, firstDirtyAd_);
-      firstDirtyAd_ = count_;
-      gpu_->search(prepared.data(), nq, k, nullptr, slots.data(), result.scores.data());
-    }
+    gpu_.search(view, prepared.data(), nq, k, nullptr, options.gpuDevice, slots.data(), result.scores.data());
   } else if (count_ > 0) {
     exactSearchPanels(view, prepared.data(), nq, k, options.threads > 0 ? options.threads : threads_, nullptr,
                       slots.data(), result.scores.data());

@@ -12,14 +12,11 @@
 #include <vector>
 
 #include "common/metric.h"
+#include "flat/gpu_mirror.h"
 #include "flat/panel_store.h"
 #include "index/index.h"
 
 namespace cangen {
-
-namespace gpu {
-class GpuFlatSearcher;
-}
 
 class FlatIndex : public Index {
  public:
@@ -47,11 +44,7 @@ class FlatIndex : public Index {
   std::unordered_map<int64_t, uint32_t> slotOfId_;
   size_t count_ = 0;                   // guarded by mutex_
   std::atomic<size_t> publicCount_{0}; // read without the lock, so size() never waits on a write
-  // Device copies, created on first GPU search; firstDirtyAd_ says what changed since.
-  mutable std::unique_ptr<gpu::GpuFlatSearcher> gpu_;
-  mutable int gpuDeviceId_ = -1;
-  mutable size_t firstDirtyAd_ = 0;
-  mutable std::mutex gpuMutex_;
+  mutable GpuMirror gpu_;
 };
 
 }  // namespace cangen
