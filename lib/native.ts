@@ -113,6 +113,10 @@ let addon: NativeAddon | undefined;
 
 export function native(): NativeAddon {
   if (addon) return addon;
+  // Several searches run at once on the libuv pool, each with its own OpenMP team: idle team
+  // threads must sleep rather than spin, or they steal the cores the other searches need.
+  // libgomp reads this once, when the addon loads it; a value the user set is kept.
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   let loaded: NativeAddon;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
