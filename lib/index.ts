@@ -19,3 +19,4 @@ export {
   type IndexStats,
   type BudgetState,
 } from './ad-index';
+export * from './scorer';

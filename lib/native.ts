@@ -103,6 +103,7 @@ export interface NativeAddon {
     new (config: NativeAnnConfig, threads: number): NativeAdIndex;
     load(path: string, threads: number): Promise<NativeAdIndex>;
   };
+  NativeScorer: import('./scorer/native-types').NativeScorerConstructor;
   setErrorFactory(factory: (code: string, message: string) => Error): void;
   buildInfo(): NativeBuildInfo;
   measureCeilings(threads: number, megabytes: number): Promise<{ peakFlops: number; readBandwidth: number }>;

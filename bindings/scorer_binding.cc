@@ -1,0 +1,287 @@
+#include "scorer_binding.h"
+
+#include <string>
+#include <vector>
+
+#include "arrays.h"
+#include "errors.h"
+#include "promise_worker.h"
+
+namespace cangen::bindings {
+
+namespace {
+
+Napi::Object ObjectArg(const Napi::Value& value, const char* name) {
+  if (!value.IsObject()) throw Napi::TypeError::New(value.Env(), std::string("Expected an object for ") + name);
+  return value.As<Napi::Object>();
+}
+
+std::string StringProp(const Napi::Object& o, const char* name) {
+  Napi::Value v = o.Get(name);
+  if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string("Expected a string for model.") + name);
+  return v.As<Napi::String>();
+}
+
+int IntProp(const Napi::Object& o, const char* name, int min, int max) { return IntArg(o.Get(name), name, min, max); }
+
+bool BoolProp(const Napi::Object& o, const char* name) { return o.Get(name).ToBoolean().Value(); }
+
+// The named tensor as a vector, or empty when the model does not have it.
+std::vector<float> Tensor(const Napi::Object& tensors, const std::string& name) {
+  Napi::Value v = tensors.Get(name);
+  if (v.IsUndefined()) return {};
+  auto a = TypedArrayArg<float>(v, name.c_str());
+  return std::vector<float>(a.data, a.data + a.length);
+}
+
+DenseWeights Dense(const Napi::Object& tensors, const std::string& prefix, int in, int out) {
+  DenseWeights d;
+  d.in = in;
+  d.out = out;
+  d.weight = Tensor(tensors, prefix + ".weight");
+  d.bias = Tensor(tensors, prefix + ".bias");
+  d.normGamma = Tensor(tensors, prefix + ".norm.weight");
+  d.normBeta = Tensor(tensors, prefix + ".norm.bias");
+  return d;
+}
+
+// The model object lib/scorer builds from config.json and model.safetensors (see lib/scorer/model.ts).
+ScorerModel ModelFromJs(const Napi::Object& spec) {
+  ScorerModel m;
+  const std::string kind = StringProp(spec, "kind");
+  m.userDim = IntProp(spec, "userDim", 1, 65536);
+  m.itemDim = IntProp(spec, "itemDim", 1, 65536);
+  m.heads = IntProp(spec, "heads", 1, 1024);
+  m.activation = StringProp(spec, "activation") == "silu" ? Activation::Silu : Activation::Relu;
+  m.normEps = spec.Get("normEps").As<Napi::Number>().FloatValue();
+  Napi::Object tensors = ObjectArg(spec.Get("tensors"), "model.tensors");
+  if (kind == "dot") {
+    m.kind = ScorerKind::Dot;
+    m.dotProjection = Tensor(tensors, "dot.proj");
+  } else if (kind == "mlp") {
+    m.kind = ScorerKind::Mlp;
+    m.useUser = BoolProp(spec, "useUser");
+    m.useItem = BoolProp(spec, "useItem");
+    m.useCross = BoolProp(spec, "useCross");
+    Napi::Value hidden = spec.Get("hidden");
+    if (!hidden.IsArray()) throw Napi::TypeError::New(spec.Env(), "Expected an array for model.hidden");
+    Napi::Array widths = hidden.As<Napi::Array>();
+    int in = m.firstLayerIn();
+    for (uint32_t l = 0; l < widths.Length(); ++l) {
+      const int out = IntArg(widths.Get(l), "model.hidden[]", 1, 65536);
+      m.hidden.push_back(Dense(tensors, "mlp.layers." + std::to_string(l), in, out));
+      in = out;
+    }
+    m.output = Dense(tensors, "mlp.out", in, m.heads);
+  } else if (kind == "mol") {
+    m.kind = ScorerKind::Mol;
+    m.queryComponents = IntProp(spec, "queryComponents", 1, 256);
+    m.itemComponents = IntProp(spec, "itemComponents", 1, 256);
+    m.componentDim = IntProp(spec, "componentDim", 1, 4096);
+    m.gatingWidth = IntProp(spec, "gatingWidth", 1, 65536);
+    m.temperature = spec.Get("temperature").As<Napi::Number>().FloatValue();
+    const int dc = m.componentDim, p = m.logits(), g = m.gatingWidth;
+    m.queryProj = Dense(tensors, "mol.query_proj", m.userDim, m.queryComponents * dc);
+    m.itemProj = Dense(tensors, "mol.item_proj", m.itemDim, m.itemComponents * dc);
+    m.gateUser = Dense(tensors, "mol.gate.user", m.userDim, g);
+    m.gateItem = Dense(tensors, "mol.gate.item", m.itemDim, g);
+    m.gateLogits = Dense(tensors, "mol.gate.logits", p, g);
+    m.gateOut = Dense(tensors, "mol.gate.out", g, m.heads * p);
+  } else {
+    throw Error(ErrorCode::InvalidArgument, "Expected model.kind 'dot', 'mlp' or 'mol' but received '" + kind + "'");
+  }
+  return m;
+}
+
+class AddWorker : public PromiseWorker {
+ public:
+  AddWorker(Napi::Env env, std::shared_ptr<Scorer> scorer, ArrayArg<int64_t> ids, ArrayArg<float> embeddings)
+      : PromiseWorker(env), scorer_(std::move(scorer)), ids_(ids), embeddings_(embeddings) {}
+
+ private:
+  void Run() override { scorer_->add(ids_.data, embeddings_.data, ids_.length); }
+  std::shared_ptr<Scorer> scorer_;
+  ArrayArg<int64_t> ids_;
+  ArrayArg<float> embeddings_;
+};
+
+class SearchWorker : public PromiseWorker {
+ public:
+  SearchWorker(Napi::Env env, std::shared_ptr<Scorer> scorer, ScorerRequest request)
+      : PromiseWorker(env), scorer_(std::move(scorer)), request_(request) {}
+
+ private:
+  void Run() override { result_ = scorer_->search(request_); }
+  Napi::Value Result(Napi::Env env) override { return SearchResultToJs(env, result_); }
+  std::shared_ptr<Scorer> scorer_;
+  ScorerRequest request_;
+  SearchResult result_;
+};
+
+class ScoreWorker : public PromiseWorker {
+ public:
+  ScoreWorker(Napi::Env env, std::shared_ptr<Scorer> scorer, ArrayArg<float> users, ArrayArg<float> weights,
+              ArrayArg<int64_t> ids, bool all, int threads)
+      : PromiseWorker(env), scorer_(std::move(scorer)), users_(users), weights_(weights), ids_(ids), all_(all), threads_(threads) {}
+
+ private:
+  void Run() override {
+    const int nu = static_cast<int>(users_.length / scorer_->model().userDim);
+    scores_ = scorer_->score(users_.data, nu, weights_.data, all_ ? nullptr : ids_.data, ids_.length, threads_);
+  }
+  Napi::Value Result(Napi::Env env) override { return CopyToTypedArray(env, scores_); }
+  std::shared_ptr<Scorer> scorer_;
+  ArrayArg<float> users_, weights_;
+  ArrayArg<int64_t> ids_;
+  bool all_;
+  int threads_;
+  std::vector<float> scores_;
+};
+
+int UsersOf(Napi::Env env, const ArrayArg<float>& users, const Scorer& scorer) {
+  const size_t dim = scorer.model().userDim;
+  if (users.length == 0 || users.length % dim != 0) {
+    ThrowError(env, ErrorCode::DimensionMismatch, "Expected a non-empty multiple of userDim " + std::to_string(dim) +
+                                                      " values for users but received " + std::to_string(users.length));
+  }
+  return static_cast<int>(users.length / dim);
+}
+
+void CheckWeights(Napi::Env env, const ArrayArg<float>& weights, const Scorer& scorer) {
+  if (weights.length != static_cast<size_t>(scorer.model().heads)) {
+    ThrowError(env, ErrorCode::DimensionMismatch, "Expected " + std::to_string(scorer.model().heads) +
+                                                      " head weights but received " + std::to_string(weights.length));
+  }
+}
+
+}  // namespace
+
+Napi::Function ScorerBinding::Define(Napi::Env env) {
+  return DefineClass(env, "NativeScorer",
+                     {InstanceMethod<&ScorerBinding::Add>("add"), InstanceMethod<&ScorerBinding::Search>("search"),
+                      InstanceMethod<&ScorerBinding::Score>("score"), InstanceMethod<&ScorerBinding::Size>("size"),
+                      InstanceMethod<&ScorerBinding::Info>("info"), InstanceMethod<&ScorerBinding::Close>("close")});
+}
+
+// new NativeScorer(model, threads)
+ScorerBinding::ScorerBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ScorerBinding>(info) {
+  Napi::Env env = info.Env();
+  Napi::Object spec = ObjectArg(info[0], "model");
+  const int threads = IntArg(info[1], "threads", 0, 4096);
+  scorer_ = Guard(env, [&] { return std::make_shared<Scorer>(ModelFromJs(spec), threads); });
+}
+
+std::shared_ptr<Scorer> ScorerBinding::Open(Napi::Env env) const {
+  if (!scorer_) ThrowError(env, ErrorCode::Closed, "This scorer is closed: create a new one to add or search");
+  return scorer_;
+}
+
+// add(ids: BigInt64Array, embeddings: Float32Array): Promise<void>
+Napi::Value ScorerBinding::Add(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto scorer = Open(env);
+  auto ids = TypedArrayArg<int64_t>(info[0], "ids");
+  auto embeddings = TypedArrayArg<float>(info[1], "embeddings");
+  const size_t dim = scorer->model().itemDim;
+  if (embeddings.length != ids.length * dim) {
+    ThrowError(env, ErrorCode::DimensionMismatch, "Expected " + std::to_string(ids.length) + " x itemDim " + std::to_string(dim) +
+                                                      " embedding values but received " + std::to_string(embeddings.length));
+  }
+  auto* worker = new AddWorker(env, scorer, ids, embeddings);
+  worker->Pin(info[0]);
+  worker->Pin(info[1]);
+  return worker->Start();
+}
+
+// search(users: Float32Array, headWeights: Float32Array, k, options: { eligibleMask?: Uint8Array,
+//   eligibleIds?: BigInt64Array, candidates?: BigInt64Array, candidatesPerUser?, threads, fused,
+//   device (0 cpu, 1 gpu), gpuDevice }): Promise<{ids, scores, counts}>
+Napi::Value ScorerBinding::Search(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto scorer = Open(env);
+  auto users = TypedArrayArg<float>(info[0], "users");
+  auto weights = TypedArrayArg<float>(info[1], "headWeights");
+  ScorerRequest r;
+  r.nu = UsersOf(env, users, *scorer);
+  CheckWeights(env, weights, *scorer);
+  r.users = users.data;
+  r.headWeights = weights.data;
+  r.k = IntArg(info[2], "k", 1, 1 << 24);
+  Napi::Object o = ObjectArg(info[3], "options");
+  r.threads = IntArg(o.Get("threads"), "threads", 0, 4096);
+  r.fused = o.Get("fused").ToBoolean().Value();
+  r.device = IntArg(o.Get("device"), "device", 0, 1) == 1 ? Device::Gpu : Device::Cpu;
+  r.gpuDevice = IntArg(o.Get("gpuDevice"), "gpuDevice", 0, 1024);
+  std::vector<Napi::Value> pins{info[0], info[1]};
+  Napi::Value mask = o.Get("eligibleMask");
+  if (!mask.IsUndefined()) {
+    if (!mask.IsTypedArray() || mask.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw Napi::TypeError::New(env, "Expected a Uint8Array for eligibleMask");
+    }
+    auto bytes = mask.As<Napi::Uint8Array>();
+    r.eligibleMask = bytes.Data();
+    r.eligibleMaskLength = bytes.ElementLength();
+    pins.push_back(mask);
+  }
+  Napi::Value eligibleIds = o.Get("eligibleIds");
+  if (!eligibleIds.IsUndefined()) {
+    auto ids = TypedArrayArg<int64_t>(eligibleIds, "eligibleIds");
+    r.eligibleIds = ids.data;
+    r.eligibleIdCount = ids.length;
+    pins.push_back(eligibleIds);
+  }
+  Napi::Value candidates = o.Get("candidates");
+  if (!candidates.IsUndefined()) {
+    auto ids = TypedArrayArg<int64_t>(candidates, "candidates");
+    r.candidatesPerUser = IntArg(o.Get("candidatesPerUser"), "candidatesPerUser", 1, 1 << 24);
+    if (ids.length != static_cast<size_t>(r.nu) * r.candidatesPerUser) {
+      ThrowError(env, ErrorCode::DimensionMismatch, "Expected users x candidatesPerUser = " +
+                                                        std::to_string(static_cast<size_t>(r.nu) * r.candidatesPerUser) +
+                                                        " candidate ids but received " + std::to_string(ids.length));
+    }
+    r.candidates = ids.data;
+    pins.push_back(candidates);
+  }
+  auto* worker = new SearchWorker(env, scorer, r);
+  for (const Napi::Value& v : pins) worker->Pin(v);
+  return worker->Start();
+}
+
+// score(users: Float32Array, headWeights: Float32Array, ids: BigInt64Array | null, threads): Promise<Float32Array>
+Napi::Value ScorerBinding::Score(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto scorer = Open(env);
+  auto users = TypedArrayArg<float>(info[0], "users");
+  auto weights = TypedArrayArg<float>(info[1], "headWeights");
+  UsersOf(env, users, *scorer);
+  CheckWeights(env, weights, *scorer);
+  const bool all = info[2].IsNull() || info[2].IsUndefined();
+  ArrayArg<int64_t> ids;
+  if (!all) ids = TypedArrayArg<int64_t>(info[2], "ids");
+  const int threads = IntArg(info[3], "threads", 0, 4096);
+  auto* worker = new ScoreWorker(env, scorer, users, weights, ids, all, threads);
+  worker->Pin(info[0]);
+  worker->Pin(info[1]);
+  if (!all) worker->Pin(info[2]);
+  return worker->Start();
+}
+
+Napi::Value ScorerBinding::Size(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(Open(info.Env())->size()));
+}
+
+// info(): { simd, flopsPerPair }
+Napi::Value ScorerBinding::Info(const Napi::CallbackInfo& info) {
+  auto scorer = Open(info.Env());
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("simd", scorer->simdName());
+  out.Set("flopsPerPair", scorer->flopsPerPair());
+  return out;
+}
+
+Napi::Value ScorerBinding::Close(const Napi::CallbackInfo& info) {
+  scorer_.reset();
+  return info.Env().Undefined();
+}
+
+}  // namespace cangen::bindings

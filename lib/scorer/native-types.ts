@@ -1,0 +1,44 @@
+/** The scorer's side of the addon (bindings/scorer_binding.cc). */
+import type { NativeSearchResult } from '../native';
+
+/** The model as the addon takes it: shapes from config.json, tensors by name from model.safetensors. */
+export interface NativeScorerModel {
+  kind: 'dot' | 'mlp' | 'mol';
+  userDim: number;
+  itemDim: number;
+  heads: number;
+  activation: 'relu' | 'silu';
+  normEps: number;
+  useUser?: boolean;
+  useItem?: boolean;
+  useCross?: boolean;
+  hidden?: number[];
+  queryComponents?: number;
+  itemComponents?: number;
+  componentDim?: number;
+  gatingWidth?: number;
+  temperature?: number;
+  tensors: Record<string, Float32Array>;
+}
+
+export interface NativeScorerSearchOptions {
+  eligibleMask?: Uint8Array;
+  eligibleIds?: BigInt64Array;
+  candidates?: BigInt64Array;
+  candidatesPerUser?: number;
+  threads: number;
+  fused: boolean;
+  device: number;
+  gpuDevice: number;
+}
+
+export interface NativeScorer {
+  add(ids: BigInt64Array, embeddings: Float32Array): Promise<void>;
+  search(users: Float32Array, headWeights: Float32Array, k: number, options: NativeScorerSearchOptions): Promise<NativeSearchResult>;
+  score(users: Float32Array, headWeights: Float32Array, ids: BigInt64Array | null, threads: number): Promise<Float32Array>;
+  size(): number;
+  info(): { simd: string; flopsPerPair: number };
+  close(): void;
+}
+
+export type NativeScorerConstructor = new (model: NativeScorerModel, threads: number) => NativeScorer;

@@ -1,0 +1,241 @@
+/**
+ * A learned scorer over a table of ads (dot, MLP or Mixture-of-Logits, with scenario-blended heads),
+ * loaded from a model directory. Every scan runs off the main thread and keeps only the top-k.
+ */
+import { defaults, maxGpuK, maxK } from '../defaults';
+import { ClosedError, DimensionMismatchError, InvalidArgumentError } from '../errors';
+import { toIdArray, type IdsInput } from '../ids';
+import { native } from '../native';
+import { SearchResults } from '../results';
+import { float32Array, integerIn, invalid, knownOptions, oneOf } from '../validate';
+import { withCallerStack, type DeviceChoice } from '../vector-index';
+import type { ScorerConfig, ScorerKind } from './config';
+import { UnknownHeadError, UnknownScenarioError } from './errors';
+import { readModelDirectory, toNativeModel } from './model';
+import type { NativeScorer } from './native-types';
+
+export interface ScorerOptions {
+  /** Threads per operation; 0 (default) uses every core. */
+  threads?: number;
+}
+
+/** How a request blends the heads: a scenario of config.json, or weights by head name. */
+export interface BlendOptions {
+  /** A scenario name from config.json (default: its defaultScenario, or the only head). */
+  scenario?: string;
+  /** Weights by head name (heads left out weigh 0); instead of a scenario. */
+  weights?: Record<string, number>;
+}
+
+export interface ScorerSearchOptions extends BlendOptions {
+  /**
+   * Eligible ads: a Uint8Array with one byte per ad in insertion order (non-zero = eligible), or
+   * a list of eligible ids (ids the scorer does not hold are ignored). Default: every ad.
+   */
+  eligible?: Uint8Array | IdsInput;
+  /**
+   * Rank only these ads: users x K' ids (-1 entries skipped, repeats ranked once), e.g. a first
+   * stage's SearchResults. Default: every (eligible) ad.
+   */
+  candidates?: BigInt64Array | SearchResults;
+  /** 'cpu' (default), 'gpu' or 'auto'. Candidate lists are ranked on the CPU. */
+  device?: DeviceChoice;
+  gpuDevice?: number;
+  /** Threads for this call; 0 (default) uses the scorer's setting. */
+  threads?: number;
+  /** 'fused' (default): top-k kept during the scan. 'unfused': all scores stored, then selected (for comparison). */
+  mode?: 'fused' | 'unfused';
+}
+
+const searchOptionNames = ['scenario', 'weights', 'eligible', 'candidates', 'device', 'gpuDevice', 'threads', 'mode'] as const;
+const blendOptionNames = ['scenario', 'weights', 'threads'] as const;
+
+export class LearnedScorer {
+  readonly config: ScorerConfig;
+  readonly threads: number;
+  private handle: NativeScorer | undefined;
+
+  private constructor(config: ScorerConfig, handle: NativeScorer, threads: number) {
+    this.config = config;
+    this.handle = handle;
+    this.threads = threads;
+  }
+
+  /**
+   * Loads a model directory (config.json + model.safetensors; see docs/SCORERS.md). A missing,
+   * truncated or corrupt file, or weights that contradict the config, reject with ModelFormatError.
+   * @example
+   * const scorer = await LearnedScorer.load('models/ads-mlp');
+   * await scorer.add(adIds, adEmbeddings);          // n x itemDim
+   * const top = await scorer.search(users, 100, { scenario: 'search' });
+   */
+  static async load(dir: string, options?: ScorerOptions): Promise<LearnedScorer> {
+    if (typeof dir !== 'string' || dir.length === 0) throw invalid('a model directory path', 'dir', dir);
+    const o = knownOptions(options, 'scorer options', ['threads']);
+    const threads = integerIn(o.threads ?? defaults.threads, 'options.threads', 0, 4096);
+    const model = await readModelDirectory(dir);
+    const Native = native().NativeScorer;
+    return new LearnedScorer(model.config, new Native(toNativeModel(model), threads), threads);
+  }
+
+  get kind(): ScorerKind {
+    return this.config.kind;
+  }
+  get userDim(): number {
+    return this.config.userDim;
+  }
+  get itemDim(): number {
+    return this.config.itemDim;
+  }
+  get heads(): readonly string[] {
+    return this.config.heads;
+  }
+  get scenarios(): readonly string[] {
+    return Object.keys(this.config.scenarios);
+  }
+  /** Number of ads. */
+  get size(): number {
+    return this.open().size();
+  }
+  get closed(): boolean {
+    return this.handle === undefined;
+  }
+  /** The SIMD level of the CPU kernels and the FLOPs one (user, ad) score costs. */
+  info(): { simd: string; flopsPerPair: number } {
+    return this.open().info();
+  }
+
+  /**
+   * Adds ads (embeddings: ids.length x itemDim, row-major), precomputing what depends on the ad
+   * alone. All or nothing; do not modify `embeddings` until the promise settles.
+   */
+  async add(ids: IdsInput, embeddings: Float32Array): Promise<void> {
+    const stack = new Error().stack;
+    const handle = this.open();
+    const idArray = toIdArray(ids);
+    float32Array(embeddings, 'embeddings');
+    if (embeddings.length !== idArray.length * this.itemDim) {
+      throw new DimensionMismatchError(
+        `Expected ${idArray.length} x itemDim ${this.itemDim} = ${idArray.length * this.itemDim} values for embeddings but received ${embeddings.length}`,
+      );
+    }
+    if (idArray.length === 0) return;
+    await withCallerStack(handle.add(idArray, embeddings), stack);
+  }
+
+  /** The head weights a request uses: from a scenario, from weights by name, or the default. */
+  headWeights(blend: BlendOptions = {}): Float32Array {
+    const { scenario, weights } = blend;
+    const out = new Float32Array(this.heads.length);
+    if (scenario !== undefined && weights !== undefined) {
+      throw new InvalidArgumentError('Expected either options.scenario or options.weights, not both');
+    }
+    let byName: Record<string, number>;
+    if (weights !== undefined) {
+      if (weights === null || typeof weights !== 'object' || Array.isArray(weights)) throw invalid('an object { head: weight }', 'options.weights', weights);
+      byName = weights;
+    } else {
+      const name = scenario ?? this.config.defaultScenario;
+      if (name === undefined) {
+        if (this.heads.length === 1) return out.fill(1);
+        throw new InvalidArgumentError(
+          `Expected options.scenario (one of ${this.scenarios.map((s) => `'${s}'`).join(', ') || 'none defined'}) or options.weights: this model has ${this.heads.length} heads and no defaultScenario`,
+        );
+      }
+      if (typeof name !== 'string' || !(name in this.config.scenarios)) {
+        throw new UnknownScenarioError(
+          `Unknown scenario ${JSON.stringify(name)}: this model defines ${this.scenarios.map((s) => `'${s}'`).join(', ') || 'no scenarios'}`,
+        );
+      }
+      byName = this.config.scenarios[name]!;
+    }
+    for (const [head, w] of Object.entries(byName)) {
+      const h = this.heads.indexOf(head);
+      if (h < 0) throw new UnknownHeadError(`Unknown head '${head}': this model's heads are ${this.heads.map((x) => `'${x}'`).join(', ')}`);
+      if (typeof w !== 'number' || !Number.isFinite(w)) throw invalid('a finite number', `weights.${head}`, w);
+      out[h] = w;
+    }
+    return out;
+  }
+
+  /**
+   * The k best ads for each user (users: nu x userDim). Rows with fewer than k eligible ads are
+   * padded with id -1 and score NaN. Scores are the blended head outputs, larger is better.
+   */
+  async search(users: Float32Array, k: number, options?: ScorerSearchOptions): Promise<SearchResults> {
+    const stack = new Error().stack;
+    const handle = this.open();
+    const nu = this.checkUsers(users);
+    const o = knownOptions(options, 'search options', searchOptionNames) as ScorerSearchOptions;
+    const weights = this.headWeights(o);
+    let device = oneOf(o.device ?? defaults.device, 'options.device', ['cpu', 'gpu', 'auto']);
+    if (device === 'auto') device = native().buildInfo().cudaDevices > 0 && o.candidates === undefined ? 'gpu' : 'cpu';
+    integerIn(k, 'k', 1, device === 'gpu' ? maxGpuK : maxK);
+    const request = {
+      threads: integerIn(o.threads ?? 0, 'options.threads', 0, 4096),
+      fused: oneOf(o.mode ?? 'fused', 'options.mode', ['fused', 'unfused']) === 'fused',
+      device: device === 'gpu' ? 1 : 0,
+      gpuDevice: integerIn(o.gpuDevice ?? defaults.gpuDevice, 'options.gpuDevice', 0, 1024),
+      ...eligibility(o.eligible, handle.size()),
+      ...candidateList(o.candidates, nu),
+    };
+    const raw = await withCallerStack(handle.search(users, weights, k, request), stack);
+    return new SearchResults(k, 'ip', raw);
+  }
+
+  /**
+   * Blended scores (nu x n, row-major) of the listed ads for every user, or of every ad in
+   * insertion order when `ids` is omitted: the scorer's exact outputs, for checks and analysis.
+   */
+  async score(users: Float32Array, ids?: IdsInput, options?: BlendOptions & { threads?: number }): Promise<Float32Array> {
+    const stack = new Error().stack;
+    const handle = this.open();
+    this.checkUsers(users);
+    const o = knownOptions(options, 'score options', blendOptionNames) as BlendOptions & { threads?: number };
+    const weights = this.headWeights(o);
+    const threads = integerIn(o.threads ?? 0, 'options.threads', 0, 4096);
+    return withCallerStack(handle.score(users, weights, ids === undefined ? null : toIdArray(ids), threads), stack);
+  }
+
+  /** Frees the ads and weights. Calls already running finish; later calls throw ClosedError. */
+  close(): void {
+    this.handle?.close();
+    this.handle = undefined;
+  }
+
+  private open(): NativeScorer {
+    if (!this.handle) throw new ClosedError('This LearnedScorer is closed: load the model again to add or search');
+    return this.handle;
+  }
+
+  private checkUsers(users: Float32Array): number {
+    float32Array(users, 'users');
+    if (users.length === 0 || users.length % this.userDim !== 0) {
+      throw new DimensionMismatchError(
+        `Expected a non-empty multiple of userDim ${this.userDim} values for users but received ${users.length}`,
+      );
+    }
+    return users.length / this.userDim;
+  }
+}
+
+function eligibility(eligible: unknown, size: number): { eligibleMask?: Uint8Array; eligibleIds?: BigInt64Array } {
+  if (eligible === undefined) return {};
+  if (eligible instanceof Uint8Array) {
+    if (eligible.length !== size) {
+      throw new DimensionMismatchError(`Expected an eligibility mask of one byte per ad (${size}) but received ${eligible.length}`);
+    }
+    return { eligibleMask: eligible };
+  }
+  return { eligibleIds: toIdArray(eligible, 'options.eligible') };
+}
+
+function candidateList(candidates: unknown, nu: number): { candidates?: BigInt64Array; candidatesPerUser?: number } {
+  if (candidates === undefined) return {};
+  const ids = candidates instanceof SearchResults ? candidates.ids : candidates;
+  if (!(ids instanceof BigInt64Array)) throw invalid('a BigInt64Array of users x K ids or SearchResults', 'options.candidates', candidates);
+  if (ids.length === 0 || ids.length % nu !== 0) {
+    throw new DimensionMismatchError(`Expected users (${nu}) x K candidate ids but received ${ids.length}`);
+  }
+  return { candidates: ids, candidatesPerUser: ids.length / nu };
+}

@@ -1,0 +1,109 @@
+#pragma once
+// A learned scorer over a table of ads: dot (two-tower), MLP or Mixture-of-Logits (scorer/model.h),
+// with multi-head outputs blended per request. It owns the ads (ids and what the model needs of
+// each ad, precomputed at add time: the raw embedding, or the ad's half of the first layer, or the
+// normalised MoL item components and the item half of the gating layer) in 16-ad panels, and
+// scores every eligible ad, or a candidate list per user, keeping the top-k in one pass.
+//
+// Thread-safe like FlatIndex: searches share a lock, add() takes it alone.
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "common/aligned_buffer.h"
+#include "index/index.h"
+#include "scorer/model.h"
+#include "scorer/tile.h"
+
+namespace cangen {
+
+namespace gpu {
+class GpuScorer;
+}
+
+struct ScorerRequest {
+  const float* users = nullptr;        // nu x userDim
+  int nu = 0;
+  const float* headWeights = nullptr;  // heads: score = sum_h w_h head_h
+  // Eligibility (at most one): a byte per ad in insertion order (size() bytes, non-zero =
+  // eligible), or a list of eligible ids. Neither: every ad.
+  const uint8_t* eligibleMask = nullptr;
+  size_t eligibleMaskLength = 0;
+  const int64_t* eligibleIds = nullptr;
+  size_t eligibleIdCount = 0;
+  // Candidates: nu x candidatesPerUser ids (-1 entries skipped, repeats ranked once), or null to
+  // scan every ad. Every other id must be one of the scorer's ads.
+  const int64_t* candidates = nullptr;
+  int candidatesPerUser = 0;
+  int k = 10;
+  int threads = 0;     // 0: the scorer's default
+  bool fused = true;   // false: score everything into an array, then select (for comparison)
+  Device device = Device::Cpu;
+  int gpuDevice = 0;
+};
+
+class Scorer {
+ public:
+  Scorer(ScorerModel model, int threads);
+  ~Scorer();
+  Scorer(const Scorer&) = delete;
+  Scorer& operator=(const Scorer&) = delete;
+
+  const ScorerModel& model() const { return model_; }
+  size_t size() const { return publicCount_.load(std::memory_order_acquire); }
+  const char* simdName() const { return kernels_.name; }
+
+  // Adds n ads (embeddings n x itemDim). All or nothing, like FlatIndex::add.
+  void add(const int64_t* ids, const float* embeddings, size_t n);
+
+  SearchResult search(const ScorerRequest& request) const;
+
+  // Blended scores, nu x n, of the listed ads (ids null: every ad, n ignored, in insertion order).
+  std::vector<float> score(const float* users, int nu, const float* headWeights, const int64_t* ids, size_t n,
+                           int threads) const;
+
+  // Floating-point operations the fused scan spends per (user, ad) pair (for the benchmarks).
+  double flopsPerPair() const;
+
+ private:
+  struct Prepared;
+  struct Planes;
+  Prepared prepare(const float* users, int nu, const float* headWeights) const;
+  std::vector<uint64_t> eligibility(const ScorerRequest& request) const;
+  std::vector<std::vector<uint32_t>> candidateSlots(const ScorerRequest& request, const uint64_t* eligible) const;
+  size_t scratchFloats() const;
+  void scoreTile(const Prepared& prepared, int user, const TileIn* planes, float* scratch, float* scores) const;
+  void searchCpu(const Prepared& prepared, const ScorerRequest& request, const uint64_t* eligible,
+                 const std::vector<std::vector<uint32_t>>* candidates, int64_t* outSlots, float* outScores) const;
+  void searchGpu(const Prepared& prepared, const ScorerRequest& request, const uint64_t* eligible,
+                 int64_t* outSlots, float* outScores) const;
+  TileIn planeTile(int plane, size_t tile) const;
+  void precompute(const float* embeddings, size_t n, size_t firstSlot);
+
+  const ScorerModel model_;
+  const int threads_;
+  const TileKernels& kernels_;
+  MlpPlan mlp_;
+  MolPlan mol_;
+  PackedDense itemHalf_;   // per-ad precomputation: W_x (mlp without cross), K (mol keys)
+  PackedDense gateItem_;   // mol: G_x
+  std::vector<int> planeRows_;               // rows of each per-ad plane
+  std::vector<AlignedBuffer<float>> planes_;  // panel layout (flat/panels.h), whole 32-ad tiles
+
+  mutable std::shared_mutex mutex_;
+  std::vector<int64_t> ids_;
+  std::unordered_map<int64_t, uint32_t> slotOfId_;
+  size_t count_ = 0;
+  std::atomic<size_t> publicCount_{0};
+  mutable std::unique_ptr<gpu::GpuScorer> gpu_;
+  mutable int gpuDeviceId_ = -1;
+  mutable size_t firstDirtyAd_ = 0;
+  mutable std::mutex gpuMutex_;
+};
+
+}  // namespace cangen
