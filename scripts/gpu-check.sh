@@ -200,6 +200,19 @@ run_node() {
   else
     fail "node: exit $rc $total (log $build/node.log)"
   fi
+  # The same GPU tests (exact search, AdIndex flat, learned scorers) under memcheck: catches
+  # out-of-bounds accesses the result comparisons cannot see.
+  if command -v compute-sanitizer >/dev/null; then
+    echo "gpu-check: compute-sanitizer --tool memcheck on the Node GPU tests"
+    timeout "$sanitizer_timeout" compute-sanitizer --tool memcheck --error-exitcode 86 \
+      node node_modules/uvu/bin.js -r tsx test gpu -i helpers >"$build/node-memcheck.log" 2>&1
+    local src=$?
+    if grep -q 'ERROR SUMMARY: 0 errors' "$build/node-memcheck.log" && [ "$src" = 0 ]; then
+      note "node memcheck: 0 errors"
+    else
+      fail "node memcheck: exit $src (log $build/node-memcheck.log)"
+    fi
+  fi
 }
 
 if command -v nvidia-smi >/dev/null; then
