@@ -20,3 +20,16 @@ export {
   type BudgetState,
 } from './ad-index';
 export * from './scorer';
+// Orchestration: generators, pipeline, quota allocation, scenarios (docs/ORCHESTRATION.md).
+export {
+  CandidateEngine, Pipeline, Scenarios, AdStore, EmbeddingCorpus, TwoTowerGenerator, ScorerGenerator, DotProductScorer,
+  LearnedScorerAdapter, ContentGenerator, PopularityGenerator, HashedNgramEmbedder, OpenAIEmbedder, ThompsonAllocator,
+  StaticAllocator, apportion, mergeCandidates, readStateFile, writeStateFile, defaultScenarios, parseScenario,
+  UnknownGeneratorError, EmbedderError, StateFileError, ConfigError,
+  type EngineOptions, type AdUpsert, type CandidateGenerator, type GeneratorInput, type GeneratedCandidate, type Candidate,
+  type RetrieveRequest, type RetrieveResult, type GeneratorReport, type GeneratorStatus, type UserFeatures, type FeedbackEvent,
+  type FeedbackType, type FeedbackInput, type LedgerFeedback, type QuotaAllocator, type ServedReport, type ThompsonOptions,
+  type Scorer, type Embedder, type ScenarioConfig, type Scenario, type OrchestrationErrorCode,
+} from './orchestration';
+export { simulate, Marketplace, quotasSvg, formatReport, type SimulationOptions, type SimulationReport, type ArmResult } from './simulator';
+export { createService, buildEngine, loadConfig, type ServiceConfig, type CangenService } from './service';

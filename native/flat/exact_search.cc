@@ -52,7 +52,8 @@ void exactSearchPanels(const PanelView& view, const float* queries, int nq, int 
   });
   if (failure) std::rethrow_exception(failure);
 
-#pragma omp parallel for num_threads(teams) schedule(dynamic, 4)
+  // A team for the merge only pays off with several queries to merge.
+#pragma omp parallel for num_threads(teams) schedule(dynamic, 4) if (nq >= 4 * teams)
   for (int q = 0; q < nq; ++q) {
     guarded([&] {
       TopKCollector& merged = collectors[0][q];

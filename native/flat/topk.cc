@@ -16,6 +16,7 @@ void TopKCollector::reset(size_t k) {
   capacity_ = std::max<size_t>(2 * k_, 64);
   threshold_ = -std::numeric_limits<float>::infinity();
   buffer_.clear();
+  if (capacity_ <= 4096) buffer_.reserve(capacity_);  // small k: no regrowth on the hot path
 }
 
 void TopKCollector::shrink() {

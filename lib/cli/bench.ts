@@ -1,0 +1,132 @@
+/**
+ * `cangen bench`: a load test of the service. The server runs in a child process (so the load
+ * generator does not share its event loop) over the simulator's marketplace; autocannon sends
+ * retrieve requests at a fixed rate on loopback for a bounded time and count. Results go to
+ * <out>/load-<date>.json with the machine and date.
+ */
+import { fork } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { machine } from '../simulator/report';
+import { buildEngine, createService, loadConfig, type ServiceConfig } from '../service';
+import { progressBar } from './progress';
+
+export interface LoadBenchArgs {
+  ads: number;
+  rate: number;
+  seconds: number;
+  index: string;
+  out: string;
+}
+
+const childFlag = 'CANGEN_BENCH_SERVER';
+
+interface Histogram {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  average: number;
+  total: number;
+}
+type Autocannon = (options: Record<string, unknown>) => Promise<{ latency: Histogram; requests: Histogram; non2xx: number; errors: number; timeouts: number }>;
+
+function serverConfig(args: Pick<LoadBenchArgs, 'ads' | 'index'>): ServiceConfig {
+  return loadConfig({
+    env: {},
+    overrides: { port: 0, host: '127.0.0.1', ads: args.ads, index: args.index, embedder: { kind: 'hashed', dim: 64 }, saveIntervalMs: 0 },
+  });
+}
+
+/** In the child: build, listen, report the address, serve until told to stop. */
+async function serveChild(): Promise<void> {
+  const args = JSON.parse(process.env[childFlag]!) as LoadBenchArgs;
+  const t0 = performance.now();
+  const { engine } = await buildEngine(serverConfig(args), progressBar('loading ads'));
+  const service = createService(engine, serverConfig(args));
+  const url = await service.start();
+  process.send!({ url, loadSeconds: (performance.now() - t0) / 1000, memoryMiB: Math.round(process.memoryUsage().rss / 2 ** 20) });
+  process.on('message', async (m) => {
+    if (m === 'stop') {
+      await service.stop();
+      process.exit(0);
+    }
+  });
+}
+
+export async function runLoadBench(args: LoadBenchArgs, print: (line: string) => void = console.log) {
+  let autocannon: Autocannon;
+  try {
+    // A devDependency without bundled types: the few fields used are typed below.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    autocannon = require('autocannon') as Autocannon;
+  } catch {
+    throw new Error('The load test needs autocannon: npm install --save-dev autocannon');
+  }
+  const script = join(__dirname, `index${extname(__filename)}`);
+  const child = fork(script, ['bench-server'], { env: { ...process.env, [childFlag]: JSON.stringify(args) }, execArgv: process.execArgv });
+  try {
+    const ready = await new Promise<{ url: string; loadSeconds: number; memoryMiB: number }>((resolve, reject) => {
+      child.once('message', (m) => resolve(m as never));
+      child.once('exit', (code) => reject(new Error(`the server exited with code ${code} before it was ready`)));
+    });
+    print(`server ready at ${ready.url} after ${ready.loadSeconds.toFixed(1)} s (${args.ads.toLocaleString('en-US')} ads, index ${args.index}, ${ready.memoryMiB} MiB)`);
+    const scenarios = ['home', 'home', 'search', 'related'];
+    let n = 0;
+    const run = async (rate: number, seconds: number) =>
+      autocannon({
+        url: ready.url,
+        connections: 32,
+        duration: seconds,
+        amount: rate * seconds,
+        overallRate: rate,
+        timeout: 5,
+        requests: [
+          {
+            method: 'POST',
+            path: '/v1/retrieve',
+            headers: { 'content-type': 'application/json' },
+            setupRequest: (req: Record<string, unknown>) => {
+              n++;
+              return { ...req, body: JSON.stringify({ userId: `u${(n * 7919) % 2000}`, scenario: scenarios[n % scenarios.length] }) };
+            },
+          },
+        ],
+      });
+    await run(Math.min(200, args.rate), 3); // warm-up: JIT, caches, allocator priors
+    const result = await run(args.rate, args.seconds);
+    const metrics = await fetch(`${ready.url}/metrics`).then((r) => r.text());
+    const summary = {
+      machine: machine(),
+      server: { ads: args.ads, index: args.index, k: { home: 200, search: 200, related: 100 }, loadSeconds: ready.loadSeconds, memoryMiB: ready.memoryMiB },
+      load: { targetRate: args.rate, seconds: args.seconds, connections: 32, tool: 'autocannon 8 (fixed overall rate, loopback)' },
+      results: {
+        requests: result.requests.total,
+        rps: result.requests.average,
+        latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
+        non2xx: result.non2xx,
+        errors: result.errors,
+        timeouts: result.timeouts,
+      },
+      generatorTimeouts: [...metrics.matchAll(/cangen_generator_duration_seconds_count\{scenario="(\w+)",generator="([\w-]+)",status="timeout"\} (\d+)/g)].map((m) => ({ scenario: m[1], generator: m[2], count: Number(m[3]) })),
+      // Time inside the pipeline (server side), from the service's own histogram.
+      pipelineMeanMs: (() => {
+        const sum = [...metrics.matchAll(/cangen_retrieve_duration_seconds_sum\{[^}]*\} ([0-9.e+-]+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+        const count = [...metrics.matchAll(/cangen_retrieve_duration_seconds_count\{[^}]*\} (\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+        return count ? (sum / count) * 1000 : NaN;
+      })(),
+      goal: { p99Ms: 20, rate: 1000, met: result.latency.p99 < 20 && result.requests.average >= 0.95 * 1000 && result.non2xx === 0 },
+    };
+    print(`pipeline mean ${summary.pipelineMeanMs.toFixed(2)} ms; rate ${summary.results.rps.toFixed(0)} req/s (target ${args.rate}), latency p50 ${result.latency.p50} ms, p90 ${result.latency.p90} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms; non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts}`);
+    await mkdir(args.out, { recursive: true });
+    const file = join(args.out, `load-${new Date().toISOString().slice(0, 10)}.json`);
+    await writeFile(file, `${JSON.stringify(summary, null, 2)}\n`);
+    print(`wrote ${file}`);
+    return summary;
+  } finally {
+    child.send('stop');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
+if (process.env[childFlag] && process.argv[2] === 'bench-server') void serveChild();

@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+/** The cangen command line: serve, simulate, bench. */
+import { parseArgs } from 'node:util';
+import { runSimulate } from './simulate';
+import { runServe } from './serve';
+
+const usage = `Usage: cangen <command> [options]
+
+Commands:
+  serve      Run the HTTP service (config: --config file, CANGEN_* variables; see docs/ORCHESTRATION.md)
+             --config FILE  --host ADDR  --port N  --ads N  --index flat|FACTORY
+  simulate   Learned vs static quotas on the simulated marketplace, through the real pipeline
+             --requests N (4000)  --ads N (20000)  --users N (2000)  --seed N (1)  --out DIR
+  bench      Load test of the service (autocannon on loopback): see bench/load.ts
+             --ads N (1000000)  --rate N (1000)  --seconds N (20)  --index FACTORY
+  help       This text`;
+
+function integer(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value)) throw new Error(`Expected a whole number for --${name} but received '${value}'`);
+  return Number(value);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      config: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, ads: { type: 'string' }, index: { type: 'string' },
+      requests: { type: 'string' }, users: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
+      rate: { type: 'string' }, seconds: { type: 'string' },
+    },
+    strict: true,
+  });
+  switch (command) {
+    case 'serve': {
+      const overrides: Record<string, unknown> = {};
+      if (values.host) overrides.host = values.host;
+      if (values.port) overrides.port = integer(values.port, 'port', 8080);
+      if (values.ads) overrides.ads = integer(values.ads, 'ads', 20_000);
+      if (values.index) overrides.index = values.index;
+      await runServe(values.config, overrides);
+      return -1; // keeps running
+    }
+    case 'simulate':
+      await runSimulate({
+        requests: integer(values.requests, 'requests', 4000),
+        ads: integer(values.ads, 'ads', 20_000),
+        users: integer(values.users, 'users', 2000),
+        seed: integer(values.seed, 'seed', 1),
+        out: values.out,
+      });
+      return 0;
+    case 'bench': {
+      const { runLoadBench } = await import('./bench');
+      await runLoadBench({
+        ads: integer(values.ads, 'ads', 1_000_000),
+        rate: integer(values.rate, 'rate', 1000),
+        seconds: integer(values.seconds, 'seconds', 20),
+        index: values.index ?? 'IVF1024,Flat',
+        out: values.out ?? 'bench/results',
+      });
+      return 0;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+      console.log(usage);
+      return 0;
+    default:
+      console.error(`Unknown command '${command}'\n\n${usage}`);
+      return 2;
+  }
+}
+
+if (require.main === module && process.argv[2] !== 'bench-server') {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code >= 0) process.exitCode = code;
+    },
+    (error: Error) => {
+      console.error(`cangen: ${error.message}`);
+      process.exitCode = 1;
+    },
+  );
+}
+
+// The load test's server child re-enters here.
+if (process.argv[2] === 'bench-server') void import('./bench');

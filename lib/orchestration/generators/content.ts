@@ -1,0 +1,73 @@
+/**
+ * Content retrieval for cold-start ads: ads that have no behavioural embedding yet are found by
+ * their text (title and category) embedded with a pluggable Embedder, matched against the user's
+ * query text or interest keywords embedded the same way. Ads leave this corpus when they graduate
+ * (get a behavioural embedding) or are removed.
+ */
+import type { EmbeddingCorpus } from '../embedding-corpus';
+import type { Embedder } from '../embedders/embedder';
+import type { CandidateGenerator, GeneratedCandidate, GeneratorInput, UserFeatures } from '../types';
+
+export interface ContentGeneratorOptions {
+  name?: string;
+  embedder: Embedder;
+  /** A corpus over the embedder's dimension; a 'cosine' index suits text embeddings. */
+  corpus: EmbeddingCorpus;
+  /** Text to match (default: features.text, else the recent categories). */
+  queryText?: (features: UserFeatures) => string | undefined;
+  /** Query embeddings kept, keyed by text (default 10,000). */
+  cacheSize?: number;
+}
+
+export class ContentGenerator implements CandidateGenerator {
+  readonly name: string;
+  readonly embedder: Embedder;
+  readonly corpus: EmbeddingCorpus;
+  private readonly queryText: (f: UserFeatures) => string | undefined;
+  private readonly cache = new Map<string, Float32Array>();
+  private readonly cacheSize: number;
+
+  constructor(options: ContentGeneratorOptions) {
+    this.name = options.name ?? 'content';
+    this.embedder = options.embedder;
+    this.corpus = options.corpus;
+    this.cacheSize = options.cacheSize ?? 10_000;
+    this.queryText = options.queryText ?? ((f) => f.text ?? f.categories?.join(' '));
+  }
+
+  /** Embeds and indexes ads' texts. Texts without a word are skipped (they have no direction). */
+  async index(ads: readonly { id: bigint; text: string }[], signal?: AbortSignal): Promise<number> {
+    if (ads.length === 0) return 0;
+    const vectors = await this.embedder.embed(ads.map((a) => a.text), signal);
+    const dim = this.embedder.dim;
+    const keep: number[] = [];
+    for (let i = 0; i < ads.length; i++) {
+      let norm = 0;
+      for (let j = 0; j < dim; j++) norm += vectors[i * dim + j]! ** 2;
+      if (norm > 0) keep.push(i);
+    }
+    const packed = new Float32Array(keep.length * dim);
+    keep.forEach((row, i) => packed.set(vectors.subarray(row * dim, (row + 1) * dim), i * dim));
+    await this.corpus.upsert(keep.map((i) => ads[i]!.id), packed);
+    return keep.length;
+  }
+
+  /** Drops ads (graduated or deleted). */
+  remove(adIds: readonly bigint[]): number {
+    return this.corpus.remove(adIds);
+  }
+
+  async generate(input: GeneratorInput): Promise<GeneratedCandidate[]> {
+    const text = this.queryText(input.features)?.trim();
+    if (!text || input.fetch === 0 || this.corpus.size === 0) return [];
+    let query = this.cache.get(text);
+    if (!query) {
+      query = await this.embedder.embed([text], input.signal);
+      if (!query.some((v) => v !== 0)) return [];
+      if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(text, query);
+    }
+    const hit = await this.corpus.search(query, input.fetch);
+    return hit.adIds.map((adId, i) => ({ adId, score: hit.scores[i]! }));
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Learned-scorer retrieval, in two modes: 'full' asks the scorer for its exact top-k over the whole
+ * corpus; 'two-stage' takes K' candidates from a cheap first stage (an ANN search) and re-ranks
+ * them with the scorer. Any scorer plugs in through `Scorer`; `DotProductScorer` is the one built
+ * on the exact index; LearnedScorerAdapter plugs in lib/scorer's MLP and Mixture-of-Logits models.
+ */
+import type { EmbeddingCorpus } from '../embedding-corpus';
+import type { CandidateGenerator, GeneratedCandidate, GeneratorInput, UserFeatures } from '../types';
+import { InvalidArgumentError } from '../../errors';
+
+export interface Scorer {
+  readonly name: string;
+  /** Exact scores of `adIds` for one user representation (NaN for an unknown ad). */
+  score(user: Float32Array, adIds: readonly bigint[], scenario?: string): Promise<Float64Array>;
+  /** The exact top-k over the whole corpus, when the scorer can scan it. */
+  topK?(user: Float32Array, k: number, scenario?: string): Promise<GeneratedCandidate[]>;
+}
+
+/** Dot product over the ads' embeddings: the exact FlatIndex scan for top-k, float64 re-scoring. */
+export class DotProductScorer implements Scorer {
+  readonly name = 'dot-product';
+  private readonly corpus: EmbeddingCorpus;
+
+  /** `corpus` must keep its vectors (keepVectors: true) for re-scoring. */
+  constructor(corpus: EmbeddingCorpus) {
+    this.corpus = corpus;
+  }
+
+  async score(user: Float32Array, adIds: readonly bigint[]): Promise<Float64Array> {
+    const out = new Float64Array(adIds.length);
+    for (let i = 0; i < adIds.length; i++) {
+      const v = this.corpus.vectorOf(adIds[i]!);
+      if (!v) {
+        out[i] = NaN;
+        continue;
+      }
+      let s = 0;
+      for (let j = 0; j < v.length; j++) s += user[j]! * v[j]!;
+      out[i] = s;
+    }
+    return out;
+  }
+
+  async topK(user: Float32Array, k: number): Promise<GeneratedCandidate[]> {
+    const hit = await this.corpus.search(user, k);
+    return hit.adIds.map((adId, i) => ({ adId, score: hit.scores[i]! }));
+  }
+}
+
+export interface ScorerGeneratorOptions {
+  name?: string;
+  scorer: Scorer;
+  mode?: 'full' | 'two-stage';
+  /** First stage for 'two-stage'. */
+  firstStage?: EmbeddingCorpus;
+  /** K' = fetch x this (default 4). */
+  firstStageFactor?: number;
+  /** The scorer's user representation (default: shortTerm, else embedding). */
+  query?: (features: UserFeatures) => Float32Array | undefined;
+  /** The first stage's query (default: embedding, else shortTerm). */
+  firstStageQuery?: (features: UserFeatures) => Float32Array | undefined;
+}
+
+export class ScorerGenerator implements CandidateGenerator {
+  readonly name: string;
+  readonly mode: 'full' | 'two-stage';
+  private readonly scorer: Scorer;
+  private readonly firstStage: EmbeddingCorpus | undefined;
+  private readonly factor: number;
+  private readonly query: (f: UserFeatures) => Float32Array | undefined;
+  private readonly firstQuery: (f: UserFeatures) => Float32Array | undefined;
+
+  constructor(options: ScorerGeneratorOptions) {
+    this.name = options.name ?? 'scorer';
+    this.scorer = options.scorer;
+    this.mode = options.mode ?? 'full';
+    this.firstStage = options.firstStage;
+    this.factor = options.firstStageFactor ?? 4;
+    this.query = options.query ?? ((f) => f.shortTerm ?? f.embedding);
+    this.firstQuery = options.firstStageQuery ?? ((f) => f.embedding ?? f.shortTerm);
+    if (this.mode === 'two-stage' && !this.firstStage) {
+      throw new InvalidArgumentError(`Expected a firstStage corpus for ScorerGenerator mode 'two-stage' but received undefined`);
+    }
+    if (this.mode === 'full' && !this.scorer.topK) {
+      throw new InvalidArgumentError(`Expected a scorer with topK() for ScorerGenerator mode 'full' but received ${this.scorer.name}`);
+    }
+  }
+
+  async generate(input: GeneratorInput): Promise<GeneratedCandidate[]> {
+    const user = this.query(input.features);
+    if (!user || input.fetch === 0) return [];
+    if (this.mode === 'full') return this.scorer.topK!(user, input.fetch, input.scenario);
+    const first = this.firstQuery(input.features) ?? user;
+    const hit = await this.firstStage!.search(first, Math.ceil(input.fetch * this.factor));
+    if (input.signal.aborted) return [];
+    const scores = await this.scorer.score(user, hit.adIds, input.scenario);
+    const order = hit.adIds.map((_, i) => i).filter((i) => !Number.isNaN(scores[i]!));
+    order.sort((a, b) => scores[b]! - scores[a]!);
+    return order.slice(0, input.fetch).map((i) => ({ adId: hit.adIds[i]!, score: scores[i]! }));
+  }
+}

@@ -1,0 +1,21 @@
+/** The orchestration layer: generators, pipeline, quota allocation, scenarios. */
+export { AdStore, type AdAttributes, type AdInput, type CompiledFilter } from './ad-store';
+export { apportion, type QuotaAllocator, type ServedReport } from './allocators/allocator';
+export { StaticAllocator } from './allocators/static';
+export { ThompsonAllocator, type ThompsonOptions } from './allocators/thompson';
+export { EmbeddingCorpus, type CorpusHit, type EmbeddingCorpusOptions } from './embedding-corpus';
+export { type Embedder } from './embedders/embedder';
+export { HashedNgramEmbedder, type HashedEmbedderOptions } from './embedders/hashed';
+export { OpenAIEmbedder, type OpenAIEmbedderOptions } from './embedders/openai';
+export { CandidateEngine, defaultScenarios, type AdUpsert, type EngineOptions } from './engine';
+export * from './errors';
+export { ContentGenerator, type ContentGeneratorOptions } from './generators/content';
+export { PopularityGenerator, type PopularityOptions } from './generators/popularity';
+export { LearnedScorerAdapter } from './generators/learned-scorer';
+export { DotProductScorer, ScorerGenerator, type Scorer, type ScorerGeneratorOptions } from './generators/scorer';
+export { TwoTowerGenerator, type TwoTowerOptions } from './generators/two-tower';
+export { mergeCandidates, type MergeInput, type MergeOutput } from './merge';
+export { Pipeline, type FeedbackInput, type LedgerFeedback, type PipelineOptions } from './pipeline';
+export { readStateFile, writeStateFile } from './state-file';
+export { parseScenario, Scenarios, type Scenario, type ScenarioConfig } from './scenarios';
+export * from './types';

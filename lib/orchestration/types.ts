@@ -1,0 +1,126 @@
+/** The shapes shared by generators, the pipeline, allocators and the service. */
+
+/** What is known about the user making a request; every field is optional. */
+export interface UserFeatures {
+  /** Long-term interest: the user tower's embedding (two-tower generator). */
+  embedding?: Float32Array;
+  /** Short-term interest, e.g. from the recent action sequence (learned-scorer generator). */
+  shortTerm?: Float32Array;
+  /** Query text or interest keywords (content generator). */
+  text?: string;
+  /** Where the user is, for geo targeting. */
+  geo?: string;
+  /** Categories the user engaged with recently, most recent first (popularity generator). */
+  categories?: string[];
+}
+
+/** Request-level eligibility on top of the ads' own state (active, budget left, targeting). */
+export interface EligibilityFilter {
+  /** Only these categories. */
+  categories?: string[];
+  /** Never these advertisers. */
+  excludeAdvertisers?: string[];
+  /** Never these ads (e.g. already shown). */
+  excludeAds?: bigint[];
+}
+
+export interface RetrieveRequest {
+  userId: string;
+  scenario: string;
+  /** Total candidates wanted; defaults to the scenario's k. */
+  k?: number;
+  /** Time budget in ms; defaults to the scenario's. The answer comes within it. */
+  deadlineMs?: number;
+  features?: UserFeatures;
+  eligibility?: EligibilityFilter;
+}
+
+/** One ranked candidate from one generator, best first. */
+export interface GeneratedCandidate {
+  adId: bigint;
+  score: number;
+}
+
+/** What a generator receives for one request. */
+export interface GeneratorInput {
+  readonly request: RetrieveRequest;
+  readonly features: UserFeatures;
+  readonly scenario: string;
+  /** Slots this generator fills. */
+  readonly quota: number;
+  /** How many to return: the quota plus a margin for ads that eligibility or de-duplication drop. */
+  readonly fetch: number;
+  /** Aborted when the deadline passes; a generator may stop early, its result is ignored anyway. */
+  readonly signal: AbortSignal;
+}
+
+export interface FeedbackEvent {
+  type: FeedbackType;
+  adId: bigint;
+  scenario: string;
+  /** The generator that supplied the candidate. */
+  source: string;
+  /** The candidate's position among its generator's kept candidates (0 = best). */
+  rank: number;
+  /** The request's k (ranks are read relative to it). */
+  k: number;
+  /** Categories of the ad, when known (popularity per category). */
+  category?: string;
+}
+
+export type FeedbackType = 'impression' | 'click' | 'conversion';
+export const feedbackTypes: readonly FeedbackType[] = ['impression', 'click', 'conversion'];
+
+/**
+ * A source of candidates. Implementations return at most `input.fetch` ads, best first, and may
+ * learn from feedback. They never apply eligibility: the pipeline does, for every generator alike.
+ */
+export interface CandidateGenerator {
+  readonly name: string;
+  generate(input: GeneratorInput): Promise<GeneratedCandidate[]>;
+  /** Feedback on a candidate this or another generator supplied. */
+  observe?(event: FeedbackEvent): void;
+  /** Learned state to persist, and to restore after a restart. */
+  saveState?(): unknown;
+  restoreState?(state: unknown): void;
+}
+
+/** A merged candidate as the pipeline returns it. */
+export interface Candidate {
+  adId: bigint;
+  /** The generator whose slot it fills. */
+  source: string;
+  /** Its score from that generator (scales differ between generators). */
+  score: number;
+  /** Position among the source's kept candidates (0 = best); feedback refers to it. */
+  rank: number;
+  /** Every generator that proposed it (de-duplication keeps one slot). */
+  sources: string[];
+}
+
+export type GeneratorStatus = 'ok' | 'timeout' | 'error' | 'skipped';
+
+export interface GeneratorReport {
+  name: string;
+  status: GeneratorStatus;
+  /** Slots it was given. */
+  quota: number;
+  /** Candidates it returned (0 when it timed out or failed). */
+  returned: number;
+  /** Candidates of its own that made the final list. */
+  kept: number;
+  /** Time until it answered, or until it was cut off. */
+  ms: number;
+  error?: string;
+}
+
+export interface RetrieveResult {
+  requestId: string;
+  scenario: string;
+  k: number;
+  candidates: Candidate[];
+  quotas: Record<string, number>;
+  generators: GeneratorReport[];
+  /** Whole request, from validation to merged answer. */
+  ms: number;
+}

@@ -1,0 +1,82 @@
+/** Builds the service's engine from its configuration: index kind, embedder, corpus, state. */
+import { FaissIndex } from '../faiss-index';
+import { FlatIndex } from '../flat-index';
+import { CandidateEngine } from '../orchestration/engine';
+import { HashedNgramEmbedder } from '../orchestration/embedders/hashed';
+import { OpenAIEmbedder } from '../orchestration/embedders/openai';
+import { ConfigError } from '../orchestration/errors';
+import { seededRandom } from '../orchestration/random';
+import type { VectorIndex } from '../vector-index';
+import { Marketplace } from '../simulator/world';
+import type { ServiceConfig } from './config';
+
+export interface BuiltEngine {
+  engine: CandidateEngine;
+  world: Marketplace | undefined;
+}
+
+/** Builds the engine and, for the simulator corpus, loads its ads (trains an IVF index first). */
+export async function buildEngine(config: ServiceConfig, onProgress?: (done: number, total: number) => void): Promise<BuiltEngine> {
+  const embedder = config.embedder.kind === 'hashed'
+    ? new HashedNgramEmbedder({ dim: config.embedder.dim })
+    : new OpenAIEmbedder({
+        baseUrl: config.embedder.baseUrl,
+        model: config.embedder.model,
+        dim: config.embedder.dim,
+        apiKey: config.embedder.apiKeyEnv ? process.env[config.embedder.apiKeyEnv] : undefined,
+      });
+  let index: VectorIndex;
+  if (config.index === 'flat') index = new FlatIndex({ dim: config.dim, threads: config.threads });
+  else {
+    const faiss = new FaissIndex({ dim: config.dim, factory: config.index, threads: config.threads });
+    if (!faiss.isTrained && config.corpus === 'empty') {
+      faiss.close();
+      throw new ConfigError(`Expected an index that needs no training for corpus 'empty' but received '${config.index}': use 'flat' or 'HNSW32', or start from the simulator corpus`);
+    }
+    index = faiss;
+  }
+  const world = config.corpus === 'simulator' ? new Marketplace({ ads: config.ads, dim: config.dim, coldShare: 0.02, seed: 1 }) : undefined;
+  const random = seededRandom(7);
+  const engine = new CandidateEngine({
+    dim: config.dim,
+    createIndex: () => index,
+    embedder,
+    scenarios: config.scenarios,
+    allocator: config.allocator,
+    stateFile: config.stateFile,
+    threads: config.threads,
+    userFeatures: world
+      ? (userId) => {
+          const n = Number(/^u(\d+)$/.exec(userId)?.[1] ?? NaN);
+          return Number.isInteger(n) ? world.features(n % world.nUsers, 'home', random) : undefined;
+        }
+      : undefined,
+  });
+  if (world) {
+    const d = world.dim;
+    if (index instanceof FaissIndex && !index.isTrained) {
+      const rows = Math.min(world.nAds, 50_000);
+      await index.train(world.adBehavioural.slice(0, rows * d));
+    }
+    const batch = 50_000;
+    for (let start = 0; start < world.nAds; start += batch) {
+      const end = Math.min(world.nAds, start + batch);
+      const ads = [];
+      for (let i = start; i < end; i++) {
+        ads.push({
+          id: BigInt(i + 1),
+          advertiserId: `adv${world.adAdvertiser[i]}`,
+          campaignId: `adv${world.adAdvertiser[i]}`,
+          category: world.categories[world.adCategory[i]!]!,
+          geos: world.adGeos[i]!,
+          title: world.adTitle[i]!,
+          embedding: world.adCold[i] ? undefined : world.adBehavioural.subarray(i * d, (i + 1) * d),
+        });
+      }
+      await engine.upsertAds(ads);
+      onProgress?.(end, world.nAds);
+    }
+  }
+  await engine.restoreState();
+  return { engine, world };
+}

@@ -1,0 +1,137 @@
+/**
+ * Service configuration: defaults, then a JSON file, then environment variables (each layer
+ * overrides the one before). Unknown keys and bad values are ConfigErrors naming the source.
+ */
+import { readFileSync } from 'node:fs';
+import { knownOptions } from '../validate';
+import { ConfigError } from '../orchestration/errors';
+import type { ScenarioConfig } from '../orchestration/scenarios';
+
+export interface ServiceConfig {
+  host: string;
+  port: number;
+  /** Bearer token for corpus writes (PUT/DELETE /v1/ads); writes are refused while unset. */
+  token: string | undefined;
+  /** Largest request body in bytes. */
+  bodyLimit: number;
+  /** Where learned state is saved (on shutdown and every saveIntervalMs) and restored from. */
+  stateFile: string | undefined;
+  saveIntervalMs: number;
+  /** Embedding dimension of ads and users. */
+  dim: number;
+  /** 'simulator': start with the simulator's marketplace (the demo); 'empty': fill it through PUT /v1/ads. */
+  corpus: 'simulator' | 'empty';
+  /** Ads of the simulator corpus. */
+  ads: number;
+  /** 'flat' (exact) or a FAISS factory string such as 'IVF1024,Flat'. */
+  index: string;
+  /** Threads per index search (0: every core; 1 gives the most throughput under concurrent load). */
+  threads: number;
+  /** 'learned' or 'static'. */
+  allocator: 'learned' | 'static';
+  scenarios: ScenarioConfig[] | undefined;
+  /** Content embeddings: 'hashed' (local) or an OpenAI-compatible endpoint. */
+  embedder: { kind: 'hashed'; dim: number } | { kind: 'openai'; baseUrl: string; model: string; dim: number; apiKeyEnv?: string };
+  /** Log requests (pino, JSON lines). */
+  log: boolean;
+}
+
+export const defaultConfig: ServiceConfig = {
+  host: '127.0.0.1',
+  port: 8080,
+  token: undefined,
+  bodyLimit: 1024 * 1024,
+  stateFile: undefined,
+  saveIntervalMs: 60_000,
+  dim: 32,
+  corpus: 'simulator',
+  ads: 20_000,
+  index: 'flat',
+  threads: 1,
+  allocator: 'learned',
+  scenarios: undefined,
+  embedder: { kind: 'hashed', dim: 256 },
+  log: false,
+};
+
+const keys = Object.keys(defaultConfig);
+
+/** Environment variables and the config key each sets. */
+export const environment: Record<string, keyof ServiceConfig> = {
+  CANGEN_HOST: 'host',
+  CANGEN_PORT: 'port',
+  CANGEN_TOKEN: 'token',
+  CANGEN_BODY_LIMIT: 'bodyLimit',
+  CANGEN_STATE_FILE: 'stateFile',
+  CANGEN_SAVE_INTERVAL_MS: 'saveIntervalMs',
+  CANGEN_DIM: 'dim',
+  CANGEN_CORPUS: 'corpus',
+  CANGEN_ADS: 'ads',
+  CANGEN_INDEX: 'index',
+  CANGEN_THREADS: 'threads',
+  CANGEN_ALLOCATOR: 'allocator',
+  CANGEN_LOG: 'log',
+};
+
+const integers: (keyof ServiceConfig)[] = ['port', 'bodyLimit', 'saveIntervalMs', 'dim', 'ads', 'threads'];
+
+function bad(expected: string, key: string, source: string, value: unknown): ConfigError {
+  return new ConfigError(`Expected ${expected} for ${key} (from ${source}) but received ${JSON.stringify(value)}`);
+}
+
+function check(config: ServiceConfig, source: (key: string) => string): ServiceConfig {
+  const ranges: Record<string, [number, number]> = { port: [0, 65535], bodyLimit: [1024, 1 << 30], saveIntervalMs: [0, 86_400_000], dim: [1, 65536], ads: [0, 100_000_000], threads: [0, 4096] };
+  for (const key of integers) {
+    const v = config[key];
+    const [lo, hi] = ranges[key]!;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw bad(`an integer between ${lo} and ${hi}`, key, source(key), v);
+  }
+  if (typeof config.host !== 'string' || config.host === '') throw bad('a host name or address', 'host', source('host'), config.host);
+  if (config.token !== undefined && (typeof config.token !== 'string' || config.token.length < 16)) throw bad('a token of at least 16 characters', 'token', source('token'), '(hidden)');
+  if (!['simulator', 'empty'].includes(config.corpus)) throw bad("'simulator' or 'empty'", 'corpus', source('corpus'), config.corpus);
+  if (!['learned', 'static'].includes(config.allocator)) throw bad("'learned' or 'static'", 'allocator', source('allocator'), config.allocator);
+  if (typeof config.index !== 'string' || config.index === '') throw bad("'flat' or a FAISS factory string", 'index', source('index'), config.index);
+  if (typeof config.log !== 'boolean') throw bad('true or false', 'log', source('log'), config.log);
+  const e = config.embedder as Record<string, unknown>;
+  if (!e || (e.kind !== 'hashed' && e.kind !== 'openai')) throw bad("{ kind: 'hashed' | 'openai', ... }", 'embedder', source('embedder'), e);
+  return config;
+}
+
+/** Reads the file (if any) and the environment over the defaults. */
+export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Partial<ServiceConfig> } = {}): ServiceConfig {
+  const env = options.env ?? process.env;
+  const file = options.file ?? env.CANGEN_CONFIG;
+  const sources = new Map<string, string>();
+  let fromFile: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`Could not read config file ${file}: ${(error as Error).message}`);
+    }
+    try {
+      fromFile = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      throw new ConfigError(`Expected JSON in config file ${file} but received ${JSON.stringify(text.slice(0, 40))}`);
+    }
+    try {
+      knownOptions(fromFile, `config file ${file}`, keys);
+    } catch (error) {
+      throw new ConfigError((error as Error).message);
+    }
+    for (const key of Object.keys(fromFile)) sources.set(key, `config file ${file}`);
+  }
+  const fromEnv: Record<string, unknown> = {};
+  for (const [name, key] of Object.entries(environment)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    sources.set(key, `environment variable ${name}`);
+    if (integers.includes(key)) fromEnv[key] = /^\d+$/.test(raw) ? Number(raw) : raw;
+    else if (key === 'log') fromEnv[key] = raw === '1' || raw === 'true' ? true : raw === '0' || raw === 'false' ? false : raw;
+    else fromEnv[key] = raw;
+  }
+  for (const key of Object.keys(options.overrides ?? {})) sources.set(key, 'the command line');
+  const merged = { ...defaultConfig, ...fromFile, ...fromEnv, ...options.overrides } as ServiceConfig;
+  return check(merged, (key) => sources.get(key) ?? 'the defaults');
+}

@@ -1,0 +1,70 @@
+/** Prometheus metrics of one service instance, in a registry of its own. */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { FeedbackEvent, RetrieveResult } from '../orchestration/types';
+
+export class ServiceMetrics {
+  readonly registry = new Registry();
+  readonly retrieveSeconds = new Histogram({
+    name: 'cangen_retrieve_duration_seconds',
+    help: 'Retrieve latency inside the pipeline, per scenario',
+    labelNames: ['scenario'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly generatorSeconds = new Histogram({
+    name: 'cangen_generator_duration_seconds',
+    help: 'Time until each generator answered or was cut off, per scenario, generator and status',
+    labelNames: ['scenario', 'generator', 'status'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly candidates = new Counter({
+    name: 'cangen_candidates_total',
+    help: 'Candidates returned, per scenario and source generator',
+    labelNames: ['scenario', 'source'],
+    registers: [this.registry],
+  });
+  readonly quotaShare = new Gauge({
+    name: 'cangen_quota_share',
+    help: 'Share of k given to each generator in the latest request of a scenario',
+    labelNames: ['scenario', 'generator'],
+    registers: [this.registry],
+  });
+  readonly feedback = new Counter({
+    name: 'cangen_feedback_events_total',
+    help: 'Feedback events applied, per scenario and type',
+    labelNames: ['scenario', 'type'],
+    registers: [this.registry],
+  });
+  readonly httpRequests = new Counter({
+    name: 'cangen_http_requests_total',
+    help: 'HTTP requests, per route and status code',
+    labelNames: ['route', 'status'],
+    registers: [this.registry],
+  });
+  readonly errors = new Counter({
+    name: 'cangen_errors_total',
+    help: 'Failed requests, per route and error code',
+    labelNames: ['route', 'code'],
+    registers: [this.registry],
+  });
+  readonly corpusAds = new Gauge({ name: 'cangen_corpus_ads', help: 'Ads in the store', registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'cangen_' });
+  }
+
+  observeRetrieve(result: RetrieveResult): void {
+    const scenario = result.scenario;
+    this.retrieveSeconds.observe({ scenario }, result.ms / 1000);
+    for (const g of result.generators) {
+      if (g.status !== 'skipped') this.generatorSeconds.observe({ scenario, generator: g.name, status: g.status }, g.ms / 1000);
+      if (g.kept > 0) this.candidates.inc({ scenario, source: g.name }, g.kept);
+      this.quotaShare.set({ scenario, generator: g.name }, g.quota / result.k);
+    }
+  }
+
+  observeFeedback(event: FeedbackEvent): void {
+    this.feedback.inc({ scenario: event.scenario, type: event.type });
+  }
+}

@@ -1,0 +1,116 @@
+/** JSON schemas of the HTTP API: every body is checked before a handler runs. */
+const adId = { anyOf: [{ type: 'string', pattern: '^[0-9]{1,19}$' }, { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }] };
+const vector = (dim: number) => ({ type: 'array', items: { type: 'number' }, minItems: dim, maxItems: dim });
+const names = { type: 'array', items: { type: 'string', maxLength: 256 }, maxItems: 1000 };
+const errorReply = {
+  type: 'object',
+  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } },
+};
+
+export function retrieveSchema(dim: number) {
+  return {
+    body: {
+      type: 'object',
+      required: ['userId', 'scenario'],
+      additionalProperties: false,
+      properties: {
+        userId: { type: 'string', minLength: 1, maxLength: 256 },
+        scenario: { type: 'string', minLength: 1, maxLength: 64 },
+        k: { type: 'integer', minimum: 1, maximum: 100000 },
+        deadlineMs: { type: 'integer', minimum: 1, maximum: 60000 },
+        features: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { embedding: vector(dim), shortTerm: vector(dim), text: { type: 'string', maxLength: 4096 }, geo: { type: 'string', maxLength: 64 }, categories: names },
+        },
+        eligibility: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { categories: names, excludeAdvertisers: names, excludeAds: { type: 'array', items: adId, maxItems: 10000 } },
+        },
+      },
+    },
+    response: {
+      200: {
+        type: 'object',
+        properties: {
+          requestId: { type: 'string' },
+          scenario: { type: 'string' },
+          k: { type: 'integer' },
+          ms: { type: 'number' },
+          quotas: { type: 'object', additionalProperties: { type: 'integer' } },
+          candidates: {
+            type: 'array',
+            items: { type: 'object', properties: { adId: { type: 'string' }, source: { type: 'string' }, score: { type: 'number' }, rank: { type: 'integer' } } },
+          },
+          generators: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: { name: { type: 'string' }, status: { type: 'string' }, quota: { type: 'integer' }, returned: { type: 'integer' }, kept: { type: 'integer' }, ms: { type: 'number' }, error: { type: 'string' } },
+            },
+          },
+        },
+      },
+      '4xx': errorReply,
+      '5xx': errorReply,
+    },
+  };
+}
+
+export const feedbackSchema = {
+  body: {
+    type: 'object',
+    required: ['events'],
+    additionalProperties: false,
+    properties: {
+      events: {
+        type: 'array',
+        maxItems: 10000,
+        items: {
+          type: 'object',
+          required: ['requestId', 'adId', 'type'],
+          additionalProperties: false,
+          properties: { requestId: { type: 'string', maxLength: 128 }, adId, type: { enum: ['impression', 'click', 'conversion'] } },
+        },
+      },
+    },
+  },
+};
+
+export function upsertSchema(dim: number) {
+  return {
+    body: {
+      type: 'object',
+      required: ['ads'],
+      additionalProperties: false,
+      properties: {
+        ads: {
+          type: 'array',
+          minItems: 1,
+          maxItems: 10000,
+          items: {
+            type: 'object',
+            required: ['id'],
+            additionalProperties: false,
+            properties: {
+              id: adId,
+              embedding: vector(dim),
+              title: { type: 'string', maxLength: 2048 },
+              category: { type: 'string', maxLength: 256 },
+              advertiserId: { type: 'string', maxLength: 256 },
+              campaignId: { type: 'string', maxLength: 256 },
+              geos: names,
+              active: { type: 'boolean' },
+              budgetLeft: { type: 'number', minimum: 0 },
+            },
+          },
+        },
+      },
+    },
+  };
+}
+
+export const deleteSchema = {
+  body: { type: 'object', required: ['ids'], additionalProperties: false, properties: { ids: { type: 'array', items: adId, minItems: 1, maxItems: 100000 } } },
+};

@@ -1,0 +1,175 @@
+/**
+ * The cangen HTTP service (Fastify): retrieve, feedback, corpus upsert and delete (token
+ * required), health, readiness and Prometheus metrics. Bodies are schema-checked with unknown
+ * fields rejected; errors are JSON { error: { code, message } } with a 4xx or 5xx status.
+ * stop() drains: readiness turns 503, in-flight requests finish, learned state is saved.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { CangenError } from '../errors';
+import type { CandidateEngine } from '../orchestration/engine';
+import type { FeedbackType, RetrieveRequest } from '../orchestration/types';
+import type { ServiceConfig } from './config';
+import { ServiceMetrics } from './metrics';
+import { deleteSchema, feedbackSchema, retrieveSchema, upsertSchema } from './schemas';
+
+export interface CangenService {
+  app: FastifyInstance;
+  metrics: ServiceMetrics;
+  /** Listens; resolves to the bound address (http://host:port). */
+  start(): Promise<string>;
+  /** Drains in-flight requests, saves state, frees the engine. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+type Id = string | number;
+const toId = (id: Id) => BigInt(id);
+const floats = (values: number[] | undefined) => (values ? Float32Array.from(values) : undefined);
+
+/** HTTP status for an error code: caller mistakes are 4xx, the rest 5xx. */
+function statusOf(code: string): number {
+  switch (code) {
+    case 'ERR_UNKNOWN_SCENARIO':
+      return 404;
+    case 'ERR_INVALID_ARGUMENT':
+    case 'ERR_DIMENSION_MISMATCH':
+    case 'ERR_NON_FINITE':
+    case 'ERR_DUPLICATE_ID':
+      return 400;
+    case 'ERR_CLOSED':
+      return 503;
+    case 'ERR_EMBEDDER':
+      return 502;
+    default:
+      return 500;
+  }
+}
+
+export function createService(engine: CandidateEngine, config: ServiceConfig, drainTimeoutMs = 10_000): CangenService {
+  const metrics = new ServiceMetrics();
+  const app = Fastify({
+    logger: config.log,
+    bodyLimit: config.bodyLimit,
+    // Strict bodies: no type coercion, and unknown fields are errors rather than silently dropped.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    forceCloseConnections: 'idle',
+  });
+  let draining = false;
+  let stopped: Promise<void> | undefined;
+  engine.pipeline.onRetrieve((r) => metrics.observeRetrieve(r));
+  engine.pipeline.onFeedback((e) => metrics.observeFeedback(e));
+  metrics.corpusAds.set(engine.store.size);
+  const expected = config.token ? Buffer.from(config.token) : undefined;
+
+  const fail = (reply: FastifyReply, status: number, code: string, message: string) => {
+    metrics.errors.inc({ route: reply.request.routeOptions.url ?? 'unknown', code });
+    return reply.code(status).send({ error: { code, message } });
+  };
+
+  app.setErrorHandler((error: Error & { code?: string; statusCode?: number; validation?: unknown }, _request, reply) => {
+    if (error.validation) return fail(reply, 400, 'ERR_VALIDATION', `Invalid request: ${error.message}`);
+    if (error instanceof CangenError) return fail(reply, statusOf(error.code), error.code, error.message);
+    // The rest of an oversize or unsupported body is never read: close the connection rather than keep it half-read.
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return fail(reply.header('connection', 'close'), 413, 'ERR_BODY_TOO_LARGE', `Request body is larger than ${config.bodyLimit} bytes`);
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return fail(reply.header('connection', 'close'), 415, 'ERR_MEDIA_TYPE', 'Expected content-type application/json');
+    if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+      return fail(reply, 400, 'ERR_MALFORMED_JSON', `Malformed JSON body: ${error.message}`);
+    }
+    if (error.statusCode && error.statusCode < 500) return fail(reply, error.statusCode, error.code ?? 'ERR_BAD_REQUEST', error.message);
+    reply.request.log.error(error);
+    return fail(reply, 500, 'ERR_INTERNAL', 'Internal error');
+  });
+  app.setNotFoundHandler((request, reply) => fail(reply, 404, 'ERR_NOT_FOUND', `No route ${request.method} ${request.url}`));
+  // While draining, answers end their keep-alive connection, so close() need not wait for it.
+  app.addHook('onSend', async (_request, reply) => {
+    if (draining) reply.header('connection', 'close');
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpRequests.inc({ route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) });
+  });
+
+  /** Corpus writes need `Authorization: Bearer <token>`. */
+  const requireToken = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!expected) return fail(reply, 403, 'ERR_WRITES_DISABLED', 'Corpus writes are disabled: start the service with a token (CANGEN_TOKEN)');
+    const header = request.headers.authorization;
+    const given = header?.startsWith('Bearer ') ? Buffer.from(header.slice(7)) : undefined;
+    if (!given) return fail(reply.header('www-authenticate', 'Bearer'), 401, 'ERR_UNAUTHORIZED', 'Expected an Authorization: Bearer <token> header for corpus writes');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return fail(reply, 403, 'ERR_FORBIDDEN', 'The token is not valid');
+  };
+
+  app.post<{ Body: Omit<RetrieveRequest, 'features' | 'eligibility'> & { features?: { embedding?: number[]; shortTerm?: number[]; text?: string; geo?: string; categories?: string[] }; eligibility?: { categories?: string[]; excludeAdvertisers?: string[]; excludeAds?: Id[] } } }>(
+    '/v1/retrieve',
+    { schema: retrieveSchema(engine.dim) },
+    async (request) => {
+      const b = request.body;
+      const result = await engine.retrieve({
+        userId: b.userId,
+        scenario: b.scenario,
+        k: b.k,
+        deadlineMs: b.deadlineMs,
+        features: b.features && { ...b.features, embedding: floats(b.features.embedding), shortTerm: floats(b.features.shortTerm) },
+        eligibility: b.eligibility && { ...b.eligibility, excludeAds: b.eligibility.excludeAds?.map(toId) },
+      });
+      return {
+        ...result,
+        candidates: result.candidates.map((c) => ({ adId: c.adId.toString(), source: c.source, score: c.score, rank: c.rank })),
+      };
+    },
+  );
+
+  app.post<{ Body: { events: { requestId: string; adId: Id; type: FeedbackType }[] } }>('/v1/feedback', { schema: feedbackSchema }, async (request) =>
+    engine.feedback(request.body.events.map((e) => ({ requestId: e.requestId, adId: toId(e.adId), type: e.type }))),
+  );
+
+  app.put<{ Body: { ads: ({ id: Id; embedding?: number[] } & Record<string, unknown>)[] } }>(
+    '/v1/ads',
+    { schema: upsertSchema(engine.dim), preHandler: requireToken },
+    async (request) => {
+      const ads = request.body.ads.map((a) => ({ ...a, id: toId(a.id), embedding: floats(a.embedding) }));
+      const outcome = await engine.upsertAds(ads);
+      metrics.corpusAds.set(engine.store.size);
+      return { upserted: ads.length, ...outcome };
+    },
+  );
+
+  app.delete<{ Body: { ids: Id[] } }>('/v1/ads', { schema: deleteSchema, preHandler: requireToken }, async (request) => {
+    const removed = engine.removeAds(request.body.ids.map(toId));
+    metrics.corpusAds.set(engine.store.size);
+    return { removed };
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    if (draining) return reply.code(503).send({ status: 'draining' });
+    return { status: 'ready', ads: engine.store.size, scenarios: engine.pipeline.scenarios.names };
+  });
+  app.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  const saver = config.saveIntervalMs > 0 && config.stateFile
+    ? setInterval(() => engine.saveState().catch((error) => app.log.error(error)), config.saveIntervalMs).unref()
+    : undefined;
+
+  return {
+    app,
+    metrics,
+    async start() {
+      return app.listen({ host: config.host, port: config.port });
+    },
+    stop() {
+      stopped ??= (async () => {
+        draining = true;
+        if (saver) clearInterval(saver);
+        // In-flight requests finish; connections still busy after the grace period are cut.
+        const grace = setTimeout(() => app.server.closeAllConnections(), drainTimeoutMs).unref();
+        await app.close();
+        clearTimeout(grace);
+        await engine.saveState();
+        engine.close();
+      })();
+      return stopped;
+    },
+  };
+}

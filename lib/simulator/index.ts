@@ -1,0 +1,5 @@
+/** The marketplace simulator: a synthetic world with a hidden truth, run through the real pipeline. */
+export { Marketplace, pClick, pConversion, scenarioTruth, type WorldOptions } from './world';
+export { simulate, type ArmResult, type SimulationOptions, type SimulationReport } from './run';
+export { quotasSvg } from './svg';
+export { formatReport, machine } from './report';

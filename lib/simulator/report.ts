@@ -1,0 +1,57 @@
+/** The simulator's printed tables, and the JSON record with machine and date. */
+import { cpus, hostname, totalmem } from 'node:os';
+import { buildInfo } from '../system';
+import type { SimulationReport } from './run';
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+export function formatReport(report: SimulationReport): string {
+  const { static: s, learned: l } = report.arms;
+  const change = (a: number, b: number) => `${b >= a ? '+' : ''}${(((b - a) / a) * 100).toFixed(1)}%`;
+  const outcomes = table(
+    ['per 1,000 requests', 'static', 'learned', 'change'],
+    [
+      ['clicks', s.clicksPer1000.toFixed(1), l.clicksPer1000.toFixed(1), change(s.clicksPer1000, l.clicksPer1000)],
+      ['conversions', s.conversionsPer1000.toFixed(1), l.conversionsPer1000.toFixed(1), change(s.conversionsPer1000, l.conversionsPer1000)],
+      ['expected value (click 1 + conv 3)', s.valuePer1000.toFixed(1), l.valuePer1000.toFixed(1), change(s.valuePer1000, l.valuePer1000)],
+      ['oracle value (all eligible ads)', s.oracleValuePer1000.toFixed(1), l.oracleValuePer1000.toFixed(1), ''],
+      ['regret (oracle - achieved)', s.regretPer1000.toFixed(1), l.regretPer1000.toFixed(1), change(s.regretPer1000, l.regretPer1000)],
+      ['latency p50 / p99 (ms)', `${s.latencyP50Ms.toFixed(2)} / ${s.latencyP99Ms.toFixed(2)}`, `${l.latencyP50Ms.toFixed(2)} / ${l.latencyP99Ms.toFixed(2)}`, ''],
+      ['generator timeouts', String(s.timeouts), String(l.timeouts), ''],
+    ],
+  );
+  const quotaRows: string[][] = [];
+  for (const scenario of Object.keys(l.finalShares)) {
+    quotaRows.push([scenario, ...report.generators.map((g) => `${((s.finalShares[scenario]?.[g] ?? 0) * 100).toFixed(0)}% -> ${((l.finalShares[scenario]![g] ?? 0) * 100).toFixed(0)}%`)]);
+  }
+  const quotas = table(['share of k (static -> learned)', ...report.generators], quotaRows);
+  const o = report.options;
+  return [
+    `Marketplace: ${o.ads.toLocaleString('en-US')} ads (${(o.coldShare * 100).toFixed(0)}% cold start), ${o.users.toLocaleString('en-US')} users, ${o.requests.toLocaleString('en-US')} requests per arm, ${o.slots} ads shown per request, seed ${o.seed}`,
+    '',
+    quotas,
+    '',
+    outcomes,
+    '',
+    `(${report.seconds.toFixed(1)} s)`,
+  ].join('\n');
+}
+
+/** The machine and date a result was measured on. */
+export function machine() {
+  const info = buildInfo();
+  return {
+    date: new Date().toISOString(),
+    host: hostname(),
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    scanSimd: info.scanSimd,
+    cuda: info.cudaDevices > 0 ? info.cudaDevice : 'none',
+  };
+}

@@ -1,0 +1,194 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CandidateEngine, type CandidateGenerator } from '../lib/orchestration';
+import { buildEngine, createService, defaultConfig, loadConfig, type CangenService, type ServiceConfig } from '../lib/service';
+
+const service = suite('service over real HTTP on loopback');
+const token = 'test-token-0123456789abcdef';
+let dir: string;
+let svc: CangenService;
+let base: string;
+let config: ServiceConfig;
+
+async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, json, text, headers: response.headers };
+}
+
+service.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cangen-service-'));
+  config = loadConfig({ env: {}, overrides: { port: 0, ads: 3000, token, stateFile: join(dir, 'state.json'), bodyLimit: 64 * 1024 } });
+  const { engine } = await buildEngine(config);
+  svc = createService(engine, config);
+  base = await svc.start();
+});
+
+service.after(async () => {
+  await svc.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+service('retrieve: by features and by user id; candidates carry source and rank', async () => {
+  const embedding = Array.from({ length: 32 }, (_, i) => Math.sin(i));
+  const r = await call('POST', '/v1/retrieve', { userId: 'x', scenario: 'home', k: 30, features: { embedding, text: 'running shoes', geo: 'us' } });
+  assert.is(r.status, 200, r.text);
+  assert.is(r.json.candidates.length, 30);
+  assert.is(typeof r.json.candidates[0].adId, 'string');
+  assert.ok(['two-tower', 'scorer', 'content', 'popularity'].includes(r.json.candidates[0].source));
+  assert.is(Object.values(r.json.quotas as Record<string, number>).reduce((a, b) => a + b, 0), 30);
+  assert.equal(r.json.generators.map((g: { name: string }) => g.name), ['two-tower', 'scorer', 'content', 'popularity']);
+  const byUser = await call('POST', '/v1/retrieve', { userId: 'u17', scenario: 'search' });
+  assert.is(byUser.status, 200);
+  assert.is(byUser.json.candidates.length, 200);
+  // Feedback by request id.
+  const fb = await call('POST', '/v1/feedback', { events: [{ requestId: r.json.requestId, adId: r.json.candidates[0].adId, type: 'click' }, { requestId: 'nope', adId: 1, type: 'impression' }] });
+  assert.equal(fb.json, { accepted: 1, unmatched: 1 });
+});
+
+service('bad requests: malformed JSON, oversize body, unknown field, wrong shapes, unknown scenario, media type, route', async () => {
+  const malformed = await call('POST', '/v1/retrieve', '{"userId": "u1", "scenario": ');
+  assert.is(malformed.status, 400);
+  assert.is(malformed.json.error.code, 'ERR_MALFORMED_JSON');
+  const big = await call('POST', '/v1/retrieve', { userId: 'u1', scenario: 'home', features: { text: 'x'.repeat(70 * 1024) } });
+  assert.is(big.status, 413);
+  assert.is(big.json.error.code, 'ERR_BODY_TOO_LARGE');
+  const unknownField = await call('POST', '/v1/retrieve', { userId: 'u1', scenario: 'home', kk: 3 });
+  assert.is(unknownField.status, 400);
+  assert.is(unknownField.json.error.code, 'ERR_VALIDATION');
+  assert.match(unknownField.json.error.message, /additional properties/);
+  const shortVector = await call('POST', '/v1/retrieve', { userId: 'u1', scenario: 'home', features: { embedding: [1, 2, 3] } });
+  assert.is(shortVector.status, 400);
+  assert.match(shortVector.json.error.message, /embedding must NOT have fewer than 32 items/);
+  const stringK = await call('POST', '/v1/retrieve', { userId: 'u1', scenario: 'home', k: '10' });
+  assert.is(stringK.status, 400, 'no type coercion');
+  const scenario = await call('POST', '/v1/retrieve', { userId: 'u1', scenario: 'checkout' });
+  assert.is(scenario.status, 404);
+  assert.is(scenario.json.error.code, 'ERR_UNKNOWN_SCENARIO');
+  assert.match(scenario.json.error.message, /Expected one of 'home', 'search', 'related' for scenario but received the string 'checkout'/);
+  const media = await call('POST', '/v1/retrieve', 'userId=u1', { 'content-type': 'application/x-www-form-urlencoded' });
+  assert.is(media.status, 415);
+  const badType = await call('POST', '/v1/feedback', { events: [{ requestId: 'a', adId: 1, type: 'purchase' }] });
+  assert.is(badType.status, 400);
+  const missing = await call('GET', '/v2/nothing');
+  assert.is(missing.status, 404);
+  assert.is(missing.json.error.code, 'ERR_NOT_FOUND');
+});
+
+service('corpus writes need the token; upserted ads are served, deleted ones are not', async () => {
+  const ad = { id: '900000001', embedding: Array.from({ length: 32 }, (_, i) => (i === 0 ? 50 : 0)), category: 'shoes', title: 'golden boots' };
+  const none = await call('PUT', '/v1/ads', { ads: [ad] });
+  assert.is(none.status, 401);
+  assert.is(none.json.error.code, 'ERR_UNAUTHORIZED');
+  assert.is(none.headers.get('www-authenticate'), 'Bearer');
+  const wrong = await call('PUT', '/v1/ads', { ads: [ad] }, { authorization: 'Bearer not-the-token-at-all' });
+  assert.is(wrong.status, 403);
+  const ok = await call('PUT', '/v1/ads', { ads: [ad, { id: 900000002, title: 'fresh cold start ad about espresso', category: 'kitchen' }] }, { authorization: `Bearer ${token}` });
+  assert.is(ok.status, 200, ok.text);
+  assert.equal(ok.json, { upserted: 2, embedded: 1, cold: 1 });
+  const query = { userId: 'x', scenario: 'home', k: 5, features: { embedding: Array.from({ length: 32 }, (_, i) => (i === 0 ? 1 : 0)) } };
+  const found = await call('POST', '/v1/retrieve', query);
+  assert.ok(found.json.candidates.some((c: { adId: string }) => c.adId === '900000001'), 'the new ad scores highest');
+  const cold = await call('POST', '/v1/retrieve', { userId: 'x', scenario: 'search', k: 50, features: { text: 'espresso cold start' } });
+  assert.ok(cold.json.candidates.some((c: { adId: string; source: string }) => c.adId === '900000002' && c.source === 'content'));
+  const delNoToken = await call('DELETE', '/v1/ads', { ids: ['900000001'] });
+  assert.is(delNoToken.status, 401);
+  const del = await call('DELETE', '/v1/ads', { ids: ['900000001', 900000002] }, { authorization: `Bearer ${token}` });
+  assert.equal(del.json, { removed: 2 });
+  const after = await call('POST', '/v1/retrieve', query);
+  assert.ok(!after.json.candidates.some((c: { adId: string }) => c.adId === '900000001'));
+  const badEmbedding = await call('PUT', '/v1/ads', { ads: [{ id: 5, embedding: [1] }] }, { authorization: `Bearer ${token}` });
+  assert.is(badEmbedding.status, 400);
+});
+
+service('health, readiness and metrics that count', async () => {
+  assert.equal((await call('GET', '/healthz')).json, { status: 'ok' });
+  const ready = await call('GET', '/readyz');
+  assert.is(ready.json.status, 'ready');
+  assert.ok(ready.json.ads >= 3000);
+  const before = (await call('GET', '/metrics')).text;
+  const count = (text: string, pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? 0);
+  const retrieves = /cangen_retrieve_duration_seconds_count\{scenario="related"\} (\d+)/;
+  for (let i = 0; i < 3; i++) await call('POST', '/v1/retrieve', { userId: `u${i}`, scenario: 'related' });
+  await call('POST', '/v1/retrieve', { userId: 'u1', scenario: 'nowhere' });
+  const metrics = await call('GET', '/metrics');
+  assert.match(metrics.headers.get('content-type') ?? '', /text\/plain/);
+  assert.is(count(metrics.text, retrieves) - count(before, retrieves), 3);
+  assert.match(metrics.text, /cangen_generator_duration_seconds_bucket\{le="[0-9.]+",scenario="related",generator="two-tower",status="ok"\}/);
+  assert.match(metrics.text, /cangen_candidates_total\{scenario="related",source="[a-z-]+"\} \d+/);
+  assert.match(metrics.text, /cangen_quota_share\{scenario="related",generator="scorer"\} [0-9.]+/);
+  assert.ok(count(metrics.text, /cangen_errors_total\{route="\/v1\/retrieve",code="ERR_UNKNOWN_SCENARIO"\} (\d+)/) >= 1);
+  assert.ok(count(metrics.text, /cangen_feedback_events_total\{scenario="home",type="click"\} (\d+)/) >= 1);
+  assert.match(metrics.text, /cangen_corpus_ads \d+/);
+});
+
+service.run();
+
+const lifecycle = suite('configuration and graceful shutdown');
+
+lifecycle('config: file, then environment, with clear errors', async () => {
+  const d = await mkdtemp(join(tmpdir(), 'cangen-config-'));
+  try {
+    const file = join(d, 'cangen.json');
+    await import('node:fs/promises').then((fs) => fs.writeFile(file, JSON.stringify({ port: 9000, ads: 10, index: 'IVF64,Flat' })));
+    const c = loadConfig({ file, env: { CANGEN_PORT: '9100', CANGEN_TOKEN: 'x'.repeat(20) } });
+    assert.is(c.port, 9100);
+    assert.is(c.ads, 10);
+    assert.is(c.index, 'IVF64,Flat');
+    assert.is(c.host, defaultConfig.host);
+    assert.throws(() => loadConfig({ env: { CANGEN_PORT: 'eighty' } }), /Expected an integer between 0 and 65535 for port \(from environment variable CANGEN_PORT\) but received "eighty"/);
+    assert.throws(() => loadConfig({ env: { CANGEN_TOKEN: 'short' } }), /at least 16 characters/);
+    await import('node:fs/promises').then((fs) => fs.writeFile(file, JSON.stringify({ prot: 1 })));
+    assert.throws(() => loadConfig({ file, env: {} }), /Unknown option 'prot'.*did you mean 'port'/);
+  } finally {
+    await rm(d, { recursive: true, force: true });
+  }
+});
+
+lifecycle('stop() drains in-flight requests, turns readiness off, and persists state', async () => {
+  const d = await mkdtemp(join(tmpdir(), 'cangen-drain-'));
+  try {
+    const slow: CandidateGenerator = {
+      name: 'slow',
+      async generate(input) {
+        await new Promise((r) => setTimeout(r, 150));
+        return [{ adId: 1n, score: 1 }].slice(0, input.fetch);
+      },
+    };
+    const stateFile = join(d, 'state.json');
+    const cfg = loadConfig({ env: {}, overrides: { port: 0, corpus: 'empty', dim: 4, stateFile } });
+    const engine = new CandidateEngine({ dim: 4, generators: [slow], scenarios: [{ name: 'slow', generators: ['slow'], deadlineMs: 2000 }], stateFile });
+    engine.store.upsert({ id: 1n });
+    const s = createService(engine, cfg);
+    const url = await s.start();
+    const inflight = fetch(`${url}/v1/retrieve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'a', scenario: 'slow' }) });
+    await new Promise((r) => setTimeout(r, 40));
+    const stopping = s.stop();
+    const answer = await inflight;
+    assert.is(answer.status, 200);
+    assert.equal(((await answer.json()) as { candidates: { adId: string }[] }).candidates.map((c) => c.adId), ['1']);
+    await stopping;
+    assert.ok((await stat(stateFile)).size > 0, 'state saved on shutdown');
+    await fetch(`${url}/healthz`).then(() => assert.unreachable('server still listening'), () => undefined);
+    const restored = new CandidateEngine({ dim: 4, generators: [slow], scenarios: [{ name: 'slow', generators: ['slow'] }], stateFile });
+    assert.ok(await restored.restoreState());
+    restored.close();
+  } finally {
+    await rm(d, { recursive: true, force: true });
+  }
+});
+
+lifecycle.run();

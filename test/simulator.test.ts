@@ -1,0 +1,47 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { formatReport, Marketplace, pClick, quotasSvg, simulate } from '../lib/simulator';
+
+const simulator = suite('marketplace simulator');
+
+simulator('the world is deterministic from its seed, and cold ads have no behavioural embedding', () => {
+  const a = new Marketplace({ ads: 500, users: 50, seed: 9 });
+  const b = new Marketplace({ ads: 500, users: 50, seed: 9 });
+  assert.equal(Array.from(a.adTrue.slice(0, 64)), Array.from(b.adTrue.slice(0, 64)));
+  assert.equal(a.adTitle.slice(0, 5), b.adTitle.slice(0, 5));
+  for (let i = 0; i < a.nAds; i++) {
+    const row = a.adBehavioural.subarray(i * a.dim, (i + 1) * a.dim);
+    assert.is(row.every((v) => v === 0), a.adCold[i] === 1);
+  }
+  // Relevance is the truth query's dot product plus quality, and clicks rise with it.
+  const q = a.truthQuery(3, 'home');
+  let expected = a.adQuality[7]!;
+  for (let j = 0; j < a.dim; j++) expected += q[j]! * a.adTrue[7 * a.dim + j]!;
+  assert.ok(Math.abs(a.relevance(q, 7) - expected) < 1e-6);
+  assert.ok(pClick(2) > pClick(1) && pClick(1) > pClick(0));
+});
+
+simulator('a short run through the real pipeline: both arms served, learned quotas move, SVG drawn', async () => {
+  const report = await simulate({ ads: 3000, users: 300, requests: 600, window: 100, seed: 3 });
+  const { static: s, learned: l } = report.arms;
+  for (const arm of [s, l]) {
+    assert.is(arm.requests, 600);
+    assert.ok(arm.clicksPer1000 > 0 && arm.valuePer1000 > 0);
+    assert.ok(arm.oracleValuePer1000 >= arm.valuePer1000, 'the oracle is an upper bound');
+    assert.ok(Math.abs(arm.regretPer1000 - (arm.oracleValuePer1000 - arm.valuePer1000)) < 1e-6);
+  }
+  assert.equal(s.finalShares.home, { 'two-tower': 0.25, scorer: 0.25, content: 0.25, popularity: 0.25 });
+  const homeShares = Object.values(l.finalShares.home!);
+  assert.ok(Math.abs(homeShares.reduce((a, b) => a + b, 0) - 1) < 1e-9);
+  assert.ok(Math.max(...homeShares) > 0.3, `learned home shares moved: ${homeShares.map((x) => x.toFixed(2))}`);
+  assert.equal(report.quotasOverTime.home!.x, [100, 200, 300, 400, 500, 600]);
+  const svg = quotasSvg(report);
+  assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+  assert.is((svg.match(/<polyline/g) ?? []).length, 3 * 4);
+  assert.match(svg, /<\/svg>$/);
+  const table = formatReport(report);
+  assert.match(table, /clicks\s+[0-9.]+\s+[0-9.]+\s+[+-][0-9.]+%/);
+  assert.match(table, /regret \(oracle - achieved\)/);
+});
+
+simulator.run();
