@@ -14,7 +14,9 @@
 #include <mutex>
 #include <unordered_set>
 
+#include "ann/faiss_call.h"
 #include "common/error.h"
+#include "common/vectors.h"
 #include "flat/exact_search.h"
 #include "flat/topk.h"
 
@@ -25,19 +27,6 @@ namespace {
 // Below this many eligible ads a filtered search is answered exactly from the stored vectors:
 // cheaper than an approximate search that would have to wade through ineligible ads.
 size_t exactLimit(size_t live) { return std::max<size_t>(4096, live / 50); }
-
-template <typename F>
-auto callFaiss(const char* what, F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const Error&) {
-    throw;
-  } catch (const std::bad_alloc&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw Error(ErrorCode::InvalidArgument, std::string("FAISS ") + what + " failed: " + e.what());
-  }
-}
 
 std::string factoryString(const AnnConfig& c) {
   switch (c.kind) {
@@ -73,12 +62,6 @@ faiss::IndexIVF* asIvf(faiss::Index* index) {
 
 faiss::IndexHNSW* asHnsw(faiss::Index* index) { return dynamic_cast<faiss::IndexHNSW*>(index); }
 
-double squaredNorm(const float* v, int dim) {
-  double s = 0;
-  for (int j = 0; j < dim; ++j) s += static_cast<double>(v[j]) * v[j];
-  return s;
-}
-
 }  // namespace
 
 AdIndex::AdIndex(const AnnConfig& config, int threads)
@@ -98,27 +81,7 @@ AdIndex::AdIndex(const AnnConfig& config, int threads)
 AdIndex::~AdIndex() = default;
 
 std::vector<float> AdIndex::prepare(const float* vectors, size_t n, const char* what) const {
-  const int dim = config_.dim;
-  std::vector<float> out(vectors, vectors + n * dim);
-  for (size_t i = 0; i < n * dim; ++i) {
-    if (!std::isfinite(out[i])) {
-      throw Error(ErrorCode::NonFinite, std::string("Expected finite numbers in ") + what + " but " + what + "[" +
-                                            std::to_string(i / dim) + "][" + std::to_string(i % dim) + "] is " +
-                                            std::to_string(out[i]));
-    }
-  }
-  if (config_.metric == Metric::Cosine) {
-    for (size_t i = 0; i < n; ++i) {
-      double norm = std::sqrt(squaredNorm(out.data() + i * dim, dim));
-      if (norm == 0 && std::string(what) == "vectors") {
-        throw Error(ErrorCode::InvalidArgument, "Expected non-zero vectors for the cosine metric but vectors[" +
-                                                    std::to_string(i) + "] is all zeros");
-      }
-      const float scale = norm > 0 ? static_cast<float>(1.0 / norm) : 0.0f;
-      for (int j = 0; j < dim; ++j) out[i * dim + j] *= scale;
-    }
-  }
-  return out;
+  return prepareRows(vectors, n, config_.dim, config_.metric, what, std::string(what) == "vectors");
 }
 
 void AdIndex::train(const float* vectors, size_t n) {

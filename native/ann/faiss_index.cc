@@ -7,7 +7,9 @@
 #include <cmath>
 #include <mutex>
 
+#include "ann/faiss_call.h"
 #include "common/error.h"
+#include "common/vectors.h"
 
 namespace cangen {
 
@@ -15,18 +17,6 @@ namespace {
 
 faiss::MetricType toFaiss(Metric metric) {
   return metric == Metric::L2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
-}
-
-// FAISS reports its own failures as faiss::FaissException (a std::exception); keep its text.
-template <typename F>
-auto callFaiss(const char* what, F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw Error(ErrorCode::InvalidArgument, std::string("FAISS ") + what + " failed: " + e.what());
-  }
 }
 
 }  // namespace
@@ -51,22 +41,7 @@ size_t FaissIndex::size() const { return publicCount_.load(std::memory_order_acq
 bool FaissIndex::isTrained() const { return trained_.load(std::memory_order_acquire); }
 
 std::vector<float> FaissIndex::prepare(const float* vectors, size_t n) const {
-  std::vector<float> out(vectors, vectors + n * dim_);
-  for (size_t i = 0; i < n * dim_; ++i) {
-    if (!std::isfinite(out[i])) {
-      throw Error(ErrorCode::NonFinite, "Expected finite numbers but element [" + std::to_string(i / dim_) + "][" +
-                                            std::to_string(i % dim_) + "] is " + std::to_string(out[i]));
-    }
-  }
-  if (metric_ == Metric::Cosine) {
-    for (size_t i = 0; i < n; ++i) {
-      double s = 0;
-      for (int j = 0; j < dim_; ++j) s += static_cast<double>(out[i * dim_ + j]) * out[i * dim_ + j];
-      float scale = s > 0 ? static_cast<float>(1.0 / std::sqrt(s)) : 0.0f;
-      for (int j = 0; j < dim_; ++j) out[i * dim_ + j] *= scale;
-    }
-  }
-  return out;
+  return prepareRows(vectors, n, dim_, metric_, "vectors", false);
 }
 
 void FaissIndex::train(const float* vectors, size_t n) {

@@ -9,29 +9,10 @@
 #include <unordered_set>
 
 #include "common/error.h"
+#include "common/vectors.h"
 #include "flat/exact_search.h"
 
 namespace cangen {
-
-namespace {
-
-void checkFinite(const float* values, size_t n, int dim, const char* what) {
-  for (size_t i = 0; i < n * static_cast<size_t>(dim); ++i) {
-    if (!std::isfinite(values[i])) {
-      throw Error(ErrorCode::NonFinite, std::string("Expected finite numbers in ") + what + " but " + what +
-                                            "[" + std::to_string(i / dim) + "][" + std::to_string(i % dim) +
-                                            "] is " + std::to_string(values[i]));
-    }
-  }
-}
-
-double squaredNorm(const float* v, int dim) {
-  double s = 0;
-  for (int j = 0; j < dim; ++j) s += static_cast<double>(v[j]) * v[j];
-  return s;
-}
-
-}  // namespace
 
 FlatIndex::FlatIndex(int dim, Metric metric, int threads)
     : dim_(dim), metric_(metric), threads_(threads > 0 ? threads : omp_get_num_procs()), store_(dim, metric) {
@@ -47,21 +28,13 @@ size_t FlatIndex::size() const { return publicCount_.load(std::memory_order_acqu
 
 void FlatIndex::add(const int64_t* ids, const float* vectors, size_t n) {
   if (n == 0) return;
-  checkFinite(vectors, n, dim_, "vectors");
   // Cosine stores unit vectors; the copy is made before the lock so searches wait less.
   std::vector<float> normalised;
   if (metric_ == Metric::Cosine) {
-    normalised.assign(vectors, vectors + n * dim_);
-    for (size_t i = 0; i < n; ++i) {
-      double norm = std::sqrt(squaredNorm(vectors + i * dim_, dim_));
-      if (norm == 0) {
-        throw Error(ErrorCode::InvalidArgument,
-                    "Expected non-zero vectors for the cosine metric but vectors[" + std::to_string(i) +
-                        "] is all zeros");
-      }
-      for (int j = 0; j < dim_; ++j) normalised[i * dim_ + j] = static_cast<float>(vectors[i * dim_ + j] / norm);
-    }
+    normalised = prepareRows(vectors, n, dim_, metric_, "vectors", true);
     vectors = normalised.data();
+  } else {
+    requireFinite(vectors, n, dim_, "vectors");
   }
 
   std::unique_lock lock(mutex_);
@@ -91,17 +64,9 @@ void FlatIndex::add(const int64_t* ids, const float* vectors, size_t n) {
 }
 
 std::vector<float> FlatIndex::prepareQueries(const float* queries, int nq) const {
-  checkFinite(queries, nq, dim_, "queries");
-  std::vector<float> prepared(queries, queries + static_cast<size_t>(nq) * dim_);
-  for (int q = 0; q < nq; ++q) {
-    float* v = prepared.data() + static_cast<size_t>(q) * dim_;
-    float scale = 1.0f;
-    if (metric_ == Metric::L2) scale = 2.0f;
-    if (metric_ == Metric::Cosine) {
-      double norm = std::sqrt(squaredNorm(v, dim_));
-      scale = norm > 0 ? static_cast<float>(1.0 / norm) : 0.0f;
-    }
-    for (int j = 0; j < dim_; ++j) v[j] *= scale;
+  std::vector<float> prepared = prepareRows(queries, nq, dim_, metric_, "queries", false);
+  if (metric_ == Metric::L2) {
+    for (float& v : prepared) v *= 2.0f;  // the kernels rank L2 by 2 q.x - |x|^2
   }
   return prepared;
 }

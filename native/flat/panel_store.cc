@@ -2,15 +2,9 @@
 
 #include <vector>
 
-namespace cangen {
+#include "common/vectors.h"
 
-namespace {
-float negativeSquaredNorm(const float* v, int dim) {
-  double s = 0;
-  for (int j = 0; j < dim; ++j) s += static_cast<double>(v[j]) * v[j];
-  return static_cast<float>(-s);
-}
-}  // namespace
+namespace cangen {
 
 void PanelStore::reserveSlots(size_t slots) {
   const size_t panels = panelCount(slots);
@@ -26,7 +20,7 @@ void PanelStore::append(const float* rows, size_t n) {
 
 void PanelStore::set(size_t slot, const float* row) {
   for (int j = 0; j < dim_; ++j) panels_[panelOffset(slot, dim_, j)] = row[j];
-  if (metric_ == Metric::L2) bias_[slot] = negativeSquaredNorm(row, dim_);
+  if (metric_ == Metric::L2) bias_[slot] = static_cast<float>(-squaredNorm(row, dim_));
 }
 
 void PanelStore::read(size_t slot, float* row) const {

@@ -1,0 +1,44 @@
+#include "common/vectors.h"
+
+#include <cmath>
+#include <string>
+
+#include "common/error.h"
+
+namespace cangen {
+
+void requireFinite(const float* values, size_t rows, int dim, const char* what) {
+  const size_t total = rows * static_cast<size_t>(dim);
+  for (size_t i = 0; i < total; ++i) {
+    if (!std::isfinite(values[i])) {
+      throw Error(ErrorCode::NonFinite, std::string("Expected finite numbers in ") + what + " but " + what + "[" +
+                                            std::to_string(i / dim) + "][" + std::to_string(i % dim) + "] is " +
+                                            std::to_string(values[i]));
+    }
+  }
+}
+
+double squaredNorm(const float* v, int dim) {
+  double s = 0;
+  for (int j = 0; j < dim; ++j) s += static_cast<double>(v[j]) * v[j];
+  return s;
+}
+
+std::vector<float> prepareRows(const float* rows, size_t n, int dim, Metric metric, const char* what, bool rejectZero) {
+  requireFinite(rows, n, dim, what);
+  std::vector<float> out(rows, rows + n * static_cast<size_t>(dim));
+  if (metric != Metric::Cosine) return out;
+  for (size_t i = 0; i < n; ++i) {
+    float* row = out.data() + i * dim;
+    const double norm = std::sqrt(squaredNorm(row, dim));
+    if (norm == 0 && rejectZero) {
+      throw Error(ErrorCode::InvalidArgument, std::string("Expected non-zero ") + what + " for the cosine metric but " +
+                                                  what + "[" + std::to_string(i) + "] is all zeros");
+    }
+    const double scale = norm > 0 ? 1.0 / norm : 0.0;
+    for (int j = 0; j < dim; ++j) row[j] = static_cast<float>(row[j] * scale);
+  }
+  return out;
+}
+
+}  // namespace cangen
