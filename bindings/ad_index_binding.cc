@@ -157,6 +157,7 @@ Napi::Function AdIndexBinding::Define(Napi::Env env) {
       {InstanceMethod<&AdIndexBinding::Train>("train"), InstanceMethod<&AdIndexBinding::Upsert>("upsert"),
        InstanceMethod<&AdIndexBinding::Remove>("remove"), InstanceMethod<&AdIndexBinding::Search>("search"),
        InstanceMethod<&AdIndexBinding::CompileFilter>("compileFilter"),
+       InstanceMethod<&AdIndexBinding::EligibleIds>("eligibleIds"),
        InstanceMethod<&AdIndexBinding::Compact>("compact"), InstanceMethod<&AdIndexBinding::Stats>("stats"),
        InstanceMethod<&AdIndexBinding::Save>("save"), InstanceMethod<&AdIndexBinding::Size>("size"),
        InstanceMethod<&AdIndexBinding::Config>("config"),
@@ -327,6 +328,19 @@ Napi::Value AdIndexBinding::CompileFilter(const Napi::CallbackInfo& info) {
   return (new Task(
               env, [=] { *bits = index->compile(*spec, generation.get()); },
               [=](Napi::Env env) -> Napi::Value { return FilterBinding::Wrap(env, spec, bits, *generation); }))
+      ->Start();
+}
+
+// eligibleIds(filter: NativeFilter): Promise<BigInt64Array>, from the filter's spec, current corpus
+Napi::Value AdIndexBinding::EligibleIds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto index = Open(env);
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "Expected a compiled filter");
+  std::shared_ptr<const FilterSpec> spec = FilterBinding::Unwrap(info[0].As<Napi::Object>())->spec;
+  auto ids = std::make_shared<std::vector<int64_t>>();
+  return (new Task(
+              env, [=] { *ids = index->eligibleIds(*spec); },
+              [ids](Napi::Env env) -> Napi::Value { return CopyToTypedArray(env, *ids); }))
       ->Start();
 }
 

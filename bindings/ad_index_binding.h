@@ -38,6 +38,7 @@ class AdIndexBinding : public Napi::ObjectWrap<AdIndexBinding> {
   Napi::Value Remove(const Napi::CallbackInfo& info);
   Napi::Value Search(const Napi::CallbackInfo& info);
   Napi::Value CompileFilter(const Napi::CallbackInfo& info);
+  Napi::Value EligibleIds(const Napi::CallbackInfo& info);
   Napi::Value Compact(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Save(const Napi::CallbackInfo& info);

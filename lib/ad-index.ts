@@ -155,7 +155,7 @@ export class AdIndex {
       metric: oneOf(o.metric ?? defaults.metric, 'AdIndex options.metric', metrics),
       threads: integerIn(o.threads ?? defaults.threads, 'AdIndex options.threads', 0, 4096),
       nlist: integerIn(o.nlist ?? 1024, 'AdIndex options.nlist', 1, 1 << 24),
-      pqBytes: integerIn(o.pqBytes ?? 16, 'AdIndex options.pqBytes', 1, dim),
+      pqBytes: integerIn(o.pqBytes ?? Math.min(16, dim), 'AdIndex options.pqBytes', 1, dim),
       opq: booleanOption(o.opq, false, 'AdIndex options.opq'),
       hnswM: integerIn(o.hnswM ?? 32, 'AdIndex options.hnswM', 2, 1024),
       efConstruction: integerIn(o.efConstruction ?? 80, 'AdIndex options.efConstruction', 1, 65536),
@@ -255,6 +255,17 @@ export class AdIndex {
     const nativeSpec = toNativeFilter(spec);
     const compiled = await withCallerStack(handle.compileFilter(nativeSpec), stack);
     return new CompiledFilter(this, spec, compiled);
+  }
+
+  /**
+   * The ids of the live ads a filter admits now: how a filter reaches components that hold the
+   * same ads under their own numbering (a LearnedScorer accepts a CompiledFilter directly).
+   */
+  async eligibleIds(filter: CompiledFilter | EligibilityFilter): Promise<BigInt64Array> {
+    const stack = new Error().stack;
+    const compiled = filter instanceof CompiledFilter ? filter : await this.filter(filter);
+    if (compiled.owner !== this) throw new InvalidArgumentError('Expected a filter compiled by this index (index.filter())');
+    return withCallerStack(this.open().eligibleIds(compiled.native), stack);
   }
 
   /**

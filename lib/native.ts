@@ -75,6 +75,7 @@ export interface NativeAdIndex {
     filter: NativeFilter | null,
   ): Promise<NativeSearchResult>;
   compileFilter(spec: NativeFilterSpec): Promise<NativeFilter>;
+  eligibleIds(filter: NativeFilter): Promise<BigInt64Array>;
   compact(): Promise<void>;
   stats(): Promise<NativeAdIndexStats>;
   save(path: string): Promise<void>;

@@ -2,6 +2,7 @@
  * A learned scorer over a table of ads (dot, MLP or Mixture-of-Logits, with scenario-blended heads),
  * loaded from a model directory. Every scan runs off the main thread and keeps only the top-k.
  */
+import { CompiledFilter } from '../ad-index';
 import { defaults, maxGpuK, maxK } from '../defaults';
 import { ClosedError, DimensionMismatchError, InvalidArgumentError } from '../errors';
 import { toIdArray, type IdsInput } from '../ids';
@@ -29,10 +30,11 @@ export interface BlendOptions {
 
 export interface ScorerSearchOptions extends BlendOptions {
   /**
-   * Eligible ads: a Uint8Array with one byte per ad in insertion order (non-zero = eligible), or
-   * a list of eligible ids (ids the scorer does not hold are ignored). Default: every ad.
+   * Eligible ads: a Uint8Array with one byte per ad in insertion order (non-zero = eligible), a
+   * list of eligible ids (ids the scorer does not hold are ignored), or a filter compiled by the
+   * AdIndex that holds the same ads (`await adIndex.filter({ ... })`). Default: every ad.
    */
-  eligible?: Uint8Array | IdsInput;
+  eligible?: Uint8Array | IdsInput | CompiledFilter;
   /**
    * Rank only these ads: users x K' ids (-1 entries skipped, repeats ranked once), e.g. a first
    * stage's SearchResults. Default: every (eligible) ad.
@@ -176,7 +178,7 @@ export class LearnedScorer {
       fused: oneOf(o.mode ?? 'fused', 'options.mode', ['fused', 'unfused']) === 'fused',
       device: device === 'gpu' ? 1 : 0,
       gpuDevice: integerIn(o.gpuDevice ?? defaults.gpuDevice, 'options.gpuDevice', 0, 1024),
-      ...eligibility(o.eligible, handle.size()),
+      ...eligibility(o.eligible instanceof CompiledFilter ? await o.eligible.owner.eligibleIds(o.eligible) : o.eligible, handle.size()),
       ...candidateList(o.candidates, nu),
     };
     const raw = await withCallerStack(handle.search(users, weights, k, request), stack);

@@ -4,6 +4,7 @@
  * scorer ranks them exactly. Optionally measures recall of the final top-k against the exact
  * learned top-k (a full scan) on a sample of the users.
  */
+import { CompiledFilter } from '../ad-index';
 import { InvalidArgumentError } from '../errors';
 import type { SearchResults } from '../results';
 import { float32Array, integerIn, invalid, knownOptions } from '../validate';
@@ -12,7 +13,7 @@ import type { BlendOptions, LearnedScorer, ScorerSearchOptions } from './scorer'
 /** What the first stage must offer: VectorIndex (FlatIndex, FaissIndex) fits. */
 export interface FirstStage {
   readonly dim: number;
-  search(queries: Float32Array, k: number, options?: { threads?: number }): Promise<SearchResults>;
+  search(queries: Float32Array, k: number, options?: { threads?: number; filter?: CompiledFilter }): Promise<SearchResults>;
 }
 
 export interface TwoStageOptions {
@@ -25,7 +26,8 @@ export interface TwoStageOptions {
 export interface TwoStageSearchOptions extends BlendOptions {
   /** First-stage queries (nu x firstStage.dim); default: the users themselves when the dims agree. */
   firstStageQueries?: Float32Array;
-  /** Passed to the scorer (the first stage does not filter: ineligible candidates are dropped). */
+  /** Passed to the scorer. A filter compiled by the first stage's AdIndex also filters the first
+   * stage, so K' holds only eligible ads; otherwise ineligible candidates are dropped at re-ranking. */
   eligible?: ScorerSearchOptions['eligible'];
   /** true: measure recall on every user; a number in (0, 1]: on that fraction of them (at least one). */
   measureRecall?: boolean | number;
@@ -80,7 +82,8 @@ export class TwoStageRetriever {
     const threads = o.threads ?? 0;
     const blend: BlendOptions = o.scenario !== undefined ? { scenario: o.scenario } : o.weights !== undefined ? { weights: o.weights } : {};
     const started = performance.now();
-    const first = await this.firstStage.search(queries, this.candidates, { threads });
+    const filterFirstStage = o.eligible instanceof CompiledFilter && (o.eligible.owner as unknown) === this.firstStage;
+    const first = await this.firstStage.search(queries, this.candidates, filterFirstStage ? { threads, filter: o.eligible as CompiledFilter } : { threads });
     const firstStageMs = performance.now() - started;
     const results = await this.scorer.search(users, k, { ...blend, eligible: o.eligible, candidates: first, threads });
     const rerankMs = performance.now() - started - firstStageMs;

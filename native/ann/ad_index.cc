@@ -188,6 +188,15 @@ Bitmap AdIndex::compile(const FilterSpec& spec, uint64_t* generation) const {
   return compileFilter(catalog_, spec);
 }
 
+std::vector<int64_t> AdIndex::eligibleIds(const FilterSpec& spec) const {
+  std::shared_lock lock(mutex_);
+  const Bitmap bits = compileFilter(catalog_, spec);
+  std::vector<int64_t> ids;
+  ids.reserve(bits.count());
+  bits.forEach([&](size_t slot) { ids.push_back(catalog_.id(slot)); });
+  return ids;
+}
+
 // Exact scores of the eligible slots from the row-major vectors, parallel over queries.
 void AdIndex::exactOverSlots(const float* queries, int nq, int k, const Bitmap* eligible, int threads,
                              int64_t* outSlots, float* outScores) const {

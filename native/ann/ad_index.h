@@ -91,6 +91,8 @@ class AdIndex {
   SearchResult search(const float* queries, int nq, int k, const AnnSearchParams& params) const;
   // Compiles a filter against the current corpus; *generation receives the generation it is valid for.
   Bitmap compile(const FilterSpec& spec, uint64_t* generation) const;
+  // Ids of the live ads a filter admits (recompiled first when stale), ascending by slot.
+  std::vector<int64_t> eligibleIds(const FilterSpec& spec) const;
   // Drops tombstones and renumbers slots (HNSW: rebuilds the graph from the stored vectors).
   void compact();
   AnnStats stats() const;
