@@ -15,7 +15,15 @@ export type CangenErrorCode =
   | 'ERR_IO'
   | 'ERR_STALE_FILTER'
   | 'ERR_INTERNAL'
-  | (string & {});
+  // learned scorers (lib/scorer)
+  | 'ERR_MODEL_FORMAT'
+  | 'ERR_UNKNOWN_SCENARIO'
+  | 'ERR_UNKNOWN_HEAD'
+  // orchestration (lib/orchestration)
+  | 'ERR_UNKNOWN_GENERATOR'
+  | 'ERR_EMBEDDER'
+  | 'ERR_STATE_FILE'
+  | 'ERR_CONFIG';
 
 export class CangenError extends Error {
   readonly code: CangenErrorCode;
