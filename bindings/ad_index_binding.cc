@@ -99,6 +99,29 @@ FilterSpec FilterArg(const Napi::Value& value) {
   return spec;
 }
 
+// A Uint32Array of n x 6 values per ad (active, budget, advertiser, campaign, category, geo), or
+// null/undefined for none.
+std::vector<AdAttributes> AttributesArg(const Napi::Value& value, size_t n) {
+  std::vector<AdAttributes> out;
+  if (value.IsNull() || value.IsUndefined()) return out;
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+      value.As<Napi::TypedArray>().ElementLength() != n * 6) {
+    throw Napi::TypeError::New(value.Env(), "Expected a Uint32Array of ids.length x 6 attribute values");
+  }
+  auto a = value.As<Napi::Uint32Array>();
+  out.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    AdAttributes& x = out[i];
+    x.active = static_cast<uint8_t>(a[i * 6] != 0);
+    x.budget = static_cast<uint8_t>(a[i * 6 + 1]);
+    x.advertiser = a[i * 6 + 2];
+    x.campaign = a[i * 6 + 3];
+    x.category = a[i * 6 + 4];
+    x.geo = a[i * 6 + 5];
+  }
+  return out;
+}
+
 Napi::Object StatsToJs(Napi::Env env, const AnnStats& s) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("live", static_cast<double>(s.live));
@@ -155,7 +178,8 @@ Napi::Function AdIndexBinding::Define(Napi::Env env) {
   Napi::Function f = DefineClass(
       env, "NativeAdIndex",
       {InstanceMethod<&AdIndexBinding::Train>("train"), InstanceMethod<&AdIndexBinding::Upsert>("upsert"),
-       InstanceMethod<&AdIndexBinding::Remove>("remove"), InstanceMethod<&AdIndexBinding::Search>("search"),
+       InstanceMethod<&AdIndexBinding::Remove>("remove"),
+       InstanceMethod<&AdIndexBinding::SetAttributes>("setAttributes"), InstanceMethod<&AdIndexBinding::Search>("search"),
        InstanceMethod<&AdIndexBinding::CompileFilter>("compileFilter"),
        InstanceMethod<&AdIndexBinding::EligibleIds>("eligibleIds"),
        InstanceMethod<&AdIndexBinding::Compact>("compact"), InstanceMethod<&AdIndexBinding::Stats>("stats"),
@@ -225,24 +249,7 @@ Napi::Value AdIndexBinding::Upsert(const Napi::CallbackInfo& info) {
     ThrowError(env, ErrorCode::DimensionMismatch, "Expected " + std::to_string(ids.length) + " x " + std::to_string(dim) +
                                                       " vector values but received " + std::to_string(vectors.length));
   }
-  auto attributes = std::make_shared<std::vector<AdAttributes>>();
-  if (!info[2].IsNull() && !info[2].IsUndefined()) {
-    if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
-        info[2].As<Napi::TypedArray>().ElementLength() != ids.length * 6) {
-      throw Napi::TypeError::New(env, "Expected a Uint32Array of ids.length x 6 attribute values");
-    }
-    auto a = info[2].As<Napi::Uint32Array>();
-    attributes->resize(ids.length);
-    for (size_t i = 0; i < ids.length; ++i) {
-      AdAttributes& x = (*attributes)[i];
-      x.active = static_cast<uint8_t>(a[i * 6] != 0);
-      x.budget = static_cast<uint8_t>(a[i * 6 + 1]);
-      x.advertiser = a[i * 6 + 2];
-      x.campaign = a[i * 6 + 3];
-      x.category = a[i * 6 + 4];
-      x.geo = a[i * 6 + 5];
-    }
-  }
+  auto attributes = std::make_shared<std::vector<AdAttributes>>(AttributesArg(info[2], ids.length));
   auto* task = new Task(env, [=] {
     index->upsert(ids.data, vectors.data, attributes->empty() ? nullptr : attributes->data(), ids.length);
   });
@@ -260,6 +267,21 @@ Napi::Value AdIndexBinding::Remove(const Napi::CallbackInfo& info) {
   auto* task = new Task(
       env, [=] { *removed = index->remove(ids.data, ids.length); },
       [removed](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, static_cast<double>(*removed)); });
+  task->Pin(info[0]);
+  return task->Start();
+}
+
+// setAttributes(ids: BigInt64Array, attributes: Uint32Array (n x 6)): Promise<number changed>
+Napi::Value AdIndexBinding::SetAttributes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto index = Open(env);
+  auto ids = TypedArrayArg<int64_t>(info[0], "ids");
+  auto attributes = std::make_shared<std::vector<AdAttributes>>(AttributesArg(info[1], ids.length));
+  if (attributes->size() != ids.length) throw Napi::TypeError::New(env, "Expected attributes for every id");
+  auto changed = std::make_shared<size_t>(0);
+  auto* task = new Task(
+      env, [=] { *changed = index->setAttributes(ids.data, attributes->data(), ids.length); },
+      [changed](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, static_cast<double>(*changed)); });
   task->Pin(info[0]);
   return task->Start();
 }

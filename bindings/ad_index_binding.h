@@ -36,6 +36,7 @@ class AdIndexBinding : public Napi::ObjectWrap<AdIndexBinding> {
   Napi::Value Train(const Napi::CallbackInfo& info);
   Napi::Value Upsert(const Napi::CallbackInfo& info);
   Napi::Value Remove(const Napi::CallbackInfo& info);
+  Napi::Value SetAttributes(const Napi::CallbackInfo& info);
   Napi::Value Search(const Napi::CallbackInfo& info);
   Napi::Value CompileFilter(const Napi::CallbackInfo& info);
   Napi::Value EligibleIds(const Napi::CallbackInfo& info);

@@ -184,7 +184,7 @@ export class AdIndex {
 
   /** Loads an index saved with save(). A damaged file rejects with CorruptFileError. */
   static async load(path: string, options: { threads?: number } = {}): Promise<AdIndex> {
-    const stack = new Error().stack;
+    const stack = new Error();
     if (typeof path !== 'string' || path.length === 0) throw invalid('a file path', 'path', path);
     const o = knownOptions(options, 'load options', ['threads']);
     const threads = integerIn(o.threads ?? 0, 'load options.threads', 0, 4096);
@@ -216,7 +216,7 @@ export class AdIndex {
 
   /** Learns centroids and codebooks (IVF kinds) from a sample of n x dim embeddings. */
   async train(sample: Float32Array): Promise<void> {
-    const stack = new Error().stack;
+    const stack = new Error();
     const handle = this.open();
     float32Array(sample, 'sample');
     await withCallerStack(handle.train(sample), stack);
@@ -224,10 +224,13 @@ export class AdIndex {
 
   /**
    * Inserts new ads and replaces existing ones (embedding and attributes), all or nothing.
-   * Attributes default to an active ad with budget available and every other field 0.
+   * Attributes are one object per ad, or a Uint32Array of ids.length x 6 values in the order
+   * active (0/1), budget (0 available, 1 limited, 2 exhausted), advertiser, campaign, category,
+   * geo (no objects for large loads). They default to an active ad with budget available and
+   * every other field 0.
    */
-  async upsert(ids: IdsInput, vectors: Float32Array, attributes?: readonly AdAttributes[]): Promise<void> {
-    const stack = new Error().stack;
+  async upsert(ids: IdsInput, vectors: Float32Array, attributes?: readonly AdAttributes[] | Uint32Array): Promise<void> {
+    const stack = new Error();
     const handle = this.open();
     const idArray = toIdArray(ids);
     float32Array(vectors, 'vectors');
@@ -241,16 +244,27 @@ export class AdIndex {
     await withCallerStack(handle.upsert(idArray, vectors, packed), stack);
   }
 
+  /**
+   * Changes the attributes of ads already present (a paused ad, a spent budget) without touching
+   * their embeddings; returns how many were present. Filters see the change from the next search.
+   */
+  async setAttributes(ids: IdsInput, attributes: readonly AdAttributes[] | Uint32Array): Promise<number> {
+    const stack = new Error();
+    const handle = this.open();
+    const idArray = toIdArray(ids);
+    return withCallerStack(handle.setAttributes(idArray, packAttributes(attributes, idArray.length)), stack);
+  }
+
   /** Removes ads by id; returns how many were present. A removed ad never comes back. */
   async remove(ids: IdsInput): Promise<number> {
-    const stack = new Error().stack;
+    const stack = new Error();
     const handle = this.open();
     return withCallerStack(handle.remove(toIdArray(ids)), stack);
   }
 
   /** Compiles an eligibility filter once, for reuse across the queries of a request. */
   async filter(spec: EligibilityFilter): Promise<CompiledFilter> {
-    const stack = new Error().stack;
+    const stack = new Error();
     const handle = this.open();
     const nativeSpec = toNativeFilter(spec);
     const compiled = await withCallerStack(handle.compileFilter(nativeSpec), stack);
@@ -262,7 +276,7 @@ export class AdIndex {
    * same ads under their own numbering (a LearnedScorer accepts a CompiledFilter directly).
    */
   async eligibleIds(filter: CompiledFilter | EligibilityFilter): Promise<BigInt64Array> {
-    const stack = new Error().stack;
+    const stack = new Error();
     const compiled = filter instanceof CompiledFilter ? filter : await this.filter(filter);
     if (compiled.owner !== this) throw new InvalidArgumentError('Expected a filter compiled by this index (index.filter())');
     return withCallerStack(this.open().eligibleIds(compiled.native), stack);
@@ -273,7 +287,7 @@ export class AdIndex {
    * answered exactly; others widen the approximate search so recall holds.
    */
   async search(queries: Float32Array, k: number, options?: AdSearchOptions): Promise<SearchResults> {
-    const stack = new Error().stack;
+    const stack = new Error();
     const handle = this.open();
     float32Array(queries, 'queries');
     if (queries.length === 0 || queries.length % this.dim !== 0) {
@@ -306,7 +320,7 @@ export class AdIndex {
 
   /** Drops removed ads for good and renumbers the rest (HNSW: rebuilds its graph). */
   async compact(): Promise<void> {
-    const stack = new Error().stack;
+    const stack = new Error();
     await withCallerStack(this.open().compact(), stack);
   }
 
@@ -320,7 +334,7 @@ export class AdIndex {
    * A failure leaves any previous file at `path` as it was.
    */
   async save(path: string): Promise<void> {
-    const stack = new Error().stack;
+    const stack = new Error();
     if (typeof path !== 'string' || path.length === 0) throw invalid('a file path', 'path', path);
     await withCallerStack(this.open().save(path), stack);
   }
@@ -368,7 +382,16 @@ function toNativeFilter(spec: unknown): NativeFilterSpec {
   return out;
 }
 
-function packAttributes(attributes: readonly AdAttributes[], n: number): Uint32Array {
+function packAttributes(attributes: readonly AdAttributes[] | Uint32Array, n: number): Uint32Array {
+  if (attributes instanceof Uint32Array) {
+    if (attributes.length !== n * 6) throw invalid(`a Uint32Array of ${n} x 6 attribute values`, 'attributes', attributes);
+    for (let i = 0; i < n; i++) {
+      if (attributes[i * 6]! > 1 || attributes[i * 6 + 1]! > 2) {
+        throw invalid('active 0 or 1 and budget 0, 1 or 2', `attributes row ${i}`, attributes.subarray(i * 6, i * 6 + 6));
+      }
+    }
+    return attributes;
+  }
   if (!Array.isArray(attributes) || attributes.length !== n) {
     throw invalid(`an array of ${n} attribute objects (one per id)`, 'attributes', attributes);
   }

@@ -33,7 +33,7 @@ export class FaissIndex extends VectorIndex {
 
   /** Learns centroids and codebooks from a sample (n x dim) of the corpus. */
   async train(sample: Float32Array): Promise<void> {
-    const stack = new Error().stack;
+    const stack = new Error();
     const handle = this.open();
     float32Array(sample, 'sample');
     await withCallerStack(handle.train(sample), stack);

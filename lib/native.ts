@@ -68,6 +68,7 @@ export interface NativeAdIndex {
   train(sample: Float32Array): Promise<void>;
   upsert(ids: BigInt64Array, vectors: Float32Array, attributes: Uint32Array | null): Promise<void>;
   remove(ids: BigInt64Array): Promise<number>;
+  setAttributes(ids: BigInt64Array, attributes: Uint32Array): Promise<number>;
   search(
     queries: Float32Array,
     k: number,

@@ -44,11 +44,16 @@ export function parseIndexOptions(options: unknown, name: string, extra: readonl
   };
 }
 
-/** Re-throws a native rejection with the caller's stack, so the trace points at user code. */
-export async function withCallerStack<T>(promise: Promise<T>, callerStack: string | undefined): Promise<T> {
+/**
+ * Re-throws a native rejection with the caller's stack, so the trace points at user code.
+ * `caller` is an Error made at the call site; its stack is only formatted if something fails,
+ * which keeps the success path cheap.
+ */
+export async function withCallerStack<T>(promise: Promise<T>, caller: Error): Promise<T> {
   try {
     return await promise;
   } catch (error) {
+    const callerStack = caller.stack;
     if (error instanceof Error && callerStack) {
       error.stack = `${error.name}: ${error.message}\n${callerStack.split('\n').slice(2).join('\n')}`;
     }
@@ -85,7 +90,7 @@ export abstract class VectorIndex {
    * promise settles: it is read off the main thread without a copy.
    */
   async add(ids: IdsInput, vectors: Float32Array): Promise<void> {
-    const stack = new Error().stack;
+    const stack = new Error();
     const handle = this.open();
     const idArray = toIdArray(ids);
     float32Array(vectors, 'vectors');
@@ -104,7 +109,7 @@ export abstract class VectorIndex {
    * k results are padded (id -1, score NaN) and counted in `counts`, never an error.
    */
   async search(queries: Float32Array, k: number, options?: SearchOptions): Promise<SearchResults> {
-    const stack = new Error().stack;
+    const stack = new Error();
     const handle = this.open();
     float32Array(queries, 'queries');
     if (queries.length === 0 || queries.length % this.dim !== 0) {

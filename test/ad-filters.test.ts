@@ -105,6 +105,26 @@ async function assert_rejects(promise: Promise<unknown>, message: RegExp) {
   assert.unreachable('expected a rejection');
 }
 
+filters('setAttributes changes eligibility without touching embeddings; packed attributes load', async () => {
+  const index = new AdIndex({ dim, kind: 'flat', metric: 'l2' });
+  const m = 500;
+  const packed = new Uint32Array(m * 6);
+  for (let i = 0; i < m; i++) packed.set([1, 0, i % 5, 0, i % 3, 0], i * 6); // active, budget, advertiser, campaign, category, geo
+  await index.upsert(ids.subarray(0, m), vectors.subarray(0, m * dim), packed);
+  const filter = await index.filter({ categories: [1], active: true });
+  assert.is(filter.count, Array.from({ length: m }, (_, i) => i).filter((i) => i % 3 === 1).length);
+  const before = await index.search(queries, 5, { filter });
+  const best = before.row(0).ids[0]!;
+  assert.is(await index.setAttributes([best, 999_999n], [{ active: false, category: 1 }, { active: true }]), 1);
+  const after = await index.search(queries, 5, { filter });
+  assert.not.ok(Array.from(after.row(0).ids).includes(best), 'a paused ad still passes');
+  assert.is(filter.count, before.queries > 0 ? Array.from({ length: m }, (_, i) => i).filter((i) => i % 3 === 1).length - 1 : 0);
+  // The embedding is unchanged: unfiltered, the ad is still found where it was.
+  const unfiltered = await index.search(vectors.subarray(Number(best - 1n) * dim, Number(best) * dim), 1);
+  assert.is(unfiltered.ids[0], best);
+  await assert_rejects(index.upsert([1], vectors.subarray(0, dim), new Uint32Array([2, 0, 0, 0, 0, 0])), /active 0 or 1/);
+});
+
 filters('an empty filter returns only padding', async () => {
   const index = new AdIndex({ dim });
   await index.upsert(ids.subarray(0, 100), vectors.subarray(0, 100 * dim));

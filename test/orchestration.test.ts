@@ -21,7 +21,7 @@ import {
 import { randomVectors } from './helpers/random';
 import { writeModel } from './helpers/scorer-model';
 import { LearnedScorer } from '../lib/scorer';
-import { EmbeddingCorpus, LearnedScorerAdapter, ScorerGenerator } from '../lib/orchestration';
+import { EmbeddingCorpus, LearnedScorerAdapter, ScorerGenerator, isMarkedEligible } from '../lib/orchestration';
 import { FlatIndex } from '../lib';
 
 const pipeline = suite('pipeline: deadline, eligibility, de-duplication, merge');
@@ -179,6 +179,49 @@ generators('two-tower equals a float64 brute force, through re-embedding and rem
     .slice(0, 50);
   assert.equal(result.candidates.map((c) => Number(c.adId)), reference.map(([i]) => i));
   result.candidates.forEach((c, i) => assert.ok(Math.abs(c.score - reference[i]![1]) < 1e-4));
+  engine.close();
+});
+
+generators('AdIndex corpus: eligibility is filtered inside the search and follows attribute changes', async () => {
+  const dim = 8;
+  const n = 400;
+  const engine = new CandidateEngine({ dim, scenarios: [{ name: 's', generators: ['two-tower'], k: 30, deadlineMs: 5000, overfetch: 1 }] });
+  const vectors = randomVectors(n, dim, 51);
+  await engine.upsertAds(range(1, n).map((i) => ({
+    id: BigInt(i),
+    embedding: vectors.slice((i - 1) * dim, i * dim),
+    advertiserId: `adv${i % 5}`,
+    campaignId: `camp${i % 6}`,
+    category: ['shoes', 'travel'][i % 2]!,
+    geos: i % 4 === 0 ? ['fr'] : i % 7 === 0 ? ['de', 'us'] : [],
+    active: i % 9 !== 0,
+  })));
+  const query = randomVectors(1, dim, 52);
+  const dot = (i: number) => query.reduce((s, v, j) => s + v * vectors[(i - 1) * dim + j]!, 0);
+  const expected = (ok: (i: number) => boolean) => range(1, n).filter(ok).sort((a, b) => dot(b) - dot(a)).slice(0, 30);
+  const base = (i: number) => i % 9 !== 0 && i % 4 !== 0;
+  const generator = engine.pipeline.generator('two-tower')!;
+  const input = { request: { userId: 'u', scenario: 's' }, features: { embedding: query, geo: 'us' }, scenario: 's', quota: 30, fetch: 30, signal: new AbortController().signal };
+  const direct = await generator.generate(input);
+  assert.equal(direct.map((c) => Number(c.adId)), expected(base), 'the generator alone returns only eligible ads');
+  assert.ok(isMarkedEligible(direct), 'and says so, so the pipeline skips its own check');
+  const filtered = await generator.generate({ ...input, request: { userId: 'u', scenario: 's', eligibility: { categories: ['shoes'], excludeAdvertisers: ['adv1'], excludeAds: [2n] } } });
+  assert.equal(filtered.map((c) => Number(c.adId)), expected((i) => base(i) && i % 2 === 0 && i % 5 !== 1 && i !== 2));
+  // A campaign out of money, an ad paused without a new embedding: both leave the results.
+  engine.store.setCampaignBudget('camp1', 3);
+  engine.store.spend(1n, 3);
+  await engine.upsertAds([{ id: 10n, active: false }]);
+  const ok = (i: number) => base(i) && i % 6 !== 1 && i !== 10;
+  const result = await engine.retrieve({ userId: 'u', scenario: 's', features: { embedding: query, geo: 'us' } });
+  assert.equal(result.candidates.map((c) => Number(c.adId)), expected(ok));
+  await new Promise((r) => setTimeout(r, 50)); // the rewrites have landed: the generator's answer is trusted again
+  const after = await generator.generate(input);
+  assert.equal(after.map((c) => Number(c.adId)), expected(ok));
+  assert.ok(isMarkedEligible(after));
+  assert.equal(engine.store.get(10n)!.active, false);
+  assert.equal(engine.store.get(12n)!.geos, ['fr']);
+  assert.equal(engine.store.get(13n)!.geos, []);
+  assert.equal(engine.store.get(14n)!.geos, ['de', 'us']);
   engine.close();
 });
 

@@ -6,6 +6,7 @@
  */
 import { fork } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { extname, join } from 'node:path';
 import { machine } from '../simulator/report';
 import { buildEngine, createService, loadConfig, type ServiceConfig } from '../service';
@@ -17,6 +18,8 @@ export interface LoadBenchArgs {
   seconds: number;
   index: string;
   out: string;
+  /** Appended to the file name: load-<date>-<tag>.json. */
+  tag?: string;
 }
 
 const childFlag = 'CANGEN_BENCH_SERVER';
@@ -41,6 +44,9 @@ function serverConfig(args: Pick<LoadBenchArgs, 'ads' | 'index'>): ServiceConfig
 /** In the child: build, listen, report the address, serve until told to stop. */
 async function serveChild(): Promise<void> {
   const args = JSON.parse(process.env[childFlag]!) as LoadBenchArgs;
+  // Run from TypeScript (tsx), every Error's stack would be source-mapped: about 40 us each, and
+  // the native wrappers capture one per call. The built service (dist/) does not map either.
+  process.setSourceMapsEnabled?.(false);
   const t0 = performance.now();
   const { engine } = await buildEngine(serverConfig(args), progressBar('loading ads'));
   const service = createService(engine, serverConfig(args));
@@ -94,12 +100,17 @@ export async function runLoadBench(args: LoadBenchArgs, print: (line: string) =>
         ],
       });
     await run(Math.min(200, args.rate), 3); // warm-up: JIT, caches, allocator priors
+    const loadBefore = loadavg();
     const result = await run(args.rate, args.seconds);
+    const loadAfter = loadavg();
     const metrics = await fetch(`${ready.url}/metrics`).then((r) => r.text());
     const summary = {
       machine: machine(),
       server: { ads: args.ads, index: args.index, k: { home: 200, search: 200, related: 100 }, loadSeconds: ready.loadSeconds, memoryMiB: ready.memoryMiB },
       load: { targetRate: args.rate, seconds: args.seconds, connections: 32, tool: 'autocannon 8 (fixed overall rate, loopback)' },
+      // 1, 5 and 15-minute load averages just before and just after the measured run: on a
+      // 2-core machine anything above ~2 means other work competed for the cores.
+      loadAverage: { before: loadBefore.map((x) => Number(x.toFixed(2))), after: loadAfter.map((x) => Number(x.toFixed(2))) },
       results: {
         requests: result.requests.total,
         rps: result.requests.average,
@@ -117,9 +128,10 @@ export async function runLoadBench(args: LoadBenchArgs, print: (line: string) =>
       })(),
       goal: { p99Ms: 20, rate: 1000, met: result.latency.p99 < 20 && result.requests.average >= 0.95 * 1000 && result.non2xx === 0 },
     };
+    print(`load average before ${summary.loadAverage.before.join(' ')}, after ${summary.loadAverage.after.join(' ')}`);
     print(`pipeline mean ${summary.pipelineMeanMs.toFixed(2)} ms; rate ${summary.results.rps.toFixed(0)} req/s (target ${args.rate}), latency p50 ${result.latency.p50} ms, p90 ${result.latency.p90} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms; non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts}`);
     await mkdir(args.out, { recursive: true });
-    const file = join(args.out, `load-${new Date().toISOString().slice(0, 10)}.json`);
+    const file = join(args.out, `load-${new Date().toISOString().slice(0, 10)}${args.tag ? `-${args.tag}` : ''}.json`);
     await writeFile(file, `${JSON.stringify(summary, null, 2)}\n`);
     print(`wrote ${file}`);
     return summary;

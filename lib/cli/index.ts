@@ -12,7 +12,7 @@ Commands:
   simulate   Learned vs static quotas on the simulated marketplace, through the real pipeline
              --requests N (4000)  --ads N (20000)  --users N (2000)  --seed N (1)  --out DIR
   bench      Load test of the service (autocannon on loopback): see bench/load.ts
-             --ads N (1000000)  --rate N (1000)  --seconds N (20)  --index FACTORY
+             --ads N (1000000)  --rate N (1000)  --seconds N (20)  --index FACTORY  --tag NAME
   help       This text`;
 
 function integer(value: string | undefined, name: string, fallback: number): number {
@@ -28,7 +28,7 @@ export async function main(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, ads: { type: 'string' }, index: { type: 'string' },
       requests: { type: 'string' }, users: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
-      rate: { type: 'string' }, seconds: { type: 'string' },
+      rate: { type: 'string' }, seconds: { type: 'string' }, tag: { type: 'string' },
     },
     strict: true,
   });
@@ -59,6 +59,7 @@ export async function main(argv: string[]): Promise<number> {
         seconds: integer(values.seconds, 'seconds', 20),
         index: values.index ?? 'IVF1024,Flat',
         out: values.out ?? 'bench/results',
+        tag: values.tag,
       });
       return 0;
     }

@@ -1,9 +1,13 @@
 /**
- * The ads' eligibility attributes, held in Node next to the indexes: the pipeline filters every
- * generator's candidates here (active, budget left, geo targeting, request filters). Index-level
- * filtered search can later push the same predicate down into the scan; this stays the reference.
+ * The ads' eligibility attributes, held in Node as typed-array columns over a dense row per ad
+ * (no object per ad, no Map<bigint>): the strings (advertiser, campaign, category, geo targeting)
+ * are interned into codes, titles live in one UTF-8 arena. The same codes are what the corpora
+ * write into cangen's native AdIndex, whose compiled filters apply eligibility inside the search;
+ * `eligible()` here is the reference the pipeline checks candidates against when a generator did
+ * not filter natively (or a write was in flight while it searched).
  */
 import type { EligibilityFilter } from './types';
+import { grown, IdMap } from './id-map';
 
 export interface AdAttributes {
   id: bigint;
@@ -21,72 +25,324 @@ export interface AdAttributes {
 
 export type AdInput = Partial<AdAttributes> & { id: bigint };
 
+/** Attribute values per ad as AdIndex stores them: active, budget, advertiser, campaign, category, geo. */
+export const nativeFields = 6;
+const budgetAvailable = 0;
+const budgetExhausted = 2;
+/** A code no string is ever given: a request list of unknown names matches nothing. */
+export const noCode = 0xffffffff;
+
+/** Strings to dense codes; code 0 is ''. */
+class Dictionary {
+  readonly names: string[] = [''];
+  private readonly codes = new Map<string, number>([['', 0]]);
+
+  intern(name: string): number {
+    let code = this.codes.get(name);
+    if (code === undefined) {
+      code = this.names.length;
+      this.names.push(name);
+      this.codes.set(name, code);
+    }
+    return code;
+  }
+
+  code(name: string): number | undefined {
+    return this.codes.get(name);
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export type AdStoreListener = (ids: readonly bigint[]) => void;
+
 export class AdStore {
-  private readonly ads = new Map<bigint, AdAttributes>();
-  private readonly campaignBudgets = new Map<string, number>();
+  private readonly rows = new IdMap(1024);
+  private ids = new BigInt64Array(0);
+  private live = new Uint8Array(0);
+  private active = new Uint8Array(0);
+  private budgetLeft = new Float64Array(0);
+  private advertiser = new Int32Array(0);
+  private campaign = new Int32Array(0);
+  private category = new Int32Array(0);
+  private geoSet = new Int32Array(0);
+  private titleAt = new Uint32Array(0);
+  private titleLength = new Int32Array(0);
+  private titleBytes = new Uint8Array(1 << 16);
+  private titleEnd = 0;
+  private used = 0;
+  private liveCount = 0;
+  private readonly advertisers = new Dictionary();
+  private readonly campaigns = new Dictionary();
+  private readonly categories = new Dictionary();
+  /** Geo targeting sets, interned: set 0 is [] (everywhere). */
+  private readonly geoSets = new Dictionary();
+  private readonly geoSetLists: string[][] = [[]];
+  /** Per geo, the sets that contain it (plus set 0). */
+  private readonly setsByGeo = new Map<string, number[]>();
+  private campaignBudgets = new Float64Array(16).fill(Infinity);
+  private readonly listeners: AdStoreListener[] = [];
+  /** Bumped when a new advertiser, campaign, category or geo set is interned (filters keyed on names go stale). */
+  private dictionaryVersion = 0;
 
   get size(): number {
-    return this.ads.size;
+    return this.liveCount;
+  }
+
+  /** Changes when names are first seen; part of the key of a filter compiled from names. */
+  get namesVersion(): number {
+    return this.dictionaryVersion;
+  }
+
+  /** Called with the ids whose native attributes may have changed (upserts, removals, budget changes). */
+  onChange(listener: AdStoreListener): void {
+    this.listeners.push(listener);
+  }
+
+  has(id: bigint): boolean {
+    const row = this.rows.get(id);
+    return row >= 0 && this.live[row] === 1;
   }
 
   get(id: bigint): AdAttributes | undefined {
-    return this.ads.get(id);
+    const row = this.rows.get(id);
+    if (row < 0 || this.live[row] !== 1) return undefined;
+    return this.build(row);
   }
 
   /** Inserts or updates; fields not given keep their value (or a permissive default for new ads). */
   upsert(input: AdInput): AdAttributes {
-    const old = this.ads.get(input.id);
-    const ad: AdAttributes = {
-      id: input.id,
-      advertiserId: input.advertiserId ?? old?.advertiserId ?? '',
-      campaignId: input.campaignId ?? old?.campaignId ?? '',
-      category: input.category ?? old?.category ?? '',
-      geos: input.geos ?? old?.geos ?? [],
-      active: input.active ?? old?.active ?? true,
-      budgetLeft: input.budgetLeft ?? old?.budgetLeft ?? Infinity,
-      title: input.title ?? old?.title,
-    };
-    this.ads.set(ad.id, ad);
-    return ad;
+    const row = this.write(input);
+    this.notify([input.id]);
+    return this.build(row);
+  }
+
+  /** upsert() for a batch, with one change notification. */
+  upsertMany(inputs: readonly AdInput[]): void {
+    for (const input of inputs) this.write(input);
+    this.notify(inputs.map((a) => a.id));
   }
 
   remove(id: bigint): boolean {
-    return this.ads.delete(id);
+    const row = this.rows.get(id);
+    if (row < 0 || this.live[row] !== 1) return false;
+    this.live[row] = 0;
+    this.liveCount--;
+    this.notify([id]);
+    return true;
   }
 
   setCampaignBudget(campaignId: string, amount: number): void {
-    this.campaignBudgets.set(campaignId, amount);
+    const code = this.internCampaign(campaignId);
+    const before = this.campaignBudgets[code]! > 0;
+    this.campaignBudgets[code] = amount;
+    if (before !== amount > 0) this.notify(this.campaignAds(code));
   }
 
   campaignBudget(campaignId: string): number {
-    return this.campaignBudgets.get(campaignId) ?? Infinity;
+    const code = this.campaigns.code(campaignId);
+    return code === undefined ? Infinity : this.campaignBudgets[code]!;
   }
 
   /** Charges an ad's spend to the ad and its campaign; either running out makes the ad ineligible. */
   spend(id: bigint, amount: number): void {
-    const ad = this.ads.get(id);
-    if (!ad) return;
-    ad.budgetLeft -= amount;
-    const campaign = this.campaignBudgets.get(ad.campaignId);
-    if (campaign !== undefined) this.campaignBudgets.set(ad.campaignId, campaign - amount);
+    const row = this.rows.get(id);
+    if (row < 0 || this.live[row] !== 1) return;
+    const adBefore = this.budgetLeft[row]! > 0;
+    this.budgetLeft[row]! -= amount;
+    const code = this.campaign[row]!;
+    const campaignBefore = this.campaignBudgets[code]! > 0;
+    if (this.campaignBudgets[code] !== Infinity) this.campaignBudgets[code]! -= amount;
+    if (campaignBefore !== this.campaignBudgets[code]! > 0) this.notify(this.campaignAds(code));
+    else if (adBefore !== this.budgetLeft[row]! > 0) this.notify([id]);
   }
 
   /** Whether the ad may be served for a user in `geo` under `filter`. */
   eligible(id: bigint, geo: string | undefined, filter: CompiledFilter | undefined): boolean {
-    const ad = this.ads.get(id);
-    if (!ad || !ad.active || ad.budgetLeft <= 0) return false;
-    if (this.campaignBudget(ad.campaignId) <= 0) return false;
-    if (ad.geos.length > 0 && (geo === undefined || !ad.geos.includes(geo))) return false;
+    const row = this.rows.get(id);
+    if (row < 0 || this.live[row] !== 1 || this.active[row] !== 1 || !(this.budgetLeft[row]! > 0)) return false;
+    if (!(this.campaignBudgets[this.campaign[row]!]! > 0)) return false;
+    const set = this.geoSet[row]!;
+    if (set !== 0 && (geo === undefined || !this.geoSetLists[set]!.includes(geo))) return false;
     if (filter) {
-      if (filter.categories && !filter.categories.has(ad.category)) return false;
-      if (filter.excludeAdvertisers?.has(ad.advertiserId)) return false;
+      if (filter.categories && !filter.categories.has(this.categories.names[this.category[row]!]!)) return false;
+      if (filter.excludeAdvertisers?.has(this.advertisers.names[this.advertiser[row]!]!)) return false;
       if (filter.excludeAds?.has(id)) return false;
     }
     return true;
   }
 
+  /** The category of an ad, or undefined. */
+  categoryOf(id: bigint): string | undefined {
+    const row = this.rows.get(id);
+    return row < 0 || this.live[row] !== 1 ? undefined : this.categories.names[this.category[row]!];
+  }
+
+  /** The title of an ad, or undefined. */
+  titleOf(id: bigint): string | undefined {
+    const row = this.rows.get(id);
+    return row < 0 || this.live[row] !== 1 ? undefined : this.title(row);
+  }
+
+  /**
+   * The native attributes of each ad as it is (or, for inputs, as it would be after upsert(input)),
+   * 6 values per ad: active, budget state, advertiser, campaign, category and geo-set codes.
+   */
+  nativeAttributes(ads: readonly (bigint | AdInput)[], out = new Uint32Array(ads.length * nativeFields)): Uint32Array {
+    ads.forEach((ad, i) => {
+      const input = typeof ad === 'bigint' ? undefined : ad;
+      const id = typeof ad === 'bigint' ? ad : ad.id;
+      const found = this.rows.get(id);
+      const row = found >= 0 && this.live[found] === 1 ? found : -1;
+      const o = i * nativeFields;
+      const active = input?.active ?? (row >= 0 ? this.active[row] === 1 : true);
+      const budget = input?.budgetLeft ?? (row >= 0 ? this.budgetLeft[row]! : Infinity);
+      const campaign = input?.campaignId !== undefined ? this.internCampaign(input.campaignId) : row >= 0 ? this.campaign[row]! : 0;
+      out[o] = active ? 1 : 0;
+      out[o + 1] = budget > 0 && this.campaignBudgets[campaign]! > 0 ? budgetAvailable : budgetExhausted;
+      out[o + 2] = input?.advertiserId !== undefined ? this.intern(this.advertisers, input.advertiserId) : row >= 0 ? this.advertiser[row]! : 0;
+      out[o + 3] = campaign;
+      out[o + 4] = input?.category !== undefined ? this.intern(this.categories, input.category) : row >= 0 ? this.category[row]! : 0;
+      out[o + 5] = input?.geos !== undefined ? this.internGeos(input.geos) : row >= 0 ? this.geoSet[row]! : 0;
+    });
+    return out;
+  }
+
+  /** The native filter description of a request's eligibility (what AdIndex.filter() takes). */
+  nativeFilter(geo: string | undefined, filter: { readonly categories?: readonly string[]; readonly excludeAdvertisers?: readonly string[] } | undefined) {
+    const spec: { active: true; budget: ('available' | 'limited')[]; geos: number[]; categories?: number[]; excludeAdvertisers?: number[] } = {
+      active: true,
+      budget: ['available', 'limited'],
+      geos: geo === undefined ? [0] : [0, ...(this.setsByGeo.get(geo) ?? [])],
+    };
+    if (filter?.categories) {
+      const codes = filter.categories.map((c) => this.categories.code(c)).filter((c): c is number => c !== undefined);
+      spec.categories = codes.length > 0 ? codes : [noCode];
+    }
+    if (filter?.excludeAdvertisers) {
+      spec.excludeAdvertisers = filter.excludeAdvertisers.map((a) => this.advertisers.code(a)).filter((c): c is number => c !== undefined);
+    }
+    return spec;
+  }
+
   *[Symbol.iterator](): IterableIterator<AdAttributes> {
-    yield* this.ads.values();
+    for (let row = 0; row < this.used; row++) if (this.live[row] === 1) yield this.build(row);
+  }
+
+  private write(input: AdInput): number {
+    let row = this.rows.get(input.id);
+    const isNew = row < 0 || this.live[row] !== 1;
+    if (row < 0) {
+      row = this.used++;
+      this.ensure(this.used);
+      this.rows.set(input.id, row);
+      this.ids[row] = input.id;
+    }
+    if (isNew) {
+      this.live[row] = 1;
+      this.liveCount++;
+      this.active[row] = 1;
+      this.budgetLeft[row] = Infinity;
+      this.advertiser[row] = 0;
+      this.campaign[row] = 0;
+      this.category[row] = 0;
+      this.geoSet[row] = 0;
+      this.titleLength[row] = -1;
+    }
+    if (input.advertiserId !== undefined) this.advertiser[row] = this.intern(this.advertisers, input.advertiserId);
+    if (input.campaignId !== undefined) this.campaign[row] = this.internCampaign(input.campaignId);
+    if (input.category !== undefined) this.category[row] = this.intern(this.categories, input.category);
+    if (input.geos !== undefined) this.geoSet[row] = this.internGeos(input.geos);
+    if (input.active !== undefined) this.active[row] = input.active ? 1 : 0;
+    if (input.budgetLeft !== undefined) this.budgetLeft[row] = input.budgetLeft;
+    if (input.title !== undefined) this.setTitle(row, input.title);
+    return row;
+  }
+
+  private build(row: number): AdAttributes {
+    const ad: AdAttributes = {
+      id: this.ids[row]!,
+      advertiserId: this.advertisers.names[this.advertiser[row]!]!,
+      campaignId: this.campaigns.names[this.campaign[row]!]!,
+      category: this.categories.names[this.category[row]!]!,
+      geos: [...this.geoSetLists[this.geoSet[row]!]!],
+      active: this.active[row] === 1,
+      budgetLeft: this.budgetLeft[row]!,
+      title: this.title(row),
+    };
+    return ad;
+  }
+
+  private title(row: number): string | undefined {
+    const length = this.titleLength[row]!;
+    if (length < 0) return undefined;
+    const at = this.titleAt[row]!;
+    return decoder.decode(this.titleBytes.subarray(at, at + length));
+  }
+
+  /** Titles are appended to one byte arena; a replaced title's bytes are not reclaimed. */
+  private setTitle(row: number, title: string): void {
+    const bytes = encoder.encode(title);
+    this.titleBytes = grown(this.titleBytes, this.titleEnd + bytes.length);
+    this.titleBytes.set(bytes, this.titleEnd);
+    this.titleAt[row] = this.titleEnd;
+    this.titleLength[row] = bytes.length;
+    this.titleEnd += bytes.length;
+  }
+
+  private intern(dictionary: Dictionary, name: string): number {
+    const before = dictionary.names.length;
+    const code = dictionary.intern(name);
+    if (dictionary.names.length !== before) this.dictionaryVersion++;
+    return code;
+  }
+
+  private internCampaign(name: string): number {
+    const code = this.intern(this.campaigns, name);
+    if (code >= this.campaignBudgets.length) this.campaignBudgets = grown(this.campaignBudgets, code + 1, Infinity);
+    return code;
+  }
+
+  private internGeos(geos: readonly string[]): number {
+    if (geos.length === 0) return 0;
+    const before = this.geoSets.names.length;
+    const code = this.intern(this.geoSets, geos.join('\u0000'));
+    if (this.geoSets.names.length !== before) {
+      const list = [...geos];
+      this.geoSetLists.push(list);
+      for (const geo of new Set(list)) {
+        const sets = this.setsByGeo.get(geo) ?? [];
+        sets.push(code);
+        this.setsByGeo.set(geo, sets);
+      }
+    }
+    return code;
+  }
+
+  private campaignAds(code: number): bigint[] {
+    const out: bigint[] = [];
+    for (let row = 0; row < this.used; row++) if (this.campaign[row] === code && this.live[row] === 1) out.push(this.ids[row]!);
+    return out;
+  }
+
+  private ensure(rows: number): void {
+    if (rows <= this.ids.length) return;
+    this.ids = grown(this.ids, rows);
+    this.live = grown(this.live, rows);
+    this.active = grown(this.active, rows);
+    this.budgetLeft = grown(this.budgetLeft, rows);
+    this.advertiser = grown(this.advertiser, rows);
+    this.campaign = grown(this.campaign, rows);
+    this.category = grown(this.category, rows);
+    this.geoSet = grown(this.geoSet, rows);
+    this.titleAt = grown(this.titleAt, rows);
+    this.titleLength = grown(this.titleLength, rows);
+  }
+
+  private notify(ids: readonly bigint[]): void {
+    if (ids.length === 0) return;
+    for (const listener of this.listeners) listener(ids);
   }
 }
 

@@ -3,7 +3,7 @@
  * generators (two-tower, learned scorer, content for cold start, popularity), an allocator and the
  * pipeline, with learned state saved to and restored from one file.
  */
-import { FlatIndex } from '../flat-index';
+import { AdIndex } from '../ad-index';
 import type { Metric } from '../metric';
 import { DimensionMismatchError } from '../errors';
 import { integerIn, invalid, knownOptions } from '../validate';
@@ -32,9 +32,12 @@ export interface EngineOptions {
   /** 'learned' (Thompson sampling, default), 'static', or an allocator of your own. */
   allocator?: 'learned' | 'static' | QuotaAllocator;
   allocatorOptions?: ThompsonOptions;
-  /** Builds the behavioural index (default: an exact FlatIndex). */
-  createIndex?: (dim: number, metric: Metric) => VectorIndex;
-  /** Use this corpus instead of building one (to share a corpus between engines). */
+  /**
+   * Builds the behavioural index (default: an exact AdIndex, kind 'flat'). An AdIndex filters
+   * eligibility inside its search; any other VectorIndex leaves it to the pipeline.
+   */
+  createIndex?: (dim: number, metric: Metric) => VectorIndex | AdIndex;
+  /** Use this corpus instead of building one; an AdIndex corpus brings its store (engines sharing it share the store). */
   corpus?: EmbeddingCorpus;
   /** Text embeddings for cold-start ads (default: hashed n-grams, 256 dimensions). */
   embedder?: Embedder;
@@ -75,7 +78,7 @@ const optionNames = [
 
 export class CandidateEngine {
   readonly dim: number;
-  readonly store = new AdStore();
+  readonly store: AdStore;
   readonly corpus: EmbeddingCorpus;
   readonly content: ContentGenerator;
   readonly popularity: PopularityGenerator;
@@ -83,7 +86,7 @@ export class CandidateEngine {
   readonly pipeline: Pipeline;
   readonly stateFile: string | undefined;
   private readonly userFeatures: ((userId: string) => UserFeatures | undefined) | undefined;
-  private readonly ownsIndexes: VectorIndex[] = [];
+  private readonly ownsIndexes: (VectorIndex | AdIndex)[] = [];
 
   constructor(options: EngineOptions) {
     const o = knownOptions(options, 'CandidateEngine options', optionNames);
@@ -91,21 +94,22 @@ export class CandidateEngine {
     const metric = options.metric ?? 'ip';
     const scorerMode = options.scorerMode ?? 'full';
     if (scorerMode !== 'full' && scorerMode !== 'two-stage') throw invalid("'full' or 'two-stage'", 'CandidateEngine options.scorerMode', scorerMode);
+    this.store = options.corpus?.store ?? options.content?.corpus.store ?? new AdStore();
     if (options.corpus) {
       if (options.corpus.dim !== this.dim) throw new DimensionMismatchError(`Expected a corpus of dim ${this.dim} for CandidateEngine options.corpus but received dim ${options.corpus.dim}`);
       this.corpus = options.corpus;
     } else {
-      const index = options.createIndex ? options.createIndex(this.dim, metric) : new FlatIndex({ dim: this.dim, metric, threads: options.threads });
+      const index = options.createIndex ? options.createIndex(this.dim, metric) : new AdIndex({ dim: this.dim, metric, threads: options.threads });
       this.ownsIndexes.push(index);
-      this.corpus = new EmbeddingCorpus(index, { keepVectors: scorerMode === 'two-stage' && !options.scorer });
+      this.corpus = new EmbeddingCorpus(index, { keepVectors: scorerMode === 'two-stage' && !options.scorer, store: this.store });
     }
     if (options.content) {
       this.content = options.content;
     } else {
       const embedder = options.embedder ?? new HashedNgramEmbedder({ dim: 256 });
-      const contentIndex = new FlatIndex({ dim: embedder.dim, metric: 'cosine', threads: options.threads });
+      const contentIndex = new AdIndex({ dim: embedder.dim, metric: 'cosine', threads: options.threads });
       this.ownsIndexes.push(contentIndex);
-      this.content = new ContentGenerator({ embedder, corpus: new EmbeddingCorpus(contentIndex) });
+      this.content = new ContentGenerator({ embedder, corpus: new EmbeddingCorpus(contentIndex, { store: this.store }) });
     }
     this.popularity = new PopularityGenerator(options.popularity);
     const scenarios = new Scenarios(options.scenarios ?? defaultScenarios);
@@ -131,23 +135,21 @@ export class CandidateEngine {
         throw new DimensionMismatchError(`Expected a Float32Array of ${this.dim} values for ads[${i}].embedding but received ${ad.embedding instanceof Float32Array ? ad.embedding.length : typeof ad.embedding}`);
       }
       if (ad.embedding) withEmbedding.push(ad);
-      else if (!this.corpus.has(ad.id) && (ad.title ?? this.store.get(ad.id)?.title)) cold.push(ad);
+      else if (!this.corpus.has(ad.id) && (ad.title ?? this.store.titleOf(ad.id))) cold.push(ad);
     });
     if (withEmbedding.length > 0) {
       const vectors = new Float32Array(withEmbedding.length * this.dim);
       withEmbedding.forEach((ad, i) => vectors.set(ad.embedding!, i * this.dim));
-      await this.corpus.upsert(withEmbedding.map((a) => a.id), vectors);
+      // The attributes the store will hold once the batch is in: written with the vectors.
+      const attributes = this.store.nativeAttributes(withEmbedding);
+      await this.corpus.upsert(withEmbedding.map((a) => a.id), vectors, attributes);
       this.content.remove(withEmbedding.map((a) => a.id));
     }
-    for (const ad of ads) {
-      const { embedding: _embedding, ...attributes } = ad;
-      this.store.upsert(attributes);
-    }
+    // Unknown fields (embedding) are ignored by the store. Ads already indexed whose attributes
+    // changed are rewritten in the indexes (the store tells them).
+    this.store.upsertMany(ads);
     const coldIndexed = await this.content.index(
-      cold.map((ad) => {
-        const stored = this.store.get(ad.id)!;
-        return { id: ad.id, text: `${stored.title ?? ''} ${stored.category}` };
-      }),
+      cold.map((ad) => ({ id: ad.id, text: `${this.store.titleOf(ad.id) ?? ''} ${this.store.categoryOf(ad.id) ?? ''}` })),
     );
     return { embedded: withEmbedding.length, cold: coldIndexed };
   }

@@ -1,5 +1,6 @@
 /** The orchestration layer: generators, pipeline, quota allocation, scenarios. */
-export { AdStore, type AdAttributes, type AdInput, type CompiledFilter } from './ad-store';
+export { AdStore, type AdAttributes, type AdInput, type AdStoreListener, type CompiledFilter } from './ad-store';
+export { IdMap } from './id-map';
 export { apportion, type QuotaAllocator, type ServedReport } from './allocators/allocator';
 export { StaticAllocator } from './allocators/static';
 export { ThompsonAllocator, type ThompsonOptions } from './allocators/thompson';
@@ -14,7 +15,7 @@ export { PopularityGenerator, type PopularityOptions } from './generators/popula
 export { LearnedScorerAdapter } from './generators/learned-scorer';
 export { DotProductScorer, ScorerGenerator, type Scorer, type ScorerGeneratorOptions } from './generators/scorer';
 export { TwoTowerGenerator, type TwoTowerOptions } from './generators/two-tower';
-export { mergeCandidates, type MergeInput, type MergeOutput } from './merge';
+export { isMarkedEligible, markEligible, mergeCandidates, type MergeInput, type MergeOutput } from './merge';
 export { Pipeline, type FeedbackInput, type LedgerFeedback, type PipelineOptions } from './pipeline';
 export { readStateFile, writeStateFile } from './state-file';
 export { parseScenario, Scenarios, type Scenario, type ScenarioConfig } from './scenarios';

@@ -10,6 +10,23 @@ export interface MergeInput {
   name: string;
   quota: number;
   list: readonly GeneratedCandidate[];
+  /** Every candidate is known to be eligible (filtered inside the search): skip the check. */
+  eligible?: boolean;
+}
+
+const eligibleLists = new WeakSet<readonly GeneratedCandidate[]>();
+
+/**
+ * Marks a generator's answer as already eligible: it came from a search with the request's native
+ * filter, checked against the current state. The pipeline then skips its own check for it.
+ */
+export function markEligible<T extends readonly GeneratedCandidate[]>(list: T): T {
+  eligibleLists.add(list);
+  return list;
+}
+
+export function isMarkedEligible(list: readonly GeneratedCandidate[]): boolean {
+  return eligibleLists.has(list);
 }
 
 export interface MergeOutput {
@@ -36,6 +53,7 @@ export function mergeCandidates(inputs: readonly MergeInput[], k: number, eligib
   /** Advances input g to its next eligible, unclaimed ad and claims it; false when it has none. */
   const claimNext = (g: number): boolean => {
     const { list, name } = inputs[g]!;
+    const trusted = inputs[g]!.eligible === true;
     while (cursor[g]! < list.length) {
       const c = list[cursor[g]!++]!;
       const other = claimed.get(c.adId);
@@ -43,7 +61,7 @@ export function mergeCandidates(inputs: readonly MergeInput[], k: number, eligib
         if (!other.sources.includes(name)) other.sources.push(name);
         continue;
       }
-      if (!isEligible(c.adId)) continue;
+      if (!trusted && !isEligible(c.adId)) continue;
       const candidate: Candidate = { adId: c.adId, source: name, score: c.score, rank: kept[g]!, sources: [name] };
       claimed.set(c.adId, candidate);
       candidates.push(candidate);

@@ -10,9 +10,9 @@ import { integerIn, invalid } from '../validate';
 import { compileFilter, type AdStore } from './ad-store';
 import type { QuotaAllocator, ServedReport } from './allocators/allocator';
 import { UnknownGeneratorError } from './errors';
-import { mergeCandidates } from './merge';
+import { isMarkedEligible, mergeCandidates } from './merge';
 import type { Scenarios } from './scenarios';
-import { feedbackTypes, type CandidateGenerator, type FeedbackEvent, type FeedbackType, type GeneratedCandidate, type GeneratorReport, type RetrieveRequest, type RetrieveResult } from './types';
+import { feedbackTypes, requestEligibility, type CandidateGenerator, type FeedbackEvent, type FeedbackType, type GeneratedCandidate, type GeneratorReport, type RetrieveRequest, type RetrieveResult } from './types';
 
 export interface PipelineOptions {
   generators: readonly CandidateGenerator[];
@@ -44,6 +44,9 @@ interface LedgerEntry {
 
 export type RetrieveListener = (result: RetrieveResult) => void;
 export type FeedbackListener = (event: FeedbackEvent) => void;
+
+/** Why a request's signal aborts: one shared reason (an AbortError made per request costs a stack trace). */
+const deadlineReason = new DOMException('The request is over: its deadline passed or it was answered', 'AbortError');
 
 /** Errors that mean the request itself is wrong; they fail the request instead of one generator. */
 function isCallerError(error: unknown): boolean {
@@ -104,6 +107,7 @@ export class Pipeline {
     const deadlineMs = integerIn(request.deadlineMs ?? scenario.deadlineMs, 'request.deadlineMs', 1, 60_000);
     const features = request.features ?? {};
     const filter = compileFilter(request.eligibility);
+    const eligibility = requestEligibility(features.geo, request.eligibility);
     const names = scenario.generators;
     const quotas = this.allocator.allocate(scenario.name, k, names);
     const budgetMs = deadlineMs - (this.reserveMs ?? Math.min(5, Math.max(1, deadlineMs * 0.1)));
@@ -126,6 +130,7 @@ export class Pipeline {
           quota: quotas[name]!,
           fetch: fetches[i]!,
           signal: controller.signal,
+          eligibility,
         });
         if (controller.signal.aborted) return; // too late: stays 'timeout'
         lists[i] = list;
@@ -141,7 +146,15 @@ export class Pipeline {
       }
     };
     const eligible = (adId: bigint) => this.store.eligible(adId, features.geo, filter);
-    const merge = () => mergeCandidates(names.map((name, i) => ({ name, quota: quotas[name]!, list: lists[i] ?? [] })), k, eligible);
+    const merge = () =>
+      mergeCandidates(
+        names.map((name, i) => {
+          const list = lists[i] ?? [];
+          return { name, quota: quotas[name]!, list, eligible: isMarkedEligible(list) };
+        }),
+        k,
+        eligible,
+      );
 
     let timer: NodeJS.Timeout | undefined;
     let late = false;
@@ -151,7 +164,7 @@ export class Pipeline {
     await Promise.race([Promise.all(names.map((name, i) => (quotas[name]! > 0 ? run(i) : undefined))), expired]);
     if (callerError) {
       clearTimeout(timer);
-      controller.abort();
+      controller.abort(deadlineReason);
       throw callerError;
     }
     let merged = merge();
@@ -166,7 +179,7 @@ export class Pipeline {
       merged = merge();
     }
     clearTimeout(timer);
-    controller.abort();
+    controller.abort(deadlineReason);
     const cutAt = performance.now();
     for (const report of reports) if (report.status === 'timeout') report.ms = cutAt - started;
     if (callerError) throw callerError;
@@ -209,7 +222,7 @@ export class Pipeline {
         unmatched++;
         return;
       }
-      event.category ??= this.store.get(event.adId)?.category;
+      event.category ??= this.store.categoryOf(event.adId);
       const scenario = this.scenarios.get(event.scenario);
       this.allocator.recordFeedback(event, scenario.rewards[event.type]);
       for (const g of this.generators.values()) g.observe?.(event);

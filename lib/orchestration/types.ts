@@ -52,6 +52,37 @@ export interface GeneratorInput {
   readonly fetch: number;
   /** Aborted when the deadline passes; a generator may stop early, its result is ignored anyway. */
   readonly signal: AbortSignal;
+  /**
+   * The request's eligibility, prepared once by the pipeline, for generators that can apply it
+   * inside their search (an AdIndex filter). Absent when a generator is called outside a pipeline.
+   */
+  readonly eligibility?: RequestEligibility;
+}
+
+/** A request's eligibility in the form a corpus turns into a native filter (and caches by `key`). */
+export interface RequestEligibility {
+  /** Where the user is (geo targeting). */
+  readonly geo: string | undefined;
+  readonly categories?: readonly string[];
+  readonly excludeAdvertisers?: readonly string[];
+  /** Dropped from results after the search (too specific to compile into a shared filter). */
+  readonly excludeAds?: ReadonlySet<bigint>;
+  /** Identifies geo, categories and excludeAdvertisers: requests with the same key share a compiled filter. */
+  readonly key: string;
+}
+
+/** Builds a RequestEligibility from the user's geo and the request's filter. */
+export function requestEligibility(geo: string | undefined, filter: EligibilityFilter | undefined): RequestEligibility {
+  let key = geo === undefined ? '\u0001' : geo;
+  if (filter?.categories) key += `\u0000c${filter.categories.join('\u0000')}`;
+  if (filter?.excludeAdvertisers) key += `\u0000a${filter.excludeAdvertisers.join('\u0000')}`;
+  return {
+    geo,
+    categories: filter?.categories,
+    excludeAdvertisers: filter?.excludeAdvertisers,
+    excludeAds: filter?.excludeAds && filter.excludeAds.length > 0 ? new Set(filter.excludeAds) : undefined,
+    key,
+  };
 }
 
 export interface FeedbackEvent {
@@ -73,7 +104,9 @@ export const feedbackTypes: readonly FeedbackType[] = ['impression', 'click', 'c
 
 /**
  * A source of candidates. Implementations return at most `input.fetch` ads, best first, and may
- * learn from feedback. They never apply eligibility: the pipeline does, for every generator alike.
+ * learn from feedback. The pipeline applies eligibility to every generator's candidates, except a
+ * list the generator marked with markEligible() (it searched with the request's native filter and
+ * no write was in flight).
  */
 export interface CandidateGenerator {
   readonly name: string;

@@ -112,7 +112,7 @@ export class LearnedScorer {
    * alone. All or nothing; do not modify `embeddings` until the promise settles.
    */
   async add(ids: IdsInput, embeddings: Float32Array): Promise<void> {
-    const stack = new Error().stack;
+    const stack = new Error();
     const handle = this.open();
     const idArray = toIdArray(ids);
     float32Array(embeddings, 'embeddings');
@@ -165,7 +165,7 @@ export class LearnedScorer {
    * padded with id -1 and score NaN. Scores are the blended head outputs, larger is better.
    */
   async search(users: Float32Array, k: number, options?: ScorerSearchOptions): Promise<SearchResults> {
-    const stack = new Error().stack;
+    const stack = new Error();
     const handle = this.open();
     const nu = this.checkUsers(users);
     const o = knownOptions(options, 'search options', searchOptionNames) as ScorerSearchOptions;
@@ -190,7 +190,7 @@ export class LearnedScorer {
    * insertion order when `ids` is omitted: the scorer's exact outputs, for checks and analysis.
    */
   async score(users: Float32Array, ids?: IdsInput, options?: BlendOptions & { threads?: number }): Promise<Float32Array> {
-    const stack = new Error().stack;
+    const stack = new Error();
     const handle = this.open();
     this.checkUsers(users);
     const o = knownOptions(options, 'score options', blendOptionNames) as BlendOptions & { threads?: number };

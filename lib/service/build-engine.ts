@@ -1,12 +1,10 @@
 /** Builds the service's engine from its configuration: index kind, embedder, corpus, state. */
-import { FaissIndex } from '../faiss-index';
-import { FlatIndex } from '../flat-index';
+import { AdIndex, type AdIndexOptions } from '../ad-index';
 import { CandidateEngine } from '../orchestration/engine';
 import { HashedNgramEmbedder } from '../orchestration/embedders/hashed';
 import { OpenAIEmbedder } from '../orchestration/embedders/openai';
 import { ConfigError } from '../orchestration/errors';
 import { seededRandom } from '../orchestration/random';
-import type { VectorIndex } from '../vector-index';
 import { Marketplace } from '../simulator/world';
 import type { ServiceConfig } from './config';
 
@@ -25,15 +23,10 @@ export async function buildEngine(config: ServiceConfig, onProgress?: (done: num
         dim: config.embedder.dim,
         apiKey: config.embedder.apiKeyEnv ? process.env[config.embedder.apiKeyEnv] : undefined,
       });
-  let index: VectorIndex;
-  if (config.index === 'flat') index = new FlatIndex({ dim: config.dim, threads: config.threads });
-  else {
-    const faiss = new FaissIndex({ dim: config.dim, factory: config.index, threads: config.threads });
-    if (!faiss.isTrained && config.corpus === 'empty') {
-      faiss.close();
-      throw new ConfigError(`Expected an index that needs no training for corpus 'empty' but received '${config.index}': use 'flat' or 'HNSW32', or start from the simulator corpus`);
-    }
-    index = faiss;
+  const index = new AdIndex({ dim: config.dim, threads: config.threads, ...indexKind(config.index) });
+  if (!index.isTrained && config.corpus === 'empty') {
+    index.close();
+    throw new ConfigError(`Expected an index that needs no training for corpus 'empty' but received '${config.index}': use 'flat' or 'HNSW32', or start from the simulator corpus`);
   }
   const world = config.corpus === 'simulator' ? new Marketplace({ ads: config.ads, dim: config.dim, coldShare: 0.02, seed: 1 }) : undefined;
   const random = seededRandom(7);
@@ -54,7 +47,7 @@ export async function buildEngine(config: ServiceConfig, onProgress?: (done: num
   });
   if (world) {
     const d = world.dim;
-    if (index instanceof FaissIndex && !index.isTrained) {
+    if (!index.isTrained) {
       const rows = Math.min(world.nAds, 50_000);
       await index.train(world.adBehavioural.slice(0, rows * d));
     }
@@ -79,4 +72,16 @@ export async function buildEngine(config: ServiceConfig, onProgress?: (done: num
   }
   await engine.restoreState();
   return { engine, world };
+}
+
+/**
+ * The AdIndex for the `index` setting: 'flat' (exact), 'IVF<n>,Flat' (cangen's IVF-Flat kind, whose
+ * filtered search widens nprobe by the eligible fraction), any other FAISS factory string as kind
+ * 'faiss'.
+ */
+export function indexKind(setting: string): Pick<AdIndexOptions, 'kind' | 'nlist' | 'factory'> {
+  if (setting === 'flat') return { kind: 'flat' };
+  const ivf = /^IVF(\d+),Flat$/.exec(setting);
+  if (ivf) return { kind: 'ivf-flat', nlist: Number(ivf[1]) };
+  return { kind: 'faiss', factory: setting };
 }

@@ -8,7 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { CangenError } from '../errors';
 import type { CandidateEngine } from '../orchestration/engine';
-import type { FeedbackType, RetrieveRequest } from '../orchestration/types';
+import type { FeedbackType, RetrieveRequest, RetrieveResult } from '../orchestration/types';
 import type { ServiceConfig } from './config';
 import { ServiceMetrics } from './metrics';
 import { deleteSchema, feedbackSchema, retrieveSchema, upsertSchema } from './schemas';
@@ -25,6 +25,44 @@ export interface CangenService {
 type Id = string | number;
 const toId = (id: Id) => BigInt(id);
 const floats = (values: number[] | undefined) => (values ? Float32Array.from(values) : undefined);
+
+const number = (x: number) => (Number.isFinite(x) ? String(x) : 'null');
+const quoted = new Map<string, string>();
+/** JSON string literal; names (scenarios, generators) repeat, so theirs are kept. */
+function str(s: string): string {
+  let q = quoted.get(s);
+  if (q === undefined) {
+    q = JSON.stringify(s);
+    if (quoted.size < 1024) quoted.set(s, q);
+  }
+  return q;
+}
+
+/**
+ * The retrieve answer as JSON, written directly from the pipeline's result: ad ids (bigint) as
+ * strings, no intermediate objects per candidate. Same shape as retrieveSchema's 200 response.
+ */
+export function serializeRetrieve(r: RetrieveResult): string {
+  let out = `{"requestId":${str(r.requestId)},"scenario":${str(r.scenario)},"k":${r.k},"ms":${number(r.ms)},"quotas":{`;
+  let first = true;
+  for (const name in r.quotas) {
+    out += `${first ? '' : ','}${str(name)}:${r.quotas[name]}`;
+    first = false;
+  }
+  out += '},"candidates":[';
+  const c = r.candidates;
+  for (let i = 0; i < c.length; i++) {
+    const x = c[i]!;
+    out += `${i ? ',' : ''}{"adId":"${x.adId}","source":${str(x.source)},"score":${number(x.score)},"rank":${x.rank}}`;
+  }
+  out += '],"generators":[';
+  const g = r.generators;
+  for (let i = 0; i < g.length; i++) {
+    const x = g[i]!;
+    out += `${i ? ',' : ''}{"name":${str(x.name)},"status":"${x.status}","quota":${x.quota},"returned":${x.returned},"kept":${x.kept},"ms":${number(x.ms)}${x.error === undefined ? '' : `,"error":${JSON.stringify(x.error)}`}}`;
+  }
+  return `${out}]}`;
+}
 
 /** HTTP status for an error code: caller mistakes are 4xx, the rest 5xx. */
 function statusOf(code: string): number {
@@ -99,10 +137,14 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
 
   app.post<{ Body: Omit<RetrieveRequest, 'features' | 'eligibility'> & { features?: { embedding?: number[]; shortTerm?: number[]; text?: string; geo?: string; categories?: string[] }; eligibility?: { categories?: string[]; excludeAdvertisers?: string[]; excludeAds?: Id[] } } }>(
     '/v1/retrieve',
-    { schema: retrieveSchema(engine.dim) },
-    async (request) => {
+    {
+      schema: retrieveSchema(engine.dim),
+      // The 200 answer is written by serializeRetrieve (the schema documents it); errors by JSON.stringify.
+      serializerCompiler: ({ httpStatus }: { httpStatus?: string }) => (httpStatus === '200' ? (serializeRetrieve as (data: unknown) => string) : (data: unknown) => JSON.stringify(data)),
+    },
+    (request) => {
       const b = request.body;
-      const result = await engine.retrieve({
+      return engine.retrieve({
         userId: b.userId,
         scenario: b.scenario,
         k: b.k,
@@ -110,10 +152,6 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
         features: b.features && { ...b.features, embedding: floats(b.features.embedding), shortTerm: floats(b.features.shortTerm) },
         eligibility: b.eligibility && { ...b.eligibility, excludeAds: b.eligibility.excludeAds?.map(toId) },
       });
-      return {
-        ...result,
-        candidates: result.candidates.map((c) => ({ adId: c.adId.toString(), source: c.source, score: c.score, rank: c.rank })),
-      };
     },
   );
 

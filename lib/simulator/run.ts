@@ -6,9 +6,7 @@
  */
 import { FlatIndex } from '../flat-index';
 import { CandidateEngine } from '../orchestration/engine';
-import { EmbeddingCorpus } from '../orchestration/embedding-corpus';
 import { HashedNgramEmbedder } from '../orchestration/embedders/hashed';
-import { ContentGenerator } from '../orchestration/generators/content';
 import { normal, seededRandom } from '../orchestration/random';
 import type { ScenarioConfig } from '../orchestration/scenarios';
 import { Marketplace, pClick, pConversion, scenarioTruth, type WorldOptions } from './world';
@@ -79,10 +77,10 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
   const world = new Marketplace(o);
   const d = world.dim;
 
-  // Shared indexes: behavioural embeddings of known ads; titles of cold ones; the oracle's truth.
-  const corpus = new EmbeddingCorpus(new FlatIndex({ dim: d, metric: 'ip' }));
+  // Each arm has its own AdIndex corpora (behavioural embeddings of known ads, titles of cold
+  // ones): eligibility, budgets included, is filtered inside their searches, and each arm spends
+  // its own budgets. The oracle's truth is shared.
   const embedder = new HashedNgramEmbedder({ dim: 256 });
-  const content = new ContentGenerator({ embedder, corpus: new EmbeddingCorpus(new FlatIndex({ dim: 256, metric: 'cosine' })) });
   const oracle = new FlatIndex({ dim: d + 1, metric: 'ip' });
   const truthRows = new Float32Array(world.nAds * (d + 1));
   for (let i = 0; i < world.nAds; i++) {
@@ -92,8 +90,8 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
   await oracle.add(BigInt64Array.from({ length: world.nAds }, (_, i) => BigInt(i + 1)), truthRows);
 
   const arms = {
-    static: new CandidateEngine({ dim: d, corpus, content, scenarios: scenarioConfigs, allocator: 'static', ledgerSize: 64 }),
-    learned: new CandidateEngine({ dim: d, corpus, content, scenarios: scenarioConfigs, allocator: 'learned', allocatorOptions: { seed: o.seed, halfLifeRequests: 20_000 }, ledgerSize: 64 }),
+    static: new CandidateEngine({ dim: d, embedder, scenarios: scenarioConfigs, allocator: 'static', ledgerSize: 64 }),
+    learned: new CandidateEngine({ dim: d, embedder, scenarios: scenarioConfigs, allocator: 'learned', allocatorOptions: { seed: o.seed, halfLifeRequests: 20_000 }, ledgerSize: 64 }),
   };
   const ads = Array.from({ length: world.nAds }, (_, i) => ({
     id: BigInt(i + 1),
@@ -104,9 +102,8 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
     title: world.adTitle[i]!,
     embedding: world.adCold[i] ? undefined : world.adBehavioural.slice(i * d, (i + 1) * d),
   }));
-  await arms.learned.upsertAds(ads); // fills the shared corpora and the learned arm's store
-  for (const ad of ads) arms.static.store.upsert({ ...ad, embedding: undefined } as never);
   for (const engine of Object.values(arms)) {
+    await engine.upsertAds(ads);
     world.advertiserBudget.forEach((budget, a) => engine.store.setCampaignBudget(`adv${a}`, budget));
   }
 
@@ -229,8 +226,6 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
   };
   arms.static.close();
   arms.learned.close();
-  corpus.index.close();
-  content.corpus.index.close();
   oracle.close();
   return report;
 }

@@ -182,6 +182,19 @@ size_t AdIndex::remove(const int64_t* ids, size_t n) {
   return slots.size();
 }
 
+size_t AdIndex::setAttributes(const int64_t* ids, const AdAttributes* attributes, size_t n) {
+  std::unique_lock lock(mutex_);
+  size_t changed = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (auto slot = catalog_.find(ids[i])) {
+      catalog_.setAttributes(*slot, attributes[i]);
+      ++changed;
+    }
+  }
+  generation_++;  // compiled filters may now admit other ads
+  return changed;
+}
+
 Bitmap AdIndex::compile(const FilterSpec& spec, uint64_t* generation) const {
   std::shared_lock lock(mutex_);
   *generation = generation_;

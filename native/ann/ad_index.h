@@ -88,6 +88,8 @@ class AdIndex {
   void upsert(const int64_t* ids, const float* vectors, const AdAttributes* attributes, size_t n);
   // Returns how many of the ids were present.
   size_t remove(const int64_t* ids, size_t n);
+  // Changes the attributes of present ads, keeping their embeddings; returns how many were present.
+  size_t setAttributes(const int64_t* ids, const AdAttributes* attributes, size_t n);
   SearchResult search(const float* queries, int nq, int k, const AnnSearchParams& params) const;
   // Compiles a filter against the current corpus; *generation receives the generation it is valid for.
   Bitmap compile(const FilterSpec& spec, uint64_t* generation) const;

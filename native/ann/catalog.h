@@ -39,6 +39,7 @@ class Catalog {
 
   // Appends a live slot for `id` (which must not be live) and returns it.
   uint32_t append(int64_t id, const AdAttributes& attributes);
+  void setAttributes(uint32_t slot, const AdAttributes& attributes) { attributes_[slot] = attributes; }
   // Marks a live slot dead (its id disappears from the corpus).
   void kill(uint32_t slot);
   // Keeps the listed live slots (ascending), renumbered 0..n-1.

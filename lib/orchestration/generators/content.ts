@@ -6,7 +6,8 @@
  */
 import type { EmbeddingCorpus } from '../embedding-corpus';
 import type { Embedder } from '../embedders/embedder';
-import type { CandidateGenerator, GeneratedCandidate, GeneratorInput, UserFeatures } from '../types';
+import { requestEligibility, type CandidateGenerator, type GeneratedCandidate, type GeneratorInput, type UserFeatures } from '../types';
+import { toCandidates } from './two-tower';
 
 export interface ContentGeneratorOptions {
   name?: string;
@@ -35,8 +36,11 @@ export class ContentGenerator implements CandidateGenerator {
     this.queryText = options.queryText ?? ((f) => f.text ?? f.categories?.join(' '));
   }
 
-  /** Embeds and indexes ads' texts. Texts without a word are skipped (they have no direction). */
-  async index(ads: readonly { id: bigint; text: string }[], signal?: AbortSignal): Promise<number> {
+  /**
+   * Embeds and indexes ads' texts. Texts without a word are skipped (they have no direction).
+   * Over an AdIndex corpus, `attributes` (6 per ad, AdStore.nativeAttributes) go with them.
+   */
+  async index(ads: readonly { id: bigint; text: string }[], signal?: AbortSignal, attributes?: Uint32Array): Promise<number> {
     if (ads.length === 0) return 0;
     const vectors = await this.embedder.embed(ads.map((a) => a.text), signal);
     const dim = this.embedder.dim;
@@ -48,7 +52,12 @@ export class ContentGenerator implements CandidateGenerator {
     }
     const packed = new Float32Array(keep.length * dim);
     keep.forEach((row, i) => packed.set(vectors.subarray(row * dim, (row + 1) * dim), i * dim));
-    await this.corpus.upsert(keep.map((i) => ads[i]!.id), packed);
+    let kept = attributes;
+    if (attributes && keep.length !== ads.length) {
+      kept = new Uint32Array(keep.length * 6);
+      keep.forEach((row, i) => kept!.set(attributes.subarray(row * 6, row * 6 + 6), i * 6));
+    }
+    await this.corpus.upsert(keep.map((i) => ads[i]!.id), packed, kept);
     return keep.length;
   }
 
@@ -67,7 +76,7 @@ export class ContentGenerator implements CandidateGenerator {
       if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
       this.cache.set(text, query);
     }
-    const hit = await this.corpus.search(query, input.fetch);
-    return hit.adIds.map((adId, i) => ({ adId, score: hit.scores[i]! }));
+    const hit = await this.corpus.search(query, input.fetch, input.eligibility ?? requestEligibility(input.features.geo, input.request.eligibility));
+    return toCandidates(hit);
   }
 }

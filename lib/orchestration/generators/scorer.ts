@@ -5,15 +5,20 @@
  * on the exact index; LearnedScorerAdapter plugs in lib/scorer's MLP and Mixture-of-Logits models.
  */
 import type { EmbeddingCorpus } from '../embedding-corpus';
-import type { CandidateGenerator, GeneratedCandidate, GeneratorInput, UserFeatures } from '../types';
+import { markEligible } from '../merge';
+import { requestEligibility, type CandidateGenerator, type GeneratedCandidate, type GeneratorInput, type RequestEligibility, type UserFeatures } from '../types';
+import { toCandidates } from './two-tower';
 import { InvalidArgumentError } from '../../errors';
 
 export interface Scorer {
   readonly name: string;
   /** Exact scores of `adIds` for one user representation (NaN for an unknown ad). */
   score(user: Float32Array, adIds: readonly bigint[], scenario?: string): Promise<Float64Array>;
-  /** The exact top-k over the whole corpus, when the scorer can scan it. */
-  topK?(user: Float32Array, k: number, scenario?: string): Promise<GeneratedCandidate[]>;
+  /**
+   * The exact top-k over the whole corpus, when the scorer can scan it. A scorer that can apply
+   * the request's eligibility inside its scan may, and marks its answer with markEligible().
+   */
+  topK?(user: Float32Array, k: number, scenario?: string, eligibility?: RequestEligibility): Promise<GeneratedCandidate[]>;
 }
 
 /** Dot product over the ads' embeddings: the exact FlatIndex scan for top-k, float64 re-scoring. */
@@ -41,9 +46,8 @@ export class DotProductScorer implements Scorer {
     return out;
   }
 
-  async topK(user: Float32Array, k: number): Promise<GeneratedCandidate[]> {
-    const hit = await this.corpus.search(user, k);
-    return hit.adIds.map((adId, i) => ({ adId, score: hit.scores[i]! }));
+  async topK(user: Float32Array, k: number, _scenario?: string, eligibility?: RequestEligibility): Promise<GeneratedCandidate[]> {
+    return toCandidates(await this.corpus.search(user, k, eligibility));
   }
 }
 
@@ -89,13 +93,16 @@ export class ScorerGenerator implements CandidateGenerator {
   async generate(input: GeneratorInput): Promise<GeneratedCandidate[]> {
     const user = this.query(input.features);
     if (!user || input.fetch === 0) return [];
-    if (this.mode === 'full') return this.scorer.topK!(user, input.fetch, input.scenario);
+    const eligibility = input.eligibility ?? requestEligibility(input.features.geo, input.request.eligibility);
+    if (this.mode === 'full') return this.scorer.topK!(user, input.fetch, input.scenario, eligibility);
     const first = this.firstQuery(input.features) ?? user;
-    const hit = await this.firstStage!.search(first, Math.ceil(input.fetch * this.factor));
+    const hit = await this.firstStage!.search(first, Math.ceil(input.fetch * this.factor), eligibility);
     if (input.signal.aborted) return [];
     const scores = await this.scorer.score(user, hit.adIds, input.scenario);
     const order = hit.adIds.map((_, i) => i).filter((i) => !Number.isNaN(scores[i]!));
     order.sort((a, b) => scores[b]! - scores[a]!);
-    return order.slice(0, input.fetch).map((i) => ({ adId: hit.adIds[i]!, score: scores[i]! }));
+    const out = order.slice(0, input.fetch).map((i) => ({ adId: hit.adIds[i]!, score: scores[i]! }));
+    // Re-ranking keeps a subset of the first stage: eligible when it was.
+    return hit.eligible ? markEligible(out) : out;
   }
 }

@@ -1,6 +1,10 @@
-/** Two-tower retrieval: the user tower's embedding against the ads' embeddings in any VectorIndex. */
+/**
+ * Two-tower retrieval: the user tower's embedding against the ads' embeddings. Over an AdIndex
+ * corpus the search takes the request's eligibility filter, so it returns only eligible ads.
+ */
 import type { EmbeddingCorpus } from '../embedding-corpus';
-import type { CandidateGenerator, GeneratedCandidate, GeneratorInput, UserFeatures } from '../types';
+import { markEligible } from '../merge';
+import { requestEligibility, type CandidateGenerator, type GeneratedCandidate, type GeneratorInput, type UserFeatures } from '../types';
 
 export interface TwoTowerOptions {
   name?: string;
@@ -23,7 +27,14 @@ export class TwoTowerGenerator implements CandidateGenerator {
   async generate(input: GeneratorInput): Promise<GeneratedCandidate[]> {
     const query = this.query(input.features);
     if (!query || input.fetch === 0) return [];
-    const hit = await this.corpus.search(query, input.fetch);
-    return hit.adIds.map((adId, i) => ({ adId, score: hit.scores[i]! }));
+    const hit = await this.corpus.search(query, input.fetch, input.eligibility ?? requestEligibility(input.features.geo, input.request.eligibility));
+    return toCandidates(hit);
   }
+}
+
+/** A corpus hit as candidates, marked eligible when the search guaranteed it. */
+export function toCandidates(hit: { adIds: readonly bigint[]; scores: readonly number[]; eligible?: boolean }): GeneratedCandidate[] {
+  const out: GeneratedCandidate[] = new Array(hit.adIds.length);
+  for (let i = 0; i < out.length; i++) out[i] = { adId: hit.adIds[i]!, score: hit.scores[i]! };
+  return hit.eligible ? markEligible(out) : out;
 }
