@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "ann/faiss_call.h"
+#include "ann/hnsw_search.h"
 #include "common/error.h"
 #include "common/vectors.h"
 #include "flat/exact_search.h"
@@ -357,7 +358,11 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
       }
       omp_set_num_threads(threads);
       callFaiss("search", [&] {
-        faiss_->search(nq, q.data(), kSearch, distances.data(), labels.data(), selector || chosen != &plainParams ? chosen : nullptr);
+        if (auto* hnsw = asHnsw(faiss_.get())) {
+          searchHnsw(*hnsw, q.data(), nq, kSearch, hnswParams, threads, distances.data(), labels.data());
+        } else {
+          faiss_->search(nq, q.data(), kSearch, distances.data(), labels.data(), selector || chosen != &plainParams ? chosen : nullptr);
+        }
       });
       if (reranking) {
         rerank(q.data(), nq, kSearch, k, labels.data(), slots.data(), result.scores.data());
