@@ -23,6 +23,7 @@ import { writeModel } from './helpers/scorer-model';
 import { LearnedScorer } from '../lib/scorer';
 import { EmbeddingCorpus, LearnedScorerAdapter, ScorerGenerator, isMarkedEligible } from '../lib/orchestration';
 import { FlatIndex } from '../lib';
+import type { AdIndex } from '../lib/ad-index';
 
 const pipeline = suite('pipeline: deadline, eligibility, de-duplication, merge');
 
@@ -222,6 +223,51 @@ generators('AdIndex corpus: eligibility is filtered inside the search and follow
   assert.equal(engine.store.get(12n)!.geos, ['fr']);
   assert.equal(engine.store.get(13n)!.geos, []);
   assert.equal(engine.store.get(14n)!.geos, ['de', 'us']);
+  engine.close();
+});
+
+generators('AdIndex corpus: attribute-only changes rewrite attributes, not embeddings, and no vector copy is kept', async () => {
+  const dim = 8;
+  const n = 120;
+  const engine = new CandidateEngine({ dim, scenarios: [{ name: 's', generators: ['two-tower'], k: 20, deadlineMs: 5000, overfetch: 1 }] });
+  const vectors = randomVectors(n, dim, 61);
+  await engine.upsertAds(range(1, n).map((i) => ({ id: BigInt(i), embedding: vectors.slice((i - 1) * dim, i * dim), campaignId: `camp${i % 3}`, budgetLeft: 10 })));
+  assert.is(engine.corpus.vectorOf(1n), undefined, 'the AdIndex holds the vectors; the corpus keeps no copy');
+  const index = engine.corpus.index as AdIndex;
+  const calls = { upsert: 0, setAttributes: 0, rows: 0 };
+  const upsert = index.upsert.bind(index);
+  const setAttributes = index.setAttributes.bind(index);
+  index.upsert = (...args: Parameters<AdIndex['upsert']>) => (calls.upsert++, upsert(...args));
+  index.setAttributes = (ids, attributes) => {
+    calls.setAttributes++;
+    assert.ok(attributes instanceof Uint32Array, 'attributes travel packed');
+    calls.rows += (attributes as Uint32Array).length / 6;
+    return setAttributes(ids, attributes);
+  };
+  const query = randomVectors(1, dim, 62);
+  const dot = (i: number) => query.reduce((s, v, j) => s + v * vectors[(i - 1) * dim + j]!, 0);
+  const expected = (ok: (i: number) => boolean) => range(1, n).filter(ok).sort((a, b) => dot(b) - dot(a)).slice(0, 20);
+  engine.store.setCampaignBudget('camp1', 5);
+  engine.store.spend(1n, 5); // camp1 runs out: a third of the ads
+  engine.store.spend(3n, 10); // ad 3 runs out on its own
+  await engine.upsertAds([{ id: 6n, active: false }]);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.is(calls.upsert, 0, 'no re-upsert');
+  assert.ok(calls.setAttributes >= 1);
+  assert.is(calls.rows, 40 + 2, 'only the ads whose native attributes changed');
+  const generator = engine.pipeline.generator('two-tower')!;
+  const input = { request: { userId: 'u', scenario: 's' }, features: { embedding: query }, scenario: 's', quota: 20, fetch: 20, signal: new AbortController().signal };
+  const after = await generator.generate(input);
+  const ok = (i: number) => i % 3 !== 1 && i !== 3 && i !== 6;
+  assert.equal(after.map((c) => Number(c.adId)), expected(ok));
+  after.forEach((c) => assert.ok(Math.abs(c.score - dot(Number(c.adId))) < 1e-4, 'embeddings untouched'));
+  assert.ok(isMarkedEligible(after));
+  // Money back: the ads return, again without touching their embeddings.
+  engine.store.setCampaignBudget('camp1', 100);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.is(calls.upsert, 0);
+  const back = await generator.generate(input);
+  assert.equal(back.map((c) => Number(c.adId)), expected((i) => i !== 3 && i !== 6));
   engine.close();
 });
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { AdIndex } from '../lib/ad-index';
 import { CandidateEngine, type CandidateGenerator } from '../lib/orchestration';
 import { buildEngine, createService, defaultConfig, loadConfig, type CangenService, type ServiceConfig } from '../lib/service';
 
@@ -149,12 +150,36 @@ lifecycle('config: file, then environment, with clear errors', async () => {
     assert.is(c.ads, 10);
     assert.is(c.index, 'IVF64,Flat');
     assert.is(c.host, defaultConfig.host);
+    assert.is(c.nprobe, 16);
+    assert.is(c.efSearch, 64);
+    await import('node:fs/promises').then((fs) => fs.writeFile(file, JSON.stringify({ index: 'IVF64,Flat', nprobe: 8, efSearch: 32 })));
+    const effort = loadConfig({ file, env: { CANGEN_NPROBE: '24' } });
+    assert.is(effort.nprobe, 24, 'the environment overrides the file');
+    assert.is(effort.efSearch, 32);
+    assert.throws(() => loadConfig({ env: { CANGEN_NPROBE: '0' } }), /Expected an integer between 1 and 16777216 for nprobe \(from environment variable CANGEN_NPROBE\)/);
+    assert.throws(() => loadConfig({ env: { CANGEN_EF_SEARCH: 'wide' } }), /for efSearch \(from environment variable CANGEN_EF_SEARCH\)/);
     assert.throws(() => loadConfig({ env: { CANGEN_PORT: 'eighty' } }), /Expected an integer between 0 and 65535 for port \(from environment variable CANGEN_PORT\) but received "eighty"/);
     assert.throws(() => loadConfig({ env: { CANGEN_TOKEN: 'short' } }), /at least 16 characters/);
     await import('node:fs/promises').then((fs) => fs.writeFile(file, JSON.stringify({ prot: 1 })));
     assert.throws(() => loadConfig({ file, env: {} }), /Unknown option 'prot'.*did you mean 'port'/);
   } finally {
     await rm(d, { recursive: true, force: true });
+  }
+});
+
+lifecycle('config: nprobe and efSearch become the search effort of the engine\'s index', async () => {
+  const c = loadConfig({ env: { CANGEN_NPROBE: '3', CANGEN_EF_SEARCH: '40' }, overrides: { port: 0, ads: 1000, index: 'IVF16,Flat', saveIntervalMs: 0 } });
+  const { engine } = await buildEngine(c);
+  try {
+    const index = engine.corpus.index as AdIndex;
+    assert.is(index.kind, 'ivf-flat');
+    const stats = await index.stats();
+    assert.is(stats.options.nprobe, 3);
+    assert.is(stats.options.efSearch, 40);
+    const r = await engine.retrieve({ userId: 'u3', scenario: 'home', k: 20 });
+    assert.is(r.candidates.length, 20);
+  } finally {
+    engine.close();
   }
 });
 

@@ -17,6 +17,9 @@ export interface LoadBenchArgs {
   rate: number;
   seconds: number;
   index: string;
+  /** Search effort of the index (the service's nprobe / efSearch settings). */
+  nprobe: number;
+  efSearch: number;
   out: string;
   /** Appended to the file name: load-<date>-<tag>.json. */
   tag?: string;
@@ -34,24 +37,31 @@ interface Histogram {
 }
 type Autocannon = (options: Record<string, unknown>) => Promise<{ latency: Histogram; requests: Histogram; non2xx: number; errors: number; timeouts: number }>;
 
-function serverConfig(args: Pick<LoadBenchArgs, 'ads' | 'index'>): ServiceConfig {
+function serverConfig(args: Pick<LoadBenchArgs, 'ads' | 'index' | 'nprobe' | 'efSearch'>): ServiceConfig {
   return loadConfig({
     env: {},
-    overrides: { port: 0, host: '127.0.0.1', ads: args.ads, index: args.index, embedder: { kind: 'hashed', dim: 64 }, saveIntervalMs: 0 },
+    overrides: { port: 0, host: '127.0.0.1', ads: args.ads, index: args.index, nprobe: args.nprobe, efSearch: args.efSearch, embedder: { kind: 'hashed', dim: 64 }, saveIntervalMs: 0 },
   });
 }
 
 /** In the child: build, listen, report the address, serve until told to stop. */
 async function serveChild(): Promise<void> {
   const args = JSON.parse(process.env[childFlag]!) as LoadBenchArgs;
-  // Run from TypeScript (tsx), every Error's stack would be source-mapped: about 40 us each, and
-  // the native wrappers capture one per call. The built service (dist/) does not map either.
+  // Run from TypeScript (tsx), every formatted Error stack would be source-mapped (about 40 us
+  // each; the native wrappers now format theirs only on failure). The built service (dist/) does
+  // not map either.
   process.setSourceMapsEnabled?.(false);
   const t0 = performance.now();
   const { engine } = await buildEngine(serverConfig(args), progressBar('loading ads'));
   const service = createService(engine, serverConfig(args));
   const url = await service.start();
-  process.send!({ url, loadSeconds: (performance.now() - t0) / 1000, memoryMiB: Math.round(process.memoryUsage().rss / 2 ** 20) });
+  const loadSeconds = (performance.now() - t0) / 1000;
+  // Memory after loading, after a short idle pause (no forced GC: the heap may still hold some of
+  // the load's garbage).
+  await new Promise((r) => setTimeout(r, 200));
+  const m = process.memoryUsage();
+  const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
+  process.send!({ url, loadSeconds, memoryMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), arrayBuffersMiB: mib(m.arrayBuffers) });
   process.on('message', async (m) => {
     if (m === 'stop') {
       await service.stop();
@@ -72,11 +82,11 @@ export async function runLoadBench(args: LoadBenchArgs, print: (line: string) =>
   const script = join(__dirname, `index${extname(__filename)}`);
   const child = fork(script, ['bench-server'], { env: { ...process.env, [childFlag]: JSON.stringify(args) }, execArgv: process.execArgv });
   try {
-    const ready = await new Promise<{ url: string; loadSeconds: number; memoryMiB: number }>((resolve, reject) => {
+    const ready = await new Promise<{ url: string; loadSeconds: number; memoryMiB: number; heapUsedMiB: number; arrayBuffersMiB: number }>((resolve, reject) => {
       child.once('message', (m) => resolve(m as never));
       child.once('exit', (code) => reject(new Error(`the server exited with code ${code} before it was ready`)));
     });
-    print(`server ready at ${ready.url} after ${ready.loadSeconds.toFixed(1)} s (${args.ads.toLocaleString('en-US')} ads, index ${args.index}, ${ready.memoryMiB} MiB)`);
+    print(`server ready at ${ready.url} after ${ready.loadSeconds.toFixed(1)} s (${args.ads.toLocaleString('en-US')} ads, index ${args.index}, nprobe ${args.nprobe}, efSearch ${args.efSearch}; RSS ${ready.memoryMiB} MiB, JS heap ${ready.heapUsedMiB} MiB)`);
     const scenarios = ['home', 'home', 'search', 'related'];
     let n = 0;
     const run = async (rate: number, seconds: number) =>
@@ -106,7 +116,18 @@ export async function runLoadBench(args: LoadBenchArgs, print: (line: string) =>
     const metrics = await fetch(`${ready.url}/metrics`).then((r) => r.text());
     const summary = {
       machine: machine(),
-      server: { ads: args.ads, index: args.index, k: { home: 200, search: 200, related: 100 }, loadSeconds: ready.loadSeconds, memoryMiB: ready.memoryMiB },
+      server: {
+        ads: args.ads,
+        index: args.index,
+        nprobe: args.nprobe,
+        efSearch: args.efSearch,
+        k: { home: 200, search: 200, related: 100 },
+        loadSeconds: ready.loadSeconds,
+        // RSS, JS heap in use and ArrayBuffer memory after loading, before the load.
+        memoryMiB: ready.memoryMiB,
+        heapUsedMiB: ready.heapUsedMiB,
+        arrayBuffersMiB: ready.arrayBuffersMiB,
+      },
       load: { targetRate: args.rate, seconds: args.seconds, connections: 32, tool: 'autocannon 8 (fixed overall rate, loopback)' },
       // 1, 5 and 15-minute load averages just before and just after the measured run: on a
       // 2-core machine anything above ~2 means other work competed for the cores.

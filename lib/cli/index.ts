@@ -8,11 +8,11 @@ const usage = `Usage: cangen <command> [options]
 
 Commands:
   serve      Run the HTTP service (config: --config file, CANGEN_* variables; see docs/ORCHESTRATION.md)
-             --config FILE  --host ADDR  --port N  --ads N  --index flat|FACTORY
+             --config FILE  --host ADDR  --port N  --ads N  --index flat|FACTORY  --nprobe N  --ef-search N
   simulate   Learned vs static quotas on the simulated marketplace, through the real pipeline
              --requests N (4000)  --ads N (20000)  --users N (2000)  --seed N (1)  --out DIR
   bench      Load test of the service (autocannon on loopback): see bench/load.ts
-             --ads N (1000000)  --rate N (1000)  --seconds N (20)  --index FACTORY  --tag NAME
+             --ads N (1000000)  --rate N (1000)  --seconds N (20)  --index FACTORY  --nprobe N (16)  --ef-search N (64)  --tag NAME
   help       This text`;
 
 function integer(value: string | undefined, name: string, fallback: number): number {
@@ -28,7 +28,7 @@ export async function main(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, ads: { type: 'string' }, index: { type: 'string' },
       requests: { type: 'string' }, users: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
-      rate: { type: 'string' }, seconds: { type: 'string' }, tag: { type: 'string' },
+      rate: { type: 'string' }, seconds: { type: 'string' }, tag: { type: 'string' }, nprobe: { type: 'string' }, 'ef-search': { type: 'string' },
     },
     strict: true,
   });
@@ -39,6 +39,8 @@ export async function main(argv: string[]): Promise<number> {
       if (values.port) overrides.port = integer(values.port, 'port', 8080);
       if (values.ads) overrides.ads = integer(values.ads, 'ads', 20_000);
       if (values.index) overrides.index = values.index;
+      if (values.nprobe) overrides.nprobe = integer(values.nprobe, 'nprobe', 16);
+      if (values['ef-search']) overrides.efSearch = integer(values['ef-search'], 'ef-search', 64);
       await runServe(values.config, overrides);
       return -1; // keeps running
     }
@@ -58,6 +60,8 @@ export async function main(argv: string[]): Promise<number> {
         rate: integer(values.rate, 'rate', 1000),
         seconds: integer(values.seconds, 'seconds', 20),
         index: values.index ?? 'IVF1024,Flat',
+        nprobe: integer(values.nprobe, 'nprobe', 16),
+        efSearch: integer(values['ef-search'], 'ef-search', 64),
         out: values.out ?? 'bench/results',
         tag: values.tag,
       });

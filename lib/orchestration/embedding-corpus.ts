@@ -4,9 +4,11 @@
  * - an `AdIndex` (what the engine builds): keyed by the ads' own ids, with each ad's eligibility
  *   attributes (from the AdStore) written beside its vector, so a search takes the request's
  *   compiled filter and returns only eligible ads. Compiled filters are cached per (geo,
- *   categories, excluded advertisers); AdIndex recompiles them after writes. The vectors are also
- *   kept here, in one Float32Array, because AdIndex has no attribute-only update: when an ad's
- *   attributes change without a new embedding (budget spent, paused), the ad is re-upserted.
+ *   categories, excluded advertisers); AdIndex recompiles them after writes. When an ad's
+ *   attributes change without a new embedding (budget spent, paused, campaign exhausted), only
+ *   its attributes are rewritten (`AdIndex.setAttributes`); no copy of the vectors is kept here
+ *   unless `keepVectors` asks for one. Attributes travel packed (6 x Uint32 per ad), never as
+ *   objects.
  * - any `VectorIndex` (flat, IVF, HNSW, FAISS): the index holds internal keys, not ad ids, so an
  *   ad can be re-embedded (a fresh key; the old one becomes a tombstone) and removed on indexes
  *   that cannot delete: searches skip tombstones and fetch a little more to make up. Eligibility
@@ -14,7 +16,7 @@
  *
  * Queries that arrive in the same tick (with the same filter) share one index call.
  */
-import { AdIndex, type AdAttributes, type CompiledFilter as NativeCompiledFilter } from '../ad-index';
+import { AdIndex, type CompiledFilter as NativeCompiledFilter } from '../ad-index';
 import { DimensionMismatchError } from '../errors';
 import type { VectorIndex } from '../vector-index';
 import { nativeFields, type AdStore } from './ad-store';
@@ -33,7 +35,7 @@ export interface CorpusHit {
 }
 
 export interface EmbeddingCorpusOptions {
-  /** Keep a copy of each vector in Node, for exact re-scoring (always on for an AdIndex). */
+  /** Keep a copy of each vector in Node (outside the JS heap), for exact re-scoring by vectorOf() (default false). */
   keepVectors?: boolean;
   /** Share one index call between the queries of one tick (default true). */
   batchQueries?: boolean;
@@ -85,7 +87,7 @@ export class EmbeddingCorpus {
     this.index = index;
     this.dim = index.dim;
     this.native = index instanceof AdIndex ? index : undefined;
-    this.keepVectors = this.native !== undefined || (options.keepVectors ?? false);
+    this.keepVectors = options.keepVectors ?? false;
     this.batchQueries = options.batchQueries ?? true;
     this.filterCacheSize = options.filterCacheSize ?? 64;
     this.store = this.native ? options.store : undefined;
@@ -313,7 +315,7 @@ export class EmbeddingCorpus {
     }
     const n = ids.length;
     if (n === 0) return;
-    await this.native!.upsert(BigInt64Array.from(ids), vs, attrs ? toAttributes(attrs) : undefined);
+    await this.native!.upsert(BigInt64Array.from(ids), vs, attrs);
     for (let i = 0; i < n; i++) {
       const id = ids[i]!;
       let row = this.rowOf.get(id);
@@ -327,7 +329,7 @@ export class EmbeddingCorpus {
         this.rowLive[row] = 1;
         this.live++;
       }
-      this.vectors.set(vs.subarray(i * this.dim, (i + 1) * this.dim), row * this.dim);
+      if (this.keepVectors) this.vectors.set(vs.subarray(i * this.dim, (i + 1) * this.dim), row * this.dim);
       if (attrs) this.written.set(attrs.subarray(i * nativeFields, (i + 1) * nativeFields), row * nativeFields);
       else this.written.set(defaults, row * nativeFields);
     }
@@ -352,7 +354,7 @@ export class EmbeddingCorpus {
     }
   }
 
-  /** The store changed these ads: rewrite those whose native attributes differ from what was written. */
+  /** The store changed these ads: rewrite the attributes of those whose native attributes differ from what was written. */
   private attributesChanged(ids: readonly bigint[]): void {
     const wasEmpty = this.dirty.length === 0;
     for (const id of ids) {
@@ -388,10 +390,9 @@ export class EmbeddingCorpus {
     }
     if (changed.length === 0) return;
     const n = changed.length;
-    const vs = new Float32Array(n * this.dim);
-    rows.forEach((row, i) => vs.set(this.vectors.subarray(row * this.dim, (row + 1) * this.dim), i * this.dim));
     const attrs = tuples.subarray(0, n * nativeFields);
-    await this.native!.upsert(BigInt64Array.from(changed), vs, toAttributes(attrs));
+    // Attributes only: the embeddings in the index stay as they are.
+    await this.native!.setAttributes(BigInt64Array.from(changed), attrs);
     rows.forEach((row, i) => this.written.set(attrs.subarray(i * nativeFields, (i + 1) * nativeFields), row * nativeFields));
   }
 
@@ -406,13 +407,3 @@ export class EmbeddingCorpus {
 
 const groupEligibility = new WeakMap<readonly Pending[], RequestEligibility>();
 const defaults = Uint32Array.of(1, 0, 0, 0, 0, 0);
-const budgetNames = ['available', 'limited', 'exhausted'] as const;
-
-/** Packed attributes (6 per ad) as the objects AdIndex.upsert takes. */
-function toAttributes(packed: Uint32Array): AdAttributes[] {
-  const out: AdAttributes[] = new Array(packed.length / nativeFields);
-  for (let i = 0, o = 0; o < packed.length; i++, o += nativeFields) {
-    out[i] = { active: packed[o] === 1, budget: budgetNames[packed[o + 1]!]!, advertiser: packed[o + 2]!, campaign: packed[o + 3]!, category: packed[o + 4]!, geo: packed[o + 5]! };
-  }
-  return out;
-}

@@ -23,7 +23,8 @@ export async function buildEngine(config: ServiceConfig, onProgress?: (done: num
         dim: config.embedder.dim,
         apiKey: config.embedder.apiKeyEnv ? process.env[config.embedder.apiKeyEnv] : undefined,
       });
-  const index = new AdIndex({ dim: config.dim, threads: config.threads, ...indexKind(config.index) });
+  // nprobe / efSearch are the index's default search effort: every search of the engine uses them.
+  const index = new AdIndex({ dim: config.dim, threads: config.threads, nprobe: config.nprobe, efSearch: config.efSearch, ...indexKind(config.index) });
   if (!index.isTrained && config.corpus === 'empty') {
     index.close();
     throw new ConfigError(`Expected an index that needs no training for corpus 'empty' but received '${config.index}': use 'flat' or 'HNSW32', or start from the simulator corpus`);
@@ -76,7 +77,7 @@ export async function buildEngine(config: ServiceConfig, onProgress?: (done: num
 
 /**
  * The AdIndex for the `index` setting: 'flat' (exact), 'IVF<n>,Flat' (cangen's IVF-Flat kind, whose
- * filtered search widens nprobe by the eligible fraction), any other FAISS factory string as kind
+ * filtered search widens the configured nprobe by the eligible fraction), any other FAISS factory string as kind
  * 'faiss'.
  */
 export function indexKind(setting: string): Pick<AdIndexOptions, 'kind' | 'nlist' | 'factory'> {

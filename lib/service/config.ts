@@ -27,6 +27,12 @@ export interface ServiceConfig {
   index: string;
   /** Threads per index search (0: every core; 1 gives the most throughput under concurrent load). */
   threads: number;
+  /**
+   * Search effort of the behavioural index. IVF kinds: clusters probed per query (AdIndex widens it
+   * for filters that admit few ads). HNSW: the search beam width. Ignored by kind 'flat'.
+   */
+  nprobe: number;
+  efSearch: number;
   /** 'learned' or 'static'. */
   allocator: 'learned' | 'static';
   scenarios: ScenarioConfig[] | undefined;
@@ -48,6 +54,8 @@ export const defaultConfig: ServiceConfig = {
   ads: 20_000,
   index: 'flat',
   threads: 1,
+  nprobe: 16,
+  efSearch: 64,
   allocator: 'learned',
   scenarios: undefined,
   embedder: { kind: 'hashed', dim: 256 },
@@ -69,18 +77,20 @@ export const environment: Record<string, keyof ServiceConfig> = {
   CANGEN_ADS: 'ads',
   CANGEN_INDEX: 'index',
   CANGEN_THREADS: 'threads',
+  CANGEN_NPROBE: 'nprobe',
+  CANGEN_EF_SEARCH: 'efSearch',
   CANGEN_ALLOCATOR: 'allocator',
   CANGEN_LOG: 'log',
 };
 
-const integers: (keyof ServiceConfig)[] = ['port', 'bodyLimit', 'saveIntervalMs', 'dim', 'ads', 'threads'];
+const integers: (keyof ServiceConfig)[] = ['port', 'bodyLimit', 'saveIntervalMs', 'dim', 'ads', 'threads', 'nprobe', 'efSearch'];
 
 function bad(expected: string, key: string, source: string, value: unknown): ConfigError {
   return new ConfigError(`Expected ${expected} for ${key} (from ${source}) but received ${JSON.stringify(value)}`);
 }
 
 function check(config: ServiceConfig, source: (key: string) => string): ServiceConfig {
-  const ranges: Record<string, [number, number]> = { port: [0, 65535], bodyLimit: [1024, 1 << 30], saveIntervalMs: [0, 86_400_000], dim: [1, 65536], ads: [0, 100_000_000], threads: [0, 4096] };
+  const ranges: Record<string, [number, number]> = { port: [0, 65535], bodyLimit: [1024, 1 << 30], saveIntervalMs: [0, 86_400_000], dim: [1, 65536], ads: [0, 100_000_000], threads: [0, 4096], nprobe: [1, 1 << 24], efSearch: [1, 65536] };
   for (const key of integers) {
     const v = config[key];
     const [lo, hi] = ranges[key]!;
