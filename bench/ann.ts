@@ -24,6 +24,7 @@ import { mixtureMatrix, defaultMixture } from './ann/data';
 import { cangenDriver, hnswlibDriver, usearchDriver, type AnnDriver, type MemoryEstimate, type SweepPoint } from './ann/drivers';
 import { renderSvg, type PlotPanel } from './ann/svg';
 import type { Dataset } from './drivers/driver';
+import { parseCount, readFlags } from './flags';
 
 // ---------------------------------------------------------------------------------------------
 // The trials, declared once. Flags narrow them; --quick swaps the plan.
@@ -214,32 +215,9 @@ interface Goal {
   result: 'PASS' | 'MISS' | 'N/A' | 'INFO';
 }
 
-function parseCount(text: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(text.trim());
-  if (!m) throw new Error(`Expected a count such as 100k or 1M for ${flag} but received ${text}`);
-  const scale = m[2] === '' ? 1 : m[2]!.toLowerCase() === 'k' ? 1e3 : 1e6;
-  const value = Math.round(Number(m[1]) * scale);
-  if (value < 1) throw new Error(`Expected a positive count for ${flag} but received ${text}`);
-  return value;
-}
-
 function parseArgs(argv: string[]): Options {
   const known = ['--quick', '--threads', '--sizes', '--kinds', '--out', '--replot', '--help'];
-  const values = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
-    if (!known.includes(flag)) throw new Error(`Unknown option ${flag}; expected one of ${known.join(', ')}`);
-    if (flag === '--quick' || flag === '--help') values.set(flag, 'true');
-    else {
-      const value = inline ?? argv[++i];
-      if (value === undefined) throw new Error(`Expected a value after ${flag}`);
-      values.set(flag, value);
-    }
-  }
-  if (values.has('--help')) {
-    console.log(readFileSync(__filename, 'utf8').split('*/')[0]!.replace(/^\/\*\*?|^ \* ?/gm, ''));
-    process.exit(0);
-  }
+  const values = readFlags(argv, known, __filename);
   const quick = values.has('--quick');
   const sizes = values.has('--sizes')
     ? values

@@ -1,7 +1,7 @@
 /** Deterministic benchmark data: standard normal float32 matrices from a fixed seed. */
 
 /** mulberry32: a small, fast 32-bit PRNG; returns floats in [0, 1). */
-function uniform(seed: number): () => number {
+export function uniform(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

@@ -16,6 +16,7 @@ import vm from 'node:vm';
 import { buildInfo, measureCeilings, type Ceilings } from '../lib';
 import { normalMatrix, seedFor } from './data';
 import { engines, measure, median, pythonFaissVersion, type Dataset, type Driver, type MeasurePlan } from './drivers';
+import { parseCount, readFlags } from './flags';
 
 // ---------------------------------------------------------------------------------------------
 // The trials: what is measured, declared once. Flags narrow it; --quick swaps the plan.
@@ -83,32 +84,9 @@ interface Goal {
   result: 'PASS' | 'MISS' | 'N/A';
 }
 
-function parseCount(text: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(text.trim());
-  if (!m) throw new Error(`Expected a count such as 100k or 1M for ${flag} but received ${text}`);
-  const scale = m[2] === '' ? 1 : m[2]!.toLowerCase() === 'k' ? 1e3 : 1e6;
-  const value = Math.round(Number(m[1]) * scale);
-  if (value < 1) throw new Error(`Expected a positive count for ${flag} but received ${text}`);
-  return value;
-}
-
 function parseArgs(argv: string[]): Options {
   const known = ['--quick', '--threads', '--sizes', '--dims', '--batches', '--engines', '--budget', '--out', '--help'];
-  const values = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
-    if (!known.includes(flag)) throw new Error(`Unknown option ${flag}; expected one of ${known.join(', ')}`);
-    if (flag === '--quick' || flag === '--help') values.set(flag, 'true');
-    else {
-      const value = inline ?? argv[++i];
-      if (value === undefined) throw new Error(`Expected a value after ${flag}`);
-      values.set(flag, value);
-    }
-  }
-  if (values.has('--help')) {
-    console.log(readFileSync(__filename, 'utf8').split('*/')[0]!.replace(/^\/\*\*?|^ \* ?/gm, ''));
-    process.exit(0);
-  }
+  const values = readFlags(argv, known, __filename);
   const quick = values.has('--quick');
   const list = (flag: string, fallback: number[]) =>
     values.has(flag) ? values.get(flag)!.split(',').map((s) => parseCount(s, flag)) : fallback;

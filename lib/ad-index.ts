@@ -4,12 +4,12 @@
  * rebuild, filters compiled once and reused, compaction, and atomic persistence.
  */
 import { defaults, maxDim, maxK } from './defaults';
-import { ClosedError, DimensionMismatchError, InvalidArgumentError } from './errors';
+import { ClosedError, InvalidArgumentError } from './errors';
 import { toIdArray, type IdsInput } from './ids';
 import { metricCode, metrics, type Metric } from './metric';
 import { native, type NativeAdIndex, type NativeFilter, type NativeFilterSpec } from './native';
 import { SearchResults } from './results';
-import { float32Array, integerIn, invalid, knownOptions, oneOf } from './validate';
+import { float32Array, integerIn, invalid, knownOptions, oneOf, rowsPerId, wholeRows } from './validate';
 import { resolveDevice, withCallerStack, type DeviceChoice } from './vector-index';
 
 export type IndexKind = 'flat' | 'ivf-flat' | 'ivf-pq' | 'ivf-sq8' | 'hnsw' | 'faiss';
@@ -233,12 +233,7 @@ export class AdIndex {
     const stack = new Error();
     const handle = this.open();
     const idArray = toIdArray(ids);
-    float32Array(vectors, 'vectors');
-    if (vectors.length !== idArray.length * this.dim) {
-      throw new DimensionMismatchError(
-        `Expected ${idArray.length} x ${this.dim} = ${idArray.length * this.dim} values for vectors but received ${vectors.length}`,
-      );
-    }
+    rowsPerId(vectors, idArray.length, this.dim);
     const packed = attributes === undefined ? null : packAttributes(attributes, idArray.length);
     if (idArray.length === 0) return;
     await withCallerStack(handle.upsert(idArray, vectors, packed), stack);
@@ -289,10 +284,7 @@ export class AdIndex {
   async search(queries: Float32Array, k: number, options?: AdSearchOptions): Promise<SearchResults> {
     const stack = new Error();
     const handle = this.open();
-    float32Array(queries, 'queries');
-    if (queries.length === 0 || queries.length % this.dim !== 0) {
-      throw new DimensionMismatchError(`Expected a non-empty multiple of dim ${this.dim} values for queries but received ${queries.length}`);
-    }
+    wholeRows(queries, this.dim, 'queries');
     integerIn(k, 'k', 1, maxK);
     const o = knownOptions(options, 'search options', searchOptionNames);
     const params = {

@@ -1,7 +1,7 @@
 /**
  * Argument checks with one message shape: "Expected X for Y but received Z".
  */
-import { InvalidArgumentError } from './errors';
+import { DimensionMismatchError, InvalidArgumentError } from './errors';
 
 export function describe(value: unknown): string {
   if (value === null) return 'null';
@@ -66,4 +66,24 @@ function editDistance(a: string, b: string): number {
     }
   }
   return row[b.length]!;
+}
+
+/** A Float32Array of `ids` rows of `dim` values (one embedding per id). */
+export function rowsPerId(vectors: unknown, ids: number, dim: number, name = 'vectors'): Float32Array {
+  const values = float32Array(vectors, name);
+  if (values.length !== ids * dim) {
+    throw new DimensionMismatchError(
+      `Expected ${ids} x ${dim} = ${ids * dim} values for ${name} (one row of dim ${dim} per id) but received ${values.length}`,
+    );
+  }
+  return values;
+}
+
+/** A non-empty Float32Array of whole rows of `dim` values. */
+export function wholeRows(values: unknown, dim: number, name: string, dimName = 'dim'): Float32Array {
+  const rows = float32Array(values, name);
+  if (rows.length === 0 || rows.length % dim !== 0) {
+    throw new DimensionMismatchError(`Expected a non-empty multiple of ${dimName} ${dim} values for ${name} but received ${rows.length}`);
+  }
+  return rows;
 }

@@ -3,12 +3,12 @@
  * operation off the main thread, results as typed arrays, and typed errors with the caller's stack.
  */
 import { defaults, maxDim, maxGpuK, maxK } from './defaults';
-import { ClosedError, DimensionMismatchError, InvalidArgumentError } from './errors';
+import { ClosedError, InvalidArgumentError } from './errors';
 import { toIdArray, type IdsInput } from './ids';
 import { metricCode, metrics, type Metric } from './metric';
 import { native, type NativeIndex } from './native';
 import { SearchResults } from './results';
-import { float32Array, integerIn, knownOptions, oneOf } from './validate';
+import { integerIn, knownOptions, oneOf, rowsPerId, wholeRows } from './validate';
 
 export type DeviceChoice = 'cpu' | 'gpu' | 'auto';
 
@@ -93,13 +93,7 @@ export abstract class VectorIndex {
     const stack = new Error();
     const handle = this.open();
     const idArray = toIdArray(ids);
-    float32Array(vectors, 'vectors');
-    if (vectors.length !== idArray.length * this.dim) {
-      throw new DimensionMismatchError(
-        `Expected ${idArray.length} x ${this.dim} = ${idArray.length * this.dim} values for vectors ` +
-          `(one row of dim ${this.dim} per id) but received ${vectors.length}`,
-      );
-    }
+    rowsPerId(vectors, idArray.length, this.dim);
     if (idArray.length === 0) return;
     await withCallerStack(handle.add(idArray, vectors), stack);
   }
@@ -111,12 +105,7 @@ export abstract class VectorIndex {
   async search(queries: Float32Array, k: number, options?: SearchOptions): Promise<SearchResults> {
     const stack = new Error();
     const handle = this.open();
-    float32Array(queries, 'queries');
-    if (queries.length === 0 || queries.length % this.dim !== 0) {
-      throw new DimensionMismatchError(
-        `Expected a non-empty multiple of dim ${this.dim} values for queries but received ${queries.length}`,
-      );
-    }
+    wholeRows(queries, this.dim, 'queries');
     const o = knownOptions(options, 'search options', searchOptionNames);
     const device = resolveDevice(oneOf(o.device ?? defaults.device, 'options.device', ['cpu', 'gpu', 'auto']));
     integerIn(k, 'k', 1, device === 'gpu' ? maxGpuK : maxK);

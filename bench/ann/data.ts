@@ -3,7 +3,7 @@
  * Centers are standard normal; each cluster has its own spread; each point is its center plus
  * its own noise. Corpus and queries share the centers (same distribution) but not the points.
  */
-import { normalMatrix, seedFor } from '../data';
+import { normalMatrix, seedFor, uniform } from '../data';
 
 export interface MixtureSpec {
   /** Number of Gaussian components. */
@@ -14,18 +14,6 @@ export interface MixtureSpec {
 }
 
 export const defaultMixture: MixtureSpec = { centers: 1000, sigmaMin: 0.6, sigmaMax: 1.0 };
-
-/** mulberry32 (the same generator as ../data.ts), floats in [0, 1). */
-function uniform(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * rows x dim points of the mixture, row-major, in a buffer of its own (byteOffset 0).

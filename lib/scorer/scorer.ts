@@ -8,7 +8,7 @@ import { ClosedError, DimensionMismatchError, InvalidArgumentError } from '../er
 import { toIdArray, type IdsInput } from '../ids';
 import { native } from '../native';
 import { SearchResults } from '../results';
-import { float32Array, integerIn, invalid, knownOptions, oneOf } from '../validate';
+import { float32Array, integerIn, invalid, knownOptions, oneOf, wholeRows } from '../validate';
 import { withCallerStack, type DeviceChoice } from '../vector-index';
 import type { ScorerConfig, ScorerKind } from './config';
 import { UnknownHeadError, UnknownScenarioError } from './errors';
@@ -211,13 +211,7 @@ export class LearnedScorer {
   }
 
   private checkUsers(users: Float32Array): number {
-    float32Array(users, 'users');
-    if (users.length === 0 || users.length % this.userDim !== 0) {
-      throw new DimensionMismatchError(
-        `Expected a non-empty multiple of userDim ${this.userDim} values for users but received ${users.length}`,
-      );
-    }
-    return users.length / this.userDim;
+    return wholeRows(users, this.userDim, 'users', 'userDim').length / this.userDim;
   }
 }
 
