@@ -344,22 +344,11 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
       chosen->sel = selector.get();
       std::vector<float> distances(static_cast<size_t>(nq) * kSearch);
       std::vector<faiss::Index::idx_t> labels(static_cast<size_t>(nq) * kSearch);
-      // FAISS 1.7.3 sizes the HNSW beam from the index's own efSearch, not the per-call one:
-      // searches sharing the current value run together, one that needs another runs alone.
-      std::shared_lock<std::shared_mutex> efShared(efMutex_, std::defer_lock);
-      std::unique_lock<std::shared_mutex> efAlone(efMutex_, std::defer_lock);
-      if (auto* hnsw = asHnsw(faiss_.get())) {
-        efShared.lock();
-        if (hnsw->hnsw.efSearch != hnswParams.efSearch) {
-          efShared.unlock();
-          efAlone.lock();
-          hnsw->hnsw.efSearch = hnswParams.efSearch;
-        }
-      }
       omp_set_num_threads(threads);
       callFaiss("search", [&] {
         if (auto* hnsw = asHnsw(faiss_.get())) {
-          searchHnsw(*hnsw, q.data(), nq, kSearch, hnswParams, threads, distances.data(), labels.data());
+          searchHnsw(*hnsw, q.data(), nq, kSearch, hnswParams.efSearch, selector.get(), threads, distances.data(),
+                     labels.data());
         } else {
           faiss_->search(nq, q.data(), kSearch, distances.data(), labels.data(), selector || chosen != &plainParams ? chosen : nullptr);
         }

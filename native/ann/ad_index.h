@@ -118,7 +118,6 @@ class AdIndex {
   AnnConfig config_;
   const int threads_;
   mutable std::shared_mutex mutex_;
-  mutable std::shared_mutex efMutex_;  // HNSW: guards the index-wide efSearch (see search())
   Catalog catalog_;
   PanelStore panels_;                // Flat kind
   mutable GpuMirror gpu_;            // Flat kind: device copy of panels_

@@ -1,10 +1,15 @@
 #include "ann/hnsw_search.h"
 
+#include <faiss/IndexFlat.h>
 #include <faiss/impl/AuxIndexStructures.h>
-#include <faiss/impl/DistanceComputer.h>
-#include <faiss/utils/Heap.h>
+#include <faiss/impl/IDSelector.h>
+#include <xmmintrin.h>
 
+#include <algorithm>
+#include <limits>
 #include <memory>
+#include <queue>
+#include <vector>
 
 #include "common/error.h"
 
@@ -13,14 +18,18 @@ namespace cangen {
 namespace {
 
 using idx_t = faiss::Index::idx_t;
+using NodeId = faiss::HNSW::storage_idx_t;
 
-// HNSW keeps the smallest distances; for inner product it works on negated similarities.
-struct NegatedDistance : faiss::DistanceComputer {
-  explicit NegatedDistance(faiss::DistanceComputer* base) : base(base) {}
-  void set_query(const float* x) override { base->set_query(x); }
-  float operator()(idx_t i) override { return -(*base)(i); }
-  float symmetric_dis(idx_t i, idx_t j) override { return -base->symmetric_dis(i, j); }
-  std::unique_ptr<faiss::DistanceComputer> base;
+// A node and its distance to the query; smaller is closer (inner product is negated).
+struct Scored {
+  float distance;
+  NodeId id;
+};
+struct Closer {
+  bool operator()(const Scored& a, const Scored& b) const { return a.distance > b.distance; }
+};
+struct Farther {
+  bool operator()(const Scored& a, const Scored& b) const { return a.distance < b.distance; }
 };
 
 // One per thread, grown to the largest index it has searched; advance() resets it in O(1).
@@ -32,43 +41,136 @@ faiss::VisitedTable& visitedTable(idx_t ntotal) {
   return *table;
 }
 
-void searchOne(const faiss::IndexHNSW& index, faiss::DistanceComputer& dis, const float* query, int k,
-               const faiss::SearchParametersHNSW& params, float* distances, idx_t* labels) {
-  faiss::VisitedTable& visited = visitedTable(index.ntotal);
-  visited.advance();
-  dis.set_query(query);
-  faiss::maxheap_heapify(k, distances, labels);
-  index.hnsw.search(dis, k, labels, distances, visited, &params);
-  faiss::maxheap_reorder(k, distances, labels);
-}
+class GraphSearch {
+ public:
+  GraphSearch(const faiss::IndexHNSW& index, const float* vectors, const faiss::IDSelector* selector)
+      : graph_(index.hnsw),
+        vectors_(vectors),
+        dim_(index.d),
+        innerProduct_(index.metric_type == faiss::METRIC_INNER_PRODUCT),
+        selector_(selector) {}
 
-std::unique_ptr<faiss::DistanceComputer> distanceComputer(const faiss::IndexHNSW& index) {
-  std::unique_ptr<faiss::DistanceComputer> base(index.storage->get_distance_computer());
-  if (index.storage->metric_type != faiss::METRIC_INNER_PRODUCT) return base;
-  return std::make_unique<NegatedDistance>(base.release());
-}
+  // The k closest eligible nodes to `query` (ascending distance), beam width ef; -1 padding.
+  void run(const float* query, int k, int ef, faiss::VisitedTable& visited, float* outDistances, idx_t* outLabels) {
+    query_ = query;
+    std::fill(outLabels, outLabels + k, -1);
+    std::fill(outDistances, outDistances + k, std::numeric_limits<float>::infinity());
+    NodeId entry = graph_.entry_point;
+    if (entry < 0) return;
+    float entryDistance = distance(entry);
+    for (int level = graph_.max_level; level >= 1; --level) descend(level, entry, entryDistance);
 
-}  // namespace
+    visited.advance();
+    std::vector<Scored> candidateStore, resultStore;
+    candidateStore.reserve(static_cast<size_t>(ef) * 2);
+    resultStore.reserve(static_cast<size_t>(ef) + 1);
+    std::priority_queue<Scored, std::vector<Scored>, Closer> candidates(Closer(), std::move(candidateStore));
+    std::priority_queue<Scored, std::vector<Scored>, Farther> results(Farther(), std::move(resultStore));
+    candidates.push({entryDistance, entry});
+    visited.set(entry);
+    if (eligible(entry)) results.push({entryDistance, entry});
+    float bound = results.empty() ? std::numeric_limits<float>::infinity() : entryDistance;
 
-void searchHnsw(const faiss::IndexHNSW& index, const float* queries, int nq, int k,
-                const faiss::SearchParametersHNSW& params, int threads, float* distances, idx_t* labels) {
-  if (index.storage == nullptr || index.ntotal > INT32_MAX) {
-    throw Error(ErrorCode::Internal, "HNSW search needs a flat storage of at most 2^31 vectors");
+    while (!candidates.empty()) {
+      const Scored current = candidates.top();
+      // Stop at the first candidate farther than every result we keep; with a filter, only once
+      // ef eligible nodes are held (ineligible ones may be the way to them).
+      const bool full = selector_ == nullptr || static_cast<int>(results.size()) >= ef;
+      if (current.distance > bound && full) break;
+      candidates.pop();
+      size_t begin, end;
+      graph_.neighbor_range(current.id, 0, &begin, &end);
+      for (size_t i = begin; i < end; ++i) {
+        const NodeId next = graph_.neighbors[i];
+        if (next < 0) break;
+        if (i + 1 < end && graph_.neighbors[i + 1] >= 0) {
+          _mm_prefetch(reinterpret_cast<const char*>(vectors_ + static_cast<size_t>(graph_.neighbors[i + 1]) * dim_), _MM_HINT_T0);
+        }
+        if (visited.get(next)) continue;
+        visited.set(next);
+        const float d = distance(next);
+        if (static_cast<int>(results.size()) < ef || d < bound) {
+          candidates.push({d, next});
+          if (eligible(next)) {
+            results.push({d, next});
+            if (static_cast<int>(results.size()) > ef) results.pop();
+          }
+          if (!results.empty()) bound = results.top().distance;
+        }
+      }
+    }
+    while (static_cast<int>(results.size()) > k) results.pop();
+    for (int r = static_cast<int>(results.size()) - 1; r >= 0; --r) {
+      outLabels[r] = results.top().id;
+      outDistances[r] = results.top().distance;
+      results.pop();
+    }
   }
-  if (nq == 1) {
-    auto dis = distanceComputer(index);
-    searchOne(index, *dis, queries, k, params, distances, labels);
-  } else {
-#pragma omp parallel num_threads(threads)
-    {
-      auto dis = distanceComputer(index);
-#pragma omp for schedule(dynamic, 4)
-      for (int q = 0; q < nq; ++q) {
-        searchOne(index, *dis, queries + static_cast<size_t>(q) * index.d, k, params,
-                  distances + static_cast<size_t>(q) * k, labels + static_cast<size_t>(q) * k);
+
+ private:
+  float distance(NodeId id) const {
+    const float* x = vectors_ + static_cast<size_t>(id) * dim_;
+    float s = 0;
+    if (innerProduct_) {
+#pragma omp simd reduction(+ : s)
+      for (int j = 0; j < dim_; ++j) s += query_[j] * x[j];
+      return -s;
+    }
+#pragma omp simd reduction(+ : s)
+    for (int j = 0; j < dim_; ++j) s += (query_[j] - x[j]) * (query_[j] - x[j]);
+    return s;
+  }
+
+  bool eligible(NodeId id) const { return selector_ == nullptr || selector_->is_member(id); }
+
+  // Greedy walk on an upper level: move to any closer neighbour until none is closer.
+  void descend(int level, NodeId& node, float& nodeDistance) const {
+    for (bool moved = true; moved;) {
+      moved = false;
+      size_t begin, end;
+      graph_.neighbor_range(node, level, &begin, &end);
+      for (size_t i = begin; i < end; ++i) {
+        const NodeId next = graph_.neighbors[i];
+        if (next < 0) break;
+        const float d = distance(next);
+        if (d < nodeDistance) {
+          node = next;
+          nodeDistance = d;
+          moved = true;
+        }
       }
     }
   }
+
+  const faiss::HNSW& graph_;
+  const float* vectors_;
+  const int dim_;
+  const bool innerProduct_;
+  const faiss::IDSelector* selector_;
+  const float* query_ = nullptr;
+};
+
+}  // namespace
+
+void searchHnsw(const faiss::IndexHNSW& index, const float* queries, int nq, int k, int ef,
+                const faiss::IDSelector* selector, int threads, float* distances, idx_t* labels) {
+  auto* storage = dynamic_cast<const faiss::IndexFlat*>(index.storage);
+  if (storage == nullptr || index.ntotal > INT32_MAX) {
+    throw Error(ErrorCode::Internal, "HNSW search needs a flat storage of at most 2^31 vectors");
+  }
+  const int beam = std::max(ef, k);
+  auto one = [&](int q) {
+    GraphSearch search(index, storage->get_xb(), selector);
+    search.run(queries + static_cast<size_t>(q) * index.d, k, beam, visitedTable(index.ntotal),
+               distances + static_cast<size_t>(q) * k, labels + static_cast<size_t>(q) * k);
+  };
+  if (nq == 1) {
+    one(0);
+  } else {
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
+    for (int q = 0; q < nq; ++q) one(q);
+  }
+  // FAISS's convention: inner product comes back as a similarity, largest first.
   if (index.metric_type == faiss::METRIC_INNER_PRODUCT) {
     for (size_t i = 0; i < static_cast<size_t>(nq) * k; ++i) distances[i] = -distances[i];
   }

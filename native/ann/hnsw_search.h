@@ -1,16 +1,18 @@
 #pragma once
-// Searching a FAISS HNSW graph without FAISS 1.7.3's per-call costs: it allocates and zeroes a
-// visited table of ntotal bytes and starts an OpenMP team on every call, which dominates the
-// latency of a single query on a large corpus. Here each thread keeps its visited table across
-// calls, and a single query runs on the calling thread.
+// Beam search over a FAISS HNSW graph, written for single-query latency: each thread keeps its
+// visited table across calls (FAISS 1.7.3 allocates ntotal bytes per call), a single query runs
+// on the calling thread (no OpenMP team), the beam width is a per-call argument (FAISS 1.7.3
+// reads it from the index), and the next neighbour's vector is prefetched while one is scored.
 #include <faiss/IndexHNSW.h>
+#include <faiss/impl/IDSelector.h>
 
 namespace cangen {
 
-// Same contract as IndexHNSW::search (distances as FAISS reports them for the index's metric);
-// `params` supplies the selector; the beam is the index's hnsw.efSearch (see AdIndex::search).
-void searchHnsw(const faiss::IndexHNSW& index, const float* queries, int nq, int k,
-                const faiss::SearchParametersHNSW& params, int threads, float* distances,
+// Same output as IndexHNSW::search: k labels per query (-1 padding) with squared L2 distances
+// ascending, or inner products descending. Only nodes `selector` admits (when set) are returned;
+// others are still walked through.
+void searchHnsw(const faiss::IndexHNSW& index, const float* queries, int nq, int k, int ef,
+                const faiss::IDSelector* selector, int threads, float* distances,
                 faiss::Index::idx_t* labels);
 
 }  // namespace cangen
