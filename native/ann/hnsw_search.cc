@@ -3,6 +3,7 @@
 #include <faiss/IndexFlat.h>
 #include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/IDSelector.h>
+#include <faiss/utils/distances.h>
 #include <xmmintrin.h>
 
 #include <algorithm>
@@ -109,16 +110,9 @@ class GraphSearch {
 
  private:
   float distance(NodeId id) const {
+    // FAISS's SIMD kernels (AVX2 in our build) keep several accumulators in flight.
     const float* x = vectors_ + static_cast<size_t>(id) * dim_;
-    float s = 0;
-    if (innerProduct_) {
-#pragma omp simd reduction(+ : s)
-      for (int j = 0; j < dim_; ++j) s += query_[j] * x[j];
-      return -s;
-    }
-#pragma omp simd reduction(+ : s)
-    for (int j = 0; j < dim_; ++j) s += (query_[j] - x[j]) * (query_[j] - x[j]);
-    return s;
+    return innerProduct_ ? -faiss::fvec_inner_product(query_, x, dim_) : faiss::fvec_L2sqr(query_, x, dim_);
   }
 
   bool eligible(NodeId id) const { return selector_ == nullptr || selector_->is_member(id); }
