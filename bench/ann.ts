@@ -19,12 +19,12 @@ import os from 'node:os';
 import { join } from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { buildInfo } from '../lib';
 import { mixtureMatrix, defaultMixture } from './ann/data';
 import { cangenDriver, hnswlibDriver, usearchDriver, type AnnDriver, type MemoryEstimate, type SweepPoint } from './ann/drivers';
 import { renderSvg, type PlotPanel } from './ann/svg';
 import type { Dataset } from './drivers/driver';
 import { parseCount, readFlags } from './flags';
+import { machineInfo } from './machine';
 
 // ---------------------------------------------------------------------------------------------
 // The trials, declared once. Flags narrow them; --quick swaps the plan.
@@ -596,13 +596,6 @@ function summaryTable(results: IndexResult[]): string {
   return pad(rows, head, new Set([2, 3, 4, 5, 9]));
 }
 
-function packageVersion(name: string): string {
-  try {
-    return (JSON.parse(readFileSync(join(__dirname, '..', 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'not installed';
-  }
-}
 
 interface RunFile {
   complete: boolean;
@@ -697,22 +690,13 @@ async function main() {
     return;
   }
   const date = new Date().toISOString().slice(0, 10);
-  const info = buildInfo();
   const loadBefore = os.loadavg();
   log(
     `cangen ANN benchmark: ${o.quick ? 'quick' : 'full'} run, ${o.threads} threads, sizes ` +
       `${o.sizes.map((s) => `${fmt.count(s.n)}x${s.dim}`).join(',')}, kinds ${o.kinds.join(',')}`,
   );
   if (loadBefore[0]! > 0.5) log(`warning: 1-minute load average is ${loadBefore[0]!.toFixed(2)}: other work will skew timings`);
-  const machine = {
-    cpu: os.cpus()[0]?.model ?? 'unknown',
-    cores: os.cpus().length,
-    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
-    os: `${os.type()} ${os.release()}`,
-    node: process.version,
-    buildInfo: info,
-    peers: { usearch: packageVersion('usearch'), 'hnswlib-node': packageVersion('hnswlib-node') },
-  };
+  const machine = machineInfo();
   const base = o.out ?? join(__dirname, 'results', `ann-${date}${o.quick ? '-quick' : ''}.json`);
   const svgFile = base.replace(/\.json$/, '') + '.svg';
   mkdirSync(join(base, '..'), { recursive: true });

@@ -8,7 +8,7 @@
  * Prints a table on stdout (progress on stderr) and writes bench/results/exact-<date>.json.
  * See bench/README.md for what each column means.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import v8 from 'node:v8';
@@ -17,6 +17,7 @@ import { buildInfo, measureCeilings, type Ceilings } from '../lib';
 import { normalMatrix, seedFor } from './data';
 import { engines, measure, median, pythonFaissVersion, type Dataset, type Driver, type MeasurePlan } from './drivers';
 import { parseCount, readFlags } from './flags';
+import { machineInfo } from './machine';
 
 // ---------------------------------------------------------------------------------------------
 // The trials: what is measured, declared once. Flags narrow it; --quick swaps the plan.
@@ -217,13 +218,6 @@ async function robustCeilings(threads: number): Promise<Ceilings> {
   };
 }
 
-function packageVersion(name: string): string {
-  try {
-    return (JSON.parse(readFileSync(join(__dirname, '..', 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'not installed';
-  }
-}
 
 function log(message: string) {
   process.stderr.write(`${message}\n`);
@@ -326,19 +320,7 @@ async function main() {
     const why = await d.unavailable();
     if (why) unavailable.set(d.key, why);
   }
-  const machine = {
-    cpu: os.cpus()[0]?.model ?? 'unknown',
-    cores: os.cpus().length,
-    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
-    os: `${os.type()} ${os.release()}`,
-    node: process.version,
-    buildInfo: info,
-    peers: {
-      usearch: packageVersion('usearch'),
-      'hnswlib-node': packageVersion('hnswlib-node'),
-      'python3-faiss': pythonFaissVersion() ?? 'not installed',
-    },
-  };
+  const machine = machineInfo({ 'python3-faiss': pythonFaissVersion() ?? 'not installed' });
   const cells: Cell[] = [];
   const file = o.out ?? join(__dirname, 'results', `exact-${date}${o.quick ? '-quick' : ''}.json`);
   mkdirSync(join(file, '..'), { recursive: true });

@@ -1,6 +1,5 @@
 /** Every engine of the exact-search benchmark, in table order (ours first: it is the reference). */
-import { cangenFaiss } from './cangen-faiss';
-import { cangenFlat } from './cangen-flat';
+import { cangenFaiss, cangenFlat } from './cangen';
 import type { Driver } from './driver';
 import { hnswlibBruteforce } from './hnswlib';
 import { pythonFaiss } from './python-faiss';

@@ -55,18 +55,7 @@ export async function buildEngine(config: ServiceConfig, onProgress?: (done: num
     const batch = 50_000;
     for (let start = 0; start < world.nAds; start += batch) {
       const end = Math.min(world.nAds, start + batch);
-      const ads = [];
-      for (let i = start; i < end; i++) {
-        ads.push({
-          id: BigInt(i + 1),
-          advertiserId: `adv${world.adAdvertiser[i]}`,
-          campaignId: `adv${world.adAdvertiser[i]}`,
-          category: world.categories[world.adCategory[i]!]!,
-          geos: world.adGeos[i]!,
-          title: world.adTitle[i]!,
-          embedding: world.adCold[i] ? undefined : world.adBehavioural.subarray(i * d, (i + 1) * d),
-        });
-      }
+      const ads = Array.from({ length: end - start }, (_, j) => world.adUpsert(start + j));
       await engine.upsertAds(ads);
       onProgress?.(end, world.nAds);
     }

@@ -93,15 +93,7 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
     static: new CandidateEngine({ dim: d, embedder, scenarios: scenarioConfigs, allocator: 'static', ledgerSize: 64 }),
     learned: new CandidateEngine({ dim: d, embedder, scenarios: scenarioConfigs, allocator: 'learned', allocatorOptions: { seed: o.seed, halfLifeRequests: 20_000 }, ledgerSize: 64 }),
   };
-  const ads = Array.from({ length: world.nAds }, (_, i) => ({
-    id: BigInt(i + 1),
-    advertiserId: `adv${world.adAdvertiser[i]}`,
-    campaignId: `adv${world.adAdvertiser[i]}`,
-    category: world.categories[world.adCategory[i]!]!,
-    geos: world.adGeos[i]!,
-    title: world.adTitle[i]!,
-    embedding: world.adCold[i] ? undefined : world.adBehavioural.slice(i * d, (i + 1) * d),
-  }));
+  const ads = Array.from({ length: world.nAds }, (_, i) => world.adUpsert(i));
   for (const engine of Object.values(arms)) {
     await engine.upsertAds(ads);
     world.advertiserBudget.forEach((budget, a) => engine.store.setCampaignBudget(`adv${a}`, budget));

@@ -5,6 +5,7 @@
  * embedding per ad, none at all for cold-start ads (only their title), a noisy user embedding,
  * and the recent items of the session. The truth decides clicks and conversions.
  */
+import type { AdUpsert } from '../orchestration/engine';
 import { normal, seededRandom, type Random } from '../orchestration/random';
 
 export const categoryWords: Record<string, string[]> = {
@@ -162,6 +163,20 @@ export class Marketplace {
   }
 
   /** The engine's view of the user: noisy long-term embedding, recent items, text, geo. */
+
+  /** Ad i as the engine ingests it (its behavioural embedding a view, or none when cold). */
+  adUpsert(i: number): AdUpsert {
+    const d = this.dim;
+    return {
+      id: BigInt(i + 1),
+      advertiserId: `adv${this.adAdvertiser[i]}`,
+      campaignId: `adv${this.adAdvertiser[i]}`,
+      category: this.categories[this.adCategory[i]!]!,
+      geos: this.adGeos[i]!,
+      title: this.adTitle[i]!,
+      embedding: this.adCold[i] ? undefined : this.adBehavioural.subarray(i * d, (i + 1) * d),
+    };
+  }
   features(user: number, scenario: string, random: Random) {
     const d = this.dim;
     const embedding = new Float32Array(d);

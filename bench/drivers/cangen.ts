@@ -1,0 +1,48 @@
+/**
+ * cangen's two exact indexes through the same addon: our fused SIMD scan + top-k (the reference
+ * row) and FAISS 1.7.3's IndexFlatIP built with AVX2 (same binding, FAISS's kernel).
+ */
+import { FaissIndex, FlatIndex, type VectorIndex } from '../../lib';
+import type { Dataset, Driver } from './driver';
+import { rowIds } from './ids';
+
+function cangenDriver(
+  identity: Pick<Driver, 'key' | 'label' | 'note' | 'ours'>,
+  create: (dim: number, threads: number) => VectorIndex,
+) {
+  return (threads: number): Driver => {
+    let index: VectorIndex | undefined;
+    return {
+      ...identity,
+      threads,
+      async unavailable() {
+        return undefined;
+      },
+      async build(data: Dataset) {
+        index = create(data.dim, threads);
+        await index.add(rowIds(data.n), data.vectors);
+      },
+      async search(queries, _nq, k) {
+        return (await index!.search(queries, k, { threads })).ids;
+      },
+      async free() {
+        index?.close();
+        index = undefined;
+      },
+    };
+  };
+}
+
+export const cangenFlat = cangenDriver(
+  { key: 'cangen-flat', label: 'cangen FlatIndex (ours)', ours: true },
+  (dim, threads) => new FlatIndex({ dim, metric: 'ip', threads }),
+);
+
+export const cangenFaiss = cangenDriver(
+  {
+    key: 'cangen-faiss',
+    label: "cangen FaissIndex 'Flat'",
+    note: 'FAISS 1.7.3 AVX2 build inside our addon; FAISS uses BLAS only from 20 queries up',
+  },
+  (dim, threads) => new FaissIndex({ dim, metric: 'ip', factory: 'Flat', threads }),
+);
