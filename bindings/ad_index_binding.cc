@@ -1,6 +1,5 @@
 #include "ad_index_binding.h"
 
-#include <functional>
 
 #include "arrays.h"
 #include "errors.h"
@@ -16,21 +15,6 @@ struct FilterParts {
   std::shared_ptr<const FilterSpec> spec;
   std::shared_ptr<const Bitmap> bits;
   uint64_t generation;
-};
-
-// A callable task with an optional result builder, so each method stays a few lines.
-class Task : public PromiseWorker {
- public:
-  using Work = std::function<void()>;
-  using Build = std::function<Napi::Value(Napi::Env)>;
-  Task(Napi::Env env, Work work, Build build = nullptr)
-      : PromiseWorker(env), work_(std::move(work)), build_(std::move(build)) {}
-
- private:
-  void Run() override { work_(); }
-  Napi::Value Result(Napi::Env env) override { return build_ ? build_(env) : env.Undefined(); }
-  Work work_;
-  Build build_;
 };
 
 int IntOption(const Napi::Object& o, const char* name, int fallback, int min, int max) {

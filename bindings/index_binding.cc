@@ -10,49 +10,6 @@ namespace cangen::bindings {
 
 namespace {
 
-class TrainWorker : public PromiseWorker {
- public:
-  TrainWorker(Napi::Env env, std::shared_ptr<Index> index, ArrayArg<float> vectors)
-      : PromiseWorker(env), index_(std::move(index)), vectors_(vectors) {}
-
- private:
-  void Run() override { index_->train(vectors_.data, vectors_.length / index_->dim()); }
-
-  std::shared_ptr<Index> index_;
-  ArrayArg<float> vectors_;
-};
-
-class AddWorker : public PromiseWorker {
- public:
-  AddWorker(Napi::Env env, std::shared_ptr<Index> index, ArrayArg<int64_t> ids, ArrayArg<float> vectors)
-      : PromiseWorker(env), index_(std::move(index)), ids_(ids), vectors_(vectors) {}
-
- private:
-  void Run() override { index_->add(ids_.data, vectors_.data, ids_.length); }
-
-  std::shared_ptr<Index> index_;
-  ArrayArg<int64_t> ids_;
-  ArrayArg<float> vectors_;
-};
-
-class SearchWorker : public PromiseWorker {
- public:
-  SearchWorker(Napi::Env env, std::shared_ptr<Index> index, ArrayArg<float> queries, int nq, int k,
-               SearchOptions options)
-      : PromiseWorker(env), index_(std::move(index)), queries_(queries), nq_(nq), k_(k), options_(options) {}
-
- private:
-  void Run() override { result_ = index_->search(queries_.data, nq_, k_, options_); }
-  Napi::Value Result(Napi::Env env) override { return SearchResultToJs(env, result_); }
-
-  std::shared_ptr<Index> index_;
-  ArrayArg<float> queries_;
-  int nq_;
-  int k_;
-  SearchOptions options_;
-  SearchResult result_;
-};
-
 size_t RowsOf(Napi::Env env, const ArrayArg<float>& values, int dim, const char* name) {
   if (values.length == 0 || values.length % static_cast<size_t>(dim) != 0) {
     ThrowError(env, ErrorCode::DimensionMismatch,
@@ -101,9 +58,9 @@ Napi::Value IndexBinding::Train(const Napi::CallbackInfo& info) {
   auto index = Open(env);
   auto vectors = TypedArrayArg<float>(info[0], "vectors");
   RowsOf(env, vectors, index->dim(), "vectors");
-  auto* worker = new TrainWorker(env, index, vectors);
-  worker->Pin(info[0]);
-  return worker->Start();
+  auto* task = new Task(env, [=] { index->train(vectors.data, vectors.length / index->dim()); });
+  task->Pin(info[0]);
+  return task->Start();
 }
 
 // add(ids: BigInt64Array, vectors: Float32Array): Promise<void>
@@ -117,10 +74,10 @@ Napi::Value IndexBinding::Add(const Napi::CallbackInfo& info) {
                "Expected " + std::to_string(ids.length) + " x " + std::to_string(index->dim()) +
                    " vector values but received " + std::to_string(vectors.length));
   }
-  auto* worker = new AddWorker(env, index, ids, vectors);
-  worker->Pin(info[0]);
-  worker->Pin(info[1]);
-  return worker->Start();
+  auto* task = new Task(env, [=] { index->add(ids.data, vectors.data, ids.length); });
+  task->Pin(info[0]);
+  task->Pin(info[1]);
+  return task->Start();
 }
 
 // search(queries: Float32Array, k, device (0 cpu, 1 gpu), gpuDevice, threads)
@@ -135,9 +92,12 @@ Napi::Value IndexBinding::Search(const Napi::CallbackInfo& info) {
   options.gpuDevice = IntArg(info[3], "gpuDevice", 0, 1024);
   options.threads = IntArg(info[4], "threads", 0, 4096);
   size_t nq = RowsOf(env, queries, index->dim(), "queries");
-  auto* worker = new SearchWorker(env, index, queries, static_cast<int>(nq), k, options);
-  worker->Pin(info[0]);
-  return worker->Start();
+  auto result = std::make_shared<SearchResult>();
+  auto* task = new Task(
+      env, [=] { *result = index->search(queries.data, static_cast<int>(nq), k, options); },
+      [result](Napi::Env env) -> Napi::Value { return SearchResultToJs(env, *result); });
+  task->Pin(info[0]);
+  return task->Start();
 }
 
 Napi::Value IndexBinding::Size(const Napi::CallbackInfo& info) {

@@ -4,6 +4,7 @@
 // that resolves the Promise, and a native exception rejects it with the typed error.
 #include <napi.h>
 
+#include <functional>
 #include <new>
 #include <string>
 #include <vector>
@@ -61,6 +62,22 @@ class PromiseWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   std::vector<Napi::ObjectReference> pinned_;
   ErrorCode code_ = ErrorCode::Internal;
+};
+
+// A PromiseWorker made of two lambdas, for operations that need no class of their own: `work`
+// runs off the main thread; `build` (optional) makes the resolved value on the main thread.
+class Task : public PromiseWorker {
+ public:
+  using Work = std::function<void()>;
+  using Build = std::function<Napi::Value(Napi::Env)>;
+  Task(Napi::Env env, Work work, Build build = nullptr)
+      : PromiseWorker(env), work_(std::move(work)), build_(std::move(build)) {}
+
+ private:
+  void Run() override { work_(); }
+  Napi::Value Result(Napi::Env env) override { return build_ ? build_(env) : env.Undefined(); }
+  Work work_;
+  Build build_;
 };
 
 }  // namespace cangen::bindings

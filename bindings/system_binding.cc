@@ -1,37 +1,14 @@
 #include "system_binding.h"
 
+#include <memory>
+#include <utility>
+
 #include "arrays.h"
 #include "promise_worker.h"
 #include "system/build_info.h"
 #include "system/ceilings.h"
 
 namespace cangen::bindings {
-
-namespace {
-
-class CeilingsWorker : public PromiseWorker {
- public:
-  CeilingsWorker(Napi::Env env, int threads, double bytes) : PromiseWorker(env), threads_(threads), bytes_(bytes) {}
-
- private:
-  void Run() override {
-    flops_ = measurePeakFlops(threads_);
-    bandwidth_ = measureReadBandwidth(threads_, bytes_);
-  }
-  Napi::Value Result(Napi::Env env) override {
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("peakFlops", flops_);
-    out.Set("readBandwidth", bandwidth_);
-    return out;
-  }
-
-  int threads_;
-  double bytes_;
-  double flops_ = 0;
-  double bandwidth_ = 0;
-};
-
-}  // namespace
 
 Napi::Value BuildInfoJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -54,7 +31,17 @@ Napi::Value MeasureCeilingsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int threads = IntArg(info[0], "threads", 1, 4096);
   int megabytes = IntArg(info[1], "megabytes", 16, 1 << 16);
-  return (new CeilingsWorker(env, threads, megabytes * 1048576.0))->Start();
+  auto measured = std::make_shared<std::pair<double, double>>();
+  const double bytes = megabytes * 1048576.0;
+  return (new Task(
+              env, [=] { *measured = {measurePeakFlops(threads), measureReadBandwidth(threads, bytes)}; },
+              [measured](Napi::Env env) -> Napi::Value {
+                Napi::Object out = Napi::Object::New(env);
+                out.Set("peakFlops", measured->first);
+                out.Set("readBandwidth", measured->second);
+                return out;
+              }))
+      ->Start();
 }
 
 }  // namespace cangen::bindings
