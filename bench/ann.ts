@@ -3,7 +3,7 @@
  * side by side with hnswlib-node and usearch, on clustered synthetic data, in one run.
  *
  *   npx tsx bench/ann.ts [--quick] [--sizes 1Mx96,100kx128] [--kinds hnsw,ivf-pq,hnswlib,...]
- *                        [--threads N] [--out FILE]
+ *                        [--threads N] [--out FILE] [--record]
  *   npx tsx bench/ann.ts --replot bench/results/ann-<date>.json    (tables and SVG again, from a JSON)
  *
  * Data: a mixture of 1000 Gaussians (fixed seeds); queries from the same mixture, not in the
@@ -11,7 +11,8 @@
  * once and its search parameter swept (efSearch, nprobe, rerank); every point is timed at batch 1
  * on one thread and at batch 256 on all threads.
  *
- * Prints a table on stdout (progress on stderr) and writes bench/results/ann-<date>[-quick].json
+ * Prints a table on stdout (progress on stderr) and writes results/ann-<date>[-quick].json (with
+ * --record: bench/results/, the figures the repository publishes)
  * and .svg (recall against QPS, one line per index). See bench/ANN.md for the columns.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -23,7 +24,7 @@ import { mixtureMatrix, defaultMixture } from './ann/data';
 import { cangenDriver, hnswlibDriver, usearchDriver, type AnnDriver, type MemoryEstimate, type SweepPoint } from './ann/drivers';
 import { renderSvg, type PlotPanel } from './ann/svg';
 import type { Dataset } from './drivers/driver';
-import { parseCount, readFlags } from './flags';
+import { parseCount, readFlags, resultsDir } from './flags';
 import { machineInfo } from './machine';
 
 // ---------------------------------------------------------------------------------------------
@@ -175,7 +176,7 @@ interface Options {
   sizes: Array<{ n: number; dim: number }>;
   kinds: KindKey[];
   plan: Plan;
-  out: string | undefined;
+  out: string;
   replot: string | undefined;
 }
 
@@ -216,7 +217,7 @@ interface Goal {
 }
 
 function parseArgs(argv: string[]): Options {
-  const known = ['--quick', '--threads', '--sizes', '--kinds', '--out', '--replot', '--help'];
+  const known = ['--quick', '--threads', '--sizes', '--kinds', '--out', '--replot', '--record', '--help'];
   const values = readFlags(argv, known, __filename);
   const quick = values.has('--quick');
   const sizes = values.has('--sizes')
@@ -244,7 +245,7 @@ function parseArgs(argv: string[]): Options {
     // The exact index always runs: it is the ground truth.
     kinds: kindKeys.filter((key) => key === 'flat' || chosen.includes(key)),
     plan: quick ? trials.plans.quick : trials.plans.full,
-    out: values.get('--out'),
+    out: values.get('--out') ?? join(resultsDir(values.has('--record')), `ann-${new Date().toISOString().slice(0, 10)}${values.has('--quick') ? '-quick' : ''}.json`),
     replot: values.get('--replot'),
   };
 }
@@ -697,7 +698,7 @@ async function main() {
   );
   if (loadBefore[0]! > 0.5) log(`warning: 1-minute load average is ${loadBefore[0]!.toFixed(2)}: other work will skew timings`);
   const machine = machineInfo();
-  const base = o.out ?? join(__dirname, 'results', `ann-${date}${o.quick ? '-quick' : ''}.json`);
+  const base = o.out;
   const svgFile = base.replace(/\.json$/, '') + '.svg';
   mkdirSync(join(base, '..'), { recursive: true });
   const results: IndexResult[] = [];

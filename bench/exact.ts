@@ -3,9 +3,10 @@
  * and Debian's python3-faiss), usearch exactSearch and hnswlib-node brute force, in one run.
  *
  *   npx tsx bench/exact.ts [--quick] [--threads N] [--sizes 100k,1M] [--dims 64,128]
- *                          [--batches 1,16,256] [--engines usearch,hnswlib,...] [--budget S] [--out FILE]
+ *                          [--batches 1,16,256] [--engines usearch,hnswlib,...] [--budget S] [--out FILE] [--record]
  *
- * Prints a table on stdout (progress on stderr) and writes bench/results/exact-<date>.json.
+ * Prints a table on stdout (progress on stderr) and writes results/exact-<date>.json (with --record:
+ * bench/results/, the figures the repository publishes).
  * See bench/README.md for what each column means.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -16,7 +17,7 @@ import vm from 'node:vm';
 import { buildInfo, measureCeilings, type Ceilings } from '../lib';
 import { normalMatrix, seedFor } from './data';
 import { engines, measure, median, pythonFaissVersion, type Dataset, type Driver, type MeasurePlan } from './drivers';
-import { parseCount, readFlags } from './flags';
+import { parseCount, readFlags, resultsDir } from './flags';
 import { machineInfo } from './machine';
 
 // ---------------------------------------------------------------------------------------------
@@ -57,7 +58,7 @@ interface Options {
   batches: number[];
   engines: string[];
   plan: MeasurePlan;
-  out: string | undefined;
+  out: string;
 }
 
 interface Cell {
@@ -86,7 +87,7 @@ interface Goal {
 }
 
 function parseArgs(argv: string[]): Options {
-  const known = ['--quick', '--threads', '--sizes', '--dims', '--batches', '--engines', '--budget', '--out', '--help'];
+  const known = ['--quick', '--threads', '--sizes', '--dims', '--batches', '--engines', '--budget', '--out', '--record', '--help'];
   const values = readFlags(argv, known, __filename);
   const quick = values.has('--quick');
   const list = (flag: string, fallback: number[]) =>
@@ -107,7 +108,7 @@ function parseArgs(argv: string[]): Options {
     // Ours always runs: it is the reference for recall and the goals.
     engines: keys.filter((key) => key === 'cangen-flat' || chosen.includes(key)),
     plan,
-    out: values.get('--out'),
+    out: values.get('--out') ?? join(resultsDir(values.has('--record')), `exact-${new Date().toISOString().slice(0, 10)}${quick ? '-quick' : ''}.json`),
   };
 }
 
@@ -322,7 +323,7 @@ async function main() {
   }
   const machine = machineInfo({ 'python3-faiss': pythonFaissVersion() ?? 'not installed' });
   const cells: Cell[] = [];
-  const file = o.out ?? join(__dirname, 'results', `exact-${date}${o.quick ? '-quick' : ''}.json`);
+  const file = o.out;
   mkdirSync(join(file, '..'), { recursive: true });
   const save = (final: Record<string, unknown>) =>
     writeFileSync(

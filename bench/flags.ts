@@ -1,5 +1,15 @@
 /** Command-line flags shared by the benchmark scripts. */
 import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+/**
+ * Where a benchmark writes its results: `results/` under the current directory (ignored by git,
+ * so a first run never dirties the checkout), or, with `--record`, the tracked `bench/results/`
+ * that the repository's published figures come from.
+ */
+export function resultsDir(record: boolean): string {
+  return record ? join(__dirname, 'results') : resolve('results');
+}
 
 /** A count such as 100, 100k or 1M. */
 export function parseCount(text: string, flag: string): number {
@@ -12,7 +22,7 @@ export function parseCount(text: string, flag: string): number {
 }
 
 /**
- * Reads `--flag value`, `--flag=value` and the boolean `--quick` / `--help` into a map; unknown
+ * Reads `--flag value`, `--flag=value` and the boolean `--quick` / `--help` / `--record` into a map; unknown
  * flags throw. `--help` prints the script's opening comment and exits.
  */
 export function readFlags(argv: string[], known: readonly string[], script: string): Map<string, string> {
@@ -20,7 +30,7 @@ export function readFlags(argv: string[], known: readonly string[], script: stri
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
     if (!known.includes(flag)) throw new Error(`Unknown option ${flag}; expected one of ${known.join(', ')}`);
-    if (flag === '--quick' || flag === '--help') values.set(flag, 'true');
+    if (flag === '--quick' || flag === '--help' || flag === '--record') values.set(flag, 'true');
     else {
       const value = inline ?? argv[++i];
       if (value === undefined) throw new Error(`Expected a value after ${flag}`);

@@ -3,11 +3,12 @@
  * own unfused path (every score stored, then selected) and PyTorch eager on the CPU (Debian's
  * python3-torch under /usr/bin/python3, same model files, same data, same thread count).
  *
- *   npx tsx bench/scorer.ts [--quick] [--threads N] [--ads N] [--out FILE]
+ *   npx tsx bench/scorer.ts [--quick] [--threads N] [--ads N] [--out FILE] [--record]
  *
  * "ads/s" counts (user, ad) pairs scored per second: ads x users / time. The FLOP fraction is
  * that rate times the model's FLOPs per pair over the machine's fp32 ceiling (measureCeilings).
- * Prints a table; writes bench/results/scorer-<date>.json.
+ * Prints a table; writes results/scorer-<date>.json (with --record: bench/results/, the figures the
+ * repository publishes).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { join } from 'node:path';
 import { buildInfo, LearnedScorer, measureCeilings } from '../lib';
 import { randomVectors, sequentialIds } from '../test/helpers/random';
 import { randomTensors, writeModel, type Config } from '../test/helpers/scorer-model';
+import { resultsDir } from './flags';
 
 const trials = {
   ads: 1_000_000,
@@ -168,7 +170,7 @@ async function main() {
   console.log('  GPU: not measured by this script (see docs/SCORERS.md, scripts/gpu-check.sh)');
 
   const date = new Date().toISOString().slice(0, 10);
-  const out = flag('--out') ?? join(__dirname, 'results', `scorer-${date}${quick ? '-quick' : ''}.json`);
+  const out = flag('--out') ?? join(resultsDir(args.includes('--record')), `scorer-${date}${quick ? '-quick' : ''}.json`);
   mkdirSync(join(out, '..'), { recursive: true });
   writeFileSync(out, `${JSON.stringify({
     date: new Date().toISOString(),

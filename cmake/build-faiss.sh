@@ -23,7 +23,18 @@ if [ -z "$src" ]; then
   # Debian's source package through apt's own client, with a private deb-src list and state so
   # the system's apt configuration is left untouched.
   mkdir -p "$work/apt/lists/partial" "$work/apt/cache/archives/partial" "$work/apt/parts" "$work/dl"
-  sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources > "$work/apt/parts/src.sources"
+  # deb822 files (Debian 12, Ubuntu 24.04) or the one-line sources.list (older Ubuntu).
+  found=0
+  for list in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list.d/ubuntu.sources; do
+    [ -f "$list" ] || continue
+    sed 's/^Types: deb$/Types: deb-src/' "$list" > "$work/apt/parts/$(basename "$list")"
+    found=1
+  done
+  if [ "$found" = 0 ] && [ -f /etc/apt/sources.list ]; then
+    sed -n 's/^deb \(.*\)$/deb-src \1/p' /etc/apt/sources.list > "$work/apt/parts/src.list"
+    found=1
+  fi
+  [ "$found" = 1 ] || { echo "cangen: no apt sources found to fetch FAISS's source from; set CANGEN_FAISS_SOURCE_DIR" >&2; exit 1; }
   apt_opts=(-o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$work/apt/parts"
             -o "Dir::State::Lists=$work/apt/lists" -o "Dir::Cache=$work/apt/cache" -o "APT::Sandbox::User=root")
   echo "cangen: fetching FAISS source with apt-get source"

@@ -12,7 +12,7 @@ Commands:
   simulate   Learned vs static quotas on the simulated marketplace, through the real pipeline
              --requests N (4000)  --ads N (20000)  --users N (2000)  --seed N (1)  --out DIR
   bench      Load test of the service (autocannon on loopback): see bench/load.ts
-             --ads N (1000000)  --rate N (1000)  --seconds N (20)  --index FACTORY  --nprobe N (16)  --ef-search N (64)  --tag NAME
+             --ads N (1000000)  --rate N (1000)  --seconds N (20)  --index FACTORY  --nprobe N (16)  --ef-search N (64)  --tag NAME  --out DIR (results)
   help       This text`;
 
 function integer(value: string | undefined, name: string, fallback: number): number {
@@ -62,7 +62,7 @@ export async function main(argv: string[]): Promise<number> {
         index: values.index ?? 'IVF1024,Flat',
         nprobe: integer(values.nprobe, 'nprobe', 16),
         efSearch: integer(values['ef-search'], 'ef-search', 64),
-        out: values.out ?? 'bench/results',
+        out: values.out ?? 'results',
         tag: values.tag,
       });
       return 0;
