@@ -6,7 +6,8 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HierarchicalNSW } from 'hnswlib-node';
+import type { HierarchicalNSW } from 'hnswlib-node';
+import { loadHnswlib } from '../drivers/hnswlib-module';
 import { Index as UsearchIndex, MetricKind, ScalarKind } from 'usearch';
 import { AdIndex, type AdIndexOptions, type AdSearchOptions } from '../../lib';
 import type { Dataset } from '../drivers/driver';
@@ -138,7 +139,7 @@ export function hnswlibDriver(m: number, efConstruction: number, metric: 'l2' | 
     async build(data: Dataset) {
       dim = data.dim;
       const start = performance.now();
-      index = new HierarchicalNSW(metric, dim);
+      index = new (loadHnswlib().HierarchicalNSW)(metric, dim);
       index.initIndex({ maxElements: data.n, m, efConstruction, randomSeed: 100 });
       const row = new Array<number>(dim);
       for (let i = 0; i < data.n; i++) {

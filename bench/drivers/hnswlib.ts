@@ -2,7 +2,8 @@
  * hnswlib-node BruteforceSearch: one query per call, on one thread, in a build without -march
  * flags. Points go in as number[], converted row by row so that no second full copy exists in JS.
  */
-import { BruteforceSearch } from 'hnswlib-node';
+import type { BruteforceSearch } from 'hnswlib-node';
+import { loadHnswlib } from './hnswlib-module';
 import type { Dataset, Driver } from './driver';
 
 export function hnswlibBruteforce(): Driver {
@@ -18,7 +19,7 @@ export function hnswlibBruteforce(): Driver {
     },
     async build(data: Dataset) {
       dim = data.dim;
-      index = new BruteforceSearch('ip', dim);
+      index = new (loadHnswlib().BruteforceSearch)('ip', dim);
       index.initIndex(data.n);
       const row = new Array<number>(dim);
       for (let i = 0; i < data.n; i++) {
