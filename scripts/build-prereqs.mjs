@@ -139,13 +139,16 @@ export function ensurePrerequisites({ root, mayInstall, env = process.env, log =
     const aptEnv = { ...env, DEBIAN_FRONTEND: 'noninteractive' };
     for (const args of [['apt-get', 'update', '-qq'], ['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...pkgs]]) {
       const full = [...prefix, ...args];
-      const step = spawnSync(full[0], full.slice(1), { stdio: 'inherit', env: aptEnv });
+      // dpkg's progress (hundreds of lines) is kept back and shown only if the step fails.
+      const step = spawnSync(full[0], full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: aptEnv, encoding: 'utf8' });
       if (step.status !== 0) {
+        warn(`${step.stdout ?? ''}${step.stderr ?? ''}`.split('\n').slice(-30).join('\n'));
         warn(`cangen: \`${full.join(' ')}\` failed (exit ${step.status ?? step.error?.message}); install the packages by hand:\n\n    ${installCommand(pkgs, sudo)}\n`);
         return false;
       }
     }
     missing = missingPrerequisites({ env });
+    log(`cangen: installed ${pkgs.filter((p) => !missing.some((m) => m.pkg === p)).join(' ') || 'nothing'}`);
     if (missing.length > 0) {
       warn(`cangen: still missing after apt-get install: ${missing.map((m) => m.pkg).join(' ')}`);
       return false;
