@@ -227,7 +227,7 @@ Scorer::Prepared Scorer::prepare(const float* users, int nu, const float* w) con
 size_t Scorer::scratchFloats() const {
   switch (model_.kind) {
     case ScorerKind::Dot: return static_cast<size_t>(kRowBlock) * kTileAds;
-    case ScorerKind::Mlp: return mlpScratchFloats(mlp_, model_.itemDim);
+    case ScorerKind::Mlp: return mlpScratchFloats(mlp_);
     case ScorerKind::Mol: return molScratchFloats(mol_);
   }
   return 0;
