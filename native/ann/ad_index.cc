@@ -17,6 +17,7 @@
 #include "ann/faiss_call.h"
 #include "ann/hnsw_search.h"
 #include "common/error.h"
+#include "common/parallel.h"
 #include "common/vectors.h"
 #include "flat/exact_search.h"
 #include "flat/topk.h"
@@ -217,8 +218,7 @@ void AdIndex::exactOverSlots(const float* queries, int nq, int k, const Bitmap* 
   const int dim = config_.dim;
   const bool l2 = config_.metric == Metric::L2;
   const Bitmap& set = eligible ? *eligible : catalog_.liveSlots();
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-  for (int q = 0; q < nq; ++q) {
+  parallelFor(threads, nq, 1, [&](int64_t q) {
     const float* query = queries + static_cast<size_t>(q) * dim;
     TopKCollector top(k);
     set.forEach([&](size_t slot) {
@@ -239,7 +239,7 @@ void AdIndex::exactOverSlots(const float* queries, int nq, int k, const Bitmap* 
       outSlots[static_cast<size_t>(q) * k + i] = best[i].slot;
       outScores[static_cast<size_t>(q) * k + i] = l2 ? -best[i].score : best[i].score;
     }
-  }
+  });
 }
 
 // Re-scores kIn candidates per query exactly and keeps the best k.

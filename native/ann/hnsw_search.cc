@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/parallel.h"
 
 namespace cangen {
 
@@ -153,17 +154,13 @@ void searchHnsw(const faiss::IndexHNSW& index, const float* queries, int nq, int
     throw Error(ErrorCode::Internal, "HNSW search needs a flat storage of at most 2^31 vectors");
   }
   const int beam = std::max(ef, k);
-  auto one = [&](int q) {
+  auto one = [&](int64_t q) {
     GraphSearch search(index, storage->get_xb(), selector);
     search.run(queries + static_cast<size_t>(q) * index.d, k, beam, visitedTable(index.ntotal),
                distances + static_cast<size_t>(q) * k, labels + static_cast<size_t>(q) * k);
   };
-  if (nq == 1) {
-    one(0);
-  } else {
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
-    for (int q = 0; q < nq; ++q) one(q);
-  }
+  // A single query runs on the calling thread, without a team.
+  parallelFor(threads, nq, 4, one);
   // FAISS's convention: inner product comes back as a similarity, largest first.
   if (index.metric_type == faiss::METRIC_INNER_PRODUCT) {
     for (size_t i = 0; i < static_cast<size_t>(nq) * k; ++i) distances[i] = -distances[i];

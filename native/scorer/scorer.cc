@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "common/error.h"
+#include "common/parallel.h"
 #include "flat/panels.h"
 #include "flat/scan.h"
 #include "flat/topk.h"
@@ -41,22 +42,6 @@ void offer(TopKCollector& collector, const float* scores, uint32_t mask, const u
       collector.push(scores[a], slots ? slots[first + a] : static_cast<uint32_t>(first + a));
     }
   }
-}
-
-// Runs `body(team)` on `teams` OpenMP threads, rethrowing the first exception on the caller.
-template <typename Body>
-void parallel(int teams, Body&& body) {
-  std::exception_ptr failure;
-#pragma omp parallel num_threads(teams)
-  {
-    try {
-      body(omp_get_thread_num());
-    } catch (...) {
-#pragma omp critical(cangen_scorer_failure)
-      if (!failure) failure = std::current_exception();
-    }
-  }
-  if (failure) std::rethrow_exception(failure);
 }
 
 std::vector<float> unpack(const PackedDense& p) {
@@ -165,9 +150,9 @@ void Scorer::precompute(const float* embeddings, size_t n, size_t firstSlot) {
   const size_t groups = (n + kTileAds - 1) / kTileAds;
   const int maxRows = std::max({dim, itemHalf_.outPad, gateItem_.outPad});
   const int teams = static_cast<int>(std::min<size_t>(threads_, groups));
-  parallel(teams, [&](int team) {
+  parallelTeam(teams, [&](int team, int teamSize) {
     AlignedBuffer<float> x(static_cast<size_t>(dim) * kTileAds), out(static_cast<size_t>(maxRows) * kTileAds);
-    for (size_t g = team; g < groups; g += teams) {
+    for (size_t g = team; g < groups; g += teamSize) {
       const size_t begin = g * kTileAds, count = std::min<size_t>(kTileAds, n - begin);
       std::fill(x.data(), x.data() + x.size(), 0.0f);
       for (size_t a = 0; a < count; ++a)
@@ -330,7 +315,7 @@ void Scorer::searchCpu(const Prepared& p, const ScorerRequest& r, const uint64_t
 
   const bool dotScan = model_.kind == ScorerKind::Dot && candidates == nullptr && r.fused;
   std::atomic<size_t> next{0};
-  parallel(teams, [&](int team) {
+  parallelTeam(teams, [&](int team, int) {
     AlignedBuffer<float> scratch(scratchSize), gathered(gatherFloats);
     alignas(64) float scores[kTileAds];
     TileIn in[2];
@@ -380,8 +365,8 @@ void Scorer::searchCpu(const Prepared& p, const ScorerRequest& r, const uint64_t
 
   // Merge (fused) or select (unfused) per user.
   const int userTeams = std::max(1, std::min(threads, nu));
-  parallel(userTeams, [&](int team) {
-    for (int u = team; u < nu; u += userTeams) {
+  parallelTeam(userTeams, [&](int team, int teamSize) {
+    for (int u = team; u < nu; u += teamSize) {
       std::vector<ScoredSlot> best;
       if (r.fused) {
         TopKCollector& merged = collectors[0][u];
@@ -502,11 +487,11 @@ std::vector<float> Scorer::score(const float* users, int nu, const float* w, con
   const int teams = std::max(1, std::min<int>(threads > 0 ? threads : threads_, static_cast<int>((n + kTileAds - 1) / kTileAds)));
   size_t gatherFloats = 0;
   for (int rows : planeRows_) gatherFloats += static_cast<size_t>(rows) * kTileAds;
-  parallel(teams, [&](int team) {
+  parallelTeam(teams, [&](int team, int teamSize) {
     AlignedBuffer<float> scratch(scratchFloats()), gathered(gatherFloats);
     alignas(64) float scores[kTileAds];
     TileIn in[2];
-    for (size_t first = static_cast<size_t>(team) * kTileAds; first < n; first += static_cast<size_t>(teams) * kTileAds) {
+    for (size_t first = static_cast<size_t>(team) * kTileAds; first < n; first += static_cast<size_t>(teamSize) * kTileAds) {
       const size_t m = std::min<size_t>(kTileAds, n - first);
       float* dst = gathered.data();
       for (size_t pl = 0; pl < planes_.size(); ++pl) {
