@@ -10,7 +10,9 @@
 #include <unordered_set>
 
 #include "common/error.h"
+#include "common/limits.h"
 #include "common/parallel.h"
+#include "common/threads.h"
 #include "flat/panels.h"
 #include "flat/scan.h"
 #include "flat/topk.h"
@@ -63,7 +65,7 @@ struct Scorer::Prepared {
 };
 
 Scorer::Scorer(ScorerModel model, int threads)
-    : model_(std::move(model)), threads_(threads > 0 ? threads : omp_get_num_procs()), kernels_(bestTileKernels()) {
+    : model_(std::move(model)), threads_(std::max(threads, 0)), kernels_(bestTileKernels()) {
   validateModel(model_);
   switch (model_.kind) {
     case ScorerKind::Dot:
@@ -149,7 +151,8 @@ void Scorer::precompute(const float* embeddings, size_t n, size_t firstSlot) {
   const int dim = model_.itemDim;
   const size_t groups = (n + kTileAds - 1) / kTileAds;
   const int maxRows = std::max({dim, itemHalf_.outPad, gateItem_.outPad});
-  const int teams = static_cast<int>(std::min<size_t>(threads_, groups));
+  ThreadLease lease(threads_);
+  const int teams = static_cast<int>(std::min<size_t>(lease.threads(), groups));
   parallelTeam(teams, [&](int team, int teamSize) {
     AlignedBuffer<float> x(static_cast<size_t>(dim) * kTileAds), out(static_cast<size_t>(maxRows) * kTileAds);
     for (size_t g = team; g < groups; g += teamSize) {
@@ -276,7 +279,8 @@ std::vector<std::vector<uint32_t>> Scorer::candidateSlots(const ScorerRequest& r
 void Scorer::searchCpu(const Prepared& p, const ScorerRequest& r, const uint64_t* eligible,
                        const std::vector<std::vector<uint32_t>>* candidates, int64_t* outSlots, float* outScores) const {
   const int nu = r.nu, k = r.k;
-  const int threads = r.threads > 0 ? r.threads : threads_;
+  ThreadLease lease(r.threads > 0 ? r.threads : threads_);
+  const int threads = lease.threads();
   const size_t tiles = tilesOf(count_);
   const size_t nPlanes = planes_.size();
 
@@ -299,6 +303,7 @@ void Scorer::searchCpu(const Prepared& p, const ScorerRequest& r, const uint64_t
   if (r.fused) {
     collectors.assign(teams, std::vector<TopKCollector>(nu, TopKCollector(k)));
   } else {
+    checkResultBudget(nu, static_cast<int64_t>(count_), sizeof(float), "unfused scores (one per user and ad)");
     all.assign(static_cast<size_t>(nu) * count_, std::numeric_limits<float>::quiet_NaN());
   }
   auto sink = [&](int team, int user, const uint32_t* slots, size_t first, uint32_t mask, const float* scores) {
@@ -482,9 +487,11 @@ std::vector<float> Scorer::score(const float* users, int nu, const float* w, con
       slots.push_back(it->second);
     }
   }
+  checkResultBudget(nu, static_cast<int64_t>(n), 2 * sizeof(float), "scores");  // native, then the JS copy
   std::vector<float> out(static_cast<size_t>(nu) * n);
   if (n == 0) return out;
-  const int teams = std::max(1, std::min<int>(threads > 0 ? threads : threads_, static_cast<int>((n + kTileAds - 1) / kTileAds)));
+  ThreadLease lease(threads > 0 ? threads : threads_);
+  const int teams = std::max(1, std::min<int>(lease.threads(), static_cast<int>((n + kTileAds - 1) / kTileAds)));
   size_t gatherFloats = 0;
   for (int rows : planeRows_) gatherFloats += static_cast<size_t>(rows) * kTileAds;
   parallelTeam(teams, [&](int team, int teamSize) {

@@ -7,7 +7,6 @@
 #include <functional>
 #include <new>
 #include <numeric>
-#include <random>
 #include <thread>
 #include <vector>
 
@@ -15,6 +14,7 @@
 #include "common/error.h"
 #include "common/parallel.h"
 #include "flat/flat_index.h"
+#include "test_data.h"
 
 namespace {
 
@@ -59,13 +59,7 @@ TEST(Parallel, OneThreadRunsOnTheCaller) {
                Error);
 }
 
-std::vector<float> randomRows(size_t n, int dim, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal;
-  std::vector<float> v(n * dim);
-  for (float& x : v) x = normal(rng);
-  return v;
-}
+using cangen::testdata::randomRows;
 
 // Every search region of ours turns an injected fault into a cangen::Error on the caller, and the
 // index answers correctly afterwards.
