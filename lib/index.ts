@@ -5,7 +5,7 @@ export { VectorIndex, type IndexOptions, type SearchOptions, type DeviceChoice }
 export { SearchResults, type ResultRow } from './results';
 export { type Metric } from './metric';
 export { type IdsInput } from './ids';
-export { buildInfo, measureCeilings, type BuildInfo, type Ceilings } from './system';
+export { buildInfo, measureCeilings, limits, setLimits, type BuildInfo, type Ceilings, type Limits, type LimitsUsage } from './system';
 export { defaults } from './defaults';
 export * from './errors';
 export {

@@ -96,7 +96,18 @@ export interface NativeBuildInfo {
   cudaDevices: number;
   cudaDevice: string;
   threads: number;
+  threadSource: string;
+  affinityCpus: number;
+  cgroupCpus: number;
   compiler: string;
+}
+
+export interface NativeLimits {
+  threads: number;
+  resultBytes: number;
+  activeThreads: number;
+  peakThreads: number;
+  hnswVisitedBytes: number;
 }
 
 export interface NativeAddon {
@@ -109,6 +120,8 @@ export interface NativeAddon {
   setErrorFactory(factory: (code: string, message: string) => Error): void;
   buildInfo(): NativeBuildInfo;
   measureCeilings(threads: number, megabytes: number): Promise<{ peakFlops: number; readBandwidth: number }>;
+  limits(resetPeak: boolean): NativeLimits;
+  setLimits(threads: number, resultBytes: number): void;
 }
 
 const packageRoot = join(__dirname, '..');

@@ -11,12 +11,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <mutex>
 #include <unordered_set>
 
 #include "ann/faiss_call.h"
 #include "ann/hnsw_search.h"
 #include "common/error.h"
+#include "common/limits.h"
+#include "common/parallel.h"
+#include "common/threads.h"
 #include "common/vectors.h"
 #include "flat/exact_search.h"
 #include "flat/topk.h"
@@ -66,7 +70,7 @@ faiss::IndexHNSW* asHnsw(faiss::Index* index) { return dynamic_cast<faiss::Index
 }  // namespace
 
 AdIndex::AdIndex(const AnnConfig& config, int threads)
-    : config_(config), threads_(threads > 0 ? threads : omp_get_num_procs()), panels_(config.dim, config.metric) {
+    : config_(config), threads_(std::max(threads, 0)), panels_(config.dim, config.metric) {
   validate(config_);
   if (config_.kind == AnnKind::Flat) {
     trained_ = true;
@@ -94,7 +98,8 @@ void AdIndex::train(const float* vectors, size_t n) {
                                                 std::to_string(ivf->nlist) + " vectors (ideally 39 x nlist) but received " +
                                                 std::to_string(n));
   }
-  omp_set_num_threads(threads_);
+  ThreadLease lease(threads_);
+  ScopedOmpThreads team(lease.threads());
   callFaiss("train", [&] { faiss_->train(static_cast<faiss::Index::idx_t>(n), x.data()); });
   trained_ = faiss_->is_trained;
   generation_++;
@@ -114,6 +119,8 @@ void AdIndex::appendVectors(const float* x, size_t n, size_t firstSlot) {
     gpu_.markDirty(firstSlot);
     return;
   }
+  ThreadLease lease(threads_);
+  ScopedOmpThreads team(lease.threads());
   if (auto* ivf = asIvf(faiss_.get())) {
     std::vector<faiss::Index::idx_t> slots(n);
     for (size_t i = 0; i < n; ++i) slots[i] = static_cast<faiss::Index::idx_t>(firstSlot + i);
@@ -217,8 +224,7 @@ void AdIndex::exactOverSlots(const float* queries, int nq, int k, const Bitmap* 
   const int dim = config_.dim;
   const bool l2 = config_.metric == Metric::L2;
   const Bitmap& set = eligible ? *eligible : catalog_.liveSlots();
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-  for (int q = 0; q < nq; ++q) {
+  parallelFor(threads, nq, 1, [&](int64_t q) {
     const float* query = queries + static_cast<size_t>(q) * dim;
     TopKCollector top(k);
     set.forEach([&](size_t slot) {
@@ -239,7 +245,7 @@ void AdIndex::exactOverSlots(const float* queries, int nq, int k, const Bitmap* 
       outSlots[static_cast<size_t>(q) * k + i] = best[i].slot;
       outScores[static_cast<size_t>(q) * k + i] = l2 ? -best[i].score : best[i].score;
     }
-  }
+  });
 }
 
 // Re-scores kIn candidates per query exactly and keeps the best k.
@@ -270,7 +276,6 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
   if (nq < 1) throw Error(ErrorCode::InvalidArgument, "Expected at least one query but received " + std::to_string(nq));
   if (k < 1) throw Error(ErrorCode::InvalidArgument, "Expected k >= 1 but received " + std::to_string(k));
   std::vector<float> q = prepare(queries, nq, "queries");
-  const int threads = params.threads > 0 ? params.threads : threads_;
   SearchResult result = SearchResult::padded(nq, k);
   std::vector<int64_t> slots(static_cast<size_t>(nq) * k, -1);
 
@@ -287,6 +292,8 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
   const bool deleted = catalog_.live() != catalog_.slots();
   const Bitmap* eligible = filter ? filter : (deleted ? &catalog_.liveSlots() : nullptr);
   const size_t eligibleCount = filter ? filter->count() : catalog_.live();
+  ThreadLease lease(params.threads > 0 ? params.threads : threads_);
+  const int threads = lease.threads();
   if (params.device == Device::Gpu && faiss_) {
     throw Error(ErrorCode::NoDevice, "Only the 'flat' kind searches on the GPU in this build; use device 'cpu'");
   }
@@ -322,7 +329,13 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
       const double fraction = static_cast<double>(eligibleCount) / std::max<size_t>(1, catalog_.live());
       const int rerankFactor = params.rerank >= 0 ? params.rerank : config_.rerank;
       const bool reranking = rerankFactor > 1 && rowVector(0) != nullptr;
-      const int kSearch = reranking ? k * rerankFactor : k;
+      // Candidates of the first stage: 64-bit product, then the same budget as the results.
+      const int64_t candidatesPerQuery = reranking ? static_cast<int64_t>(k) * rerankFactor : k;
+      checkResultBudget(nq, candidatesPerQuery, sizeof(float) + sizeof(faiss::Index::idx_t), "re-ranking candidates");
+      if (candidatesPerQuery > std::numeric_limits<int>::max()) {
+        throw Error(ErrorCode::ResourceLimit, "Expected k x rerank within 2^31 - 1 but it is " + std::to_string(candidatesPerQuery));
+      }
+      const int kSearch = static_cast<int>(candidatesPerQuery);
       std::unique_ptr<faiss::IDSelectorBitmap> selector;
       if (eligible) {
         selector = std::make_unique<faiss::IDSelectorBitmap>(eligible->words.size() * 8,
@@ -344,7 +357,7 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
       chosen->sel = selector.get();
       std::vector<float> distances(static_cast<size_t>(nq) * kSearch);
       std::vector<faiss::Index::idx_t> labels(static_cast<size_t>(nq) * kSearch);
-      omp_set_num_threads(threads);
+      ScopedOmpThreads team(threads);
       callFaiss("search", [&] {
         if (auto* hnsw = asHnsw(faiss_.get())) {
           searchHnsw(*hnsw, q.data(), nq, kSearch, hnswParams.efSearch, selector.get(), threads, distances.data(),
@@ -399,7 +412,8 @@ void AdIndex::rebuildFaiss(const std::vector<uint32_t>& keep) {
   std::unique_ptr<faiss::Index> fresh(faiss::index_factory(config_.dim, factoryString(config_).c_str(), metric));
   if (auto* hnsw = asHnsw(fresh.get())) hnsw->hnsw.efConstruction = config_.efConstruction;
   if (!fresh->is_trained) throw Error(ErrorCode::InvalidArgument, "compaction is not supported for this FAISS factory string");
-  omp_set_num_threads(threads_);
+  ThreadLease lease(threads_);
+  ScopedOmpThreads team(lease.threads());
   fresh->add(static_cast<faiss::Index::idx_t>(keep.size()), live.data());
   faiss_ = std::move(fresh);
 }

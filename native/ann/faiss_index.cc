@@ -9,6 +9,7 @@
 
 #include "ann/faiss_call.h"
 #include "common/error.h"
+#include "common/threads.h"
 #include "common/vectors.h"
 
 namespace cangen {
@@ -22,7 +23,7 @@ faiss::MetricType toFaiss(Metric metric) {
 }  // namespace
 
 FaissIndex::FaissIndex(int dim, Metric metric, const std::string& factory, int threads)
-    : dim_(dim), metric_(metric), threads_(threads > 0 ? threads : omp_get_num_procs()) {
+    : dim_(dim), metric_(metric), threads_(std::max(threads, 0)) {
   if (dim < 1) throw Error(ErrorCode::InvalidArgument, "Expected a dimension >= 1 but received " + std::to_string(dim));
   index_ = callFaiss("index_factory", [&] {
     std::unique_ptr<faiss::Index> inner(faiss::index_factory(dim, factory.c_str(), toFaiss(metric)));
@@ -47,7 +48,8 @@ std::vector<float> FaissIndex::prepare(const float* vectors, size_t n) const {
 void FaissIndex::train(const float* vectors, size_t n) {
   std::vector<float> x = prepare(vectors, n);
   std::unique_lock lock(mutex_);
-  omp_set_num_threads(threads_);
+  ThreadLease lease(threads_);
+  ScopedOmpThreads team(lease.threads());
   callFaiss("train", [&] { index_->train(static_cast<faiss::Index::idx_t>(n), x.data()); });
   trained_ = index_->is_trained;
 }
@@ -65,7 +67,8 @@ void FaissIndex::add(const int64_t* ids, const float* vectors, size_t n) {
                   "Expected ids not already in the index but id " + std::to_string(ids[i]) + " is repeated; nothing was added");
     }
   }
-  omp_set_num_threads(threads_);
+  ThreadLease lease(threads_);
+  ScopedOmpThreads team(lease.threads());
   callFaiss("add", [&] { index_->add_with_ids(static_cast<faiss::Index::idx_t>(n), x.data(), ids); });
   ids_.insert(batch.begin(), batch.end());
   publicCount_.store(static_cast<size_t>(index_->ntotal), std::memory_order_release);
@@ -80,7 +83,8 @@ SearchResult FaissIndex::search(const float* queries, int nq, int k, const Searc
   SearchResult result = SearchResult::padded(nq, k);
   {
     std::shared_lock lock(mutex_);
-    omp_set_num_threads(options.threads > 0 ? options.threads : threads_);
+    ThreadLease lease(options.threads > 0 ? options.threads : threads_);
+    ScopedOmpThreads team(lease.threads());
     callFaiss("search", [&] { index_->search(nq, q.data(), k, result.scores.data(), result.ids.data()); });
   }
   for (size_t i = 0; i < result.ids.size(); ++i) {

@@ -4,15 +4,19 @@
 #include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/IDSelector.h>
 #include <faiss/utils/distances.h>
+#include <omp.h>
 #include <xmmintrin.h>
 
 #include <algorithm>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <queue>
 #include <vector>
 
 #include "common/error.h"
+#include "common/parallel.h"
+#include "common/threads.h"
 
 namespace cangen {
 
@@ -33,13 +37,55 @@ struct Farther {
   bool operator()(const Scored& a, const Scored& b) const { return a.distance < b.distance; }
 };
 
-// One per thread, grown to the largest index it has searched; advance() resets it in O(1).
-faiss::VisitedTable& visitedTable(idx_t ntotal) {
-  thread_local std::unique_ptr<faiss::VisitedTable> table;
-  if (!table || static_cast<idx_t>(table->visited.size()) < ntotal) {
-    table = std::make_unique<faiss::VisitedTable>(static_cast<int>(ntotal));
+// Visited tables (ntotal bytes each; advance() resets one in O(1)) are reused across calls, but
+// only as many as the thread budget and none above kKeptVisitedBytes are kept: idle memory stays
+// bounded whatever the number of worker threads, and a huge index's tables are freed after use.
+constexpr size_t kKeptVisitedBytes = size_t{64} << 20;
+
+class VisitedPool {
+ public:
+  std::unique_ptr<faiss::VisitedTable> take(idx_t ntotal) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (auto it = kept_.begin(); it != kept_.end(); ++it) {
+        if (static_cast<idx_t>((*it)->visited.size()) >= ntotal) {
+          std::unique_ptr<faiss::VisitedTable> table = std::move(*it);
+          kept_.erase(it);
+          return table;
+        }
+      }
+    }
+    return std::make_unique<faiss::VisitedTable>(static_cast<int>(ntotal));
   }
-  return *table;
+  void giveBack(std::unique_ptr<faiss::VisitedTable> table) {
+    if (!table || table->visited.size() > kKeptVisitedBytes) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (kept_.size() < static_cast<size_t>(threadBudget())) {
+      kept_.push_back(std::move(table));
+    } else {
+      // Keep the larger ones: they serve every index up to their size.
+      auto smallest = std::min_element(kept_.begin(), kept_.end(), [](const auto& a, const auto& b) {
+        return a->visited.size() < b->visited.size();
+      });
+      if (smallest != kept_.end() && (*smallest)->visited.size() < table->visited.size()) *smallest = std::move(table);
+    }
+    while (kept_.size() > static_cast<size_t>(threadBudget())) kept_.pop_back();  // the budget was lowered
+  }
+  size_t keptBytes() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    size_t bytes = 0;
+    for (const auto& t : kept_) bytes += t->visited.size();
+    return bytes;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<faiss::VisitedTable>> kept_;
+};
+
+VisitedPool& visitedPool() {
+  static VisitedPool pool;
+  return pool;
 }
 
 class GraphSearch {
@@ -153,21 +199,31 @@ void searchHnsw(const faiss::IndexHNSW& index, const float* queries, int nq, int
     throw Error(ErrorCode::Internal, "HNSW search needs a flat storage of at most 2^31 vectors");
   }
   const int beam = std::max(ef, k);
-  auto one = [&](int q) {
+  // One table per thread of this call, taken on the thread's first query, returned at the end.
+  std::vector<std::unique_ptr<faiss::VisitedTable>> tables(static_cast<size_t>(std::max(threads, 1)));
+  struct GiveBack {
+    std::vector<std::unique_ptr<faiss::VisitedTable>>& tables;
+    ~GiveBack() {
+      for (auto& t : tables) visitedPool().giveBack(std::move(t));
+    }
+  } giveBack{tables};
+  auto one = [&](int64_t q) {
+    std::unique_ptr<faiss::VisitedTable>& table = tables[static_cast<size_t>(omp_get_thread_num())];
+    if (!table) table = visitedPool().take(index.ntotal);
     GraphSearch search(index, storage->get_xb(), selector);
-    search.run(queries + static_cast<size_t>(q) * index.d, k, beam, visitedTable(index.ntotal),
-               distances + static_cast<size_t>(q) * k, labels + static_cast<size_t>(q) * k);
+    search.run(queries + static_cast<size_t>(q) * index.d, k, beam, *table, distances + static_cast<size_t>(q) * k,
+               labels + static_cast<size_t>(q) * k);
   };
-  if (nq == 1) {
-    one(0);
-  } else {
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
-    for (int q = 0; q < nq; ++q) one(q);
-  }
+  // A single query runs on the calling thread, without a team.
+  parallelFor(threads, nq, 4, one);
   // FAISS's convention: inner product comes back as a similarity, largest first.
   if (index.metric_type == faiss::METRIC_INNER_PRODUCT) {
     for (size_t i = 0; i < static_cast<size_t>(nq) * k; ++i) distances[i] = -distances[i];
   }
 }
 
+}  // namespace cangen
+
+namespace cangen {
+size_t hnswVisitedBytesKept() { return visitedPool().keptBytes(); }
 }  // namespace cangen

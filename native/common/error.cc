@@ -15,6 +15,7 @@ const char* errorCodeName(ErrorCode code) {
     case ErrorCode::Io: return "ERR_IO";
     case ErrorCode::StaleFilter: return "ERR_STALE_FILTER";
     case ErrorCode::Internal: return "ERR_INTERNAL";
+    case ErrorCode::ResourceLimit: return "ERR_RESOURCE_LIMIT";
   }
   return "ERR_INTERNAL";
 }

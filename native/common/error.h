@@ -18,6 +18,7 @@ enum class ErrorCode {
   Io,                // the file system refused (permissions, space, missing file)
   StaleFilter,       // a compiled filter used after the index changed
   Internal,          // a bug or an exhausted resource: the message says which
+  ResourceLimit,     // a request larger than a configured limit (e.g. the result memory budget)
 };
 
 const char* errorCodeName(ErrorCode code);

@@ -1,13 +1,10 @@
 #include "flat/exact_search.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <atomic>
-#include <exception>
-#include <mutex>
 #include <vector>
 
+#include "common/parallel.h"
 #include "flat/scan.h"
 #include "flat/topk.h"
 
@@ -32,40 +29,23 @@ void exactSearchPanels(const PanelView& view, const float* queries, int nq, int 
   std::vector<std::vector<TopKCollector>> collectors(teams, std::vector<TopKCollector>(nq, TopKCollector(k)));
   const ScanFunction scan = bestScanFunction();
   std::atomic<size_t> next{0};
-  std::exception_ptr failure;
-  std::mutex failureMutex;
-  auto guarded = [&](auto&& work) {
-    try {
-      work();
-    } catch (...) {
-      std::lock_guard<std::mutex> g(failureMutex);
-      if (!failure) failure = std::current_exception();
-    }
-  };
-
-#pragma omp parallel num_threads(teams)
-  guarded([&] {
-    TopKCollector* mine = collectors[omp_get_thread_num()].data();
+  parallelTeam(teams, [&](int thread, int) {
+    TopKCollector* mine = collectors[thread].data();
     for (size_t c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) {
       scan(view, queries, nq, c * chunk, std::min(panels, (c + 1) * chunk), eligible, mine);
     }
   });
-  if (failure) std::rethrow_exception(failure);
 
   // A team for the merge only pays off with several queries to merge.
-#pragma omp parallel for num_threads(teams) schedule(dynamic, 4) if (nq >= 4 * teams)
-  for (int q = 0; q < nq; ++q) {
-    guarded([&] {
-      TopKCollector& merged = collectors[0][q];
-      for (int t = 1; t < teams; ++t) merged.append(collectors[t][q]);
-      std::vector<ScoredSlot> best = merged.sorted();
-      for (size_t i = 0; i < best.size() && i < static_cast<size_t>(k); ++i) {
-        outSlots[static_cast<size_t>(q) * k + i] = best[i].slot;
-        outScores[static_cast<size_t>(q) * k + i] = best[i].score;
-      }
-    });
-  }
-  if (failure) std::rethrow_exception(failure);
+  parallelFor(nq >= 4 * teams ? teams : 1, nq, 4, [&](int64_t q) {
+    TopKCollector& merged = collectors[0][q];
+    for (int t = 1; t < teams; ++t) merged.append(collectors[t][q]);
+    std::vector<ScoredSlot> best = merged.sorted();
+    for (size_t i = 0; i < best.size() && i < static_cast<size_t>(k); ++i) {
+      outSlots[static_cast<size_t>(q) * k + i] = best[i].slot;
+      outScores[static_cast<size_t>(q) * k + i] = best[i].score;
+    }
+  });
 }
 
 }  // namespace cangen

@@ -9,13 +9,14 @@
 #include <unordered_set>
 
 #include "common/error.h"
+#include "common/threads.h"
 #include "common/vectors.h"
 #include "flat/exact_search.h"
 
 namespace cangen {
 
 FlatIndex::FlatIndex(int dim, Metric metric, int threads)
-    : dim_(dim), metric_(metric), threads_(threads > 0 ? threads : omp_get_num_procs()), store_(dim, metric) {
+    : dim_(dim), metric_(metric), threads_(std::max(threads, 0)), store_(dim, metric) {
   if (dim < 1 || dim > 65536) {
     throw Error(ErrorCode::InvalidArgument, "Expected a dimension between 1 and 65536 but received " +
                                                 std::to_string(dim));
@@ -84,8 +85,8 @@ SearchResult FlatIndex::search(const float* queries, int nq, int k, const Search
   if (options.device == Device::Gpu) {
     gpu_.search(view, prepared.data(), nq, k, nullptr, options.gpuDevice, slots.data(), result.scores.data());
   } else if (count_ > 0) {
-    exactSearchPanels(view, prepared.data(), nq, k, options.threads > 0 ? options.threads : threads_, nullptr,
-                      slots.data(), result.scores.data());
+    ThreadLease lease(options.threads > 0 ? options.threads : threads_);
+    exactSearchPanels(view, prepared.data(), nq, k, lease.threads(), nullptr, slots.data(), result.scores.data());
   }
   for (size_t i = 0; i < slots.size(); ++i) {
     if (slots[i] >= 0) {

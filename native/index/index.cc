@@ -2,9 +2,12 @@
 
 #include <cmath>
 
+#include "common/limits.h"
+
 namespace cangen {
 
 SearchResult SearchResult::padded(int nq, int k) {
+  checkResultBudget(nq, k, kSearchResultBytes, "search results");
   SearchResult r;
   r.nq = nq;
   r.k = k;

@@ -27,7 +27,8 @@ struct SearchResult {
   std::vector<float> scores;     // nq * k: similarity (ip, cosine) or squared distance (l2)
   std::vector<uint32_t> counts;  // nq: how many of the k are real results
 
-  // nq x k of padding, ready to be filled.
+  // nq x k of padding, ready to be filled; ErrorCode::ResourceLimit when over the result budget
+  // (common/limits.h), before anything is allocated.
   static SearchResult padded(int nq, int k);
 };
 

@@ -10,6 +10,9 @@
 #include <unordered_set>
 
 #include "common/error.h"
+#include "common/limits.h"
+#include "common/parallel.h"
+#include "common/threads.h"
 #include "flat/panels.h"
 #include "flat/scan.h"
 #include "flat/topk.h"
@@ -43,22 +46,6 @@ void offer(TopKCollector& collector, const float* scores, uint32_t mask, const u
   }
 }
 
-// Runs `body(team)` on `teams` OpenMP threads, rethrowing the first exception on the caller.
-template <typename Body>
-void parallel(int teams, Body&& body) {
-  std::exception_ptr failure;
-#pragma omp parallel num_threads(teams)
-  {
-    try {
-      body(omp_get_thread_num());
-    } catch (...) {
-#pragma omp critical(cangen_scorer_failure)
-      if (!failure) failure = std::current_exception();
-    }
-  }
-  if (failure) std::rethrow_exception(failure);
-}
-
 std::vector<float> unpack(const PackedDense& p) {
   std::vector<float> w(static_cast<size_t>(p.out) * p.in);
   for (int r = 0; r < p.out; ++r)
@@ -78,7 +65,7 @@ struct Scorer::Prepared {
 };
 
 Scorer::Scorer(ScorerModel model, int threads)
-    : model_(std::move(model)), threads_(threads > 0 ? threads : omp_get_num_procs()), kernels_(bestTileKernels()) {
+    : model_(std::move(model)), threads_(std::max(threads, 0)), kernels_(bestTileKernels()) {
   validateModel(model_);
   switch (model_.kind) {
     case ScorerKind::Dot:
@@ -164,10 +151,11 @@ void Scorer::precompute(const float* embeddings, size_t n, size_t firstSlot) {
   const int dim = model_.itemDim;
   const size_t groups = (n + kTileAds - 1) / kTileAds;
   const int maxRows = std::max({dim, itemHalf_.outPad, gateItem_.outPad});
-  const int teams = static_cast<int>(std::min<size_t>(threads_, groups));
-  parallel(teams, [&](int team) {
+  ThreadLease lease(threads_);
+  const int teams = static_cast<int>(std::min<size_t>(lease.threads(), groups));
+  parallelTeam(teams, [&](int team, int teamSize) {
     AlignedBuffer<float> x(static_cast<size_t>(dim) * kTileAds), out(static_cast<size_t>(maxRows) * kTileAds);
-    for (size_t g = team; g < groups; g += teams) {
+    for (size_t g = team; g < groups; g += teamSize) {
       const size_t begin = g * kTileAds, count = std::min<size_t>(kTileAds, n - begin);
       std::fill(x.data(), x.data() + x.size(), 0.0f);
       for (size_t a = 0; a < count; ++a)
@@ -227,7 +215,7 @@ Scorer::Prepared Scorer::prepare(const float* users, int nu, const float* w) con
 size_t Scorer::scratchFloats() const {
   switch (model_.kind) {
     case ScorerKind::Dot: return static_cast<size_t>(kRowBlock) * kTileAds;
-    case ScorerKind::Mlp: return mlpScratchFloats(mlp_, model_.itemDim);
+    case ScorerKind::Mlp: return mlpScratchFloats(mlp_);
     case ScorerKind::Mol: return molScratchFloats(mol_);
   }
   return 0;
@@ -291,7 +279,8 @@ std::vector<std::vector<uint32_t>> Scorer::candidateSlots(const ScorerRequest& r
 void Scorer::searchCpu(const Prepared& p, const ScorerRequest& r, const uint64_t* eligible,
                        const std::vector<std::vector<uint32_t>>* candidates, int64_t* outSlots, float* outScores) const {
   const int nu = r.nu, k = r.k;
-  const int threads = r.threads > 0 ? r.threads : threads_;
+  ThreadLease lease(r.threads > 0 ? r.threads : threads_);
+  const int threads = lease.threads();
   const size_t tiles = tilesOf(count_);
   const size_t nPlanes = planes_.size();
 
@@ -314,6 +303,7 @@ void Scorer::searchCpu(const Prepared& p, const ScorerRequest& r, const uint64_t
   if (r.fused) {
     collectors.assign(teams, std::vector<TopKCollector>(nu, TopKCollector(k)));
   } else {
+    checkResultBudget(nu, static_cast<int64_t>(count_), sizeof(float), "unfused scores (one per user and ad)");
     all.assign(static_cast<size_t>(nu) * count_, std::numeric_limits<float>::quiet_NaN());
   }
   auto sink = [&](int team, int user, const uint32_t* slots, size_t first, uint32_t mask, const float* scores) {
@@ -330,7 +320,7 @@ void Scorer::searchCpu(const Prepared& p, const ScorerRequest& r, const uint64_t
 
   const bool dotScan = model_.kind == ScorerKind::Dot && candidates == nullptr && r.fused;
   std::atomic<size_t> next{0};
-  parallel(teams, [&](int team) {
+  parallelTeam(teams, [&](int team, int) {
     AlignedBuffer<float> scratch(scratchSize), gathered(gatherFloats);
     alignas(64) float scores[kTileAds];
     TileIn in[2];
@@ -380,8 +370,8 @@ void Scorer::searchCpu(const Prepared& p, const ScorerRequest& r, const uint64_t
 
   // Merge (fused) or select (unfused) per user.
   const int userTeams = std::max(1, std::min(threads, nu));
-  parallel(userTeams, [&](int team) {
-    for (int u = team; u < nu; u += userTeams) {
+  parallelTeam(userTeams, [&](int team, int teamSize) {
+    for (int u = team; u < nu; u += teamSize) {
       std::vector<ScoredSlot> best;
       if (r.fused) {
         TopKCollector& merged = collectors[0][u];
@@ -497,16 +487,18 @@ std::vector<float> Scorer::score(const float* users, int nu, const float* w, con
       slots.push_back(it->second);
     }
   }
+  checkResultBudget(nu, static_cast<int64_t>(n), 2 * sizeof(float), "scores");  // native, then the JS copy
   std::vector<float> out(static_cast<size_t>(nu) * n);
   if (n == 0) return out;
-  const int teams = std::max(1, std::min<int>(threads > 0 ? threads : threads_, static_cast<int>((n + kTileAds - 1) / kTileAds)));
+  ThreadLease lease(threads > 0 ? threads : threads_);
+  const int teams = std::max(1, std::min<int>(lease.threads(), static_cast<int>((n + kTileAds - 1) / kTileAds)));
   size_t gatherFloats = 0;
   for (int rows : planeRows_) gatherFloats += static_cast<size_t>(rows) * kTileAds;
-  parallel(teams, [&](int team) {
+  parallelTeam(teams, [&](int team, int teamSize) {
     AlignedBuffer<float> scratch(scratchFloats()), gathered(gatherFloats);
     alignas(64) float scores[kTileAds];
     TileIn in[2];
-    for (size_t first = static_cast<size_t>(team) * kTileAds; first < n; first += static_cast<size_t>(teams) * kTileAds) {
+    for (size_t first = static_cast<size_t>(team) * kTileAds; first < n; first += static_cast<size_t>(teamSize) * kTileAds) {
       const size_t m = std::min<size_t>(kTileAds, n - first);
       float* dst = gathered.data();
       for (size_t pl = 0; pl < planes_.size(); ++pl) {

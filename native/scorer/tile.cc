@@ -6,11 +6,7 @@
 
 namespace cangen {
 
-size_t mlpScratchFloats(const MlpPlan& plan, int) {
-  int rows = padRows(plan.firstOut);
-  for (const PackedDense& layer : plan.layers) rows = std::max(rows, layer.outPad);
-  return 2 * static_cast<size_t>(std::max(rows, kRowBlock)) * kTileAds;
-}
+size_t mlpScratchFloats(const MlpPlan& plan) { return 2 * static_cast<size_t>(mlpBufferRows(plan)) * kTileAds; }
 
 size_t molScratchFloats(const MolPlan& plan) {
   const size_t rows = static_cast<size_t>(plan.itemComponents) * plan.queryPad + plan.gateLogits.outPad +

@@ -5,6 +5,7 @@
 // GEMM: 8 weight rows x 32 ads of accumulators, one ad-row load feeding 8 FMAs per vector.
 // Weights are packed once (or once per user for what depends on the user) in blocks of 8 rows:
 // block b holds, for each input i, W[8b .. 8b+8)[i] contiguously, zero past the real rows.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -90,8 +91,17 @@ struct MolPlan {
   PackedDense gateOut;     // (heads * P) x G, rows in (head, item component, query component) order
 };
 
+// An MLP tile's scratch is two equal buffers the layers ping-pong between (one layer reads one
+// and writes the other), each as tall as the widest padded layer: a later layer wider than the
+// first must not write into rows the layer is still reading.
+inline int mlpBufferRows(const MlpPlan& plan) {
+  int rows = std::max(padRows(plan.firstOut), kRowBlock);
+  for (const PackedDense& layer : plan.layers) rows = std::max(rows, layer.outPad);
+  return rows;
+}
+
 // Scratch floats one thread needs for one tile.
-size_t mlpScratchFloats(const MlpPlan& plan, int inDim);
+size_t mlpScratchFloats(const MlpPlan& plan);
 size_t molScratchFloats(const MolPlan& plan);
 
 // One instruction set's kernels. `scores` receives 32 blended scores.

@@ -146,7 +146,7 @@ void mlpTile(const MlpPlan& plan, const MlpUserPlan& user, const TileIn& x, floa
   }
   layerNorm(h, rows, plan.firstGamma, plan.firstBeta, plan.eps);
   activate(h, rowsPad, plan.activation);
-  float* next = scratch + static_cast<size_t>(std::max(rowsPad, 8)) * kTileAds;
+  float* next = scratch + static_cast<size_t>(mlpBufferRows(plan)) * kTileAds;
   for (const PackedDense& layer : plan.layers) {
     dense(layer, scratchIn(h), layer.bias.empty() ? nullptr : layer.bias.data(), nullptr, next);
     layerNorm(next, layer.out, layer.gamma, layer.beta, plan.eps);

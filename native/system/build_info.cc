@@ -1,7 +1,6 @@
 #include "system/build_info.h"
 
-#include <omp.h>
-
+#include "common/threads.h"
 #include "cuda/gpu_flat_search.h"
 #include "flat/scan.h"
 
@@ -16,7 +15,11 @@ BuildInfo buildInfo() {
   info.cudaCompiled = gpu::compiledWithCuda();
   info.cudaDevices = gpu::deviceCount();
   info.cudaDevice = gpu::describeDevice(0);
-  info.threads = omp_get_num_procs();
+  const ThreadBudgetInfo budget = threadBudgetInfo();
+  info.threads = budget.budget;
+  info.threadSource = budget.source;
+  info.affinityCpus = budget.affinityCpus;
+  info.cgroupCpus = budget.cgroupCpus;
   info.compiler = "gcc " __VERSION__;
   return info;
 }

@@ -12,7 +12,10 @@ struct BuildInfo {
   bool cudaCompiled = false;
   int cudaDevices = 0;
   std::string cudaDevice;     // first device's description, or why there is none
-  int threads = 0;            // default threads per search (cores visible to this process)
+  int threads = 0;            // the process's thread budget, shared by concurrent calls (common/threads.h)
+  std::string threadSource;   // what set it: "affinity", "cgroup", "CANGEN_THREAD_BUDGET" or "setThreadBudget"
+  int affinityCpus = 0;       // CPUs in this process's affinity mask
+  double cgroupCpus = 0;      // the cgroup CPU quota in CPUs (0: none)
   std::string compiler;
 };
 

@@ -3,12 +3,14 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <string>
 
 #include "common/aligned_buffer.h"
+#include "common/parallel.h"
 #include "flat/scan.h"
 
 namespace cangen {
@@ -25,9 +27,12 @@ double measureReadBandwidth(int threads, double bytes) {
   uint64_t sink = 0;
   for (int round = 0; round < 5; ++round) {
     auto start = std::chrono::steady_clock::now();
-    uint64_t acc = 0;
-#pragma omp parallel for num_threads(threads) reduction(^ : acc) schedule(static)
-    for (size_t i = 0; i < words; ++i) acc ^= buffer[i];
+    std::atomic<uint64_t> acc{0};
+    parallelTeam(threads, [&](int thread, int team) {
+      uint64_t mine = 0;
+      for (size_t i = words * thread / team, end = words * (thread + 1) / team; i < end; ++i) mine ^= buffer[i];
+      acc.fetch_xor(mine);
+    });
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     sink ^= acc;
     best = std::max(best, static_cast<double>(words * sizeof(uint64_t)) / seconds);
