@@ -89,6 +89,28 @@ service('bad requests: malformed JSON, oversize body, unknown field, wrong shape
   assert.is(missing.json.error.code, 'ERR_NOT_FOUND');
 });
 
+service('control characters in names are rejected (400), line breaks in free text are not', async () => {
+  const bodies = [
+    { userId: 'u1', scenario: 'home', eligibility: { categories: ['x\u0000ay'] } },
+    { userId: 'u1', scenario: 'home', eligibility: { excludeAdvertisers: ['a\u0001b'] } },
+    { userId: 'u1', scenario: 'home', features: { geo: 'fr\u001fde' } },
+    { userId: 'u1', scenario: 'home', features: { categories: ['shoes\u007f'] } },
+    { userId: 'u\u0000', scenario: 'home' },
+    { userId: 'u1', scenario: 'home', features: { text: 'shoes\u0000' } },
+  ];
+  for (const body of bodies) {
+    const r = await call('POST', '/v1/retrieve', body);
+    assert.is(r.status, 400, JSON.stringify(body));
+    assert.is(r.json.error.code, 'ERR_VALIDATION');
+  }
+  const upsert = await call('PUT', '/v1/ads', { ads: [{ id: 7, title: 'ok', advertiserId: 'adv\u0000x' }] }, { authorization: `Bearer ${token}` });
+  assert.is(upsert.status, 400);
+  const feedback = await call('POST', '/v1/feedback', { events: [{ requestId: 'a\u0000b', adId: 1, type: 'click' }] });
+  assert.is(feedback.status, 400);
+  const lines = await call('POST', '/v1/retrieve', { userId: 'u1', scenario: 'home', deadlineMs: 5000, features: { text: 'trail\nrunning\tshoes' } });
+  assert.is(lines.status, 200, lines.text);
+});
+
 service('corpus writes need the token; upserted ads are served, deleted ones are not', async () => {
   const ad = { id: '900000001', embedding: Array.from({ length: 32 }, (_, i) => (i === 0 ? 50 : 0)), category: 'shoes', title: 'golden boots' };
   const none = await call('PUT', '/v1/ads', { ads: [ad] });

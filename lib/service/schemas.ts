@@ -1,7 +1,11 @@
 /** JSON schemas of the HTTP API: every body is checked before a handler runs. */
 const adId = { anyOf: [{ type: 'string', pattern: '^[0-9]{1,19}$' }, { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }] };
 const vector = (dim: number) => ({ type: 'array', items: { type: 'number' }, minItems: dim, maxItems: dim });
-const names = { type: 'array', items: { type: 'string', maxLength: 256 }, maxItems: 1000 };
+/** A name (id, geo, category, advertiser, scenario): no control character, so none can pose as a separator. */
+const name = (maxLength: number, minLength = 0) => ({ type: 'string', minLength, maxLength, pattern: '^[^\\u0000-\\u001F\\u007F]*$' });
+/** Free text (query text, titles): tabs and line breaks allowed, other control characters not. */
+const text = (maxLength: number) => ({ type: 'string', maxLength, pattern: '^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F]*$' });
+const names = { type: 'array', items: name(256), maxItems: 1000 };
 const errorReply = {
   type: 'object',
   properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } },
@@ -14,14 +18,14 @@ export function retrieveSchema(dim: number) {
       required: ['userId', 'scenario'],
       additionalProperties: false,
       properties: {
-        userId: { type: 'string', minLength: 1, maxLength: 256 },
-        scenario: { type: 'string', minLength: 1, maxLength: 64 },
+        userId: name(256, 1),
+        scenario: name(64, 1),
         k: { type: 'integer', minimum: 1, maximum: 100000 },
         deadlineMs: { type: 'integer', minimum: 1, maximum: 60000 },
         features: {
           type: 'object',
           additionalProperties: false,
-          properties: { embedding: vector(dim), shortTerm: vector(dim), text: { type: 'string', maxLength: 4096 }, geo: { type: 'string', maxLength: 64 }, categories: names },
+          properties: { embedding: vector(dim), shortTerm: vector(dim), text: text(4096), geo: name(64), categories: names },
         },
         eligibility: {
           type: 'object',
@@ -71,7 +75,7 @@ export const feedbackSchema = {
           type: 'object',
           required: ['requestId', 'adId', 'type'],
           additionalProperties: false,
-          properties: { requestId: { type: 'string', maxLength: 128 }, adId, type: { enum: ['impression', 'click', 'conversion'] } },
+          properties: { requestId: name(128), adId, type: { enum: ['impression', 'click', 'conversion'] } },
         },
       },
     },
@@ -96,10 +100,10 @@ export function upsertSchema(dim: number) {
             properties: {
               id: adId,
               embedding: vector(dim),
-              title: { type: 'string', maxLength: 2048 },
-              category: { type: 'string', maxLength: 256 },
-              advertiserId: { type: 'string', maxLength: 256 },
-              campaignId: { type: 'string', maxLength: 256 },
+              title: text(2048),
+              category: name(256),
+              advertiserId: name(256),
+              campaignId: name(256),
               geos: names,
               active: { type: 'boolean' },
               budgetLeft: { type: 'number', minimum: 0 },
