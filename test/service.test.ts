@@ -1,10 +1,13 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { AdIndex } from '../lib/ad-index';
-import { CandidateEngine, type CandidateGenerator } from '../lib/orchestration';
+import { NonFiniteError } from '../lib';
+import { CandidateEngine, EmbedderError, HashedNgramEmbedder, type CandidateGenerator, type Embedder } from '../lib/orchestration';
+import { adIdPattern } from '../lib/service/schemas';
 import { buildEngine, createService, defaultConfig, loadConfig, type CangenService, type ServiceConfig } from '../lib/service';
 
 const service = suite('service over real HTTP on loopback');
@@ -32,7 +35,7 @@ async function call(method: string, path: string, body?: unknown, headers: Recor
 
 service.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cangen-service-'));
-  config = loadConfig({ env: {}, overrides: { port: 0, ads: 3000, token, stateFile: join(dir, 'state.json'), bodyLimit: 64 * 1024 } });
+  config = loadConfig({ env: {}, overrides: { port: 0, ads: 3000, token, stateFile: join(dir, 'state.json'), bodyLimit: 64 * 1024, drainDelayMs: 0 } });
   const { engine } = await buildEngine(config);
   svc = createService(engine, config);
   base = await svc.start();
@@ -139,6 +142,66 @@ service('corpus writes need the token; upserted ads are served, deleted ones are
   assert.is(badEmbedding.status, 400);
 });
 
+service('a body over the limit gets 413 even when the client writes all of it before reading', async () => {
+  // The server in a process of its own, as in production: its answer races the client's writes.
+  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'helpers', 'service-child.ts'), JSON.stringify({ token, bodyLimit: 1024 * 1024 })], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim()));
+      child.once('exit', (code) => reject(new Error(`service child exited with ${code}`)));
+    });
+    const body = JSON.stringify({ userId: 'u1', scenario: 's', features: { text: 'x'.repeat(2 * 1024 * 1024) } });
+    const send = (method: string, path: string) =>
+      fetch(`${url}${path}`, { method, headers: { 'content-type': 'application/json' }, body }).then((r) => r.status, (e: Error & { cause?: { code?: string } }) => `${e.message} ${e.cause?.code}`);
+    const statuses: unknown[] = [];
+    for (let i = 0; i < 20; i++) statuses.push(await send('POST', '/v1/retrieve'));
+    assert.equal(statuses, Array(20).fill(413), 'Node fetch with a 2 MB body, 20 times');
+    const refused: unknown[] = [];
+    for (let i = 0; i < 20; i++) refused.push(await send('PUT', '/v1/ads'));
+    assert.equal(refused, Array(20).fill(401), 'refused on the token before the body was read: the answer arrives too');
+    // Chunked (no content-length): the limit is found while reading.
+    const chunks = new ReadableStream({
+      start(controller) {
+        for (let i = 0; i < 32; i++) controller.enqueue(new TextEncoder().encode(i === 0 ? '{"userId":"' : 'y'.repeat(64 * 1024)));
+        controller.close();
+      },
+    });
+    const chunked = await fetch(`${url}/v1/retrieve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chunks, duplex: 'half' } as RequestInit);
+    assert.is(chunked.status, 413);
+    assert.is(((await chunked.json()) as { error: { code: string } }).error.code, 'ERR_BODY_TOO_LARGE');
+    assert.is((await fetch(`${url}/healthz`)).status, 200);
+  } finally {
+    child.kill('SIGTERM');
+  }
+});
+
+service('the token is checked before the body is parsed', async () => {
+  const malformed = await call('PUT', '/v1/ads', '{"ads": [', { authorization: 'Bearer wrong-token-wrong-token' });
+  assert.is(malformed.status, 403, 'not 400: the body of a refused request is never parsed');
+  const invalid = await call('DELETE', '/v1/ads', { nothing: true });
+  assert.is(invalid.status, 401);
+  assert.is(invalid.json.error.code, 'ERR_UNAUTHORIZED');
+  const authorized = await call('PUT', '/v1/ads', '{"ads": [', { authorization: `Bearer ${token}` });
+  assert.is(authorized.status, 400);
+  assert.is(authorized.json.error.code, 'ERR_MALFORMED_JSON');
+});
+
+service('ids of 2^63 and above are rejected by every schema; a refused batch stores nothing', async () => {
+  const auth = { authorization: `Bearer ${token}` };
+  const before = (await call('GET', '/readyz')).json.ads;
+  const upsert = await call('PUT', '/v1/ads', { ads: [{ id: '910000001', title: 'espresso machine deal' }, { id: '9999999999999999991', title: 'wrapped id' }] }, auth);
+  assert.is(upsert.status, 400, upsert.text);
+  assert.is(upsert.json.error.code, 'ERR_VALIDATION');
+  assert.is((await call('GET', '/readyz')).json.ads, before, 'neither ad of the refused batch was stored');
+  assert.equal((await call('DELETE', '/v1/ads', { ids: ['910000001'] }, auth)).json, { removed: 0 });
+  for (const id of ['9223372036854775808', '18446744073709551615', '99999999999999999999']) {
+    assert.is((await call('DELETE', '/v1/ads', { ids: [id] }, auth)).status, 400, `DELETE ${id}`);
+    assert.is((await call('POST', '/v1/feedback', { events: [{ requestId: 'r', adId: id, type: 'click' }] })).status, 400, `feedback ${id}`);
+    assert.is((await call('POST', '/v1/retrieve', { userId: 'u1', scenario: 'home', eligibility: { excludeAds: [id] } })).status, 400, `excludeAds ${id}`);
+  }
+  assert.equal((await call('DELETE', '/v1/ads', { ids: ['9223372036854775807'] }, auth)).json, { removed: 0 }, '2^63-1 is a valid id');
+});
+
 service('health, readiness and metrics that count', async () => {
   assert.equal((await call('GET', '/healthz')).json, { status: 'ok' });
   const ready = await call('GET', '/readyz');
@@ -207,6 +270,75 @@ lifecycle('config: nprobe and efSearch become the search effort of the engine\'s
   }
 });
 
+lifecycle('id pattern: exactly the decimals from 0 to 2^63-1', () => {
+  const max = (1n << 63n) - 1n;
+  const pattern = new RegExp(adIdPattern, 'u');
+  const cases = ['0', '7', '00', '999999999999999999', '1000000000000000000', max.toString(), (max + 1n).toString(), (max - 1n).toString(), '9223372036854775799', '9223372036854775810', '9300000000000000000', '9223372036854775708', '10000000000000000000', '0123', '-1', '1e3', ''];
+  let seed = 5;
+  for (let i = 0; i < 2000; i++) {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    // Random decimals of 18 to 20 digits around 2^63, and random prefixes of max with one digit changed.
+    const digits = max.toString().split('');
+    digits[seed % 19] = String(seed % 10);
+    cases.push(i % 2 ? digits.join('') : (BigInt(seed) * 4294967311n * 7919n).toString());
+  }
+  for (const c of cases) assert.is(pattern.test(c), /^[0-9]{1,19}$/.test(c) && BigInt(c) <= max, c);
+});
+
+lifecycle('readiness turns 503 for drainDelayMs while requests are still served, then the listener closes', async () => {
+  const cfg = loadConfig({ env: {}, overrides: { port: 0, corpus: 'empty', dim: 4, drainDelayMs: 400, saveIntervalMs: 0 } });
+  const engine = new CandidateEngine({ dim: 4, scenarios: [{ name: 's', generators: ['popularity'] }] });
+  const s = createService(engine, cfg);
+  const url = await s.start();
+  assert.is((await fetch(`${url}/readyz`)).status, 200);
+  const t0 = performance.now();
+  const stopping = s.stop();
+  const ready = await fetch(`${url}/readyz`);
+  assert.is(ready.status, 503);
+  assert.equal(await ready.json(), { status: 'draining' });
+  const served = await fetch(`${url}/v1/retrieve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'a', scenario: 's' }) });
+  assert.is(served.status, 200, 'still served during the drain delay');
+  await stopping;
+  assert.ok(performance.now() - t0 >= 390, 'the listener stayed open for the delay');
+  await fetch(`${url}/healthz`).then(() => assert.unreachable('server still listening'), () => undefined);
+});
+
+lifecycle('a corpus write is all or nothing, also when the embedder fails midway', async () => {
+  const failing: Embedder = {
+    dim: 16,
+    name: 'fails-on-broken',
+    async embed(texts) {
+      if (texts.some((t) => t.includes('broken'))) throw new EmbedderError('the embedding service is down');
+      return new HashedNgramEmbedder({ dim: 16 }).embed(texts);
+    },
+  };
+  const cfg = loadConfig({ env: {}, overrides: { port: 0, corpus: 'empty', dim: 4, drainDelayMs: 0, saveIntervalMs: 0, token } });
+  const engine = new CandidateEngine({ dim: 4, embedder: failing, scenarios: [{ name: 's', generators: ['two-tower', 'content'] }] });
+  const s = createService(engine, cfg);
+  const url = await s.start();
+  try {
+    const put = (ads: unknown[]) => fetch(`${url}/v1/ads`, { method: 'PUT', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ ads }) });
+    assert.is((await put([{ id: 1, embedding: [1, 0, 0, 0], title: 'first' }, { id: 2, title: 'cold one' }])).status, 200);
+    const failed = await put([{ id: 3, embedding: [0, 1, 0, 0] }, { id: 4, title: 'cold two' }, { id: 5, title: 'broken text' }, { id: 1, embedding: [0, 0, 1, 0], advertiserId: 'changed' }]);
+    assert.is(failed.status, 502);
+    assert.is(((await failed.json()) as { error: { code: string } }).error.code, 'ERR_EMBEDDER');
+    assert.is(engine.store.size, 2, 'the store holds only the first batch');
+    assert.is(engine.corpus.size, 1);
+    assert.is(engine.content.corpus.size, 1);
+    assert.not.ok(engine.corpus.has(3n));
+    assert.is(engine.store.get(1n)!.advertiserId, '', 'ad 1 kept its attributes');
+    const hit = await engine.corpus.search(Float32Array.of(1, 0, 0, 0), 1);
+    assert.is(hit.adIds[0], 1n);
+    assert.ok(Math.abs(hit.scores[0]! - 1) < 1e-6, 'and its embedding');
+    const nonFinite = await engine.upsertAds([{ id: 6n, title: 'fine' }, { id: 7n, embedding: Float32Array.of(1, NaN, 0, 0) }]).then(() => undefined, (e: unknown) => e);
+    assert.instance(nonFinite, NonFiniteError);
+    assert.is(engine.store.size, 2);
+    assert.is(engine.content.corpus.size, 1);
+  } finally {
+    await s.stop();
+  }
+});
+
 lifecycle('stop() drains in-flight requests, turns readiness off, and persists state', async () => {
   const d = await mkdtemp(join(tmpdir(), 'cangen-drain-'));
   try {
@@ -218,7 +350,7 @@ lifecycle('stop() drains in-flight requests, turns readiness off, and persists s
       },
     };
     const stateFile = join(d, 'state.json');
-    const cfg = loadConfig({ env: {}, overrides: { port: 0, corpus: 'empty', dim: 4, stateFile } });
+    const cfg = loadConfig({ env: {}, overrides: { port: 0, corpus: 'empty', dim: 4, stateFile, drainDelayMs: 0 } });
     const engine = new CandidateEngine({ dim: 4, generators: [slow], scenarios: [{ name: 'slow', generators: ['slow'], deadlineMs: 2000 }], stateFile });
     engine.store.upsert({ id: 1n });
     const s = createService(engine, cfg);

@@ -40,6 +40,8 @@ export interface ServiceConfig {
   embedder: { kind: 'hashed'; dim: number } | { kind: 'openai'; baseUrl: string; model: string; dim: number; apiKeyEnv?: string };
   /** Log requests (pino, JSON lines). */
   log: boolean;
+  /** On shutdown, how long readiness answers 503 while requests are still served, before the listener closes. */
+  drainDelayMs: number;
 }
 
 export const defaultConfig: ServiceConfig = {
@@ -60,6 +62,7 @@ export const defaultConfig: ServiceConfig = {
   scenarios: undefined,
   embedder: { kind: 'hashed', dim: 256 },
   log: false,
+  drainDelayMs: 5000,
 };
 
 const keys = Object.keys(defaultConfig);
@@ -81,16 +84,17 @@ export const environment: Record<string, keyof ServiceConfig> = {
   CANGEN_EF_SEARCH: 'efSearch',
   CANGEN_ALLOCATOR: 'allocator',
   CANGEN_LOG: 'log',
+  CANGEN_DRAIN_DELAY_MS: 'drainDelayMs',
 };
 
-const integers: (keyof ServiceConfig)[] = ['port', 'bodyLimit', 'saveIntervalMs', 'dim', 'ads', 'threads', 'nprobe', 'efSearch'];
+const integers: (keyof ServiceConfig)[] = ['port', 'bodyLimit', 'saveIntervalMs', 'dim', 'ads', 'threads', 'nprobe', 'efSearch', 'drainDelayMs'];
 
 function bad(expected: string, key: string, source: string, value: unknown): ConfigError {
   return new ConfigError(`Expected ${expected} for ${key} (from ${source}) but received ${JSON.stringify(value)}`);
 }
 
 function check(config: ServiceConfig, source: (key: string) => string): ServiceConfig {
-  const ranges: Record<string, [number, number]> = { port: [0, 65535], bodyLimit: [1024, 1 << 30], saveIntervalMs: [0, 86_400_000], dim: [1, 65536], ads: [0, 100_000_000], threads: [0, 4096], nprobe: [1, 1 << 24], efSearch: [1, 65536] };
+  const ranges: Record<string, [number, number]> = { port: [0, 65535], bodyLimit: [1024, 1 << 30], saveIntervalMs: [0, 86_400_000], dim: [1, 65536], ads: [0, 100_000_000], threads: [0, 4096], nprobe: [1, 1 << 24], efSearch: [1, 65536], drainDelayMs: [0, 600_000] };
   for (const key of integers) {
     const v = config[key];
     const [lo, hi] = ranges[key]!;

@@ -1,5 +1,25 @@
 /** JSON schemas of the HTTP API: every body is checked before a handler runs. */
-const adId = { anyOf: [{ type: 'string', pattern: '^[0-9]{1,19}$' }, { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }] };
+
+/**
+ * A regular expression source matching the decimal integers from 0 to `max` (leading zeros allowed
+ * up to max's digit count): shorter numbers, or at each digit of max a smaller digit followed by
+ * anything, or max itself. A JSON schema has no 64-bit integer type; this keeps 2^63 and above out.
+ */
+export function decimalAtMost(max: bigint): string {
+  const digits = max.toString();
+  const n = digits.length;
+  const options: string[] = n > 1 ? [`[0-9]{1,${n - 1}}`] : [];
+  for (let i = 0; i < n; i++) {
+    const d = Number(digits[i]);
+    if (d > 0) options.push(`${digits.slice(0, i)}[0-${d - 1}]${i + 1 < n ? `[0-9]{${n - i - 1}}` : ''}`);
+  }
+  options.push(digits);
+  return `^(?:${options.join('|')})$`;
+}
+
+/** Ad ids: 0 to 2^63-1, as a string of digits or a JSON integer up to 2^53. */
+export const adIdPattern = decimalAtMost((1n << 63n) - 1n);
+const adId = { anyOf: [{ type: 'string', pattern: adIdPattern }, { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }] };
 const vector = (dim: number) => ({ type: 'array', items: { type: 'number' }, minItems: dim, maxItems: dim });
 /** A name (id, geo, category, advertiser, scenario): no control character, so none can pose as a separator. */
 const name = (maxLength: number, minLength = 0) => ({ type: 'string', minLength, maxLength, pattern: '^[^\\u0000-\\u001F\\u007F]*$' });

@@ -2,7 +2,8 @@
  * The cangen HTTP service (Fastify): retrieve, feedback, corpus upsert and delete (token
  * required), health, readiness and Prometheus metrics. Bodies are schema-checked with unknown
  * fields rejected; errors are JSON { error: { code, message } } with a 4xx or 5xx status.
- * stop() drains: readiness turns 503, in-flight requests finish, learned state is saved.
+ * stop() drains: readiness turns 503, the listener stays open for drainDelayMs, then closes;
+ * in-flight requests finish, learned state is saved.
  */
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -10,6 +11,7 @@ import { CangenError } from '../errors';
 import type { CandidateEngine } from '../orchestration/engine';
 import type { FeedbackType, RetrieveRequest, RetrieveResult } from '../orchestration/types';
 import type { ServiceConfig } from './config';
+import { discardBody } from './discard-body';
 import { ServiceMetrics } from './metrics';
 import { deleteSchema, feedbackSchema, retrieveSchema, upsertSchema } from './schemas';
 
@@ -23,6 +25,9 @@ export interface CangenService {
 }
 
 type Id = string | number;
+/** A body answered before it was read is dropped up to this size (or 4 x bodyLimit) and time; past that the connection is cut. */
+const discardBytes = 16 * 1024 * 1024;
+const discardMs = 10_000;
 const toId = (id: Id) => BigInt(id);
 const floats = (values: number[] | undefined) => (values ? Float32Array.from(values) : undefined);
 
@@ -107,9 +112,9 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
   app.setErrorHandler((error: Error & { code?: string; statusCode?: number; validation?: unknown }, _request, reply) => {
     if (error.validation) return fail(reply, 400, 'ERR_VALIDATION', `Invalid request: ${error.message}`);
     if (error instanceof CangenError) return fail(reply, statusOf(error.code), error.code, error.message);
-    // The rest of an oversize or unsupported body is never read: close the connection rather than keep it half-read.
-    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return fail(reply.header('connection', 'close'), 413, 'ERR_BODY_TOO_LARGE', `Request body is larger than ${config.bodyLimit} bytes`);
-    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return fail(reply.header('connection', 'close'), 415, 'ERR_MEDIA_TYPE', 'Expected content-type application/json');
+    // The rest of an oversize or unsupported body is read and dropped (onSend), so the client sees this answer.
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return fail(reply, 413, 'ERR_BODY_TOO_LARGE', `Request body is larger than ${config.bodyLimit} bytes`);
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return fail(reply, 415, 'ERR_MEDIA_TYPE', 'Expected content-type application/json');
     if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
       return fail(reply, 400, 'ERR_MALFORMED_JSON', `Malformed JSON body: ${error.message}`);
     }
@@ -118,15 +123,17 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
     return fail(reply, 500, 'ERR_INTERNAL', 'Internal error');
   });
   app.setNotFoundHandler((request, reply) => fail(reply, 404, 'ERR_NOT_FOUND', `No route ${request.method} ${request.url}`));
-  // While draining, answers end their keep-alive connection, so close() need not wait for it.
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', async (request, reply) => {
+    // While draining, answers end their keep-alive connection, so close() need not wait for it.
     if (draining) reply.header('connection', 'close');
+    // Answered before the body was read (413, a refused token): the rest of it is read and dropped first.
+    if (!request.raw.complete) await discardBody(request.raw, Math.max(4 * config.bodyLimit, discardBytes), discardMs);
   });
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpRequests.inc({ route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) });
   });
 
-  /** Corpus writes need `Authorization: Bearer <token>`. */
+  /** Corpus writes need `Authorization: Bearer <token>`; checked on the headers, before the body is read or parsed. */
   const requireToken = async (request: FastifyRequest, reply: FastifyReply) => {
     if (!expected) return fail(reply, 403, 'ERR_WRITES_DISABLED', 'Corpus writes are disabled: start the service with a token (CANGEN_TOKEN)');
     const header = request.headers.authorization;
@@ -161,7 +168,7 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
 
   app.put<{ Body: { ads: ({ id: Id; embedding?: number[] } & Record<string, unknown>)[] } }>(
     '/v1/ads',
-    { schema: upsertSchema(engine.dim), preHandler: requireToken },
+    { schema: upsertSchema(engine.dim), onRequest: requireToken },
     async (request) => {
       const ads = request.body.ads.map((a) => ({ ...a, id: toId(a.id), embedding: floats(a.embedding) }));
       const outcome = await engine.upsertAds(ads);
@@ -170,7 +177,7 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
     },
   );
 
-  app.delete<{ Body: { ids: Id[] } }>('/v1/ads', { schema: deleteSchema, preHandler: requireToken }, async (request) => {
+  app.delete<{ Body: { ids: Id[] } }>('/v1/ads', { schema: deleteSchema, onRequest: requireToken }, async (request) => {
     const removed = engine.removeAds(request.body.ids.map(toId));
     metrics.corpusAds.set(engine.store.size);
     return { removed };
@@ -200,6 +207,8 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
       stopped ??= (async () => {
         draining = true;
         if (saver) clearInterval(saver);
+        // Readiness is 503 from now on; the listener stays open while load balancers notice.
+        if (config.drainDelayMs > 0) await new Promise((r) => setTimeout(r, config.drainDelayMs));
         // In-flight requests finish; connections still busy after the grace period are cut.
         const grace = setTimeout(() => app.server.closeAllConnections(), drainTimeoutMs).unref();
         await app.close();

@@ -9,6 +9,13 @@ import type { Embedder } from '../embedders/embedder';
 import { requestEligibility, type CandidateGenerator, type GeneratedCandidate, type GeneratorInput, type UserFeatures } from '../types';
 import { toCandidates } from './two-tower';
 
+/** Ads embedded by ContentGenerator.embedAds(), ready to write. */
+export interface PreparedAds {
+  ids: bigint[];
+  vectors: Float32Array;
+  attributes?: Uint32Array;
+}
+
 export interface ContentGeneratorOptions {
   name?: string;
   embedder: Embedder;
@@ -41,7 +48,15 @@ export class ContentGenerator implements CandidateGenerator {
    * Over an AdIndex corpus, `attributes` (6 per ad, AdStore.nativeAttributes) go with them.
    */
   async index(ads: readonly { id: bigint; text: string }[], signal?: AbortSignal, attributes?: Uint32Array): Promise<number> {
-    if (ads.length === 0) return 0;
+    return this.write(await this.embedAds(ads, signal, attributes));
+  }
+
+  /**
+   * The embedder's part of index(), which writes nothing: a caller that must write all or nothing
+   * asks the embedder (the step that fails for reasons outside the batch) before any write.
+   */
+  async embedAds(ads: readonly { id: bigint; text: string }[], signal?: AbortSignal, attributes?: Uint32Array): Promise<PreparedAds> {
+    if (ads.length === 0) return { ids: [], vectors: new Float32Array(0), attributes };
     const vectors = await this.embedder.embed(ads.map((a) => a.text), signal);
     const dim = this.embedder.dim;
     const keep: number[] = [];
@@ -57,8 +72,13 @@ export class ContentGenerator implements CandidateGenerator {
       kept = new Uint32Array(keep.length * 6);
       keep.forEach((row, i) => kept!.set(attributes.subarray(row * 6, row * 6 + 6), i * 6));
     }
-    await this.corpus.upsert(keep.map((i) => ads[i]!.id), packed, kept);
-    return keep.length;
+    return { ids: keep.map((i) => ads[i]!.id), vectors: packed, attributes: kept };
+  }
+
+  /** Writes what embedAds() prepared; returns how many ads were indexed. */
+  async write(prepared: PreparedAds): Promise<number> {
+    if (prepared.ids.length > 0) await this.corpus.upsert(prepared.ids, prepared.vectors, prepared.attributes);
+    return prepared.ids.length;
   }
 
   /** Drops ads (graduated or deleted). */
