@@ -7,11 +7,14 @@ import * as assert from 'uvu/assert';
 import type { AdIndex } from '../lib/ad-index';
 import { NonFiniteError } from '../lib';
 import { CandidateEngine, EmbedderError, HashedNgramEmbedder, type CandidateGenerator, type Embedder } from '../lib/orchestration';
+import { RecentKeys } from '../lib/service/feedback-guard';
+import { RequestIdSigner } from '../lib/service/request-ids';
 import { adIdPattern } from '../lib/service/schemas';
 import { buildEngine, createService, defaultConfig, loadConfig, type CangenService, type ServiceConfig } from '../lib/service';
 
 const service = suite('service over real HTTP on loopback');
 const token = 'test-token-0123456789abcdef';
+const secret = 'feedback-secret-0123456789abcdef-0123';
 let dir: string;
 let svc: CangenService;
 let base: string;
@@ -35,7 +38,7 @@ async function call(method: string, path: string, body?: unknown, headers: Recor
 
 service.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cangen-service-'));
-  config = loadConfig({ env: {}, overrides: { port: 0, ads: 3000, token, stateFile: join(dir, 'state.json'), bodyLimit: 64 * 1024, drainDelayMs: 0 } });
+  config = loadConfig({ env: {}, overrides: { port: 0, ads: 3000, token, stateFile: join(dir, 'state.json'), bodyLimit: 64 * 1024, drainDelayMs: 0, feedbackSecret: secret } });
   const { engine } = await buildEngine(config);
   svc = createService(engine, config);
   base = await svc.start();
@@ -58,9 +61,17 @@ service('retrieve: by features and by user id; candidates carry source and rank'
   const byUser = await call('POST', '/v1/retrieve', { userId: 'u17', scenario: 'search' });
   assert.is(byUser.status, 200);
   assert.is(byUser.json.candidates.length, 200);
-  // Feedback by request id.
-  const fb = await call('POST', '/v1/feedback', { events: [{ requestId: r.json.requestId, adId: r.json.candidates[0].adId, type: 'click' }, { requestId: 'nope', adId: 1, type: 'impression' }] });
-  assert.equal(fb.json, { accepted: 1, unmatched: 1 });
+  // Feedback by request id: an ad the request did not serve is unmatched, an id the service did not sign is rejected.
+  const served = new Set(r.json.candidates.map((c: { adId: string }) => c.adId));
+  const other = [...Array(3001).keys()].map(String).find((id) => !served.has(id));
+  const fb = await call('POST', '/v1/feedback', {
+    events: [
+      { requestId: r.json.requestId, adId: r.json.candidates[0].adId, type: 'click' },
+      { requestId: r.json.requestId, adId: other, type: 'impression' },
+      { requestId: 'nope', adId: 1, type: 'impression' },
+    ],
+  });
+  assert.equal(fb.json, { accepted: 1, unmatched: 1, duplicates: 0, rejected: 1 });
 });
 
 service('bad requests: malformed JSON, oversize body, unknown field, wrong shapes, unknown scenario, media type, route', async () => {
@@ -224,6 +235,107 @@ service('health, readiness and metrics that count', async () => {
 });
 
 service.run();
+
+const feedback = suite('feedback: signed request ids, once per event, bounded age, rate per client');
+let fsvc: CangenService;
+let fbase: string;
+const fpost = (body: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${fbase}/v1/feedback`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) }).then(async (r) => ({ status: r.status, json: (await r.json()) as any, headers: r.headers }));
+async function served(): Promise<{ requestId: string; adIds: string[] }> {
+  const r = await fetch(`${fbase}/v1/retrieve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'u', scenario: 's', k: 5, deadlineMs: 5000, features: { embedding: [1, 0.5, 0.25, 0] } }) });
+  const json = (await r.json()) as { requestId: string; candidates: { adId: string }[] };
+  return { requestId: json.requestId, adIds: json.candidates.map((c) => c.adId) };
+}
+
+feedback.before(async () => {
+  const cfg = loadConfig({ env: {}, overrides: { port: 0, corpus: 'empty', dim: 4, drainDelayMs: 0, saveIntervalMs: 0, token, feedbackSecret: secret, feedbackMaxAgeMs: 1000, feedbackRate: 5, feedbackBurst: 20, feedbackMaxEvents: 20 } });
+  const engine = new CandidateEngine({ dim: 4, scenarios: [{ name: 's', generators: ['two-tower'] }] });
+  await engine.upsertAds(Array.from({ length: 50 }, (_, i) => ({ id: BigInt(i + 1), embedding: Float32Array.of(Math.cos(i), Math.sin(i), 1, i / 50) })));
+  fsvc = createService(engine, cfg);
+  fbase = await fsvc.start();
+});
+
+feedback.after(() => fsvc.stop());
+
+feedback('each (request, ad, type) counts once: repeats in a body and across bodies are refused and counted', async () => {
+  const { requestId, adIds } = await served();
+  const click = { requestId, adId: adIds[0], type: 'click' };
+  const first = await fpost({ events: [click, click, click, { ...click, type: 'impression' }] }, { authorization: `Bearer ${token}` });
+  assert.is(first.status, 200);
+  assert.equal(first.json, { accepted: 2, unmatched: 0, duplicates: 2, rejected: 0 });
+  const again = await fpost({ events: [click, { ...click, adId: Number(adIds[0]) }] }, { authorization: `Bearer ${token}` });
+  assert.equal(again.json, { accepted: 0, unmatched: 0, duplicates: 2, rejected: 0 }, 'the same ad as a number is the same event');
+  const metrics = await (await fetch(`${fbase}/metrics`)).text();
+  assert.match(metrics, /cangen_feedback_rejected_total\{reason="duplicate"\} 4/);
+  assert.match(metrics, /cangen_feedback_events_total\{scenario="s",type="click"\} 1/);
+});
+
+feedback('forged and unsigned request ids are rejected', async () => {
+  const { requestId, adIds } = await served();
+  const [id, issued, mac] = [requestId.slice(0, requestId.indexOf('.')), ...requestId.slice(requestId.indexOf('.') + 1).split('.')];
+  const counter = id!.split('-')[1]!;
+  const neighbour = `${id!.split('-')[0]}-${(parseInt(counter, 36) - 1).toString(36)}`;
+  const forged = [
+    `${neighbour}.${issued}.${mac}`, // another request, this one's signature
+    id!, // the pipeline's own id, unsigned
+    `${id}.${issued}.${'A'.repeat(mac!.length)}`,
+    new RequestIdSigner('another-secret-of-at-least-32-characters', 60_000).sign(id!), // signed by another secret
+    `${id}.${(parseInt(issued!, 36) + 1).toString(36)}.${mac}`, // made younger
+  ];
+  const r = await fpost({ events: forged.map((requestId) => ({ requestId, adId: adIds[0], type: 'click' })) }, { authorization: `Bearer ${token}` });
+  assert.equal(r.json, { accepted: 0, unmatched: 0, duplicates: 0, rejected: forged.length });
+  // A replica with the same secret accepts the id (its ledger may not hold the request: then it is unmatched, not rejected).
+  assert.ok(new RequestIdSigner(secret, 60_000).verify(requestId).ok);
+});
+
+feedback('a request id older than feedbackMaxAgeMs is rejected', async () => {
+  const { requestId, adIds } = await served();
+  await new Promise((r) => setTimeout(r, 1100));
+  const r = await fpost({ events: [{ requestId, adId: adIds[1], type: 'click' }] }, { authorization: `Bearer ${token}` });
+  assert.equal(r.json, { accepted: 0, unmatched: 0, duplicates: 0, rejected: 1 });
+  assert.match(await (await fetch(`${fbase}/metrics`)).text(), /cangen_feedback_rejected_total\{reason="expired"\} 1/);
+});
+
+feedback('events per second per client: 429 with Retry-After past the budget; the token holder has its own', async () => {
+  const { requestId, adIds } = await served();
+  const events = (n: number, type = 'impression') => Array.from({ length: n }, (_, i) => ({ requestId, adId: adIds[i % adIds.length], type: i < adIds.length ? type : 'click' }));
+  const full = await fpost({ events: events(20) });
+  assert.is(full.status, 200, JSON.stringify(full.json));
+  const limited = await fpost({ events: events(5) });
+  assert.is(limited.status, 429);
+  assert.is(limited.json.error.code, 'ERR_RATE_LIMITED');
+  const wait = Number(limited.headers.get('retry-after'));
+  assert.ok(wait >= 1 && wait <= 2, `Retry-After ${wait}`);
+  const trusted = await fpost({ events: events(1) }, { authorization: `Bearer ${token}` });
+  assert.is(trusted.status, 200, 'the token holder is another client');
+  await new Promise((r) => setTimeout(r, wait * 1000));
+  assert.is((await fpost({ events: events(5) })).status, 200, 'the budget refills at the configured rate');
+  const tooMany = await fpost({ events: events(21) }, { authorization: `Bearer ${token}` });
+  assert.is(tooMany.status, 400, 'more events in one body than feedbackMaxEvents');
+  assert.match(await (await fetch(`${fbase}/metrics`)).text(), /cangen_feedback_rejected_total\{reason="rate_limited"\} 5/);
+});
+
+feedback('signer and dedupe memory in isolation: ages by the clock, bounded, expired keys dropped', () => {
+  let now = 1_000_000;
+  const signer = new RequestIdSigner(secret, 500, () => now);
+  const signed = signer.sign('abc-1');
+  assert.equal(signer.verify(signed), { ok: true, id: 'abc-1' });
+  now += 501;
+  assert.equal(signer.verify(signed), { ok: false, reason: 'expired' });
+  const keys = new RecentKeys(3, 100, () => now);
+  assert.ok(keys.add('a'));
+  assert.not.ok(keys.add('a'));
+  assert.ok(keys.add('b') && keys.add('c') && keys.add('d'));
+  assert.is(keys.size, 3, 'capacity holds');
+  assert.is(keys.evicted, 1);
+  now += 100;
+  assert.ok(keys.add('e'));
+  assert.is(keys.size, 1, 'expired keys are dropped');
+  assert.throws(() => loadConfig({ env: { CANGEN_FEEDBACK_SECRET: 'short' } }), /at least 32 characters for feedbackSecret/);
+  assert.throws(() => loadConfig({ env: { CANGEN_FEEDBACK_BURST: '10' } }), /a full body must fit the burst/);
+});
+
+feedback.run();
 
 const lifecycle = suite('configuration and graceful shutdown');
 

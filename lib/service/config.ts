@@ -40,6 +40,19 @@ export interface ServiceConfig {
   embedder: { kind: 'hashed'; dim: number } | { kind: 'openai'; baseUrl: string; model: string; dim: number; apiKeyEnv?: string };
   /** Log requests (pino, JSON lines). */
   log: boolean;
+  /** HMAC-SHA256 secret that signs request ids (at least 32 characters; replicas must share it). Unset: random per process. */
+  feedbackSecret: string | undefined;
+  /** Feedback naming a request older than this is refused. */
+  feedbackMaxAgeMs: number;
+  /** Events per feedback body. */
+  feedbackMaxEvents: number;
+  /** Feedback events per second per client (IP address, or the token's holder), and the burst saved up. */
+  feedbackRate: number;
+  feedbackBurst: number;
+  /** (request, ad, type) triples remembered to apply each once. */
+  feedbackDedupeSize: number;
+  /** Take the client address from X-Forwarded-For (behind a proxy you trust). */
+  trustProxy: boolean;
   /** On shutdown, how long readiness answers 503 while requests are still served, before the listener closes. */
   drainDelayMs: number;
 }
@@ -63,6 +76,13 @@ export const defaultConfig: ServiceConfig = {
   embedder: { kind: 'hashed', dim: 256 },
   log: false,
   drainDelayMs: 5000,
+  feedbackSecret: undefined,
+  feedbackMaxAgeMs: 3_600_000,
+  feedbackMaxEvents: 1000,
+  feedbackRate: 100,
+  feedbackBurst: 2000,
+  feedbackDedupeSize: 200_000,
+  trustProxy: false,
 };
 
 const keys = Object.keys(defaultConfig);
@@ -85,16 +105,24 @@ export const environment: Record<string, keyof ServiceConfig> = {
   CANGEN_ALLOCATOR: 'allocator',
   CANGEN_LOG: 'log',
   CANGEN_DRAIN_DELAY_MS: 'drainDelayMs',
+  CANGEN_FEEDBACK_SECRET: 'feedbackSecret',
+  CANGEN_FEEDBACK_MAX_AGE_MS: 'feedbackMaxAgeMs',
+  CANGEN_FEEDBACK_MAX_EVENTS: 'feedbackMaxEvents',
+  CANGEN_FEEDBACK_RATE: 'feedbackRate',
+  CANGEN_FEEDBACK_BURST: 'feedbackBurst',
+  CANGEN_FEEDBACK_DEDUPE_SIZE: 'feedbackDedupeSize',
+  CANGEN_TRUST_PROXY: 'trustProxy',
 };
 
-const integers: (keyof ServiceConfig)[] = ['port', 'bodyLimit', 'saveIntervalMs', 'dim', 'ads', 'threads', 'nprobe', 'efSearch', 'drainDelayMs'];
+const integers: (keyof ServiceConfig)[] = ['port', 'bodyLimit', 'saveIntervalMs', 'dim', 'ads', 'threads', 'nprobe', 'efSearch', 'drainDelayMs', 'feedbackMaxAgeMs', 'feedbackMaxEvents', 'feedbackRate', 'feedbackBurst', 'feedbackDedupeSize'];
+const booleans: (keyof ServiceConfig)[] = ['log', 'trustProxy'];
 
 function bad(expected: string, key: string, source: string, value: unknown): ConfigError {
   return new ConfigError(`Expected ${expected} for ${key} (from ${source}) but received ${JSON.stringify(value)}`);
 }
 
 function check(config: ServiceConfig, source: (key: string) => string): ServiceConfig {
-  const ranges: Record<string, [number, number]> = { port: [0, 65535], bodyLimit: [1024, 1 << 30], saveIntervalMs: [0, 86_400_000], dim: [1, 65536], ads: [0, 100_000_000], threads: [0, 4096], nprobe: [1, 1 << 24], efSearch: [1, 65536], drainDelayMs: [0, 600_000] };
+  const ranges: Record<string, [number, number]> = { port: [0, 65535], bodyLimit: [1024, 1 << 30], saveIntervalMs: [0, 86_400_000], dim: [1, 65536], ads: [0, 100_000_000], threads: [0, 4096], nprobe: [1, 1 << 24], efSearch: [1, 65536], drainDelayMs: [0, 600_000], feedbackMaxAgeMs: [1000, 30 * 86_400_000], feedbackMaxEvents: [1, 100_000], feedbackRate: [1, 10_000_000], feedbackBurst: [1, 100_000_000], feedbackDedupeSize: [1000, 100_000_000] };
   for (const key of integers) {
     const v = config[key];
     const [lo, hi] = ranges[key]!;
@@ -105,7 +133,9 @@ function check(config: ServiceConfig, source: (key: string) => string): ServiceC
   if (!['simulator', 'empty'].includes(config.corpus)) throw bad("'simulator' or 'empty'", 'corpus', source('corpus'), config.corpus);
   if (!['learned', 'static'].includes(config.allocator)) throw bad("'learned' or 'static'", 'allocator', source('allocator'), config.allocator);
   if (typeof config.index !== 'string' || config.index === '') throw bad("'flat' or a FAISS factory string", 'index', source('index'), config.index);
-  if (typeof config.log !== 'boolean') throw bad('true or false', 'log', source('log'), config.log);
+  for (const key of booleans) if (typeof config[key] !== 'boolean') throw bad('true or false', key, source(key), config[key]);
+  if (config.feedbackSecret !== undefined && (typeof config.feedbackSecret !== 'string' || config.feedbackSecret.length < 32)) throw bad('a secret of at least 32 characters', 'feedbackSecret', source('feedbackSecret'), '(hidden)');
+  if (config.feedbackBurst < config.feedbackMaxEvents) throw bad(`at least feedbackMaxEvents (${config.feedbackMaxEvents}): a full body must fit the burst`, 'feedbackBurst', source('feedbackBurst'), config.feedbackBurst);
   const e = config.embedder as Record<string, unknown>;
   if (!e || (e.kind !== 'hashed' && e.kind !== 'openai')) throw bad("{ kind: 'hashed' | 'openai', ... }", 'embedder', source('embedder'), e);
   return config;
@@ -142,7 +172,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; ov
     if (raw === undefined || raw === '') continue;
     sources.set(key, `environment variable ${name}`);
     if (integers.includes(key)) fromEnv[key] = /^\d+$/.test(raw) ? Number(raw) : raw;
-    else if (key === 'log') fromEnv[key] = raw === '1' || raw === 'true' ? true : raw === '0' || raw === 'false' ? false : raw;
+    else if (booleans.includes(key)) fromEnv[key] = raw === '1' || raw === 'true' ? true : raw === '0' || raw === 'false' ? false : raw;
     else fromEnv[key] = raw;
   }
   for (const key of Object.keys(options.overrides ?? {})) sources.set(key, 'the command line');

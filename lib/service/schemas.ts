@@ -82,25 +82,27 @@ export function retrieveSchema(dim: number) {
   };
 }
 
-export const feedbackSchema = {
-  body: {
-    type: 'object',
-    required: ['events'],
-    additionalProperties: false,
-    properties: {
-      events: {
-        type: 'array',
-        maxItems: 10000,
-        items: {
-          type: 'object',
-          required: ['requestId', 'adId', 'type'],
-          additionalProperties: false,
-          properties: { requestId: name(128), adId, type: { enum: ['impression', 'click', 'conversion'] } },
+export function feedbackSchema(maxEvents: number) {
+  return {
+    body: {
+      type: 'object',
+      required: ['events'],
+      additionalProperties: false,
+      properties: {
+        events: {
+          type: 'array',
+          maxItems: maxEvents,
+          items: {
+            type: 'object',
+            required: ['requestId', 'adId', 'type'],
+            additionalProperties: false,
+            properties: { requestId: name(160), adId, type: { enum: ['impression', 'click', 'conversion'] } },
+          },
         },
       },
     },
-  },
-};
+  };
+}
 
 export function upsertSchema(dim: number) {
   return {

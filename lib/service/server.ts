@@ -12,6 +12,7 @@ import type { CandidateEngine } from '../orchestration/engine';
 import type { FeedbackType, RetrieveRequest, RetrieveResult } from '../orchestration/types';
 import type { ServiceConfig } from './config';
 import { discardBody } from './discard-body';
+import { FeedbackGuard } from './feedback-guard';
 import { ServiceMetrics } from './metrics';
 import { deleteSchema, feedbackSchema, retrieveSchema, upsertSchema } from './schemas';
 
@@ -96,6 +97,7 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
     // Strict bodies: no type coercion, and unknown fields are errors rather than silently dropped.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     forceCloseConnections: 'idle',
+    trustProxy: config.trustProxy,
   });
   let draining = false;
   let stopped: Promise<void> | undefined;
@@ -103,6 +105,15 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
   engine.pipeline.onFeedback((e) => metrics.observeFeedback(e));
   metrics.corpusAds.set(engine.store.size);
   const expected = config.token ? Buffer.from(config.token) : undefined;
+  /** Whether an Authorization header carries the token (compared in constant time). */
+  const tokenIs = (header: string | undefined) => {
+    const given = header?.startsWith('Bearer ') ? Buffer.from(header.slice(7)) : undefined;
+    return expected !== undefined && given !== undefined && given.length === expected.length && timingSafeEqual(given, expected);
+  };
+  if (config.feedbackSecret === undefined) {
+    process.emitWarning('No feedbackSecret configured: request ids are signed with a random secret of this process, so feedback for them is refused by any other replica or after a restart. Set CANGEN_FEEDBACK_SECRET (the same on every replica).', 'CangenWarning');
+  }
+  const guard = new FeedbackGuard({ secret: config.feedbackSecret, maxAgeMs: config.feedbackMaxAgeMs, rate: config.feedbackRate, burst: config.feedbackBurst, dedupeSize: config.feedbackDedupeSize });
 
   const fail = (reply: FastifyReply, status: number, code: string, message: string) => {
     metrics.errors.inc({ route: reply.request.routeOptions.url ?? 'unknown', code });
@@ -137,9 +148,8 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
   const requireToken = async (request: FastifyRequest, reply: FastifyReply) => {
     if (!expected) return fail(reply, 403, 'ERR_WRITES_DISABLED', 'Corpus writes are disabled: start the service with a token (CANGEN_TOKEN)');
     const header = request.headers.authorization;
-    const given = header?.startsWith('Bearer ') ? Buffer.from(header.slice(7)) : undefined;
-    if (!given) return fail(reply.header('www-authenticate', 'Bearer'), 401, 'ERR_UNAUTHORIZED', 'Expected an Authorization: Bearer <token> header for corpus writes');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return fail(reply, 403, 'ERR_FORBIDDEN', 'The token is not valid');
+    if (!header?.startsWith('Bearer ')) return fail(reply.header('www-authenticate', 'Bearer'), 401, 'ERR_UNAUTHORIZED', 'Expected an Authorization: Bearer <token> header for corpus writes');
+    if (!tokenIs(header)) return fail(reply, 403, 'ERR_FORBIDDEN', 'The token is not valid');
   };
 
   app.post<{ Body: Omit<RetrieveRequest, 'features' | 'eligibility'> & { features?: { embedding?: number[]; shortTerm?: number[]; text?: string; geo?: string; categories?: string[] }; eligibility?: { categories?: string[]; excludeAdvertisers?: string[]; excludeAds?: Id[] } } }>(
@@ -149,9 +159,9 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
       // The 200 answer is written by serializeRetrieve (the schema documents it); errors by JSON.stringify.
       serializerCompiler: ({ httpStatus }: { httpStatus?: string }) => (httpStatus === '200' ? (serializeRetrieve as (data: unknown) => string) : (data: unknown) => JSON.stringify(data)),
     },
-    (request) => {
+    async (request) => {
       const b = request.body;
-      return engine.retrieve({
+      const result = await engine.retrieve({
         userId: b.userId,
         scenario: b.scenario,
         k: b.k,
@@ -159,12 +169,37 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
         features: b.features && { ...b.features, embedding: floats(b.features.embedding), shortTerm: floats(b.features.shortTerm) },
         eligibility: b.eligibility && { ...b.eligibility, excludeAds: b.eligibility.excludeAds?.map(toId) },
       });
+      // Feedback must name an id this service signed (the pipeline's own ids are a guessable counter).
+      result.requestId = guard.signer.sign(result.requestId);
+      return result;
     },
   );
 
-  app.post<{ Body: { events: { requestId: string; adId: Id; type: FeedbackType }[] } }>('/v1/feedback', { schema: feedbackSchema }, async (request) =>
-    engine.feedback(request.body.events.map((e) => ({ requestId: e.requestId, adId: toId(e.adId), type: e.type }))),
-  );
+  app.post<{ Body: { events: { requestId: string; adId: Id; type: FeedbackType }[] } }>('/v1/feedback', { schema: feedbackSchema(config.feedbackMaxEvents) }, async (request, reply) => {
+    const events = request.body.events;
+    // The token's holder (a trusted producer) has a budget of its own; everyone else, one per address.
+    const client = tokenIs(request.headers.authorization) ? 'token' : `ip:${request.ip}`;
+    const waitSeconds = guard.admit(client, events.length);
+    if (waitSeconds > 0) {
+      metrics.feedbackRejected.inc({ reason: 'rate_limited' }, events.length);
+      return fail(reply.header('retry-after', String(waitSeconds)), 429, 'ERR_RATE_LIMITED', `Too many feedback events from this client: at most ${config.feedbackRate} per second (${config.feedbackBurst} at once); retry after ${waitSeconds} s`);
+    }
+    const valid: { requestId: string; adId: bigint; type: FeedbackType }[] = [];
+    let duplicates = 0;
+    let rejected = 0;
+    for (const e of events) {
+      const adId = toId(e.adId);
+      const checked = guard.check(e.requestId, adId, e.type);
+      if ('id' in checked) {
+        valid.push({ requestId: checked.id, adId, type: e.type });
+        continue;
+      }
+      metrics.feedbackRejected.inc({ reason: checked.reason });
+      if (checked.reason === 'duplicate') duplicates++;
+      else rejected++;
+    }
+    return { ...engine.feedback(valid), duplicates, rejected };
+  });
 
   app.put<{ Body: { ads: ({ id: Id; embedding?: number[] } & Record<string, unknown>)[] } }>(
     '/v1/ads',
