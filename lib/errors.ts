@@ -15,6 +15,7 @@ export type CangenErrorCode =
   | 'ERR_IO'
   | 'ERR_STALE_FILTER'
   | 'ERR_INTERNAL'
+  | 'ERR_ABORTED'
   // learned scorers (lib/scorer)
   | 'ERR_MODEL_FORMAT'
   | 'ERR_UNKNOWN_SCENARIO'
@@ -119,6 +120,13 @@ export class InternalError extends CangenError {
   }
 }
 
+/** The caller gave up (its AbortSignal fired) and the work stopped before its end. */
+export class AbortedError extends CangenError {
+  constructor(message: string) {
+    super('ERR_ABORTED', message);
+  }
+}
+
 const byCode: Record<string, new (message: string) => CangenError> = {
   ERR_INVALID_ARGUMENT: InvalidArgumentError,
   ERR_DIMENSION_MISMATCH: DimensionMismatchError,
@@ -132,6 +140,7 @@ const byCode: Record<string, new (message: string) => CangenError> = {
   ERR_IO: IoError,
   ERR_STALE_FILTER: StaleFilterError,
   ERR_INTERNAL: InternalError,
+  ERR_ABORTED: AbortedError,
 };
 
 /** Builds the error class registered for a native error code. */

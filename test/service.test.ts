@@ -38,7 +38,7 @@ async function call(method: string, path: string, body?: unknown, headers: Recor
 
 service.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cangen-service-'));
-  config = loadConfig({ env: {}, overrides: { port: 0, ads: 3000, token, stateFile: join(dir, 'state.json'), bodyLimit: 64 * 1024, drainDelayMs: 0, feedbackSecret: secret } });
+  config = loadConfig({ env: {}, overrides: { port: 0, ads: 3000, token, stateFile: join(dir, 'state.json'), bodyLimit: 64 * 1024, drainDelayMs: 0, feedbackSecret: secret, maxDeadlineMs: 10_000 } });
   const { engine } = await buildEngine(config);
   svc = createService(engine, config);
   base = await svc.start();
@@ -51,15 +51,15 @@ service.after(async () => {
 
 service('retrieve: by features and by user id; candidates carry source and rank', async () => {
   const embedding = Array.from({ length: 32 }, (_, i) => Math.sin(i));
-  const r = await call('POST', '/v1/retrieve', { userId: 'x', scenario: 'home', k: 30, features: { embedding, text: 'running shoes', geo: 'us' } });
+  const r = await call('POST', '/v1/retrieve', { userId: 'x', scenario: 'home', k: 30, deadlineMs: 5000, features: { embedding, text: 'running shoes', geo: 'us' } });
   assert.is(r.status, 200, r.text);
   assert.is(r.json.candidates.length, 30);
   assert.is(typeof r.json.candidates[0].adId, 'string');
   assert.ok(['two-tower', 'scorer', 'content', 'popularity'].includes(r.json.candidates[0].source));
   assert.is(Object.values(r.json.quotas as Record<string, number>).reduce((a, b) => a + b, 0), 30);
   assert.equal(r.json.generators.map((g: { name: string }) => g.name), ['two-tower', 'scorer', 'content', 'popularity']);
-  const byUser = await call('POST', '/v1/retrieve', { userId: 'u17', scenario: 'search' });
-  assert.is(byUser.status, 200);
+  const byUser = await call('POST', '/v1/retrieve', { userId: 'u17', scenario: 'search', deadlineMs: 5000 });
+  assert.is(byUser.status, 200, byUser.text);
   assert.is(byUser.json.candidates.length, 200);
   // Feedback by request id: an ad the request did not serve is unmatched, an id the service did not sign is rejected.
   const served = new Set(r.json.candidates.map((c: { adId: string }) => c.adId));
@@ -248,7 +248,7 @@ async function served(): Promise<{ requestId: string; adIds: string[] }> {
 }
 
 feedback.before(async () => {
-  const cfg = loadConfig({ env: {}, overrides: { port: 0, corpus: 'empty', dim: 4, drainDelayMs: 0, saveIntervalMs: 0, token, feedbackSecret: secret, feedbackMaxAgeMs: 1000, feedbackRate: 5, feedbackBurst: 20, feedbackMaxEvents: 20 } });
+  const cfg = loadConfig({ env: {}, overrides: { port: 0, corpus: 'empty', dim: 4, drainDelayMs: 0, saveIntervalMs: 0, token, feedbackSecret: secret, feedbackMaxAgeMs: 1000, feedbackRate: 5, feedbackBurst: 20, feedbackMaxEvents: 20, maxDeadlineMs: 10_000 } });
   const engine = new CandidateEngine({ dim: 4, scenarios: [{ name: 's', generators: ['two-tower'] }] });
   await engine.upsertAds(Array.from({ length: 50 }, (_, i) => ({ id: BigInt(i + 1), embedding: Float32Array.of(Math.cos(i), Math.sin(i), 1, i / 50) })));
   fsvc = createService(engine, cfg);
@@ -375,7 +375,7 @@ lifecycle('config: nprobe and efSearch become the search effort of the engine\'s
     const stats = await index.stats();
     assert.is(stats.options.nprobe, 3);
     assert.is(stats.options.efSearch, 40);
-    const r = await engine.retrieve({ userId: 'u3', scenario: 'home', k: 20 });
+    const r = await engine.retrieve({ userId: 'u3', scenario: 'home', k: 20, deadlineMs: 5000 });
     assert.is(r.candidates.length, 20);
   } finally {
     engine.close();

@@ -58,6 +58,11 @@ export interface EngineOptions {
   ledgerSize?: number;
   /** Threads per search of the indexes the engine builds (default 0: every core; 1 suits a busy service). */
   threads?: number;
+  /** Compiled filters kept per corpus the engine builds (default 64; EmbeddingCorpusOptions.filterCacheSize). */
+  filterCacheSize?: number;
+  /** The built content generator's query-embedding cache and embedder budget (ContentGeneratorOptions). */
+  embedderCacheSize?: number;
+  embedderCallsPerSecond?: number;
 }
 
 /** An ad to add or update: its attributes, and an embedding and/or a text. */
@@ -75,6 +80,7 @@ export const defaultScenarios: ScenarioConfig[] = [
 const optionNames = [
   'dim', 'metric', 'scenarios', 'allocator', 'allocatorOptions', 'createIndex', 'corpus', 'embedder', 'content',
   'scorerMode', 'scorer', 'popularity', 'generators', 'userFeatures', 'stateFile', 'ledgerSize', 'threads',
+  'filterCacheSize', 'embedderCacheSize', 'embedderCallsPerSecond',
 ];
 
 export class CandidateEngine {
@@ -102,7 +108,7 @@ export class CandidateEngine {
     } else {
       const index = options.createIndex ? options.createIndex(this.dim, metric) : new AdIndex({ dim: this.dim, metric, threads: options.threads });
       this.ownsIndexes.push(index);
-      this.corpus = new EmbeddingCorpus(index, { keepVectors: scorerMode === 'two-stage' && !options.scorer, store: this.store });
+      this.corpus = new EmbeddingCorpus(index, { keepVectors: scorerMode === 'two-stage' && !options.scorer, store: this.store, filterCacheSize: options.filterCacheSize });
     }
     if (options.content) {
       this.content = options.content;
@@ -110,7 +116,12 @@ export class CandidateEngine {
       const embedder = options.embedder ?? new HashedNgramEmbedder({ dim: 256 });
       const contentIndex = new AdIndex({ dim: embedder.dim, metric: 'cosine', threads: options.threads });
       this.ownsIndexes.push(contentIndex);
-      this.content = new ContentGenerator({ embedder, corpus: new EmbeddingCorpus(contentIndex, { store: this.store }) });
+      this.content = new ContentGenerator({
+        embedder,
+        corpus: new EmbeddingCorpus(contentIndex, { store: this.store, filterCacheSize: options.filterCacheSize }),
+        cacheSize: options.embedderCacheSize,
+        callsPerSecond: options.embedderCallsPerSecond,
+      });
     }
     this.popularity = new PopularityGenerator(options.popularity);
     const scenarios = new Scenarios(options.scenarios ?? defaultScenarios);

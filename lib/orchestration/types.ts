@@ -33,6 +33,11 @@ export interface RetrieveRequest {
   deadlineMs?: number;
   features?: UserFeatures;
   eligibility?: EligibilityFilter;
+  /**
+   * The caller gave up (its client went away): the generators' searches stop, native ones
+   * included, and retrieve() rejects with AbortedError without recording anything.
+   */
+  signal?: AbortSignal;
 }
 
 /** One ranked candidate from one generator, best first. */

@@ -51,6 +51,19 @@ export interface ServiceConfig {
   feedbackBurst: number;
   /** (request, ad, type) triples remembered to apply each once. */
   feedbackDedupeSize: number;
+  /** Per retrieve request: the largest k and deadline, query text length, names per list (categories, excluded advertisers), excluded ads. */
+  maxK: number;
+  maxDeadlineMs: number;
+  maxTextLength: number;
+  maxFilterNames: number;
+  maxExcludeAds: number;
+  /** Requests on /v1 routes being served at once; more are answered 503 with Retry-After. */
+  maxInFlight: number;
+  /** Compiled filters kept per corpus (each distinct geo, categories and excluded advertisers tuple is one). */
+  filterCacheSize: number;
+  /** Query texts whose embeddings are kept, and embedder calls per second for new ones (0: no limit). */
+  embedderCacheSize: number;
+  embedderCallsPerSecond: number;
   /** Take the client address from X-Forwarded-For (behind a proxy you trust). */
   trustProxy: boolean;
   /** On shutdown, how long readiness answers 503 while requests are still served, before the listener closes. */
@@ -83,6 +96,15 @@ export const defaultConfig: ServiceConfig = {
   feedbackBurst: 2000,
   feedbackDedupeSize: 200_000,
   trustProxy: false,
+  maxK: 2000,
+  maxDeadlineMs: 1000,
+  maxTextLength: 1024,
+  maxFilterNames: 100,
+  maxExcludeAds: 1000,
+  maxInFlight: 256,
+  filterCacheSize: 256,
+  embedderCacheSize: 10_000,
+  embedderCallsPerSecond: 0,
 };
 
 const keys = Object.keys(defaultConfig);
@@ -112,9 +134,19 @@ export const environment: Record<string, keyof ServiceConfig> = {
   CANGEN_FEEDBACK_BURST: 'feedbackBurst',
   CANGEN_FEEDBACK_DEDUPE_SIZE: 'feedbackDedupeSize',
   CANGEN_TRUST_PROXY: 'trustProxy',
+  CANGEN_MAX_K: 'maxK',
+  CANGEN_MAX_DEADLINE_MS: 'maxDeadlineMs',
+  CANGEN_MAX_TEXT_LENGTH: 'maxTextLength',
+  CANGEN_MAX_FILTER_NAMES: 'maxFilterNames',
+  CANGEN_MAX_EXCLUDE_ADS: 'maxExcludeAds',
+  CANGEN_MAX_IN_FLIGHT: 'maxInFlight',
+  CANGEN_FILTER_CACHE_SIZE: 'filterCacheSize',
+  CANGEN_EMBEDDER_CACHE_SIZE: 'embedderCacheSize',
+  CANGEN_EMBEDDER_CALLS_PER_SECOND: 'embedderCallsPerSecond',
 };
 
-const integers: (keyof ServiceConfig)[] = ['port', 'bodyLimit', 'saveIntervalMs', 'dim', 'ads', 'threads', 'nprobe', 'efSearch', 'drainDelayMs', 'feedbackMaxAgeMs', 'feedbackMaxEvents', 'feedbackRate', 'feedbackBurst', 'feedbackDedupeSize'];
+const integers: (keyof ServiceConfig)[] = ['port', 'bodyLimit', 'saveIntervalMs', 'dim', 'ads', 'threads', 'nprobe', 'efSearch', 'drainDelayMs', 'feedbackMaxAgeMs', 'feedbackMaxEvents', 'feedbackRate', 'feedbackBurst', 'feedbackDedupeSize',
+  'maxK', 'maxDeadlineMs', 'maxTextLength', 'maxFilterNames', 'maxExcludeAds', 'maxInFlight', 'filterCacheSize', 'embedderCacheSize', 'embedderCallsPerSecond'];
 const booleans: (keyof ServiceConfig)[] = ['log', 'trustProxy'];
 
 function bad(expected: string, key: string, source: string, value: unknown): ConfigError {
@@ -122,7 +154,9 @@ function bad(expected: string, key: string, source: string, value: unknown): Con
 }
 
 function check(config: ServiceConfig, source: (key: string) => string): ServiceConfig {
-  const ranges: Record<string, [number, number]> = { port: [0, 65535], bodyLimit: [1024, 1 << 30], saveIntervalMs: [0, 86_400_000], dim: [1, 65536], ads: [0, 100_000_000], threads: [0, 4096], nprobe: [1, 1 << 24], efSearch: [1, 65536], drainDelayMs: [0, 600_000], feedbackMaxAgeMs: [1000, 30 * 86_400_000], feedbackMaxEvents: [1, 100_000], feedbackRate: [1, 10_000_000], feedbackBurst: [1, 100_000_000], feedbackDedupeSize: [1000, 100_000_000] };
+  const ranges: Record<string, [number, number]> = { port: [0, 65535], bodyLimit: [1024, 1 << 30], saveIntervalMs: [0, 86_400_000], dim: [1, 65536], ads: [0, 100_000_000], threads: [0, 4096], nprobe: [1, 1 << 24], efSearch: [1, 65536], drainDelayMs: [0, 600_000], feedbackMaxAgeMs: [1000, 30 * 86_400_000], feedbackMaxEvents: [1, 100_000], feedbackRate: [1, 10_000_000], feedbackBurst: [1, 100_000_000], feedbackDedupeSize: [1000, 100_000_000],
+    maxK: [1, 100_000], maxDeadlineMs: [1, 60_000], maxTextLength: [1, 1 << 20], maxFilterNames: [1, 100_000], maxExcludeAds: [0, 1_000_000], maxInFlight: [1, 1_000_000],
+    filterCacheSize: [1, 1_000_000], embedderCacheSize: [0, 10_000_000], embedderCallsPerSecond: [0, 1_000_000] };
   for (const key of integers) {
     const v = config[key];
     const [lo, hi] = ranges[key]!;

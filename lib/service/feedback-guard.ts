@@ -5,7 +5,7 @@
  * budget.
  */
 import { RequestIdSigner } from './request-ids';
-import { ClientBuckets } from './token-bucket';
+import { ClientBuckets } from '../orchestration/token-bucket';
 
 export interface FeedbackLimits {
   /** HMAC secret of request ids; undefined: random per process. */

@@ -25,13 +25,22 @@ const vector = (dim: number) => ({ type: 'array', items: { type: 'number' }, min
 const name = (maxLength: number, minLength = 0) => ({ type: 'string', minLength, maxLength, pattern: '^[^\\u0000-\\u001F\\u007F]*$' });
 /** Free text (query text, titles): tabs and line breaks allowed, other control characters not. */
 const text = (maxLength: number) => ({ type: 'string', maxLength, pattern: '^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F]*$' });
-const names = { type: 'array', items: name(256), maxItems: 1000 };
+const names = (maxItems: number) => ({ type: 'array', items: name(256), maxItems });
+
+/** What one retrieve request may ask for (ServiceConfig's max* settings). */
+export interface RetrieveLimits {
+  maxK: number;
+  maxDeadlineMs: number;
+  maxTextLength: number;
+  maxFilterNames: number;
+  maxExcludeAds: number;
+}
 const errorReply = {
   type: 'object',
   properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } },
 };
 
-export function retrieveSchema(dim: number) {
+export function retrieveSchema(dim: number, limits: RetrieveLimits) {
   return {
     body: {
       type: 'object',
@@ -40,17 +49,17 @@ export function retrieveSchema(dim: number) {
       properties: {
         userId: name(256, 1),
         scenario: name(64, 1),
-        k: { type: 'integer', minimum: 1, maximum: 100000 },
-        deadlineMs: { type: 'integer', minimum: 1, maximum: 60000 },
+        k: { type: 'integer', minimum: 1, maximum: limits.maxK },
+        deadlineMs: { type: 'integer', minimum: 1, maximum: limits.maxDeadlineMs },
         features: {
           type: 'object',
           additionalProperties: false,
-          properties: { embedding: vector(dim), shortTerm: vector(dim), text: text(4096), geo: name(64), categories: names },
+          properties: { embedding: vector(dim), shortTerm: vector(dim), text: text(limits.maxTextLength), geo: name(64), categories: names(limits.maxFilterNames) },
         },
         eligibility: {
           type: 'object',
           additionalProperties: false,
-          properties: { categories: names, excludeAdvertisers: names, excludeAds: { type: 'array', items: adId, maxItems: 10000 } },
+          properties: { categories: names(limits.maxFilterNames), excludeAdvertisers: names(limits.maxFilterNames), excludeAds: { type: 'array', items: adId, maxItems: limits.maxExcludeAds } },
         },
       },
     },
@@ -126,7 +135,7 @@ export function upsertSchema(dim: number) {
               category: name(256),
               advertiserId: name(256),
               campaignId: name(256),
-              geos: names,
+              geos: names(1000),
               active: { type: 'boolean' },
               budgetLeft: { type: 'number', minimum: 0 },
             },

@@ -82,6 +82,8 @@ function statusOf(code: string): number {
       return 400;
     case 'ERR_CLOSED':
       return 503;
+    case 'ERR_ABORTED':
+      return 499; // the client went away; nobody reads this answer
     case 'ERR_EMBEDDER':
       return 502;
     default:
@@ -140,6 +142,16 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
     // Answered before the body was read (413, a refused token): the rest of it is read and dropped first.
     if (!request.raw.complete) await discardBody(request.raw, Math.max(4 * config.bodyLimit, discardBytes), discardMs);
   });
+  // Load shedding: past maxInFlight requests on the API routes, answer 503 at once (before the body is parsed).
+  let inFlight = 0;
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.url.startsWith('/v1/')) return;
+    if (inFlight >= config.maxInFlight) {
+      return fail(reply.header('retry-after', '1'), 503, 'ERR_OVERLOADED', `The service is busy (${config.maxInFlight} requests in flight); retry after 1 s`);
+    }
+    inFlight++;
+    reply.raw.once('close', () => inFlight--);
+  });
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpRequests.inc({ route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) });
   });
@@ -155,13 +167,17 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
   app.post<{ Body: Omit<RetrieveRequest, 'features' | 'eligibility'> & { features?: { embedding?: number[]; shortTerm?: number[]; text?: string; geo?: string; categories?: string[] }; eligibility?: { categories?: string[]; excludeAdvertisers?: string[]; excludeAds?: Id[] } } }>(
     '/v1/retrieve',
     {
-      schema: retrieveSchema(engine.dim),
+      schema: retrieveSchema(engine.dim, config),
       // The 200 answer is written by serializeRetrieve (the schema documents it); errors by JSON.stringify.
       serializerCompiler: ({ httpStatus }: { httpStatus?: string }) => (httpStatus === '200' ? (serializeRetrieve as (data: unknown) => string) : (data: unknown) => JSON.stringify(data)),
     },
-    async (request) => {
+    async (request, reply) => {
       const b = request.body;
+      // A client that goes away before its answer stops the request's searches (native ones too).
+      const abandoned = new AbortController();
+      reply.raw.once('close', () => reply.raw.writableFinished || abandoned.abort());
       const result = await engine.retrieve({
+        signal: abandoned.signal,
         userId: b.userId,
         scenario: b.scenario,
         k: b.k,
