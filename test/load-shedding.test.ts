@@ -156,6 +156,38 @@ limits('AdIndex.search and EmbeddingCorpus.search take a signal: aborted before 
   index.close();
 });
 
+limits('an abort stops a running native scan early (flat: between chunks of ads; IVF: between batches of queries)', async () => {
+  const dim = 32;
+  const cases: [string, AdIndex, number][] = [];
+  const flat = new AdIndex({ dim, kind: 'flat', threads: 1 });
+  for (let s = 0; s < 200_000; s += 50_000) await flat.upsert(BigInt64Array.from({ length: 50_000 }, (_, i) => BigInt(s + i + 1)), randomVectors(50_000, dim, s + 7));
+  cases.push(['flat', flat, 512]);
+  const ivf = new AdIndex({ dim, kind: 'ivf-flat', nlist: 16, nprobe: 16, threads: 1 });
+  const sample = randomVectors(50_000, dim, 8);
+  await ivf.train(sample);
+  await ivf.upsert(BigInt64Array.from({ length: 50_000 }, (_, i) => BigInt(i + 1)), sample);
+  cases.push(['ivf-flat', ivf, 512]);
+  for (const [kind, index, nq] of cases) {
+    const queries = randomVectors(nq, dim, 9);
+    await index.search(queries, 50);
+    let full = Infinity;
+    for (let r = 0; r < 2; r++) {
+      const t0 = performance.now();
+      const whole = await index.search(queries, 50, { signal: new AbortController().signal });
+      full = Math.min(full, performance.now() - t0);
+      assert.is(whole.counts[nq - 1], 50);
+    }
+    const controller = new AbortController();
+    const t0 = performance.now();
+    setTimeout(() => controller.abort(), Math.max(5, full / 10));
+    const outcome = await index.search(queries, 50, { signal: controller.signal }).then(() => 'finished', (e: unknown) => e);
+    const stoppedMs = performance.now() - t0;
+    assert.instance(outcome, AbortedError, kind);
+    assert.ok(stoppedMs < full * 0.6, `${kind}: aborted after ${stoppedMs.toFixed(0)} ms; the whole search takes ${full.toFixed(0)} ms`);
+    index.close();
+  }
+});
+
 limits('query embeddings: an LRU cache, one shared call per text in flight, and a calls-per-second budget', async () => {
   const texts: string[] = [];
   const hashed = new HashedNgramEmbedder({ dim: 16 });

@@ -147,13 +147,15 @@ class GraphSearch {
 }  // namespace
 
 void searchHnsw(const faiss::IndexHNSW& index, const float* queries, int nq, int k, int ef,
-                const faiss::IDSelector* selector, int threads, float* distances, idx_t* labels) {
+                const faiss::IDSelector* selector, int threads, float* distances, idx_t* labels,
+                const CancelFlag& cancel) {
   auto* storage = dynamic_cast<const faiss::IndexFlat*>(index.storage);
   if (storage == nullptr || index.ntotal > INT32_MAX) {
     throw Error(ErrorCode::Internal, "HNSW search needs a flat storage of at most 2^31 vectors");
   }
   const int beam = std::max(ef, k);
   auto one = [&](int q) {
+    if (cancel.raised()) return;
     GraphSearch search(index, storage->get_xb(), selector);
     search.run(queries + static_cast<size_t>(q) * index.d, k, beam, visitedTable(index.ntotal),
                distances + static_cast<size_t>(q) * k, labels + static_cast<size_t>(q) * k);
@@ -164,6 +166,7 @@ void searchHnsw(const faiss::IndexHNSW& index, const float* queries, int nq, int
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
     for (int q = 0; q < nq; ++q) one(q);
   }
+  cancel.check();
   // FAISS's convention: inner product comes back as a similarity, largest first.
   if (index.metric_type == faiss::METRIC_INNER_PRODUCT) {
     for (size_t i = 0; i < static_cast<size_t>(nq) * k; ++i) distances[i] = -distances[i];

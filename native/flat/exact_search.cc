@@ -23,7 +23,7 @@ size_t panelsPerChunk(int dim) {
 }  // namespace
 
 void exactSearchPanels(const PanelView& view, const float* queries, int nq, int k, int threads,
-                       const uint64_t* eligible, int64_t* outSlots, float* outScores) {
+                       const uint64_t* eligible, int64_t* outSlots, float* outScores, const CancelFlag& cancel) {
   if (view.count == 0) return;
   const size_t panels = panelCount(view.count);
   const size_t chunk = panelsPerChunk(view.dim);
@@ -46,11 +46,12 @@ void exactSearchPanels(const PanelView& view, const float* queries, int nq, int 
 #pragma omp parallel num_threads(teams)
   guarded([&] {
     TopKCollector* mine = collectors[omp_get_thread_num()].data();
-    for (size_t c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) {
+    for (size_t c = next.fetch_add(1); c < chunks && !cancel.raised(); c = next.fetch_add(1)) {
       scan(view, queries, nq, c * chunk, std::min(panels, (c + 1) * chunk), eligible, mine);
     }
   });
   if (failure) std::rethrow_exception(failure);
+  cancel.check();
 
   // A team for the merge only pays off with several queries to merge.
 #pragma omp parallel for num_threads(teams) schedule(dynamic, 4) if (nq >= 4 * teams)
