@@ -270,7 +270,20 @@ Napi::Value AdIndexBinding::SetAttributes(const Napi::CallbackInfo& info) {
   return task->Start();
 }
 
-// search(queries, k, { nprobe, efSearch, rerank, threads }, filter | null)
+// The optional `cancel` of search parameters: one Int32 the caller raises (lib/ad-index.ts makes
+// it over a SharedArrayBuffer, which cannot be detached, and sets it with Atomics.store). The
+// search reads it from a worker thread; the array is pinned until the search ends.
+static const int32_t* CancelWord(const Napi::Object& params) {
+  Napi::Value value = params.Get("cancel");
+  if (value.IsUndefined()) return nullptr;
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+      value.As<Napi::Int32Array>().ElementLength() < 1) {
+    throw Napi::TypeError::New(params.Env(), "Expected an Int32Array of at least one element for cancel");
+  }
+  return value.As<Napi::Int32Array>().Data();
+}
+
+// search(queries, k, { nprobe, efSearch, rerank, threads, cancel }, filter | null)
 Napi::Value AdIndexBinding::Search(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto index = Open(env);
@@ -285,6 +298,7 @@ Napi::Value AdIndexBinding::Search(const Napi::CallbackInfo& info) {
   params.threads = IntOption(o, "threads", 0, 0, 4096);
   params.device = IntOption(o, "device", 0, 0, 1) == 1 ? Device::Gpu : Device::Cpu;
   params.gpuDevice = IntOption(o, "gpuDevice", 0, 0, 1024);
+  params.cancel.word = CancelWord(o);
   std::shared_ptr<const Bitmap> filter;
   std::shared_ptr<const FilterSpec> spec;
   auto refreshed = std::make_shared<std::pair<Bitmap, uint64_t>>(Bitmap(), UINT64_MAX);
@@ -321,6 +335,7 @@ Napi::Value AdIndexBinding::Search(const Napi::CallbackInfo& info) {
       });
   task->Pin(info[0]);
   if (info[3].IsObject()) task->Pin(info[3]);
+  if (params.cancel.word != nullptr) task->Pin(o.Get("cancel"));
   return task->Start();
 }
 

@@ -4,7 +4,7 @@
  * rebuild, filters compiled once and reused, compaction, and atomic persistence.
  */
 import { defaults, maxDim, maxK } from './defaults';
-import { ClosedError, InvalidArgumentError } from './errors';
+import { AbortedError, ClosedError, InvalidArgumentError } from './errors';
 import { toIdArray, type IdsInput } from './ids';
 import { metricCode, metrics, type Metric } from './metric';
 import { native, type NativeAdIndex, type NativeFilter, type NativeFilterSpec } from './native';
@@ -82,6 +82,11 @@ export interface AdSearchOptions {
   /** 'cpu' (default), 'gpu' (kind 'flat' only) or 'auto'. */
   device?: DeviceChoice;
   gpuDevice?: number;
+  /**
+   * Stops the search when it aborts: the native scan polls a flag between chunks of ads (and the
+   * HNSW search between queries) and the promise rejects with AbortedError (`ERR_ABORTED`).
+   */
+  signal?: AbortSignal;
 }
 
 export interface IndexStats {
@@ -103,7 +108,7 @@ const optionNames = [
   'dim', 'metric', 'kind', 'threads', 'nlist', 'pqBytes', 'opq', 'hnswM', 'efConstruction', 'factory',
   'storeVectors', 'nprobe', 'efSearch', 'rerank',
 ] as const;
-const searchOptionNames = ['filter', 'nprobe', 'efSearch', 'rerank', 'threads', 'device', 'gpuDevice'] as const;
+const searchOptionNames = ['filter', 'nprobe', 'efSearch', 'rerank', 'threads', 'device', 'gpuDevice', 'signal'] as const;
 const filterNames = ['ids', 'active', 'budget', 'advertisers', 'excludeAdvertisers', 'campaigns', 'categories', 'geos'] as const;
 const attributeNames = ['active', 'budget', 'advertiser', 'campaign', 'category', 'geo'] as const;
 const maxUint32 = 0xffffffff;
@@ -305,9 +310,20 @@ export class AdIndex {
     } else if (o.filter !== undefined) {
       filter = await this.filter(o.filter as EligibilityFilter);
     }
-    // A filter compiled before the last write is recompiled inside the search, atomically.
-    const raw = await withCallerStack(handle.search(queries, k, params, filter?.native ?? null), stack);
-    return new SearchResults(k, this.metric, raw);
+    const signal = o.signal as AbortSignal | undefined;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('an AbortSignal', 'options.signal', signal);
+    if (signal?.aborted) throw new AbortedError('The search was aborted before it started');
+    // The native search reads this word between chunks; an abort raises it from this thread.
+    const cancel = signal ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+    const raise = () => Atomics.store(cancel!, 0, 1);
+    signal?.addEventListener('abort', raise, { once: true });
+    try {
+      // A filter compiled before the last write is recompiled inside the search, atomically.
+      const raw = await withCallerStack(handle.search(queries, k, cancel ? { ...params, cancel } : params, filter?.native ?? null), stack);
+      return new SearchResults(k, this.metric, raw);
+    } finally {
+      signal?.removeEventListener('abort', raise);
+    }
   }
 
   /** Drops removed ads for good and renumbers the rest (HNSW: rebuilds its graph). */

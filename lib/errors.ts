@@ -16,6 +16,7 @@ export type CangenErrorCode =
   | 'ERR_STALE_FILTER'
   | 'ERR_INTERNAL'
   | 'ERR_RESOURCE_LIMIT'
+  | 'ERR_ABORTED'
   // learned scorers (lib/scorer)
   | 'ERR_MODEL_FORMAT'
   | 'ERR_UNKNOWN_SCENARIO'
@@ -127,6 +128,13 @@ export class ResourceLimitError extends CangenError {
   }
 }
 
+/** The caller gave up (its AbortSignal fired) and the work stopped before its end. */
+export class AbortedError extends CangenError {
+  constructor(message: string) {
+    super('ERR_ABORTED', message);
+  }
+}
+
 const byCode: Record<string, new (message: string) => CangenError> = {
   ERR_INVALID_ARGUMENT: InvalidArgumentError,
   ERR_DIMENSION_MISMATCH: DimensionMismatchError,
@@ -141,6 +149,7 @@ const byCode: Record<string, new (message: string) => CangenError> = {
   ERR_STALE_FILTER: StaleFilterError,
   ERR_INTERNAL: InternalError,
   ERR_RESOURCE_LIMIT: ResourceLimitError,
+  ERR_ABORTED: AbortedError,
 };
 
 /** Builds the error class registered for a native error code. */

@@ -72,7 +72,8 @@ export interface NativeAdIndex {
   search(
     queries: Float32Array,
     k: number,
-    params: { nprobe?: number; efSearch?: number; rerank?: number; threads?: number; device?: number; gpuDevice?: number },
+    // cancel: one Int32 over a SharedArrayBuffer; the search stops (ERR_ABORTED) once it is non-zero.
+    params: { nprobe?: number; efSearch?: number; rerank?: number; threads?: number; device?: number; gpuDevice?: number; cancel?: Int32Array },
     filter: NativeFilter | null,
   ): Promise<NativeSearchResult>;
   compileFilter(spec: NativeFilterSpec): Promise<NativeFilter>;

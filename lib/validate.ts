@@ -26,6 +26,11 @@ export function integerIn(value: unknown, name: string, min: number, max: number
   return value;
 }
 
+export function numberIn(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !(value >= min && value <= max)) throw invalid(`a number between ${min} and ${max}`, name, value);
+  return value;
+}
+
 export function oneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): T {
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
     throw invalid(`one of ${allowed.map((a) => `'${a}'`).join(', ')}`, name, value);

@@ -14,7 +14,9 @@ import {
   StaticAllocator,
   UnknownGeneratorError,
   UnknownScenarioError,
+  requestEligibility,
   type CandidateGenerator,
+  type EligibilityFilter,
   type GeneratedCandidate,
   type GeneratorInput,
 } from '../lib/orchestration';
@@ -223,6 +225,40 @@ generators('AdIndex corpus: eligibility is filtered inside the search and follow
   assert.equal(engine.store.get(12n)!.geos, ['fr']);
   assert.equal(engine.store.get(13n)!.geos, []);
   assert.equal(engine.store.get(14n)!.geos, ['de', 'us']);
+  engine.close();
+});
+
+generators('compiled-filter cache: names holding separators never share another filter\'s entry', async () => {
+  const dim = 8;
+  const n = 200;
+  const engine = new CandidateEngine({ dim, scenarios: [{ name: 's', generators: ['two-tower'], k: 20, deadlineMs: 5000, overfetch: 1 }] });
+  const vectors = randomVectors(n, dim, 61);
+  // Every ad is in category 'x'; advertisers 'y' and 'z' alternate.
+  await engine.upsertAds(range(1, n).map((i) => ({ id: BigInt(i), embedding: vectors.slice((i - 1) * dim, i * dim), category: 'x', advertiserId: i % 2 ? 'y' : 'z' })));
+  const generator = engine.pipeline.generator('two-tower')!;
+  const query = randomVectors(1, dim, 62);
+  const ask = (eligibility: EligibilityFilter) =>
+    generator.generate({ request: { userId: 'u', scenario: 's', eligibility }, features: { embedding: query }, scenario: 's', quota: 20, fetch: 20, signal: new AbortController().signal });
+  // The crafted pair: with names joined on \u0000, both had the key "\u0001\u0000cx\u0000ay".
+  const crafted = { categories: ['x\u0000ay'] };
+  const honest = { categories: ['x'], excludeAdvertisers: ['y'] };
+  assert.is.not(requestEligibility(undefined, crafted).key, requestEligibility(undefined, honest).key);
+  assert.is((await ask(crafted)).length, 0, 'no ad is in the crafted category');
+  const served = await ask(honest);
+  assert.is(served.length, 20, 'the honest filter is compiled for itself, not taken from the crafted one');
+  assert.ok(served.every((c) => c.adId % 2n === 0n), 'advertiser y stays excluded');
+  // The other order: the honest filter first, then the crafted one must not inherit it.
+  assert.is((await ask({ categories: ['x'], excludeAdvertisers: ['z'] })).length, 20);
+  assert.is((await ask({ categories: ['x\u0000az'] })).length, 0);
+  // Sets, not lists: order and repeats do not make a new entry.
+  assert.is(requestEligibility('fr', { categories: ['b', 'a', 'a'] }).key, requestEligibility('fr', { categories: ['a', 'b'] }).key);
+  assert.is.not(requestEligibility(undefined, { categories: [] }).key, requestEligibility(undefined, {}).key, 'an empty list admits nothing; no list admits all');
+  // Geo targeting sets are keyed the same way: one geo named 'fr\u0000de' is not the set [fr, de].
+  engine.store.upsert({ id: 9001n, geos: ['fr\u0000de'] });
+  engine.store.upsert({ id: 9002n, geos: ['fr', 'de'] });
+  assert.ok(engine.store.eligible(9002n, 'fr', undefined));
+  assert.not.ok(engine.store.eligible(9001n, 'fr', undefined));
+  assert.equal(engine.store.get(9002n)!.geos, ['fr', 'de']);
   engine.close();
 });
 

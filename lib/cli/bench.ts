@@ -40,7 +40,7 @@ type Autocannon = (options: Record<string, unknown>) => Promise<{ latency: Histo
 function serverConfig(args: Pick<LoadBenchArgs, 'ads' | 'index' | 'nprobe' | 'efSearch'>): ServiceConfig {
   return loadConfig({
     env: {},
-    overrides: { port: 0, host: '127.0.0.1', ads: args.ads, index: args.index, nprobe: args.nprobe, efSearch: args.efSearch, embedder: { kind: 'hashed', dim: 64 }, saveIntervalMs: 0 },
+    overrides: { port: 0, host: '127.0.0.1', ads: args.ads, index: args.index, nprobe: args.nprobe, efSearch: args.efSearch, embedder: { kind: 'hashed', dim: 64 }, saveIntervalMs: 0, drainDelayMs: 0 },
   });
 }
 

@@ -307,7 +307,8 @@ export class AdStore {
   private internGeos(geos: readonly string[]): number {
     if (geos.length === 0) return 0;
     const before = this.geoSets.names.length;
-    const code = this.intern(this.geoSets, geos.join('\u0000'));
+    // JSON: unambiguous whatever the geo names hold (a join on a separator is not).
+    const code = this.intern(this.geoSets, JSON.stringify(geos));
     if (this.geoSets.names.length !== before) {
       const list = [...geos];
       this.geoSetLists.push(list);

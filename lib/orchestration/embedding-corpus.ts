@@ -45,10 +45,15 @@ export interface EmbeddingCorpusOptions {
   filterCacheSize?: number;
 }
 
-interface Pending {
+interface Query {
   query: Float32Array;
   k: number;
-  excludeAds: ReadonlySet<bigint> | undefined;
+  excludeAds?: ReadonlySet<bigint>;
+  /** The asker gave up: a native search whose every asker gave up stops. */
+  signal?: AbortSignal;
+}
+
+interface Pending extends Query {
   resolve: (hit: CorpusHit) => void;
   reject: (error: unknown) => void;
 }
@@ -92,6 +97,11 @@ export class EmbeddingCorpus {
     this.filterCacheSize = options.filterCacheSize ?? 64;
     this.store = this.native ? options.store : undefined;
     this.store?.onChange((ids) => this.attributesChanged(ids));
+  }
+
+  /** Compiled filters held (at most filterCacheSize). */
+  get compiledFilters(): number {
+    return this.filters.size;
   }
 
   /** Ads currently searchable. */
@@ -160,14 +170,15 @@ export class EmbeddingCorpus {
 
   /**
    * The k best live ads for one query (1 x dim). With an AdIndex and the request's eligibility,
-   * only eligible ads are returned (`hit.eligible` says when that is guaranteed).
+   * only eligible ads are returned (`hit.eligible` says when that is guaranteed). An AdIndex
+   * search stops (AbortedError) once `signal` and the signals of every query sharing it abort.
    */
-  search(query: Float32Array, k: number, eligibility?: RequestEligibility): Promise<CorpusHit> {
+  search(query: Float32Array, k: number, eligibility?: RequestEligibility, signal?: AbortSignal): Promise<CorpusHit> {
     if (query.length !== this.dim) {
       throw new DimensionMismatchError(`Expected ${this.dim} values for query but received ${query.length}`);
     }
     const e = this.native && this.store ? eligibility : undefined;
-    if (!this.batchQueries) return this.searchMany([{ query, k, excludeAds: e?.excludeAds }], e).then((hits) => hits[0]!);
+    if (!this.batchQueries) return this.searchMany([{ query, k, excludeAds: e?.excludeAds, signal }], e).then((hits) => hits[0]!);
     const key = e ? e.key : '';
     return new Promise((resolve, reject) => {
       if (this.pendingCount++ === 0) setImmediate(() => this.flush());
@@ -177,7 +188,7 @@ export class EmbeddingCorpus {
         this.pending.set(key, group);
         if (e) groupEligibility.set(group, e);
       }
-      group.push({ query, k, excludeAds: e?.excludeAds, resolve, reject });
+      group.push({ query, k, excludeAds: e?.excludeAds, signal, resolve, reject });
     });
   }
 
@@ -195,11 +206,11 @@ export class EmbeddingCorpus {
     }
   }
 
-  private searchMany(batch: readonly { query: Float32Array; k: number; excludeAds?: ReadonlySet<bigint> }[], eligibility: RequestEligibility | undefined): Promise<CorpusHit[]> {
+  private searchMany(batch: readonly Query[], eligibility: RequestEligibility | undefined): Promise<CorpusHit[]> {
     return this.native ? this.searchNative(batch, eligibility) : this.searchKeys(batch);
   }
 
-  private async searchNative(batch: readonly { query: Float32Array; k: number; excludeAds?: ReadonlySet<bigint> }[], eligibility: RequestEligibility | undefined): Promise<CorpusHit[]> {
+  private async searchNative(batch: readonly Query[], eligibility: RequestEligibility | undefined): Promise<CorpusHit[]> {
     const out = batch.map((): CorpusHit => ({ adIds: [], scores: [] }));
     if (this.live === 0) return out;
     const epoch = this.writeEpoch;
@@ -210,7 +221,8 @@ export class EmbeddingCorpus {
     fetch = Math.min(fetch + this.unapplied, Math.max(1, this.live + this.unapplied));
     const queries = batch.length === 1 ? batch[0]!.query : new Float32Array(batch.length * this.dim);
     if (batch.length > 1) batch.forEach((b, i) => queries.set(b.query, i * this.dim));
-    const results = await this.native!.search(queries, fetch, filter ? { filter } : undefined);
+    const signal = allAborted(batch.map((b) => b.signal));
+    const results = await this.native!.search(queries, fetch, filter || signal ? { filter, signal } : undefined);
     // Nothing written since the search began: what the index returned is the current state.
     const current = quiet && this.pendingWrites === 0 && this.writeEpoch === epoch;
     const sign = this.index.metric === 'l2' ? -1 : 1;
@@ -406,4 +418,18 @@ export class EmbeddingCorpus {
 }
 
 const groupEligibility = new WeakMap<readonly Pending[], RequestEligibility>();
+
+/** A signal that aborts once every one of `signals` has (undefined when one of them is absent: that asker never gives up). */
+function allAborted(signals: readonly (AbortSignal | undefined)[]): AbortSignal | undefined {
+  if (signals.length === 0 || signals.some((s) => s === undefined)) return undefined;
+  if (signals.length === 1) return signals[0];
+  const all = new AbortController();
+  let left = signals.length;
+  for (const s of signals as AbortSignal[]) {
+    if (s.aborted) left--;
+    else s.addEventListener('abort', () => --left === 0 && all.abort(s.reason), { once: true });
+  }
+  if (left === 0) all.abort();
+  return all.signal;
+}
 const defaults = Uint32Array.of(1, 0, 0, 0, 0, 0);

@@ -5,7 +5,8 @@
  */
 import { AdIndex } from '../ad-index';
 import type { Metric } from '../metric';
-import { DimensionMismatchError } from '../errors';
+import { DimensionMismatchError, NonFiniteError } from '../errors';
+import { toIdArray } from '../ids';
 import { integerIn, invalid, knownOptions } from '../validate';
 import type { VectorIndex } from '../vector-index';
 import { AdStore, type AdInput } from './ad-store';
@@ -57,6 +58,11 @@ export interface EngineOptions {
   ledgerSize?: number;
   /** Threads per search of the indexes the engine builds (default 0: every core; 1 suits a busy service). */
   threads?: number;
+  /** Compiled filters kept per corpus the engine builds (default 64; EmbeddingCorpusOptions.filterCacheSize). */
+  filterCacheSize?: number;
+  /** The built content generator's query-embedding cache and embedder budget (ContentGeneratorOptions). */
+  embedderCacheSize?: number;
+  embedderCallsPerSecond?: number;
 }
 
 /** An ad to add or update: its attributes, and an embedding and/or a text. */
@@ -74,6 +80,7 @@ export const defaultScenarios: ScenarioConfig[] = [
 const optionNames = [
   'dim', 'metric', 'scenarios', 'allocator', 'allocatorOptions', 'createIndex', 'corpus', 'embedder', 'content',
   'scorerMode', 'scorer', 'popularity', 'generators', 'userFeatures', 'stateFile', 'ledgerSize', 'threads',
+  'filterCacheSize', 'embedderCacheSize', 'embedderCallsPerSecond',
 ];
 
 export class CandidateEngine {
@@ -101,7 +108,7 @@ export class CandidateEngine {
     } else {
       const index = options.createIndex ? options.createIndex(this.dim, metric) : new AdIndex({ dim: this.dim, metric, threads: options.threads });
       this.ownsIndexes.push(index);
-      this.corpus = new EmbeddingCorpus(index, { keepVectors: scorerMode === 'two-stage' && !options.scorer, store: this.store });
+      this.corpus = new EmbeddingCorpus(index, { keepVectors: scorerMode === 'two-stage' && !options.scorer, store: this.store, filterCacheSize: options.filterCacheSize });
     }
     if (options.content) {
       this.content = options.content;
@@ -109,7 +116,12 @@ export class CandidateEngine {
       const embedder = options.embedder ?? new HashedNgramEmbedder({ dim: 256 });
       const contentIndex = new AdIndex({ dim: embedder.dim, metric: 'cosine', threads: options.threads });
       this.ownsIndexes.push(contentIndex);
-      this.content = new ContentGenerator({ embedder, corpus: new EmbeddingCorpus(contentIndex, { store: this.store }) });
+      this.content = new ContentGenerator({
+        embedder,
+        corpus: new EmbeddingCorpus(contentIndex, { store: this.store, filterCacheSize: options.filterCacheSize }),
+        cacheSize: options.embedderCacheSize,
+        callsPerSecond: options.embedderCallsPerSecond,
+      });
     }
     this.popularity = new PopularityGenerator(options.popularity);
     const scenarios = new Scenarios(options.scenarios ?? defaultScenarios);
@@ -126,31 +138,38 @@ export class CandidateEngine {
     this.userFeatures = options.userFeatures;
   }
 
-  /** Adds or updates ads. Ads with an embedding are served by the behavioural generators; ads with only a title, by the content generator until they get one. */
+  /**
+   * Adds or updates ads. Ads with an embedding are served by the behavioural generators; ads with
+   * only a title, by the content generator until they get one. All or nothing: every check and
+   * the embedder's call come before the first write, so a bad ad or an embedder failure leaves
+   * the corpora and the store as they were.
+   */
   async upsertAds(ads: readonly AdUpsert[]): Promise<{ embedded: number; cold: number }> {
     const withEmbedding: AdUpsert[] = [];
     const cold: AdUpsert[] = [];
+    const ids = toIdArray(ads.map((ad) => ad?.id), 'ads[].id');
     ads.forEach((ad, i) => {
       if (ad.embedding !== undefined && (!(ad.embedding instanceof Float32Array) || ad.embedding.length !== this.dim)) {
         throw new DimensionMismatchError(`Expected a Float32Array of ${this.dim} values for ads[${i}].embedding but received ${ad.embedding instanceof Float32Array ? ad.embedding.length : typeof ad.embedding}`);
       }
+      const bad = ad.embedding?.findIndex((v) => !Number.isFinite(v)) ?? -1;
+      if (bad >= 0) throw new NonFiniteError(`Expected finite values for ads[${i}].embedding but received ${ad.embedding![bad]} at index ${bad}`);
       if (ad.embedding) withEmbedding.push(ad);
-      else if (!this.corpus.has(ad.id) && (ad.title ?? this.store.titleOf(ad.id))) cold.push(ad);
+      else if (!this.corpus.has(ids[i]!) && (ad.title ?? this.store.titleOf(ad.id))) cold.push(ad);
     });
+    // The texts and attributes the store will hold once the batch is in (it is written last).
+    const coldText = (ad: AdUpsert) => `${ad.title ?? this.store.titleOf(ad.id) ?? ''} ${ad.category ?? this.store.categoryOf(ad.id) ?? ''}`;
+    const prepared = await this.content.embedAds(cold.map((ad) => ({ id: ad.id, text: coldText(ad) })), undefined, cold.length > 0 ? this.store.nativeAttributes(cold) : undefined);
     if (withEmbedding.length > 0) {
       const vectors = new Float32Array(withEmbedding.length * this.dim);
       withEmbedding.forEach((ad, i) => vectors.set(ad.embedding!, i * this.dim));
-      // The attributes the store will hold once the batch is in: written with the vectors.
-      const attributes = this.store.nativeAttributes(withEmbedding);
-      await this.corpus.upsert(withEmbedding.map((a) => a.id), vectors, attributes);
-      this.content.remove(withEmbedding.map((a) => a.id));
+      await this.corpus.upsert(withEmbedding.map((a) => a.id), vectors, this.store.nativeAttributes(withEmbedding));
     }
+    const coldIndexed = await this.content.write(prepared);
+    if (withEmbedding.length > 0) this.content.remove(withEmbedding.map((a) => a.id));
     // Unknown fields (embedding) are ignored by the store. Ads already indexed whose attributes
     // changed are rewritten in the indexes (the store tells them).
     this.store.upsertMany(ads);
-    const coldIndexed = await this.content.index(
-      cold.map((ad) => ({ id: ad.id, text: `${this.store.titleOf(ad.id) ?? ''} ${this.store.categoryOf(ad.id) ?? ''}` })),
-    );
     return { embedded: withEmbedding.length, cold: coldIndexed };
   }
 

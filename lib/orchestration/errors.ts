@@ -8,6 +8,7 @@ export type OrchestrationErrorCode =
   | 'ERR_UNKNOWN_SCENARIO'
   | 'ERR_UNKNOWN_GENERATOR'
   | 'ERR_EMBEDDER'
+  | 'ERR_EMBEDDER_BUDGET'
   | 'ERR_STATE_FILE'
   | 'ERR_CONFIG';
 
@@ -33,6 +34,13 @@ export class EmbedderError extends CangenError {
   constructor(message: string, status?: number) {
     super(asCode('ERR_EMBEDDER'), message);
     this.status = status;
+  }
+}
+
+/** Query texts needing a (paid) embedder call came faster than the configured budget allows. */
+export class EmbedderBudgetError extends CangenError {
+  constructor(message: string) {
+    super(asCode('ERR_EMBEDDER_BUDGET'), message);
   }
 }
 

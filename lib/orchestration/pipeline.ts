@@ -5,7 +5,7 @@
  * and the ad.
  */
 import { randomBytes } from 'node:crypto';
-import { CangenError, DimensionMismatchError, InvalidArgumentError, NonFiniteError } from '../errors';
+import { AbortedError, CangenError, DimensionMismatchError, InvalidArgumentError, NonFiniteError } from '../errors';
 import { integerIn, invalid } from '../validate';
 import { compileFilter, type AdStore } from './ad-store';
 import type { QuotaAllocator, ServedReport } from './allocators/allocator';
@@ -112,6 +112,9 @@ export class Pipeline {
     const quotas = this.allocator.allocate(scenario.name, k, names);
     const budgetMs = deadlineMs - (this.reserveMs ?? Math.min(5, Math.max(1, deadlineMs * 0.1)));
 
+    const abandoned = request.signal;
+    if (abandoned !== undefined && !(abandoned instanceof AbortSignal)) throw invalid('an AbortSignal', 'request.signal', abandoned);
+    if (abandoned?.aborted) throw new AbortedError('The request was abandoned before it started');
     const controller = new AbortController();
     const lists: (GeneratedCandidate[] | undefined)[] = names.map(() => undefined);
     const fetches = names.map((name) => Math.ceil(quotas[name]! * scenario.overfetch));
@@ -158,10 +161,24 @@ export class Pipeline {
 
     let timer: NodeJS.Timeout | undefined;
     let late = false;
+    let stopWaiting!: () => void;
     const expired = new Promise<void>((resolve) => {
+      stopWaiting = resolve;
       timer = setTimeout(() => resolve((late = true) && undefined), Math.max(0, budgetMs - (performance.now() - started)));
     });
-    await Promise.race([Promise.all(names.map((name, i) => (quotas[name]! > 0 ? run(i) : undefined))), expired]);
+    // An abandoned request stops waiting at once and aborts its generators' work.
+    abandoned?.addEventListener('abort', stopWaiting, { once: true });
+    const giveUp = () => {
+      clearTimeout(timer);
+      controller.abort(abandoned!.reason);
+      return new AbortedError('The request was abandoned by its caller; its searches were stopped');
+    };
+    try {
+      await Promise.race([Promise.all(names.map((name, i) => (quotas[name]! > 0 ? run(i) : undefined))), expired]);
+    } finally {
+      abandoned?.removeEventListener('abort', stopWaiting);
+    }
+    if (abandoned?.aborted) throw giveUp();
     if (callerError) {
       clearTimeout(timer);
       controller.abort(deadlineReason);
@@ -175,7 +192,13 @@ export class Pipeline {
     if (deficit > 0 && more.length > 0 && !late) {
       // Each is asked for the whole deficit: how much their lists overlap is not known in advance.
       for (const i of more) fetches[i]! += Math.ceil(deficit * scenario.overfetch);
-      await Promise.race([Promise.all(more.map((i) => run(i, true))), expired]);
+      abandoned?.addEventListener('abort', stopWaiting, { once: true });
+      try {
+        await Promise.race([Promise.all(more.map((i) => run(i, true))), expired]);
+      } finally {
+        abandoned?.removeEventListener('abort', stopWaiting);
+      }
+      if (abandoned?.aborted) throw giveUp();
       merged = merge();
     }
     clearTimeout(timer);

@@ -33,6 +33,11 @@ export interface RetrieveRequest {
   deadlineMs?: number;
   features?: UserFeatures;
   eligibility?: EligibilityFilter;
+  /**
+   * The caller gave up (its client went away): the generators' searches stop, native ones
+   * included, and retrieve() rejects with AbortedError without recording anything.
+   */
+  signal?: AbortSignal;
 }
 
 /** One ranked candidate from one generator, best first. */
@@ -67,15 +72,20 @@ export interface RequestEligibility {
   readonly excludeAdvertisers?: readonly string[];
   /** Dropped from results after the search (too specific to compile into a shared filter). */
   readonly excludeAds?: ReadonlySet<bigint>;
-  /** Identifies geo, categories and excludeAdvertisers: requests with the same key share a compiled filter. */
+  /** Identifies geo, categories and excludeAdvertisers (unambiguously): requests with the same key share a compiled filter. */
   readonly key: string;
 }
 
-/** Builds a RequestEligibility from the user's geo and the request's filter. */
+/** A name list as a set: sorted, repeats dropped (its order and repeats do not change a filter). */
+const asSet = (names: readonly string[] | undefined) => (names ? [...new Set(names)].sort() : null);
+
+/**
+ * Builds a RequestEligibility from the user's geo and the request's filter. The key is the JSON of
+ * [geo, categories, excluded advertisers] (lists as sorted sets): unambiguous whatever characters
+ * the names hold, so two requests share a compiled filter only when their filters are equal.
+ */
 export function requestEligibility(geo: string | undefined, filter: EligibilityFilter | undefined): RequestEligibility {
-  let key = geo === undefined ? '\u0001' : geo;
-  if (filter?.categories) key += `\u0000c${filter.categories.join('\u0000')}`;
-  if (filter?.excludeAdvertisers) key += `\u0000a${filter.excludeAdvertisers.join('\u0000')}`;
+  const key = JSON.stringify([geo ?? null, asSet(filter?.categories), asSet(filter?.excludeAdvertisers)]);
   return {
     geo,
     categories: filter?.categories,

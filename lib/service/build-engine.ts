@@ -39,6 +39,9 @@ export async function buildEngine(config: ServiceConfig, onProgress?: (done: num
     allocator: config.allocator,
     stateFile: config.stateFile,
     threads: config.threads,
+    filterCacheSize: config.filterCacheSize,
+    embedderCacheSize: config.embedderCacheSize,
+    embedderCallsPerSecond: config.embedderCallsPerSecond > 0 ? config.embedderCallsPerSecond : undefined,
     userFeatures: world
       ? (userId) => {
           const n = Number(/^u(\d+)$/.exec(userId)?.[1] ?? NaN);

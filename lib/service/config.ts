@@ -40,6 +40,34 @@ export interface ServiceConfig {
   embedder: { kind: 'hashed'; dim: number } | { kind: 'openai'; baseUrl: string; model: string; dim: number; apiKeyEnv?: string };
   /** Log requests (pino, JSON lines). */
   log: boolean;
+  /** HMAC-SHA256 secret that signs request ids (at least 32 characters; replicas must share it). Unset: random per process. */
+  feedbackSecret: string | undefined;
+  /** Feedback naming a request older than this is refused. */
+  feedbackMaxAgeMs: number;
+  /** Events per feedback body. */
+  feedbackMaxEvents: number;
+  /** Feedback events per second per client (IP address, or the token's holder), and the burst saved up. */
+  feedbackRate: number;
+  feedbackBurst: number;
+  /** (request, ad, type) triples remembered to apply each once. */
+  feedbackDedupeSize: number;
+  /** Per retrieve request: the largest k and deadline, query text length, names per list (categories, excluded advertisers), excluded ads. */
+  maxK: number;
+  maxDeadlineMs: number;
+  maxTextLength: number;
+  maxFilterNames: number;
+  maxExcludeAds: number;
+  /** Requests on /v1 routes being served at once; more are answered 503 with Retry-After. */
+  maxInFlight: number;
+  /** Compiled filters kept per corpus (each distinct geo, categories and excluded advertisers tuple is one). */
+  filterCacheSize: number;
+  /** Query texts whose embeddings are kept, and embedder calls per second for new ones (0: no limit). */
+  embedderCacheSize: number;
+  embedderCallsPerSecond: number;
+  /** Take the client address from X-Forwarded-For (behind a proxy you trust). */
+  trustProxy: boolean;
+  /** On shutdown, how long readiness answers 503 while requests are still served, before the listener closes. */
+  drainDelayMs: number;
 }
 
 export const defaultConfig: ServiceConfig = {
@@ -60,6 +88,23 @@ export const defaultConfig: ServiceConfig = {
   scenarios: undefined,
   embedder: { kind: 'hashed', dim: 256 },
   log: false,
+  drainDelayMs: 5000,
+  feedbackSecret: undefined,
+  feedbackMaxAgeMs: 3_600_000,
+  feedbackMaxEvents: 1000,
+  feedbackRate: 100,
+  feedbackBurst: 2000,
+  feedbackDedupeSize: 200_000,
+  trustProxy: false,
+  maxK: 2000,
+  maxDeadlineMs: 1000,
+  maxTextLength: 1024,
+  maxFilterNames: 100,
+  maxExcludeAds: 1000,
+  maxInFlight: 256,
+  filterCacheSize: 256,
+  embedderCacheSize: 10_000,
+  embedderCallsPerSecond: 0,
 };
 
 const keys = Object.keys(defaultConfig);
@@ -81,16 +126,37 @@ export const environment: Record<string, keyof ServiceConfig> = {
   CANGEN_EF_SEARCH: 'efSearch',
   CANGEN_ALLOCATOR: 'allocator',
   CANGEN_LOG: 'log',
+  CANGEN_DRAIN_DELAY_MS: 'drainDelayMs',
+  CANGEN_FEEDBACK_SECRET: 'feedbackSecret',
+  CANGEN_FEEDBACK_MAX_AGE_MS: 'feedbackMaxAgeMs',
+  CANGEN_FEEDBACK_MAX_EVENTS: 'feedbackMaxEvents',
+  CANGEN_FEEDBACK_RATE: 'feedbackRate',
+  CANGEN_FEEDBACK_BURST: 'feedbackBurst',
+  CANGEN_FEEDBACK_DEDUPE_SIZE: 'feedbackDedupeSize',
+  CANGEN_TRUST_PROXY: 'trustProxy',
+  CANGEN_MAX_K: 'maxK',
+  CANGEN_MAX_DEADLINE_MS: 'maxDeadlineMs',
+  CANGEN_MAX_TEXT_LENGTH: 'maxTextLength',
+  CANGEN_MAX_FILTER_NAMES: 'maxFilterNames',
+  CANGEN_MAX_EXCLUDE_ADS: 'maxExcludeAds',
+  CANGEN_MAX_IN_FLIGHT: 'maxInFlight',
+  CANGEN_FILTER_CACHE_SIZE: 'filterCacheSize',
+  CANGEN_EMBEDDER_CACHE_SIZE: 'embedderCacheSize',
+  CANGEN_EMBEDDER_CALLS_PER_SECOND: 'embedderCallsPerSecond',
 };
 
-const integers: (keyof ServiceConfig)[] = ['port', 'bodyLimit', 'saveIntervalMs', 'dim', 'ads', 'threads', 'nprobe', 'efSearch'];
+const integers: (keyof ServiceConfig)[] = ['port', 'bodyLimit', 'saveIntervalMs', 'dim', 'ads', 'threads', 'nprobe', 'efSearch', 'drainDelayMs', 'feedbackMaxAgeMs', 'feedbackMaxEvents', 'feedbackRate', 'feedbackBurst', 'feedbackDedupeSize',
+  'maxK', 'maxDeadlineMs', 'maxTextLength', 'maxFilterNames', 'maxExcludeAds', 'maxInFlight', 'filterCacheSize', 'embedderCacheSize', 'embedderCallsPerSecond'];
+const booleans: (keyof ServiceConfig)[] = ['log', 'trustProxy'];
 
 function bad(expected: string, key: string, source: string, value: unknown): ConfigError {
   return new ConfigError(`Expected ${expected} for ${key} (from ${source}) but received ${JSON.stringify(value)}`);
 }
 
 function check(config: ServiceConfig, source: (key: string) => string): ServiceConfig {
-  const ranges: Record<string, [number, number]> = { port: [0, 65535], bodyLimit: [1024, 1 << 30], saveIntervalMs: [0, 86_400_000], dim: [1, 65536], ads: [0, 100_000_000], threads: [0, 4096], nprobe: [1, 1 << 24], efSearch: [1, 65536] };
+  const ranges: Record<string, [number, number]> = { port: [0, 65535], bodyLimit: [1024, 1 << 30], saveIntervalMs: [0, 86_400_000], dim: [1, 65536], ads: [0, 100_000_000], threads: [0, 4096], nprobe: [1, 1 << 24], efSearch: [1, 65536], drainDelayMs: [0, 600_000], feedbackMaxAgeMs: [1000, 30 * 86_400_000], feedbackMaxEvents: [1, 100_000], feedbackRate: [1, 10_000_000], feedbackBurst: [1, 100_000_000], feedbackDedupeSize: [1000, 100_000_000],
+    maxK: [1, 100_000], maxDeadlineMs: [1, 60_000], maxTextLength: [1, 1 << 20], maxFilterNames: [1, 100_000], maxExcludeAds: [0, 1_000_000], maxInFlight: [1, 1_000_000],
+    filterCacheSize: [1, 1_000_000], embedderCacheSize: [0, 10_000_000], embedderCallsPerSecond: [0, 1_000_000] };
   for (const key of integers) {
     const v = config[key];
     const [lo, hi] = ranges[key]!;
@@ -101,7 +167,9 @@ function check(config: ServiceConfig, source: (key: string) => string): ServiceC
   if (!['simulator', 'empty'].includes(config.corpus)) throw bad("'simulator' or 'empty'", 'corpus', source('corpus'), config.corpus);
   if (!['learned', 'static'].includes(config.allocator)) throw bad("'learned' or 'static'", 'allocator', source('allocator'), config.allocator);
   if (typeof config.index !== 'string' || config.index === '') throw bad("'flat' or a FAISS factory string", 'index', source('index'), config.index);
-  if (typeof config.log !== 'boolean') throw bad('true or false', 'log', source('log'), config.log);
+  for (const key of booleans) if (typeof config[key] !== 'boolean') throw bad('true or false', key, source(key), config[key]);
+  if (config.feedbackSecret !== undefined && (typeof config.feedbackSecret !== 'string' || config.feedbackSecret.length < 32)) throw bad('a secret of at least 32 characters', 'feedbackSecret', source('feedbackSecret'), '(hidden)');
+  if (config.feedbackBurst < config.feedbackMaxEvents) throw bad(`at least feedbackMaxEvents (${config.feedbackMaxEvents}): a full body must fit the burst`, 'feedbackBurst', source('feedbackBurst'), config.feedbackBurst);
   const e = config.embedder as Record<string, unknown>;
   if (!e || (e.kind !== 'hashed' && e.kind !== 'openai')) throw bad("{ kind: 'hashed' | 'openai', ... }", 'embedder', source('embedder'), e);
   return config;
@@ -138,7 +206,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; ov
     if (raw === undefined || raw === '') continue;
     sources.set(key, `environment variable ${name}`);
     if (integers.includes(key)) fromEnv[key] = /^\d+$/.test(raw) ? Number(raw) : raw;
-    else if (key === 'log') fromEnv[key] = raw === '1' || raw === 'true' ? true : raw === '0' || raw === 'false' ? false : raw;
+    else if (booleans.includes(key)) fromEnv[key] = raw === '1' || raw === 'true' ? true : raw === '0' || raw === 'false' ? false : raw;
     else fromEnv[key] = raw;
   }
   for (const key of Object.keys(options.overrides ?? {})) sources.set(key, 'the command line');

@@ -36,6 +36,12 @@ export class ServiceMetrics {
     labelNames: ['scenario', 'type'],
     registers: [this.registry],
   });
+  readonly feedbackRejected = new Counter({
+    name: 'cangen_feedback_rejected_total',
+    help: 'Feedback events refused, per reason (bad_signature, expired, duplicate, rate_limited)',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   readonly httpRequests = new Counter({
     name: 'cangen_http_requests_total',
     help: 'HTTP requests, per route and status code',

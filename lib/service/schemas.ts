@@ -1,32 +1,65 @@
 /** JSON schemas of the HTTP API: every body is checked before a handler runs. */
-const adId = { anyOf: [{ type: 'string', pattern: '^[0-9]{1,19}$' }, { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }] };
+
+/**
+ * A regular expression source matching the decimal integers from 0 to `max` (leading zeros allowed
+ * up to max's digit count): shorter numbers, or at each digit of max a smaller digit followed by
+ * anything, or max itself. A JSON schema has no 64-bit integer type; this keeps 2^63 and above out.
+ */
+export function decimalAtMost(max: bigint): string {
+  const digits = max.toString();
+  const n = digits.length;
+  const options: string[] = n > 1 ? [`[0-9]{1,${n - 1}}`] : [];
+  for (let i = 0; i < n; i++) {
+    const d = Number(digits[i]);
+    if (d > 0) options.push(`${digits.slice(0, i)}[0-${d - 1}]${i + 1 < n ? `[0-9]{${n - i - 1}}` : ''}`);
+  }
+  options.push(digits);
+  return `^(?:${options.join('|')})$`;
+}
+
+/** Ad ids: 0 to 2^63-1, as a string of digits or a JSON integer up to 2^53. */
+export const adIdPattern = decimalAtMost((1n << 63n) - 1n);
+const adId = { anyOf: [{ type: 'string', pattern: adIdPattern }, { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }] };
 const vector = (dim: number) => ({ type: 'array', items: { type: 'number' }, minItems: dim, maxItems: dim });
-const names = { type: 'array', items: { type: 'string', maxLength: 256 }, maxItems: 1000 };
+/** A name (id, geo, category, advertiser, scenario): no control character, so none can pose as a separator. */
+const name = (maxLength: number, minLength = 0) => ({ type: 'string', minLength, maxLength, pattern: '^[^\\u0000-\\u001F\\u007F]*$' });
+/** Free text (query text, titles): tabs and line breaks allowed, other control characters not. */
+const text = (maxLength: number) => ({ type: 'string', maxLength, pattern: '^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F]*$' });
+const names = (maxItems: number) => ({ type: 'array', items: name(256), maxItems });
+
+/** What one retrieve request may ask for (ServiceConfig's max* settings). */
+export interface RetrieveLimits {
+  maxK: number;
+  maxDeadlineMs: number;
+  maxTextLength: number;
+  maxFilterNames: number;
+  maxExcludeAds: number;
+}
 const errorReply = {
   type: 'object',
   properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } },
 };
 
-export function retrieveSchema(dim: number) {
+export function retrieveSchema(dim: number, limits: RetrieveLimits) {
   return {
     body: {
       type: 'object',
       required: ['userId', 'scenario'],
       additionalProperties: false,
       properties: {
-        userId: { type: 'string', minLength: 1, maxLength: 256 },
-        scenario: { type: 'string', minLength: 1, maxLength: 64 },
-        k: { type: 'integer', minimum: 1, maximum: 100000 },
-        deadlineMs: { type: 'integer', minimum: 1, maximum: 60000 },
+        userId: name(256, 1),
+        scenario: name(64, 1),
+        k: { type: 'integer', minimum: 1, maximum: limits.maxK },
+        deadlineMs: { type: 'integer', minimum: 1, maximum: limits.maxDeadlineMs },
         features: {
           type: 'object',
           additionalProperties: false,
-          properties: { embedding: vector(dim), shortTerm: vector(dim), text: { type: 'string', maxLength: 4096 }, geo: { type: 'string', maxLength: 64 }, categories: names },
+          properties: { embedding: vector(dim), shortTerm: vector(dim), text: text(limits.maxTextLength), geo: name(64), categories: names(limits.maxFilterNames) },
         },
         eligibility: {
           type: 'object',
           additionalProperties: false,
-          properties: { categories: names, excludeAdvertisers: names, excludeAds: { type: 'array', items: adId, maxItems: 10000 } },
+          properties: { categories: names(limits.maxFilterNames), excludeAdvertisers: names(limits.maxFilterNames), excludeAds: { type: 'array', items: adId, maxItems: limits.maxExcludeAds } },
         },
       },
     },
@@ -58,25 +91,27 @@ export function retrieveSchema(dim: number) {
   };
 }
 
-export const feedbackSchema = {
-  body: {
-    type: 'object',
-    required: ['events'],
-    additionalProperties: false,
-    properties: {
-      events: {
-        type: 'array',
-        maxItems: 10000,
-        items: {
-          type: 'object',
-          required: ['requestId', 'adId', 'type'],
-          additionalProperties: false,
-          properties: { requestId: { type: 'string', maxLength: 128 }, adId, type: { enum: ['impression', 'click', 'conversion'] } },
+export function feedbackSchema(maxEvents: number) {
+  return {
+    body: {
+      type: 'object',
+      required: ['events'],
+      additionalProperties: false,
+      properties: {
+        events: {
+          type: 'array',
+          maxItems: maxEvents,
+          items: {
+            type: 'object',
+            required: ['requestId', 'adId', 'type'],
+            additionalProperties: false,
+            properties: { requestId: name(160), adId, type: { enum: ['impression', 'click', 'conversion'] } },
+          },
         },
       },
     },
-  },
-};
+  };
+}
 
 export function upsertSchema(dim: number) {
   return {
@@ -96,11 +131,11 @@ export function upsertSchema(dim: number) {
             properties: {
               id: adId,
               embedding: vector(dim),
-              title: { type: 'string', maxLength: 2048 },
-              category: { type: 'string', maxLength: 256 },
-              advertiserId: { type: 'string', maxLength: 256 },
-              campaignId: { type: 'string', maxLength: 256 },
-              geos: names,
+              title: text(2048),
+              category: name(256),
+              advertiserId: name(256),
+              campaignId: name(256),
+              geos: names(1000),
               active: { type: 'boolean' },
               budgetLeft: { type: 'number', minimum: 0 },
             },

@@ -2,7 +2,8 @@
  * The cangen HTTP service (Fastify): retrieve, feedback, corpus upsert and delete (token
  * required), health, readiness and Prometheus metrics. Bodies are schema-checked with unknown
  * fields rejected; errors are JSON { error: { code, message } } with a 4xx or 5xx status.
- * stop() drains: readiness turns 503, in-flight requests finish, learned state is saved.
+ * stop() drains: readiness turns 503, the listener stays open for drainDelayMs, then closes;
+ * in-flight requests finish, learned state is saved.
  */
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -10,6 +11,8 @@ import { CangenError } from '../errors';
 import type { CandidateEngine } from '../orchestration/engine';
 import type { FeedbackType, RetrieveRequest, RetrieveResult } from '../orchestration/types';
 import type { ServiceConfig } from './config';
+import { discardBody } from './discard-body';
+import { FeedbackGuard } from './feedback-guard';
 import { ServiceMetrics } from './metrics';
 import { deleteSchema, feedbackSchema, retrieveSchema, upsertSchema } from './schemas';
 
@@ -23,6 +26,9 @@ export interface CangenService {
 }
 
 type Id = string | number;
+/** A body answered before it was read is dropped up to this size (or 4 x bodyLimit) and time; past that the connection is cut. */
+const discardBytes = 16 * 1024 * 1024;
+const discardMs = 10_000;
 const toId = (id: Id) => BigInt(id);
 const floats = (values: number[] | undefined) => (values ? Float32Array.from(values) : undefined);
 
@@ -76,6 +82,8 @@ function statusOf(code: string): number {
       return 400;
     case 'ERR_CLOSED':
       return 503;
+    case 'ERR_ABORTED':
+      return 499; // the client went away; nobody reads this answer
     case 'ERR_EMBEDDER':
       return 502;
     default:
@@ -91,6 +99,7 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
     // Strict bodies: no type coercion, and unknown fields are errors rather than silently dropped.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     forceCloseConnections: 'idle',
+    trustProxy: config.trustProxy,
   });
   let draining = false;
   let stopped: Promise<void> | undefined;
@@ -98,6 +107,15 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
   engine.pipeline.onFeedback((e) => metrics.observeFeedback(e));
   metrics.corpusAds.set(engine.store.size);
   const expected = config.token ? Buffer.from(config.token) : undefined;
+  /** Whether an Authorization header carries the token (compared in constant time). */
+  const tokenIs = (header: string | undefined) => {
+    const given = header?.startsWith('Bearer ') ? Buffer.from(header.slice(7)) : undefined;
+    return expected !== undefined && given !== undefined && given.length === expected.length && timingSafeEqual(given, expected);
+  };
+  if (config.feedbackSecret === undefined) {
+    process.emitWarning('No feedbackSecret configured: request ids are signed with a random secret of this process, so feedback for them is refused by any other replica or after a restart. Set CANGEN_FEEDBACK_SECRET (the same on every replica).', 'CangenWarning');
+  }
+  const guard = new FeedbackGuard({ secret: config.feedbackSecret, maxAgeMs: config.feedbackMaxAgeMs, rate: config.feedbackRate, burst: config.feedbackBurst, dedupeSize: config.feedbackDedupeSize });
 
   const fail = (reply: FastifyReply, status: number, code: string, message: string) => {
     metrics.errors.inc({ route: reply.request.routeOptions.url ?? 'unknown', code });
@@ -107,9 +125,9 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
   app.setErrorHandler((error: Error & { code?: string; statusCode?: number; validation?: unknown }, _request, reply) => {
     if (error.validation) return fail(reply, 400, 'ERR_VALIDATION', `Invalid request: ${error.message}`);
     if (error instanceof CangenError) return fail(reply, statusOf(error.code), error.code, error.message);
-    // The rest of an oversize or unsupported body is never read: close the connection rather than keep it half-read.
-    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return fail(reply.header('connection', 'close'), 413, 'ERR_BODY_TOO_LARGE', `Request body is larger than ${config.bodyLimit} bytes`);
-    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return fail(reply.header('connection', 'close'), 415, 'ERR_MEDIA_TYPE', 'Expected content-type application/json');
+    // The rest of an oversize or unsupported body is read and dropped (onSend), so the client sees this answer.
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return fail(reply, 413, 'ERR_BODY_TOO_LARGE', `Request body is larger than ${config.bodyLimit} bytes`);
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return fail(reply, 415, 'ERR_MEDIA_TYPE', 'Expected content-type application/json');
     if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
       return fail(reply, 400, 'ERR_MALFORMED_JSON', `Malformed JSON body: ${error.message}`);
     }
@@ -118,33 +136,48 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
     return fail(reply, 500, 'ERR_INTERNAL', 'Internal error');
   });
   app.setNotFoundHandler((request, reply) => fail(reply, 404, 'ERR_NOT_FOUND', `No route ${request.method} ${request.url}`));
-  // While draining, answers end their keep-alive connection, so close() need not wait for it.
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', async (request, reply) => {
+    // While draining, answers end their keep-alive connection, so close() need not wait for it.
     if (draining) reply.header('connection', 'close');
+    // Answered before the body was read (413, a refused token): the rest of it is read and dropped first.
+    if (!request.raw.complete) await discardBody(request.raw, Math.max(4 * config.bodyLimit, discardBytes), discardMs);
+  });
+  // Load shedding: past maxInFlight requests on the API routes, answer 503 at once (before the body is parsed).
+  let inFlight = 0;
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.url.startsWith('/v1/')) return;
+    if (inFlight >= config.maxInFlight) {
+      return fail(reply.header('retry-after', '1'), 503, 'ERR_OVERLOADED', `The service is busy (${config.maxInFlight} requests in flight); retry after 1 s`);
+    }
+    inFlight++;
+    reply.raw.once('close', () => inFlight--);
   });
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpRequests.inc({ route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) });
   });
 
-  /** Corpus writes need `Authorization: Bearer <token>`. */
+  /** Corpus writes need `Authorization: Bearer <token>`; checked on the headers, before the body is read or parsed. */
   const requireToken = async (request: FastifyRequest, reply: FastifyReply) => {
     if (!expected) return fail(reply, 403, 'ERR_WRITES_DISABLED', 'Corpus writes are disabled: start the service with a token (CANGEN_TOKEN)');
     const header = request.headers.authorization;
-    const given = header?.startsWith('Bearer ') ? Buffer.from(header.slice(7)) : undefined;
-    if (!given) return fail(reply.header('www-authenticate', 'Bearer'), 401, 'ERR_UNAUTHORIZED', 'Expected an Authorization: Bearer <token> header for corpus writes');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return fail(reply, 403, 'ERR_FORBIDDEN', 'The token is not valid');
+    if (!header?.startsWith('Bearer ')) return fail(reply.header('www-authenticate', 'Bearer'), 401, 'ERR_UNAUTHORIZED', 'Expected an Authorization: Bearer <token> header for corpus writes');
+    if (!tokenIs(header)) return fail(reply, 403, 'ERR_FORBIDDEN', 'The token is not valid');
   };
 
   app.post<{ Body: Omit<RetrieveRequest, 'features' | 'eligibility'> & { features?: { embedding?: number[]; shortTerm?: number[]; text?: string; geo?: string; categories?: string[] }; eligibility?: { categories?: string[]; excludeAdvertisers?: string[]; excludeAds?: Id[] } } }>(
     '/v1/retrieve',
     {
-      schema: retrieveSchema(engine.dim),
+      schema: retrieveSchema(engine.dim, config),
       // The 200 answer is written by serializeRetrieve (the schema documents it); errors by JSON.stringify.
       serializerCompiler: ({ httpStatus }: { httpStatus?: string }) => (httpStatus === '200' ? (serializeRetrieve as (data: unknown) => string) : (data: unknown) => JSON.stringify(data)),
     },
-    (request) => {
+    async (request, reply) => {
       const b = request.body;
-      return engine.retrieve({
+      // A client that goes away before its answer stops the request's searches (native ones too).
+      const abandoned = new AbortController();
+      reply.raw.once('close', () => reply.raw.writableFinished || abandoned.abort());
+      const result = await engine.retrieve({
+        signal: abandoned.signal,
         userId: b.userId,
         scenario: b.scenario,
         k: b.k,
@@ -152,16 +185,41 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
         features: b.features && { ...b.features, embedding: floats(b.features.embedding), shortTerm: floats(b.features.shortTerm) },
         eligibility: b.eligibility && { ...b.eligibility, excludeAds: b.eligibility.excludeAds?.map(toId) },
       });
+      // Feedback must name an id this service signed (the pipeline's own ids are a guessable counter).
+      result.requestId = guard.signer.sign(result.requestId);
+      return result;
     },
   );
 
-  app.post<{ Body: { events: { requestId: string; adId: Id; type: FeedbackType }[] } }>('/v1/feedback', { schema: feedbackSchema }, async (request) =>
-    engine.feedback(request.body.events.map((e) => ({ requestId: e.requestId, adId: toId(e.adId), type: e.type }))),
-  );
+  app.post<{ Body: { events: { requestId: string; adId: Id; type: FeedbackType }[] } }>('/v1/feedback', { schema: feedbackSchema(config.feedbackMaxEvents) }, async (request, reply) => {
+    const events = request.body.events;
+    // The token's holder (a trusted producer) has a budget of its own; everyone else, one per address.
+    const client = tokenIs(request.headers.authorization) ? 'token' : `ip:${request.ip}`;
+    const waitSeconds = guard.admit(client, events.length);
+    if (waitSeconds > 0) {
+      metrics.feedbackRejected.inc({ reason: 'rate_limited' }, events.length);
+      return fail(reply.header('retry-after', String(waitSeconds)), 429, 'ERR_RATE_LIMITED', `Too many feedback events from this client: at most ${config.feedbackRate} per second (${config.feedbackBurst} at once); retry after ${waitSeconds} s`);
+    }
+    const valid: { requestId: string; adId: bigint; type: FeedbackType }[] = [];
+    let duplicates = 0;
+    let rejected = 0;
+    for (const e of events) {
+      const adId = toId(e.adId);
+      const checked = guard.check(e.requestId, adId, e.type);
+      if ('id' in checked) {
+        valid.push({ requestId: checked.id, adId, type: e.type });
+        continue;
+      }
+      metrics.feedbackRejected.inc({ reason: checked.reason });
+      if (checked.reason === 'duplicate') duplicates++;
+      else rejected++;
+    }
+    return { ...engine.feedback(valid), duplicates, rejected };
+  });
 
   app.put<{ Body: { ads: ({ id: Id; embedding?: number[] } & Record<string, unknown>)[] } }>(
     '/v1/ads',
-    { schema: upsertSchema(engine.dim), preHandler: requireToken },
+    { schema: upsertSchema(engine.dim), onRequest: requireToken },
     async (request) => {
       const ads = request.body.ads.map((a) => ({ ...a, id: toId(a.id), embedding: floats(a.embedding) }));
       const outcome = await engine.upsertAds(ads);
@@ -170,7 +228,7 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
     },
   );
 
-  app.delete<{ Body: { ids: Id[] } }>('/v1/ads', { schema: deleteSchema, preHandler: requireToken }, async (request) => {
+  app.delete<{ Body: { ids: Id[] } }>('/v1/ads', { schema: deleteSchema, onRequest: requireToken }, async (request) => {
     const removed = engine.removeAds(request.body.ids.map(toId));
     metrics.corpusAds.set(engine.store.size);
     return { removed };
@@ -200,6 +258,8 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
       stopped ??= (async () => {
         draining = true;
         if (saver) clearInterval(saver);
+        // Readiness is 503 from now on; the listener stays open while load balancers notice.
+        if (config.drainDelayMs > 0) await new Promise((r) => setTimeout(r, config.drainDelayMs));
         // In-flight requests finish; connections still busy after the grace period are cut.
         const grace = setTimeout(() => app.server.closeAllConnections(), drainTimeoutMs).unref();
         await app.close();

@@ -220,11 +220,12 @@ std::vector<int64_t> AdIndex::eligibleIds(const FilterSpec& spec) const {
 
 // Exact scores of the eligible slots from the row-major vectors, parallel over queries.
 void AdIndex::exactOverSlots(const float* queries, int nq, int k, const Bitmap* eligible, int threads,
-                             int64_t* outSlots, float* outScores) const {
+                             int64_t* outSlots, float* outScores, const CancelFlag& cancel) const {
   const int dim = config_.dim;
   const bool l2 = config_.metric == Metric::L2;
   const Bitmap& set = eligible ? *eligible : catalog_.liveSlots();
   parallelFor(threads, nq, 1, [&](int64_t q) {
+    if (cancel.raised()) return;  // queries not started are skipped; the caller's check() reports it
     const float* query = queries + static_cast<size_t>(q) * dim;
     TopKCollector top(k);
     set.forEach([&](size_t slot) {
@@ -307,7 +308,7 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
       if (params.device == Device::Gpu) {
         gpu_.search(panels_.view(), scaled.data(), nq, k, bits, params.gpuDevice, slots.data(), result.scores.data());
       } else {
-        exactSearchPanels(panels_.view(), scaled.data(), nq, k, threads, bits, slots.data(), result.scores.data());
+        exactSearchPanels(panels_.view(), scaled.data(), nq, k, threads, bits, slots.data(), result.scores.data(), params.cancel);
       }
       if (config_.metric == Metric::L2) {
         for (int i = 0; i < nq; ++i) {
@@ -319,7 +320,8 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
         }
       }
     } else if (eligibleCount <= exactLimit(catalog_.live()) && rowVector(0) != nullptr) {
-      exactOverSlots(q.data(), nq, k, eligible, threads, slots.data(), result.scores.data());
+      exactOverSlots(q.data(), nq, k, eligible, threads, slots.data(), result.scores.data(), params.cancel);
+      params.cancel.check();
     } else {
       // IVF without stored vectors answers selective filters by visiting every list (exact for
       // IVF-Flat), skipping ineligible ads before any distance is computed.
@@ -361,9 +363,16 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
       callFaiss("search", [&] {
         if (auto* hnsw = asHnsw(faiss_.get())) {
           searchHnsw(*hnsw, q.data(), nq, kSearch, hnswParams.efSearch, selector.get(), threads, distances.data(),
-                     labels.data());
+                     labels.data(), params.cancel);
         } else {
-          faiss_->search(nq, q.data(), kSearch, distances.data(), labels.data(), selector || chosen != &plainParams ? chosen : nullptr);
+          // With a cancel flag, queries go to FAISS in batches (a FAISS call cannot be stopped inside).
+          const int batch = params.cancel.word ? std::max(1, 4 * threads) : nq;
+          for (int first = 0; first < nq; first += batch) {
+            params.cancel.check();
+            const size_t at = static_cast<size_t>(first);
+            faiss_->search(std::min(batch, nq - first), q.data() + at * config_.dim, kSearch, distances.data() + at * kSearch,
+                           labels.data() + at * kSearch, selector || chosen != &plainParams ? chosen : nullptr);
+          }
         }
       });
       if (reranking) {

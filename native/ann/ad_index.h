@@ -15,6 +15,7 @@
 #include "ann/catalog.h"
 #include "ann/filter.h"
 #include "common/aligned_buffer.h"
+#include "common/cancel.h"
 #include "common/metric.h"
 #include "flat/gpu_mirror.h"
 #include "flat/panel_store.h"
@@ -58,6 +59,9 @@ struct AnnSearchParams {
   const FilterSpec* filterSpec = nullptr;
   Bitmap* refreshedFilter = nullptr;
   uint64_t* refreshedGeneration = nullptr;
+  // Raised by the caller to stop the search: polled between chunks of ads (flat), between queries
+  // (exact over slots, HNSW) and between batches of queries (other FAISS kinds).
+  CancelFlag cancel;
 };
 
 struct AnnStats {
@@ -107,7 +111,7 @@ class AdIndex {
   std::vector<float> prepare(const float* vectors, size_t n, const char* what) const;
   void appendVectors(const float* prepared, size_t n, size_t firstSlot);
   void exactOverSlots(const float* queries, int nq, int k, const Bitmap* eligible, int threads,
-                      int64_t* outSlots, float* outScores) const;
+                      int64_t* outSlots, float* outScores, const CancelFlag& cancel = {}) const;
   void rerank(const float* queries, int nq, int kIn, int k, const int64_t* inSlots, int64_t* outSlots,
               float* outScores) const;
   const float* rowVector(size_t slot) const;

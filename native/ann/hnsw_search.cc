@@ -193,7 +193,8 @@ class GraphSearch {
 }  // namespace
 
 void searchHnsw(const faiss::IndexHNSW& index, const float* queries, int nq, int k, int ef,
-                const faiss::IDSelector* selector, int threads, float* distances, idx_t* labels) {
+                const faiss::IDSelector* selector, int threads, float* distances, idx_t* labels,
+                const CancelFlag& cancel) {
   auto* storage = dynamic_cast<const faiss::IndexFlat*>(index.storage);
   if (storage == nullptr || index.ntotal > INT32_MAX) {
     throw Error(ErrorCode::Internal, "HNSW search needs a flat storage of at most 2^31 vectors");
@@ -208,6 +209,7 @@ void searchHnsw(const faiss::IndexHNSW& index, const float* queries, int nq, int
     }
   } giveBack{tables};
   auto one = [&](int64_t q) {
+    if (cancel.raised()) return;
     std::unique_ptr<faiss::VisitedTable>& table = tables[static_cast<size_t>(omp_get_thread_num())];
     if (!table) table = visitedPool().take(index.ntotal);
     GraphSearch search(index, storage->get_xb(), selector);
@@ -216,6 +218,7 @@ void searchHnsw(const faiss::IndexHNSW& index, const float* queries, int nq, int
   };
   // A single query runs on the calling thread, without a team.
   parallelFor(threads, nq, 4, one);
+  cancel.check();
   // FAISS's convention: inner product comes back as a similarity, largest first.
   if (index.metric_type == faiss::METRIC_INNER_PRODUCT) {
     for (size_t i = 0; i < static_cast<size_t>(nq) * k; ++i) distances[i] = -distances[i];

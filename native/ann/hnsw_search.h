@@ -6,14 +6,17 @@
 #include <faiss/IndexHNSW.h>
 #include <faiss/impl/IDSelector.h>
 
+#include "common/cancel.h"
+
 namespace cangen {
 
 // Same output as IndexHNSW::search: k labels per query (-1 padding) with squared L2 distances
 // ascending, or inner products descending. Only nodes `selector` admits (when set) are returned;
 // others are still walked through.
+// A raised `cancel` skips the queries not yet started and ends with ErrorCode::Aborted.
 void searchHnsw(const faiss::IndexHNSW& index, const float* queries, int nq, int k, int ef,
                 const faiss::IDSelector* selector, int threads, float* distances,
-                faiss::Index::idx_t* labels);
+                faiss::Index::idx_t* labels, const CancelFlag& cancel = {});
 
 // Bytes of visited tables kept between calls (at most one per thread of the budget, none over 64 MiB).
 size_t hnswVisitedBytesKept();

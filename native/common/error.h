@@ -17,6 +17,7 @@ enum class ErrorCode {
   UnsupportedFormat, // a saved index written by a newer cangen
   Io,                // the file system refused (permissions, space, missing file)
   StaleFilter,       // a compiled filter used after the index changed
+  Aborted,           // the caller raised the call's cancel flag (common/cancel.h)
   Internal,          // a bug or an exhausted resource: the message says which
   ResourceLimit,     // a request larger than a configured limit (e.g. the result memory budget)
 };

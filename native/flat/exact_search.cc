@@ -20,7 +20,7 @@ size_t panelsPerChunk(int dim) {
 }  // namespace
 
 void exactSearchPanels(const PanelView& view, const float* queries, int nq, int k, int threads,
-                       const uint64_t* eligible, int64_t* outSlots, float* outScores) {
+                       const uint64_t* eligible, int64_t* outSlots, float* outScores, const CancelFlag& cancel) {
   if (view.count == 0) return;
   const size_t panels = panelCount(view.count);
   const size_t chunk = panelsPerChunk(view.dim);
@@ -31,10 +31,11 @@ void exactSearchPanels(const PanelView& view, const float* queries, int nq, int 
   std::atomic<size_t> next{0};
   parallelTeam(teams, [&](int thread, int) {
     TopKCollector* mine = collectors[thread].data();
-    for (size_t c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) {
+    for (size_t c = next.fetch_add(1); c < chunks && !cancel.raised(); c = next.fetch_add(1)) {
       scan(view, queries, nq, c * chunk, std::min(panels, (c + 1) * chunk), eligible, mine);
     }
   });
+  cancel.check();
 
   // A team for the merge only pays off with several queries to merge.
   parallelFor(nq >= 4 * teams ? teams : 1, nq, 4, [&](int64_t q) {

@@ -8,6 +8,16 @@ import type { EmbeddingCorpus } from '../embedding-corpus';
 import type { Embedder } from '../embedders/embedder';
 import { requestEligibility, type CandidateGenerator, type GeneratedCandidate, type GeneratorInput, type UserFeatures } from '../types';
 import { toCandidates } from './two-tower';
+import { integerIn, numberIn } from '../../validate';
+import { EmbedderBudgetError } from '../errors';
+import { TokenBucket } from '../token-bucket';
+
+/** Ads embedded by ContentGenerator.embedAds(), ready to write. */
+export interface PreparedAds {
+  ids: bigint[];
+  vectors: Float32Array;
+  attributes?: Uint32Array;
+}
 
 export interface ContentGeneratorOptions {
   name?: string;
@@ -16,8 +26,14 @@ export interface ContentGeneratorOptions {
   corpus: EmbeddingCorpus;
   /** Text to match (default: features.text, else the recent categories). */
   queryText?: (features: UserFeatures) => string | undefined;
-  /** Query embeddings kept, keyed by text (default 10,000). */
+  /** Query embeddings kept, keyed by text, least recently used dropped first (default 10,000). */
   cacheSize?: number;
+  /**
+   * Embedder calls for query texts not in the cache, per second (default: no limit), with twice
+   * as many saved up. Past it the generator answers nothing for new texts (EmbedderBudgetError,
+   * reported as its error) while cached texts are still served.
+   */
+  callsPerSecond?: number;
 }
 
 export class ContentGenerator implements CandidateGenerator {
@@ -25,14 +41,20 @@ export class ContentGenerator implements CandidateGenerator {
   readonly embedder: Embedder;
   readonly corpus: EmbeddingCorpus;
   private readonly queryText: (f: UserFeatures) => string | undefined;
-  private readonly cache = new Map<string, Float32Array>();
+  /** Text -> its embedding, in use order (the least recently used first); a call in flight is shared. */
+  private readonly cache = new Map<string, Promise<Float32Array>>();
   private readonly cacheSize: number;
+  private readonly budget: TokenBucket | undefined;
+  /** Embedder calls made for query texts (cache misses). */
+  queryCalls = 0;
 
   constructor(options: ContentGeneratorOptions) {
     this.name = options.name ?? 'content';
     this.embedder = options.embedder;
     this.corpus = options.corpus;
-    this.cacheSize = options.cacheSize ?? 10_000;
+    this.cacheSize = integerIn(options.cacheSize ?? 10_000, 'ContentGenerator options.cacheSize', 0, 10_000_000);
+    const rate = options.callsPerSecond;
+    this.budget = rate === undefined ? undefined : new TokenBucket(numberIn(rate, 'ContentGenerator options.callsPerSecond', 1e-3, 1e9), Math.max(1, 2 * rate));
     this.queryText = options.queryText ?? ((f) => f.text ?? f.categories?.join(' '));
   }
 
@@ -41,7 +63,15 @@ export class ContentGenerator implements CandidateGenerator {
    * Over an AdIndex corpus, `attributes` (6 per ad, AdStore.nativeAttributes) go with them.
    */
   async index(ads: readonly { id: bigint; text: string }[], signal?: AbortSignal, attributes?: Uint32Array): Promise<number> {
-    if (ads.length === 0) return 0;
+    return this.write(await this.embedAds(ads, signal, attributes));
+  }
+
+  /**
+   * The embedder's part of index(), which writes nothing: a caller that must write all or nothing
+   * asks the embedder (the step that fails for reasons outside the batch) before any write.
+   */
+  async embedAds(ads: readonly { id: bigint; text: string }[], signal?: AbortSignal, attributes?: Uint32Array): Promise<PreparedAds> {
+    if (ads.length === 0) return { ids: [], vectors: new Float32Array(0), attributes };
     const vectors = await this.embedder.embed(ads.map((a) => a.text), signal);
     const dim = this.embedder.dim;
     const keep: number[] = [];
@@ -57,8 +87,35 @@ export class ContentGenerator implements CandidateGenerator {
       kept = new Uint32Array(keep.length * 6);
       keep.forEach((row, i) => kept!.set(attributes.subarray(row * 6, row * 6 + 6), i * 6));
     }
-    await this.corpus.upsert(keep.map((i) => ads[i]!.id), packed, kept);
-    return keep.length;
+    return { ids: keep.map((i) => ads[i]!.id), vectors: packed, attributes: kept };
+  }
+
+  /** Writes what embedAds() prepared; returns how many ads were indexed. */
+  async write(prepared: PreparedAds): Promise<number> {
+    if (prepared.ids.length > 0) await this.corpus.upsert(prepared.ids, prepared.vectors, prepared.attributes);
+    return prepared.ids.length;
+  }
+
+  /** The embedding of a query text: from the cache, else one embedder call within the budget. */
+  private queryVector(text: string): Promise<Float32Array> {
+    let vector = this.cache.get(text);
+    if (vector) {
+      this.cache.delete(text);
+      this.cache.set(text, vector);
+      return vector;
+    }
+    if (this.budget && !this.budget.take()) {
+      return Promise.reject(new EmbedderBudgetError(`Embedder budget spent: at most ${this.budget.rate} calls per second for query texts not seen recently`));
+    }
+    this.queryCalls++;
+    // No request's signal: the call is shared by every request asking for the text, and paid anyway.
+    vector = this.embedder.embed([text]);
+    if (this.cacheSize > 0) {
+      vector.catch(() => this.cache.delete(text));
+      this.cache.set(text, vector);
+      if (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
+    }
+    return vector;
   }
 
   /** Drops ads (graduated or deleted). */
@@ -69,14 +126,9 @@ export class ContentGenerator implements CandidateGenerator {
   async generate(input: GeneratorInput): Promise<GeneratedCandidate[]> {
     const text = this.queryText(input.features)?.trim();
     if (!text || input.fetch === 0 || this.corpus.size === 0) return [];
-    let query = this.cache.get(text);
-    if (!query) {
-      query = await this.embedder.embed([text], input.signal);
-      if (!query.some((v) => v !== 0)) return [];
-      if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.set(text, query);
-    }
-    const hit = await this.corpus.search(query, input.fetch, input.eligibility ?? requestEligibility(input.features.geo, input.request.eligibility));
+    const query = await this.queryVector(text);
+    if (!query.some((v) => v !== 0)) return [];
+    const hit = await this.corpus.search(query, input.fetch, input.eligibility ?? requestEligibility(input.features.geo, input.request.eligibility), input.signal);
     return toCandidates(hit);
   }
 }

@@ -18,7 +18,7 @@ export interface Scorer {
    * The exact top-k over the whole corpus, when the scorer can scan it. A scorer that can apply
    * the request's eligibility inside its scan may, and marks its answer with markEligible().
    */
-  topK?(user: Float32Array, k: number, scenario?: string, eligibility?: RequestEligibility): Promise<GeneratedCandidate[]>;
+  topK?(user: Float32Array, k: number, scenario?: string, eligibility?: RequestEligibility, signal?: AbortSignal): Promise<GeneratedCandidate[]>;
 }
 
 /** Dot product over the ads' embeddings: the exact FlatIndex scan for top-k, float64 re-scoring. */
@@ -46,8 +46,8 @@ export class DotProductScorer implements Scorer {
     return out;
   }
 
-  async topK(user: Float32Array, k: number, _scenario?: string, eligibility?: RequestEligibility): Promise<GeneratedCandidate[]> {
-    return toCandidates(await this.corpus.search(user, k, eligibility));
+  async topK(user: Float32Array, k: number, _scenario?: string, eligibility?: RequestEligibility, signal?: AbortSignal): Promise<GeneratedCandidate[]> {
+    return toCandidates(await this.corpus.search(user, k, eligibility, signal));
   }
 }
 
@@ -94,9 +94,9 @@ export class ScorerGenerator implements CandidateGenerator {
     const user = this.query(input.features);
     if (!user || input.fetch === 0) return [];
     const eligibility = input.eligibility ?? requestEligibility(input.features.geo, input.request.eligibility);
-    if (this.mode === 'full') return this.scorer.topK!(user, input.fetch, input.scenario, eligibility);
+    if (this.mode === 'full') return this.scorer.topK!(user, input.fetch, input.scenario, eligibility, input.signal);
     const first = this.firstQuery(input.features) ?? user;
-    const hit = await this.firstStage!.search(first, Math.ceil(input.fetch * this.factor), eligibility);
+    const hit = await this.firstStage!.search(first, Math.ceil(input.fetch * this.factor), eligibility, input.signal);
     if (input.signal.aborted) return [];
     const scores = await this.scorer.score(user, hit.adIds, input.scenario);
     const order = hit.adIds.map((_, i) => i).filter((i) => !Number.isNaN(scores[i]!));

@@ -27,7 +27,7 @@ export class TwoTowerGenerator implements CandidateGenerator {
   async generate(input: GeneratorInput): Promise<GeneratedCandidate[]> {
     const query = this.query(input.features);
     if (!query || input.fetch === 0) return [];
-    const hit = await this.corpus.search(query, input.fetch, input.eligibility ?? requestEligibility(input.features.geo, input.request.eligibility));
+    const hit = await this.corpus.search(query, input.fetch, input.eligibility ?? requestEligibility(input.features.geo, input.request.eligibility), input.signal);
     return toCandidates(hit);
   }
 }
