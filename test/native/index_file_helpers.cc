@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -66,9 +67,11 @@ std::unique_ptr<AdIndex> buildIndex(const KindCase& c, size_t n, uint32_t seed) 
   if (!c.train) return index;
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal;
-  std::vector<float> vectors(n * static_cast<size_t>(c.config.dim));
+  // PQ codebooks of 256 centroids need at least 256 training vectors, however few ads follow.
+  const size_t sample = std::max<size_t>(n, 300);
+  std::vector<float> vectors(sample * static_cast<size_t>(c.config.dim));
   for (float& v : vectors) v = normal(rng);
-  index->train(vectors.data(), n);
+  index->train(vectors.data(), sample);
   std::vector<int64_t> ids(n);
   std::vector<AdAttributes> attributes(n);
   for (size_t i = 0; i < n; ++i) {

@@ -20,7 +20,7 @@ struct KindCase {
 std::vector<KindCase> allKindCases(int dim);
 
 // An index of `n` random ads (every 7th removed again), trained first when the kind needs it.
-std::unique_ptr<AdIndex> buildIndex(const KindCase& c, size_t n, uint32_t seed);
+std::unique_ptr<AdIndex> buildIndex(const KindCase& c, size_t n, uint32_t seed);  // trained on >= 300
 
 // The bytes save() writes for `index` (through a temporary directory).
 std::vector<uint8_t> savedBytes(const AdIndex& index);
