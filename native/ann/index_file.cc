@@ -9,14 +9,18 @@
 // the configuration is validated as the constructor validates it, and the FAISS blob and the
 // index it becomes are checked against the configuration and the catalog (ann/faiss_file_check.h).
 #include <faiss/Index.h>
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexPreTransform.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 
 #include "ann/ad_index.h"
+#include "ann/faiss_call.h"
 #include "ann/faiss_file_check.h"
 #include "common/atomic_file.h"
 #include "common/crc32c.h"
@@ -108,6 +112,18 @@ bool readFlag(Reader& r) {
 bool storesRows(const AnnConfig& config, size_t slots) {
   return config.kind != AnnKind::Flat && config.kind != AnnKind::IvfFlat && config.storeVectors &&
          !faissShape(config).hnsw() && slots > 0;
+}
+
+// IVF-PQ over L2 residuals keeps a table of nlist x M x ksub floats that FAISS recomputes on load
+// (up to 2 GB, from a file that may be a few MB). It is rebuilt only when the file justifies its
+// size; without it searches compute the same distances list by list.
+void restorePqTable(faiss::Index* index, size_t blobBytes) {
+  if (auto* pre = dynamic_cast<faiss::IndexPreTransform*>(index)) index = pre->index;
+  auto* ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(index);
+  if (ivfpq == nullptr || !ivfpq->is_trained || !ivfpq->by_residual || ivfpq->metric_type != faiss::METRIC_L2) return;
+  const uint64_t tableBytes = uint64_t{ivfpq->pq.M} * ivfpq->pq.ksub * ivfpq->nlist * sizeof(float);
+  if (tableBytes > std::max<uint64_t>(uint64_t{256} << 20, uint64_t{16} * blobBytes)) return;
+  callFaiss("precompute_table", [&] { ivfpq->precompute_table(); });
 }
 
 }  // namespace
@@ -210,13 +226,14 @@ void AdIndex::deserialize(const uint8_t* data, size_t size) {
         faiss::VectorIOReader blob;
         blob.data.assign(bytes, bytes + length);
         try {
-          faiss_.reset(faiss::read_index(&blob));
+          faiss_.reset(faiss::read_index(&blob, faiss::IO_FLAG_SKIP_PRECOMPUTE_TABLE));
         } catch (const std::bad_alloc&) {
           throw;
         } catch (const std::exception& e) {
           corrupt(std::string("the FAISS section does not parse (") + e.what() + ")");
         }
         checkFaissIndex(*faiss_, config_, catalog_);
+        restorePqTable(faiss_.get(), length);
         break;
       }
       default:
