@@ -37,7 +37,7 @@ export interface AdIndexOptions {
   hnswM?: number;
   /** HNSW: build-time beam width (default 80). */
   efConstruction?: number;
-  /** Kind 'faiss': a FAISS index_factory string. */
+  /** Kind 'faiss': a FAISS index_factory string of the forms the README lists (those a load can verify). */
   factory?: string;
   /** Keep full-precision vectors beside approximate codes (default true): needed to re-rank,
    * to answer very selective filters exactly and to compact IVF-PQ without loss. */

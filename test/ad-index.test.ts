@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AdIndex, type AdIndexOptions, type IndexKind } from '../lib';
+import { AdIndex, InvalidArgumentError, type AdIndexOptions, type IndexKind } from '../lib';
 import { clusteredVectors, recallAt } from './helpers/clustered';
 import { randomVectors, sequentialIds } from './helpers/random';
 import { assertExact, bruteForce, offsetsOf } from './helpers/reference';
@@ -116,6 +116,10 @@ ann('options are validated', () => {
   assert.throws(() => new AdIndex({ dim, kind: 'hsnw' as IndexKind }), /one of 'flat'/);
   assert.throws(() => new AdIndex({ dim, nprobes: 3 } as AdIndexOptions), /did you mean 'nprobe'/);
   assert.throws(() => new AdIndex({ dim, kind: 'faiss' }), /FAISS factory string/);
+  // Factory strings are held to what a saved file may contain: bounded numbers, verifiable structures.
+  for (const factory of ['IVF2147483647,Flat', 'IVF16,PQ8x17', 'HNSW32,PQ8', 'IDMap,Flat']) {
+    assert.throws(() => new AdIndex({ dim, kind: 'faiss', factory }), (e: unknown) => e instanceof InvalidArgumentError, factory);
+  }
 });
 
 ann.run();

@@ -110,6 +110,56 @@ persistence('a failed save leaves the previous file intact and no temporary file
   assert.equal(readdirSync(dir).filter((f) => f.includes('.tmp-')), []);
 });
 
+// CRC-32C (Castagnoli, reflected), written here independently of the native one.
+const crcTable = Array.from({ length: 256 }, (_, i) => {
+  let c = i;
+  for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+  return c >>> 0;
+});
+function rechecksum(file: Buffer): void {
+  let crc = 0xffffffff;
+  for (let i = 0; i < file.length - 4; i++) crc = crcTable[(crc ^ file[i]!) & 0xff]! ^ (crc >>> 8);
+  file.writeUInt32LE((crc ^ 0xffffffff) >>> 0, file.length - 4);
+}
+
+persistence('bits flipped past the checksum (CRC recomputed) load consistently or reject as corrupt, never crash', async () => {
+  for (const kind of ['hnsw', 'ivf-flat'] as const) {
+    const index = await built(kind, kinds.find((k) => k.kind === kind)!.options);
+    const path = join(dir, `flipped-${kind}.cgn`);
+    await index.save(path);
+    const good = readFileSync(path);
+    const damaged = join(dir, `flipped-${kind}-damaged.cgn`);
+    let rejected = 0;
+    for (let i = 0; i < 60; i++) {
+      const offset = 24 + Math.floor(((good.length - 28) * i) / 60) + (i % 7);
+      const flipped = Buffer.from(good);
+      flipped[offset] = flipped[offset]! ^ (1 << (i % 8));
+      rechecksum(flipped);
+      writeFileSync(damaged, flipped);
+      try {
+        const loaded = await AdIndex.load(damaged);
+        await loaded.search(queries, 10);
+      } catch (error) {
+        assert.instance(error, CorruptFileError, `${kind}: offset ${offset}: ${(error as Error).message}`);
+        rejected++;
+      }
+    }
+    assert.ok(rejected > 0, `${kind}: some flips are detected`);
+  }
+});
+
+persistence('temporary files left by a killed save are removed by the next load', async () => {
+  const index = await built('flat', {});
+  const path = join(dir, 'killed.cgn');
+  await index.save(path);
+  const { spawnSync } = await import('node:child_process');
+  const deadPid = spawnSync(process.execPath, ['-e', '0']).pid;
+  const stale = `${path}.tmp-${deadPid}-0`;
+  writeFileSync(stale, 'half a save');
+  await AdIndex.load(path);
+  assert.not.ok(existsSync(stale));
+});
+
 async function assert_rejects(promise: Promise<unknown>, classes: Function | Function[], what: string) {
   try {
     await promise;

@@ -33,33 +33,6 @@ namespace {
 // cheaper than an approximate search that would have to wade through ineligible ads.
 size_t exactLimit(size_t live) { return std::max<size_t>(4096, live / 50); }
 
-std::string factoryString(const AnnConfig& c) {
-  switch (c.kind) {
-    case AnnKind::IvfFlat: return "IVF" + std::to_string(c.nlist) + ",Flat";
-    case AnnKind::IvfPq:
-      return (c.opq ? "OPQ" + std::to_string(c.pqBytes) + "," : std::string()) + "IVF" + std::to_string(c.nlist) +
-             ",PQ" + std::to_string(c.pqBytes) + "np";  // np: no polysemous training (minutes, unused here)
-    case AnnKind::IvfSq8: return "IVF" + std::to_string(c.nlist) + ",SQ8";
-    case AnnKind::Hnsw: return "HNSW" + std::to_string(c.hnswM);
-    case AnnKind::Factory: return c.factory;
-    case AnnKind::Flat: break;
-  }
-  return "";
-}
-
-void validate(const AnnConfig& c) {
-  auto bad = [](const std::string& m) { throw Error(ErrorCode::InvalidArgument, m); };
-  if (c.dim < 1 || c.dim > 65536) bad("Expected a dimension between 1 and 65536 but received " + std::to_string(c.dim));
-  if (c.nlist < 1) bad("Expected nlist >= 1 but received " + std::to_string(c.nlist));
-  if (c.kind == AnnKind::IvfPq && (c.pqBytes < 1 || c.dim % c.pqBytes != 0)) {
-    bad("Expected pqBytes to divide the dimension " + std::to_string(c.dim) + " but received " + std::to_string(c.pqBytes) +
-        " (each byte encodes dim / pqBytes dimensions)");
-  }
-  if (c.hnswM < 2 || c.efConstruction < 1) bad("Expected hnswM >= 2 and efConstruction >= 1");
-  if (c.kind == AnnKind::Factory && c.factory.empty()) bad("Expected a FAISS factory string for kind 'faiss'");
-  if (c.nprobe < 1 || c.efSearch < 1 || c.rerank < 0) bad("Expected nprobe >= 1, efSearch >= 1 and rerank >= 0");
-}
-
 faiss::IndexIVF* asIvf(faiss::Index* index) {
   if (auto* pre = dynamic_cast<faiss::IndexPreTransform*>(index)) index = pre->index;
   return dynamic_cast<faiss::IndexIVF*>(index);
@@ -69,9 +42,11 @@ faiss::IndexHNSW* asHnsw(faiss::Index* index) { return dynamic_cast<faiss::Index
 
 }  // namespace
 
-AdIndex::AdIndex(const AnnConfig& config, int threads)
-    : config_(config), threads_(std::max(threads, 0)), panels_(config.dim, config.metric) {
-  validate(config_);
+AdIndex::AdIndex(const AnnConfig& config, int threads, Unbuilt)
+    : config_(config), threads_(std::max(threads, 0)), panels_(config.dim, config.metric) {}
+
+AdIndex::AdIndex(const AnnConfig& config, int threads) : AdIndex(config, threads, Unbuilt{}) {
+  validateAnnConfig(config_);
   if (config_.kind == AnnKind::Flat) {
     trained_ = true;
     return;

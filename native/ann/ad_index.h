@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ann/ann_config.h"
 #include "ann/bitmap.h"
 #include "ann/catalog.h"
 #include "ann/filter.h"
@@ -26,24 +27,6 @@ struct Index;
 }
 
 namespace cangen {
-
-enum class AnnKind : uint8_t { Flat = 0, IvfFlat = 1, IvfPq = 2, IvfSq8 = 3, Hnsw = 4, Factory = 5 };
-
-struct AnnConfig {
-  AnnKind kind = AnnKind::Flat;
-  int dim = 0;
-  Metric metric = Metric::InnerProduct;
-  int nlist = 1024;            // IVF: coarse clusters
-  int pqBytes = 16;            // IVF-PQ: code bytes per ad (sub-quantizers of 8 bits)
-  bool opq = false;            // IVF-PQ: learn a rotation first
-  int hnswM = 32;              // HNSW: links per node
-  int efConstruction = 80;     // HNSW: build-time beam width
-  std::string factory;         // Factory: a FAISS index_factory string
-  bool storeVectors = true;    // keep full vectors (re-ranking, exact fallback, compaction)
-  int nprobe = 16;             // default search parameters
-  int efSearch = 64;
-  int rerank = 0;              // IVF-PQ: re-rank k * rerank candidates exactly (0: off)
-};
 
 struct AnnSearchParams {
   int nprobe = 0;    // 0: the index's default
@@ -105,9 +88,14 @@ class AdIndex {
 
   void save(const std::string& path) const;
   static std::unique_ptr<AdIndex> load(const std::string& path, int threads);
+  // load() from the bytes of a file already read (the fuzz target's entry point).
+  static std::unique_ptr<AdIndex> fromBytes(const uint8_t* data, size_t size, int threads);
 
  private:
   struct Backend;
+  // An index with no FAISS structure yet, for load() to fill from a checked file.
+  struct Unbuilt {};
+  AdIndex(const AnnConfig& config, int threads, Unbuilt);
   std::vector<float> prepare(const float* vectors, size_t n, const char* what) const;
   void appendVectors(const float* prepared, size_t n, size_t firstSlot);
   void exactOverSlots(const float* queries, int nq, int k, const Bitmap* eligible, int threads,

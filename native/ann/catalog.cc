@@ -58,7 +58,7 @@ void Catalog::restore(std::vector<int64_t> ids, std::vector<AdAttributes> attrib
   for (size_t s = 0; s < ids_.size(); ++s) {
     if (!liveSlots_.test(s)) continue;
     if (!slotOfId_.emplace(ids_[s], static_cast<uint32_t>(s)).second) {
-      throw Error(ErrorCode::InvalidArgument, "Corrupt index: id " + std::to_string(ids_[s]) + " is live twice");
+      throw Error(ErrorCode::CorruptFile, "Corrupt index file: id " + std::to_string(ids_[s]) + " is live twice");
     }
     ++live_;
   }

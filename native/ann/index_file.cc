@@ -2,19 +2,27 @@
 //   "CGNINDEX" | u32 format version | u32 reserved | u64 payload bytes | payload | u32 CRC-32C
 // where the CRC covers everything before it, and the payload is a sequence of sections
 //   u32 tag | u64 length | bytes
-// A save writes a temporary file beside the target, fsyncs it, renames it over the target and
-// fsyncs the directory, so a crash leaves either the old file or the new one, never a mix.
-#include <fcntl.h>
+// in ascending tag order, each at most once: the configuration, the catalog, then the exact
+// kind's panels or the FAISS kinds' optional row vectors and FAISS index.
+// A save replaces the file atomically (common/atomic_file.h). A load trusts nothing that passes
+// the checksum: every count is checked against the bytes present before anything is allocated,
+// the configuration is validated as the constructor validates it, and the FAISS blob and the
+// index it becomes are checked against the configuration and the catalog (ann/faiss_file_check.h).
+#include <faiss/Index.h>
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexPreTransform.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
-#include <unistd.h>
 
-#include <atomic>
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 
 #include "ann/ad_index.h"
+#include "ann/faiss_call.h"
+#include "ann/faiss_file_check.h"
+#include "common/atomic_file.h"
 #include "common/crc32c.h"
 #include "common/error.h"
 
@@ -77,6 +85,11 @@ class Reader {
     p_ += n;
     return at;
   }
+  // Copies the next n bytes to `to` (which may be null when n is 0).
+  void copy(void* to, size_t n) {
+    const uint8_t* from = take(n);
+    if (n > 0) std::memcpy(to, from, n);
+  }
   std::string string() {
     const uint32_t n = get<uint32_t>();
     const auto* p = take(n);
@@ -89,14 +102,28 @@ class Reader {
   const uint8_t* end_;
 };
 
-void writeAll(int fd, const uint8_t* data, size_t size, const std::string& path) {
-  while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw Error(ErrorCode::Io, "Could not write " + path + ": " + std::strerror(errno));
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
+bool readFlag(Reader& r) {
+  const uint8_t v = r.get<uint8_t>();
+  if (v > 1) corrupt("a configuration flag is neither 0 nor 1");
+  return v == 1;
+}
+
+// Whether serialize() writes a rows section for this configuration and slot count.
+bool storesRows(const AnnConfig& config, size_t slots) {
+  return config.kind != AnnKind::Flat && config.kind != AnnKind::IvfFlat && config.storeVectors &&
+         !faissShape(config).hnsw() && slots > 0;
+}
+
+// IVF-PQ over L2 residuals keeps a table of nlist x M x ksub floats that FAISS recomputes on load
+// (up to 2 GB, from a file that may be a few MB). It is rebuilt only when the file justifies its
+// size; without it searches compute the same distances list by list.
+void restorePqTable(faiss::Index* index, size_t blobBytes) {
+  if (auto* pre = dynamic_cast<faiss::IndexPreTransform*>(index)) index = pre->index;
+  auto* ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(index);
+  if (ivfpq == nullptr || !ivfpq->is_trained || !ivfpq->by_residual || ivfpq->metric_type != faiss::METRIC_L2) return;
+  const uint64_t tableBytes = uint64_t{ivfpq->pq.M} * ivfpq->pq.ksub * ivfpq->nlist * sizeof(float);
+  if (tableBytes > std::max<uint64_t>(uint64_t{256} << 20, uint64_t{16} * blobBytes)) return;
+  callFaiss("precompute_table", [&] { ivfpq->precompute_table(); });
 }
 
 }  // namespace
@@ -146,61 +173,80 @@ void AdIndex::serialize(std::vector<uint8_t>& out) const {
 
 void AdIndex::deserialize(const uint8_t* data, size_t size) {
   Reader r(data, size);
-  bool sawCatalog = false;
+  uint32_t previous = kConfig;
+  bool sawRows = false;
   while (!r.done()) {
     const uint32_t tag = r.get<uint32_t>();
     const uint64_t length = r.get<uint64_t>();
+    if (tag <= previous) corrupt("section " + std::to_string(tag) + " is repeated or out of order");
+    if (tag != kCatalog && previous < kCatalog) corrupt("the catalog must come before section " + std::to_string(tag));
+    previous = tag;
     Reader s(r.take(length), length);
+    const uint64_t vectorBytes = static_cast<uint64_t>(catalog_.slots()) * config_.dim * sizeof(float);
     switch (tag) {
       case kCatalog: {
+        // Every count is checked against the section's length before anything is allocated.
+        constexpr uint64_t perSlot = sizeof(int64_t) + sizeof(AdAttributes);
         const uint64_t slots = s.get<uint64_t>();
-        if (slots > UINT32_MAX) corrupt("slot count out of range");
+        if (slots > UINT32_MAX || slots > (length - sizeof(uint64_t)) / perSlot) corrupt("the slot count exceeds the catalog");
+        const uint64_t words = (slots + 63) / 64;
+        if (length != sizeof(uint64_t) + slots * perSlot + words * sizeof(uint64_t)) corrupt("the catalog has the wrong length");
         std::vector<int64_t> ids(slots);
-        std::memcpy(ids.data(), s.take(slots * sizeof(int64_t)), slots * sizeof(int64_t));
+        s.copy(ids.data(), slots * sizeof(int64_t));
         std::vector<AdAttributes> attributes(slots);
-        std::memcpy(attributes.data(), s.take(slots * sizeof(AdAttributes)), slots * sizeof(AdAttributes));
+        s.copy(attributes.data(), slots * sizeof(AdAttributes));
+        for (const AdAttributes& a : attributes) {
+          if (a.active > 1 || a.budget > static_cast<uint8_t>(BudgetState::Exhausted)) corrupt("an ad has attributes out of range");
+        }
         Bitmap live(slots);
-        std::memcpy(live.words.data(), s.take(live.words.size() * sizeof(uint64_t)), live.words.size() * sizeof(uint64_t));
+        s.copy(live.words.data(), words * sizeof(uint64_t));
+        if (slots % 64 != 0 && (live.words.back() >> (slots % 64)) != 0) corrupt("live bits beyond the last slot");
         catalog_.restore(std::move(ids), std::move(attributes), std::move(live));
-        sawCatalog = true;
         break;
       }
       case kPanels: {
-        const size_t n = length / (config_.dim * sizeof(float));
-        if (n != catalog_.slots() || length % (config_.dim * sizeof(float)) != 0) corrupt("vector count mismatch");
-        panels_.append(reinterpret_cast<const float*>(s.take(length)), n);
+        if (config_.kind != AnnKind::Flat) corrupt("exact vectors in a FAISS-backed index");
+        if (length != vectorBytes) corrupt("vector count mismatch");
+        panels_.append(reinterpret_cast<const float*>(s.take(length)), catalog_.slots());
         break;
       }
       case kRows: {
-        if (length != catalog_.slots() * config_.dim * sizeof(float)) corrupt("vector count mismatch");
+        if (!storesRows(config_, catalog_.slots())) corrupt("stored rows where this configuration keeps none");
+        if (length != vectorBytes) corrupt("vector count mismatch");
         rows_.resize(length / sizeof(float));
-        std::memcpy(rows_.data(), s.take(length), length);
+        s.copy(rows_.data(), length);
+        sawRows = true;
         break;
       }
       case kFaiss: {
+        if (config_.kind == AnnKind::Flat) corrupt("a FAISS index in an exact index");
+        if (storesRows(config_, catalog_.slots()) && !sawRows) corrupt("the stored rows are missing");
         const uint8_t* bytes = s.take(length);
+        checkFaissBlob(bytes, length, config_);
         faiss::VectorIOReader blob;
         blob.data.assign(bytes, bytes + length);
         try {
-          faiss_.reset(faiss::read_index(&blob));
+          faiss_.reset(faiss::read_index(&blob, faiss::IO_FLAG_SKIP_PRECOMPUTE_TABLE));
+        } catch (const std::bad_alloc&) {
+          throw;
         } catch (const std::exception& e) {
           corrupt(std::string("the FAISS section does not parse (") + e.what() + ")");
         }
+        checkFaissIndex(*faiss_, config_, catalog_);
+        restorePqTable(faiss_.get(), length);
         break;
       }
       default:
         corrupt("unknown section " + std::to_string(tag));
     }
   }
-  if (!sawCatalog) corrupt("no catalog section");
-  if (faiss_) {
-    const bool ivf = config_.kind == AnnKind::IvfFlat || config_.kind == AnnKind::IvfPq ||
-                     config_.kind == AnnKind::IvfSq8 || config_.kind == AnnKind::Factory;
-    if (faiss_->d != config_.dim) corrupt("the FAISS index has another dimension");
-    if (!ivf && static_cast<size_t>(faiss_->ntotal) != catalog_.slots()) corrupt("the FAISS index and the catalog disagree");
+  if (previous < kCatalog) corrupt("no catalog section");
+  if (config_.kind == AnnKind::Flat) {
+    if (panels_.size() != catalog_.slots() || (catalog_.slots() > 0 && previous != kPanels)) corrupt("vector count mismatch");
+    trained_ = true;
+  } else {
+    if (!faiss_) corrupt("no FAISS section");
     trained_ = faiss_->is_trained;
-  } else if (panels_.size() != catalog_.slots()) {
-    corrupt("vector count mismatch");
   }
   live_ = catalog_.live();
 }
@@ -218,92 +264,75 @@ void AdIndex::save(const std::string& path) const {
   std::memcpy(file.data() + 16, &payload, 8);
   const uint32_t crc = crc32c(file.data(), file.size());
   file.insert(file.end(), reinterpret_cast<const uint8_t*>(&crc), reinterpret_cast<const uint8_t*>(&crc) + 4);
-
-  static std::atomic<uint64_t> counter{0};
-  const std::string temp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(ErrorCode::Io, "Could not create " + temp + ": " + std::strerror(errno));
-  try {
-    writeAll(fd, file.data(), file.size(), temp);
-    if (::fsync(fd) != 0) throw Error(ErrorCode::Io, "Could not fsync " + temp + ": " + std::strerror(errno));
-    if (::close(fd) != 0) {
-      fd = -1;
-      throw Error(ErrorCode::Io, "Could not close " + temp + ": " + std::strerror(errno));
-    }
-    fd = -1;
-    if (::rename(temp.c_str(), path.c_str()) != 0) {
-      throw Error(ErrorCode::Io, "Could not rename " + temp + " to " + path + ": " + std::strerror(errno));
-    }
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(temp.c_str());
-    throw;
-  }
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  int dirFd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dirFd >= 0) {
-    ::fsync(dirFd);  // makes the rename itself durable
-    ::close(dirFd);
-  }
+  replaceFileAtomically(path, file.data(), file.size());
 }
 
 std::unique_ptr<AdIndex> AdIndex::load(const std::string& path, int threads) {
+  removeStaleTemporaries(path);
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw Error(ErrorCode::Io, "Could not open " + path + ": " + std::strerror(errno));
   const std::streamsize size = in.tellg();
+  if (size < 0) throw Error(ErrorCode::Io, "Could not read " + path);
   in.seekg(0);
   std::vector<uint8_t> file(static_cast<size_t>(size));
   if (size > 0 && !in.read(reinterpret_cast<char*>(file.data()), size)) {
     throw Error(ErrorCode::Io, "Could not read " + path);
   }
   const std::string where = " (" + path + ")";
-  if (file.size() < kHeaderBytes + 4 || std::memcmp(file.data(), kMagic, 8) != 0) {
-    corrupt("not a cangen index, or truncated before its header" + where);
+  try {
+    return fromBytes(file.data(), file.size(), threads);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::CorruptFile && e.code() != ErrorCode::UnsupportedFormat) throw;
+    throw Error(e.code(), e.what() + where);
+  }
+}
+
+std::unique_ptr<AdIndex> AdIndex::fromBytes(const uint8_t* data, size_t size, int threads) {
+  if (size < kHeaderBytes + 4 || std::memcmp(data, kMagic, 8) != 0) {
+    corrupt("not a cangen index, or truncated before its header");
   }
   uint32_t version;
-  std::memcpy(&version, file.data() + 8, 4);
+  std::memcpy(&version, data + 8, 4);
   if (version > kFormatVersion) {
     throw Error(ErrorCode::UnsupportedFormat, "This index file has format version " + std::to_string(version) +
                                                 ", written by a newer cangen; this build reads up to version " +
-                                                std::to_string(kFormatVersion) + where);
+                                                std::to_string(kFormatVersion));
   }
+  if (version == 0) corrupt("format version 0 does not exist");
   uint64_t payload;
-  std::memcpy(&payload, file.data() + 16, 8);
-  if (payload != file.size() - kHeaderBytes - 4) {
-    corrupt("expected " + std::to_string(payload + kHeaderBytes + 4) + " bytes but the file has " +
-            std::to_string(file.size()) + " (truncated or extended)" + where);
+  std::memcpy(&payload, data + 16, 8);
+  if (payload != size - kHeaderBytes - 4) {
+    corrupt("expected " + std::to_string(payload + kHeaderBytes + 4) + " bytes but the file has " + std::to_string(size) +
+            " (truncated or extended)");
   }
   uint32_t stored;
-  std::memcpy(&stored, file.data() + file.size() - 4, 4);
-  if (crc32c(file.data(), file.size() - 4) != stored) corrupt("checksum mismatch" + where);
+  std::memcpy(&stored, data + size - 4, 4);
+  if (crc32c(data, size - 4) != stored) corrupt("checksum mismatch");
 
-  Reader r(file.data() + kHeaderBytes, payload);
-  if (r.get<uint32_t>() != kConfig) corrupt("the first section is not the configuration" + where);
+  Reader r(data + kHeaderBytes, payload);
+  if (r.get<uint32_t>() != kConfig) corrupt("the first section is not the configuration");
   const uint64_t configBytes = r.get<uint64_t>();
   Reader c(r.take(configBytes), configBytes);
   AnnConfig config;
   config.kind = static_cast<AnnKind>(c.get<uint8_t>());
   config.metric = static_cast<Metric>(c.get<uint8_t>());
-  config.opq = c.get<uint8_t>() != 0;
-  config.storeVectors = c.get<uint8_t>() != 0;
+  config.opq = readFlag(c);
+  config.storeVectors = readFlag(c);
   for (int* v : {&config.dim, &config.nlist, &config.pqBytes, &config.hnswM, &config.efConstruction, &config.nprobe,
                  &config.efSearch, &config.rerank}) {
     *v = c.get<int32_t>();
   }
   config.factory = c.string();
-  if (static_cast<uint8_t>(config.kind) > static_cast<uint8_t>(AnnKind::Factory) ||
-      static_cast<uint8_t>(config.metric) > static_cast<uint8_t>(Metric::Cosine)) {
-    corrupt("unknown index kind or metric" + where);
-  }
-  std::unique_ptr<AdIndex> index;
+  if (!c.done()) corrupt("the configuration has trailing bytes");
   try {
-    index = std::make_unique<AdIndex>(config, threads);
+    validateAnnConfig(config);
   } catch (const Error& e) {
-    corrupt(std::string("bad configuration: ") + e.what() + where);
+    corrupt(std::string("bad configuration: ") + e.what());
   }
+  // No FAISS structure is built from the configuration: the file's own, once checked, is used.
+  std::unique_ptr<AdIndex> index(new AdIndex(config, threads, Unbuilt{}));
   const size_t rest = kHeaderBytes + 12 + configBytes;
-  index->deserialize(file.data() + rest, file.size() - 4 - rest);
+  index->deserialize(data + rest, size - 4 - rest);
   return index;
 }
 
