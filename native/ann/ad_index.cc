@@ -175,7 +175,7 @@ void AdIndex::upsert(const int64_t* ids, const float* vectors, const AdAttribute
   }
   commitVectors(x.data(), n, prepared.first);
   catalog_.commitUpsert(prepared, ids, attributes, n);
-  if (faiss_) dropFromLists(*faiss_, prepared.replaced);
+  if (faiss_) dropFromLists(*faiss_, prepared.replaced, threads_);
   live_ = catalog_.live();
   generation_++;
 }
@@ -191,7 +191,7 @@ size_t AdIndex::remove(const int64_t* ids, size_t n) {
   slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
   // Commit: nothing below allocates.
   for (uint32_t slot : slots) catalog_.kill(slot);
-  if (faiss_) dropFromLists(*faiss_, slots);
+  if (faiss_) dropFromLists(*faiss_, slots, threads_);
   live_ = catalog_.live();
   generation_++;
   return slots.size();

@@ -131,7 +131,7 @@ void addToFaiss(faiss::Index& index, const float* x, size_t n, int64_t firstId) 
   }
 }
 
-void dropFromLists(faiss::Index& index, const std::vector<uint32_t>& sortedIds) noexcept {
+void dropFromLists(faiss::Index& index, const std::vector<uint32_t>& sortedIds, int threads) noexcept {
   const IvfParts parts = ivfParts(index);
   if (parts.ivf == nullptr || sortedIds.empty()) return;
   auto* lists = dynamic_cast<faiss::ArrayInvertedLists*>(parts.ivf->invlists);
@@ -147,6 +147,8 @@ void dropFromLists(faiss::Index& index, const std::vector<uint32_t>& sortedIds) 
   }
   const size_t codeSize = lists->code_size;
   size_t dropped = 0;
+  // Lists are independent and nothing below allocates or throws, so threads may share them out.
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 16) reduction(+ : dropped)
   for (size_t l = 0; l < lists->nlist; ++l) {
     std::vector<idx_t>& ids = lists->ids[l];
     std::vector<uint8_t>& codes = lists->codes[l];

@@ -20,8 +20,9 @@ void addToFaiss(faiss::Index& index, const float* x, size_t n, int64_t firstId);
 
 // Drops the entries of the listed ids (ascending) from an IVF index's inverted lists, so that
 // searches stop visiting them; a no-op for other kinds, whose dead entries the live bitmap hides.
-// Cannot fail: where the lists are not plain arrays and FAISS's removal fails, the dead entries
-// stay in the lists, where the live bitmap hides them too.
-void dropFromLists(faiss::Index& index, const std::vector<uint32_t>& sortedIds) noexcept;
+// Scans every list (as FAISS's remove_ids does) on up to `threads` threads. Cannot fail: where
+// the lists are not plain arrays and FAISS's removal fails, the dead entries stay in the lists,
+// where the live bitmap hides them too.
+void dropFromLists(faiss::Index& index, const std::vector<uint32_t>& sortedIds, int threads) noexcept;
 
 }  // namespace cangen
