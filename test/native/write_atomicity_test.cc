@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "ann/ad_index.h"
+#include "ann/faiss_index.h"
 #include "common/error.h"
 #include "flat/flat_index.h"
 #include "support/alloc_faults.h"
@@ -343,8 +344,10 @@ INSTANTIATE_TEST_SUITE_P(EveryKindAndWrite, AdIndexWrites, ::testing::Combine(::
                            return name;
                          });
 
-TEST(FlatIndexWrites, AddIsAllOrNothingUnderAllocationFailure) {
-  cangen::FlatIndex index(kDim, Metric::L2, 1);
+// FlatIndex and FaissIndex (each FAISS kind behind an id map): a failed add leaves size and
+// search results as they were; the add that finally succeeds makes every added vector its own
+// nearest neighbour; adding the same ids again is then refused as a duplicate.
+void expectAddIsAllOrNothing(cangen::Index& index) {
   const std::vector<float> base = randomVectors(kBase, 1);
   const std::vector<int64_t> baseIds = range(1000, kBase);
   index.add(baseIds.data(), base.data(), kBase);
@@ -359,9 +362,10 @@ TEST(FlatIndexWrites, AddIsAllOrNothingUnderAllocationFailure) {
         if (failed) {
           EXPECT_EQ(index.size(), size_t(kBase));
           EXPECT_TRUE(now == before) << "search results changed after a failed add";
+          const cangen::SearchResult own = index.search(added.data(), static_cast<int>(addedIds.size()), 1, {});
+          for (int64_t id : own.ids) EXPECT_LT(id, 5000) << "ghost id " << id << " after a failed add";
         } else {
           EXPECT_EQ(index.size(), size_t(kBase + 10));
-          // Each added vector is its own nearest neighbour.
           for (size_t i = 0; i < addedIds.size(); ++i) {
             const cangen::SearchResult r = index.search(added.data() + i * kDim, 1, 1, {});
             EXPECT_EQ(r.ids[0], addedIds[i]);
@@ -369,8 +373,22 @@ TEST(FlatIndexWrites, AddIsAllOrNothingUnderAllocationFailure) {
         }
       });
   EXPECT_GT(failures, 0u);
-  // The added ids are now present: adding them again is refused as a duplicate, not a ghost.
   EXPECT_THROW(index.add(addedIds.data(), added.data(), 1), cangen::Error);
+}
+
+TEST(FlatIndexWrites, AddIsAllOrNothingUnderAllocationFailure) {
+  cangen::FlatIndex index(kDim, Metric::L2, 1);
+  expectAddIsAllOrNothing(index);
+}
+
+TEST(FaissIndexWrites, AddIsAllOrNothingUnderAllocationFailure) {
+  for (const char* factory : {"Flat", "IVF8,Flat", "HNSW8"}) {
+    SCOPED_TRACE(factory);
+    cangen::FaissIndex index(kDim, Metric::L2, factory, 1);
+    const std::vector<float> sample = randomVectors(8 * 39, 3);
+    index.train(sample.data(), 8 * 39);
+    expectAddIsAllOrNothing(index);
+  }
 }
 
 }  // namespace
