@@ -66,6 +66,7 @@ inline Napi::Object SearchResultToJs(Napi::Env env, const SearchResult& result) 
   out.Set("ids", CopyToTypedArray(env, result.ids));
   out.Set("scores", CopyToTypedArray(env, result.scores));
   out.Set("counts", CopyToTypedArray(env, result.counts));
+  if (!result.gpuFallback.empty()) out.Set("gpuFallback", result.gpuFallback);
   return out;
 }
 

@@ -9,6 +9,7 @@ export interface NativeSearchResult {
   ids: BigInt64Array;
   scores: Float32Array;
   counts: Uint32Array;
+  gpuFallback?: string;  // a GPU search run on the CPU: why
 }
 
 export interface NativeIndex {

@@ -20,14 +20,24 @@ export class SearchResults {
   readonly scores: Float32Array;
   /** How many of each row's k are real results (fewer than k when the index is smaller). */
   readonly counts: Uint32Array;
+  /**
+   * Set when a search asked for the GPU ran on the CPU instead, and says why (the model is too
+   * wide for the device's shared memory, or too little device memory is free); otherwise undefined.
+   */
+  readonly gpuFallback?: string;
 
-  constructor(k: number, metric: Metric, raw: { ids: BigInt64Array; scores: Float32Array; counts: Uint32Array }) {
+  constructor(
+    k: number,
+    metric: Metric,
+    raw: { ids: BigInt64Array; scores: Float32Array; counts: Uint32Array; gpuFallback?: string },
+  ) {
     this.k = k;
     this.metric = metric;
     this.ids = raw.ids;
     this.scores = raw.scores;
     this.counts = raw.counts;
     this.queries = raw.counts.length;
+    if (raw.gpuFallback !== undefined) this.gpuFallback = raw.gpuFallback;
   }
 
   /** The real results of query `i` (views, no copy). */

@@ -8,7 +8,9 @@
 #             ${OUT:-bench/results}/gpu-check-<UTC date>.json
 #   sanitize  compute-sanitizer memcheck, racecheck and synccheck on `--checks-only` (small shapes);
 #             fails on any reported error
-#   node      the Node GPU tests (npx uvu -r tsx test gpu), when node_modules exists
+#   node      the Node GPU tests (npx uvu -r tsx test gpu), when node_modules exists; among them the
+#             scorer's launch limits (test/scorer-gpu.test.ts): a model too wide for shared memory
+#             falls back to the CPU (gpuFallback set), and 70,000 users (> grid.y) equal the CPU
 # Each step after `build` builds first when needed; the device tool limits one command to
 # 10 minutes, so a session may run the steps as separate commands.
 #
@@ -188,8 +190,8 @@ run_node() {
     note "node: not run (no addon, and the full build was not possible here)"
     return 0
   fi
-  echo "gpu-check: npx uvu -r tsx test gpu -i helpers"
-  npx uvu -r tsx test gpu -i helpers 2>&1 | tee "$build/node.log"
+  echo "gpu-check: npx uvu -r tsx test gpu -i helpers -i '\\.cc\$'"
+  npx uvu -r tsx test gpu -i helpers -i '\.cc$' 2>&1 | tee "$build/node.log"
   local rc=${PIPESTATUS[0]}
   local total
   total=$(sed 's/\x1b\[[0-9;]*m//g' "$build/node.log" | grep -E 'Total|Passed|Skipped' | tr -s ' \n' ' ')
@@ -205,7 +207,7 @@ run_node() {
   if command -v compute-sanitizer >/dev/null; then
     echo "gpu-check: compute-sanitizer --tool memcheck on the Node GPU tests"
     timeout "$sanitizer_timeout" compute-sanitizer --tool memcheck --error-exitcode 86 \
-      node node_modules/uvu/bin.js -r tsx test gpu -i helpers >"$build/node-memcheck.log" 2>&1
+      node node_modules/uvu/bin.js -r tsx test gpu -i helpers -i '\.cc$' >"$build/node-memcheck.log" 2>&1
     local src=$?
     if grep -q 'ERROR SUMMARY: 0 errors' "$build/node-memcheck.log" && [ "$src" = 0 ]; then
       note "node memcheck: 0 errors"

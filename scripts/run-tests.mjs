@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const uvu = join(root, 'node_modules', 'uvu', 'bin.js');
 const pattern = process.argv[2];
-const args = [uvu, '-r', 'tsx', 'test', ...(pattern ? [pattern] : []), '-i', 'helpers'];
+// test/native holds the C++ tests (scripts/native-tests.sh): a pattern must not pick them up.
+const args = [uvu, '-r', 'tsx', 'test', ...(pattern ? [pattern] : []), '-i', 'helpers', '-i', '\\.cc$'];
 
 const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
 let output = '';

@@ -38,6 +38,37 @@ for (const config of models) {
   }
 }
 
+// Launch limits (scorer/gpu_scan_plan.h): a model whose activations exceed the device's shared
+// memory runs on the CPU and says so; more users than a grid's y dimension (65,535) are batched.
+test('a model too wide for shared memory falls back to the CPU, reported in gpuFallback', async () => {
+  const config: Config = { kind: 'mlp', userDim: 16, itemDim: 16, heads: ['click'], mlp: { hidden: [1024, 16] } };
+  const scorer = await LearnedScorer.load(writeModel(config, randomTensors(config)));
+  await scorer.add(sequentialIds(2000), randomVectors(2000, 16, 3));
+  const users = randomVectors(2, 16, 4);
+  const cpu = await scorer.search(users, 20);
+  const onGpu = await scorer.search(users, 20, { device: 'gpu' });
+  assert.ok(onGpu.gpuFallback?.includes('too wide'), `gpuFallback: ${onGpu.gpuFallback}`);
+  assert.is(cpu.gpuFallback, undefined);
+  assert.equal(Array.from(onGpu.ids), Array.from(cpu.ids));
+});
+
+test('more users than a grid dimension holds (70,000) are searched in batches', async () => {
+  const config = models[0]!;
+  const scorer = await LearnedScorer.load(writeModel(config, randomTensors(config)));
+  await scorer.add(sequentialIds(600), randomVectors(600, config.itemDim, 5));
+  const nu = 70_000;
+  const users = randomVectors(nu, config.userDim, 6);
+  const cpu = await scorer.search(users, 5);
+  const onGpu = await scorer.search(users, 5, { device: 'gpu' });
+  assert.is(onGpu.gpuFallback, undefined);
+  assert.equal(Array.from(onGpu.counts), Array.from(cpu.counts));
+  let mismatched = 0;
+  for (let i = 0; i < cpu.scores.length; i++) {
+    if (Math.abs(cpu.scores[i]! - onGpu.scores[i]!) > 1e-4 * Math.max(1, Math.abs(cpu.scores[i]!))) mismatched++;
+  }
+  assert.is(mismatched, 0, `users beyond the first 65,535 differ: ${mismatched} scores`);
+});
+
 gpu('device: gpu without a device rejects with NoDeviceError', async () => {
   if (usable) return;
   const config = models[0]!;

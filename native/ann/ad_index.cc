@@ -16,6 +16,7 @@
 #include <unordered_set>
 
 #include "ann/faiss_call.h"
+#include "ann/faiss_writes.h"
 #include "ann/hnsw_search.h"
 #include "common/error.h"
 #include "common/limits.h"
@@ -32,6 +33,30 @@ namespace {
 // Below this many eligible ads a filtered search is answered exactly from the stored vectors:
 // cheaper than an approximate search that would have to wade through ineligible ads.
 size_t exactLimit(size_t live) { return std::max<size_t>(4096, live / 50); }
+
+// An empty FAISS index for the config. HNSW is built directly (what the factory string "HNSW<M>"
+// gives), sparing compaction the factory's regular expressions.
+std::unique_ptr<faiss::Index> newFaissIndex(const AnnConfig& c) {
+  const faiss::MetricType metric = c.metric == Metric::L2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
+  std::unique_ptr<faiss::Index> index;
+  if (c.kind == AnnKind::Hnsw) {
+    // Field by field: FAISS's IndexHNSWFlat(d, M, metric) leaks its storage when the graph's
+    // allocation throws, as it takes ownership only after.
+    auto hnsw = std::make_unique<faiss::IndexHNSWFlat>();
+    hnsw->d = c.dim;
+    hnsw->metric_type = metric;
+    hnsw->hnsw = faiss::HNSW(c.hnswM);
+    hnsw->hnsw.efConstruction = c.efConstruction;
+    auto storage = std::make_unique<faiss::IndexFlat>(c.dim, metric);
+    hnsw->storage = storage.release();
+    hnsw->own_fields = true;
+    index = std::move(hnsw);
+  } else {
+    index.reset(faiss::index_factory(c.dim, factoryString(c).c_str(), metric));
+    if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(index.get())) hnsw->hnsw.efConstruction = c.efConstruction;
+  }
+  return index;
+}
 
 faiss::IndexIVF* asIvf(faiss::Index* index) {
   if (auto* pre = dynamic_cast<faiss::IndexPreTransform*>(index)) index = pre->index;
@@ -51,9 +76,7 @@ AdIndex::AdIndex(const AnnConfig& config, int threads) : AdIndex(config, threads
     trained_ = true;
     return;
   }
-  const faiss::MetricType metric = config_.metric == Metric::L2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
-  faiss_.reset(callFaiss("index_factory", [&] { return faiss::index_factory(config_.dim, factoryString(config_).c_str(), metric); }));
-  if (auto* hnsw = asHnsw(faiss_.get())) hnsw->hnsw.efConstruction = config_.efConstruction;
+  faiss_ = callFaiss("index_factory", [&] { return newFaissIndex(config_); });
   if (auto* ivf = asIvf(faiss_.get())) ivf->nprobe = static_cast<size_t>(config_.nprobe);
   trained_ = faiss_->is_trained;
 }
@@ -88,26 +111,21 @@ const float* AdIndex::rowVector(size_t slot) const {
   return rows_.size() > 0 ? rows_.data() + slot * config_.dim : nullptr;
 }
 
-void AdIndex::appendVectors(const float* x, size_t n, size_t firstSlot) {
-  if (!faiss_) {
-    panels_.append(x, n);
-    gpu_.markDirty(firstSlot);
-    return;
-  }
-  ThreadLease lease(threads_);
-  ScopedOmpThreads team(lease.threads());
-  if (auto* ivf = asIvf(faiss_.get())) {
-    std::vector<faiss::Index::idx_t> slots(n);
-    for (size_t i = 0; i < n; ++i) slots[i] = static_cast<faiss::Index::idx_t>(firstSlot + i);
-    (void)ivf;
-    callFaiss("add", [&] { faiss_->add_with_ids(static_cast<faiss::Index::idx_t>(n), x, slots.data()); });
-  } else {
-    // Other kinds number vectors by insertion order, which is the slot order (slots are append-only).
-    if (static_cast<size_t>(faiss_->ntotal) != firstSlot) throw Error(ErrorCode::Internal, "slot and FAISS position disagree");
-    callFaiss("add", [&] { faiss_->add(static_cast<faiss::Index::idx_t>(n), x); });
-  }
+bool AdIndex::storesRows() const {
   // HNSW's storage and IVF-Flat's lists hold full vectors already.
-  if (config_.storeVectors && !asHnsw(faiss_.get()) && config_.kind != AnnKind::IvfFlat) {
+  return faiss_ && config_.storeVectors && !asHnsw(faiss_.get()) && config_.kind != AnnKind::IvfFlat;
+}
+
+void AdIndex::reserveVectors(size_t slots) {
+  if (!faiss_) panels_.reserve(slots);
+  if (storesRows()) rows_.reserveRoom(slots * config_.dim);
+}
+
+void AdIndex::commitVectors(const float* x, size_t n, size_t firstSlot) noexcept {
+  if (!faiss_) {
+    panels_.append(x, n);  // within the room reserveVectors made
+    gpu_.markDirty(firstSlot);
+  } else if (storesRows()) {
     rows_.resize((firstSlot + n) * config_.dim);
     std::copy(x, x + n * config_.dim, rows_.data() + firstSlot * config_.dim);
   }
@@ -126,40 +144,37 @@ void AdIndex::upsert(const int64_t* ids, const float* vectors, const AdAttribute
   }
   std::unique_lock lock(mutex_);
   if (!trained_) throw Error(ErrorCode::InvalidArgument, "Expected a trained index: call train() with a sample first");
-  const size_t first = catalog_.slots();
-  if (first + n > UINT32_MAX) throw Error(ErrorCode::InvalidArgument, "An index holds at most 4294967295 ad slots");
-  // The new vectors go in first: if that fails, the corpus is as it was.
-  appendVectors(x.data(), n, first);
-  std::vector<faiss::Index::idx_t> replaced;
-  catalog_.reserve(first + n);
-  for (size_t i = 0; i < n; ++i) {
-    if (auto old = catalog_.find(ids[i])) {
-      catalog_.kill(*old);
-      replaced.push_back(*old);
-    }
-    catalog_.append(ids[i], attributes ? attributes[i] : AdAttributes{});
+  // All or nothing: everything that can fail happens before the commit, which cannot.
+  ThreadLease lease(threads_);
+  ScopedOmpThreads team(lease.threads());  // FAISS's add sizes its team from the OpenMP setting
+  Catalog::PreparedUpsert prepared = catalog_.prepareUpsert(ids, n);
+  try {
+    reserveVectors(prepared.first + n);
+    if (faiss_) addToFaiss(*faiss_, x.data(), n, static_cast<int64_t>(prepared.first));
+  } catch (...) {
+    catalog_.cancelUpsert(prepared);
+    throw;
   }
-  if (!replaced.empty() && asIvf(faiss_.get())) {
-    faiss::IDSelectorBatch selector(replaced.size(), replaced.data());
-    callFaiss("remove_ids", [&] { return faiss_->remove_ids(selector); });
-  }
+  commitVectors(x.data(), n, prepared.first);
+  catalog_.commitUpsert(prepared, ids, attributes, n);
+  if (faiss_) dropFromLists(*faiss_, prepared.replaced, lease.threads());
   live_ = catalog_.live();
   generation_++;
 }
 
 size_t AdIndex::remove(const int64_t* ids, size_t n) {
   std::unique_lock lock(mutex_);
-  std::vector<faiss::Index::idx_t> slots;
+  std::vector<uint32_t> slots;
+  slots.reserve(n);
   for (size_t i = 0; i < n; ++i) {
-    if (auto slot = catalog_.find(ids[i])) {
-      catalog_.kill(*slot);
-      slots.push_back(*slot);
-    }
+    if (auto slot = catalog_.find(ids[i])) slots.push_back(*slot);
   }
-  if (!slots.empty() && asIvf(faiss_.get())) {
-    faiss::IDSelectorBatch selector(slots.size(), slots.data());
-    callFaiss("remove_ids", [&] { return faiss_->remove_ids(selector); });
-  }
+  std::sort(slots.begin(), slots.end());
+  slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
+  ThreadLease lease(threads_);
+  // Commit: nothing below allocates.
+  for (uint32_t slot : slots) catalog_.kill(slot);
+  if (faiss_) dropFromLists(*faiss_, slots, lease.threads());
   live_ = catalog_.live();
   generation_++;
   return slots.size();
@@ -370,19 +385,25 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
   return result;
 }
 
-void AdIndex::rebuildFaiss(const std::vector<uint32_t>& keep) {
-  if (auto* ivf = asIvf(faiss_.get())) {
-    // Dead entries were removed from the lists already; only the slot numbers change.
-    std::vector<int64_t> renumber(catalog_.slots(), -1);
-    for (size_t i = 0; i < keep.size(); ++i) renumber[keep[i]] = static_cast<int64_t>(i);
-    auto* lists = dynamic_cast<faiss::ArrayInvertedLists*>(ivf->invlists);
-    if (!lists) throw Error(ErrorCode::Internal, "compaction needs FAISS array inverted lists");
-    for (size_t l = 0; l < lists->nlist; ++l) {
-      for (auto& id : lists->ids[l]) id = renumber[static_cast<size_t>(id)];
-    }
-    return;
+// IVF compaction: dead entries left the lists already, so only the slot numbers change; this
+// is the new slot of each old one (-1: dead).
+std::vector<int64_t> AdIndex::renumbering(const std::vector<uint32_t>& keep) const {
+  auto* lists = dynamic_cast<faiss::ArrayInvertedLists*>(asIvf(faiss_.get())->invlists);
+  if (!lists) throw Error(ErrorCode::Internal, "compaction needs FAISS array inverted lists");
+  std::vector<int64_t> renumber(catalog_.slots(), -1);
+  for (size_t i = 0; i < keep.size(); ++i) renumber[keep[i]] = static_cast<int64_t>(i);
+  return renumber;
+}
+
+void AdIndex::renumberLists(const std::vector<int64_t>& renumber) noexcept {
+  auto* lists = static_cast<faiss::ArrayInvertedLists*>(asIvf(faiss_.get())->invlists);
+  for (size_t l = 0; l < lists->nlist; ++l) {
+    for (auto& id : lists->ids[l]) id = id >= 0 ? renumber[static_cast<size_t>(id)] : -1;
   }
-  // Graph and sequential kinds: rebuild from the stored vectors of the live slots.
+}
+
+// Graph and sequential kinds: a new index of the live slots' stored vectors.
+std::unique_ptr<faiss::Index> AdIndex::rebuiltFaiss(const std::vector<uint32_t>& keep) const {
   std::vector<float> live(keep.size() * config_.dim);
   for (size_t i = 0; i < keep.size(); ++i) {
     const float* x = rowVector(keep[i]);
@@ -392,36 +413,44 @@ void AdIndex::rebuildFaiss(const std::vector<uint32_t>& keep) {
       std::copy(x, x + config_.dim, live.data() + i * config_.dim);
     }
   }
-  const faiss::MetricType metric = config_.metric == Metric::L2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
-  std::unique_ptr<faiss::Index> fresh(faiss::index_factory(config_.dim, factoryString(config_).c_str(), metric));
-  if (auto* hnsw = asHnsw(fresh.get())) hnsw->hnsw.efConstruction = config_.efConstruction;
+  std::unique_ptr<faiss::Index> fresh = newFaissIndex(config_);
   if (!fresh->is_trained) throw Error(ErrorCode::InvalidArgument, "compaction is not supported for this FAISS factory string");
   ThreadLease lease(threads_);
   ScopedOmpThreads team(lease.threads());
   fresh->add(static_cast<faiss::Index::idx_t>(keep.size()), live.data());
-  faiss_ = std::move(fresh);
+  return fresh;
 }
 
 void AdIndex::compact() {
   std::unique_lock lock(mutex_);
   if (catalog_.live() == catalog_.slots()) return;
+  // Prepare: every allocation, with the index untouched.
   std::vector<uint32_t> keep;
   keep.reserve(catalog_.live());
   catalog_.liveSlots().forEach([&](size_t s) { keep.push_back(static_cast<uint32_t>(s)); });
+  Catalog compacted = catalog_.kept(keep);
+  const bool ivf = asIvf(faiss_.get()) != nullptr;
+  std::vector<int64_t> renumber;
+  std::unique_ptr<faiss::Index> rebuilt;
   if (!faiss_) {
-    panels_.keep(keep.data(), keep.size());
-    gpu_.markDirty(0);
+    panels_.keep(keep.data(), keep.size());  // all or nothing, and the last step that can fail
+  } else if (ivf) {
+    renumber = renumbering(keep);
   } else {
-    callFaiss("compaction", [&] { rebuildFaiss(keep); });
-    if (rows_.size() > 0) {
-      for (size_t i = 0; i < keep.size(); ++i) {
-        std::copy(rows_.data() + static_cast<size_t>(keep[i]) * config_.dim,
-                  rows_.data() + (static_cast<size_t>(keep[i]) + 1) * config_.dim, rows_.data() + i * config_.dim);
-      }
-      rows_.resize(keep.size() * config_.dim);
-    }
+    rebuilt = callFaiss("compaction", [&] { return rebuiltFaiss(keep); });
   }
-  catalog_.keep(keep);
+  // Commit: nothing below allocates.
+  if (!faiss_) gpu_.markDirty(0);
+  if (ivf) renumberLists(renumber);
+  if (rebuilt) faiss_ = std::move(rebuilt);
+  if (rows_.size() > 0) {
+    for (size_t i = 0; i < keep.size(); ++i) {
+      std::copy(rows_.data() + static_cast<size_t>(keep[i]) * config_.dim,
+                rows_.data() + (static_cast<size_t>(keep[i]) + 1) * config_.dim, rows_.data() + i * config_.dim);
+    }
+    rows_.resize(keep.size() * config_.dim);
+  }
+  catalog_.swap(compacted);
   live_ = catalog_.live();
   generation_++;
 }

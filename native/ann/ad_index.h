@@ -83,6 +83,7 @@ class AdIndex {
   // Ids of the live ads a filter admits (recompiled first when stale), ascending by slot.
   std::vector<int64_t> eligibleIds(const FilterSpec& spec) const;
   // Drops tombstones and renumbers slots (HNSW: rebuilds the graph from the stored vectors).
+  // All or nothing, like every write.
   void compact();
   AnnStats stats() const;
 
@@ -97,13 +98,18 @@ class AdIndex {
   struct Unbuilt {};
   AdIndex(const AnnConfig& config, int threads, Unbuilt);
   std::vector<float> prepare(const float* vectors, size_t n, const char* what) const;
-  void appendVectors(const float* prepared, size_t n, size_t firstSlot);
+  bool storesRows() const;
+  // An upsert's vectors in two steps: room for `slots` slots (may throw), then the copy (cannot).
+  void reserveVectors(size_t slots);
+  void commitVectors(const float* prepared, size_t n, size_t firstSlot) noexcept;
   void exactOverSlots(const float* queries, int nq, int k, const Bitmap* eligible, int threads,
                       int64_t* outSlots, float* outScores, const CancelFlag& cancel = {}) const;
   void rerank(const float* queries, int nq, int kIn, int k, const int64_t* inSlots, int64_t* outSlots,
               float* outScores) const;
   const float* rowVector(size_t slot) const;
-  void rebuildFaiss(const std::vector<uint32_t>& keep);
+  std::vector<int64_t> renumbering(const std::vector<uint32_t>& keep) const;
+  void renumberLists(const std::vector<int64_t>& renumber) noexcept;
+  std::unique_ptr<faiss::Index> rebuiltFaiss(const std::vector<uint32_t>& keep) const;
   void serialize(std::vector<uint8_t>& out) const;
   void deserialize(const uint8_t* data, size_t size);
 

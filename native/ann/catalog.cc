@@ -1,29 +1,60 @@
 #include "ann/catalog.h"
 
+#include <algorithm>
+
+#include "common/all_or_nothing.h"
 #include "common/error.h"
 
 namespace cangen {
 
-uint32_t Catalog::append(int64_t id, const AdAttributes& attributes) {
-  if (ids_.size() >= UINT32_MAX) throw Error(ErrorCode::InvalidArgument, "An index holds at most 4294967295 ad slots");
-  const uint32_t slot = static_cast<uint32_t>(ids_.size());
-  ids_.push_back(id);
-  attributes_.push_back(attributes);
-  liveSlots_.resize(ids_.size());
-  liveSlots_.set(slot);
-  slotOfId_[id] = slot;
-  ++live_;
-  return slot;
+Catalog::PreparedUpsert Catalog::prepareUpsert(const int64_t* ids, size_t n) {
+  PreparedUpsert prepared;
+  prepared.first = ids_.size();
+  if (prepared.first + n > UINT32_MAX) throw Error(ErrorCode::InvalidArgument, "An index holds at most 4294967295 ad slots");
+  prepared.replaced.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (auto slot = find(ids[i])) prepared.replaced.push_back(*slot);
+  }
+  std::sort(prepared.replaced.begin(), prepared.replaced.end());
+  const size_t slots = prepared.first + n;
+  reserveRoom(ids_, slots);
+  reserveRoom(attributes_, slots);
+  reserveRoom(liveSlots_.words, (slots + 63) / 64);
+  // Placeholder entries for the new ids: the node allocations are the map's only fallible part.
+  prepared.inserted = insertAllOrNothing(
+      slotOfId_, ids, n, [&](size_t i) { return slotOfId_.count(ids[i]) == 0; },
+      [&](size_t i) { return static_cast<uint32_t>(prepared.first + i); });
+  return prepared;
 }
 
-void Catalog::kill(uint32_t slot) {
+void Catalog::commitUpsert(const PreparedUpsert& prepared, const int64_t* ids, const AdAttributes* attributes,
+                           size_t n) noexcept {
+  for (uint32_t slot : prepared.replaced) {
+    liveSlots_.clear(slot);
+    --live_;
+  }
+  // Everything below stays within the capacity reserved by prepareUpsert.
+  liveSlots_.resize(prepared.first + n);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t slot = static_cast<uint32_t>(prepared.first + i);
+    ids_.push_back(ids[i]);
+    attributes_.push_back(attributes ? attributes[i] : AdAttributes{});
+    liveSlots_.set(slot);
+    slotOfId_.find(ids[i])->second = slot;
+    ++live_;
+  }
+}
+
+void Catalog::cancelUpsert(const PreparedUpsert& prepared) noexcept { eraseKeys(slotOfId_, prepared.inserted); }
+
+void Catalog::kill(uint32_t slot) noexcept {
   if (!liveSlots_.test(slot)) return;
   liveSlots_.clear(slot);
   slotOfId_.erase(ids_[slot]);
   --live_;
 }
 
-void Catalog::keep(const std::vector<uint32_t>& slots) {
+Catalog Catalog::kept(const std::vector<uint32_t>& slots) const {
   std::vector<int64_t> ids;
   std::vector<AdAttributes> attributes;
   ids.reserve(slots.size());
@@ -32,13 +63,17 @@ void Catalog::keep(const std::vector<uint32_t>& slots) {
     ids.push_back(ids_[s]);
     attributes.push_back(attributes_[s]);
   }
-  restore(std::move(ids), std::move(attributes), Bitmap(slots.size(), true));
+  Catalog result;
+  result.restore(std::move(ids), std::move(attributes), Bitmap(slots.size(), true));
+  return result;
 }
 
-void Catalog::reserve(size_t slots) {
-  ids_.reserve(slots);
-  attributes_.reserve(slots);
-  slotOfId_.reserve(slots);
+void Catalog::swap(Catalog& other) noexcept {
+  ids_.swap(other.ids_);
+  attributes_.swap(other.attributes_);
+  liveSlots_.words.swap(other.liveSlots_.words);
+  slotOfId_.swap(other.slotOfId_);
+  std::swap(live_, other.live_);
 }
 
 size_t Catalog::bytes() const {

@@ -37,14 +37,26 @@ class Catalog {
   const Bitmap& liveSlots() const { return liveSlots_; }
   bool isLive(size_t slot) const { return liveSlots_.test(slot); }
 
-  // Appends a live slot for `id` (which must not be live) and returns it.
-  uint32_t append(int64_t id, const AdAttributes& attributes);
+  // An upsert of n ids at slots slots() .. slots()+n-1 in two steps, so that the index can do
+  // its other fallible work in between: prepareUpsert allocates everything (and may throw,
+  // changing nothing visible), then exactly one of commitUpsert (cannot fail) or cancelUpsert.
+  // Between the two the catalog must not be read.
+  struct PreparedUpsert {
+    size_t first = 0;                // the first new slot
+    std::vector<uint32_t> replaced;  // slots of ids already live, ascending: killed at commit
+    std::vector<int64_t> inserted;   // ids not live before, given a map entry ahead of the commit
+  };
+  PreparedUpsert prepareUpsert(const int64_t* ids, size_t n);
+  void commitUpsert(const PreparedUpsert& prepared, const int64_t* ids, const AdAttributes* attributes,
+                    size_t n) noexcept;
+  void cancelUpsert(const PreparedUpsert& prepared) noexcept;
+
   void setAttributes(uint32_t slot, const AdAttributes& attributes) { attributes_[slot] = attributes; }
-  // Marks a live slot dead (its id disappears from the corpus).
-  void kill(uint32_t slot);
-  // Keeps the listed live slots (ascending), renumbered 0..n-1.
-  void keep(const std::vector<uint32_t>& slots);
-  void reserve(size_t slots);
+  // Marks a live slot dead (its id disappears from the corpus). Cannot fail.
+  void kill(uint32_t slot) noexcept;
+  // A catalog of the listed live slots (ascending), renumbered 0..n-1; this one is unchanged.
+  Catalog kept(const std::vector<uint32_t>& slots) const;
+  void swap(Catalog& other) noexcept;
   size_t bytes() const;
 
   // Raw access for persistence.

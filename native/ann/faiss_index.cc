@@ -6,8 +6,11 @@
 
 #include <cmath>
 #include <mutex>
+#include <unordered_set>
 
 #include "ann/faiss_call.h"
+#include "ann/faiss_writes.h"
+#include "common/all_or_nothing.h"
 #include "common/error.h"
 #include "common/threads.h"
 #include "common/vectors.h"
@@ -60,18 +63,33 @@ void FaissIndex::add(const int64_t* ids, const float* vectors, size_t n) {
   if (!index_->is_trained) {
     throw Error(ErrorCode::InvalidArgument, "Expected a trained index: call train() with a sample before add()");
   }
+  auto& map = static_cast<faiss::IndexIDMap2&>(*index_);
   std::unordered_set<int64_t> batch;
   for (size_t i = 0; i < n; ++i) {
-    if (ids_.count(ids[i]) || !batch.insert(ids[i]).second) {
+    if (map.rev_map.count(ids[i]) || !batch.insert(ids[i]).second) {
       throw Error(ErrorCode::DuplicateId,
                   "Expected ids not already in the index but id " + std::to_string(ids[i]) + " is repeated; nothing was added");
     }
   }
+  if (n == 0) return;
+  // All or nothing, as in AdIndex: the id map's room and entries first, then the inner index's
+  // add (undone on failure), then a commit that cannot fail. FAISS's IndexIDMap2::add_with_ids
+  // would grow the inner index before its own maps, with nothing to undo a failure between.
+  const faiss::Index::idx_t first = map.ntotal;
+  reserveRoom(map.id_map, static_cast<size_t>(first) + n);
+  const std::vector<int64_t> inserted = insertAllOrNothing(
+      map.rev_map, ids, n, [](size_t) { return true; }, [&](size_t i) { return first + static_cast<faiss::Index::idx_t>(i); });
   ThreadLease lease(threads_);
   ScopedOmpThreads team(lease.threads());
-  callFaiss("add", [&] { index_->add_with_ids(static_cast<faiss::Index::idx_t>(n), x.data(), ids); });
-  ids_.insert(batch.begin(), batch.end());
-  publicCount_.store(static_cast<size_t>(index_->ntotal), std::memory_order_release);
+  try {
+    addToFaiss(*map.index, x.data(), n, first);
+  } catch (...) {
+    eraseKeys(map.rev_map, inserted);
+    throw;
+  }
+  map.id_map.insert(map.id_map.end(), ids, ids + n);
+  map.ntotal = map.index->ntotal;
+  publicCount_.store(static_cast<size_t>(map.ntotal), std::memory_order_release);
 }
 
 SearchResult FaissIndex::search(const float* queries, int nq, int k, const SearchOptions& options) const {

@@ -8,7 +8,6 @@
 #include <memory>
 #include <shared_mutex>
 #include <string>
-#include <unordered_set>
 
 #include "common/metric.h"
 #include "index/index.h"
@@ -40,8 +39,7 @@ class FaissIndex : public Index {
   const Metric metric_;
   const int threads_;
   mutable std::shared_mutex mutex_;
-  std::unique_ptr<faiss::Index> index_;
-  std::unordered_set<int64_t> ids_;
+  std::unique_ptr<faiss::Index> index_;  // an IndexIDMap2, whose rev_map also answers "is this id present"
   // Read without the lock, so size() and isTrained() never wait on a long train or add.
   std::atomic<size_t> publicCount_{0};
   std::atomic<bool> trained_{false};

@@ -109,7 +109,7 @@ bool readFlag(Reader& r) {
 }
 
 // Whether serialize() writes a rows section for this configuration and slot count.
-bool storesRows(const AnnConfig& config, size_t slots) {
+bool rowsStoredFor(const AnnConfig& config, size_t slots) {
   return config.kind != AnnKind::Flat && config.kind != AnnKind::IvfFlat && config.storeVectors &&
          !faissShape(config).hnsw() && slots > 0;
 }
@@ -211,7 +211,7 @@ void AdIndex::deserialize(const uint8_t* data, size_t size) {
         break;
       }
       case kRows: {
-        if (!storesRows(config_, catalog_.slots())) corrupt("stored rows where this configuration keeps none");
+        if (!rowsStoredFor(config_, catalog_.slots())) corrupt("stored rows where this configuration keeps none");
         if (length != vectorBytes) corrupt("vector count mismatch");
         rows_.resize(length / sizeof(float));
         s.copy(rows_.data(), length);
@@ -220,7 +220,7 @@ void AdIndex::deserialize(const uint8_t* data, size_t size) {
       }
       case kFaiss: {
         if (config_.kind == AnnKind::Flat) corrupt("a FAISS index in an exact index");
-        if (storesRows(config_, catalog_.slots()) && !sawRows) corrupt("the stored rows are missing");
+        if (rowsStoredFor(config_, catalog_.slots()) && !sawRows) corrupt("the stored rows are missing");
         const uint8_t* bytes = s.take(length);
         checkFaissBlob(bytes, length, config_);
         faiss::VectorIOReader blob;

@@ -20,7 +20,7 @@ class AlignedBuffer {
 
   AlignedBuffer() = default;
   explicit AlignedBuffer(size_t size) { resize(size); }
-  ~AlignedBuffer() { std::free(data_); }
+  ~AlignedBuffer() { release(); }
   AlignedBuffer(AlignedBuffer&& other) noexcept { swap(other); }
   AlignedBuffer& operator=(AlignedBuffer&& other) noexcept {
     AlignedBuffer(std::move(other)).swap(*this);
@@ -32,23 +32,29 @@ class AlignedBuffer {
   T* data() { return data_; }
   const T* data() const { return data_; }
   size_t size() const { return size_; }
+  size_t capacity() const { return capacity_; }
   T& operator[](size_t i) { return data_[i]; }
   const T& operator[](size_t i) const { return data_[i]; }
 
   // Grows (geometrically) or shrinks the logical size; contents up to min(old, new) are kept.
+  // All or nothing; cannot fail within capacity().
   void resize(size_t size) {
-    if (size > capacity_) reserve(std::max(size, capacity_ + capacity_ / 2));
+    reserveRoom(size);
     if (size > size_) std::memset(data_ + size_, 0, (size - size_) * sizeof(T));
     size_ = size;
   }
 
+  // Capacity for `size` elements, grown geometrically so that repeated small growth stays linear.
+  void reserveRoom(size_t size) {
+    if (size > capacity_) reserve(std::max(size, capacity_ + capacity_ / 2));
+  }
+
   void reserve(size_t capacity) {
     if (capacity <= capacity_) return;
-    size_t bytes = (capacity * sizeof(T) + kAlignment - 1) / kAlignment * kAlignment;
-    T* fresh = static_cast<T*>(std::aligned_alloc(kAlignment, bytes));
-    if (fresh == nullptr) throw std::bad_alloc();
+    // Through operator new (which throws std::bad_alloc), so that tests can make it fail.
+    T* fresh = static_cast<T*>(::operator new(capacity * sizeof(T), std::align_val_t{kAlignment}));
     if (size_ > 0) std::memcpy(fresh, data_, size_ * sizeof(T));
-    std::free(data_);
+    release();
     data_ = fresh;
     capacity_ = capacity;
   }
@@ -60,6 +66,10 @@ class AlignedBuffer {
   }
 
  private:
+  void release() noexcept {
+    if (data_ != nullptr) ::operator delete(data_, std::align_val_t{kAlignment});
+  }
+
   T* data_ = nullptr;
   size_t size_ = 0;
   size_t capacity_ = 0;

@@ -8,12 +8,19 @@
 #include <string>
 #include <utility>
 
+#include "common/cuda_status.h"
 #include "common/error.h"
 
 namespace cangen::gpu {
 
+// A sticky error (the context is lost for the rest of the process) is NoDevice, which tells the
+// owners of cached device state to drop it; any other is Internal.
 [[noreturn]] inline void throwCudaError(const char* call, cudaError_t status) {
-  throw Error(ErrorCode::Internal, std::string(call) + " failed: " + cudaGetErrorString(status));
+  const std::string what = std::string(call) + " failed: " + cudaGetErrorString(status);
+  if (isStickyCudaError(static_cast<int>(status))) {
+    throw Error(ErrorCode::NoDevice, what + ". The CUDA context is lost: GPU searches fail until the process restarts");
+  }
+  throw Error(ErrorCode::Internal, what);
 }
 
 }  // namespace cangen::gpu

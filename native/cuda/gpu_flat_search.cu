@@ -42,6 +42,7 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 static_assert(kFirstChunk % kTileAds == 0 && kMaxChunk % kTileAds == 0, "chunks are whole tiles");
 static_assert(kMaxChunk / kTileAds <= 65535, "grid.y limit");
+static_assert(kMaxBatch <= 65535, "grid.y limit of the finishing kernels (one row of blocks per query)");
 
 size_t roundUp(size_t x, size_t m) { return (x + m - 1) / m * m; }
 size_t roundDown(size_t x, size_t m) { return x / m * m; }

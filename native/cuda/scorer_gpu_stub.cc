@@ -12,6 +12,8 @@ GpuScorer::GpuScorer(int, const ScorerModel&) {
 }
 GpuScorer::~GpuScorer() = default;
 void GpuScorer::sync(const GpuPlaneView&, size_t) {}
-void GpuScorer::search(const std::vector<GpuUserInputs>&, const uint64_t*, int, int64_t*, float*) {}
+bool GpuScorer::search(const std::vector<GpuUserInputs>&, const uint64_t*, int, int64_t*, float*, std::string*) {
+  return false;
+}
 
 }  // namespace cangen::gpu

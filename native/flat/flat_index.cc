@@ -8,6 +8,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "common/all_or_nothing.h"
 #include "common/error.h"
 #include "common/threads.h"
 #include "common/vectors.h"
@@ -54,11 +55,20 @@ void FlatIndex::add(const int64_t* ids, const float* vectors, size_t n) {
     throw Error(ErrorCode::InvalidArgument, "A flat index holds at most 4294967295 ads");
   }
 
+  // Prepare: every allocation, with the index untouched.
   const size_t first = count_;
+  reserveRoom(ids_, first + n);
+  const std::vector<int64_t> inserted = insertAllOrNothing(
+      slotOfId_, ids, n, [](size_t) { return true; }, [&](size_t i) { return static_cast<uint32_t>(first + i); });
+  try {
+    store_.reserve(first + n);
+  } catch (...) {
+    eraseKeys(slotOfId_, inserted);
+    throw;
+  }
+  // Commit: nothing below allocates.
   store_.append(vectors, n);
   ids_.insert(ids_.end(), ids, ids + n);
-  slotOfId_.reserve(first + n);
-  for (size_t i = 0; i < n; ++i) slotOfId_.emplace(ids[i], static_cast<uint32_t>(first + i));
   count_ = first + n;
   publicCount_.store(count_, std::memory_order_release);
   gpu_.markDirty(first);

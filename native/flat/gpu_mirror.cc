@@ -29,9 +29,19 @@ void GpuMirror::search(const PanelView& view, const float* queries, int nq, int 
     firstDirtyAd_ = 0;
   }
   if (view.count == 0) return;
-  searcher_->sync(view, firstDirtyAd_);
-  firstDirtyAd_ = view.count;
-  searcher_->search(queries, nq, k, eligible, outSlots, outScores);
+  try {
+    searcher_->sync(view, firstDirtyAd_);
+    firstDirtyAd_ = view.count;
+    searcher_->search(queries, nq, k, eligible, outSlots, outScores);
+  } catch (const Error& e) {
+    // A lost CUDA context (cuda_util.cuh reports it as NoDevice): drop the device copy, so that the
+    // next search builds a new one instead of using buffers of a dead context.
+    if (e.code() == ErrorCode::NoDevice) {
+      searcher_.reset();
+      device_ = -1;
+    }
+    throw;
+  }
 }
 
 }  // namespace cangen

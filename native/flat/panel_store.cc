@@ -1,19 +1,23 @@
 #include "flat/panel_store.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "common/vectors.h"
 
 namespace cangen {
 
-void PanelStore::reserveSlots(size_t slots) {
+void PanelStore::reserve(size_t slots) {
   const size_t panels = panelCount(slots);
-  panels_.resize(panels * panelFloats(dim_));
-  if (metric_ == Metric::L2) bias_.resize(panels * kPanelWidth);
+  panels_.reserveRoom(panels * panelFloats(dim_));
+  if (metric_ == Metric::L2) bias_.reserveRoom(panels * kPanelWidth);
+  // Both reserved before either grows: a failed reservation leaves the store as it was.
+  panels_.resize(std::max(panels_.size(), panels * panelFloats(dim_)));
+  if (metric_ == Metric::L2) bias_.resize(std::max(bias_.size(), panels * kPanelWidth));
 }
 
 void PanelStore::append(const float* rows, size_t n) {
-  reserveSlots(count_ + n);
+  reserve(count_ + n);
   count_ += n;
   for (size_t i = 0; i < n; ++i) set(count_ - n + i, rows + i * dim_);
 }
@@ -29,7 +33,7 @@ void PanelStore::read(size_t slot, float* row) const {
 
 void PanelStore::keep(const uint32_t* slots, size_t n) {
   PanelStore kept(dim_, metric_);
-  kept.reserveSlots(n);
+  kept.reserve(n);
   kept.count_ = n;
   std::vector<float> row(dim_);
   for (size_t i = 0; i < n; ++i) {

@@ -16,13 +16,16 @@ class PanelStore {
 
   int dim() const { return dim_; }
   size_t size() const { return count_; }
+  // Room for `slots` slots: an append that stays within it cannot fail.
+  void reserve(size_t slots);
   // Appends n row-major vectors (already normalised for cosine) at slots size() .. size()+n-1.
+  // All or nothing.
   void append(const float* rows, size_t n);
   // Overwrites slot `slot` (< size()) with a row-major vector.
   void set(size_t slot, const float* row);
   // Copies slot `slot` back out as a row-major vector of dim floats.
   void read(size_t slot, float* row) const;
-  // Keeps only the slots listed (in that order), renumbering them 0..n-1.
+  // Keeps only the slots listed (in that order), renumbering them 0..n-1. All or nothing.
   void keep(const uint32_t* slots, size_t n);
   void clear();
 
@@ -32,8 +35,6 @@ class PanelStore {
   size_t bytes() const { return panels_.size() * sizeof(float) + bias_.size() * sizeof(float); }
 
  private:
-  void reserveSlots(size_t slots);
-
   const int dim_;
   const Metric metric_;
   AlignedBuffer<float> panels_;

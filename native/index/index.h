@@ -6,6 +6,7 @@
 // Results are nq rows of k, best first; missing results have id -1 and a NaN score.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "common/metric.h"
@@ -26,6 +27,7 @@ struct SearchResult {
   std::vector<int64_t> ids;      // nq * k
   std::vector<float> scores;     // nq * k: similarity (ip, cosine) or squared distance (l2)
   std::vector<uint32_t> counts;  // nq: how many of the k are real results
+  std::string gpuFallback;       // a GPU search that ran on the CPU: why (empty otherwise)
 
   // nq x k of padding, ready to be filled; ErrorCode::ResourceLimit when over the result budget
   // (common/limits.h), before anything is allocated.

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "scorer/model.h"
@@ -46,9 +47,12 @@ class GpuScorer {
   void sync(const GpuPlaneView& view, size_t firstDirtyAd);
 
   // Top-k of every eligible ad (bitmap over slots, or null) for each user. Writes nu x k slots
-  // (-1 padding) and scores (best first). Throws Error(Internal) with the CUDA error on failure.
-  void search(const std::vector<GpuUserInputs>& users, const uint64_t* eligible, int k, int64_t* outSlots,
-              float* outScores);
+  // (-1 padding) and scores (best first) and returns true. Returns false, with the reason, when
+  // this search cannot run on the device (the model too wide for its shared memory, or too little
+  // free memory for one user at this k): the caller scores on the CPU. Throws Error(Internal) with
+  // the CUDA error on failure, Error(NoDevice) when the CUDA context is lost (drop this object).
+  bool search(const std::vector<GpuUserInputs>& users, const uint64_t* eligible, int k, int64_t* outSlots,
+              float* outScores, std::string* fallbackReason);
 
  private:
   struct State;

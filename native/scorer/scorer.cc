@@ -395,13 +395,24 @@ void Scorer::searchCpu(const Prepared& p, const ScorerRequest& r, const uint64_t
   });
 }
 
-void Scorer::searchGpu(const Prepared& p, const ScorerRequest& r, const uint64_t* eligible, int64_t* outSlots,
-                       float* outScores) const {
+bool Scorer::searchGpu(const Prepared& p, const ScorerRequest& r, const uint64_t* eligible, int64_t* outSlots,
+                       float* outScores, std::string* fallbackReason) const {
   if (r.k > gpu::kMaxScorerGpuK) {
     throw Error(ErrorCode::InvalidArgument, "Expected k <= " + std::to_string(gpu::kMaxScorerGpuK) + " on the GPU but received " +
                                                 std::to_string(r.k));
   }
   std::lock_guard<std::mutex> gpuLock(gpuMutex_);
+  try {
+    return searchGpuLocked(p, r, eligible, outSlots, outScores, fallbackReason);
+  } catch (const Error& e) {
+    // No device, or a lost CUDA context: the cached device state is dropped and rebuilt next call.
+    if (e.code() == ErrorCode::NoDevice) gpu_.reset();
+    throw;
+  }
+}
+
+bool Scorer::searchGpuLocked(const Prepared& p, const ScorerRequest& r, const uint64_t* eligible, int64_t* outSlots,
+                             float* outScores, std::string* fallbackReason) const {
   if (!gpu_ || gpuDeviceId_ != r.gpuDevice) {
     gpu_ = std::make_unique<gpu::GpuScorer>(r.gpuDevice, model_);
     gpuDeviceId_ = r.gpuDevice;
@@ -434,7 +445,7 @@ void Scorer::searchGpu(const Prepared& p, const ScorerRequest& r, const uint64_t
         break;
     }
   }
-  gpu_->search(users, eligible, r.k, outSlots, outScores);
+  return gpu_->search(users, eligible, r.k, outSlots, outScores, fallbackReason);
 }
 
 SearchResult Scorer::search(const ScorerRequest& r) const {
@@ -452,7 +463,10 @@ SearchResult Scorer::search(const ScorerRequest& r) const {
       std::vector<std::vector<uint32_t>> lists = candidateSlots(r, bits);
       searchCpu(prepared, r, nullptr, &lists, slots.data(), result.scores.data());
     } else if (r.device == Device::Gpu) {
-      searchGpu(prepared, r, bits, slots.data(), result.scores.data());
+      if (!searchGpu(prepared, r, bits, slots.data(), result.scores.data(), &result.gpuFallback)) {
+        std::fill(slots.begin(), slots.end(), int64_t{-1});
+        searchCpu(prepared, r, bits, nullptr, slots.data(), result.scores.data());
+      }
     } else {
       searchCpu(prepared, r, bits, nullptr, slots.data(), result.scores.data());
     }

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -80,8 +81,11 @@ class Scorer {
   void scoreTile(const Prepared& prepared, int user, const TileIn* planes, float* scratch, float* scores) const;
   void searchCpu(const Prepared& prepared, const ScorerRequest& request, const uint64_t* eligible,
                  const std::vector<std::vector<uint32_t>>* candidates, int64_t* outSlots, float* outScores) const;
-  void searchGpu(const Prepared& prepared, const ScorerRequest& request, const uint64_t* eligible,
-                 int64_t* outSlots, float* outScores) const;
+  // False (with the reason) when the device cannot run this search: the caller scores on the CPU.
+  bool searchGpu(const Prepared& prepared, const ScorerRequest& request, const uint64_t* eligible,
+                 int64_t* outSlots, float* outScores, std::string* fallbackReason) const;
+  bool searchGpuLocked(const Prepared& prepared, const ScorerRequest& request, const uint64_t* eligible,
+                       int64_t* outSlots, float* outScores, std::string* fallbackReason) const;
   TileIn planeTile(int plane, size_t tile) const;
   void precompute(const float* embeddings, size_t n, size_t firstSlot);
 
