@@ -270,19 +270,6 @@ Napi::Value AdIndexBinding::SetAttributes(const Napi::CallbackInfo& info) {
   return task->Start();
 }
 
-// The optional `cancel` of search parameters: one Int32 the caller raises (lib/ad-index.ts makes
-// it over a SharedArrayBuffer, which cannot be detached, and sets it with Atomics.store). The
-// search reads it from a worker thread; the array is pinned until the search ends.
-static const int32_t* CancelWord(const Napi::Object& params) {
-  Napi::Value value = params.Get("cancel");
-  if (value.IsUndefined()) return nullptr;
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
-      value.As<Napi::Int32Array>().ElementLength() < 1) {
-    throw Napi::TypeError::New(params.Env(), "Expected an Int32Array of at least one element for cancel");
-  }
-  return value.As<Napi::Int32Array>().Data();
-}
-
 // search(queries, k, { nprobe, efSearch, rerank, threads, cancel }, filter | null)
 Napi::Value AdIndexBinding::Search(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

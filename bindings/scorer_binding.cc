@@ -212,7 +212,9 @@ Napi::Value ScorerBinding::Search(const Napi::CallbackInfo& info) {
   r.fused = o.Get("fused").ToBoolean().Value();
   r.device = IntArg(o.Get("device"), "device", 0, 1) == 1 ? Device::Gpu : Device::Cpu;
   r.gpuDevice = IntArg(o.Get("gpuDevice"), "gpuDevice", 0, 1024);
+  r.cancel.word = CancelWord(o);
   std::vector<Napi::Value> pins{info[0], info[1]};
+  if (r.cancel.word != nullptr) pins.push_back(o.Get("cancel"));
   Napi::Value mask = o.Get("eligibleMask");
   if (!mask.IsUndefined()) {
     if (!mask.IsTypedArray() || mask.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {

@@ -4,7 +4,8 @@
  * rebuild, filters compiled once and reused, compaction, and atomic persistence.
  */
 import { defaults, maxDim, maxK } from './defaults';
-import { AbortedError, ClosedError, InvalidArgumentError } from './errors';
+import { withCancel } from './cancel';
+import { ClosedError, InvalidArgumentError } from './errors';
 import { toIdArray, type IdsInput } from './ids';
 import { metricCode, metrics, type Metric } from './metric';
 import { native, type NativeAdIndex, type NativeFilter, type NativeFilterSpec } from './native';
@@ -310,20 +311,11 @@ export class AdIndex {
     } else if (o.filter !== undefined) {
       filter = await this.filter(o.filter as EligibilityFilter);
     }
-    const signal = o.signal as AbortSignal | undefined;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('an AbortSignal', 'options.signal', signal);
-    if (signal?.aborted) throw new AbortedError('The search was aborted before it started');
-    // The native search reads this word between chunks; an abort raises it from this thread.
-    const cancel = signal ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
-    const raise = () => Atomics.store(cancel!, 0, 1);
-    signal?.addEventListener('abort', raise, { once: true });
-    try {
-      // A filter compiled before the last write is recompiled inside the search, atomically.
-      const raw = await withCallerStack(handle.search(queries, k, cancel ? { ...params, cancel } : params, filter?.native ?? null), stack);
-      return new SearchResults(k, this.metric, raw);
-    } finally {
-      signal?.removeEventListener('abort', raise);
-    }
+    // A filter compiled before the last write is recompiled inside the search, atomically.
+    const raw = await withCancel(o.signal, 'options.signal', (cancel) =>
+      withCallerStack(handle.search(queries, k, cancel ? { ...params, cancel } : params, filter?.native ?? null), stack),
+    );
+    return new SearchResults(k, this.metric, raw);
   }
 
   /** Drops removed ads for good and renumbers the rest (HNSW: rebuilds its graph). */

@@ -308,11 +308,27 @@ feedback('events per second per client: 429 with Retry-After past the budget; th
   assert.ok(wait >= 1 && wait <= 2, `Retry-After ${wait}`);
   const trusted = await fpost({ events: events(1) }, { authorization: `Bearer ${token}` });
   assert.is(trusted.status, 200, 'the token holder is another client');
+  assert.is((await fpost({ events: events(1) }, { 'x-forwarded-for': '10.9.9.9' })).status, 429, 'a forged X-Forwarded-For is ignored without trustProxy');
   await new Promise((r) => setTimeout(r, wait * 1000));
   assert.is((await fpost({ events: events(5) })).status, 200, 'the budget refills at the configured rate');
   const tooMany = await fpost({ events: events(21) }, { authorization: `Bearer ${token}` });
   assert.is(tooMany.status, 400, 'more events in one body than feedbackMaxEvents');
-  assert.match(await (await fetch(`${fbase}/metrics`)).text(), /cangen_feedback_rejected_total\{reason="rate_limited"\} 5/);
+  assert.match(await (await fetch(`${fbase}/metrics`)).text(), /cangen_feedback_rejected_total\{reason="rate_limited"\} 6/);
+});
+
+feedback('behind a trusted proxy, clients are told apart by X-Forwarded-For', async () => {
+  const cfg = loadConfig({ env: {}, overrides: { port: 0, corpus: 'empty', dim: 4, drainDelayMs: 0, saveIntervalMs: 0, feedbackSecret: secret, feedbackRate: 1, feedbackBurst: 2, feedbackMaxEvents: 2, trustProxy: true } });
+  const engine = new CandidateEngine({ dim: 4, scenarios: [{ name: 's', generators: ['popularity'] }] });
+  const s = createService(engine, cfg);
+  const url = await s.start();
+  try {
+    const send = (client: string) => fetch(`${url}/v1/feedback`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': client }, body: JSON.stringify({ events: [{ requestId: 'r', adId: 1, type: 'click' }, { requestId: 'r', adId: 2, type: 'click' }] }) }).then((r) => r.status);
+    assert.is(await send('10.0.0.1'), 200);
+    assert.is(await send('10.0.0.1'), 429);
+    assert.is(await send('10.0.0.2'), 200, 'another client behind the proxy has its own budget');
+  } finally {
+    await s.stop();
+  }
 });
 
 feedback('signer and dedupe memory in isolation: ages by the clock, bounded, expired keys dropped', () => {

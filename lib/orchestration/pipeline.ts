@@ -108,13 +108,13 @@ export class Pipeline {
     const features = request.features ?? {};
     const filter = compileFilter(request.eligibility);
     const eligibility = requestEligibility(features.geo, request.eligibility);
+    const abandoned = request.signal;
+    if (abandoned !== undefined && !(abandoned instanceof AbortSignal)) throw invalid('an AbortSignal', 'request.signal', abandoned);
+    if (abandoned?.aborted) throw new AbortedError('The request was abandoned before it started');
     const names = scenario.generators;
     const quotas = this.allocator.allocate(scenario.name, k, names);
     const budgetMs = deadlineMs - (this.reserveMs ?? Math.min(5, Math.max(1, deadlineMs * 0.1)));
 
-    const abandoned = request.signal;
-    if (abandoned !== undefined && !(abandoned instanceof AbortSignal)) throw invalid('an AbortSignal', 'request.signal', abandoned);
-    if (abandoned?.aborted) throw new AbortedError('The request was abandoned before it started');
     const controller = new AbortController();
     const lists: (GeneratedCandidate[] | undefined)[] = names.map(() => undefined);
     const fetches = names.map((name) => Math.ceil(quotas[name]! * scenario.overfetch));
@@ -166,19 +166,21 @@ export class Pipeline {
       stopWaiting = resolve;
       timer = setTimeout(() => resolve((late = true) && undefined), Math.max(0, budgetMs - (performance.now() - started)));
     });
-    // An abandoned request stops waiting at once and aborts its generators' work.
-    abandoned?.addEventListener('abort', stopWaiting, { once: true });
-    const giveUp = () => {
-      clearTimeout(timer);
-      controller.abort(abandoned!.reason);
-      return new AbortedError('The request was abandoned by its caller; its searches were stopped');
+    /** Waits for `work` until the deadline; an abandoned request stops waiting at once and aborts its generators' work. */
+    const wait = async (work: Promise<unknown>) => {
+      abandoned?.addEventListener('abort', stopWaiting, { once: true });
+      try {
+        await Promise.race([work, expired]);
+      } finally {
+        abandoned?.removeEventListener('abort', stopWaiting);
+      }
+      if (abandoned?.aborted) {
+        clearTimeout(timer);
+        controller.abort(abandoned.reason);
+        throw new AbortedError('The request was abandoned by its caller; its searches were stopped');
+      }
     };
-    try {
-      await Promise.race([Promise.all(names.map((name, i) => (quotas[name]! > 0 ? run(i) : undefined))), expired]);
-    } finally {
-      abandoned?.removeEventListener('abort', stopWaiting);
-    }
-    if (abandoned?.aborted) throw giveUp();
+    await wait(Promise.all(names.map((name, i) => (quotas[name]! > 0 ? run(i) : undefined))));
     if (callerError) {
       clearTimeout(timer);
       controller.abort(deadlineReason);
@@ -192,13 +194,7 @@ export class Pipeline {
     if (deficit > 0 && more.length > 0 && !late) {
       // Each is asked for the whole deficit: how much their lists overlap is not known in advance.
       for (const i of more) fetches[i]! += Math.ceil(deficit * scenario.overfetch);
-      abandoned?.addEventListener('abort', stopWaiting, { once: true });
-      try {
-        await Promise.race([Promise.all(more.map((i) => run(i, true))), expired]);
-      } finally {
-        abandoned?.removeEventListener('abort', stopWaiting);
-      }
-      if (abandoned?.aborted) throw giveUp();
+      await wait(Promise.all(more.map((i) => run(i, true))));
       merged = merge();
     }
     clearTimeout(timer);

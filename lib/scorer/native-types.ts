@@ -30,6 +30,8 @@ export interface NativeScorerSearchOptions {
   fused: boolean;
   device: number;
   gpuDevice: number;
+  /** One Int32 over a SharedArrayBuffer: the CPU scan stops (ERR_ABORTED) once it is non-zero. */
+  cancel?: Int32Array;
 }
 
 export interface NativeScorer {

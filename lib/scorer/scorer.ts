@@ -3,6 +3,7 @@
  * loaded from a model directory. Every scan runs off the main thread and keeps only the top-k.
  */
 import { CompiledFilter } from '../ad-index';
+import { withCancel } from '../cancel';
 import { defaults, maxGpuK, maxK } from '../defaults';
 import { ClosedError, DimensionMismatchError, InvalidArgumentError } from '../errors';
 import { toIdArray, type IdsInput } from '../ids';
@@ -47,9 +48,11 @@ export interface ScorerSearchOptions extends BlendOptions {
   threads?: number;
   /** 'fused' (default): top-k kept during the scan. 'unfused': all scores stored, then selected (for comparison). */
   mode?: 'fused' | 'unfused';
+  /** Stops the CPU scan between chunks of ads when it aborts; the promise rejects with AbortedError (`ERR_ABORTED`). */
+  signal?: AbortSignal;
 }
 
-const searchOptionNames = ['scenario', 'weights', 'eligible', 'candidates', 'device', 'gpuDevice', 'threads', 'mode'] as const;
+const searchOptionNames = ['scenario', 'weights', 'eligible', 'candidates', 'device', 'gpuDevice', 'threads', 'mode', 'signal'] as const;
 const blendOptionNames = ['scenario', 'weights', 'threads'] as const;
 
 export class LearnedScorer {
@@ -181,7 +184,7 @@ export class LearnedScorer {
       ...eligibility(o.eligible instanceof CompiledFilter ? await o.eligible.owner.eligibleIds(o.eligible) : o.eligible, handle.size()),
       ...candidateList(o.candidates, nu),
     };
-    const raw = await withCallerStack(handle.search(users, weights, k, request), stack);
+    const raw = await withCancel(o.signal, 'options.signal', (cancel) => withCallerStack(handle.search(users, weights, k, cancel ? { ...request, cancel } : request), stack));
     return new SearchResults(k, 'ip', raw);
   }
 

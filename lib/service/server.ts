@@ -2,7 +2,9 @@
  * The cangen HTTP service (Fastify): retrieve, feedback, corpus upsert and delete (token
  * required), health, readiness and Prometheus metrics. Bodies are schema-checked with unknown
  * fields rejected; errors are JSON { error: { code, message } } with a 4xx or 5xx status.
- * stop() drains: readiness turns 503, the listener stays open for drainDelayMs, then closes;
+ * Feedback takes only request ids this service signed (feedback-guard.ts); past maxInFlight
+ * requests the API answers 503; a client that hangs up aborts its request's searches.
+ * SECURITY.md is the threat model. stop() drains: readiness turns 503, the listener stays open for drainDelayMs, then closes;
  * in-flight requests finish, learned state is saved.
  */
 import { timingSafeEqual } from 'node:crypto';

@@ -324,7 +324,7 @@ void Scorer::searchCpu(const Prepared& p, const ScorerRequest& r, const uint64_t
     AlignedBuffer<float> scratch(scratchSize), gathered(gatherFloats);
     alignas(64) float scores[kTileAds];
     TileIn in[2];
-    for (size_t item = next.fetch_add(1); item < items.size(); item = next.fetch_add(1)) {
+    for (size_t item = next.fetch_add(1); item < items.size() && !r.cancel.raised(); item = next.fetch_add(1)) {
       const auto [user, start] = items[item];
       if (dotScan) {
         // The dot kind is the exact index's problem: reuse its fused scan over the same panels.
@@ -367,6 +367,7 @@ void Scorer::searchCpu(const Prepared& p, const ScorerRequest& r, const uint64_t
       }
     }
   });
+  r.cancel.check();
 
   // Merge (fused) or select (unfused) per user.
   const int userTeams = std::max(1, std::min(threads, nu));

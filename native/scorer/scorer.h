@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/aligned_buffer.h"
+#include "common/cancel.h"
 #include "index/index.h"
 #include "scorer/model.h"
 #include "scorer/tile.h"
@@ -46,6 +47,8 @@ struct ScorerRequest {
   bool fused = true;   // false: score everything into an array, then select (for comparison)
   Device device = Device::Cpu;
   int gpuDevice = 0;
+  // Raised by the caller: the CPU scan stops between chunks of tiles with ErrorCode::Aborted.
+  CancelFlag cancel;
 };
 
 class Scorer {

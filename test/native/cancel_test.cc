@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ann/ad_index.h"
+#include "scorer/scorer.h"
 
 namespace {
 
@@ -53,5 +54,32 @@ void expectCancellable(cangen::AnnKind kind) {
 TEST(CancelFlag, StopsFlatSearch) { expectCancellable(cangen::AnnKind::Flat); }
 TEST(CancelFlag, StopsIvfFlatSearch) { expectCancellable(cangen::AnnKind::IvfFlat); }
 TEST(CancelFlag, StopsHnswSearch) { expectCancellable(cangen::AnnKind::Hnsw); }
+
+TEST(CancelFlag, StopsScorerScan) {
+  Corpus c;
+  cangen::ScorerModel model;
+  model.kind = cangen::ScorerKind::Dot;
+  model.userDim = model.itemDim = c.dim;
+  cangen::Scorer scorer(model, 2);
+  scorer.add(c.ids.data(), c.vectors.data(), c.n);
+  const float weight = 1.0f;
+  int32_t word = 0;
+  cangen::ScorerRequest request;
+  request.users = c.queries.data();
+  request.nu = 8;
+  request.headWeights = &weight;
+  request.k = 10;
+  const cangen::SearchResult plain = scorer.search(request);
+  request.cancel.word = &word;
+  const cangen::SearchResult down = scorer.search(request);
+  EXPECT_EQ(plain.ids, down.ids);
+  word = 1;
+  try {
+    scorer.search(request);
+    ADD_FAILURE() << "a raised flag must stop the scan";
+  } catch (const cangen::Error& e) {
+    EXPECT_EQ(e.code(), cangen::ErrorCode::Aborted);
+  }
+}
 
 }  // namespace

@@ -34,8 +34,8 @@ export class LearnedScorerAdapter implements Scorer {
     return out;
   }
 
-  async topK(user: Float32Array, k: number, scenario?: string): Promise<GeneratedCandidate[]> {
-    const { ids, scores } = (await this.model.search(user, k, this.blend(scenario))).row(0);
+  async topK(user: Float32Array, k: number, scenario?: string, _eligibility?: unknown, signal?: AbortSignal): Promise<GeneratedCandidate[]> {
+    const { ids, scores } = (await this.model.search(user, k, { ...this.blend(scenario), signal })).row(0);
     return Array.from(ids, (adId, i) => ({ adId, score: scores[i]! }));
   }
 }
