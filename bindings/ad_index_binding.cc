@@ -217,9 +217,7 @@ Napi::Value AdIndexBinding::Train(const Napi::CallbackInfo& info) {
     ThrowError(env, ErrorCode::DimensionMismatch, "Expected a non-empty multiple of " + std::to_string(dim) +
                                                       " values for sample but received " + std::to_string(vectors.length));
   }
-  auto* task = new Task(env, [=] { index->train(vectors.data, vectors.length / dim); });
-  task->Pin(info[0]);
-  return task->Start();
+  return (new Task(env, [=] { index->train(vectors.data, vectors.length / dim); }))->Start();
 }
 
 // upsert(ids: BigInt64Array, vectors: Float32Array, attributes: Uint32Array (n x 6) | null)
@@ -234,12 +232,10 @@ Napi::Value AdIndexBinding::Upsert(const Napi::CallbackInfo& info) {
                                                       " vector values but received " + std::to_string(vectors.length));
   }
   auto attributes = std::make_shared<std::vector<AdAttributes>>(AttributesArg(info[2], ids.length));
-  auto* task = new Task(env, [=] {
-    index->upsert(ids.data, vectors.data, attributes->empty() ? nullptr : attributes->data(), ids.length);
-  });
-  task->Pin(info[0]);
-  task->Pin(info[1]);
-  return task->Start();
+  return (new Task(env, [=] {
+           index->upsert(ids.data, vectors.data, attributes->empty() ? nullptr : attributes->data(), ids.length);
+         }))
+      ->Start();
 }
 
 // remove(ids: BigInt64Array): Promise<number removed>
@@ -251,7 +247,6 @@ Napi::Value AdIndexBinding::Remove(const Napi::CallbackInfo& info) {
   auto* task = new Task(
       env, [=] { *removed = index->remove(ids.data, ids.length); },
       [removed](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, static_cast<double>(*removed)); });
-  task->Pin(info[0]);
   return task->Start();
 }
 
@@ -266,7 +261,6 @@ Napi::Value AdIndexBinding::SetAttributes(const Napi::CallbackInfo& info) {
   auto* task = new Task(
       env, [=] { *changed = index->setAttributes(ids.data, attributes->data(), ids.length); },
       [changed](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, static_cast<double>(*changed)); });
-  task->Pin(info[0]);
   return task->Start();
 }
 
@@ -320,9 +314,8 @@ Napi::Value AdIndexBinding::Search(const Napi::CallbackInfo& info) {
         }
         return SearchResultToJs(env, *result);
       });
-  task->Pin(info[0]);
-  if (info[3].IsObject()) task->Pin(info[3]);
-  if (params.cancel.word != nullptr) task->Pin(o.Get("cancel"));
+  if (info[3].IsObject()) task->Pin(info[3]);  // the filter object the result callback updates
+  if (params.cancel.word != nullptr) task->Pin(o.Get("cancel"));  // shared with JavaScript, never copied
   return task->Start();
 }
 

@@ -1,8 +1,9 @@
 #pragma once
-// Typed arrays across the boundary: checked views in, flat typed arrays out. No number[] copies.
+// Typed arrays across the boundary: checked copies in, flat typed arrays out. No number[] copies.
 #include <napi.h>
 
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -10,10 +11,23 @@
 
 namespace cangen::bindings {
 
+// A typed array argument as a worker may read it. Workers must not read the caller's memory
+// after the call returns: while the promise is pending the caller may transfer the buffer
+// (structuredClone or postMessage with transfer) or shrink a resizable one, which frees or
+// unmaps that memory; holding a reference to the typed array prevents neither. So arrays up to
+// kSyncCopyBytes are copied here, on the main thread, as the call is made. Larger ones would
+// block the event loop for the copy (a 1M x 64 add: 256 MB, 0.1 s, or over 1 s where page faults
+// are slow), so lib/ hands them over as private copies it made in slices between event-loop
+// turns (lib/private-input.ts), which nobody else can reach; here they are only kept alive.
+// `owner` holds the copy or the reference; a worker's lambda captures it by value, and it is
+// released on the main thread with the worker.
+constexpr size_t kSyncCopyBytes = size_t{1} << 20;  // = syncCopyBytes in lib/private-input.ts
+
 template <typename T>
 struct ArrayArg {
   T* data = nullptr;
   size_t length = 0;
+  std::shared_ptr<const void> owner;
 };
 
 template <typename T>
@@ -24,6 +38,8 @@ template <>
 constexpr napi_typedarray_type TypedArrayKind<int64_t>() { return napi_bigint64_array; }
 template <>
 constexpr napi_typedarray_type TypedArrayKind<uint64_t>() { return napi_biguint64_array; }
+template <>
+constexpr napi_typedarray_type TypedArrayKind<uint8_t>() { return napi_uint8_array; }
 
 template <typename T>
 const char* TypedArrayName();
@@ -33,6 +49,8 @@ template <>
 inline const char* TypedArrayName<int64_t>() { return "BigInt64Array"; }
 template <>
 inline const char* TypedArrayName<uint64_t>() { return "BigUint64Array"; }
+template <>
+inline const char* TypedArrayName<uint8_t>() { return "Uint8Array"; }
 
 template <typename T>
 ArrayArg<T> TypedArrayArg(const Napi::Value& value, const char* name) {
@@ -40,7 +58,17 @@ ArrayArg<T> TypedArrayArg(const Napi::Value& value, const char* name) {
     throw Napi::TypeError::New(value.Env(), std::string("Expected a ") + TypedArrayName<T>() + " for " + name);
   }
   auto array = value.As<Napi::TypedArrayOf<T>>();
-  return {array.Data(), array.ElementLength()};
+  ArrayArg<T> arg;
+  arg.length = array.ElementLength();
+  if (arg.length * sizeof(T) <= kSyncCopyBytes) {
+    auto copy = std::make_shared<std::vector<T>>(array.Data(), array.Data() + arg.length);
+    arg.data = copy->data();
+    arg.owner = std::move(copy);
+  } else {
+    arg.data = array.Data();
+    arg.owner = std::make_shared<Napi::ObjectReference>(Napi::Persistent(value.As<Napi::Object>()));
+  }
+  return arg;
 }
 
 inline int IntArg(const Napi::Value& value, const char* name, int min, int max) {

@@ -58,9 +58,7 @@ Napi::Value IndexBinding::Train(const Napi::CallbackInfo& info) {
   auto index = Open(env);
   auto vectors = TypedArrayArg<float>(info[0], "vectors");
   RowsOf(env, vectors, index->dim(), "vectors");
-  auto* task = new Task(env, [=] { index->train(vectors.data, vectors.length / index->dim()); });
-  task->Pin(info[0]);
-  return task->Start();
+  return (new Task(env, [=] { index->train(vectors.data, vectors.length / index->dim()); }))->Start();
 }
 
 // add(ids: BigInt64Array, vectors: Float32Array): Promise<void>
@@ -74,10 +72,7 @@ Napi::Value IndexBinding::Add(const Napi::CallbackInfo& info) {
                "Expected " + std::to_string(ids.length) + " x " + std::to_string(index->dim()) +
                    " vector values but received " + std::to_string(vectors.length));
   }
-  auto* task = new Task(env, [=] { index->add(ids.data, vectors.data, ids.length); });
-  task->Pin(info[0]);
-  task->Pin(info[1]);
-  return task->Start();
+  return (new Task(env, [=] { index->add(ids.data, vectors.data, ids.length); }))->Start();
 }
 
 // search(queries: Float32Array, k, device (0 cpu, 1 gpu), gpuDevice, threads)
@@ -93,11 +88,10 @@ Napi::Value IndexBinding::Search(const Napi::CallbackInfo& info) {
   options.threads = IntArg(info[4], "threads", 0, 4096);
   size_t nq = RowsOf(env, queries, index->dim(), "queries");
   auto result = std::make_shared<SearchResult>();
-  auto* task = new Task(
-      env, [=] { *result = index->search(queries.data, static_cast<int>(nq), k, options); },
-      [result](Napi::Env env) -> Napi::Value { return SearchResultToJs(env, *result); });
-  task->Pin(info[0]);
-  return task->Start();
+  return (new Task(
+              env, [=] { *result = index->search(queries.data, static_cast<int>(nq), k, options); },
+              [result](Napi::Env env) -> Napi::Value { return SearchResultToJs(env, *result); }))
+      ->Start();
 }
 
 Napi::Value IndexBinding::Size(const Napi::CallbackInfo& info) {

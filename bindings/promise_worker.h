@@ -1,10 +1,11 @@
 #pragma once
-// One native call per operation, off the main thread: inputs are copied or pinned when the
-// worker is made, Run() does the work without touching JavaScript, Result() builds the value
+// One native call per operation, off the main thread: typed-array inputs are copied or private to
+// the call (see ArrayArg in arrays.h), objects it uses are pinned, Run() does the work without touching JavaScript, Result() builds the value
 // that resolves the Promise, and a native exception rejects it with the typed error.
 #include <napi.h>
 
 #include <functional>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
@@ -25,8 +26,11 @@ class PromiseWorker : public Napi::AsyncWorker {
     return promise;
   }
 
-  // Keeps a typed array (and so its memory) alive until the worker has finished.
+  // Keeps a JavaScript object (a wrapped native object the worker uses) alive until it has finished.
+  // Not for typed arrays: pinning does not stop a buffer from being transferred or resized.
   void Pin(const Napi::Value& value) { pinned_.push_back(Napi::Persistent(value.As<Napi::Object>())); }
+  // Keeps an ArrayArg's copy or reference alive until the worker has finished.
+  void Keep(std::shared_ptr<const void> owner) { kept_.push_back(std::move(owner)); }
 
  protected:
   virtual void Run() = 0;
@@ -61,6 +65,7 @@ class PromiseWorker : public Napi::AsyncWorker {
 
   Napi::Promise::Deferred deferred_;
   std::vector<Napi::ObjectReference> pinned_;
+  std::vector<std::shared_ptr<const void>> kept_;
   ErrorCode code_ = ErrorCode::Internal;
 };
 

@@ -187,10 +187,7 @@ Napi::Value ScorerBinding::Add(const Napi::CallbackInfo& info) {
     ThrowError(env, ErrorCode::DimensionMismatch, "Expected " + std::to_string(ids.length) + " x itemDim " + std::to_string(dim) +
                                                       " embedding values but received " + std::to_string(embeddings.length));
   }
-  auto* worker = new AddWorker(env, scorer, ids, embeddings);
-  worker->Pin(info[0]);
-  worker->Pin(info[1]);
-  return worker->Start();
+  return (new AddWorker(env, scorer, ids, embeddings))->Start();
 }
 
 // search(users: Float32Array, headWeights: Float32Array, k, options: { eligibleMask?: Uint8Array,
@@ -213,24 +210,20 @@ Napi::Value ScorerBinding::Search(const Napi::CallbackInfo& info) {
   r.device = IntArg(o.Get("device"), "device", 0, 1) == 1 ? Device::Gpu : Device::Cpu;
   r.gpuDevice = IntArg(o.Get("gpuDevice"), "gpuDevice", 0, 1024);
   r.cancel.word = CancelWord(o);
-  std::vector<Napi::Value> pins{info[0], info[1]};
-  if (r.cancel.word != nullptr) pins.push_back(o.Get("cancel"));
+  std::vector<std::shared_ptr<const void>> copies{users.owner, weights.owner};  // r points into them
   Napi::Value mask = o.Get("eligibleMask");
   if (!mask.IsUndefined()) {
-    if (!mask.IsTypedArray() || mask.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-      throw Napi::TypeError::New(env, "Expected a Uint8Array for eligibleMask");
-    }
-    auto bytes = mask.As<Napi::Uint8Array>();
-    r.eligibleMask = bytes.Data();
-    r.eligibleMaskLength = bytes.ElementLength();
-    pins.push_back(mask);
+    auto bytes = TypedArrayArg<uint8_t>(mask, "eligibleMask");
+    r.eligibleMask = bytes.data;
+    r.eligibleMaskLength = bytes.length;
+    copies.push_back(bytes.owner);
   }
   Napi::Value eligibleIds = o.Get("eligibleIds");
   if (!eligibleIds.IsUndefined()) {
     auto ids = TypedArrayArg<int64_t>(eligibleIds, "eligibleIds");
     r.eligibleIds = ids.data;
     r.eligibleIdCount = ids.length;
-    pins.push_back(eligibleIds);
+    copies.push_back(ids.owner);
   }
   Napi::Value candidates = o.Get("candidates");
   if (!candidates.IsUndefined()) {
@@ -242,10 +235,12 @@ Napi::Value ScorerBinding::Search(const Napi::CallbackInfo& info) {
                                                         " candidate ids but received " + std::to_string(ids.length));
     }
     r.candidates = ids.data;
-    pins.push_back(candidates);
+    copies.push_back(ids.owner);
   }
   auto* worker = new SearchWorker(env, scorer, r);
-  for (const Napi::Value& v : pins) worker->Pin(v);
+  for (auto& copy : copies) worker->Keep(std::move(copy));
+  // The cancel word is shared with JavaScript on purpose (never copied): keep its buffer alive.
+  if (r.cancel.word != nullptr) worker->Pin(o.Get("cancel"));
   return worker->Start();
 }
 
@@ -261,11 +256,7 @@ Napi::Value ScorerBinding::Score(const Napi::CallbackInfo& info) {
   ArrayArg<int64_t> ids;
   if (!all) ids = TypedArrayArg<int64_t>(info[2], "ids");
   const int threads = IntArg(info[3], "threads", 0, 4096);
-  auto* worker = new ScoreWorker(env, scorer, users, weights, ids, all, threads);
-  worker->Pin(info[0]);
-  worker->Pin(info[1]);
-  if (!all) worker->Pin(info[2]);
-  return worker->Start();
+  return (new ScoreWorker(env, scorer, users, weights, ids, all, threads))->Start();
 }
 
 Napi::Value ScorerBinding::Size(const Napi::CallbackInfo& info) {

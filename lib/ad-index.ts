@@ -12,6 +12,7 @@ import { native, type NativeAdIndex, type NativeFilter, type NativeFilterSpec } 
 import { SearchResults } from './results';
 import { float32Array, integerIn, invalid, knownOptions, oneOf, rowsPerId, wholeRows } from './validate';
 import { resolveDevice, withCallerStack, type DeviceChoice } from './vector-index';
+import { withPrivateInputs } from './private-input';
 
 export type IndexKind = 'flat' | 'ivf-flat' | 'ivf-pq' | 'ivf-sq8' | 'hnsw' | 'faiss';
 const kinds: readonly IndexKind[] = ['flat', 'ivf-flat', 'ivf-pq', 'ivf-sq8', 'hnsw', 'faiss'];
@@ -225,7 +226,7 @@ export class AdIndex {
     const stack = new Error();
     const handle = this.open();
     float32Array(sample, 'sample');
-    await withCallerStack(handle.train(sample), stack);
+    await withCallerStack(withPrivateInputs([sample], ['sample'], (s) => handle.train(s)), stack);
   }
 
   /**
@@ -242,7 +243,7 @@ export class AdIndex {
     rowsPerId(vectors, idArray.length, this.dim);
     const packed = attributes === undefined ? null : packAttributes(attributes, idArray.length);
     if (idArray.length === 0) return;
-    await withCallerStack(handle.upsert(idArray, vectors, packed), stack);
+    await withCallerStack(withPrivateInputs([idArray, vectors], ['ids', 'vectors'], (i, v) => handle.upsert(i, v, packed)), stack);
   }
 
   /**
@@ -253,14 +254,15 @@ export class AdIndex {
     const stack = new Error();
     const handle = this.open();
     const idArray = toIdArray(ids);
-    return withCallerStack(handle.setAttributes(idArray, packAttributes(attributes, idArray.length)), stack);
+    // The addon reads the attributes into its own structs as the call is made.
+    return withCallerStack(withPrivateInputs([idArray], ['ids'], (i) => handle.setAttributes(i, packAttributes(attributes, i.length))), stack);
   }
 
   /** Removes ads by id; returns how many were present. A removed ad never comes back. */
   async remove(ids: IdsInput): Promise<number> {
     const stack = new Error();
     const handle = this.open();
-    return withCallerStack(handle.remove(toIdArray(ids)), stack);
+    return withCallerStack(withPrivateInputs([toIdArray(ids)], ['ids'], (i) => handle.remove(i)), stack);
   }
 
   /** Compiles an eligibility filter once, for reuse across the queries of a request. */
@@ -309,11 +311,15 @@ export class AdIndex {
       if (o.filter.owner !== this) throw new InvalidArgumentError('Expected a filter compiled by this index (index.filter())');
       filter = o.filter;
     } else if (o.filter !== undefined) {
+      queries = queries.slice(); // the filter compiles first: keep the queries as they are now
       filter = await this.filter(o.filter as EligibilityFilter);
     }
     // A filter compiled before the last write is recompiled inside the search, atomically.
     const raw = await withCancel(o.signal, 'options.signal', (cancel) =>
-      withCallerStack(handle.search(queries, k, cancel ? { ...params, cancel } : params, filter?.native ?? null), stack),
+      withCallerStack(
+        withPrivateInputs([queries], ['queries'], (q) => handle.search(q, k, cancel ? { ...params, cancel } : params, filter?.native ?? null)),
+        stack,
+      ),
     );
     return new SearchResults(k, this.metric, raw);
   }

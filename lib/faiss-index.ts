@@ -7,6 +7,7 @@ import { metricCode } from './metric';
 import { native } from './native';
 import { float32Array } from './validate';
 import { parseIndexOptions, VectorIndex, withCallerStack, type IndexOptions } from './vector-index';
+import { withPrivateInputs } from './private-input';
 
 export interface FaissIndexOptions extends IndexOptions {
   /** A FAISS index_factory description, e.g. 'Flat' or 'IVF256,PQ16'. */
@@ -36,6 +37,6 @@ export class FaissIndex extends VectorIndex {
     const stack = new Error();
     const handle = this.open();
     float32Array(sample, 'sample');
-    await withCallerStack(handle.train(sample), stack);
+    await withCallerStack(withPrivateInputs([sample], ['sample'], (s) => handle.train(s)), stack);
   }
 }

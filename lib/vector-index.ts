@@ -9,6 +9,7 @@ import { metricCode, metrics, type Metric } from './metric';
 import { native, type NativeIndex } from './native';
 import { SearchResults } from './results';
 import { integerIn, knownOptions, oneOf, rowsPerId, wholeRows } from './validate';
+import { withPrivateInputs } from './private-input';
 
 export type DeviceChoice = 'cpu' | 'gpu' | 'auto';
 
@@ -86,8 +87,9 @@ export abstract class VectorIndex {
 
   /**
    * Adds `ids.length` embeddings (`vectors` is ids.length x dim, row-major). All or nothing: a
-   * non-finite value or a duplicate id rejects and adds none. Do not modify `vectors` until the
-   * promise settles: it is read off the main thread without a copy.
+   * non-finite value or a duplicate id rejects and adds none. Inputs are copied before any worker
+   * reads them (lib/private-input.ts): up to 1 MiB at once, larger ones in slices between
+   * event-loop turns, during which their buffer must stay in place.
    */
   async add(ids: IdsInput, vectors: Float32Array): Promise<void> {
     const stack = new Error();
@@ -95,7 +97,7 @@ export abstract class VectorIndex {
     const idArray = toIdArray(ids);
     rowsPerId(vectors, idArray.length, this.dim);
     if (idArray.length === 0) return;
-    await withCallerStack(handle.add(idArray, vectors), stack);
+    await withCallerStack(withPrivateInputs([idArray, vectors], ['ids', 'vectors'], (i, v) => handle.add(i, v)), stack);
   }
 
   /**
@@ -111,7 +113,10 @@ export abstract class VectorIndex {
     integerIn(k, 'k', 1, device === 'gpu' ? maxGpuK : maxK);
     const gpuDevice = integerIn(o.gpuDevice ?? defaults.gpuDevice, 'options.gpuDevice', 0, 1024);
     const threads = integerIn(o.threads ?? 0, 'options.threads', 0, 4096);
-    const raw = await withCallerStack(handle.search(queries, k, device === 'gpu' ? 1 : 0, gpuDevice, threads), stack);
+    const raw = await withCallerStack(
+      withPrivateInputs([queries], ['queries'], (q) => handle.search(q, k, device === 'gpu' ? 1 : 0, gpuDevice, threads)),
+      stack,
+    );
     return new SearchResults(k, this.metric, raw);
   }
 

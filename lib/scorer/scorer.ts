@@ -15,6 +15,7 @@ import type { ScorerConfig, ScorerKind } from './config';
 import { UnknownHeadError, UnknownScenarioError } from './errors';
 import { readModelDirectory, toNativeModel } from './model';
 import type { NativeScorer } from './native-types';
+import { withPrivateInputs } from '../private-input';
 
 export interface ScorerOptions {
   /** Threads per operation; 0 (default) uses every core. */
@@ -112,7 +113,7 @@ export class LearnedScorer {
 
   /**
    * Adds ads (embeddings: ids.length x itemDim, row-major), precomputing what depends on the ad
-   * alone. All or nothing; do not modify `embeddings` until the promise settles.
+   * alone. All or nothing. `embeddings` is copied before any worker reads it (see FlatIndex.add).
    */
   async add(ids: IdsInput, embeddings: Float32Array): Promise<void> {
     const stack = new Error();
@@ -125,7 +126,7 @@ export class LearnedScorer {
       );
     }
     if (idArray.length === 0) return;
-    await withCallerStack(handle.add(idArray, embeddings), stack);
+    await withCallerStack(withPrivateInputs([idArray, embeddings], ['ids', 'embeddings'], (i, e) => handle.add(i, e)), stack);
   }
 
   /** The head weights a request uses: from a scenario, from weights by name, or the default. */
@@ -176,6 +177,8 @@ export class LearnedScorer {
     let device = oneOf(o.device ?? defaults.device, 'options.device', ['cpu', 'gpu', 'auto']);
     if (device === 'auto') device = native().buildInfo().cudaDevices > 0 && o.candidates === undefined ? 'gpu' : 'cpu';
     integerIn(k, 'k', 1, device === 'gpu' ? maxGpuK : maxK);
+    // Resolving a CompiledFilter waits: keep the users as they are now.
+    if (o.eligible instanceof CompiledFilter) users = users.slice();
     const request = {
       threads: integerIn(o.threads ?? 0, 'options.threads', 0, 4096),
       fused: oneOf(o.mode ?? 'fused', 'options.mode', ['fused', 'unfused']) === 'fused',
@@ -184,7 +187,21 @@ export class LearnedScorer {
       ...eligibility(o.eligible instanceof CompiledFilter ? await o.eligible.owner.eligibleIds(o.eligible) : o.eligible, handle.size()),
       ...candidateList(o.candidates, nu),
     };
-    const raw = await withCancel(o.signal, 'options.signal', (cancel) => withCallerStack(handle.search(users, weights, k, cancel ? { ...request, cancel } : request), stack));
+    const inputs: [Float32Array, Uint8Array | null, BigInt64Array | null, BigInt64Array | null] =
+      [users, request.eligibleMask ?? null, request.eligibleIds ?? null, request.candidates ?? null];
+    const raw = await withCancel(o.signal, 'options.signal', (cancel) =>
+      withCallerStack(
+        withPrivateInputs(inputs, ['users', 'options.eligible', 'options.eligible', 'options.candidates'], (u, mask, ids, c) =>
+          handle.search(u, weights, k, {
+            ...request,
+            eligibleMask: mask ?? undefined,
+            eligibleIds: ids ?? undefined,
+            candidates: c ?? undefined,
+            ...(cancel ? { cancel } : {}),
+          })),
+        stack,
+      ),
+    );
     return new SearchResults(k, 'ip', raw);
   }
 
@@ -199,7 +216,10 @@ export class LearnedScorer {
     const o = knownOptions(options, 'score options', blendOptionNames) as BlendOptions & { threads?: number };
     const weights = this.headWeights(o);
     const threads = integerIn(o.threads ?? 0, 'options.threads', 0, 4096);
-    return withCallerStack(handle.score(users, weights, ids === undefined ? null : toIdArray(ids), threads), stack);
+    return withCallerStack(
+      withPrivateInputs([users, ids === undefined ? null : toIdArray(ids)], ['users', 'ids'], (u, i) => handle.score(u, weights, i, threads)),
+      stack,
+    );
   }
 
   /** Frees the ads and weights. Calls already running finish; later calls throw ClosedError. */

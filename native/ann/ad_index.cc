@@ -283,7 +283,11 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
   const bool deleted = catalog_.live() != catalog_.slots();
   const Bitmap* eligible = filter ? filter : (deleted ? &catalog_.liveSlots() : nullptr);
   const size_t eligibleCount = filter ? filter->count() : catalog_.live();
-  ThreadLease lease(params.threads > 0 ? params.threads : threads_);
+  // Lease only what this search can keep busy: the exact scan's chunks, or one thread per query.
+  const int wanted = requestedThreads(params.threads, threads_);
+  const bool exactScan = !faiss_ && params.device != Device::Gpu;
+  const bool perQuery = faiss_ && (asHnsw(faiss_.get()) || eligibleCount <= exactLimit(catalog_.live()));
+  ThreadLease lease(exactScan ? exactSearchTeams(panels_.view(), wanted) : perQuery ? std::min(wanted, nq) : wanted);
   const int threads = lease.threads();
   if (params.device == Device::Gpu && faiss_) {
     throw Error(ErrorCode::NoDevice, "Only the 'flat' kind searches on the GPU in this build; use device 'cpu'");

@@ -153,6 +153,10 @@ void setThreadBudget(int threads) {
   b.freed.notify_all();
 }
 
+int requestedThreads(int callThreads, int indexThreads) {
+  return callThreads > 0 ? callThreads : indexThreads > 0 ? indexThreads : threadBudget();
+}
+
 ThreadLease::ThreadLease(int wanted) {
   if (leasedHere > 0) {
     threads_ = wanted > 0 ? std::min(wanted, leasedHere) : leasedHere;

@@ -36,6 +36,9 @@ int threadBudget();
 // Overrides the budget for the process (threads >= 1); 0 goes back to the detected value.
 void setThreadBudget(int threads);
 
+// The threads a call asks for: its own setting, else its index's, else the whole budget.
+int requestedThreads(int callThreads, int indexThreads);
+
 class ThreadLease {
  public:
   // Up to `wanted` threads (<= 0: the whole budget), at least one; waits while none is free.

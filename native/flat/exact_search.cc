@@ -19,6 +19,12 @@ size_t panelsPerChunk(int dim) {
 }
 }  // namespace
 
+int exactSearchTeams(const PanelView& view, int threads) {
+  const size_t chunk = panelsPerChunk(view.dim);
+  const size_t chunks = (panelCount(view.count) + chunk - 1) / chunk;
+  return static_cast<int>(std::max<size_t>(1, std::min<size_t>(std::max(threads, 1), chunks)));
+}
+
 void exactSearchPanels(const PanelView& view, const float* queries, int nq, int k, int threads,
                        const uint64_t* eligible, int64_t* outSlots, float* outScores, const CancelFlag& cancel) {
   if (view.count == 0) return;

@@ -95,7 +95,7 @@ SearchResult FlatIndex::search(const float* queries, int nq, int k, const Search
   if (options.device == Device::Gpu) {
     gpu_.search(view, prepared.data(), nq, k, nullptr, options.gpuDevice, slots.data(), result.scores.data());
   } else if (count_ > 0) {
-    ThreadLease lease(options.threads > 0 ? options.threads : threads_);
+    ThreadLease lease(exactSearchTeams(view, requestedThreads(options.threads, threads_)));
     exactSearchPanels(view, prepared.data(), nq, k, lease.threads(), nullptr, slots.data(), result.scores.data());
   }
   for (size_t i = 0; i < slots.size(); ++i) {

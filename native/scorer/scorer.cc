@@ -151,8 +151,8 @@ void Scorer::precompute(const float* embeddings, size_t n, size_t firstSlot) {
   const int dim = model_.itemDim;
   const size_t groups = (n + kTileAds - 1) / kTileAds;
   const int maxRows = std::max({dim, itemHalf_.outPad, gateItem_.outPad});
-  ThreadLease lease(threads_);
-  const int teams = static_cast<int>(std::min<size_t>(lease.threads(), groups));
+  ThreadLease lease(static_cast<int>(std::min<size_t>(requestedThreads(0, threads_), std::max<size_t>(groups, 1))));
+  const int teams = lease.threads();
   parallelTeam(teams, [&](int team, int teamSize) {
     AlignedBuffer<float> x(static_cast<size_t>(dim) * kTileAds), out(static_cast<size_t>(maxRows) * kTileAds);
     for (size_t g = team; g < groups; g += teamSize) {
@@ -279,8 +279,6 @@ std::vector<std::vector<uint32_t>> Scorer::candidateSlots(const ScorerRequest& r
 void Scorer::searchCpu(const Prepared& p, const ScorerRequest& r, const uint64_t* eligible,
                        const std::vector<std::vector<uint32_t>>* candidates, int64_t* outSlots, float* outScores) const {
   const int nu = r.nu, k = r.k;
-  ThreadLease lease(r.threads > 0 ? r.threads : threads_);
-  const int threads = lease.threads();
   const size_t tiles = tilesOf(count_);
   const size_t nPlanes = planes_.size();
 
@@ -292,6 +290,9 @@ void Scorer::searchCpu(const Prepared& p, const ScorerRequest& r, const uint64_t
     for (int u = 0; u < nu; ++u)
       for (size_t i = 0; i < (*candidates)[u].size(); i += kTilesPerChunk * kTileAds) items.emplace_back(u, i);
   }
+  // Lease only what the scan (items) and the merge (users) can keep busy.
+  ThreadLease lease(static_cast<int>(std::min<size_t>(requestedThreads(r.threads, threads_), std::max<size_t>({items.size(), static_cast<size_t>(nu), 1}))));
+  const int threads = lease.threads();
   const int teams = static_cast<int>(std::max<size_t>(1, std::min<size_t>(threads, items.size())));
   const size_t scratchSize = scratchFloats();
   size_t gatherFloats = 0;
@@ -505,8 +506,8 @@ std::vector<float> Scorer::score(const float* users, int nu, const float* w, con
   checkResultBudget(nu, static_cast<int64_t>(n), 2 * sizeof(float), "scores");  // native, then the JS copy
   std::vector<float> out(static_cast<size_t>(nu) * n);
   if (n == 0) return out;
-  ThreadLease lease(threads > 0 ? threads : threads_);
-  const int teams = std::max(1, std::min<int>(lease.threads(), static_cast<int>((n + kTileAds - 1) / kTileAds)));
+  ThreadLease lease(static_cast<int>(std::min<size_t>(requestedThreads(threads, threads_), (n + kTileAds - 1) / kTileAds)));
+  const int teams = lease.threads();
   size_t gatherFloats = 0;
   for (int rows : planeRows_) gatherFloats += static_cast<size_t>(rows) * kTileAds;
   parallelTeam(teams, [&](int team, int teamSize) {
