@@ -2,7 +2,7 @@
  * Retrieval quality of the trained user models on public data, beside the published anchors.
  *
  *   npx tsx bench/quality.ts [--only NAME[,NAME]] [--group headline|ablation|all] [--retrain]
- *                            [--max-minutes N] [--data-root DIR] [--models DIR] [--out DIR]
+ *                            [--max-minutes N] [--threads N] [--data-root DIR] [--models DIR] [--out DIR]
  *
  * Each run trains with the Python trainer (train/, through the same launcher as `cangen train`)
  * into models/quality-<name>/ under its time box, resuming an interrupted run from its checkpoint;
@@ -34,13 +34,13 @@ const runs: Run[] = [
       '--warmup-steps', '50', '--batch-size', '64', '--protocol', 'gr'] },
   { name: 'sports-hstu', group: 'headline', dataset: 'Sports', protocol: 's3rec', minutes: 15,
     args: ['--data', 'amazon/Sports_and_Outdoors.txt', ...amazon, '--model', 'hstu', '--long-term'] },
-  { name: 'beauty-ablation-sasrec', group: 'ablation', dataset: 'Beauty', protocol: 's3rec', minutes: 7, args: [...ablation, '--model', 'sasrec'] },
-  { name: 'beauty-ablation-hstu', group: 'ablation', dataset: 'Beauty', protocol: 's3rec', minutes: 7, args: [...ablation, '--model', 'hstu'] },
-  { name: 'beauty-ablation-hstu-mol', group: 'ablation', dataset: 'Beauty', protocol: 's3rec', minutes: 7,
+  { name: 'beauty-ablation-sasrec', group: 'ablation', dataset: 'Beauty', protocol: 's3rec', minutes: 6, args: [...ablation, '--model', 'sasrec'] },
+  { name: 'beauty-ablation-hstu', group: 'ablation', dataset: 'Beauty', protocol: 's3rec', minutes: 6, args: [...ablation, '--model', 'hstu'] },
+  { name: 'beauty-ablation-hstu-mol', group: 'ablation', dataset: 'Beauty', protocol: 's3rec', minutes: 6,
     args: [...ablation, '--model', 'hstu', '--head', 'mol'] },
-  { name: 'beauty-ablation-hstu-long', group: 'ablation', dataset: 'Beauty', protocol: 's3rec', minutes: 7,
+  { name: 'beauty-ablation-hstu-long', group: 'ablation', dataset: 'Beauty', protocol: 's3rec', minutes: 6,
     args: [...ablation, '--model', 'hstu', '--long-term', '--short-window', '10'] },
-  { name: 'beauty-ablation-hstu-side', group: 'ablation', dataset: 'Beauty', protocol: 's3rec', minutes: 7,
+  { name: 'beauty-ablation-hstu-side', group: 'ablation', dataset: 'Beauty', protocol: 's3rec', minutes: 6,
     args: [...ablation, ...beautyFeatures, '--model', 'hstu'] },
 ];
 
@@ -75,6 +75,7 @@ const outDir = resolve(flag('--out') ?? join(root, 'bench', 'results'));
 const only = flag('--only')?.split(',');
 const group = flag('--group') ?? 'all';
 const minutes = flag('--max-minutes');
+const threads = flag('--threads');
 
 function withDataRoot(runArgs: string[]): string[] {
   return runArgs.map((a, i) => (['--data', '--item-features'].includes(runArgs[i - 1] ?? '') ? join(dataRoot, a) : a));
@@ -93,7 +94,7 @@ async function main(): Promise<void> {
   for (const run of selected) {
     const dir = join(modelsDir, `quality-${run.name}`);
     const box = minutes ?? String(run.minutes);
-    const command = [...withDataRoot(run.args), '--max-minutes', box, '--out', dir, '--resume'];
+    const command = [...withDataRoot(run.args), '--max-minutes', box, '--out', dir, '--resume', ...(threads ? ['--threads', threads] : [])];
     if (args.includes('--retrain') || !existsSync(join(dir, 'results.json'))) {
       process.stderr.write(`\n== ${run.name}: cangen train ${command.join(' ')}\n`);
       const started = Date.now();

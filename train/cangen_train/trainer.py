@@ -124,6 +124,7 @@ def train(cfg, data, out_dir, fmt="auto", columns=None, item_features=None, resu
     val_rng = np.random.default_rng(cfg["seed"])
     n_val = len(split.validation.users)
     val_users = np.sort(val_rng.choice(n_val, cfg["valUsers"], replace=False)) if 0 < cfg["valUsers"] < n_val else None
+    # epoch: epochs finished so far; bestEpoch counts from 1
     state = {"epoch": 0, "step": 0, "best": -1.0, "bestEpoch": -1, "badEpochs": 0, "trainSeconds": 0.0, "history": []}
     best_state = None
     if resume and os.path.exists(checkpoint_path):
@@ -182,11 +183,11 @@ def train(cfg, data, out_dir, fmt="auto", columns=None, item_features=None, resu
         score = val["ndcg@10"]
         improved = score > state["best"]
         if improved:
-            state.update(best=score, bestEpoch=epoch, badEpochs=0)
+            state.update(best=score, bestEpoch=epoch + 1, badEpochs=0)
             best_state = copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})
         else:
             state["badEpochs"] += 1
-        state["history"].append({"epoch": epoch, "loss": round(total_loss / max(count, 1), 5), "batches": count,
+        state["history"].append({"epoch": epoch + 1, "loss": round(total_loss / max(count, 1), 5), "batches": count,
                                  "complete": not out_of_time, "seconds": round(epoch_seconds, 2),
                                  "val": {k: round(v, 5) for k, v in val.items() if k in ("hr@10", "ndcg@10", "hr@50", "ndcg@50")}})
         state["epoch"] = epoch + 1
