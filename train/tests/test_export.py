@@ -69,6 +69,8 @@ class ExportTest(unittest.TestCase):
         self.assertEqual(read_text(out, "items.txt").split(), self.inter.item_ids)
         self.assertEqual(read_text(out, "actions.txt").split(), ["buy", "view"])
         tensors = read_safetensors(os.path.join(out, "model.safetensors"))
+        documented = ("items.", "actions.", "encoder.", "long.", "fuse.", "interests.", "mol.", "item_embeddings")
+        self.assertEqual([k for k in tensors if not k.startswith(documented)], [])  # docs/TRAINING.md lists these
         self.assertEqual(tuple(tensors["item_embeddings"].shape), (14, 16))
         self.assertEqual(tensors["items.feature_ids"].dtype, torch.int64)
         self.assertEqual(tuple(tensors["encoder.layers.0.uvqk.weight"].shape), (2 * (2 * 8 + 2 * 8), 16))

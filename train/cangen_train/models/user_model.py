@@ -69,14 +69,16 @@ class UserModel(nn.Module):
         self.fuse = Fusion(d) if cfg.get("longTerm") else None
         k = cfg.get("interests", 1)
         self.interests = nn.Linear(d, k * d) if k > 1 else None
-        if cfg["head"] == "mol":
-            m = cfg["mol"]
-            self.mol = MolHead(d, d, m["queryComponents"], m["itemComponents"], m["componentDim"], m["gatingWidth"], m["temperature"])
-            self.head = self.mol
-        else:
-            self.mol = None
-            self.head = DotHead(cfg.get("temperature", 0.05), cfg.get("l2norm", True))
+        m = cfg["mol"]
+        self.mol = MolHead(d, d, m["queryComponents"], m["itemComponents"], m["componentDim"], m["gatingWidth"],
+                           m["temperature"]) if cfg["head"] == "mol" else None
+        self.dot = DotHead(cfg.get("temperature", 0.05), cfg.get("l2norm", True)) if cfg["head"] == "dot" else None
         self.uses_times = cfg["model"] == "hstu" and cfg.get("useTimes", True)
+
+    @property
+    def head(self):
+        """The similarity head (its weights, if any, are under `mol.`; the dot head has none)."""
+        return self.mol if self.mol is not None else self.dot
 
     def tokens(self, ids, actions=None):
         x = self.items(ids)
