@@ -37,7 +37,7 @@ class PlantedPatternTest(unittest.TestCase):
         self.files.close()
 
     def learn(self, **overrides):
-        cfg = make_config(dim=32, layers=1, maxLen=8, epochs=8, patience=8, protocol="raw", batchSize=64, lr=5e-3, warmupSteps=5,
+        cfg = make_config(dim=32, layers=1, maxLen=8, epochs=8, patience=2, protocol="raw", batchSize=64, lr=5e-3, warmupSteps=5,
                           dropout=0.0, negatives=32, inBatchNegatives=32, temperature=0.1, seed=1, threads=1, **overrides)
         start = time.time()
         results = train(cfg, self.data, self.files.path(f"out-{cfg['model']}-{cfg['head']}"), log=io.StringIO())
