@@ -140,11 +140,14 @@ def train(cfg, data, out_dir, fmt="auto", columns=None, item_features=None, resu
     budget = cfg["maxMinutes"] * 60.0
     n_params = sum(p.numel() for p in model.parameters())
     progress.say(f"model {cfg['model']} head {cfg['head']} loss {cfg['loss']}: {n_params:,} parameters on {device}")
-    stopped = "epochs"
-    if state.get("finished"):
-        stopped = state["finished"]
+    if state.get("finished") == "time box":
+        del state["finished"]  # a resumed run gets the rest of a larger --max-minutes
+    stopped = state.get("finished", "epochs")
     num_items = interactions.num_items
     while not state.get("finished") and state["epoch"] < cfg["epochs"]:
+        if budget and state["trainSeconds"] >= budget:
+            stopped = "time box"
+            break
         epoch = state["epoch"]
         epoch_start = time.time()
         model.train()

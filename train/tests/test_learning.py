@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from cangen_train.config import make_config
+from cangen_train.errors import ConfigError
 from cangen_train.trainer import train
 from tests.helpers import TempFiles
 
@@ -57,6 +58,23 @@ class PlantedPatternTest(unittest.TestCase):
         results, _ = self.learn(model="hstu", head="mol", longTerm=True, interests=2,
                                 mol={"queryComponents": 2, "itemComponents": 2, "componentDim": 16, "gatingWidth": 16, "temperature": 0.1})
         self.assertGreaterEqual(results["test"]["raw"]["hr@10"], 0.9, results["test"]["raw"])
+
+
+class ResumeTest(unittest.TestCase):
+    def test_resume_continues_from_the_last_epoch(self):
+        files = TempFiles()
+        try:
+            data, out = planted_file(files), files.path("out")
+            base = dict(model="sasrec", dim=16, layers=1, maxLen=6, batchSize=64, dropout=0.0, seed=3, threads=1, protocol="raw")
+            first = train(make_config(epochs=1, **base), data, out, log=io.StringIO())
+            self.assertEqual(len(first["history"]), 1)
+            second = train(make_config(epochs=3, **base), data, out, resume=True, log=io.StringIO())
+            self.assertEqual([h["epoch"] for h in second["history"]], [1, 2, 3])
+            self.assertEqual(second["history"][0], first["history"][0])  # the first epoch was not redone
+            with self.assertRaises(ConfigError):  # a different architecture cannot resume this checkpoint
+                train(make_config(epochs=4, **{**base, "dim": 32}), data, out, resume=True, log=io.StringIO())
+        finally:
+            files.close()
 
 
 if __name__ == "__main__":
