@@ -11,11 +11,14 @@ by hand).
 import argparse
 import json
 import os
-import struct
+import sys
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
+from cangen_train.safetensors import write_safetensors  # noqa: E402  (one writer for every export)
 
 
 class MlpLayer(nn.Linear):
@@ -88,24 +91,6 @@ class Scorer(nn.Module):
 
     def forward(self, u, x, act=F.relu):
         return getattr(self, self.kind)(u, x, act)
-
-
-def write_safetensors(path, tensors):
-    header, chunks, offset = {"__metadata__": {"format": "pt"}}, [], 0
-    for name, t in tensors.items():
-        data = t.detach().to(torch.float32).contiguous().cpu().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        chunks.append(data)
-        offset += len(data)
-    text = json.dumps(header)
-    text += " " * ((8 - (len(text) + 8) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text.encode())
-        for c in chunks:
-            f.write(c)
-    os.replace(tmp, path)
 
 
 def export(model, config, out_dir):

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The cangen command line: serve, simulate, bench. */
+/** The cangen command line: serve, simulate, bench, train. */
 import { parseArgs } from 'node:util';
 import { runSimulate } from './simulate';
 import { runServe } from './serve';
@@ -13,6 +13,8 @@ Commands:
              --requests N (4000)  --ads N (20000)  --users N (2000)  --seed N (1)  --out DIR
   bench      Load test of the service (autocannon on loopback): see bench/load.ts
              --ads N (1000000)  --rate N (1000)  --seconds N (20)  --index FACTORY  --nprobe N (16)  --ef-search N (64)  --tag NAME  --out DIR (results)
+  train      Train a sequential user model (HSTU or SASRec) on an interaction log and export it: see docs/TRAINING.md
+             --data FILE  --model hstu|sasrec  --out DIR  (cangen train --help lists every flag)
   help       This text`;
 
 function integer(value: string | undefined, name: string, fallback: number): number {
@@ -23,6 +25,10 @@ function integer(value: string | undefined, name: string, fallback: number): num
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === 'train') {
+    const { runTrain } = await import('./train');
+    return runTrain(rest); // the Python trainer parses its own flags
+  }
   const { values } = parseArgs({
     args: rest,
     options: {

@@ -1,0 +1,229 @@
+"""The training loop: batches of users' most recent windows, every position predicting the next
+event, AdamW with linear warm-up, validation NDCG@10 after each epoch with early stopping, a
+checkpoint after each epoch (resumable), a time box that still exports the best model, and a test
+evaluation of the best model under every protocol."""
+import copy
+import json
+import os
+import platform
+import resource
+import time
+
+import numpy as np
+import torch
+
+from .data import load_interactions
+from .errors import ConfigError
+from .evaluate import evaluate
+from .export import export_model
+from .features import attach_item_features
+from .loss import full_softmax_loss, sample_negatives, sampled_softmax_loss
+from .metrics import PROTOCOLS
+from .models.user_model import UserModel
+from .progress import Progress
+from .split import leave_one_out, windows
+
+
+RESUMABLE_CHANGES = ("maxMinutes", "threads", "device", "epochs", "patience")  # may differ when resuming
+
+
+def pick_device(name):
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: no CUDA device is visible to PyTorch {torch.__version__}")
+    return torch.device(name)
+
+
+def machine_info():
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
+            "loadAverage": [round(x, 2) for x in os.getloadavg()]}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def fill_pad_times(times, ids):
+    """Padded slots take the row's first real time so time gaps to them are 0 (they are masked)."""
+    first = times[np.arange(len(times)), np.argmax(ids > 0, axis=1)]
+    return np.where(ids > 0, times, first[:, None])
+
+
+class TrainingWindows:
+    """Every training user's most recent maxLen + 1 training events, padded once up front."""
+
+    def __init__(self, interactions, split, max_len):
+        starts = interactions.offsets[split.train_users]
+        self.ids, _ = windows(interactions.items, starts, split.train_ends, max_len + 1)
+        self.times = self.actions = None
+        if interactions.times is not None:
+            t, _ = windows(interactions.times, starts, split.train_ends, max_len + 1)
+            self.times = fill_pad_times(t, self.ids)
+        if interactions.actions is not None:
+            self.actions, _ = windows(interactions.actions, starts, split.train_ends, max_len + 1)
+
+    def __len__(self):
+        return len(self.ids)
+
+    def epoch_batches(self, batch_size, rng):
+        """Users grouped by history length (random order within a length), batches shuffled:
+        a batch is trimmed to its longest row, so short histories do not pay for long ones."""
+        lengths = (self.ids > 0).sum(1)
+        order = np.lexsort((rng.random(len(lengths)), lengths))
+        batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def batch(self, rows, device):
+        ids = self.ids[rows]
+        width = max(2, int((ids > 0).sum(1).max()))
+        pick = lambda a: None if a is None else torch.as_tensor(np.ascontiguousarray(a[rows][:, -width:]), device=device)
+        return torch.as_tensor(np.ascontiguousarray(ids[:, -width:]), device=device), pick(self.times), pick(self.actions)
+
+
+def load_data(data, fmt="auto", columns=None, item_features=None):
+    interactions = load_interactions(data, fmt, columns)
+    if item_features:
+        attach_item_features(interactions, item_features)
+    return interactions
+
+
+def build_model(cfg, interactions, device):
+    return UserModel(cfg, interactions.num_items, len(interactions.action_names), interactions.item_features,
+                     len(interactions.feature_names)).to(device)
+
+
+def _atomic_save(obj, path):
+    torch.save(obj, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def train(cfg, data, out_dir, fmt="auto", columns=None, item_features=None, resume=False, log=None):
+    """Trains, evaluates and exports; returns the results dict (also written to out_dir/results.json)."""
+    progress = Progress(log)
+    wall_start = time.time()
+    machine_at_start = machine_info()
+    torch.set_num_threads(cfg["threads"] or os.cpu_count() or 1)
+    device = pick_device(cfg["device"])
+    os.makedirs(out_dir, exist_ok=True)
+    checkpoint_path = os.path.join(out_dir, "checkpoint.pt")
+    interactions = load_data(data, fmt, columns, item_features)
+    split = leave_one_out(interactions, cfg["dropShort"])
+    if len(split.train_users) == 0:
+        raise ConfigError(f"{data}: no user has 4 or more events, so leave-one-out leaves nothing to train on")
+    progress.say(f"data {data}: {interactions.stats()}")
+    torch.manual_seed(cfg["seed"])
+    model = build_model(cfg, interactions, device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weightDecay"])
+    train_windows = TrainingWindows(interactions, split, cfg["maxLen"])
+    val_rng = np.random.default_rng(cfg["seed"])
+    n_val = len(split.validation.users)
+    val_users = np.sort(val_rng.choice(n_val, cfg["valUsers"], replace=False)) if 0 < cfg["valUsers"] < n_val else None
+    # epoch: epochs finished so far; bestEpoch counts from 1
+    state = {"epoch": 0, "step": 0, "best": -1.0, "bestEpoch": -1, "badEpochs": 0, "trainSeconds": 0.0, "history": []}
+    best_state = None
+    if resume and os.path.exists(checkpoint_path):
+        saved = torch.load(checkpoint_path, map_location=device)
+        changed = sorted(k for k in cfg if k not in RESUMABLE_CHANGES and saved["config"].get(k) != cfg[k])
+        if changed:
+            raise ConfigError(f"{checkpoint_path} was trained with other settings ({', '.join(changed)}); "
+                              f"resume with the same flags or use a new --out")
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        state, best_state = saved["state"], saved["best"]
+        progress.say(f"resumed from epoch {state['epoch']} (best val ndcg@10 {state['best']:.4f} at epoch {state['bestEpoch']})")
+    budget = cfg["maxMinutes"] * 60.0
+    n_params = sum(p.numel() for p in model.parameters())
+    progress.say(f"model {cfg['model']} head {cfg['head']} loss {cfg['loss']}: {n_params:,} parameters on {device}")
+    if state.get("finished") == "time box":
+        del state["finished"]  # a resumed run gets the rest of a larger --max-minutes
+    stopped = state.get("finished", "epochs")
+    num_items = interactions.num_items
+    while not state.get("finished") and state["epoch"] < cfg["epochs"]:
+        if budget and state["trainSeconds"] >= budget:
+            stopped = "time box"
+            break
+        epoch = state["epoch"]
+        epoch_start = time.time()
+        model.train()
+        batches = train_windows.epoch_batches(cfg["batchSize"], np.random.default_rng(cfg["seed"] * 1000 + epoch))
+        total_loss, count, out_of_time = 0.0, 0, False
+        progress.start_epoch(epoch, cfg["epochs"], len(batches))
+        for b, rows in enumerate(batches):
+            ids, times, actions = train_windows.batch(rows, device)
+            inputs, targets = ids[:, :-1], ids[:, 1:]
+            mask = (inputs > 0) & (targets > 0)
+            queries = model(inputs, None if times is None else times[:, :-1], None if actions is None else actions[:, :-1])[mask]
+            positives = targets[mask]
+            table = model.items.table()
+            if cfg["loss"] == "full":
+                loss = full_softmax_loss(model.head, queries, table, positives)
+            else:
+                negatives = sample_negatives(num_items, cfg["negatives"], cfg["inBatchNegatives"], positives)
+                loss = sampled_softmax_loss(model.head, queries, table, positives, negatives)
+            for group in optimizer.param_groups:
+                group["lr"] = cfg["lr"] * min(1.0, (state["step"] + 1) / max(1, cfg["warmupSteps"]))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg["gradClip"]:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["gradClip"])
+            optimizer.step()
+            state["step"] += 1
+            total_loss += float(loss)
+            count += 1
+            progress.batch(b + 1, total_loss / count)
+            if budget and state["trainSeconds"] + (time.time() - epoch_start) > budget:
+                out_of_time = True
+                break
+        val = evaluate(model, interactions, split.validation, (cfg["protocol"],), users=val_users, device=device)[cfg["protocol"]]
+        epoch_seconds = time.time() - epoch_start
+        state["trainSeconds"] += epoch_seconds
+        score = val["ndcg@10"]
+        improved = score > state["best"]
+        if improved:
+            state.update(best=score, bestEpoch=epoch + 1, badEpochs=0)
+            best_state = copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})
+        else:
+            state["badEpochs"] += 1
+        state["history"].append({"epoch": epoch + 1, "loss": round(total_loss / max(count, 1), 5), "batches": count,
+                                 "complete": not out_of_time, "seconds": round(epoch_seconds, 2),
+                                 "val": {k: round(v, 5) for k, v in val.items() if k in ("hr@10", "ndcg@10", "hr@50", "ndcg@50")}})
+        state["epoch"] = epoch + 1
+        progress.end_epoch(epoch, total_loss / max(count, 1), val, improved, state, budget)
+        if out_of_time:
+            state["finished"] = stopped = "time box"
+        elif state["badEpochs"] >= cfg["patience"]:
+            state["finished"] = stopped = "early stopping"
+        _atomic_save({"config": cfg, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
+                      "best": best_state}, checkpoint_path)
+    model.load_state_dict(best_state)
+    progress.say(f"stopped by {stopped}; evaluating the best model (epoch {state['bestEpoch']}) on the test set")
+    eval_start = time.time()
+    test = evaluate(model, interactions, split.test, PROTOCOLS, device=device)
+    validation = evaluate(model, interactions, split.validation, PROTOCOLS, device=device)
+    eval_seconds = time.time() - eval_start
+    complete_epochs = [h["seconds"] for h in state["history"] if h["complete"]]
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    results = {
+        "config": cfg, "data": {"path": os.path.abspath(data), "format": interactions.format, **interactions.stats(),
+                                "trainUsers": int(len(split.train_users)), "validationUsers": int(n_val),
+                                "testUsers": int(len(split.test.users))},
+        "parameters": n_params, "device": str(device), "machineAtStart": machine_at_start, "machine": machine_info(),
+        "epochs": state["epoch"], "bestEpoch": state["bestEpoch"], "stoppedBy": stopped,
+        "trainSeconds": round(state["trainSeconds"], 1), "secondsPerEpoch": round(float(np.mean(complete_epochs)), 2) if complete_epochs else None,
+        "testEvalSeconds": round(eval_seconds, 1), "wallSecondsThisRun": round(time.time() - wall_start, 1),
+        "peakMemoryMiB": round(peak_rss, 1),
+        "peakGpuMemoryMiB": round(torch.cuda.max_memory_allocated() / 2 ** 20, 1) if device.type == "cuda" else None,
+        "validation": validation, "test": test, "history": state["history"],
+    }
+    export_model(model, out_dir, interactions, {k: results[k] for k in ("epochs", "bestEpoch", "stoppedBy", "trainSeconds")})
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    progress.say(f"test ({cfg['protocol']}): " + ", ".join(f"{k} {test[cfg['protocol']][k]:.4f}" for k in ("hr@10", "ndcg@10", "hr@50", "ndcg@50", "hr@200", "ndcg@200")))
+    progress.say(f"exported {out_dir}")
+    return results
