@@ -8,8 +8,8 @@
  * into models/quality-<name>/ under its time box, resuming an interrupted run from its checkpoint;
  * a run whose directory already holds results.json is reused unless --retrain. Data comes from
  * --data-root (default $CANGEN_DATA, else ../shared/data): never copied into the repository.
- * Prints the table and writes results/quality-<name>.json per run (with --record: bench/results/) (config, seed, epochs, wall
- * time, machine, protocol, anchors).
+ * Prints the table and writes quality-<name>.json per run (config, seed, epochs, wall time, machine,
+ * protocol, anchors) to results/, or with --record to bench/results/.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
