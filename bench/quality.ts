@@ -38,7 +38,10 @@ const runs: Run[] = [
   { name: 'beauty-ablation-sasrec', group: 'ablation', dataset: 'Beauty', protocol: 's3rec', minutes: 6, args: [...ablation, '--model', 'sasrec'] },
   { name: 'beauty-ablation-hstu', group: 'ablation', dataset: 'Beauty', protocol: 's3rec', minutes: 6, args: [...ablation, '--model', 'hstu'] },
   { name: 'beauty-ablation-hstu-mol', group: 'ablation', dataset: 'Beauty', protocol: 's3rec', minutes: 6,
-    args: [...ablation, '--model', 'hstu', '--head', 'mol'] },
+    // MoL scores every (position, negative) pair through its gating network: a smaller mixture and
+    // fewer negatives keep an epoch inside the box (about 13 min an epoch with 4x4 components, 768 negatives).
+    args: [...ablation, '--model', 'hstu', '--head', 'mol', '--negatives', '128', '--in-batch-negatives', '128', '--val-users', '1000',
+      '--mol', '{"queryComponents": 2, "itemComponents": 2, "componentDim": 32, "gatingWidth": 16, "temperature": 0.2}'] },
   { name: 'beauty-ablation-hstu-long', group: 'ablation', dataset: 'Beauty', protocol: 's3rec', minutes: 6,
     args: [...ablation, '--model', 'hstu', '--long-term', '--short-window', '10'] },
   { name: 'beauty-ablation-hstu-side', group: 'ablation', dataset: 'Beauty', protocol: 's3rec', minutes: 6,

@@ -18,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory, "setErrorFactory"));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfoJs, "buildInfo"));
   exports.Set("measureCeilings", Napi::Function::New(env, MeasureCeilingsJs, "measureCeilings"));
+  exports.Set("privateBuffer", Napi::Function::New(env, PrivateBufferJs, "privateBuffer"));
   exports.Set("limits", Napi::Function::New(env, LimitsJs, "limits"));
   exports.Set("setLimits", Napi::Function::New(env, SetLimitsJs, "setLimits"));
   return exports;

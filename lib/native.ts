@@ -122,6 +122,8 @@ export interface NativeAddon {
   setErrorFactory(factory: (code: string, message: string) => Error): void;
   buildInfo(): NativeBuildInfo;
   measureCeilings(threads: number, megabytes: number): Promise<{ peakFlops: number; readBandwidth: number }>;
+  /** Zeroed memory allocated and touched on a worker (lib/private-input.ts). */
+  privateBuffer(bytes: number): Promise<ArrayBuffer>;
   limits(resetPeak: boolean): NativeLimits;
   setLimits(threads: number, resultBytes: number): void;
 }
