@@ -3,6 +3,8 @@
 // directly and from the regions of the searches, through the fault injected in region work.
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include <atomic>
 #include <functional>
 #include <new>
@@ -31,8 +33,13 @@ TEST(Parallel, ErrorInAForLoopSurfacesOnTheCallerAndStopsTheRest) {
         threw = true;
         throw Error(ErrorCode::InvalidArgument, "item 37");
       }
-      // Later items wait for the failure (bounded), so the test does not depend on scheduling.
-      for (int spin = 0; i > 37 && !threw && spin < 1000000; ++spin) std::this_thread::yield();
+      // Later items wait until item 37 has thrown and then long enough for the throw to unwind
+      // into the team's failure record (ms under a sanitizer or load), so the count does not
+      // depend on scheduling. Once recorded, the team starts no further item.
+      if (i > 37) {
+        for (int spin = 0; !threw && spin < 1000000; ++spin) std::this_thread::yield();
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
     });
     FAIL() << "expected cangen::Error";
   } catch (const Error& e) {
