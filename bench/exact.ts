@@ -1,5 +1,5 @@
 /**
- * Exact top-10 inner-product search: cangen's FlatIndex side by side with FAISS (through our addon
+ * Exact top-10 inner-product search: cangen's FlatIndex (AdIndex kind 'flat') side by side with FAISS (through our addon
  * and Debian's python3-faiss), usearch exactSearch and hnswlib-node brute force, in one run.
  *
  *   npx tsx bench/exact.ts [--quick] [--threads N] [--sizes 100k,1M] [--dims 64,128]

@@ -220,7 +220,8 @@ Napi::Value AdIndexBinding::Train(const Napi::CallbackInfo& info) {
   return (new Task(env, [=] { index->train(vectors.data, vectors.length / dim); }))->Start();
 }
 
-// upsert(ids: BigInt64Array, vectors: Float32Array, attributes: Uint32Array (n x 6) | null)
+// upsert(ids: BigInt64Array, vectors: Float32Array, attributes: Uint32Array (n x 6) | null,
+//        insertOnly?: boolean (an id already present rejects the batch: add()))
 Napi::Value AdIndexBinding::Upsert(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto index = Open(env);
@@ -232,8 +233,9 @@ Napi::Value AdIndexBinding::Upsert(const Napi::CallbackInfo& info) {
                                                       " vector values but received " + std::to_string(vectors.length));
   }
   auto attributes = std::make_shared<std::vector<AdAttributes>>(AttributesArg(info[2], ids.length));
+  const bool insertOnly = info[3].ToBoolean().Value();
   return (new Task(env, [=] {
-           index->upsert(ids.data, vectors.data, attributes->empty() ? nullptr : attributes->data(), ids.length);
+           index->upsert(ids.data, vectors.data, attributes->empty() ? nullptr : attributes->data(), ids.length, insertOnly);
          }))
       ->Start();
 }

@@ -3,7 +3,6 @@
 
 #include "ad_index_binding.h"
 #include "errors.h"
-#include "index_binding.h"
 #include "scorer_binding.h"
 #include "system_binding.h"
 
@@ -11,7 +10,6 @@ namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace cangen::bindings;
-  exports.Set("NativeIndex", IndexBinding::Define(env));
   exports.Set("NativeScorer", ScorerBinding::Define(env));
   exports.Set("NativeAdIndex", AdIndexBinding::Define(env));
   exports.Set("NativeFilter", FilterBinding::Define(env));

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "flat/flat_index.h"
+#include "common/search_result.h"
 
 namespace cangen::bindings {
 

@@ -2,7 +2,7 @@
  * The quick start: index a generated ads corpus, answer a stream of user queries, and print
  * latency and recall against a float64 brute force. Run with `npm run demo`.
  */
-import { buildInfo, FaissIndex, FlatIndex, type VectorIndex } from '../lib';
+import { buildInfo, FaissIndex, FlatIndex, type AdIndex } from '../lib';
 
 const dim = 64;
 const ads = 200_000;
@@ -46,7 +46,7 @@ async function main() {
   const users = clusteredCorpus(256, 11);
   const truth = Array.from({ length: 20 }, (_, q) => exactTopK(corpus, users.subarray(q * dim, (q + 1) * dim)));
 
-  const contenders: { name: string; index: VectorIndex; device: 'cpu' | 'gpu' }[] = [
+  const contenders: { name: string; index: AdIndex; device: 'cpu' | 'gpu' }[] = [
     { name: 'cangen exact (CPU)', index: new FlatIndex({ dim }), device: 'cpu' },
     { name: 'FAISS Flat', index: new FaissIndex({ dim, factory: 'Flat' }), device: 'cpu' },
   ];

@@ -3,7 +3,8 @@
  * string) behind one interface, with eligibility attributes, upserts and removes without a
  * rebuild, filters compiled once and reused, compaction, and atomic persistence.
  */
-import { defaults, maxDim, maxK } from './defaults';
+import { withCallerStack } from './caller-stack';
+import { defaults, maxDim, maxGpuK, maxK } from './defaults';
 import { withCancel } from './cancel';
 import { ClosedError, InvalidArgumentError } from './errors';
 import { toIdArray, type IdsInput } from './ids';
@@ -11,11 +12,22 @@ import { metricCode, metrics, type Metric } from './metric';
 import { native, type NativeAdIndex, type NativeFilter, type NativeFilterSpec } from './native';
 import { SearchResults } from './results';
 import { float32Array, integerIn, invalid, knownOptions, oneOf, rowsPerId, wholeRows } from './validate';
-import { resolveDevice, withCallerStack, type DeviceChoice } from './vector-index';
+import { resolveDevice, type DeviceChoice } from './device';
 import { withPrivateInputs } from './private-input';
 
 export type IndexKind = 'flat' | 'ivf-flat' | 'ivf-pq' | 'ivf-sq8' | 'hnsw' | 'faiss';
 const kinds: readonly IndexKind[] = ['flat', 'ivf-flat', 'ivf-pq', 'ivf-sq8', 'hnsw', 'faiss'];
+
+/**
+ * @internal How a preset (FlatIndex, FaissIndex) builds its AdIndex: its name in messages, the
+ * options it takes, defaults of its own, and its kind.
+ */
+export interface IndexPreset {
+  name: string;
+  optionNames: readonly string[];
+  defaults?: Partial<AdIndexOptions>;
+  kind: IndexKind;
+}
 
 export type BudgetState = 'available' | 'limited' | 'exhausted';
 const budgetStates: readonly BudgetState[] = ['available', 'limited', 'exhausted'];
@@ -150,35 +162,37 @@ export class AdIndex {
    */
   constructor(options: AdIndexOptions);
   /** @internal */
-  constructor(options: AdIndexOptions, loaded: NativeAdIndex);
-  constructor(options: AdIndexOptions, loaded?: NativeAdIndex) {
-    const o = knownOptions(options, 'AdIndex options', optionNames);
-    if (options === undefined) throw new InvalidArgumentError('Expected an options object with at least { dim } for AdIndex options');
-    const kind = oneOf(o.kind ?? 'flat', 'AdIndex options.kind', kinds);
-    const dim = integerIn(o.dim, 'AdIndex options.dim', 1, maxDim);
+  constructor(options: AdIndexOptions, loaded: NativeAdIndex | undefined, preset?: IndexPreset);
+  constructor(options: AdIndexOptions, loaded?: NativeAdIndex, preset?: IndexPreset) {
+    const label = `${preset?.name ?? 'AdIndex'} options`;
+    const given = knownOptions(options, label, preset?.optionNames ?? optionNames);
+    if (options === undefined) throw new InvalidArgumentError(`Expected an options object with at least { dim } for ${label}`);
+    const o = preset ? { ...preset.defaults, ...given, kind: preset.kind } : given;
+    const kind = oneOf(o.kind ?? 'flat', `${label}.kind`, kinds);
+    const dim = integerIn(o.dim, `${label}.dim`, 1, maxDim);
     const settings: IndexStats['options'] = {
       dim,
       kind,
-      metric: oneOf(o.metric ?? defaults.metric, 'AdIndex options.metric', metrics),
-      threads: integerIn(o.threads ?? defaults.threads, 'AdIndex options.threads', 0, 4096),
-      nlist: integerIn(o.nlist ?? 1024, 'AdIndex options.nlist', 1, 1 << 24),
-      pqBytes: integerIn(o.pqBytes ?? Math.min(16, dim), 'AdIndex options.pqBytes', 1, dim),
-      opq: booleanOption(o.opq, false, 'AdIndex options.opq'),
-      hnswM: integerIn(o.hnswM ?? 32, 'AdIndex options.hnswM', 2, 1024),
-      efConstruction: integerIn(o.efConstruction ?? 80, 'AdIndex options.efConstruction', 1, 65536),
-      storeVectors: booleanOption(o.storeVectors, true, 'AdIndex options.storeVectors'),
-      nprobe: integerIn(o.nprobe ?? 16, 'AdIndex options.nprobe', 1, 1 << 24),
-      efSearch: integerIn(o.efSearch ?? 64, 'AdIndex options.efSearch', 1, 65536),
-      rerank: integerIn(o.rerank ?? 0, 'AdIndex options.rerank', 0, 1024),
+      metric: oneOf(o.metric ?? defaults.metric, `${label}.metric`, metrics),
+      threads: integerIn(o.threads ?? defaults.threads, `${label}.threads`, 0, 4096),
+      nlist: integerIn(o.nlist ?? 1024, `${label}.nlist`, 1, 1 << 24),
+      pqBytes: integerIn(o.pqBytes ?? Math.min(16, dim), `${label}.pqBytes`, 1, dim),
+      opq: booleanOption(o.opq, false, `${label}.opq`),
+      hnswM: integerIn(o.hnswM ?? 32, `${label}.hnswM`, 2, 1024),
+      efConstruction: integerIn(o.efConstruction ?? 80, `${label}.efConstruction`, 1, 65536),
+      storeVectors: booleanOption(o.storeVectors, true, `${label}.storeVectors`),
+      nprobe: integerIn(o.nprobe ?? 16, `${label}.nprobe`, 1, 1 << 24),
+      efSearch: integerIn(o.efSearch ?? 64, `${label}.efSearch`, 1, 65536),
+      rerank: integerIn(o.rerank ?? 0, `${label}.rerank`, 0, 1024),
     };
     if (kind === 'faiss') {
-      if (typeof o.factory !== 'string' || o.factory.length === 0) throw invalid("a FAISS factory string such as 'IVF1024,PQ16'", 'AdIndex options.factory', o.factory);
+      if (typeof o.factory !== 'string' || o.factory.length === 0) throw invalid("a FAISS factory string such as 'IVF1024,PQ16'", `${label}.factory`, o.factory);
       settings.factory = o.factory;
     } else if (o.factory !== undefined) {
-      throw new InvalidArgumentError(`AdIndex options.factory is only for kind 'faiss' (this index is '${kind}')`);
+      throw new InvalidArgumentError(`${label}.factory is only for kind 'faiss' (this index is '${kind}')`);
     }
     if (kind === 'ivf-pq' && dim % settings.pqBytes !== 0) {
-      throw invalid(`a divisor of dim ${dim}`, 'AdIndex options.pqBytes', settings.pqBytes);
+      throw invalid(`a divisor of dim ${dim}`, `${label}.pqBytes`, settings.pqBytes);
     }
     const handle = loaded ?? new (native().NativeAdIndex)({ ...settings, kind: kinds.indexOf(kind), metric: metricCode(settings.metric) }, settings.threads);
     this.dim = dim;
@@ -230,20 +244,35 @@ export class AdIndex {
   }
 
   /**
-   * Inserts new ads and replaces existing ones (embedding and attributes), all or nothing.
-   * Attributes are one object per ad, or a Uint32Array of ids.length x 6 values in the order
-   * active (0/1), budget (0 available, 1 limited, 2 exhausted), advertiser, campaign, category,
-   * geo (no objects for large loads). They default to an active ad with budget available and
-   * every other field 0.
+   * Inserts new ads and replaces existing ones (embedding and attributes), all or nothing: a
+   * non-finite value or an id twice in the batch rejects and writes none. `vectors` is
+   * ids.length x dim, row-major. Attributes are one object per ad, or a Uint32Array of
+   * ids.length x 6 values in the order active (0/1), budget (0 available, 1 limited, 2 exhausted),
+   * advertiser, campaign, category, geo (no objects for large loads). They default to an active ad
+   * with budget available and every other field 0. Inputs are copied before any worker reads them
+   * (lib/private-input.ts): up to 1 MiB at once, larger ones in slices between event-loop turns,
+   * during which their buffer must stay in place.
    */
   async upsert(ids: IdsInput, vectors: Float32Array, attributes?: readonly AdAttributes[] | Uint32Array): Promise<void> {
-    const stack = new Error();
+    return this.write(new Error(), ids, vectors, attributes, false);
+  }
+
+  /**
+   * Inserts new ads only: like upsert(), but an id already present rejects the whole batch with
+   * DuplicateIdError and writes none (the meaning add() had on FlatIndex and FaissIndex in 0.1).
+   */
+  async add(ids: IdsInput, vectors: Float32Array, attributes?: readonly AdAttributes[] | Uint32Array): Promise<void> {
+    return this.write(new Error(), ids, vectors, attributes, true);
+  }
+
+  private async write(stack: Error, ids: IdsInput, vectors: Float32Array, attributes: readonly AdAttributes[] | Uint32Array | undefined,
+    insertOnly: boolean): Promise<void> {
     const handle = this.open();
     const idArray = toIdArray(ids);
     rowsPerId(vectors, idArray.length, this.dim);
     const packed = attributes === undefined ? null : packAttributes(attributes, idArray.length);
     if (idArray.length === 0) return;
-    await withCallerStack(withPrivateInputs([idArray, vectors], ['ids', 'vectors'], (i, v) => handle.upsert(i, v, packed)), stack);
+    await withCallerStack(withPrivateInputs([idArray, vectors], ['ids', 'vectors'], (i, v) => handle.upsert(i, v, packed, insertOnly)), stack);
   }
 
   /**
@@ -293,14 +322,15 @@ export class AdIndex {
     const stack = new Error();
     const handle = this.open();
     wholeRows(queries, this.dim, 'queries');
-    integerIn(k, 'k', 1, maxK);
     const o = knownOptions(options, 'search options', searchOptionNames);
+    const onGpu = resolveDevice(oneOf(o.device ?? defaults.device, 'options.device', ['cpu', 'gpu', 'auto'])) === 'gpu' && this.kind === 'flat';
+    integerIn(k, 'k', 1, onGpu ? maxGpuK : maxK);
     const params = {
       nprobe: integerIn(o.nprobe ?? 0, 'options.nprobe', 0, 1 << 24),
       efSearch: integerIn(o.efSearch ?? 0, 'options.efSearch', 0, 65536),
       rerank: integerIn(o.rerank ?? -1, 'options.rerank', -1, 1024),
       threads: integerIn(o.threads ?? 0, 'options.threads', 0, 4096),
-      device: resolveDevice(oneOf(o.device ?? defaults.device, 'options.device', ['cpu', 'gpu', 'auto'])) === 'gpu' && this.kind === 'flat' ? 1 : 0,
+      device: onGpu ? 1 : 0,
       gpuDevice: integerIn(o.gpuDevice ?? defaults.gpuDevice, 'options.gpuDevice', 0, 1024),
     };
     if (o.device === 'gpu' && this.kind !== 'flat') {
@@ -351,7 +381,7 @@ export class AdIndex {
   }
 
   private open(): NativeAdIndex {
-    if (!this.handle) throw new ClosedError('This AdIndex is closed: load or create a new one');
+    if (!this.handle) throw new ClosedError(`This ${this.constructor.name} is closed: load or create a new one`);
     return this.handle;
   }
 }

@@ -1,42 +1,41 @@
 /**
- * A FAISS index described by a factory string ("Flat", "IVF1024,Flat", "IVF1024,PQ16", "HNSW32").
- * For experts and for comparison with cangen's own kernels; approximate kinds need train() first.
+ * A FAISS index described by a factory string, as a preset: an AdIndex of kind 'faiss'. For
+ * experts and for comparison with cangen's own kernels; approximate kinds need train() first.
+ * The factory strings accepted are those an AdIndex file can verify on load:
+ * [OPQ<m>[_<d>],]IVF<n>,<Flat|PQ<m>[x<bits>][np]|SQ4|SQ6|SQ8|SQfp16>, HNSW<M>[,Flat] or Flat.
  */
-import { InvalidArgumentError } from './errors';
-import { metricCode } from './metric';
-import { native } from './native';
-import { float32Array } from './validate';
-import { parseIndexOptions, VectorIndex, withCallerStack, type IndexOptions } from './vector-index';
-import { withPrivateInputs } from './private-input';
+import { AdIndex, type IndexPreset } from './ad-index';
+import type { IndexOptions } from './flat-index';
 
 export interface FaissIndexOptions extends IndexOptions {
-  /** A FAISS index_factory description, e.g. 'Flat' or 'IVF256,PQ16'. */
+  /** A FAISS index_factory description, e.g. 'Flat', 'IVF256,Flat', 'IVF256,PQ16' or 'HNSW32'. */
   factory: string;
+  /** Keep full-precision vectors beside FAISS's codes (default false here: FAISS holds the ads alone). */
+  storeVectors?: boolean;
+  /** IVF: clusters visited per query (default 16). */
+  nprobe?: number;
+  /** HNSW: beam width of a search (default 64). */
+  efSearch?: number;
 }
 
-export class FaissIndex extends VectorIndex {
+const faissPreset: IndexPreset = {
+  name: 'FaissIndex',
+  optionNames: ['dim', 'metric', 'threads', 'factory', 'storeVectors', 'nprobe', 'efSearch'],
+  defaults: { storeVectors: false },
+  kind: 'faiss',
+};
+
+export class FaissIndex extends AdIndex {
   readonly factory: string;
 
+  /**
+   * @example
+   * const index = new FaissIndex({ dim: 64, factory: 'IVF256,Flat' });
+   * await index.train(sample);                      // n x 64 Float32Array
+   * await index.add(ids, embeddings);
+   */
   constructor(options: FaissIndexOptions) {
-    const o = parseIndexOptions(options, 'FaissIndex options', ['factory']);
-    const factory = o.raw.factory;
-    if (typeof factory !== 'string' || factory.length === 0) {
-      throw new InvalidArgumentError(`Expected a FAISS factory string such as 'Flat' for FaissIndex options.factory but received ${String(factory)}`);
-    }
-    super(new (native().NativeIndex)('faiss', o.dim, metricCode(o.metric), o.threads, factory), o.dim, o.metric, o.threads);
-    this.factory = factory;
-  }
-
-  /** Whether the index can take vectors (exact kinds always can). */
-  get isTrained(): boolean {
-    return this.open().isTrained();
-  }
-
-  /** Learns centroids and codebooks from a sample (n x dim) of the corpus. */
-  async train(sample: Float32Array): Promise<void> {
-    const stack = new Error();
-    const handle = this.open();
-    float32Array(sample, 'sample');
-    await withCallerStack(withPrivateInputs([sample], ['sample'], (s) => handle.train(s)), stack);
+    super(options, undefined, faissPreset);
+    this.factory = options.factory;
   }
 }

@@ -1,9 +1,22 @@
-/** The exact index: every search scans every ad with cangen's fused SIMD (or CUDA) kernels. */
-import { native } from './native';
-import { metricCode } from './metric';
-import { parseIndexOptions, VectorIndex, type IndexOptions } from './vector-index';
+/**
+ * The exact index as a preset: an AdIndex of kind 'flat' (every search scans every ad with
+ * cangen's fused SIMD or CUDA kernels), taking only the options an exact index has.
+ */
+import { AdIndex, type IndexPreset } from './ad-index';
+import type { Metric } from './metric';
 
-export class FlatIndex extends VectorIndex {
+export interface IndexOptions {
+  /** Embedding dimension (1 to 65536). */
+  dim: number;
+  /** 'ip' (default), 'l2' or 'cosine'. */
+  metric?: Metric;
+  /** Threads per operation; 0 (default) uses every core. */
+  threads?: number;
+}
+
+const flatPreset: IndexPreset = { name: 'FlatIndex', optionNames: ['dim', 'metric', 'threads'], kind: 'flat' };
+
+export class FlatIndex extends AdIndex {
   /**
    * @example
    * const index = new FlatIndex({ dim: 64, metric: 'cosine' });
@@ -11,7 +24,6 @@ export class FlatIndex extends VectorIndex {
    * const results = await index.search(query, 10);  // 1 x 64 Float32Array
    */
   constructor(options: IndexOptions) {
-    const o = parseIndexOptions(options, 'FlatIndex options');
-    super(new (native().NativeIndex)('flat', o.dim, metricCode(o.metric), o.threads), o.dim, o.metric, o.threads);
+    super(options, undefined, flatPreset);
   }
 }

@@ -1,7 +1,8 @@
 /** cangen: ads candidate generation for Node.js. */
-export { FlatIndex } from './flat-index';
+export { FlatIndex, type IndexOptions } from './flat-index';
 export { FaissIndex, type FaissIndexOptions } from './faiss-index';
-export { VectorIndex, type IndexOptions, type SearchOptions, type DeviceChoice } from './vector-index';
+export type { VectorIndex, SearchOptions } from './vector-index';
+export { type DeviceChoice } from './device';
 export { SearchResults, type ResultRow } from './results';
 export { type Metric } from './metric';
 export { type IdsInput } from './ids';

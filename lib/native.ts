@@ -12,15 +12,6 @@ export interface NativeSearchResult {
   gpuFallback?: string;  // a GPU search run on the CPU: why
 }
 
-export interface NativeIndex {
-  train(vectors: Float32Array): Promise<void>;
-  add(ids: BigInt64Array, vectors: Float32Array): Promise<void>;
-  search(queries: Float32Array, k: number, device: number, gpuDevice: number, threads: number): Promise<NativeSearchResult>;
-  size(): number;
-  isTrained(): boolean;
-  close(): void;
-}
-
 export interface NativeFilter {
   count(): number;
   generation(): number;
@@ -67,7 +58,8 @@ export interface NativeAdIndexStats {
 
 export interface NativeAdIndex {
   train(sample: Float32Array): Promise<void>;
-  upsert(ids: BigInt64Array, vectors: Float32Array, attributes: Uint32Array | null): Promise<void>;
+  /** insertOnly: an id already present rejects the whole batch (DuplicateId). */
+  upsert(ids: BigInt64Array, vectors: Float32Array, attributes: Uint32Array | null, insertOnly: boolean): Promise<void>;
   remove(ids: BigInt64Array): Promise<number>;
   setAttributes(ids: BigInt64Array, attributes: Uint32Array): Promise<number>;
   search(
@@ -113,7 +105,6 @@ export interface NativeLimits {
 }
 
 export interface NativeAddon {
-  NativeIndex: new (kind: 'flat' | 'faiss', dim: number, metric: number, threads: number, factory?: string) => NativeIndex;
   NativeAdIndex: {
     new (config: NativeAnnConfig, threads: number): NativeAdIndex;
     load(path: string, threads: number): Promise<NativeAdIndex>;

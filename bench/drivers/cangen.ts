@@ -1,17 +1,18 @@
 /**
- * cangen's two exact indexes through the same addon: our fused SIMD scan + top-k (the reference
- * row) and FAISS 1.7.3's IndexFlatIP built with AVX2 (same binding, FAISS's kernel).
+ * cangen's two exact AdIndex kinds through the same addon: our fused SIMD scan + top-k (kind
+ * 'flat', the reference row) and FAISS 1.7.3's IndexFlatIP built with AVX2 (kind 'faiss' with
+ * the factory string 'Flat': same binding, FAISS's kernel), each through its preset.
  */
-import { FaissIndex, FlatIndex, type VectorIndex } from '../../lib';
+import { FaissIndex, FlatIndex, type AdIndex } from '../../lib';
 import type { Dataset, Driver } from './driver';
 import { rowIds } from './ids';
 
 function cangenDriver(
   identity: Pick<Driver, 'key' | 'label' | 'note' | 'ours'>,
-  create: (dim: number, threads: number) => VectorIndex,
+  create: (dim: number, threads: number) => AdIndex,
 ) {
   return (threads: number): Driver => {
-    let index: VectorIndex | undefined;
+    let index: AdIndex | undefined;
     return {
       ...identity,
       threads,

@@ -10,7 +10,8 @@ import { toIdArray, type IdsInput } from '../ids';
 import { native } from '../native';
 import { SearchResults } from '../results';
 import { float32Array, integerIn, invalid, knownOptions, oneOf, wholeRows } from '../validate';
-import { withCallerStack, type DeviceChoice } from '../vector-index';
+import { withCallerStack } from '../caller-stack';
+import type { DeviceChoice } from '../device';
 import type { ScorerConfig, ScorerKind } from './config';
 import { UnknownHeadError, UnknownScenarioError } from './errors';
 import { readModelDirectory, toNativeModel } from './model';
@@ -113,7 +114,7 @@ export class LearnedScorer {
 
   /**
    * Adds ads (embeddings: ids.length x itemDim, row-major), precomputing what depends on the ad
-   * alone. All or nothing. `embeddings` is copied before any worker reads it (see FlatIndex.add).
+   * alone. All or nothing. `embeddings` is copied before any worker reads it (see AdIndex.upsert).
    */
   async add(ids: IdsInput, embeddings: Float32Array): Promise<void> {
     const stack = new Error();

@@ -1,20 +1,17 @@
 /**
- * Two-stage retrieval: a cheap first stage (any index with `search`, e.g. a FlatIndex or an ANN
- * index over the same ads' two-tower embeddings) picks K' candidates per user, and the learned
+ * Two-stage retrieval: a cheap first stage (an AdIndex: exact, e.g. a FlatIndex, or an ANN kind,
+ * over the same ads' two-tower embeddings) picks K' candidates per user, and the learned
  * scorer ranks them exactly. Optionally measures recall of the final top-k against the exact
  * learned top-k (a full scan) on a sample of the users.
  */
-import { CompiledFilter } from '../ad-index';
+import { CompiledFilter, type AdIndex } from '../ad-index';
 import { InvalidArgumentError } from '../errors';
 import type { SearchResults } from '../results';
 import { float32Array, integerIn, invalid, knownOptions } from '../validate';
 import type { BlendOptions, LearnedScorer, ScorerSearchOptions } from './scorer';
 
-/** What the first stage must offer: VectorIndex (FlatIndex, FaissIndex) fits. */
-export interface FirstStage {
-  readonly dim: number;
-  search(queries: Float32Array, k: number, options?: { threads?: number; filter?: CompiledFilter }): Promise<SearchResults>;
-}
+/** What the first stage must offer: any AdIndex (FlatIndex and FaissIndex are presets of it) fits. */
+export type FirstStage = Pick<AdIndex, 'dim' | 'search'>;
 
 export interface TwoStageOptions {
   firstStage: FirstStage;

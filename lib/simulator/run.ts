@@ -4,7 +4,7 @@
  * and features; each has its own budgets, popularity and allocator. For every request the oracle
  * (the truth's exact top over every eligible ad) says what was possible, which gives the regret.
  */
-import { FlatIndex } from '../flat-index';
+import { AdIndex } from '../ad-index';
 import { CandidateEngine } from '../orchestration/engine';
 import { HashedNgramEmbedder } from '../orchestration/embedders/hashed';
 import { normal, seededRandom } from '../orchestration/random';
@@ -81,13 +81,13 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
   // ones): eligibility, budgets included, is filtered inside their searches, and each arm spends
   // its own budgets. The oracle's truth is shared.
   const embedder = new HashedNgramEmbedder({ dim: 256 });
-  const oracle = new FlatIndex({ dim: d + 1, metric: 'ip' });
+  const oracle = new AdIndex({ dim: d + 1, metric: 'ip', kind: 'flat' });
   const truthRows = new Float32Array(world.nAds * (d + 1));
   for (let i = 0; i < world.nAds; i++) {
     truthRows.set(world.adTrue.subarray(i * d, (i + 1) * d), i * (d + 1));
     truthRows[i * (d + 1) + d] = world.adQuality[i]!;
   }
-  await oracle.add(BigInt64Array.from({ length: world.nAds }, (_, i) => BigInt(i + 1)), truthRows);
+  await oracle.upsert(BigInt64Array.from({ length: world.nAds }, (_, i) => BigInt(i + 1)), truthRows);
 
   const arms = {
     static: new CandidateEngine({ dim: d, embedder, scenarios: scenarioConfigs, allocator: 'static', ledgerSize: 64 }),

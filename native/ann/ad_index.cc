@@ -131,7 +131,8 @@ void AdIndex::commitVectors(const float* x, size_t n, size_t firstSlot) noexcept
   }
 }
 
-void AdIndex::upsert(const int64_t* ids, const float* vectors, const AdAttributes* attributes, size_t n) {
+void AdIndex::upsert(const int64_t* ids, const float* vectors, const AdAttributes* attributes, size_t n,
+                     bool insertOnly) {
   if (n == 0) return;
   std::vector<float> x = prepare(vectors, n, "vectors");
   std::unordered_set<int64_t> batch;
@@ -144,6 +145,12 @@ void AdIndex::upsert(const int64_t* ids, const float* vectors, const AdAttribute
   }
   std::unique_lock lock(mutex_);
   if (!trained_) throw Error(ErrorCode::InvalidArgument, "Expected a trained index: call train() with a sample first");
+  for (size_t i = 0; insertOnly && i < n; ++i) {
+    if (catalog_.find(ids[i])) {
+      throw Error(ErrorCode::DuplicateId, "Expected ids not already in the index but id " + std::to_string(ids[i]) +
+                                              " is already present; nothing was added");
+    }
+  }
   // All or nothing: everything that can fail happens before the commit, which cannot.
   ThreadLease lease(threads_);
   ScopedOmpThreads team(lease.threads());  // FAISS's add sizes its team from the OpenMP setting

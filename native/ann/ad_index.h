@@ -20,7 +20,7 @@
 #include "common/metric.h"
 #include "flat/gpu_mirror.h"
 #include "flat/panel_store.h"
-#include "index/index.h"
+#include "common/search_result.h"
 
 namespace faiss {
 struct Index;
@@ -72,7 +72,9 @@ class AdIndex {
 
   void train(const float* vectors, size_t n);
   // New ids are added; existing ids get the new embedding and attributes. All or nothing.
-  void upsert(const int64_t* ids, const float* vectors, const AdAttributes* attributes, size_t n);
+  // insertOnly: an id already present rejects the whole batch (DuplicateId) instead.
+  void upsert(const int64_t* ids, const float* vectors, const AdAttributes* attributes, size_t n,
+              bool insertOnly = false);
   // Returns how many of the ids were present.
   size_t remove(const int64_t* ids, size_t n);
   // Changes the attributes of present ads, keeping their embeddings; returns how many were present.

@@ -1,7 +1,7 @@
 #pragma once
 // Exact search on a CUDA device over the same packed corpus the CPU kernel scans (flat/panels.h).
 // The caller prepares queries exactly as for the CPU path (scaled by 2 for L2, unit-normalised
-// for cosine) and gets back internal "larger is better" scores; FlatIndex converts them.
+// for cosine) and gets back internal "larger is better" scores; AdIndex (kind flat) converts them.
 //
 // Without CUDA compiled in, or without a usable device, deviceCount() is 0 and constructing a
 // GpuFlatSearcher throws Error(NoDevice) with a message saying which of the two it was.
@@ -33,7 +33,7 @@ class GpuFlatSearcher {
   // Makes the device copy equal to `view`, uploading panels (and bias) from the panel holding
   // ad `firstDirtyAd` onward; ads before it are known to be unchanged since the last sync.
   // Grows the device buffers geometrically. Not thread-safe against search(): the owner
-  // serialises the two (FlatIndex holds its lock).
+  // serialises the two (AdIndex holds its lock).
   void sync(const PanelView& view, size_t firstDirtyAd);
 
   // queries: nq x dim row-major (host memory). eligible: nullptr, or a bitmap over ad slots

@@ -5,7 +5,7 @@
 // normalised MoL item components and the item half of the gating layer) in 16-ad panels, and
 // scores every eligible ad, or a candidate list per user, keeping the top-k in one pass.
 //
-// Thread-safe like FlatIndex: searches share a lock, add() takes it alone.
+// Thread-safe like AdIndex: searches share a lock, add() takes it alone.
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -18,7 +18,7 @@
 
 #include "common/aligned_buffer.h"
 #include "common/cancel.h"
-#include "index/index.h"
+#include "common/search_result.h"
 #include "scorer/model.h"
 #include "scorer/tile.h"
 
@@ -62,7 +62,7 @@ class Scorer {
   size_t size() const { return publicCount_.load(std::memory_order_acquire); }
   const char* simdName() const { return kernels_.name; }
 
-  // Adds n ads (embeddings n x itemDim). All or nothing, like FlatIndex::add.
+  // Adds n ads (embeddings n x itemDim). All or nothing, like AdIndex::upsert.
   void add(const int64_t* ids, const float* embeddings, size_t n);
 
   SearchResult search(const ScorerRequest& request) const;

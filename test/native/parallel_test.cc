@@ -15,7 +15,6 @@
 #include "ann/ad_index.h"
 #include "common/error.h"
 #include "common/parallel.h"
-#include "flat/flat_index.h"
 #include "test_data.h"
 
 namespace {
@@ -113,11 +112,11 @@ TEST(Parallel, ExactOverSlotsRegionFailureSurfacesAsError) {
 TEST(Parallel, ExactScanRegionFailureSurfacesAsError) {
   const int dim = 16, nq = 32;
   const size_t n = 20000;
-  cangen::FlatIndex index(dim, cangen::Metric::InnerProduct, 4);
+  cangen::AdIndex index(cangen::testdata::flatConfig(dim), 4);
   std::vector<float> x = randomRows(n, dim, 14);
   std::vector<int64_t> ids(n);
   std::iota(ids.begin(), ids.end(), 0);
-  index.add(ids.data(), x.data(), n);
+  index.upsert(ids.data(), x.data(), nullptr, n);
   const std::vector<float> q = randomRows(nq, dim, 15);
   expectInjectedFaultSurfaces([&] { index.search(q.data(), nq, 10, {}); });
 }

@@ -3,6 +3,8 @@
 #include <random>
 #include <vector>
 
+#include "ann/ann_config.h"
+
 namespace cangen::testdata {
 
 // n x dim standard normal values, reproducible from `seed`.
@@ -12,6 +14,16 @@ inline std::vector<float> randomRows(size_t n, int dim, unsigned seed) {
   std::vector<float> v(n * dim);
   for (float& x : v) x = normal(rng);
   return v;
+}
+
+// The configuration of an exact (flat) AdIndex.
+inline AnnConfig flatConfig(int dim, Metric metric = Metric::InnerProduct) {
+  AnnConfig config;
+  config.kind = AnnKind::Flat;
+  config.dim = dim;
+  config.metric = metric;
+  if (config.pqBytes > dim) config.pqBytes = dim;  // validated for every kind
+  return config;
 }
 
 }  // namespace cangen::testdata

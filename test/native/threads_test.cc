@@ -13,9 +13,9 @@
 #include <thread>
 #include <vector>
 
+#include "ann/ad_index.h"
 #include "common/parallel.h"
 #include "common/threads.h"
-#include "flat/flat_index.h"
 #include "test_data.h"
 
 namespace {
@@ -148,8 +148,8 @@ TEST_F(ThreadBudget, ConcurrentSearchesStayWithinTheBudget) {
   const std::vector<float> x = cangen::testdata::randomRows(n, dim, 3), q = cangen::testdata::randomRows(nq, dim, 4);
   std::vector<int64_t> ids(n);
   std::iota(ids.begin(), ids.end(), 0);
-  cangen::FlatIndex index(dim, cangen::Metric::InnerProduct, 8);  // asks for 8 threads per call
-  index.add(ids.data(), x.data(), n);
+  cangen::AdIndex index(cangen::testdata::flatConfig(dim), 8);  // asks for 8 threads per call
+  index.upsert(ids.data(), x.data(), nullptr, n);
   cangen::setThreadBudget(3);
   cangen::regionThreadCounts(true);
   std::vector<std::thread> callers;

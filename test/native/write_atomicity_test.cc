@@ -19,10 +19,9 @@
 #include <vector>
 
 #include "ann/ad_index.h"
-#include "ann/faiss_index.h"
 #include "common/error.h"
-#include "flat/flat_index.h"
 #include "support/alloc_faults.h"
+#include "test_data.h"
 
 namespace {
 
@@ -344,19 +343,20 @@ INSTANTIATE_TEST_SUITE_P(EveryKindAndWrite, AdIndexWrites, ::testing::Combine(::
                            return name;
                          });
 
-// FlatIndex and FaissIndex (each FAISS kind behind an id map): a failed add leaves size and
-// search results as they were; the add that finally succeeds makes every added vector its own
-// nearest neighbour; adding the same ids again is then refused as a duplicate.
-void expectAddIsAllOrNothing(cangen::Index& index) {
+// add(): an insert-only upsert (what the FlatIndex and FaissIndex presets call), on the exact kind
+// and on FAISS factory kinds. A failed add leaves size and search results as they were; the add
+// that finally succeeds makes every added vector its own nearest neighbour; adding the same ids
+// again is then refused as a duplicate and changes nothing.
+void expectAddIsAllOrNothing(AdIndex& index) {
   const std::vector<float> base = randomVectors(kBase, 1);
   const std::vector<int64_t> baseIds = range(1000, kBase);
-  index.add(baseIds.data(), base.data(), kBase);
+  index.upsert(baseIds.data(), base.data(), nullptr, kBase, true);
   const Answer before = answerOf(index.search(queries().data(), kQueries, kTop, {}));
   const std::vector<float> added = randomVectors(10, 2);
   const std::vector<int64_t> addedIds = range(5000, 10);
 
   const size_t failures = failEachAllocation(
-      [&] { index.add(addedIds.data(), added.data(), addedIds.size()); },
+      [&] { index.upsert(addedIds.data(), added.data(), nullptr, addedIds.size(), true); },
       [&](bool failed) {
         const Answer now = answerOf(index.search(queries().data(), kQueries, kTop, {}));
         if (failed) {
@@ -373,18 +373,37 @@ void expectAddIsAllOrNothing(cangen::Index& index) {
         }
       });
   EXPECT_GT(failures, 0u);
-  EXPECT_THROW(index.add(addedIds.data(), added.data(), 1), cangen::Error);
+  // One new id and one present: the batch is refused whole, and the present ad keeps its vector.
+  const int64_t again[] = {7000, addedIds[0]};
+  const std::vector<float> other = randomVectors(2, 4);
+  const uint64_t generation = index.generation();
+  try {
+    index.upsert(again, other.data(), nullptr, 2, true);
+    ADD_FAILURE() << "an add of a present id was accepted";
+  } catch (const cangen::Error& e) {
+    EXPECT_EQ(e.code(), cangen::ErrorCode::DuplicateId);
+  }
+  EXPECT_EQ(index.size(), size_t(kBase + 10));
+  EXPECT_EQ(index.generation(), generation);
+  EXPECT_EQ(index.search(added.data(), 1, 1, {}).ids[0], addedIds[0]);
+  EXPECT_NE(index.search(other.data(), 1, 1, {}).ids[0], 7000);
 }
 
-TEST(FlatIndexWrites, AddIsAllOrNothingUnderAllocationFailure) {
-  cangen::FlatIndex index(kDim, Metric::L2, 1);
+TEST(InsertOnlyWrites, FlatAddIsAllOrNothingUnderAllocationFailure) {
+  AdIndex index(cangen::testdata::flatConfig(kDim, Metric::L2), 1);
   expectAddIsAllOrNothing(index);
 }
 
-TEST(FaissIndexWrites, AddIsAllOrNothingUnderAllocationFailure) {
+TEST(InsertOnlyWrites, FaissAddIsAllOrNothingUnderAllocationFailure) {
   for (const char* factory : {"Flat", "IVF8,Flat", "HNSW8"}) {
     SCOPED_TRACE(factory);
-    cangen::FaissIndex index(kDim, Metric::L2, factory, 1);
+    AnnConfig config;
+    config.kind = AnnKind::Factory;
+    config.dim = kDim;
+    config.metric = Metric::L2;
+    config.factory = factory;
+    config.storeVectors = false;  // as the FaissIndex preset builds it
+    AdIndex index(config, 1);
     const std::vector<float> sample = randomVectors(8 * 39, 3);
     index.train(sample.data(), 8 * 39);
     expectAddIsAllOrNothing(index);

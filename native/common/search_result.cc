@@ -1,4 +1,4 @@
-#include "index/index.h"
+#include "common/search_result.h"
 
 #include <cmath>
 

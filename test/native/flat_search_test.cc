@@ -1,4 +1,5 @@
-// FlatIndex against a float64 brute force computed here, and CRC-32C against its check value.
+// AdIndex kind flat (the exact scan) against a float64 brute force computed here, and CRC-32C
+// against its check value.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,7 +9,8 @@
 #include <vector>
 
 #include "common/crc32c.h"
-#include "flat/flat_index.h"
+#include "test_data.h"
+#include "ann/ad_index.h"
 
 namespace {
 
@@ -17,7 +19,7 @@ TEST(Crc32c, MatchesTheStandardCheckValue) {
   EXPECT_EQ(cangen::crc32c(text, 9), 0xE3069283u);
 }
 
-TEST(FlatIndex, InnerProductTopKMatchesFloat64BruteForce) {
+TEST(FlatSearch, InnerProductTopKMatchesFloat64BruteForce) {
   const int dim = 24, n = 1000, nq = 7, k = 10;
   std::mt19937 rng(7);
   std::normal_distribution<float> normal;
@@ -27,8 +29,8 @@ TEST(FlatIndex, InnerProductTopKMatchesFloat64BruteForce) {
   std::vector<int64_t> ids(n);
   std::iota(ids.begin(), ids.end(), 1000);
 
-  cangen::FlatIndex index(dim, cangen::Metric::InnerProduct, 1);
-  index.add(ids.data(), vectors.data(), n);
+  cangen::AdIndex index(cangen::testdata::flatConfig(dim), 1);
+  index.upsert(ids.data(), vectors.data(), nullptr, n);
   const cangen::SearchResult result = index.search(queries.data(), nq, k, {});
 
   for (int q = 0; q < nq; ++q) {
@@ -47,11 +49,11 @@ TEST(FlatIndex, InnerProductTopKMatchesFloat64BruteForce) {
   }
 }
 
-TEST(FlatIndex, PadsWhenFewerThanKAds) {
-  cangen::FlatIndex index(4, cangen::Metric::InnerProduct, 1);
+TEST(FlatSearch, PadsWhenFewerThanKAds) {
+  cangen::AdIndex index(cangen::testdata::flatConfig(4), 1);
   const int64_t ids[] = {5, 6};
   const float vectors[] = {1, 0, 0, 0, 0, 1, 0, 0};
-  index.add(ids, vectors, 2);
+  index.upsert(ids, vectors, nullptr, 2);
   const float query[] = {1, 0, 0, 0};
   const cangen::SearchResult result = index.search(query, 1, 4, {});
   EXPECT_EQ(result.counts[0], 2u);
