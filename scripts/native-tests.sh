@@ -2,7 +2,7 @@
 # Builds and runs the native C++ tests (test/native, GoogleTest) without Node.
 #   bash scripts/native-tests.sh              plain build in build/native
 #   bash scripts/native-tests.sh --sanitize   ASan + UBSan build in build/native-sanitize
-# Extra arguments after the flag go to the test binary (e.g. --gtest_filter=FlatIndex.*).
+# Extra arguments after the flag go to the test binary (e.g. --gtest_filter=FlatSearch.*).
 # CUDA is left out: these tests are about the CPU core (the GPU has scripts/gpu-check.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
