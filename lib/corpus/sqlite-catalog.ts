@@ -97,7 +97,7 @@ export class SqliteCatalog implements AdCatalog {
       for (const c of batch.campaigns ?? []) s.campaign.run(c.campaignId, c.budget, seq);
       for (const change of batch.ads ?? []) {
         if (change.kind === 'remove') {
-          s.remove.run(seq, change.id);
+          s.remove.run({ seq, id: change.id });
           continue;
         }
         const a = change.ad;
@@ -170,7 +170,7 @@ function prepare(db: Database.Database) {
   return {
     name: db.prepare('INSERT OR REPLACE INTO names (dictionary, code, name) VALUES (?, ?, ?)'),
     campaign: db.prepare('INSERT INTO campaigns (name, budget, seq) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET budget = excluded.budget, seq = excluded.seq'),
-    remove: db.prepare('UPDATE ads SET removed = 1, seq = ?1, embedding = NULL, content = NULL, embedding_seq = ?1, content_seq = ?1 WHERE id = ?2 AND removed = 0'),
+    remove: db.prepare('UPDATE ads SET removed = 1, seq = @seq, embedding = NULL, content = NULL, embedding_seq = @seq, content_seq = @seq WHERE id = @id AND removed = 0'),
     // A vector given (setEmbedding 1) replaces the stored one, null included; otherwise it is kept.
     // A removed ad that comes back starts without vectors.
     upsert: db.prepare(`
