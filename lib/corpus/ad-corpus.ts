@@ -389,11 +389,10 @@ function checkShape(catalog: SqliteCatalog, options: AdCorpusOptions): void {
 function loadStore(store: AdStore, catalog: AdCatalog): void {
   store.asOwner(() => {
     for (const c of catalog.campaigns()) store.setCampaignBudget(c.campaignId, c.budget);
-    for (const batch of catalog.changesSince(0)) {
-      for (const c of batch) {
-        if (c.removed || !c.ad) continue;
-        store.upsert(c.ad);
-        store.setPlacement(c.id, c.embedding !== undefined, c.content !== undefined);
+    for (const batch of catalog.presentAds()) {
+      for (const p of batch) {
+        store.upsert(p.ad);
+        store.setPlacement(p.ad.id, p.hasEmbedding, p.hasContent);
       }
     }
   });

@@ -57,6 +57,12 @@ export interface ChangedAd {
   contentSeq: number;
 }
 
+export interface PresentAd {
+  ad: CatalogAd;
+  hasEmbedding: boolean;
+  hasContent: boolean;
+}
+
 export interface CatalogStats {
   /** Ads present (removed ones excluded). */
   ads: number;
@@ -78,6 +84,8 @@ export interface AdCatalog {
   names(): NameEntry[];
   /** Every campaign budget that was set, with the sequence of its last change. */
   campaigns(): (CampaignChange & { seq: number })[];
+  /** Every present ad's attributes and which vectors it has (not the vectors), `batchSize` at a time. */
+  presentAds(batchSize?: number): Iterable<PresentAd[]>;
   /** Ads changed after `since` (removals included), in sequence order, `batchSize` at a time. */
   changesSince(since: number, batchSize?: number): Iterable<ChangedAd[]>;
   /** Up to `n` embeddings of present ads, row-major (a training sample for IVF kinds). */

@@ -24,6 +24,10 @@ export class MemoryCatalog implements AdCatalog {
     return [];
   }
 
+  presentAds(): Iterable<never[]> {
+    return [];
+  }
+
   changesSince(): Iterable<never[]> {
     return [];
   }

@@ -6,7 +6,7 @@
  */
 import Database from 'better-sqlite3';
 import { CorpusError } from './errors';
-import type { AdCatalog, CampaignChange, CatalogAd, CatalogBatch, CatalogStats, ChangedAd, NameEntry } from './catalog';
+import type { AdCatalog, CampaignChange, CatalogAd, CatalogBatch, CatalogStats, ChangedAd, NameEntry, PresentAd } from './catalog';
 
 export interface SqliteCatalogOptions {
   /** 'power' (default): fsync at every commit. 'process': durable when the process dies, not the machine. */
@@ -129,6 +129,17 @@ export class SqliteCatalog implements AdCatalog {
     return rows.map((r) => ({ campaignId: r.name, budget: r.budget, seq: Number(r.seq) }));
   }
 
+  *presentAds(batchSize = 10_000): Iterable<PresentAd[]> {
+    let afterId = -(2n ** 63n);
+    for (;;) {
+      const rows = this.statements.present.all(afterId, batchSize) as (AdRow & { has_embedding: bigint; has_content: bigint })[];
+      if (rows.length === 0) return;
+      yield rows.map((r) => ({ ad: toAd(r), hasEmbedding: r.has_embedding === 1n, hasContent: r.has_content === 1n }));
+      afterId = rows[rows.length - 1]!.id;
+      if (rows.length < batchSize) return;
+    }
+  }
+
   *changesSince(since: number, batchSize = 10_000): Iterable<ChangedAd[]> {
     let afterSeq = BigInt(since);
     let afterId = -(2n ** 63n);
@@ -186,6 +197,8 @@ function prepare(db: Database.Database) {
         content_seq = CASE WHEN @setContent OR ads.removed THEN excluded.seq ELSE ads.content_seq END,
         removed = 0`),
     head: db.prepare("INSERT INTO meta (key, value) VALUES ('head', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+    present: db.prepare(`SELECT id, advertiser, campaign, category, geos, active, budget_left, title,
+      embedding IS NOT NULL AS has_embedding, content IS NOT NULL AS has_content FROM ads WHERE removed = 0 AND id > ? ORDER BY id LIMIT ?`),
     page: db.prepare('SELECT * FROM ads WHERE seq > ? OR (seq = ? AND id > ?) ORDER BY seq, id LIMIT ?'),
   };
 }
@@ -202,14 +215,16 @@ function vector(b: Buffer | null): Float32Array | undefined {
   return out;
 }
 
+function toAd(r: Pick<AdRow, 'id' | 'advertiser' | 'campaign' | 'category' | 'geos' | 'active' | 'budget_left' | 'title'>): CatalogAd {
+  return {
+    id: r.id, advertiserId: r.advertiser, campaignId: r.campaign, category: r.category, geos: JSON.parse(r.geos) as string[],
+    active: r.active === 1n, budgetLeft: r.budget_left, ...(r.title !== null ? { title: r.title } : {}),
+  };
+}
+
 function toChange(r: AdRow): ChangedAd {
   const removed = r.removed === 1n;
-  const ad: CatalogAd | undefined = removed
-    ? undefined
-    : {
-        id: r.id, advertiserId: r.advertiser, campaignId: r.campaign, category: r.category, geos: JSON.parse(r.geos) as string[],
-        active: r.active === 1n, budgetLeft: r.budget_left, ...(r.title !== null ? { title: r.title } : {}),
-      };
+  const ad = removed ? undefined : toAd(r);
   return {
     id: r.id, seq: Number(r.seq), removed, ad, embedding: vector(r.embedding), content: vector(r.content),
     embeddingSeq: Number(r.embedding_seq), contentSeq: Number(r.content_seq),
