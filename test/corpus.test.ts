@@ -122,4 +122,16 @@ corpus('the service keeps what PUT /v1/ads acknowledged across a restart, snapsh
   }),
 );
 
+corpus('one corpus per data dir: a second open is refused until the first closes', () =>
+  withDir(async (dataDir) => {
+    const first = await AdCorpus.open({ dim, dataDir, contentDim: 0 });
+    const second = await AdCorpus.open({ dim, dataDir, contentDim: 0 }).then(() => undefined, (e: unknown) => e);
+    assert.is((second as { code?: string })?.code, 'ERR_CATALOG');
+    assert.match(String((second as Error).message), /already open in this process/);
+    await first.close();
+    const again = await AdCorpus.open({ dim, dataDir, contentDim: 0 });
+    await again.close();
+  }),
+);
+
 corpus.run();

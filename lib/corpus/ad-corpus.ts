@@ -17,6 +17,7 @@ import type { AdCatalog, AdChange, CampaignChange, ChangedAd } from './catalog';
 import { CorpusError } from './errors';
 import { MemoryCatalog } from './memory-catalog';
 import { SqliteCatalog } from './sqlite-catalog';
+import { takeLock, type DataDirLock } from './data-dir-lock';
 import { SnapshotStore, type Expected } from './snapshots';
 
 /** Index settings other than dim and metric (kind, nlist, efSearch ...). */
@@ -84,7 +85,15 @@ export class AdCorpus {
   private failure: Error | undefined;
   private closed = false;
 
-  private constructor(options: AdCorpusOptions, catalog: AdCatalog, store: AdStore, behavioural: AdIndex, content: AdIndex | undefined, snapshots?: SnapshotStore) {
+  private constructor(
+    options: AdCorpusOptions,
+    catalog: AdCatalog,
+    store: AdStore,
+    behavioural: AdIndex,
+    content: AdIndex | undefined,
+    snapshots?: SnapshotStore,
+    private readonly lock?: DataDirLock,
+  ) {
     this.dim = options.dim;
     this.metric = options.metric ?? 'ip';
     this.catalog = catalog;
@@ -107,7 +116,14 @@ export class AdCorpus {
     if (options.dataDir === undefined) return AdCorpus.inMemory(options);
     const log = options.log ?? (() => undefined);
     mkdirSync(options.dataDir, { recursive: true });
-    const catalog = new SqliteCatalog(join(options.dataDir, 'catalog.sqlite'), { durability: options.durability });
+    const lock = takeLock(options.dataDir);
+    let catalog: SqliteCatalog;
+    try {
+      catalog = new SqliteCatalog(join(options.dataDir, 'catalog.sqlite'), { durability: options.durability });
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
     try {
       checkShape(catalog, options);
       const started = performance.now();
@@ -122,7 +138,7 @@ export class AdCorpus {
       const fresh = snapshot ? undefined : freshIndexes(options);
       const behavioural = snapshot?.indexes.get(names.behavioural) ?? fresh!.behavioural;
       const content = snapshot ? snapshot.indexes.get(names.content) : fresh!.content;
-      const corpus = new AdCorpus(options, catalog, store, behavioural, content, snapshots);
+      const corpus = new AdCorpus(options, catalog, store, behavioural, content, snapshots, lock);
       const since = snapshot?.seq ?? 0;
       if (snapshot) {
         corpus.snapshotSeq = snapshot.seq;
@@ -136,6 +152,7 @@ export class AdCorpus {
       return corpus;
     } catch (error) {
       catalog.close();
+      lock.release();
       throw error;
     }
   }
@@ -209,6 +226,7 @@ export class AdCorpus {
     await this.queue.catch(() => undefined);
     this.catalog.close();
     for (const index of this.indexes.values()) index.close();
+    this.lock?.release();
   }
 
   private enqueue<T>(task: () => Promise<T>): Promise<T> {
