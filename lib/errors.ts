@@ -25,7 +25,11 @@ export type CangenErrorCode =
   | 'ERR_UNKNOWN_GENERATOR'
   | 'ERR_EMBEDDER'
   | 'ERR_STATE_FILE'
-  | 'ERR_CONFIG';
+  | 'ERR_CONFIG'
+  // the durable corpus (lib/corpus)
+  | 'ERR_CATALOG'
+  | 'ERR_CORPUS_FAILED'
+  | 'ERR_STORE_OWNED';
 
 export class CangenError extends Error {
   readonly code: CangenErrorCode;

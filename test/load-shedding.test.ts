@@ -94,7 +94,7 @@ limits('past maxInFlight requests the service answers 503 with Retry-After at on
   const { generator } = waitingGenerator(1500);
   const cfg = loadConfig({ env: {}, overrides: { port: 0, corpus: 'empty', dim: 4, drainDelayMs: 0, saveIntervalMs: 0, maxInFlight: 2 } });
   const engine = new CandidateEngine({ dim: 4, generators: [generator], scenarios: [{ name: 's', generators: ['waits'], deadlineMs: 3000 }] });
-  engine.store.upsert({ id: 1n });
+  await engine.upsertAds([{ id: 1n }]);
   const s = createService(engine, cfg);
   const url = await s.start();
   try {
@@ -139,7 +139,7 @@ limits('a client that hangs up aborts its request on the server', async () => {
   const { generator, seen } = waitingGenerator(1500);
   const cfg = loadConfig({ env: {}, overrides: { port: 0, corpus: 'empty', dim: 4, drainDelayMs: 0, saveIntervalMs: 0 } });
   const engine = new CandidateEngine({ dim: 4, generators: [generator], scenarios: [{ name: 's', generators: ['waits'], deadlineMs: 1000 }] });
-  engine.store.upsert({ id: 1n });
+  await engine.upsertAds([{ id: 1n }]);
   const s = createService(engine, cfg);
   const url = await s.start();
   try {
@@ -168,9 +168,8 @@ limits('AdIndex.search and EmbeddingCorpus.search take a signal: aborted before 
   assert.is((await index.search(query, 5, { signal: live.signal })).counts[0], 5, 'a signal that does not fire changes nothing');
   // Queries batched into one native call: it stops only when every asker gave up.
   const store = new AdStore();
-  const corpus = new EmbeddingCorpus(index, { store });
+  const corpus = new EmbeddingCorpus(index, store);
   for (const id of range(1, 100)) store.upsert({ id: BigInt(id) });
-  await corpus.upsert(range(1, 100).map(BigInt), randomVectors(100, dim, 3));
   const one = new AbortController();
   one.abort();
   const [gaveUp, stayed] = await Promise.allSettled([corpus.search(query, 5, undefined, one.signal), corpus.search(query, 5)]);
@@ -222,9 +221,10 @@ limits('query embeddings: an LRU cache, one shared call per text in flight, and 
   };
   const index = new AdIndex({ dim: 16, metric: 'cosine', kind: 'flat' });
   const store = new AdStore();
-  const content = new ContentGenerator({ embedder: counting, corpus: new EmbeddingCorpus(index, { store }), cacheSize: 2, callsPerSecond: 1 });
+  const content = new ContentGenerator({ embedder: counting, corpus: new EmbeddingCorpus(index, store), cacheSize: 2, callsPerSecond: 1 });
   store.upsert({ id: 1n, title: 'red running shoes' });
-  await content.index([{ id: 1n, text: 'red running shoes' }]);
+  const prepared = await content.embedAds([{ id: 1n, text: 'red running shoes' }]);
+  await index.upsert(BigInt64Array.from(prepared.ids), prepared.vectors, store.nativeAttributes(prepared.ids));
   texts.length = 0;
   const ask = (text: string) => content.generate({ request: { userId: 'u', scenario: 's' }, features: { text }, scenario: 's', quota: 1, fetch: 1, signal: new AbortController().signal });
   // Three concurrent asks for one text: one embedder call.
@@ -262,10 +262,10 @@ limits('compiled filters are cached up to filterCacheSize; answers stay exact pa
       const got = await generator.generate({ request: { userId: 'u', scenario: 's', eligibility: { categories: [`c${c}`] } }, features: { embedding: query }, scenario: 's', quota: 10, fetch: 10, signal: new AbortController().signal });
       const expected = range(1, n).filter((i) => i % 10 === c).sort((a, b) => dot(b) - dot(a)).slice(0, 10);
       assert.equal(got.map((x) => Number(x.adId)), expected);
-      assert.ok(engine.corpus.compiledFilters <= 3, `${engine.corpus.compiledFilters} filters held`);
+      assert.ok(engine.embeddings.compiledFilters <= 3, `${engine.embeddings.compiledFilters} filters held`);
     }
   }
-  engine.close();
+  await engine.close();
 });
 
 limits.run();

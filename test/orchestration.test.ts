@@ -25,7 +25,7 @@ import { writeModel } from './helpers/scorer-model';
 import { LearnedScorer } from '../lib/scorer';
 import { EmbeddingCorpus, LearnedScorerAdapter, ScorerGenerator, isMarkedEligible } from '../lib/orchestration';
 import { FlatIndex } from '../lib';
-import type { AdIndex } from '../lib/ad-index';
+import { AdIndex } from '../lib/ad-index';
 
 const pipeline = suite('pipeline: deadline, eligibility, de-duplication, merge');
 
@@ -152,7 +152,7 @@ pipeline('bad requests: unknown scenario, out-of-range k, wrong user embedding, 
   });
   await engine.retrieve({ userId: 'u', scenario: 'home', features: { embedding: new Float32Array(3) } }).then(() => assert.unreachable(), (e) => assert.instance(e, DimensionMismatchError));
   assert.throws(() => new Pipeline({ generators: [], scenarios: new Scenarios([{ name: 's', generators: ['ghost'] }]), allocator: new StaticAllocator(), store: new AdStore() }), (e: unknown) => e instanceof UnknownGeneratorError);
-  engine.close();
+  await engine.close();
 });
 
 const generators = suite('generators over real indexes');
@@ -168,7 +168,7 @@ generators('two-tower equals a float64 brute force, through re-embedding and rem
   await engine.upsertAds(range(1, 200).map((i) => ({ id: BigInt(i), embedding: fresh.slice((i - 1) * dim, i * dim) })));
   vectors = vectors.slice();
   vectors.set(fresh, 0);
-  engine.removeAds(range(201, 300).map(BigInt));
+  await engine.removeAds(range(201, 300).map(BigInt));
   const query = randomVectors(1, dim, 13);
   const result = await engine.retrieve({ userId: 'u', scenario: 's', features: { embedding: query } });
   const reference = range(1, n)
@@ -182,7 +182,7 @@ generators('two-tower equals a float64 brute force, through re-embedding and rem
     .slice(0, 50);
   assert.equal(result.candidates.map((c) => Number(c.adId)), reference.map(([i]) => i));
   result.candidates.forEach((c, i) => assert.ok(Math.abs(c.score - reference[i]![1]) < 1e-4));
-  engine.close();
+  await engine.close();
 });
 
 generators('AdIndex corpus: eligibility is filtered inside the search and follows attribute changes', async () => {
@@ -211,8 +211,8 @@ generators('AdIndex corpus: eligibility is filtered inside the search and follow
   const filtered = await generator.generate({ ...input, request: { userId: 'u', scenario: 's', eligibility: { categories: ['shoes'], excludeAdvertisers: ['adv1'], excludeAds: [2n] } } });
   assert.equal(filtered.map((c) => Number(c.adId)), expected((i) => base(i) && i % 2 === 0 && i % 5 !== 1 && i !== 2));
   // A campaign out of money, an ad paused without a new embedding: both leave the results.
-  engine.store.setCampaignBudget('camp1', 3);
-  engine.store.spend(1n, 3);
+  await engine.setCampaignBudgets([{ campaignId: 'camp1', budget: 3 }]);
+  await engine.spend([{ id: 1n, amount: 3 }]);
   await engine.upsertAds([{ id: 10n, active: false }]);
   const ok = (i: number) => base(i) && i % 6 !== 1 && i !== 10;
   const result = await engine.retrieve({ userId: 'u', scenario: 's', features: { embedding: query, geo: 'us' } });
@@ -225,7 +225,7 @@ generators('AdIndex corpus: eligibility is filtered inside the search and follow
   assert.equal(engine.store.get(12n)!.geos, ['fr']);
   assert.equal(engine.store.get(13n)!.geos, []);
   assert.equal(engine.store.get(14n)!.geos, ['de', 'us']);
-  engine.close();
+  await engine.close();
 });
 
 generators('compiled-filter cache: names holding separators never share another filter\'s entry', async () => {
@@ -254,12 +254,12 @@ generators('compiled-filter cache: names holding separators never share another 
   assert.is(requestEligibility('fr', { categories: ['b', 'a', 'a'] }).key, requestEligibility('fr', { categories: ['a', 'b'] }).key);
   assert.is.not(requestEligibility(undefined, { categories: [] }).key, requestEligibility(undefined, {}).key, 'an empty list admits nothing; no list admits all');
   // Geo targeting sets are keyed the same way: one geo named 'fr\u0000de' is not the set [fr, de].
-  engine.store.upsert({ id: 9001n, geos: ['fr\u0000de'] });
-  engine.store.upsert({ id: 9002n, geos: ['fr', 'de'] });
+  await engine.upsertAds([{ id: 9001n, geos: ['fr\u0000de'] }]);
+  await engine.upsertAds([{ id: 9002n, geos: ['fr', 'de'] }]);
   assert.ok(engine.store.eligible(9002n, 'fr', undefined));
   assert.not.ok(engine.store.eligible(9001n, 'fr', undefined));
   assert.equal(engine.store.get(9002n)!.geos, ['fr', 'de']);
-  engine.close();
+  await engine.close();
 });
 
 generators('AdIndex corpus: attribute-only changes rewrite attributes, not embeddings, and no vector copy is kept', async () => {
@@ -268,8 +268,7 @@ generators('AdIndex corpus: attribute-only changes rewrite attributes, not embed
   const engine = new CandidateEngine({ dim, scenarios: [{ name: 's', generators: ['two-tower'], k: 20, deadlineMs: 5000, overfetch: 1 }] });
   const vectors = randomVectors(n, dim, 61);
   await engine.upsertAds(range(1, n).map((i) => ({ id: BigInt(i), embedding: vectors.slice((i - 1) * dim, i * dim), campaignId: `camp${i % 3}`, budgetLeft: 10 })));
-  assert.is(engine.corpus.vectorOf(1n), undefined, 'the AdIndex holds the vectors; the corpus keeps no copy');
-  const index = engine.corpus.index as AdIndex;
+  const index = engine.corpus.behavioural;
   const calls = { upsert: 0, setAttributes: 0, rows: 0 };
   const upsert = index.upsert.bind(index);
   const setAttributes = index.setAttributes.bind(index);
@@ -283,9 +282,9 @@ generators('AdIndex corpus: attribute-only changes rewrite attributes, not embed
   const query = randomVectors(1, dim, 62);
   const dot = (i: number) => query.reduce((s, v, j) => s + v * vectors[(i - 1) * dim + j]!, 0);
   const expected = (ok: (i: number) => boolean) => range(1, n).filter(ok).sort((a, b) => dot(b) - dot(a)).slice(0, 20);
-  engine.store.setCampaignBudget('camp1', 5);
-  engine.store.spend(1n, 5); // camp1 runs out: a third of the ads
-  engine.store.spend(3n, 10); // ad 3 runs out on its own
+  await engine.setCampaignBudgets([{ campaignId: 'camp1', budget: 5 }]);
+  await engine.spend([{ id: 1n, amount: 5 }]); // camp1 runs out: a third of the ads
+  await engine.spend([{ id: 3n, amount: 10 }]); // ad 3 runs out on its own
   await engine.upsertAds([{ id: 6n, active: false }]);
   await new Promise((r) => setTimeout(r, 50));
   assert.is(calls.upsert, 0, 'no re-upsert');
@@ -299,12 +298,12 @@ generators('AdIndex corpus: attribute-only changes rewrite attributes, not embed
   after.forEach((c) => assert.ok(Math.abs(c.score - dot(Number(c.adId))) < 1e-4, 'embeddings untouched'));
   assert.ok(isMarkedEligible(after));
   // Money back: the ads return, again without touching their embeddings.
-  engine.store.setCampaignBudget('camp1', 100);
+  await engine.setCampaignBudgets([{ campaignId: 'camp1', budget: 100 }]);
   await new Promise((r) => setTimeout(r, 50));
   assert.is(calls.upsert, 0);
   const back = await generator.generate(input);
   assert.equal(back.map((c) => Number(c.adId)), expected((i) => i !== 3 && i !== 6));
-  engine.close();
+  await engine.close();
 });
 
 generators('learned scorer, two-stage: exact re-rank of the first stage equals brute force on the short-term vector', async () => {
@@ -321,7 +320,7 @@ generators('learned scorer, two-stage: exact re-rank of the first stage equals b
   const firstStage = range(1, n).sort((a, b) => dot(embedding, b) - dot(embedding, a)).slice(0, 40);
   const expected = firstStage.sort((a, b) => dot(shortTerm, b) - dot(shortTerm, a)).slice(0, 10);
   assert.equal(result.candidates.map((c) => Number(c.adId)), expected);
-  engine.close();
+  await engine.close();
 });
 
 generators('content generator finds cold-start ads by text; they graduate with an embedding', async () => {
@@ -337,7 +336,7 @@ generators('content generator finds cold-start ads by text; they graduate with a
   await engine.upsertAds([{ id: 1n, embedding: new Float32Array([1, 0, 0, 0]) }]);
   const after = await engine.retrieve({ userId: 'u', scenario: 's', k: 3, features: { text: 'waterproof running shoe' } });
   assert.ok(!after.candidates.some((c) => c.adId === 1n && c.source === 'content'), 'graduated ad left the content corpus');
-  engine.close();
+  await engine.close();
 });
 
 generators('hashed n-gram embedder: deterministic, normalised, similar texts closer', async () => {
@@ -422,7 +421,7 @@ generators('the content generator works over the HTTP embedder too', async () =>
     await engine.upsertAds([{ id: 5n, title: 'garden furniture sale' }, { id: 6n, title: 'cloud hosting credits' }]);
     const result = await engine.retrieve({ userId: 'u', scenario: 's', features: { text: 'hosting in the cloud' } });
     assert.equal(result.candidates.map((c) => c.adId), [6n]);
-    engine.close();
+    await engine.close();
   } finally {
     await server.close();
   }
@@ -459,7 +458,7 @@ generators('feedback by request id reaches the allocator and popularity; concurr
   const popular = await engine.popularity.generate({ request: { userId: 'u', scenario: 'related' }, features: {}, scenario: 'related', quota: 1, fetch: 1, signal: new AbortController().signal });
   assert.equal(popular.map((c) => c.adId), [clicked.adId]);
   assert.throws(() => engine.feedback([{ requestId: first.requestId, adId: 1n, type: 'purchase' as never }]), /Expected one of 'impression', 'click', 'conversion' for events\[0\].type/);
-  engine.close();
+  await engine.close();
 });
 
 generators('a LearnedScorer from lib/scorer plugs in: full scan and two-stage equal brute force', async () => {
@@ -469,8 +468,9 @@ generators('a LearnedScorer from lib/scorer plugs in: full scan and two-stage eq
   const vectors = randomVectors(n, dim, 41);
   const ids = BigInt64Array.from({ length: n }, (_, i) => BigInt(i + 1));
   await model.add(ids, vectors);
-  const firstStage = new EmbeddingCorpus(new FlatIndex({ dim }));
-  await firstStage.upsert(Array.from(ids), vectors);
+  const firstIndex = new AdIndex({ dim });
+  await firstIndex.upsert(ids, vectors);
+  const firstStage = new EmbeddingCorpus(firstIndex, new AdStore());
   const user = randomVectors(1, dim, 42);
   const dot = (i: number) => user.reduce((s, v, j) => s + v * vectors[(i - 1) * dim + j]!, 0);
   const exact = range(1, n).sort((a, b) => dot(b) - dot(a));

@@ -11,6 +11,7 @@ import { RecentKeys } from '../lib/service/feedback-guard';
 import { RequestIdSigner } from '../lib/service/request-ids';
 import { adIdPattern } from '../lib/service/schemas';
 import { buildEngine, createService, defaultConfig, loadConfig, type CangenService, type ServiceConfig } from '../lib/service';
+import { simulatorSource } from '../lib/simulator';
 
 const service = suite('service over real HTTP on loopback');
 const token = 'test-token-0123456789abcdef';
@@ -39,7 +40,7 @@ async function call(method: string, path: string, body?: unknown, headers: Recor
 service.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cangen-service-'));
   config = loadConfig({ env: {}, overrides: { port: 0, ads: 3000, token, stateFile: join(dir, 'state.json'), bodyLimit: 64 * 1024, drainDelayMs: 0, feedbackSecret: secret, maxDeadlineMs: 10_000 } });
-  const { engine } = await buildEngine(config);
+  const { engine } = await buildEngine(config, { source: simulatorSource(config) });
   svc = createService(engine, config);
   base = await svc.start();
 });
@@ -384,9 +385,9 @@ lifecycle('config: file, then environment, with clear errors', async () => {
 
 lifecycle('config: nprobe and efSearch become the search effort of the engine\'s index', async () => {
   const c = loadConfig({ env: { CANGEN_NPROBE: '3', CANGEN_EF_SEARCH: '40' }, overrides: { port: 0, ads: 1000, index: 'IVF16,Flat', saveIntervalMs: 0 } });
-  const { engine } = await buildEngine(c);
+  const { engine } = await buildEngine(c, { source: simulatorSource(c) });
   try {
-    const index = engine.corpus.index as AdIndex;
+    const index = engine.corpus.behavioural;
     assert.is(index.kind, 'ivf-flat');
     const stats = await index.stats();
     assert.is(stats.options.nprobe, 3);
@@ -394,7 +395,7 @@ lifecycle('config: nprobe and efSearch become the search effort of the engine\'s
     const r = await engine.retrieve({ userId: 'u3', scenario: 'home', k: 20, deadlineMs: 5000 });
     assert.is(r.candidates.length, 20);
   } finally {
-    engine.close();
+    await engine.close();
   }
 });
 
@@ -451,11 +452,11 @@ lifecycle('a corpus write is all or nothing, also when the embedder fails midway
     assert.is(failed.status, 502);
     assert.is(((await failed.json()) as { error: { code: string } }).error.code, 'ERR_EMBEDDER');
     assert.is(engine.store.size, 2, 'the store holds only the first batch');
-    assert.is(engine.corpus.size, 1);
+    assert.is(engine.embeddings.size, 1);
     assert.is(engine.content.corpus.size, 1);
-    assert.not.ok(engine.corpus.has(3n));
+    assert.not.ok(engine.store.hasEmbedding(3n));
     assert.is(engine.store.get(1n)!.advertiserId, '', 'ad 1 kept its attributes');
-    const hit = await engine.corpus.search(Float32Array.of(1, 0, 0, 0), 1);
+    const hit = await engine.embeddings.search(Float32Array.of(1, 0, 0, 0), 1);
     assert.is(hit.adIds[0], 1n);
     assert.ok(Math.abs(hit.scores[0]! - 1) < 1e-6, 'and its embedding');
     const nonFinite = await engine.upsertAds([{ id: 6n, title: 'fine' }, { id: 7n, embedding: Float32Array.of(1, NaN, 0, 0) }]).then(() => undefined, (e: unknown) => e);
@@ -480,7 +481,7 @@ lifecycle('stop() drains in-flight requests, turns readiness off, and persists s
     const stateFile = join(d, 'state.json');
     const cfg = loadConfig({ env: {}, overrides: { port: 0, corpus: 'empty', dim: 4, stateFile, drainDelayMs: 0 } });
     const engine = new CandidateEngine({ dim: 4, generators: [slow], scenarios: [{ name: 'slow', generators: ['slow'], deadlineMs: 2000 }], stateFile });
-    engine.store.upsert({ id: 1n });
+    await engine.upsertAds([{ id: 1n }]);
     const s = createService(engine, cfg);
     const url = await s.start();
     const inflight = fetch(`${url}/v1/retrieve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'a', scenario: 'slow' }) });

@@ -10,6 +10,7 @@ import { loadavg } from 'node:os';
 import { extname, join } from 'node:path';
 import { machine } from '../simulator/report';
 import { buildEngine, createService, loadConfig, type ServiceConfig } from '../service';
+import { simulatorSource } from '../simulator/service-corpus';
 import { progressBar } from './progress';
 
 export interface LoadBenchArgs {
@@ -52,7 +53,8 @@ async function serveChild(): Promise<void> {
   // not map either.
   process.setSourceMapsEnabled?.(false);
   const t0 = performance.now();
-  const { engine } = await buildEngine(serverConfig(args), progressBar('loading ads'));
+  const config = serverConfig(args);
+  const { engine } = await buildEngine(config, { source: config.corpus === 'simulator' ? simulatorSource(config) : undefined, onProgress: progressBar('loading ads') });
   const service = createService(engine, serverConfig(args));
   const url = await service.start();
   const loadSeconds = (performance.now() - t0) / 1000;

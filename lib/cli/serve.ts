@@ -1,13 +1,18 @@
 /** `cangen serve`: the HTTP service until SIGINT or SIGTERM, then a graceful drain. */
 import { buildEngine, createService, loadConfig, type ServiceConfig } from '../service';
+import { simulatorSource } from '../simulator/service-corpus';
 import { progressBar } from './progress';
 
 export async function runServe(file: string | undefined, overrides: Partial<ServiceConfig>, print: (line: string) => void = console.log) {
   const config = loadConfig({ file, overrides });
-  const { engine } = await buildEngine(config, progressBar('loading ads'));
+  const { engine } = await buildEngine(config, {
+    source: config.corpus === 'simulator' ? simulatorSource(config) : undefined,
+    onProgress: progressBar('loading ads'),
+    log: (line) => print(line),
+  });
   const service = createService(engine, config);
   const address = await service.start();
-  print(`cangen listening on ${address} (${engine.store.size} ads, scenarios ${engine.pipeline.scenarios.names.join(', ')}; corpus writes ${config.token ? 'need the token' : 'disabled'})`);
+  print(`cangen listening on ${address} (${engine.store.size} ads, scenarios ${engine.pipeline.scenarios.names.join(', ')}; corpus writes ${config.token ? 'need the token' : 'disabled'}; corpus ${config.dataDir ? `kept in ${config.dataDir}` : 'in memory only: set dataDir to keep it'})`);
   const shutdown = (signal: string) => {
     print(`${signal}: draining`);
     service.stop().then(

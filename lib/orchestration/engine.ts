@@ -1,22 +1,22 @@
 /**
- * The standard assembly: an ad store, a behavioural corpus in any VectorIndex, the four built-in
- * generators (two-tower, learned scorer, content for cold start, popularity), an allocator and the
- * pipeline, with learned state saved to and restored from one file.
+ * The standard assembly: the ads corpus (catalog, attribute store, behavioural and content
+ * indexes), the four built-in generators (two-tower, learned scorer, content for cold start,
+ * popularity), an allocator and the pipeline, with learned state saved to and restored from one file.
  */
-import { AdIndex } from '../ad-index';
+import { AdCorpus, type IndexSettings } from '../corpus/ad-corpus';
 import type { Metric } from '../metric';
 import { DimensionMismatchError, NonFiniteError } from '../errors';
 import { toIdArray } from '../ids';
-import { integerIn, invalid, knownOptions } from '../validate';
-import type { VectorIndex } from '../vector-index';
-import { AdStore, type AdInput } from './ad-store';
+import { integerIn, invalid, knownOptions, numberIn } from '../validate';
+import type { AdStore, AdInput } from '../corpus/ad-store';
 import type { QuotaAllocator } from './allocators/allocator';
 import { StaticAllocator } from './allocators/static';
 import { ThompsonAllocator, type ThompsonOptions } from './allocators/thompson';
-import { EmbeddingCorpus } from './embedding-corpus';
+import { EmbeddingCorpus } from '../corpus/embedding-corpus';
 import type { Embedder } from './embedders/embedder';
 import { HashedNgramEmbedder } from './embedders/hashed';
 import { ContentGenerator } from './generators/content';
+import { ConfigError } from './errors';
 import { PopularityGenerator, type PopularityOptions } from './generators/popularity';
 import { DotProductScorer, ScorerGenerator, type Scorer } from './generators/scorer';
 import { TwoTowerGenerator } from './generators/two-tower';
@@ -33,17 +33,21 @@ export interface EngineOptions {
   /** 'learned' (Thompson sampling, default), 'static', or an allocator of your own. */
   allocator?: 'learned' | 'static' | QuotaAllocator;
   allocatorOptions?: ThompsonOptions;
+  /** The behavioural index's kind and settings (default: exact, kind 'flat'). */
+  index?: IndexSettings;
   /**
-   * Builds the behavioural index (default: an exact AdIndex, kind 'flat'). An AdIndex filters
-   * eligibility inside its search; any other VectorIndex leaves it to the pipeline.
+   * Where the corpus keeps its catalog and snapshots (CandidateEngine.open only): every
+   * acknowledged write survives a restart. Absent: the corpus lives in memory.
    */
-  createIndex?: (dim: number, metric: Metric) => VectorIndex | AdIndex;
-  /** Use this corpus instead of building one; an AdIndex corpus brings its store (engines sharing it share the store). */
-  corpus?: EmbeddingCorpus;
+  dataDir?: string;
+  /** 'power' (default) or 'process': see AdCorpusOptions.durability. */
+  durability?: 'power' | 'process';
+  /** Hears what opening the corpus did (snapshot loaded, changes replayed). */
+  log?: (line: string) => void;
+  /** Use this opened corpus instead of building one (engines sharing it share its ads). */
+  corpus?: AdCorpus;
   /** Text embeddings for cold-start ads (default: hashed n-grams, 256 dimensions). */
   embedder?: Embedder;
-  /** Use this content generator instead of building one (to share its corpus). */
-  content?: ContentGenerator;
   /** 'full' (default: the scorer scans the corpus) or 'two-stage' (ANN first stage, exact re-rank). */
   scorerMode?: 'full' | 'two-stage';
   /** A learned scorer (default: dot product over the behavioural embeddings). */
@@ -78,57 +82,69 @@ export const defaultScenarios: ScenarioConfig[] = [
 ];
 
 const optionNames = [
-  'dim', 'metric', 'scenarios', 'allocator', 'allocatorOptions', 'createIndex', 'corpus', 'embedder', 'content',
+  'dim', 'metric', 'scenarios', 'allocator', 'allocatorOptions', 'index', 'dataDir', 'durability', 'log', 'corpus', 'embedder',
   'scorerMode', 'scorer', 'popularity', 'generators', 'userFeatures', 'stateFile', 'ledgerSize', 'threads',
   'filterCacheSize', 'embedderCacheSize', 'embedderCallsPerSecond',
 ];
 
 export class CandidateEngine {
   readonly dim: number;
+  /** The ads: every write goes through it (upsertAds, removeAds, spend, setCampaignBudget). */
+  readonly corpus: AdCorpus;
   readonly store: AdStore;
-  readonly corpus: EmbeddingCorpus;
+  /** The search side of the behavioural index (two-tower and scorer generators). */
+  readonly embeddings: EmbeddingCorpus;
   readonly content: ContentGenerator;
   readonly popularity: PopularityGenerator;
   readonly allocator: QuotaAllocator;
   readonly pipeline: Pipeline;
   readonly stateFile: string | undefined;
   private readonly userFeatures: ((userId: string) => UserFeatures | undefined) | undefined;
-  private readonly ownsIndexes: (VectorIndex | AdIndex)[] = [];
+  private readonly ownsCorpus: boolean;
 
-  constructor(options: EngineOptions) {
+  /** An engine whose corpus lives in `options.dataDir` (loaded from its snapshot and catalog), or in memory without one. */
+  static async open(options: EngineOptions): Promise<CandidateEngine> {
+    if (options.corpus || options.dataDir === undefined) return new CandidateEngine(options);
+    const corpus = await AdCorpus.open({ ...corpusOptions(options), dataDir: options.dataDir, durability: options.durability, log: options.log });
+    try {
+      return new CandidateEngine({ ...options, corpus }, true);
+    } catch (error) {
+      await corpus.close();
+      throw error;
+    }
+  }
+
+  /** An engine over `options.corpus`, or over a new corpus in memory (CandidateEngine.open takes a dataDir). */
+  constructor(options: EngineOptions, ownsCorpus = false) {
     const o = knownOptions(options, 'CandidateEngine options', optionNames);
     this.dim = integerIn(o.dim, 'CandidateEngine options.dim', 1, 65536);
-    const metric = options.metric ?? 'ip';
     const scorerMode = options.scorerMode ?? 'full';
     if (scorerMode !== 'full' && scorerMode !== 'two-stage') throw invalid("'full' or 'two-stage'", 'CandidateEngine options.scorerMode', scorerMode);
-    this.store = options.corpus?.store ?? options.content?.corpus.store ?? new AdStore();
-    if (options.corpus) {
-      if (options.corpus.dim !== this.dim) throw new DimensionMismatchError(`Expected a corpus of dim ${this.dim} for CandidateEngine options.corpus but received dim ${options.corpus.dim}`);
-      this.corpus = options.corpus;
-    } else {
-      const index = options.createIndex ? options.createIndex(this.dim, metric) : new AdIndex({ dim: this.dim, metric, threads: options.threads });
-      this.ownsIndexes.push(index);
-      this.corpus = new EmbeddingCorpus(index, { keepVectors: scorerMode === 'two-stage' && !options.scorer, store: this.store, filterCacheSize: options.filterCacheSize });
+    if (options.dataDir !== undefined && !options.corpus) {
+      throw new ConfigError('Expected CandidateEngine.open() for options.dataDir (opening a corpus on disk is asynchronous); the constructor builds a corpus in memory');
     }
-    if (options.content) {
-      this.content = options.content;
-    } else {
-      const embedder = options.embedder ?? new HashedNgramEmbedder({ dim: 256 });
-      const contentIndex = new AdIndex({ dim: embedder.dim, metric: 'cosine', threads: options.threads });
-      this.ownsIndexes.push(contentIndex);
-      this.content = new ContentGenerator({
-        embedder,
-        corpus: new EmbeddingCorpus(contentIndex, { store: this.store, filterCacheSize: options.filterCacheSize }),
-        cacheSize: options.embedderCacheSize,
-        callsPerSecond: options.embedderCallsPerSecond,
-      });
+    const embedder = options.embedder ?? new HashedNgramEmbedder({ dim: 256 });
+    this.corpus = options.corpus ?? AdCorpus.inMemory(corpusOptions(options));
+    this.ownsCorpus = ownsCorpus || !options.corpus;
+    if (this.corpus.dim !== this.dim) throw new DimensionMismatchError(`Expected a corpus of dim ${this.dim} for CandidateEngine options.corpus but received dim ${this.corpus.dim}`);
+    if (!this.corpus.content || this.corpus.content.dim !== embedder.dim) {
+      throw new DimensionMismatchError(`Expected a corpus whose content index has the embedder's dim ${embedder.dim} but it has ${this.corpus.content?.dim ?? 'no content index'}`);
     }
+    this.store = this.corpus.store;
+    const behavioural = new EmbeddingCorpus(this.corpus.behavioural, this.store, { filterCacheSize: options.filterCacheSize });
+    this.embeddings = behavioural;
+    this.content = new ContentGenerator({
+      embedder,
+      corpus: new EmbeddingCorpus(this.corpus.content, this.store, { filterCacheSize: options.filterCacheSize }),
+      cacheSize: options.embedderCacheSize,
+      callsPerSecond: options.embedderCallsPerSecond,
+    });
     this.popularity = new PopularityGenerator(options.popularity);
     const scenarios = new Scenarios(options.scenarios ?? defaultScenarios);
     this.allocator = makeAllocator(options, scenarios);
     const generators: CandidateGenerator[] = [
-      new TwoTowerGenerator({ corpus: this.corpus }),
-      new ScorerGenerator({ scorer: options.scorer ?? new DotProductScorer(this.corpus), mode: scorerMode, firstStage: this.corpus }),
+      new TwoTowerGenerator({ corpus: behavioural }),
+      new ScorerGenerator({ scorer: options.scorer ?? new DotProductScorer(behavioural), mode: scorerMode, firstStage: behavioural }),
       this.content,
       this.popularity,
       ...(options.generators ?? []),
@@ -140,46 +156,58 @@ export class CandidateEngine {
 
   /**
    * Adds or updates ads. Ads with an embedding are served by the behavioural generators; ads with
-   * only a title, by the content generator until they get one. All or nothing: every check and
-   * the embedder's call come before the first write, so a bad ad or an embedder failure leaves
-   * the corpora and the store as they were.
+   * only a title, by the content generator until they get one. All or nothing, and durable when
+   * the corpus has a dataDir: every check and the embedder's call come before the commit; the
+   * promise resolves once searches see the batch.
    */
   async upsertAds(ads: readonly AdUpsert[]): Promise<{ embedded: number; cold: number }> {
-    const withEmbedding: AdUpsert[] = [];
-    const cold: AdUpsert[] = [];
     const ids = toIdArray(ads.map((ad) => ad?.id), 'ads[].id');
+    const cold: AdUpsert[] = [];
     ads.forEach((ad, i) => {
       if (ad.embedding !== undefined && (!(ad.embedding instanceof Float32Array) || ad.embedding.length !== this.dim)) {
         throw new DimensionMismatchError(`Expected a Float32Array of ${this.dim} values for ads[${i}].embedding but received ${ad.embedding instanceof Float32Array ? ad.embedding.length : typeof ad.embedding}`);
       }
       const bad = ad.embedding?.findIndex((v) => !Number.isFinite(v)) ?? -1;
       if (bad >= 0) throw new NonFiniteError(`Expected finite values for ads[${i}].embedding but received ${ad.embedding![bad]} at index ${bad}`);
-      if (ad.embedding) withEmbedding.push(ad);
-      else if (!this.corpus.has(ids[i]!) && (ad.title ?? this.store.titleOf(ad.id))) cold.push(ad);
+      if (!ad.embedding && !this.store.hasEmbedding(ids[i]!) && (ad.title ?? this.store.titleOf(ad.id))) cold.push(ad);
     });
-    // The texts and attributes the store will hold once the batch is in (it is written last).
+    // The text an ad will have once the batch is in.
     const coldText = (ad: AdUpsert) => `${ad.title ?? this.store.titleOf(ad.id) ?? ''} ${ad.category ?? this.store.categoryOf(ad.id) ?? ''}`;
-    const prepared = await this.content.embedAds(cold.map((ad) => ({ id: ad.id, text: coldText(ad) })), undefined, cold.length > 0 ? this.store.nativeAttributes(cold) : undefined);
-    if (withEmbedding.length > 0) {
-      const vectors = new Float32Array(withEmbedding.length * this.dim);
-      withEmbedding.forEach((ad, i) => vectors.set(ad.embedding!, i * this.dim));
-      await this.corpus.upsert(withEmbedding.map((a) => a.id), vectors, this.store.nativeAttributes(withEmbedding));
-    }
-    const coldIndexed = await this.content.write(prepared);
-    if (withEmbedding.length > 0) this.content.remove(withEmbedding.map((a) => a.id));
-    // Unknown fields (embedding) are ignored by the store. Ads already indexed whose attributes
-    // changed are rewritten in the indexes (the store tells them).
-    this.store.upsertMany(ads);
-    return { embedded: withEmbedding.length, cold: coldIndexed };
+    const prepared = await this.content.embedAds(cold.map((ad) => ({ id: ad.id, text: coldText(ad) })));
+    const contentOf = new Map<bigint, Float32Array>();
+    const cd = this.content.embedder.dim;
+    prepared.ids.forEach((id, i) => contentOf.set(id, prepared.vectors.subarray(i * cd, (i + 1) * cd)));
+    const upserts = ads.map(({ embedding, ...ad }) => ({
+      ad,
+      embedding,
+      // An ad with an embedding leaves the cold-start corpus.
+      content: embedding ? null : contentOf.get(ad.id),
+    }));
+    await this.corpus.write({ upserts });
+    return { embedded: ads.filter((a) => a.embedding).length, cold: prepared.ids.length };
   }
 
-  /** Removes ads from every corpus and the store; returns how many existed. */
-  removeAds(ids: readonly bigint[]): number {
-    this.corpus.remove(ids);
-    this.content.remove(ids);
-    let removed = 0;
-    for (const id of ids) if (this.store.remove(id)) removed++;
-    return removed;
+  /** Removes ads from the corpus; resolves with how many existed, once searches no longer see them. */
+  async removeAds(ids: readonly bigint[]): Promise<number> {
+    const present = new Set(toIdArray(ids, 'ids')).size;
+    const existing = [...new Set(ids)].filter((id) => this.store.has(id));
+    if (present > 0) await this.corpus.write({ removes: existing });
+    return existing.length;
+  }
+
+  /** Charges spend to ads and their campaigns; an ad or campaign that runs out stops being eligible. */
+  async spend(charges: readonly { id: bigint; amount: number }[]): Promise<void> {
+    charges.forEach((c, i) => numberIn(c?.amount, `charges[${i}].amount`, -Number.MAX_VALUE, Number.MAX_VALUE));
+    await this.corpus.write({ spends: charges });
+  }
+
+  /** Sets campaign budgets (Infinity: unlimited); ads of a campaign at or below 0 are ineligible. */
+  async setCampaignBudgets(budgets: readonly { campaignId: string; budget: number }[]): Promise<void> {
+    budgets.forEach((b, i) => {
+      if (typeof b?.campaignId !== 'string') throw invalid('a string', `budgets[${i}].campaignId`, b?.campaignId);
+      if (typeof b.budget !== 'number' || Number.isNaN(b.budget)) throw invalid('a number', `budgets[${i}].budget`, b.budget);
+    });
+    await this.corpus.write({ campaigns: budgets });
   }
 
   retrieve(request: RetrieveRequest): Promise<RetrieveResult> {
@@ -215,10 +243,20 @@ export class CandidateEngine {
     return true;
   }
 
-  /** Frees the indexes this engine built. */
-  close(): void {
-    for (const index of this.ownsIndexes) index.close();
+  /** Waits for queued writes and frees the corpus, when this engine opened it. */
+  async close(): Promise<void> {
+    if (this.ownsCorpus) await this.corpus.close();
   }
+}
+
+function corpusOptions(options: EngineOptions) {
+  return {
+    dim: options.dim,
+    metric: options.metric ?? 'ip',
+    index: options.index,
+    contentDim: options.embedder?.dim ?? 256,
+    threads: options.threads,
+  };
 }
 
 function makeAllocator(options: EngineOptions, scenarios: Scenarios): QuotaAllocator {

@@ -1,10 +1,10 @@
 /** The orchestration layer: generators, pipeline, quota allocation, scenarios. */
-export { AdStore, type AdAttributes, type AdInput, type AdStoreListener, type CompiledFilter } from './ad-store';
-export { IdMap } from './id-map';
+export { AdStore, type AdAttributes, type AdInput, type AdStoreListener, type CompiledFilter } from '../corpus/ad-store';
+export { IdMap } from '../corpus/id-map';
 export { apportion, type QuotaAllocator, type ServedReport } from './allocators/allocator';
 export { StaticAllocator } from './allocators/static';
 export { ThompsonAllocator, type ThompsonOptions } from './allocators/thompson';
-export { EmbeddingCorpus, type CorpusHit, type EmbeddingCorpusOptions } from './embedding-corpus';
+export { EmbeddingCorpus, type CorpusHit, type EmbeddingCorpusOptions } from '../corpus/embedding-corpus';
 export { type Embedder } from './embedders/embedder';
 export { HashedNgramEmbedder, type HashedEmbedderOptions } from './embedders/hashed';
 export { OpenAIEmbedder, type OpenAIEmbedderOptions } from './embedders/openai';

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { AbortedError, CangenError, DimensionMismatchError, InvalidArgumentError, NonFiniteError } from '../errors';
 import { integerIn, invalid } from '../validate';
-import { compileFilter, type AdStore } from './ad-store';
+import { compileFilter, type AdStore } from '../corpus/ad-store';
 import type { QuotaAllocator, ServedReport } from './allocators/allocator';
 import { UnknownGeneratorError } from './errors';
 import { isMarkedEligible, mergeCandidates } from './merge';

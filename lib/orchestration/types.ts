@@ -1,4 +1,7 @@
 /** The shapes shared by generators, the pipeline, allocators and the service. */
+import type { EligibilityFilter, RequestEligibility } from '../corpus/eligibility';
+
+export { requestEligibility, type EligibilityFilter, type RequestEligibility } from '../corpus/eligibility';
 
 /** What is known about the user making a request; every field is optional. */
 export interface UserFeatures {
@@ -12,16 +15,6 @@ export interface UserFeatures {
   geo?: string;
   /** Categories the user engaged with recently, most recent first (popularity generator). */
   categories?: string[];
-}
-
-/** Request-level eligibility on top of the ads' own state (active, budget left, targeting). */
-export interface EligibilityFilter {
-  /** Only these categories. */
-  categories?: string[];
-  /** Never these advertisers. */
-  excludeAdvertisers?: string[];
-  /** Never these ads (e.g. already shown). */
-  excludeAds?: bigint[];
 }
 
 export interface RetrieveRequest {
@@ -62,37 +55,6 @@ export interface GeneratorInput {
    * inside their search (an AdIndex filter). Absent when a generator is called outside a pipeline.
    */
   readonly eligibility?: RequestEligibility;
-}
-
-/** A request's eligibility in the form a corpus turns into a native filter (and caches by `key`). */
-export interface RequestEligibility {
-  /** Where the user is (geo targeting). */
-  readonly geo: string | undefined;
-  readonly categories?: readonly string[];
-  readonly excludeAdvertisers?: readonly string[];
-  /** Dropped from results after the search (too specific to compile into a shared filter). */
-  readonly excludeAds?: ReadonlySet<bigint>;
-  /** Identifies geo, categories and excludeAdvertisers (unambiguously): requests with the same key share a compiled filter. */
-  readonly key: string;
-}
-
-/** A name list as a set: sorted, repeats dropped (its order and repeats do not change a filter). */
-const asSet = (names: readonly string[] | undefined) => (names ? [...new Set(names)].sort() : null);
-
-/**
- * Builds a RequestEligibility from the user's geo and the request's filter. The key is the JSON of
- * [geo, categories, excluded advertisers] (lists as sorted sets): unambiguous whatever characters
- * the names hold, so two requests share a compiled filter only when their filters are equal.
- */
-export function requestEligibility(geo: string | undefined, filter: EligibilityFilter | undefined): RequestEligibility {
-  const key = JSON.stringify([geo ?? null, asSet(filter?.categories), asSet(filter?.excludeAdvertisers)]);
-  return {
-    geo,
-    categories: filter?.categories,
-    excludeAdvertisers: filter?.excludeAdvertisers,
-    excludeAds: filter?.excludeAds && filter.excludeAds.length > 0 ? new Set(filter.excludeAds) : undefined,
-    key,
-  };
 }
 
 export interface FeedbackEvent {

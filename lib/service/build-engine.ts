@@ -1,20 +1,39 @@
-/** Builds the service's engine from its configuration: index kind, embedder, corpus, state. */
-import { AdIndex, type AdIndexOptions } from '../ad-index';
+/** Builds the service's engine from its configuration: index kind, embedder, corpus (on disk or in memory), state. */
+import type { AdIndexOptions } from '../ad-index';
 import { CandidateEngine } from '../orchestration/engine';
 import { HashedNgramEmbedder } from '../orchestration/embedders/hashed';
 import { OpenAIEmbedder } from '../orchestration/embedders/openai';
 import { ConfigError } from '../orchestration/errors';
-import { seededRandom } from '../orchestration/random';
-import { Marketplace } from '../simulator/world';
+import type { UserFeatures } from '../orchestration/types';
 import type { ServiceConfig } from './config';
 
 export interface BuiltEngine {
   engine: CandidateEngine;
-  world: Marketplace | undefined;
 }
 
-/** Builds the engine and, for the simulator corpus, loads its ads (trains an IVF index first). */
-export async function buildEngine(config: ServiceConfig, onProgress?: (done: number, total: number) => void): Promise<BuiltEngine> {
+/**
+ * Where a corpus that starts empty gets its first ads, and the features of the users it knows
+ * (the simulator's marketplace is one: lib/simulator/service-corpus.ts).
+ */
+export interface CorpusSource {
+  userFeatures?: (userId: string) => UserFeatures | undefined;
+  /** Trains the index when it needs it and writes the ads, through engine.upsertAds. */
+  fill(engine: CandidateEngine, onProgress?: (done: number, total: number) => void): Promise<void>;
+}
+
+export interface BuildOptions {
+  /** Fills the corpus when it is empty (a dataDir already holding ads is not refilled). */
+  source?: CorpusSource;
+  onProgress?: (done: number, total: number) => void;
+  /** Hears what opening the corpus did (snapshot, replay). */
+  log?: (line: string) => void;
+}
+
+/** Builds the engine: opens the corpus (config.dataDir: its snapshot and catalog), fills it from `source` when empty. */
+export async function buildEngine(config: ServiceConfig, options: BuildOptions = {}): Promise<BuiltEngine> {
+  if (config.corpus === 'simulator' && !options.source) {
+    throw new ConfigError("Expected a corpus source for corpus 'simulator' (simulatorSource(config) from the simulator module, as `cangen serve` passes) or corpus 'empty'");
+  }
   const embedder = config.embedder.kind === 'hashed'
     ? new HashedNgramEmbedder({ dim: config.embedder.dim })
     : new OpenAIEmbedder({
@@ -23,17 +42,13 @@ export async function buildEngine(config: ServiceConfig, onProgress?: (done: num
         dim: config.embedder.dim,
         apiKey: config.embedder.apiKeyEnv ? process.env[config.embedder.apiKeyEnv] : undefined,
       });
-  // nprobe / efSearch are the index's default search effort: every search of the engine uses them.
-  const index = new AdIndex({ dim: config.dim, threads: config.threads, nprobe: config.nprobe, efSearch: config.efSearch, ...indexKind(config.index) });
-  if (!index.isTrained && config.corpus === 'empty') {
-    index.close();
-    throw new ConfigError(`Expected an index that needs no training for corpus 'empty' but received '${config.index}': use 'flat' or 'HNSW32', or start from the simulator corpus`);
-  }
-  const world = config.corpus === 'simulator' ? new Marketplace({ ads: config.ads, dim: config.dim, coldShare: 0.02, seed: 1 }) : undefined;
-  const random = seededRandom(7);
-  const engine = new CandidateEngine({
+  const engine = await CandidateEngine.open({
     dim: config.dim,
-    createIndex: () => index,
+    // nprobe / efSearch are the index's default search effort: every search of the engine uses them.
+    index: { nprobe: config.nprobe, efSearch: config.efSearch, ...indexKind(config.index) },
+    dataDir: config.dataDir,
+    durability: config.durability,
+    log: options.log,
     embedder,
     scenarios: config.scenarios,
     allocator: config.allocator,
@@ -42,29 +57,19 @@ export async function buildEngine(config: ServiceConfig, onProgress?: (done: num
     filterCacheSize: config.filterCacheSize,
     embedderCacheSize: config.embedderCacheSize,
     embedderCallsPerSecond: config.embedderCallsPerSecond > 0 ? config.embedderCallsPerSecond : undefined,
-    userFeatures: world
-      ? (userId) => {
-          const n = Number(/^u(\d+)$/.exec(userId)?.[1] ?? NaN);
-          return Number.isInteger(n) ? world.features(n % world.nUsers, 'home', random) : undefined;
-        }
-      : undefined,
+    userFeatures: options.source?.userFeatures,
   });
-  if (world) {
-    const d = world.dim;
-    if (!index.isTrained) {
-      const rows = Math.min(world.nAds, 50_000);
-      await index.train(world.adBehavioural.slice(0, rows * d));
+  try {
+    if (!engine.corpus.behavioural.isTrained && engine.store.size === 0 && !options.source) {
+      throw new ConfigError(`Expected an index that needs no training for corpus 'empty' but received '${config.index}': use 'flat' or 'HNSW32', or start from the simulator corpus`);
     }
-    const batch = 50_000;
-    for (let start = 0; start < world.nAds; start += batch) {
-      const end = Math.min(world.nAds, start + batch);
-      const ads = Array.from({ length: end - start }, (_, j) => world.adUpsert(start + j));
-      await engine.upsertAds(ads);
-      onProgress?.(end, world.nAds);
-    }
+    if (options.source && engine.store.size === 0) await options.source.fill(engine, options.onProgress);
+    await engine.restoreState();
+  } catch (error) {
+    await engine.close();
+    throw error;
   }
-  await engine.restoreState();
-  return { engine, world };
+  return { engine };
 }
 
 /**

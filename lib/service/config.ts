@@ -21,6 +21,17 @@ export interface ServiceConfig {
   dim: number;
   /** 'simulator': start with the simulator's marketplace (the demo); 'empty': fill it through PUT /v1/ads. */
   corpus: 'simulator' | 'empty';
+  /**
+   * Where the corpus keeps its catalog (SQLite) and index snapshots: every acknowledged write to
+   * /v1/ads survives a restart. Unset: the corpus lives in memory and is lost at exit.
+   */
+  dataDir: string | undefined;
+  /** 'power' (default): each write is fsynced. 'process': survives a crash of the service, not of the machine. */
+  durability: 'power' | 'process';
+  /** Snapshot the indexes this often when the corpus changed (and at shutdown); 0: only at shutdown. */
+  snapshotIntervalMs: number;
+  /** Compact an index in the background once this share of its slots is dead (checked with each snapshot). */
+  compactDeadShare: number;
   /** Ads of the simulator corpus. */
   ads: number;
   /** 'flat' (exact) or a FAISS factory string such as 'IVF1024,Flat'. */
@@ -79,6 +90,10 @@ export const defaultConfig: ServiceConfig = {
   saveIntervalMs: 60_000,
   dim: 32,
   corpus: 'simulator',
+  dataDir: undefined,
+  durability: 'power',
+  snapshotIntervalMs: 300_000,
+  compactDeadShare: 0.2,
   ads: 20_000,
   index: 'flat',
   threads: 1,
@@ -119,6 +134,10 @@ export const environment: Record<string, keyof ServiceConfig> = {
   CANGEN_SAVE_INTERVAL_MS: 'saveIntervalMs',
   CANGEN_DIM: 'dim',
   CANGEN_CORPUS: 'corpus',
+  CANGEN_DATA_DIR: 'dataDir',
+  CANGEN_DURABILITY: 'durability',
+  CANGEN_SNAPSHOT_INTERVAL_MS: 'snapshotIntervalMs',
+  CANGEN_COMPACT_DEAD_SHARE: 'compactDeadShare',
   CANGEN_ADS: 'ads',
   CANGEN_INDEX: 'index',
   CANGEN_THREADS: 'threads',
@@ -145,7 +164,7 @@ export const environment: Record<string, keyof ServiceConfig> = {
   CANGEN_EMBEDDER_CALLS_PER_SECOND: 'embedderCallsPerSecond',
 };
 
-const integers: (keyof ServiceConfig)[] = ['port', 'bodyLimit', 'saveIntervalMs', 'dim', 'ads', 'threads', 'nprobe', 'efSearch', 'drainDelayMs', 'feedbackMaxAgeMs', 'feedbackMaxEvents', 'feedbackRate', 'feedbackBurst', 'feedbackDedupeSize',
+const integers: (keyof ServiceConfig)[] = ['port', 'bodyLimit', 'saveIntervalMs', 'snapshotIntervalMs', 'dim', 'ads', 'threads', 'nprobe', 'efSearch', 'drainDelayMs', 'feedbackMaxAgeMs', 'feedbackMaxEvents', 'feedbackRate', 'feedbackBurst', 'feedbackDedupeSize',
   'maxK', 'maxDeadlineMs', 'maxTextLength', 'maxFilterNames', 'maxExcludeAds', 'maxInFlight', 'filterCacheSize', 'embedderCacheSize', 'embedderCallsPerSecond'];
 const booleans: (keyof ServiceConfig)[] = ['log', 'trustProxy'];
 
@@ -154,7 +173,7 @@ function bad(expected: string, key: string, source: string, value: unknown): Con
 }
 
 function check(config: ServiceConfig, source: (key: string) => string): ServiceConfig {
-  const ranges: Record<string, [number, number]> = { port: [0, 65535], bodyLimit: [1024, 1 << 30], saveIntervalMs: [0, 86_400_000], dim: [1, 65536], ads: [0, 100_000_000], threads: [0, 4096], nprobe: [1, 1 << 24], efSearch: [1, 65536], drainDelayMs: [0, 600_000], feedbackMaxAgeMs: [1000, 30 * 86_400_000], feedbackMaxEvents: [1, 100_000], feedbackRate: [1, 10_000_000], feedbackBurst: [1, 100_000_000], feedbackDedupeSize: [1000, 100_000_000],
+  const ranges: Record<string, [number, number]> = { port: [0, 65535], bodyLimit: [1024, 1 << 30], saveIntervalMs: [0, 86_400_000], snapshotIntervalMs: [0, 86_400_000], dim: [1, 65536], ads: [0, 100_000_000], threads: [0, 4096], nprobe: [1, 1 << 24], efSearch: [1, 65536], drainDelayMs: [0, 600_000], feedbackMaxAgeMs: [1000, 30 * 86_400_000], feedbackMaxEvents: [1, 100_000], feedbackRate: [1, 10_000_000], feedbackBurst: [1, 100_000_000], feedbackDedupeSize: [1000, 100_000_000],
     maxK: [1, 100_000], maxDeadlineMs: [1, 60_000], maxTextLength: [1, 1 << 20], maxFilterNames: [1, 100_000], maxExcludeAds: [0, 1_000_000], maxInFlight: [1, 1_000_000],
     filterCacheSize: [1, 1_000_000], embedderCacheSize: [0, 10_000_000], embedderCallsPerSecond: [0, 1_000_000] };
   for (const key of integers) {
@@ -165,6 +184,9 @@ function check(config: ServiceConfig, source: (key: string) => string): ServiceC
   if (typeof config.host !== 'string' || config.host === '') throw bad('a host name or address', 'host', source('host'), config.host);
   if (config.token !== undefined && (typeof config.token !== 'string' || config.token.length < 16)) throw bad('a token of at least 16 characters', 'token', source('token'), '(hidden)');
   if (!['simulator', 'empty'].includes(config.corpus)) throw bad("'simulator' or 'empty'", 'corpus', source('corpus'), config.corpus);
+  if (config.dataDir !== undefined && (typeof config.dataDir !== 'string' || config.dataDir === '')) throw bad('a folder path', 'dataDir', source('dataDir'), config.dataDir);
+  if (!['power', 'process'].includes(config.durability)) throw bad("'power' or 'process'", 'durability', source('durability'), config.durability);
+  if (typeof config.compactDeadShare !== 'number' || !(config.compactDeadShare > 0 && config.compactDeadShare <= 1)) throw bad('a share in (0, 1]', 'compactDeadShare', source('compactDeadShare'), config.compactDeadShare);
   if (!['learned', 'static'].includes(config.allocator)) throw bad("'learned' or 'static'", 'allocator', source('allocator'), config.allocator);
   if (typeof config.index !== 'string' || config.index === '') throw bad("'flat' or a FAISS factory string", 'index', source('index'), config.index);
   for (const key of booleans) if (typeof config[key] !== 'boolean') throw bad('true or false', key, source(key), config[key]);
@@ -206,6 +228,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; ov
     if (raw === undefined || raw === '') continue;
     sources.set(key, `environment variable ${name}`);
     if (integers.includes(key)) fromEnv[key] = /^\d+$/.test(raw) ? Number(raw) : raw;
+    else if (key === 'compactDeadShare') fromEnv[key] = /^[\d.]+$/.test(raw) ? Number(raw) : raw;
     else if (booleans.includes(key)) fromEnv[key] = raw === '1' || raw === 'true' ? true : raw === '0' || raw === 'false' ? false : raw;
     else fromEnv[key] = raw;
   }

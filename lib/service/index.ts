@@ -1,5 +1,5 @@
 /** The cangen HTTP service. */
 export { loadConfig, defaultConfig, environment, type ServiceConfig } from './config';
-export { buildEngine, type BuiltEngine } from './build-engine';
+export { buildEngine, type BuiltEngine, type BuildOptions, type CorpusSource } from './build-engine';
 export { createService, type CangenService } from './server';
 export { ServiceMetrics } from './metrics';

@@ -1,4 +1,5 @@
 /** Prometheus metrics of one service instance, in a registry of its own. */
+import type { CorpusStats } from '../corpus/ad-corpus';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { FeedbackEvent, RetrieveResult } from '../orchestration/types';
 
@@ -54,7 +55,32 @@ export class ServiceMetrics {
     labelNames: ['route', 'code'],
     registers: [this.registry],
   });
-  readonly corpusAds = new Gauge({ name: 'cangen_corpus_ads', help: 'Ads in the store', registers: [this.registry] });
+  readonly corpusAds = new Gauge({ name: 'cangen_corpus_ads', help: 'Ads in the corpus', registers: [this.registry] });
+  readonly catalogSequence = new Gauge({ name: 'cangen_catalog_sequence', help: 'Sequence of the last write committed to the catalog', registers: [this.registry] });
+  readonly catalogBytes = new Gauge({ name: 'cangen_catalog_bytes', help: 'Size of the catalog on disk (0 in memory)', registers: [this.registry] });
+  readonly snapshotAge = new Gauge({ name: 'cangen_snapshot_age_seconds', help: 'Age of the newest index snapshot (-1: none yet)', registers: [this.registry] });
+  readonly replayLag = new Gauge({ name: 'cangen_snapshot_lag_writes', help: 'Writes committed after the newest snapshot: what a restart replays', registers: [this.registry] });
+
+  /** Reads the corpus's figures at every scrape. */
+  watchCorpus(stats: () => CorpusStats): void {
+    const update = () => {
+      const s = stats();
+      this.corpusAds.set(s.ads);
+      this.catalogSequence.set(s.head);
+      this.catalogBytes.set(s.catalogBytes);
+      this.snapshotAge.set(s.snapshotAgeSeconds ?? -1);
+      this.replayLag.set(s.replayLag);
+    };
+    this.corpusWatch = update;
+  }
+
+  /** The registry's text, with the corpus figures read now. */
+  async text(): Promise<string> {
+    this.corpusWatch?.();
+    return this.registry.metrics();
+  }
+
+  private corpusWatch: (() => void) | undefined;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'cangen_' });

@@ -83,6 +83,8 @@ function statusOf(code: string): number {
     case 'ERR_DUPLICATE_ID':
       return 400;
     case 'ERR_CLOSED':
+    case 'ERR_CATALOG':
+    case 'ERR_CORPUS_FAILED':
       return 503;
     case 'ERR_ABORTED':
       return 499; // the client went away; nobody reads this answer
@@ -107,7 +109,7 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
   let stopped: Promise<void> | undefined;
   engine.pipeline.onRetrieve((r) => metrics.observeRetrieve(r));
   engine.pipeline.onFeedback((e) => metrics.observeFeedback(e));
-  metrics.corpusAds.set(engine.store.size);
+  metrics.watchCorpus(() => engine.corpus.stats());
   const expected = config.token ? Buffer.from(config.token) : undefined;
   /** Whether an Authorization header carries the token (compared in constant time). */
   const tokenIs = (header: string | undefined) => {
@@ -225,30 +227,46 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
     async (request) => {
       const ads = request.body.ads.map((a) => ({ ...a, id: toId(a.id), embedding: floats(a.embedding) }));
       const outcome = await engine.upsertAds(ads);
-      metrics.corpusAds.set(engine.store.size);
       return { upserted: ads.length, ...outcome };
     },
   );
 
   app.delete<{ Body: { ids: Id[] } }>('/v1/ads', { schema: deleteSchema, onRequest: requireToken }, async (request) => {
-    const removed = engine.removeAds(request.body.ids.map(toId));
-    metrics.corpusAds.set(engine.store.size);
+    const removed = await engine.removeAds(request.body.ids.map(toId));
     return { removed };
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     if (draining) return reply.code(503).send({ status: 'draining' });
+    const failure = engine.corpus.stats().failure;
+    if (failure) return reply.code(503).send({ status: 'corpus failed', reason: failure });
     return { status: 'ready', ads: engine.store.size, scenarios: engine.pipeline.scenarios.names };
   });
   app.get('/metrics', async (_request, reply) => {
     reply.header('content-type', metrics.registry.contentType);
-    return metrics.registry.metrics();
+    return metrics.text();
   });
 
   const saver = config.saveIntervalMs > 0 && config.stateFile
     ? setInterval(() => engine.saveState().catch((error) => app.log.error(error)), config.saveIntervalMs).unref()
     : undefined;
+
+  // Background upkeep of the corpus: compaction past the dead-slot threshold, then a snapshot when
+  // anything changed since the last one (so a restart replays little). One round at a time.
+  let upkeep: Promise<void> = Promise.resolve();
+  const maintain = () =>
+    (upkeep = upkeep.then(async () => {
+      try {
+        const compacted = await engine.corpus.compact(config.compactDeadShare);
+        if (compacted.length > 0) app.log.info({ compacted }, 'corpus compacted');
+        const s = engine.corpus.stats();
+        if (s.durable && s.head > s.snapshotSeq) await engine.corpus.snapshot();
+      } catch (error) {
+        app.log.error(error);
+      }
+    }));
+  const snapshotter = config.snapshotIntervalMs > 0 ? setInterval(maintain, config.snapshotIntervalMs).unref() : undefined;
 
   return {
     app,
@@ -260,6 +278,7 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
       stopped ??= (async () => {
         draining = true;
         if (saver) clearInterval(saver);
+        if (snapshotter) clearInterval(snapshotter);
         // Readiness is 503 from now on; the listener stays open while load balancers notice.
         if (config.drainDelayMs > 0) await new Promise((r) => setTimeout(r, config.drainDelayMs));
         // In-flight requests finish; connections still busy after the grace period are cut.
@@ -267,7 +286,9 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
         await app.close();
         clearTimeout(grace);
         await engine.saveState();
-        engine.close();
+        await upkeep;
+        if (engine.corpus.stats().durable) await engine.corpus.snapshot();
+        await engine.close();
       })();
       return stopped;
     },

@@ -3,3 +3,4 @@ export { Marketplace, pClick, pConversion, scenarioTruth, type WorldOptions } fr
 export { simulate, type ArmResult, type SimulationOptions, type SimulationReport } from './run';
 export { quotasSvg } from './svg';
 export { formatReport, machine } from './report';
+export { simulatorSource } from './service-corpus';

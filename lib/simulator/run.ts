@@ -96,7 +96,7 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
   const ads = Array.from({ length: world.nAds }, (_, i) => world.adUpsert(i));
   for (const engine of Object.values(arms)) {
     await engine.upsertAds(ads);
-    world.advertiserBudget.forEach((budget, a) => engine.store.setCampaignBudget(`adv${a}`, budget));
+    await engine.setCampaignBudgets(Array.from(world.advertiserBudget, (budget, a) => ({ campaignId: `adv${a}`, budget })));
   }
 
   const tallies = Object.fromEntries(
@@ -141,12 +141,13 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
       scored.sort((a, b) => b.estimate - a.estimate);
       const shown = scored.slice(0, o.slots);
       const events: { requestId: string; adId: bigint; type: 'impression' | 'click' | 'conversion' }[] = [];
+      const charges: { id: bigint; amount: number }[] = [];
       shown.forEach((s, i) => {
         tally.value += rewardOf(s.pc, s.pv);
         events.push({ requestId: result.requestId, adId: s.c.adId, type: 'impression' });
         if (outcomeDraws[2 * i]! < s.pc) {
           tally.clicks++;
-          engine.store.spend(s.c.adId, world.adBid[Number(s.c.adId) - 1]!);
+          charges.push({ id: s.c.adId, amount: world.adBid[Number(s.c.adId) - 1]! });
           events.push({ requestId: result.requestId, adId: s.c.adId, type: 'click' });
           if (outcomeDraws[2 * i + 1]! < s.pv) {
             tally.conversions++;
@@ -154,6 +155,7 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
           }
         }
       });
+      if (charges.length > 0) await engine.spend(charges);
       engine.feedback(events);
       // The oracle: the best `slots` eligible ads by true expected value.
       const possible: number[] = [];
@@ -216,8 +218,8 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
     quotasOverTime,
     seconds: (performance.now() - started) / 1000,
   };
-  arms.static.close();
-  arms.learned.close();
+  await arms.static.close();
+  await arms.learned.close();
   oracle.close();
   return report;
 }

@@ -4,7 +4,7 @@
  * query text or interest keywords embedded the same way. Ads leave this corpus when they graduate
  * (get a behavioural embedding) or are removed.
  */
-import type { EmbeddingCorpus } from '../embedding-corpus';
+import type { EmbeddingCorpus } from '../../corpus/embedding-corpus';
 import type { Embedder } from '../embedders/embedder';
 import { requestEligibility, type CandidateGenerator, type GeneratedCandidate, type GeneratorInput, type UserFeatures } from '../types';
 import { toCandidates } from './two-tower';
@@ -16,7 +16,6 @@ import { TokenBucket } from '../token-bucket';
 export interface PreparedAds {
   ids: bigint[];
   vectors: Float32Array;
-  attributes?: Uint32Array;
 }
 
 export interface ContentGeneratorOptions {
@@ -59,19 +58,12 @@ export class ContentGenerator implements CandidateGenerator {
   }
 
   /**
-   * Embeds and indexes ads' texts. Texts without a word are skipped (they have no direction).
-   * Over an AdIndex corpus, `attributes` (6 per ad, AdStore.nativeAttributes) go with them.
+   * Embeds ads' texts for the corpus (the engine commits them with the ads). Texts without a word
+   * are skipped (they have no direction). Writes nothing: the embedder, the step that fails for
+   * reasons outside the batch, runs before any write.
    */
-  async index(ads: readonly { id: bigint; text: string }[], signal?: AbortSignal, attributes?: Uint32Array): Promise<number> {
-    return this.write(await this.embedAds(ads, signal, attributes));
-  }
-
-  /**
-   * The embedder's part of index(), which writes nothing: a caller that must write all or nothing
-   * asks the embedder (the step that fails for reasons outside the batch) before any write.
-   */
-  async embedAds(ads: readonly { id: bigint; text: string }[], signal?: AbortSignal, attributes?: Uint32Array): Promise<PreparedAds> {
-    if (ads.length === 0) return { ids: [], vectors: new Float32Array(0), attributes };
+  async embedAds(ads: readonly { id: bigint; text: string }[], signal?: AbortSignal): Promise<PreparedAds> {
+    if (ads.length === 0) return { ids: [], vectors: new Float32Array(0) };
     const vectors = await this.embedder.embed(ads.map((a) => a.text), signal);
     const dim = this.embedder.dim;
     const keep: number[] = [];
@@ -82,18 +74,7 @@ export class ContentGenerator implements CandidateGenerator {
     }
     const packed = new Float32Array(keep.length * dim);
     keep.forEach((row, i) => packed.set(vectors.subarray(row * dim, (row + 1) * dim), i * dim));
-    let kept = attributes;
-    if (attributes && keep.length !== ads.length) {
-      kept = new Uint32Array(keep.length * 6);
-      keep.forEach((row, i) => kept!.set(attributes.subarray(row * 6, row * 6 + 6), i * 6));
-    }
-    return { ids: keep.map((i) => ads[i]!.id), vectors: packed, attributes: kept };
-  }
-
-  /** Writes what embedAds() prepared; returns how many ads were indexed. */
-  async write(prepared: PreparedAds): Promise<number> {
-    if (prepared.ids.length > 0) await this.corpus.upsert(prepared.ids, prepared.vectors, prepared.attributes);
-    return prepared.ids.length;
+    return { ids: keep.map((i) => ads[i]!.id), vectors: packed };
   }
 
   /** The embedding of a query text: from the cache, else one embedder call within the budget. */
@@ -116,11 +97,6 @@ export class ContentGenerator implements CandidateGenerator {
       if (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
     }
     return vector;
-  }
-
-  /** Drops ads (graduated or deleted). */
-  remove(adIds: readonly bigint[]): number {
-    return this.corpus.remove(adIds);
   }
 
   async generate(input: GeneratorInput): Promise<GeneratedCandidate[]> {

@@ -4,7 +4,7 @@
  * them with the scorer. Any scorer plugs in through `Scorer`; `DotProductScorer` is the one built
  * on the exact index; LearnedScorerAdapter plugs in lib/scorer's MLP and Mixture-of-Logits models.
  */
-import type { EmbeddingCorpus } from '../embedding-corpus';
+import type { EmbeddingCorpus } from '../../corpus/embedding-corpus';
 import { markEligible } from '../merge';
 import { requestEligibility, type CandidateGenerator, type GeneratedCandidate, type GeneratorInput, type RequestEligibility, type UserFeatures } from '../types';
 import { toCandidates } from './two-tower';
@@ -21,28 +21,28 @@ export interface Scorer {
   topK?(user: Float32Array, k: number, scenario?: string, eligibility?: RequestEligibility, signal?: AbortSignal): Promise<GeneratedCandidate[]>;
 }
 
-/** Dot product over the ads' embeddings: the exact FlatIndex scan for top-k, float64 re-scoring. */
+/**
+ * The index's own similarity (the dot product for 'ip'): its exact scan for top-k, and the scores
+ * of given ads from the vectors the index stores (an id-filtered search: exact for the flat kind
+ * and, up to a few thousand ads, for approximate kinds that keep their vectors).
+ */
 export class DotProductScorer implements Scorer {
   readonly name = 'dot-product';
   private readonly corpus: EmbeddingCorpus;
 
-  /** `corpus` must keep its vectors (keepVectors: true) for re-scoring. */
   constructor(corpus: EmbeddingCorpus) {
     this.corpus = corpus;
   }
 
   async score(user: Float32Array, adIds: readonly bigint[]): Promise<Float64Array> {
-    const out = new Float64Array(adIds.length);
-    for (let i = 0; i < adIds.length; i++) {
-      const v = this.corpus.vectorOf(adIds[i]!);
-      if (!v) {
-        out[i] = NaN;
-        continue;
-      }
-      let s = 0;
-      for (let j = 0; j < v.length; j++) s += user[j]! * v[j]!;
-      out[i] = s;
-    }
+    const out = new Float64Array(adIds.length).fill(NaN);
+    if (adIds.length === 0) return out;
+    const results = await this.corpus.index.search(user, adIds.length, { filter: { ids: adIds } });
+    const sign = this.corpus.index.metric === 'l2' ? -1 : 1;
+    const scoreOf = new Map<bigint, number>();
+    const { ids, scores } = results.row(0);
+    ids.forEach((id, i) => scoreOf.set(id, sign * scores[i]!));
+    adIds.forEach((id, i) => (out[i] = scoreOf.get(id) ?? NaN));
     return out;
   }
 

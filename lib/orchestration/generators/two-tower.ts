@@ -2,7 +2,7 @@
  * Two-tower retrieval: the user tower's embedding against the ads' embeddings. Over an AdIndex
  * corpus the search takes the request's eligibility filter, so it returns only eligible ads.
  */
-import type { EmbeddingCorpus } from '../embedding-corpus';
+import type { EmbeddingCorpus } from '../../corpus/embedding-corpus';
 import { markEligible } from '../merge';
 import { requestEligibility, type CandidateGenerator, type GeneratedCandidate, type GeneratorInput, type UserFeatures } from '../types';
 

@@ -6,7 +6,9 @@
  * `eligible()` here is the reference the pipeline checks candidates against when a generator did
  * not filter natively (or a write was in flight while it searched).
  */
-import type { EligibilityFilter } from './types';
+import type { CatalogAd, NameEntry } from './catalog';
+import type { EligibilityFilter } from './eligibility';
+import { CorpusError } from './errors';
 import { grown, IdMap } from './id-map';
 
 export interface AdAttributes {
@@ -82,6 +84,12 @@ export class AdStore {
   /** Per geo, the sets that contain it (plus set 0). */
   private readonly setsByGeo = new Map<string, number[]>();
   private campaignBudgets = new Float64Array(16).fill(Infinity);
+  /** Per ad: bit 1 when it has a behavioural embedding in the corpus, bit 2 a content one. */
+  private placed = new Uint8Array(0);
+  /** Names already in the catalog, per dictionary: the ones interned after are new. */
+  private readonly persisted = { advertiser: 1, campaign: 1, category: 1, geoset: 1 };
+  /** Set by the corpus that owns this store: its writes go through the catalog, never here. */
+  private owner: string | undefined;
   private readonly listeners: AdStoreListener[] = [];
   /** Bumped when a new advertiser, campaign, category or geo set is interned (filters keyed on names go stale). */
   private dictionaryVersion = 0;
@@ -95,9 +103,116 @@ export class AdStore {
     return this.dictionaryVersion;
   }
 
+  /**
+   * Hands the store to a corpus (AdCorpus): from then on its public writes throw, so that nothing
+   * changes an ad without the catalog; the corpus writes through `asOwner`.
+   */
+  own(owner: string): void {
+    this.owner = owner;
+  }
+
+  /** Runs `write` on behalf of the owning corpus. */
+  asOwner<T>(write: () => T): T {
+    const owner = this.owner;
+    this.owner = undefined;
+    try {
+      return write();
+    } finally {
+      this.owner = owner;
+    }
+  }
+
+  /** The ad as the catalog records it after `input` is applied: every attribute, none partial. */
+  resolved(input: AdInput): CatalogAd {
+    const row = this.rows.get(input.id);
+    const current = row >= 0 && this.live[row] === 1 ? this.build(row) : undefined;
+    const title = input.title ?? current?.title;
+    return {
+      id: input.id,
+      advertiserId: input.advertiserId ?? current?.advertiserId ?? '',
+      campaignId: input.campaignId ?? current?.campaignId ?? '',
+      category: input.category ?? current?.category ?? '',
+      geos: [...(input.geos ?? current?.geos ?? [])],
+      active: input.active ?? current?.active ?? true,
+      budgetLeft: input.budgetLeft ?? current?.budgetLeft ?? Infinity,
+      ...(title !== undefined ? { title } : {}),
+    };
+  }
+
+  /** Interns the names an ad uses (so that a batch's new names can be committed with it). */
+  internNames(ad: CatalogAd): void {
+    this.intern(this.advertisers, ad.advertiserId);
+    this.internCampaign(ad.campaignId);
+    this.intern(this.categories, ad.category);
+    this.internGeos(ad.geos);
+  }
+
+  /** Names interned since the last markNamesPersisted(), with their codes. */
+  unpersistedNames(): NameEntry[] {
+    const out: NameEntry[] = [];
+    const add = (dictionary: NameEntry['dictionary'], names: readonly string[]) => {
+      for (let code = this.persisted[dictionary]; code < names.length; code++) out.push({ dictionary, code, name: names[code]! });
+    };
+    add('advertiser', this.advertisers.names);
+    add('campaign', this.campaigns.names);
+    add('category', this.categories.names);
+    add('geoset', this.geoSets.names);
+    return out;
+  }
+
+  markNamesPersisted(): void {
+    this.persisted.advertiser = this.advertisers.names.length;
+    this.persisted.campaign = this.campaigns.names.length;
+    this.persisted.category = this.categories.names.length;
+    this.persisted.geoset = this.geoSets.names.length;
+  }
+
+  /** Restores the catalog's names with their codes, before any ad is loaded. */
+  importNames(entries: readonly NameEntry[]): void {
+    const sorted = [...entries].sort((a, b) => a.code - b.code);
+    for (const e of sorted) {
+      const code =
+        e.dictionary === 'advertiser' ? this.intern(this.advertisers, e.name)
+        : e.dictionary === 'campaign' ? this.internCampaign(e.name)
+        : e.dictionary === 'category' ? this.intern(this.categories, e.name)
+        : this.internGeos(JSON.parse(e.name) as string[]);
+      if (code !== e.code) throw new CorpusError('ERR_CATALOG', `The catalog's ${e.dictionary} name ${JSON.stringify(e.name)} has code ${e.code} but was given ${code}: the catalog's names are not contiguous`);
+    }
+    this.markNamesPersisted();
+  }
+
+  /** Records where the ad's vectors are: a behavioural embedding and/or a content one. */
+  setPlacement(id: bigint, behavioural: boolean, content: boolean): void {
+    const row = this.rows.get(id);
+    if (row >= 0) this.placed[row] = (behavioural ? 1 : 0) | (content ? 2 : 0);
+  }
+
+  /** Whether the ad is in the corpus with a behavioural embedding. */
+  hasEmbedding(id: bigint): boolean {
+    const row = this.rows.get(id);
+    return row >= 0 && this.live[row] === 1 && (this.placed[row]! & 1) === 1;
+  }
+
+  /** Whether the ad is in the corpus with a content (text) embedding. */
+  hasContent(id: bigint): boolean {
+    const row = this.rows.get(id);
+    return row >= 0 && this.live[row] === 1 && (this.placed[row]! & 2) === 2;
+  }
+
+  /** Ids of the present ads of a campaign. */
+  adsOfCampaign(campaignId: string): bigint[] {
+    const code = this.campaigns.code(campaignId);
+    return code === undefined ? [] : this.campaignAds(code);
+  }
+
   /** Called with the ids whose native attributes may have changed (upserts, removals, budget changes). */
   onChange(listener: AdStoreListener): void {
     this.listeners.push(listener);
+  }
+
+  offChange(listener: AdStoreListener): void {
+    const at = this.listeners.indexOf(listener);
+    if (at >= 0) this.listeners.splice(at, 1);
   }
 
   has(id: bigint): boolean {
@@ -113,6 +228,7 @@ export class AdStore {
 
   /** Inserts or updates; fields not given keep their value (or a permissive default for new ads). */
   upsert(input: AdInput): AdAttributes {
+    this.checkWritable();
     const row = this.write(input);
     this.notify([input.id]);
     return this.build(row);
@@ -120,20 +236,24 @@ export class AdStore {
 
   /** upsert() for a batch, with one change notification. */
   upsertMany(inputs: readonly AdInput[]): void {
+    this.checkWritable();
     for (const input of inputs) this.write(input);
     this.notify(inputs.map((a) => a.id));
   }
 
   remove(id: bigint): boolean {
+    this.checkWritable();
     const row = this.rows.get(id);
     if (row < 0 || this.live[row] !== 1) return false;
     this.live[row] = 0;
+    this.placed[row] = 0;
     this.liveCount--;
     this.notify([id]);
     return true;
   }
 
   setCampaignBudget(campaignId: string, amount: number): void {
+    this.checkWritable();
     const code = this.internCampaign(campaignId);
     const before = this.campaignBudgets[code]! > 0;
     this.campaignBudgets[code] = amount;
@@ -147,6 +267,7 @@ export class AdStore {
 
   /** Charges an ad's spend to the ad and its campaign; either running out makes the ad ineligible. */
   spend(id: bigint, amount: number): void {
+    this.checkWritable();
     const row = this.rows.get(id);
     if (row < 0 || this.live[row] !== 1) return;
     const adBefore = this.budgetLeft[row]! > 0;
@@ -339,6 +460,13 @@ export class AdStore {
     this.geoSet = grown(this.geoSet, rows);
     this.titleAt = grown(this.titleAt, rows);
     this.titleLength = grown(this.titleLength, rows);
+    this.placed = grown(this.placed, rows);
+  }
+
+  private checkWritable(): void {
+    if (this.owner) {
+      throw new CorpusError('ERR_STORE_OWNED', `This AdStore belongs to ${this.owner}: write through it (upsertAds, removeAds, spend, setCampaignBudget) so that the change reaches the catalog and the indexes`);
+    }
   }
 
   private notify(ids: readonly bigint[]): void {
