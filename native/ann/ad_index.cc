@@ -200,7 +200,7 @@ size_t AdIndex::setAttributes(const int64_t* ids, const AdAttributes* attributes
 std::shared_ptr<const CompiledFilter> AdIndex::compile(const FilterSpec& spec) const {
   std::shared_lock lock(mutex_);
   filterCompiles_++;
-  return filters_.add(spec, catalog_, this);
+  return filters_.add(spec, catalog_);
 }
 
 namespace {
@@ -213,7 +213,7 @@ std::vector<int64_t> idsOf(const Catalog& catalog, const Bitmap& bits) {
 }  // namespace
 
 std::vector<int64_t> AdIndex::eligibleIds(const CompiledFilter& filter) const {
-  if (!filter.belongsTo(this)) throw Error(ErrorCode::InvalidArgument, "Expected a filter compiled by this index");
+  if (!filters_.owns(filter)) throw Error(ErrorCode::InvalidArgument, "Expected a filter compiled by this index");
   std::shared_lock lock(mutex_);
   return idsOf(catalog_, filter.bits());
 }
@@ -286,7 +286,7 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
   SearchResult result = SearchResult::padded(nq, k);
   std::vector<int64_t> slots(static_cast<size_t>(nq) * k, -1);
 
-  if (params.filter && !params.filter->belongsTo(this)) {
+  if (params.filter && !filters_.owns(*params.filter)) {
     throw Error(ErrorCode::InvalidArgument, "Expected a filter compiled by this index");
   }
   std::shared_lock lock(mutex_);

@@ -6,8 +6,13 @@
 
 namespace cangen {
 
-CompiledFilter::CompiledFilter(const FilterSpec& spec, const Catalog& catalog, const void* owner)
-    : matcher_(spec), bits_(matcher_.compile(catalog)), count_(bits_.count()), owner_(owner) {}
+CompiledFilter::CompiledFilter(const FilterSpec& spec, const Catalog& catalog, uint64_t registry)
+    : matcher_(spec), bits_(matcher_.compile(catalog)), count_(bits_.count()), registry_(registry) {}
+
+uint64_t FilterRegistry::nextIdentity() noexcept {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 void CompiledFilter::retest(const Catalog& catalog, size_t slot) noexcept {
   const bool admitted = catalog.isLive(slot) && matcher_.admits(catalog.id(slot), catalog.attributes(slot));
@@ -21,8 +26,8 @@ void CompiledFilter::retest(const Catalog& catalog, size_t slot) noexcept {
   }
 }
 
-std::shared_ptr<CompiledFilter> FilterRegistry::add(const FilterSpec& spec, const Catalog& catalog, const void* owner) {
-  auto filter = std::make_shared<CompiledFilter>(spec, catalog, owner);
+std::shared_ptr<CompiledFilter> FilterRegistry::add(const FilterSpec& spec, const Catalog& catalog) {
+  auto filter = std::make_shared<CompiledFilter>(spec, catalog, identity_);
   std::lock_guard guard(members_);
   pruneExpired();
   filters_.push_back(filter);

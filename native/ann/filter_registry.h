@@ -26,13 +26,12 @@ namespace cangen {
 
 class CompiledFilter {
  public:
-  CompiledFilter(const FilterSpec& spec, const Catalog& catalog, const void* owner);
+  CompiledFilter(const FilterSpec& spec, const Catalog& catalog, uint64_t registry);
 
   // Eligible live ads now; readable without the index's lock.
   size_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
   // One bit per slot of the owner's catalog. Only under the owning index's shared lock.
   const Bitmap& bits() const noexcept { return bits_; }
-  bool belongsTo(const void* owner) const noexcept { return owner_ == owner; }
 
  private:
   friend class FilterRegistry;
@@ -42,14 +41,17 @@ class CompiledFilter {
   FilterMatcher matcher_;
   Bitmap bits_;
   std::atomic<size_t> count_{0};
-  const void* owner_;
+  uint64_t registry_;  // the identity of the registry (index) that keeps it current
 };
 
 class FilterRegistry {
  public:
   // Compiles `spec` over `catalog` and registers the result. The caller holds the index's lock
   // (shared is enough: compiles may run side by side, no write runs meanwhile).
-  std::shared_ptr<CompiledFilter> add(const FilterSpec& spec, const Catalog& catalog, const void* owner);
+  std::shared_ptr<CompiledFilter> add(const FilterSpec& spec, const Catalog& catalog);
+  // Whether this registry keeps `filter` current (it was compiled by this index, not another one,
+  // nor one since destroyed at the same address).
+  bool owns(const CompiledFilter& filter) const noexcept { return filter.registry_ == identity_; }
 
   // The rest needs the index's exclusive lock.
   // Prepare of a write that grows the catalog to `slots` slots: prunes expired filters and makes
@@ -69,6 +71,9 @@ class FilterRegistry {
  private:
   void pruneExpired() noexcept;
 
+  static uint64_t nextIdentity() noexcept;
+
+  const uint64_t identity_ = nextIdentity();
   mutable std::mutex members_;  // add() against add() (writes exclude add() by the index's lock)
   std::vector<std::weak_ptr<CompiledFilter>> filters_;
   std::atomic<uint64_t> slotUpdates_{0};
