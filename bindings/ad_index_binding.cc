@@ -10,13 +10,6 @@ namespace cangen::bindings {
 
 namespace {
 
-// What compileFilter hands the NativeFilter constructor (through an External).
-struct FilterParts {
-  std::shared_ptr<const FilterSpec> spec;
-  std::shared_ptr<const Bitmap> bits;
-  uint64_t generation;
-};
-
 int IntOption(const Napi::Object& o, const char* name, int fallback, int min, int max) {
   Napi::Value v = o.Get(name);
   return v.IsUndefined() ? fallback : IntArg(v, name, min, max);
@@ -117,6 +110,9 @@ Napi::Object StatsToJs(Napi::Env env, const AnnStats& s) {
   out.Set("catalogBytes", static_cast<double>(s.catalogBytes));
   out.Set("trained", s.trained);
   out.Set("generation", static_cast<double>(s.generation));
+  out.Set("filters", static_cast<double>(s.filters));
+  out.Set("filterCompiles", static_cast<double>(s.filterCompiles));
+  out.Set("filterSlotUpdates", static_cast<double>(s.filterSlotUpdates));
   return out;
 }
 
@@ -125,9 +121,7 @@ Napi::Object StatsToJs(Napi::Env env, const AnnStats& s) {
 // ---- FilterBinding -----------------------------------------------------------------------
 
 Napi::Function FilterBinding::Define(Napi::Env env) {
-  Napi::Function f = DefineClass(env, "NativeFilter",
-                                 {InstanceMethod<&FilterBinding::Count>("count"),
-                                  InstanceMethod<&FilterBinding::Generation>("generation")});
+  Napi::Function f = DefineClass(env, "NativeFilter", {InstanceMethod<&FilterBinding::Count>("count")});
   GetInstanceData(env).filterConstructor = Napi::Persistent(f);
   return f;
 }
@@ -136,24 +130,15 @@ FilterBinding::FilterBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   if (info.Length() != 1 || !info[0].IsExternal()) {
     throw Napi::TypeError::New(info.Env(), "NativeFilter objects are made by compileFilter()");
   }
-  auto* made = info[0].As<Napi::External<FilterParts>>().Data();
-  spec = made->spec;
-  bits = made->bits;
-  generation = made->generation;
+  filter = *info[0].As<Napi::External<std::shared_ptr<const CompiledFilter>>>().Data();
 }
 
-Napi::Object FilterBinding::Wrap(Napi::Env env, std::shared_ptr<const FilterSpec> spec,
-                                 std::shared_ptr<const Bitmap> bits, uint64_t generation) {
-  FilterParts parts{std::move(spec), std::move(bits), generation};
-  return GetInstanceData(env).filterConstructor.New({Napi::External<FilterParts>::New(env, &parts)});
+Napi::Object FilterBinding::Wrap(Napi::Env env, std::shared_ptr<const CompiledFilter> filter) {
+  return GetInstanceData(env).filterConstructor.New({Napi::External<std::shared_ptr<const CompiledFilter>>::New(env, &filter)});
 }
 
 Napi::Value FilterBinding::Count(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(bits->count()));
-}
-
-Napi::Value FilterBinding::Generation(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(generation));
+  return Napi::Number::New(info.Env(), static_cast<double>(filter->count()));
 }
 
 // ---- AdIndexBinding ----------------------------------------------------------------------
@@ -266,7 +251,8 @@ Napi::Value AdIndexBinding::SetAttributes(const Napi::CallbackInfo& info) {
   return task->Start();
 }
 
-// search(queries, k, { nprobe, efSearch, rerank, threads, cancel }, filter | null)
+// search(queries, k, { nprobe, efSearch, rerank, threads, cancel }, filter | null, spec?): filter is a
+// NativeFilter; spec a filter description compiled inside the search for this search only.
 Napi::Value AdIndexBinding::Search(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto index = Open(env);
@@ -282,16 +268,10 @@ Napi::Value AdIndexBinding::Search(const Napi::CallbackInfo& info) {
   params.device = IntOption(o, "device", 0, 0, 1) == 1 ? Device::Gpu : Device::Cpu;
   params.gpuDevice = IntOption(o, "gpuDevice", 0, 0, 1024);
   params.cancel.word = CancelWord(o);
-  std::shared_ptr<const Bitmap> filter;
+  std::shared_ptr<const CompiledFilter> filter;
   std::shared_ptr<const FilterSpec> spec;
-  auto refreshed = std::make_shared<std::pair<Bitmap, uint64_t>>(Bitmap(), UINT64_MAX);
-  FilterBinding* filterObject = nullptr;
-  if (info[3].IsObject()) {
-    filterObject = FilterBinding::Unwrap(info[3].As<Napi::Object>());
-    filter = filterObject->bits;
-    spec = filterObject->spec;
-    params.filterGeneration = filterObject->generation;
-  }
+  if (info[3].IsObject()) filter = FilterBinding::Unwrap(info[3].As<Napi::Object>())->filter;
+  if (info.Length() > 4 && info[4].IsObject()) spec = std::make_shared<const FilterSpec>(FilterArg(info[4]));
   const size_t dim = static_cast<size_t>(index->config().dim);
   if (queries.length == 0 || queries.length % dim != 0) {
     ThrowError(env, ErrorCode::DimensionMismatch, "Expected a non-empty multiple of " + std::to_string(dim) +
@@ -304,19 +284,9 @@ Napi::Value AdIndexBinding::Search(const Napi::CallbackInfo& info) {
       [=]() mutable {
         params.filter = filter.get();
         params.filterSpec = spec.get();
-        params.refreshedFilter = &refreshed->first;
-        params.refreshedGeneration = &refreshed->second;
         *result = index->search(queries.data, nq, k, params);
       },
-      [result, refreshed, filterObject](Napi::Env env) -> Napi::Value {
-        // The filter was recompiled for this search: keep the fresh bitmap for the next one.
-        if (filterObject != nullptr && refreshed->second != UINT64_MAX) {
-          filterObject->bits = std::make_shared<const Bitmap>(std::move(refreshed->first));
-          filterObject->generation = refreshed->second;
-        }
-        return SearchResultToJs(env, *result);
-      });
-  if (info[3].IsObject()) task->Pin(info[3]);  // the filter object the result callback updates
+      [result](Napi::Env env) -> Napi::Value { return SearchResultToJs(env, *result); });
   if (params.cancel.word != nullptr) task->Pin(o.Get("cancel"));  // shared with JavaScript, never copied
   return task->Start();
 }
@@ -326,23 +296,22 @@ Napi::Value AdIndexBinding::CompileFilter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto index = Open(env);
   auto spec = std::make_shared<FilterSpec>(FilterArg(info[0]));
-  auto bits = std::make_shared<Bitmap>();
-  auto generation = std::make_shared<uint64_t>(0);
+  auto compiled = std::make_shared<std::shared_ptr<const CompiledFilter>>();
   return (new Task(
-              env, [=] { *bits = index->compile(*spec, generation.get()); },
-              [=](Napi::Env env) -> Napi::Value { return FilterBinding::Wrap(env, spec, bits, *generation); }))
+              env, [=] { *compiled = index->compile(*spec); },
+              [=](Napi::Env env) -> Napi::Value { return FilterBinding::Wrap(env, *compiled); }))
       ->Start();
 }
 
-// eligibleIds(filter: NativeFilter): Promise<BigInt64Array>, from the filter's spec, current corpus
+// eligibleIds(filter: NativeFilter): Promise<BigInt64Array>, the ads the filter admits now
 Napi::Value AdIndexBinding::EligibleIds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto index = Open(env);
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "Expected a compiled filter");
-  std::shared_ptr<const FilterSpec> spec = FilterBinding::Unwrap(info[0].As<Napi::Object>())->spec;
+  std::shared_ptr<const CompiledFilter> filter = FilterBinding::Unwrap(info[0].As<Napi::Object>())->filter;
   auto ids = std::make_shared<std::vector<int64_t>>();
   return (new Task(
-              env, [=] { *ids = index->eligibleIds(*spec); },
+              env, [=] { *ids = index->eligibleIds(*filter); },
               [ids](Napi::Env env) -> Napi::Value { return CopyToTypedArray(env, *ids); }))
       ->Start();
 }

@@ -7,21 +7,18 @@
 
 namespace cangen::bindings {
 
-// A compiled eligibility filter: the bitmap and the index generation it is valid for.
+// A compiled eligibility filter, kept current by its index's writes. Dropping the JavaScript
+// object (garbage collection) drops the filter, and the index stops maintaining it.
 class FilterBinding : public Napi::ObjectWrap<FilterBinding> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit FilterBinding(const Napi::CallbackInfo& info);
-  static Napi::Object Wrap(Napi::Env env, std::shared_ptr<const FilterSpec> spec, std::shared_ptr<const Bitmap> bits,
-                           uint64_t generation);
+  static Napi::Object Wrap(Napi::Env env, std::shared_ptr<const CompiledFilter> filter);
 
-  std::shared_ptr<const FilterSpec> spec;  // to recompile after the index changes
-  std::shared_ptr<const Bitmap> bits;
-  uint64_t generation = 0;
+  std::shared_ptr<const CompiledFilter> filter;
 
  private:
   Napi::Value Count(const Napi::CallbackInfo& info);
-  Napi::Value Generation(const Napi::CallbackInfo& info);
 };
 
 // JavaScript handle on an AdIndex (every index kind). Workers hold their own shared_ptr.

@@ -114,7 +114,14 @@ export interface IndexStats {
   vectorBytes: number;
   indexBytes: number;
   catalogBytes: number;
+  /** Increases with every write. */
   generation: number;
+  /** Compiled filters this index keeps current (those not yet garbage-collected). */
+  filters: number;
+  /** Filters compiled over the whole corpus: index.filter() and one-off filter descriptions. */
+  filterCompiles: number;
+  /** Filter bits re-tested by writes, for the slots each write touched (summed over filters). */
+  filterSlotUpdates: number;
   options: Required<Omit<AdIndexOptions, 'factory'>> & { factory?: string };
 }
 
@@ -127,7 +134,11 @@ const filterNames = ['ids', 'active', 'budget', 'advertisers', 'excludeAdvertise
 const attributeNames = ['active', 'budget', 'advertiser', 'campaign', 'category', 'geo'] as const;
 const maxUint32 = 0xffffffff;
 
-/** A filter compiled to a bitmap over the index's ads; recompiled transparently after writes. */
+/**
+ * A filter compiled to a bitmap over the index's ads. It never goes stale: every write (upsert,
+ * remove, setAttributes, compact) updates its bits for the ads it touches, so a filter compiled
+ * once serves every later search. The index stops maintaining it once it is garbage-collected.
+ */
 export class CompiledFilter {
   readonly spec: EligibilityFilter;
   /** @internal */ readonly native: NativeFilter;
@@ -140,7 +151,7 @@ export class CompiledFilter {
     this.native = compiled;
   }
 
-  /** Eligible ads when last compiled (it is recompiled by the first search after a write). */
+  /** Eligible live ads now. */
   get count(): number {
     return this.native.count();
   }
@@ -222,7 +233,7 @@ export class AdIndex {
     return this.open().size();
   }
 
-  /** Increases with every write; filters compiled at an older generation are recompiled. */
+  /** Increases with every write. */
   get generation(): number {
     return this.open().generation();
   }
@@ -277,7 +288,7 @@ export class AdIndex {
 
   /**
    * Changes the attributes of ads already present (a paused ad, a spent budget) without touching
-   * their embeddings; returns how many were present. Filters see the change from the next search.
+   * their embeddings; returns how many were present. Compiled filters are updated with the write.
    */
   async setAttributes(ids: IdsInput, attributes: readonly AdAttributes[] | Uint32Array): Promise<number> {
     const stack = new Error();
@@ -337,17 +348,19 @@ export class AdIndex {
       throw new InvalidArgumentError(`Expected device 'cpu' or 'auto' for a '${this.kind}' index: only kind 'flat' searches on the GPU`);
     }
     let filter: CompiledFilter | undefined;
+    let description: NativeFilterSpec | undefined;
     if (o.filter instanceof CompiledFilter) {
       if (o.filter.owner !== this) throw new InvalidArgumentError('Expected a filter compiled by this index (index.filter())');
       filter = o.filter;
     } else if (o.filter !== undefined) {
-      queries = queries.slice(); // the filter compiles first: keep the queries as they are now
-      filter = await this.filter(o.filter as EligibilityFilter);
+      // A one-off description: compiled inside the search, under its lock, and not kept.
+      description = toNativeFilter(o.filter);
     }
-    // A filter compiled before the last write is recompiled inside the search, atomically.
     const raw = await withCancel(o.signal, 'options.signal', (cancel) =>
       withCallerStack(
-        withPrivateInputs([queries], ['queries'], (q) => handle.search(q, k, cancel ? { ...params, cancel } : params, filter?.native ?? null)),
+        withPrivateInputs([queries], ['queries'], (q) =>
+          handle.search(q, k, cancel ? { ...params, cancel } : params, filter?.native ?? null, description),
+        ),
         stack,
       ),
     );

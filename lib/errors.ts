@@ -13,7 +13,6 @@ export type CangenErrorCode =
   | 'ERR_CORRUPT_FILE'
   | 'ERR_UNSUPPORTED_FORMAT'
   | 'ERR_IO'
-  | 'ERR_STALE_FILTER'
   | 'ERR_INTERNAL'
   | 'ERR_RESOURCE_LIMIT'
   | 'ERR_ABORTED'
@@ -111,13 +110,6 @@ export class IoError extends CangenError {
   }
 }
 
-/** A compiled filter used after its index changed (recompiled automatically by AdIndex.search). */
-export class StaleFilterError extends CangenError {
-  constructor(message: string) {
-    super('ERR_STALE_FILTER', message);
-  }
-}
-
 /** A bug or an exhausted resource (out of memory); the message says which. */
 export class InternalError extends CangenError {
   constructor(message: string) {
@@ -150,7 +142,6 @@ const byCode: Record<string, new (message: string) => CangenError> = {
   ERR_CORRUPT_FILE: CorruptFileError,
   ERR_UNSUPPORTED_FORMAT: UnsupportedFormatError,
   ERR_IO: IoError,
-  ERR_STALE_FILTER: StaleFilterError,
   ERR_INTERNAL: InternalError,
   ERR_RESOURCE_LIMIT: ResourceLimitError,
   ERR_ABORTED: AbortedError,

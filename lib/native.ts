@@ -12,9 +12,9 @@ export interface NativeSearchResult {
   gpuFallback?: string;  // a GPU search run on the CPU: why
 }
 
+/** A compiled filter; its index keeps it current through every write until it is collected. */
 export interface NativeFilter {
   count(): number;
-  generation(): number;
 }
 
 export interface NativeAnnConfig {
@@ -54,6 +54,9 @@ export interface NativeAdIndexStats {
   catalogBytes: number;
   trained: boolean;
   generation: number;
+  filters: number;
+  filterCompiles: number;
+  filterSlotUpdates: number;
 }
 
 export interface NativeAdIndex {
@@ -68,6 +71,8 @@ export interface NativeAdIndex {
     // cancel: one Int32 over a SharedArrayBuffer; the search stops (ERR_ABORTED) once it is non-zero.
     params: { nprobe?: number; efSearch?: number; rerank?: number; threads?: number; device?: number; gpuDevice?: number; cancel?: Int32Array },
     filter: NativeFilter | null,
+    // A filter description compiled inside this search (under its lock) and not kept.
+    spec?: NativeFilterSpec,
   ): Promise<NativeSearchResult>;
   compileFilter(spec: NativeFilterSpec): Promise<NativeFilter>;
   eligibleIds(filter: NativeFilter): Promise<BigInt64Array>;

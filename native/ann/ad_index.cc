@@ -156,6 +156,7 @@ void AdIndex::upsert(const int64_t* ids, const float* vectors, const AdAttribute
   ScopedOmpThreads team(lease.threads());  // FAISS's add sizes its team from the OpenMP setting
   Catalog::PreparedUpsert prepared = catalog_.prepareUpsert(ids, n);
   try {
+    filters_.reserve(prepared.first + n);
     reserveVectors(prepared.first + n);
     if (faiss_) addToFaiss(*faiss_, x.data(), n, static_cast<int64_t>(prepared.first));
   } catch (...) {
@@ -164,6 +165,7 @@ void AdIndex::upsert(const int64_t* ids, const float* vectors, const AdAttribute
   }
   commitVectors(x.data(), n, prepared.first);
   catalog_.commitUpsert(prepared, ids, attributes, n);
+  filters_.update(catalog_, prepared.replaced.data(), prepared.replaced.size(), prepared.first);
   if (faiss_) dropFromLists(*faiss_, prepared.replaced, lease.threads());
   live_ = catalog_.live();
   generation_++;
@@ -181,6 +183,7 @@ size_t AdIndex::remove(const int64_t* ids, size_t n) {
   ThreadLease lease(threads_);
   // Commit: nothing below allocates.
   for (uint32_t slot : slots) catalog_.kill(slot);
+  filters_.update(catalog_, slots.data(), slots.size(), catalog_.slots());
   if (faiss_) dropFromLists(*faiss_, slots, lease.threads());
   live_ = catalog_.live();
   generation_++;
@@ -193,26 +196,39 @@ size_t AdIndex::setAttributes(const int64_t* ids, const AdAttributes* attributes
   for (size_t i = 0; i < n; ++i) {
     if (auto slot = catalog_.find(ids[i])) {
       catalog_.setAttributes(*slot, attributes[i]);
+      filters_.update(catalog_, &*slot, 1, catalog_.slots());
       ++changed;
     }
   }
-  generation_++;  // compiled filters may now admit other ads
+  generation_++;
   return changed;
 }
 
-Bitmap AdIndex::compile(const FilterSpec& spec, uint64_t* generation) const {
+std::shared_ptr<const CompiledFilter> AdIndex::compile(const FilterSpec& spec) const {
   std::shared_lock lock(mutex_);
-  *generation = generation_;
-  return compileFilter(catalog_, spec);
+  filterCompiles_++;
+  return filters_.add(spec, catalog_);
+}
+
+namespace {
+std::vector<int64_t> idsOf(const Catalog& catalog, const Bitmap& bits) {
+  std::vector<int64_t> ids;
+  ids.reserve(bits.count());
+  bits.forEach([&](size_t slot) { ids.push_back(catalog.id(slot)); });
+  return ids;
+}
+}  // namespace
+
+std::vector<int64_t> AdIndex::eligibleIds(const CompiledFilter& filter) const {
+  if (!filters_.owns(filter)) throw Error(ErrorCode::InvalidArgument, "Expected a filter compiled by this index");
+  std::shared_lock lock(mutex_);
+  return idsOf(catalog_, filter.bits());
 }
 
 std::vector<int64_t> AdIndex::eligibleIds(const FilterSpec& spec) const {
   std::shared_lock lock(mutex_);
-  const Bitmap bits = compileFilter(catalog_, spec);
-  std::vector<int64_t> ids;
-  ids.reserve(bits.count());
-  bits.forEach([&](size_t slot) { ids.push_back(catalog_.id(slot)); });
-  return ids;
+  filterCompiles_++;
+  return idsOf(catalog_, compileFilter(catalog_, spec));
 }
 
 // Exact scores of the eligible slots from the row-major vectors, parallel over queries.
@@ -277,16 +293,18 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
   SearchResult result = SearchResult::padded(nq, k);
   std::vector<int64_t> slots(static_cast<size_t>(nq) * k, -1);
 
-  std::shared_lock lock(mutex_);
-  const Bitmap* filter = params.filter;
-  if (filter && (params.filterGeneration != generation_ || filter->words.size() != (catalog_.slots() + 63) / 64)) {
-    if (!params.filterSpec || !params.refreshedFilter || !params.refreshedGeneration) {
-      throw Error(ErrorCode::StaleFilter, "This filter was compiled before the index last changed; compile it again");
-    }
-    *params.refreshedFilter = compileFilter(catalog_, *params.filterSpec);
-    *params.refreshedGeneration = generation_;
-    filter = params.refreshedFilter;
+  if (params.filter && !filters_.owns(*params.filter)) {
+    throw Error(ErrorCode::InvalidArgument, "Expected a filter compiled by this index");
   }
+  std::shared_lock lock(mutex_);
+  // A compiled filter is current (every write updated it); a description is compiled here, under
+  // the same lock as the search, and dropped after it.
+  Bitmap oneOff;
+  if (!params.filter && params.filterSpec) {
+    filterCompiles_++;
+    oneOff = compileFilter(catalog_, *params.filterSpec);
+  }
+  const Bitmap* filter = params.filter ? &params.filter->bits() : params.filterSpec ? &oneOff : nullptr;
   const bool deleted = catalog_.live() != catalog_.slots();
   const Bitmap* eligible = filter ? filter : (deleted ? &catalog_.liveSlots() : nullptr);
   const size_t eligibleCount = filter ? filter->count() : catalog_.live();
@@ -462,6 +480,7 @@ void AdIndex::compact() {
     rows_.resize(keep.size() * config_.dim);
   }
   catalog_.swap(compacted);
+  filters_.compact(keep);  // every compiled filter renumbered like the catalog
   live_ = catalog_.live();
   generation_++;
 }
@@ -474,6 +493,9 @@ AnnStats AdIndex::stats() const {
   s.deleted = s.slots - s.live;
   s.trained = trained_;
   s.generation = generation_;
+  s.filters = filters_.live();
+  s.filterCompiles = filterCompiles_;
+  s.filterSlotUpdates = filters_.slotUpdates();
   s.catalogBytes = catalog_.bytes();
   s.vectorBytes = panels_.bytes() + rows_.size() * sizeof(float);
   if (auto* ivf = asIvf(faiss_.get())) {

@@ -2,12 +2,12 @@
 // The ads corpus index: every kind (our exact kernels, FAISS IVF-Flat, IVF-PQ with optional OPQ
 // and exact re-ranking, IVF-SQ8, HNSW, or a FAISS factory string) behind one interface, with ids,
 // eligibility attributes, upsert and remove without a rebuild, filtered search, compaction and
-// atomic persistence. Thread-safe: searches share a lock, writes take it alone.
+// atomic persistence. Thread-safe: searches share a lock, writes take it alone; the lock is fair
+// (common/fair_shared_mutex.h), so a stream of searches cannot keep a write waiting.
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -15,8 +15,10 @@
 #include "ann/bitmap.h"
 #include "ann/catalog.h"
 #include "ann/filter.h"
+#include "ann/filter_registry.h"
 #include "common/aligned_buffer.h"
 #include "common/cancel.h"
+#include "common/fair_shared_mutex.h"
 #include "common/metric.h"
 #include "flat/gpu_mirror.h"
 #include "flat/panel_store.h"
@@ -35,13 +37,10 @@ struct AnnSearchParams {
   int threads = 0;
   Device device = Device::Cpu;  // the GPU serves the flat kind
   int gpuDevice = 0;
-  const Bitmap* filter = nullptr;  // eligible live slots (from compile), or null for all live ads
-  uint64_t filterGeneration = 0;   // the generation compile() reported for `filter`
-  // When set, a stale `filter` is recompiled from this spec inside the search (under the same
-  // lock, so no write can slip in between) and handed back through refreshed*.
+  // Only eligible ads: a filter compile() made on this index (kept current by every write), or a
+  // filter description compiled inside this search and not kept (a one-off request), or neither.
+  const CompiledFilter* filter = nullptr;
   const FilterSpec* filterSpec = nullptr;
-  Bitmap* refreshedFilter = nullptr;
-  uint64_t* refreshedGeneration = nullptr;
   // Raised by the caller to stop the search: polled between chunks of ads (flat), between queries
   // (exact over slots, HNSW) and between batches of queries (other FAISS kinds).
   CancelFlag cancel;
@@ -57,6 +56,9 @@ struct AnnStats {
   size_t catalogBytes = 0;
   bool trained = false;
   uint64_t generation = 0;
+  size_t filters = 0;             // compiled filters registered and not yet dropped
+  uint64_t filterCompiles = 0;    // filters compiled over the whole corpus (compile(), one-off specs)
+  uint64_t filterSlotUpdates = 0; // filter bits re-tested by writes for the slots they touched
 };
 
 class AdIndex {
@@ -66,7 +68,7 @@ class AdIndex {
 
   const AnnConfig& config() const { return config_; }
   bool isTrained() const { return trained_.load(); }
-  // Increases with every write; a compiled filter is valid for one generation.
+  // Increases with every write.
   uint64_t generation() const { return generation_.load(); }
   size_t size() const { return live_.load(); }
 
@@ -80,9 +82,11 @@ class AdIndex {
   // Changes the attributes of present ads, keeping their embeddings; returns how many were present.
   size_t setAttributes(const int64_t* ids, const AdAttributes* attributes, size_t n);
   SearchResult search(const float* queries, int nq, int k, const AnnSearchParams& params) const;
-  // Compiles a filter against the current corpus; *generation receives the generation it is valid for.
-  Bitmap compile(const FilterSpec& spec, uint64_t* generation) const;
-  // Ids of the live ads a filter admits (recompiled first when stale), ascending by slot.
+  // Compiles a filter against the current corpus and registers it: from then on every write
+  // keeps it current (filter_registry.h) until the last reference to it is dropped.
+  std::shared_ptr<const CompiledFilter> compile(const FilterSpec& spec) const;
+  // Ids of the live ads a filter admits, ascending by slot.
+  std::vector<int64_t> eligibleIds(const CompiledFilter& filter) const;
   std::vector<int64_t> eligibleIds(const FilterSpec& spec) const;
   // Drops tombstones and renumbers slots (HNSW: rebuilds the graph from the stored vectors).
   // All or nothing, like every write.
@@ -117,8 +121,9 @@ class AdIndex {
 
   AnnConfig config_;
   const int threads_;
-  mutable std::shared_mutex mutex_;
+  mutable FairSharedMutex mutex_;
   Catalog catalog_;
+  mutable FilterRegistry filters_;  // compile() registers under the shared lock
   PanelStore panels_;                // Flat kind
   mutable GpuMirror gpu_;            // Flat kind: device copy of panels_
   AlignedBuffer<float> rows_;        // other kinds with storeVectors (not HNSW: its storage holds them)
@@ -126,6 +131,7 @@ class AdIndex {
   std::atomic<bool> trained_{false};
   std::atomic<uint64_t> generation_{0};
   std::atomic<size_t> live_{0};
+  mutable std::atomic<uint64_t> filterCompiles_{0};
 };
 
 }  // namespace cangen

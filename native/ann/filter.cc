@@ -6,52 +6,52 @@ namespace cangen {
 
 namespace {
 template <typename T>
-std::optional<std::vector<T>> sorted(const std::optional<std::vector<T>>& values) {
-  if (!values) return std::nullopt;
-  std::vector<T> out = *values;
-  std::sort(out.begin(), out.end());
-  return out;
+void sortList(std::optional<std::vector<T>>& values) {
+  if (values) std::sort(values->begin(), values->end());
 }
 template <typename T>
-bool contains(const std::optional<std::vector<T>>& set, T value) {
+bool contains(const std::optional<std::vector<T>>& set, T value) noexcept {
   return !set || std::binary_search(set->begin(), set->end(), value);
 }
 }  // namespace
 
-Bitmap compileFilter(const Catalog& catalog, const FilterSpec& spec) {
-  if (spec.ids) {
-    Bitmap bits(catalog.slots());
-    for (int64_t id : *spec.ids) {
-      if (auto slot = catalog.find(id)) bits.set(*slot);
-    }
-    if (!spec.active && !spec.budgets && !spec.advertisers && !spec.campaigns && !spec.categories && !spec.geos &&
-        !spec.excludedAdvertisers) {
-      return bits;
-    }
-    FilterSpec rest = spec;
-    rest.ids.reset();
-    Bitmap others = compileFilter(catalog, rest);
-    for (size_t w = 0; w < bits.words.size(); ++w) bits.words[w] &= others.words[w];
-    return bits;
+FilterMatcher::FilterMatcher(const FilterSpec& spec) : sorted_(spec) {
+  sortList(sorted_.budgets);
+  sortList(sorted_.advertisers);
+  sortList(sorted_.campaigns);
+  sortList(sorted_.categories);
+  sortList(sorted_.geos);
+  sortList(sorted_.excludedAdvertisers);
+  sortList(sorted_.ids);
+}
+
+bool FilterMatcher::admits(int64_t id, const AdAttributes& a) const noexcept {
+  const FilterSpec& s = sorted_;
+  if (s.active && static_cast<bool>(a.active) != *s.active) return false;
+  if (!contains(s.budgets, a.budget) || !contains(s.advertisers, a.advertiser) || !contains(s.campaigns, a.campaign) ||
+      !contains(s.categories, a.category) || !contains(s.geos, a.geo) || !contains(s.ids, id)) {
+    return false;
   }
-  const auto budgets = sorted(spec.budgets);
-  const auto advertisers = sorted(spec.advertisers);
-  const auto campaigns = sorted(spec.campaigns);
-  const auto categories = sorted(spec.categories);
-  const auto geos = sorted(spec.geos);
-  const auto excluded = sorted(spec.excludedAdvertisers);
+  return !(s.excludedAdvertisers &&
+           std::binary_search(s.excludedAdvertisers->begin(), s.excludedAdvertisers->end(), a.advertiser));
+}
+
+Bitmap FilterMatcher::compile(const Catalog& catalog) const {
   Bitmap bits(catalog.slots());
-  catalog.liveSlots().forEach([&](size_t slot) {
-    const AdAttributes& a = catalog.attributes(slot);
-    if (spec.active && static_cast<bool>(a.active) != *spec.active) return;
-    if (!contains(budgets, a.budget) || !contains(advertisers, a.advertiser) || !contains(campaigns, a.campaign) ||
-        !contains(categories, a.category) || !contains(geos, a.geo)) {
-      return;
+  const auto test = [&](size_t slot) {
+    if (admits(catalog.id(slot), catalog.attributes(slot))) bits.set(slot);
+  };
+  if (sorted_.ids && sorted_.ids->size() < catalog.live()) {
+    // A short id list: look its ads up rather than test every live slot.
+    for (int64_t id : *sorted_.ids) {
+      if (auto slot = catalog.find(id)) test(*slot);
     }
-    if (excluded && std::binary_search(excluded->begin(), excluded->end(), a.advertiser)) return;
-    bits.set(slot);
-  });
+  } else {
+    catalog.liveSlots().forEach(test);
+  }
   return bits;
 }
+
+Bitmap compileFilter(const Catalog& catalog, const FilterSpec& spec) { return FilterMatcher(spec).compile(catalog); }
 
 }  // namespace cangen

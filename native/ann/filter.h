@@ -22,6 +22,20 @@ struct FilterSpec {
   std::optional<std::vector<int64_t>> ids;  // only these ads (unknown ids are ignored)
 };
 
+// A spec made ready for testing one ad at a time: its lists sorted for binary search. Used to
+// compile a whole corpus and, by the filter registry, to re-test the slots a write touched.
+class FilterMatcher {
+ public:
+  explicit FilterMatcher(const FilterSpec& spec);
+  // Whether an ad with this id and these attributes is eligible (liveness is the caller's).
+  bool admits(int64_t id, const AdAttributes& a) const noexcept;
+  // Live slots of `catalog` that the spec admits.
+  Bitmap compile(const Catalog& catalog) const;
+
+ private:
+  FilterSpec sorted_;
+};
+
 // Live slots that satisfy every predicate of `spec`.
 Bitmap compileFilter(const Catalog& catalog, const FilterSpec& spec);
 

@@ -13,7 +13,6 @@ const char* errorCodeName(ErrorCode code) {
     case ErrorCode::CorruptFile: return "ERR_CORRUPT_FILE";
     case ErrorCode::UnsupportedFormat: return "ERR_UNSUPPORTED_FORMAT";
     case ErrorCode::Io: return "ERR_IO";
-    case ErrorCode::StaleFilter: return "ERR_STALE_FILTER";
     case ErrorCode::Aborted: return "ERR_ABORTED";
     case ErrorCode::Internal: return "ERR_INTERNAL";
     case ErrorCode::ResourceLimit: return "ERR_RESOURCE_LIMIT";

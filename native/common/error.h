@@ -16,7 +16,6 @@ enum class ErrorCode {
   CorruptFile,       // a saved index that is truncated, damaged, or not an index at all
   UnsupportedFormat, // a saved index written by a newer cangen
   Io,                // the file system refused (permissions, space, missing file)
-  StaleFilter,       // a compiled filter used after the index changed
   Aborted,           // the caller raised the call's cancel flag (common/cancel.h)
   Internal,          // a bug or an exhausted resource: the message says which
   ResourceLimit,     // a request larger than a configured limit (e.g. the result memory budget)

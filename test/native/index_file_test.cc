@@ -48,10 +48,8 @@ void exercise(AdIndex& index, const char* what) {
   }
   FilterSpec spec;
   spec.advertisers = std::vector<uint32_t>{1, 2};
-  uint64_t generation = 0;
-  const Bitmap filter = index.compile(spec, &generation);
-  params.filter = &filter;
-  params.filterGeneration = generation;
+  const auto filter = index.compile(spec);
+  params.filter = filter.get();
   index.search(q.data(), 3, 10, params);
   index.stats();
   if (index.isTrained()) {

@@ -2,6 +2,8 @@
 // the write fails in turn (support/alloc_faults.h), and after each failure the index must be exactly
 // as before: same size and generation, same search results, the same eligible ids, exact search
 // equal to a float64 brute force over a reference corpus kept here, and no id the reference lacks.
+// A filter compiled before the write (and kept current by it) must admit, after a failed write,
+// exactly what it admitted before, and after the write what a fresh compile admits.
 // The write is then retried, so the last round (no allocation left to fail) checks that a write
 // after all those failures succeeds and leaves the index equal to the reference with it applied.
 #include <gtest/gtest.h>
@@ -128,9 +130,12 @@ struct Observed {
   uint64_t generation;
   Answer unfiltered, filtered;
   std::vector<std::vector<int64_t>> eligibleByCategory;
+  std::vector<int64_t> longLived;  // what the filter compiled before the write admits (category 1)
+  size_t longLivedCount = 0;
   bool operator==(const Observed& o) const {
     return live == o.live && slots == o.slots && deleted == o.deleted && generation == o.generation &&
-           unfiltered == o.unfiltered && filtered == o.filtered && eligibleByCategory == o.eligibleByCategory;
+           unfiltered == o.unfiltered && filtered == o.filtered && eligibleByCategory == o.eligibleByCategory &&
+           longLived == o.longLived && longLivedCount == o.longLivedCount;
   }
 };
 
@@ -139,16 +144,20 @@ const std::vector<float>& queries() {
   return q;
 }
 
-Observed observe(const AdIndex& index) {
+cangen::FilterSpec categoryOne() {
+  cangen::FilterSpec spec;
+  spec.categories = std::vector<uint32_t>{1};
+  return spec;
+}
+
+Observed observe(const AdIndex& index, const cangen::CompiledFilter& longLived) {
   const cangen::AnnStats s = index.stats();
-  Observed o{s.live, s.slots, s.deleted, s.generation, {}, {}, {}};
+  Observed o{s.live, s.slots, s.deleted, s.generation, {}, {}, {}, index.eligibleIds(longLived), longLived.count()};
+  std::sort(o.longLived.begin(), o.longLived.end());
   o.unfiltered = answerOf(index.search(queries().data(), kQueries, kTop, {}));
   cangen::AnnSearchParams params;
-  uint64_t generation = 0;
-  const cangen::FilterSpec all = everyCategory();
-  const cangen::Bitmap filter = index.compile(all, &generation);
-  params.filter = &filter;
-  params.filterGeneration = generation;
+  const auto filter = index.compile(everyCategory());
+  params.filter = filter.get();
   o.filtered = answerOf(index.search(queries().data(), kQueries, kTop, params));
   for (uint32_t c = 0; c < kCategories; ++c) {
     cangen::FilterSpec spec;
@@ -171,6 +180,8 @@ void expectMatches(const Observed& o, const Corpus& corpus, Metric metric, const
     }
     EXPECT_EQ(o.eligibleByCategory[c], expected) << "category " << c;
   }
+  EXPECT_EQ(o.longLived, o.eligibleByCategory[1]) << "the long-lived filter differs from a fresh compile";
+  EXPECT_EQ(o.longLivedCount, o.longLived.size());
   for (int q = 0; q < kQueries; ++q) {
     const float* query = queries().data() + q * kDim;
     std::vector<std::pair<double, int64_t>> exact;  // (rank key, id), best first
@@ -305,8 +316,9 @@ TEST_P(AdIndexWrites, AreAllOrNothingUnderAllocationFailure) {
   const auto& [kind, write] = GetParam();
   Corpus before;
   std::unique_ptr<AdIndex> index = makeIndex(kind, before);
+  const auto longLived = index->compile(categoryOne());  // before the setup's writes too
   if (write.setup) write.setup(*index, before);
-  const Observed snapshot = observe(*index);
+  const Observed snapshot = observe(*index, *longLived);
   expectMatches(snapshot, before, kind.metric, "before the write");
   Corpus after = before;
   const IndexCall call = write.plan(after);
@@ -314,7 +326,7 @@ TEST_P(AdIndexWrites, AreAllOrNothingUnderAllocationFailure) {
   bool succeeded = false;
   const size_t failures = failEachAllocation([&] { call(*index); },
                                              [&](bool failed) {
-                                               const Observed now = observe(*index);
+                                               const Observed now = observe(*index, *longLived);
                                                if (failed) {
                                                  EXPECT_TRUE(now == snapshot) << "the index changed after a failed write";
                                                  expectMatches(now, before, kind.metric, "after a failed write");
@@ -333,7 +345,7 @@ TEST_P(AdIndexWrites, AreAllOrNothingUnderAllocationFailure) {
   }
   // And the index keeps working: a later upsert of the same ids (or of new ones) is accepted.
   upsertCall(after, mixedIds(), 11, 0)(*index);
-  expectMatches(observe(*index), after, kind.metric, "after a later upsert");
+  expectMatches(observe(*index, *longLived), after, kind.metric, "after a later upsert");
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryKindAndWrite, AdIndexWrites, ::testing::Combine(::testing::ValuesIn(kKinds), ::testing::ValuesIn(kWrites)),
