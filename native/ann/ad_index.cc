@@ -158,7 +158,7 @@ void AdIndex::upsert(const int64_t* ids, const float* vectors, const AdAttribute
   try {
     filters_.reserve(prepared.first + n);
     reserveVectors(prepared.first + n);
-    if (faiss_) addToFaiss(*faiss_, x.data(), n, static_cast<int64_t>(prepared.first));
+    if (faiss_) addToFaiss(*faiss_, x.data(), n, static_cast<int64_t>(prepared.first), &positions_);
   } catch (...) {
     catalog_.cancelUpsert(prepared);
     throw;
@@ -166,7 +166,7 @@ void AdIndex::upsert(const int64_t* ids, const float* vectors, const AdAttribute
   commitVectors(x.data(), n, prepared.first);
   catalog_.commitUpsert(prepared, ids, attributes, n);
   filters_.update(catalog_, prepared.replaced.data(), prepared.replaced.size(), prepared.first);
-  if (faiss_) dropFromLists(*faiss_, prepared.replaced, lease.threads());
+  if (faiss_) dropFromLists(*faiss_, prepared.replaced, positions_);
   live_ = catalog_.live();
   generation_++;
 }
@@ -180,11 +180,10 @@ size_t AdIndex::remove(const int64_t* ids, size_t n) {
   }
   std::sort(slots.begin(), slots.end());
   slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
-  ThreadLease lease(threads_);
   // Commit: nothing below allocates.
   for (uint32_t slot : slots) catalog_.kill(slot);
   filters_.update(catalog_, slots.data(), slots.size(), catalog_.slots());
-  if (faiss_) dropFromLists(*faiss_, slots, lease.threads());
+  if (faiss_) dropFromLists(*faiss_, slots, positions_);
   live_ = catalog_.live();
   generation_++;
   return slots.size();
@@ -414,73 +413,142 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
   return result;
 }
 
-// IVF compaction: dead entries left the lists already, so only the slot numbers change; this
-// is the new slot of each old one (-1: dead).
-std::vector<int64_t> AdIndex::renumbering(const std::vector<uint32_t>& keep) const {
-  auto* lists = dynamic_cast<faiss::ArrayInvertedLists*>(asIvf(faiss_.get())->invlists);
-  if (!lists) throw Error(ErrorCode::Internal, "compaction needs FAISS array inverted lists");
-  std::vector<int64_t> renumber(catalog_.slots(), -1);
-  for (size_t i = 0; i < keep.size(); ++i) renumber[keep[i]] = static_cast<int64_t>(i);
-  return renumber;
-}
+// Compaction builds the new structure in rounds, holding no lock while it computes: each round
+// takes the slots that appeared since the last one (all slots, the first time) and are live,
+// copies their vectors out under short shared locks, and adds them to the new structure. The
+// final round runs under the exclusive lock, so that what the writes did meanwhile is applied
+// before the swap: slots appended since are added, slots killed since become tombstones of the
+// new numbering, and the catalog (attributes) is rebuilt from the current one.
+struct AdIndex::Compaction {
+  Compaction(int dim, Metric metric) : panels(dim, metric) {}
+  std::vector<uint32_t> included;         // ascending: new slot i is old slot included[i]
+  size_t seen = 0;                        // old slots below this have been taken into account
+  PanelStore panels;                      // the flat kind's vectors
+  AlignedBuffer<float> rows;              // kinds that keep rows_
+  std::unique_ptr<faiss::Index> rebuilt;  // kinds other than IVF, rebuilt from their vectors
+};
 
-void AdIndex::renumberLists(const std::vector<int64_t>& renumber) noexcept {
-  auto* lists = static_cast<faiss::ArrayInvertedLists*>(asIvf(faiss_.get())->invlists);
-  for (size_t l = 0; l < lists->nlist; ++l) {
-    for (auto& id : lists->ids[l]) id = id >= 0 ? renumber[static_cast<size_t>(id)] : -1;
+namespace {
+
+// Slots copied per shared lock while a compaction reads vectors: a write waits for one chunk.
+constexpr size_t kCompactionChunk = 16384;
+// Catch-up rounds run without the exclusive lock while more slots than this appeared meanwhile.
+constexpr size_t kCatchUpSlots = 1024;
+constexpr int kMaxCatchUpRounds = 8;
+
+}  // namespace
+
+bool AdIndex::compactionCopiesVectors() const { return !faiss_ || storesRows() || !asIvf(faiss_.get()); }
+
+void AdIndex::readVector(size_t slot, float* out) const {
+  if (!faiss_) {
+    panels_.read(slot, out);
+  } else if (const float* x = rowVector(slot)) {
+    std::copy(x, x + config_.dim, out);
+  } else {
+    faiss_->reconstruct(static_cast<faiss::Index::idx_t>(slot), out);
   }
 }
 
-// Graph and sequential kinds: a new index of the live slots' stored vectors.
-std::unique_ptr<faiss::Index> AdIndex::rebuiltFaiss(const std::vector<uint32_t>& keep) const {
-  std::vector<float> live(keep.size() * config_.dim);
-  for (size_t i = 0; i < keep.size(); ++i) {
-    const float* x = rowVector(keep[i]);
-    if (x == nullptr) {
-      faiss_->reconstruct(keep[i], live.data() + i * config_.dim);
-    } else {
-      std::copy(x, x + config_.dim, live.data() + i * config_.dim);
+std::vector<uint32_t> AdIndex::liveSlotsFrom(size_t first) const {
+  std::vector<uint32_t> slots;
+  for (size_t s = first; s < catalog_.slots(); ++s) {
+    if (catalog_.isLive(s)) slots.push_back(static_cast<uint32_t>(s));
+  }
+  return slots;
+}
+
+void AdIndex::extendCompaction(Compaction& c, const uint32_t* slots, const float* x, size_t n, int threads) const {
+  if (!faiss_) c.panels.append(x, n);
+  if (storesRows()) {
+    const size_t at = c.rows.size();
+    c.rows.resize(at + n * config_.dim);
+    std::copy(x, x + n * config_.dim, c.rows.data() + at);
+  }
+  if (c.rebuilt) {
+    ThreadLease lease(threads);
+    ScopedOmpThreads team(lease.threads());
+    addToFaiss(*c.rebuilt, x, n, static_cast<int64_t>(c.included.size()));
+  }
+  c.included.insert(c.included.end(), slots, slots + n);
+}
+
+// Adds `slots` (live old slots, ascending, all >= c.seen) to the compaction. With `locked` the
+// caller holds the exclusive lock; otherwise their vectors are copied under shared locks.
+void AdIndex::catchUp(Compaction& c, const std::vector<uint32_t>& slots, bool locked, int threads) const {
+  if (!compactionCopiesVectors()) {
+    c.included.insert(c.included.end(), slots.begin(), slots.end());
+    return;
+  }
+  std::vector<float> x(std::min(slots.size(), kCompactionChunk) * config_.dim);
+  for (size_t first = 0; first < slots.size(); first += kCompactionChunk) {
+    const size_t n = std::min(kCompactionChunk, slots.size() - first);
+    {
+      // Slots below the catalog's end never change until a compaction (ours) renumbers them, so
+      // the copy may be split over several locks; the lock only keeps the storage from moving.
+      std::shared_lock lock(mutex_, std::defer_lock);
+      if (!locked) lock.lock();
+      callFaiss("compaction", [&] {
+        for (size_t i = 0; i < n; ++i) readVector(slots[first + i], x.data() + i * config_.dim);
+      });
+    }
+    callFaiss("compaction", [&] { extendCompaction(c, slots.data() + first, x.data(), n, threads); });
+  }
+}
+
+void AdIndex::compact(const std::function<void()>& betweenRounds) {
+  std::lock_guard<std::mutex> single(compaction_);  // one compaction at a time; a second waits
+  Compaction c(config_.dim, config_.metric);
+  {
+    std::shared_lock lock(mutex_);
+    if (catalog_.live() == catalog_.slots()) return;
+    if (asIvf(faiss_.get()) && ListPositions::trackedLists(*faiss_) == nullptr) {
+      throw Error(ErrorCode::Internal, "compaction needs FAISS array inverted lists");
+    }
+    if (faiss_ && !asIvf(faiss_.get())) {
+      c.rebuilt = callFaiss("compaction", [&] { return newFaissIndex(config_); });
+      if (!c.rebuilt->is_trained) throw Error(ErrorCode::InvalidArgument, "compaction is not supported for this FAISS factory string");
     }
   }
-  std::unique_ptr<faiss::Index> fresh = newFaissIndex(config_);
-  if (!fresh->is_trained) throw Error(ErrorCode::InvalidArgument, "compaction is not supported for this FAISS factory string");
-  ThreadLease lease(threads_);
-  ScopedOmpThreads team(lease.threads());
-  fresh->add(static_cast<faiss::Index::idx_t>(keep.size()), live.data());
-  return fresh;
-}
+  // The build leaves one thread of the budget to searches (a lease waits while none is free).
+  const int buildThreads = std::max(1, std::min(requestedThreads(0, threads_), threadBudget() - 1));
+  for (int round = 0;; ++round) {
+    std::vector<uint32_t> fresh;
+    {
+      std::shared_lock lock(mutex_);
+      fresh = liveSlotsFrom(c.seen);
+      c.seen = catalog_.slots();
+    }
+    catchUp(c, fresh, false, buildThreads);
+    if (betweenRounds) betweenRounds();
+    std::shared_lock lock(mutex_);
+    if (catalog_.slots() - c.seen <= kCatchUpSlots || round + 1 >= kMaxCatchUpRounds) break;
+  }
 
-void AdIndex::compact() {
+  std::unique_ptr<faiss::Index> replaced;  // freed after the lock is released
   std::unique_lock lock(mutex_);
-  if (catalog_.live() == catalog_.slots()) return;
-  // Prepare: every allocation, with the index untouched.
-  std::vector<uint32_t> keep;
-  keep.reserve(catalog_.live());
-  catalog_.liveSlots().forEach([&](size_t s) { keep.push_back(static_cast<uint32_t>(s)); });
-  Catalog compacted = catalog_.kept(keep);
+  // Prepare: the writes made since the last round, and every allocation, with the index untouched.
+  catchUp(c, liveSlotsFrom(c.seen), true, requestedThreads(0, threads_));
+  Catalog compacted = catalog_.kept(c.included);  // current attributes and liveness
   const bool ivf = asIvf(faiss_.get()) != nullptr;
   std::vector<int64_t> renumber;
-  std::unique_ptr<faiss::Index> rebuilt;
-  if (!faiss_) {
-    panels_.keep(keep.data(), keep.size());  // all or nothing, and the last step that can fail
-  } else if (ivf) {
-    renumber = renumbering(keep);
-  } else {
-    rebuilt = callFaiss("compaction", [&] { return rebuiltFaiss(keep); });
+  if (ivf) {
+    renumber.assign(catalog_.slots(), -1);
+    for (size_t i = 0; i < c.included.size(); ++i) renumber[c.included[i]] = static_cast<int64_t>(i);
   }
   // Commit: nothing below allocates.
-  if (!faiss_) gpu_.markDirty(0);
-  if (ivf) renumberLists(renumber);
-  if (rebuilt) faiss_ = std::move(rebuilt);
-  if (rows_.size() > 0) {
-    for (size_t i = 0; i < keep.size(); ++i) {
-      std::copy(rows_.data() + static_cast<size_t>(keep[i]) * config_.dim,
-                rows_.data() + (static_cast<size_t>(keep[i]) + 1) * config_.dim, rows_.data() + i * config_.dim);
-    }
-    rows_.resize(keep.size() * config_.dim);
+  if (!faiss_) {
+    panels_.swap(c.panels);
+    gpu_.markDirty(0);
   }
+  if (ivf) renumberLists(*faiss_, renumber, c.included, positions_);
+  if (c.rebuilt) {
+    replaced = std::move(faiss_);
+    faiss_ = std::move(c.rebuilt);
+  }
+  if (storesRows()) rows_.swap(c.rows);
   catalog_.swap(compacted);
-  filters_.compact(keep);  // every compiled filter renumbered like the catalog
+  filters_.compact(c.included);  // every compiled filter renumbered like the catalog
   live_ = catalog_.live();
   generation_++;
 }
@@ -503,6 +571,7 @@ AnnStats AdIndex::stats() const {
     for (size_t l = 0; l < ivf->nlist; ++l) entries += ivf->invlists->list_size(l);
     s.indexBytes = entries * (ivf->code_size + sizeof(faiss::Index::idx_t)) + ivf->nlist * ivf->d * sizeof(float);
     if (faiss_.get() != ivf) s.indexBytes += static_cast<size_t>(ivf->d) * ivf->d * sizeof(float);  // OPQ rotation
+    s.indexBytes += positions_.bytes();
   } else if (auto* hnsw = asHnsw(faiss_.get())) {
     s.vectorBytes += static_cast<size_t>(hnsw->ntotal) * config_.dim * sizeof(float);
     s.indexBytes = hnsw->hnsw.neighbors.size() * sizeof(faiss::HNSW::storage_idx_t) +

@@ -7,7 +7,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -16,6 +19,7 @@
 #include "ann/catalog.h"
 #include "ann/filter.h"
 #include "ann/filter_registry.h"
+#include "ann/list_positions.h"
 #include "common/aligned_buffer.h"
 #include "common/cancel.h"
 #include "common/fair_shared_mutex.h"
@@ -88,9 +92,14 @@ class AdIndex {
   // Ids of the live ads a filter admits, ascending by slot.
   std::vector<int64_t> eligibleIds(const CompiledFilter& filter) const;
   std::vector<int64_t> eligibleIds(const FilterSpec& spec) const;
-  // Drops tombstones and renumbers slots (HNSW: rebuilds the graph from the stored vectors).
-  // All or nothing, like every write.
-  void compact();
+  // Drops tombstones and renumbers slots (HNSW and FAISS's Flat: rebuilt from the stored vectors).
+  // The new structure is built without the exclusive lock, so searches and writes go on meanwhile;
+  // the writes made during the build are applied to it under the lock just before it is swapped
+  // in (ads killed during the build stay as tombstones of the new numbering). One compaction at a
+  // time: a second call waits for the first. All or nothing, like every write.
+  // `betweenRounds` (for tests) runs on the compacting thread, holding no lock, after each round
+  // of the build.
+  void compact(const std::function<void()>& betweenRounds = {});
   AnnStats stats() const;
 
   void save(const std::string& path) const;
@@ -113,21 +122,26 @@ class AdIndex {
   void rerank(const float* queries, int nq, int kIn, int k, const int64_t* inSlots, int64_t* outSlots,
               float* outScores) const;
   const float* rowVector(size_t slot) const;
-  std::vector<int64_t> renumbering(const std::vector<uint32_t>& keep) const;
-  void renumberLists(const std::vector<int64_t>& renumber) noexcept;
-  std::unique_ptr<faiss::Index> rebuiltFaiss(const std::vector<uint32_t>& keep) const;
+  struct Compaction;
+  bool compactionCopiesVectors() const;
+  void readVector(size_t slot, float* out) const;
+  std::vector<uint32_t> liveSlotsFrom(size_t first) const;
+  void catchUp(Compaction& c, const std::vector<uint32_t>& slots, bool locked, int threads) const;
+  void extendCompaction(Compaction& c, const uint32_t* slots, const float* x, size_t n, int threads) const;
   void serialize(std::vector<uint8_t>& out) const;
   void deserialize(const uint8_t* data, size_t size);
 
   AnnConfig config_;
   const int threads_;
   mutable FairSharedMutex mutex_;
+  std::mutex compaction_;  // held by the one compaction running; taken before mutex_
   Catalog catalog_;
   mutable FilterRegistry filters_;  // compile() registers under the shared lock
   PanelStore panels_;                // Flat kind
   mutable GpuMirror gpu_;            // Flat kind: device copy of panels_
   AlignedBuffer<float> rows_;        // other kinds with storeVectors (not HNSW: its storage holds them)
   std::unique_ptr<faiss::Index> faiss_;
+  ListPositions positions_;          // IVF kinds: each slot's place in the inverted lists
   std::atomic<bool> trained_{false};
   std::atomic<uint64_t> generation_{0};
   std::atomic<size_t> live_{0};

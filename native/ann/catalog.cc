@@ -57,14 +57,16 @@ void Catalog::kill(uint32_t slot) noexcept {
 Catalog Catalog::kept(const std::vector<uint32_t>& slots) const {
   std::vector<int64_t> ids;
   std::vector<AdAttributes> attributes;
+  Bitmap live(slots.size());
   ids.reserve(slots.size());
   attributes.reserve(slots.size());
-  for (uint32_t s : slots) {
-    ids.push_back(ids_[s]);
-    attributes.push_back(attributes_[s]);
+  for (size_t i = 0; i < slots.size(); ++i) {
+    ids.push_back(ids_[slots[i]]);
+    attributes.push_back(attributes_[slots[i]]);
+    if (liveSlots_.test(slots[i])) live.set(i);
   }
   Catalog result;
-  result.restore(std::move(ids), std::move(attributes), Bitmap(slots.size(), true));
+  result.restore(std::move(ids), std::move(attributes), std::move(live));
   return result;
 }
 

@@ -54,7 +54,8 @@ class Catalog {
   void setAttributes(uint32_t slot, const AdAttributes& attributes) { attributes_[slot] = attributes; }
   // Marks a live slot dead (its id disappears from the corpus). Cannot fail.
   void kill(uint32_t slot) noexcept;
-  // A catalog of the listed live slots (ascending), renumbered 0..n-1; this one is unchanged.
+  // A catalog of the listed slots (ascending), renumbered 0..n-1, each live or dead as it is
+  // here; this one is unchanged.
   Catalog kept(const std::vector<uint32_t>& slots) const;
   void swap(Catalog& other) noexcept;
   size_t bytes() const;

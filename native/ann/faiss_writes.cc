@@ -37,7 +37,7 @@ IvfParts ivfParts(faiss::Index& index) {
 // IVF with plain array lists: everything that allocates (transform, assignment, encoding, list
 // growth) comes first; the entries are then written into capacity that is already there.
 void addToArrayLists(const IvfParts& parts, faiss::ArrayInvertedLists& lists, const float* x, size_t n,
-                     int64_t firstId) {
+                     int64_t firstId, ListPositions* positions) {
   faiss::IndexIVF& ivf = *parts.ivf;
   const float* xt = parts.pre ? parts.pre->apply_chain(static_cast<idx_t>(n), x) : x;
   std::unique_ptr<const float[]> ownedXt(xt == x ? nullptr : xt);
@@ -54,10 +54,14 @@ void addToArrayLists(const IvfParts& parts, faiss::ArrayInvertedLists& lists, co
     reserveRoom(lists.ids[l], lists.ids[l].size() + added[l]);
     reserveRoom(lists.codes[l], (lists.ids[l].size() + added[l]) * ivf.code_size);
   }
-  // Commit: no allocation from here on.
+  if (positions) positions->reserve(static_cast<size_t>(firstId) + n);
+  // Commit: no allocation from here on. FAISS appends each entry at the end of its list.
+  if (positions) positions->extendTo(static_cast<size_t>(firstId) + n);
   for (size_t i = 0; i < n; ++i) {
     if (listOf[i] < 0) continue;
-    lists.add_entry(static_cast<size_t>(listOf[i]), firstId + static_cast<idx_t>(i), codes.data() + i * ivf.code_size);
+    const size_t list = static_cast<size_t>(listOf[i]);
+    if (positions) positions->place(static_cast<size_t>(firstId) + i, list, lists.ids[list].size());
+    lists.add_entry(list, firstId + static_cast<idx_t>(i), codes.data() + i * ivf.code_size);
   }
   ivf.ntotal += static_cast<idx_t>(n);
   if (parts.pre) parts.pre->ntotal = ivf.ntotal;
@@ -89,13 +93,12 @@ void addToHnsw(faiss::IndexHNSW& index, const float* x, size_t n) {
 
 }  // namespace
 
-void addToFaiss(faiss::Index& index, const float* x, size_t n, int64_t firstId) {
+void addToFaiss(faiss::Index& index, const float* x, size_t n, int64_t firstId, ListPositions* positions) {
   if (n == 0) return;
   const IvfParts parts = ivfParts(index);
   if (parts.ivf != nullptr) {
-    auto* lists = dynamic_cast<faiss::ArrayInvertedLists*>(parts.ivf->invlists);
-    if (lists != nullptr && parts.ivf->direct_map.no()) {
-      callFaiss("add", [&] { addToArrayLists(parts, *lists, x, n, firstId); });
+    if (faiss::ArrayInvertedLists* lists = ListPositions::trackedLists(index)) {
+      callFaiss("add", [&] { addToArrayLists(parts, *lists, x, n, firstId, positions); });
       return;
     }
     // Other list layouts (factory strings): FAISS's add, and its entries removed again on failure.
@@ -131,14 +134,14 @@ void addToFaiss(faiss::Index& index, const float* x, size_t n, int64_t firstId) 
   }
 }
 
-void dropFromLists(faiss::Index& index, const std::vector<uint32_t>& sortedIds, int threads) noexcept {
+void dropFromLists(faiss::Index& index, const std::vector<uint32_t>& ids, ListPositions& positions) noexcept {
   const IvfParts parts = ivfParts(index);
-  if (parts.ivf == nullptr || sortedIds.empty()) return;
-  auto* lists = dynamic_cast<faiss::ArrayInvertedLists*>(parts.ivf->invlists);
+  if (parts.ivf == nullptr || ids.empty()) return;
+  faiss::ArrayInvertedLists* lists = ListPositions::trackedLists(index);
   if (lists == nullptr) {
     try {
-      std::vector<idx_t> ids(sortedIds.begin(), sortedIds.end());
-      faiss::IDSelectorBatch selector(ids.size(), ids.data());
+      std::vector<idx_t> sorted(ids.begin(), ids.end());
+      faiss::IDSelectorBatch selector(sorted.size(), sorted.data());
       index.remove_ids(selector);
     } catch (...) {
       // Left in the lists; the live bitmap hides them.
@@ -147,27 +150,37 @@ void dropFromLists(faiss::Index& index, const std::vector<uint32_t>& sortedIds, 
   }
   const size_t codeSize = lists->code_size;
   size_t dropped = 0;
-  // Lists are independent and nothing below allocates or throws, so threads may share them out.
-#pragma omp parallel for num_threads(std::max(threads, 1)) schedule(dynamic, 16) reduction(+ : dropped)
-  for (size_t l = 0; l < lists->nlist; ++l) {
-    std::vector<idx_t>& ids = lists->ids[l];
-    std::vector<uint8_t>& codes = lists->codes[l];
-    size_t size = ids.size();
-    for (size_t i = 0; i < size;) {
-      if (!std::binary_search(sortedIds.begin(), sortedIds.end(), ids[i])) {
-        ++i;
-        continue;
-      }
-      --size;  // the last entry takes this one's place
-      ids[i] = ids[size];
-      std::memmove(codes.data() + i * codeSize, codes.data() + size * codeSize, codeSize);
+  for (uint32_t slot : ids) {
+    if (!positions.has(slot)) continue;  // never listed (no list assigned), or dropped already
+    const size_t list = positions.list(slot), at = positions.offset(slot);
+    std::vector<idx_t>& entries = lists->ids[list];
+    std::vector<uint8_t>& codes = lists->codes[list];
+    const size_t last = entries.size() - 1;
+    if (at != last) {  // the list's last entry takes this one's place
+      entries[at] = entries[last];
+      std::memcpy(codes.data() + at * codeSize, codes.data() + last * codeSize, codeSize);
+      positions.place(static_cast<size_t>(entries[at]), list, at);
     }
-    dropped += ids.size() - size;
-    ids.resize(size);  // shrinking: no allocation
-    codes.resize(size * codeSize);
+    entries.pop_back();  // shrinking: no allocation
+    codes.resize(last * codeSize);
+    positions.forget(slot);
+    ++dropped;
   }
   parts.ivf->ntotal -= static_cast<idx_t>(dropped);
   if (parts.pre) parts.pre->ntotal = parts.ivf->ntotal;
+}
+
+void renumberLists(faiss::Index& index, const std::vector<int64_t>& renumber, const std::vector<uint32_t>& kept,
+                   ListPositions& positions) noexcept {
+  const IvfParts parts = ivfParts(index);
+  if (parts.ivf == nullptr) return;
+  // Compaction requires array lists (the only layout this project builds or loads).
+  auto* lists = dynamic_cast<faiss::ArrayInvertedLists*>(parts.ivf->invlists);
+  if (lists == nullptr) return;
+  for (size_t l = 0; l < lists->nlist; ++l) {
+    for (idx_t& id : lists->ids[l]) id = id >= 0 ? renumber[static_cast<size_t>(id)] : -1;
+  }
+  if (ListPositions::trackedLists(index) != nullptr) positions.renumber(kept);
 }
 
 }  // namespace cangen

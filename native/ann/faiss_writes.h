@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "ann/list_positions.h"
+
 namespace faiss {
 struct Index;
 }
@@ -15,14 +17,20 @@ struct Index;
 namespace cangen {
 
 // Adds n prepared vectors as ids firstId .. firstId+n-1 (FAISS kinds that number by insertion
-// order must already hold exactly firstId vectors). All or nothing.
-void addToFaiss(faiss::Index& index, const float* x, size_t n, int64_t firstId);
+// order must already hold exactly firstId vectors). All or nothing. When `positions` is given and
+// the lists are tracked (ListPositions::trackedLists), the new entries' places are recorded there.
+void addToFaiss(faiss::Index& index, const float* x, size_t n, int64_t firstId, ListPositions* positions = nullptr);
 
-// Drops the entries of the listed ids (ascending) from an IVF index's inverted lists, so that
-// searches stop visiting them; a no-op for other kinds, whose dead entries the live bitmap hides.
-// Scans every list (as FAISS's remove_ids does) on up to `threads` threads. Cannot fail: where
-// the lists are not plain arrays and FAISS's removal fails, the dead entries stay in the lists,
-// where the live bitmap hides them too.
-void dropFromLists(faiss::Index& index, const std::vector<uint32_t>& sortedIds, int threads) noexcept;
+// Drops the entries of the listed ids from an IVF index's inverted lists, so that searches stop
+// visiting them; a no-op for other kinds, whose dead entries the live bitmap hides. With tracked
+// lists each entry is found through `positions` and the last entry of its list takes its place:
+// O(1) per id, whatever nlist is. Cannot fail: where the lists are not tracked and FAISS's removal
+// fails, the dead entries stay in the lists, where the live bitmap hides them too.
+void dropFromLists(faiss::Index& index, const std::vector<uint32_t>& ids, ListPositions& positions) noexcept;
+
+// Compaction of an IVF index: every list entry (a live slot) takes its new number, renumber[old]
+// (which must be >= 0 for each), and `positions` follows (new slot i was old slot kept[i]).
+void renumberLists(faiss::Index& index, const std::vector<int64_t>& renumber, const std::vector<uint32_t>& kept,
+                   ListPositions& positions) noexcept;
 
 }  // namespace cangen

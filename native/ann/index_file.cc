@@ -13,6 +13,7 @@
 #include <faiss/IndexPreTransform.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
+#include <faiss/invlists/InvertedLists.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -233,6 +234,7 @@ void AdIndex::deserialize(const uint8_t* data, size_t size) {
           corrupt(std::string("the FAISS section does not parse (") + e.what() + ")");
         }
         checkFaissIndex(*faiss_, config_, catalog_);
+        if (faiss::ArrayInvertedLists* lists = ListPositions::trackedLists(*faiss_)) positions_.rebuild(*lists, catalog_.slots());
         restorePqTable(faiss_.get(), length);
         break;
       }

@@ -40,9 +40,13 @@ void PanelStore::keep(const uint32_t* slots, size_t n) {
     read(slots[i], row.data());
     kept.set(i, row.data());
   }
-  panels_.swap(kept.panels_);
-  bias_.swap(kept.bias_);
-  count_ = n;
+  swap(kept);
+}
+
+void PanelStore::swap(PanelStore& other) noexcept {
+  panels_.swap(other.panels_);
+  bias_.swap(other.bias_);
+  std::swap(count_, other.count_);
 }
 
 void PanelStore::clear() {

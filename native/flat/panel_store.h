@@ -28,6 +28,8 @@ class PanelStore {
   // Keeps only the slots listed (in that order), renumbering them 0..n-1. All or nothing.
   void keep(const uint32_t* slots, size_t n);
   void clear();
+  // Exchanges contents with a store of the same dimension and metric.
+  void swap(PanelStore& other) noexcept;
 
   PanelView view() const {
     return {panels_.data(), metric_ == Metric::L2 ? bias_.data() : nullptr, count_, dim_};
