@@ -76,6 +76,10 @@ class Model {
       const std::vector<float> sample = gaussian(256 * 8);
       index_->train(sample.data(), 256 * 8);
     }
+    // Compiled before any write: every write and every compaction must keep it current.
+    cangen::FilterSpec odd;
+    odd.categories = std::vector<uint32_t>{1, 3};
+    longLived_ = index_->compile(odd);
   }
 
   AdIndex& index() { return *index_; }
@@ -130,14 +134,18 @@ class Model {
       }
       EXPECT_EQ(got, expected) << "category " << c;
     }
+    std::vector<int64_t> kept = index_->eligibleIds(*longLived_), oddAds;
+    std::sort(kept.begin(), kept.end());
+    for (const auto& [id, ad] : corpus_) {
+      if (ad.attributes.category % 2 == 1) oddAds.push_back(id);
+    }
+    EXPECT_EQ(kept, oddAds) << "a filter compiled before the writes and compactions";
     const std::vector<float> q = queries();
     cangen::FilterSpec every;
     every.categories = std::vector<uint32_t>{0, 1, 2, 3};
-    uint64_t generation = 0;
-    const cangen::Bitmap filter = index_->compile(every, &generation);
+    const auto filter = index_->compile(every);
     cangen::AnnSearchParams params;
-    params.filter = &filter;
-    params.filterGeneration = generation;
+    params.filter = filter.get();
     const cangen::SearchResult exact = index_->search(q.data(), kQueries, kTop, params);
     for (int i = 0; i < kQueries; ++i) {
       const std::vector<int64_t> expected = bruteForce(q.data() + i * kDim);
@@ -209,6 +217,7 @@ class Model {
   KindCase kind_;
   std::mt19937 rng_;
   std::unique_ptr<AdIndex> index_;
+  std::shared_ptr<const cangen::CompiledFilter> longLived_;
   std::map<int64_t, Ad> corpus_;
   int64_t nextId_ = 1;
   std::mutex removedMutex_;
