@@ -11,19 +11,8 @@ import type { EligibilityFilter } from './eligibility';
 import { CorpusError } from './errors';
 import { grown, IdMap } from './id-map';
 
-export interface AdAttributes {
-  id: bigint;
-  advertiserId: string;
-  campaignId: string;
-  category: string;
-  /** Geos the ad targets; empty means everywhere. */
-  geos: string[];
-  active: boolean;
-  /** Money left on the ad itself; Infinity when only the campaign's budget applies. */
-  budgetLeft: number;
-  /** Text for the content generator. */
-  title?: string;
-}
+/** An ad's attributes: what the catalog records of it (lib/corpus/catalog.ts), vectors aside. */
+export type AdAttributes = CatalogAd;
 
 export type AdInput = Partial<AdAttributes> & { id: bigint };
 

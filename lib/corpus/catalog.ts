@@ -13,9 +13,12 @@ export interface CatalogAd {
   advertiserId: string;
   campaignId: string;
   category: string;
+  /** Geos the ad targets; empty means everywhere. */
   geos: string[];
   active: boolean;
+  /** Money left on the ad itself; Infinity when only the campaign's budget applies. */
   budgetLeft: number;
+  /** Text for the content generator. */
   title?: string;
 }
 
