@@ -30,7 +30,7 @@ export function readFlags(argv: string[], known: readonly string[], script: stri
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
     if (!known.includes(flag)) throw new Error(`Unknown option ${flag}; expected one of ${known.join(', ')}`);
-    if (flag === '--quick' || flag === '--help' || flag === '--record') values.set(flag, 'true');
+    if (flag === '--quick' || flag === '--help' || flag === '--record' || flag === '--memory-only') values.set(flag, 'true');
     else {
       const value = inline ?? argv[++i];
       if (value === undefined) throw new Error(`Expected a value after ${flag}`);

@@ -180,8 +180,8 @@ export class CandidateEngine {
     const upserts = ads.map(({ embedding, ...ad }) => ({
       ad,
       embedding,
-      // An ad with an embedding leaves the cold-start corpus.
-      content: embedding ? null : contentOf.get(ad.id),
+      // An ad with an embedding leaves the cold-start corpus (if it was in it).
+      content: embedding ? (this.store.hasContent(ad.id) ? null : undefined) : contentOf.get(ad.id),
     }));
     await this.corpus.write({ upserts });
     return { embedded: ads.filter((a) => a.embedding).length, cold: prepared.ids.length };
