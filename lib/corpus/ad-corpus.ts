@@ -82,7 +82,7 @@ export class AdCorpus {
   private appliedSeq: number;
   private snapshotSeq = 0;
   private snapshotAt: Date | undefined;
-  private failure: Error | undefined;
+  private failure_: Error | undefined;
   private closed = false;
 
   private constructor(
@@ -161,6 +161,11 @@ export class AdCorpus {
     return this.store.size;
   }
 
+  /** Why the corpus stopped taking writes (a committed write could not be applied), if it did. */
+  get failure(): string | undefined {
+    return this.failure_?.message;
+  }
+
   /** The indexes by name, as snapshots store them. */
   get indexes(): ReadonlyMap<string, AdIndex> {
     const out = new Map<string, AdIndex>([[names.behavioural, this.behavioural]]);
@@ -205,7 +210,7 @@ export class AdCorpus {
   }
 
   stats(): CorpusStats {
-    const c = this.catalog.stats();
+    const c = this.catalog.stats();  // O(1): read at every metrics scrape
     return {
       ads: this.store.size,
       head: this.catalog.head(),
@@ -215,7 +220,7 @@ export class AdCorpus {
       replayLag: this.catalog.head() - this.snapshotSeq,
       catalogBytes: c.bytes,
       durable: this.catalog.durable,
-      failure: this.failure?.message,
+      failure: this.failure,
     };
   }
 
@@ -232,8 +237,8 @@ export class AdCorpus {
   private enqueue<T>(task: () => Promise<T>): Promise<T> {
     const run = () => {
       if (this.closed) throw new CorpusError('ERR_CORPUS_FAILED', 'This corpus is closed: open it again to write');
-      if (this.failure) {
-        throw new CorpusError('ERR_CORPUS_FAILED', `This corpus stopped taking writes after a committed write could not be applied (${this.failure.message}); reopen it to rebuild the indexes from the catalog`);
+      if (this.failure_) {
+        throw new CorpusError('ERR_CORPUS_FAILED', `This corpus stopped taking writes after a committed write could not be applied (${this.failure_.message}); reopen it to rebuild the indexes from the catalog`);
       }
       return task();
     };
@@ -270,7 +275,7 @@ export class AdCorpus {
         store.internNames(ad);
         changes.push({ kind: 'upsert', ad, embedding: u.embedding, content: u.content });
       }
-      for (const name of campaignBudgets.keys()) store.internNames({ id: 0n, advertiserId: '', campaignId: name, category: '', geos: [], active: true, budgetLeft: 0 });
+      for (const name of campaignBudgets.keys()) store.internCampaign(name);
     });
     for (const id of removed) changes.push({ kind: 'remove', id });
     const campaigns = [...campaignBudgets].map(([campaignId, budget]) => ({ campaignId, budget }));
@@ -279,7 +284,7 @@ export class AdCorpus {
     try {
       await this.apply(changes, campaigns);
     } catch (error) {
-      this.failure = error as Error;
+      this.failure_ = error as Error;
       throw new CorpusError('ERR_CORPUS_FAILED', `Write ${seq} is committed to the catalog but could not be applied to the indexes (${(error as Error).message}); the corpus takes no more writes: reopen it to rebuild from the catalog`);
     }
     this.appliedSeq = seq;

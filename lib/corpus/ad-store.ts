@@ -408,7 +408,8 @@ export class AdStore {
     return code;
   }
 
-  private internCampaign(name: string): number {
+  /** The campaign's code (a new one for a new name). */
+  internCampaign(name: string): number {
     const code = this.intern(this.campaigns, name);
     if (code >= this.campaignBudgets.length) this.campaignBudgets = grown(this.campaignBudgets, code + 1, Infinity);
     return code;

@@ -66,11 +66,8 @@ export interface PresentAd {
   hasContent: boolean;
 }
 
+/** What a catalog can say in O(1) (it is read at every metrics scrape). */
 export interface CatalogStats {
-  /** Ads present (removed ones excluded). */
-  ads: number;
-  /** Removed ads kept as tombstones for replay. */
-  tombstones: number;
   head: number;
   /** Bytes of the catalog on disk (0 in memory). */
   bytes: number;

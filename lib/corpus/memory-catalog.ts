@@ -41,7 +41,7 @@ export class MemoryCatalog implements AdCatalog {
   }
 
   stats(): CatalogStats {
-    return { ads: 0, tombstones: 0, head: this.headSeq, bytes: 0 };
+    return { head: this.headSeq, bytes: 0 };
   }
 
   close(): void {}

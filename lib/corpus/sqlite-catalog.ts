@@ -166,10 +166,9 @@ export class SqliteCatalog implements AdCatalog {
   }
 
   stats(): CatalogStats {
-    const count = (removed: number) => Number((this.db.prepare('SELECT count(*) AS n FROM ads WHERE removed = ?').get(removed) as { n: bigint }).n);
     const pages = this.db.pragma('page_count', { simple: true }) as bigint;
     const pageSize = this.db.pragma('page_size', { simple: true }) as bigint;
-    return { ads: count(0), tombstones: count(1), head: this.headSeq, bytes: Number(pages * pageSize) };
+    return { head: this.headSeq, bytes: Number(pages * pageSize) };
   }
 
   close(): void {

@@ -189,9 +189,8 @@ export class CandidateEngine {
 
   /** Removes ads from the corpus; resolves with how many existed, once searches no longer see them. */
   async removeAds(ids: readonly bigint[]): Promise<number> {
-    const present = new Set(toIdArray(ids, 'ids')).size;
-    const existing = [...new Set(ids)].filter((id) => this.store.has(id));
-    if (present > 0) await this.corpus.write({ removes: existing });
+    const existing = [...new Set(toIdArray(ids, 'ids'))].filter((id) => this.store.has(id));
+    if (existing.length > 0) await this.corpus.write({ removes: existing });
     return existing.length;
   }
 

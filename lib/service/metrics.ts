@@ -55,32 +55,30 @@ export class ServiceMetrics {
     labelNames: ['route', 'code'],
     registers: [this.registry],
   });
-  readonly corpusAds = new Gauge({ name: 'cangen_corpus_ads', help: 'Ads in the corpus', registers: [this.registry] });
-  readonly catalogSequence = new Gauge({ name: 'cangen_catalog_sequence', help: 'Sequence of the last write committed to the catalog', registers: [this.registry] });
-  readonly catalogBytes = new Gauge({ name: 'cangen_catalog_bytes', help: 'Size of the catalog on disk (0 in memory)', registers: [this.registry] });
-  readonly snapshotAge = new Gauge({ name: 'cangen_snapshot_age_seconds', help: 'Age of the newest index snapshot (-1: none yet)', registers: [this.registry] });
-  readonly replayLag = new Gauge({ name: 'cangen_snapshot_lag_writes', help: 'Writes committed after the newest snapshot: what a restart replays', registers: [this.registry] });
+  /** The corpus's figures, read by prom-client at every scrape (watchCorpus). */
+  private corpusStats: (() => CorpusStats) | undefined;
+  private readonly corpusGauge = (name: string, help: string, read: (s: CorpusStats) => number) => {
+    const stats = () => this.corpusStats?.();
+    return new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect(this: Gauge) {
+        const s = stats();
+        if (s) this.set(read(s));
+      },
+    });
+  };
+  readonly corpusAds = this.corpusGauge('cangen_corpus_ads', 'Ads in the corpus', (s) => s.ads);
+  readonly catalogSequence = this.corpusGauge('cangen_catalog_sequence', 'Sequence of the last write committed to the catalog', (s) => s.head);
+  readonly catalogBytes = this.corpusGauge('cangen_catalog_bytes', 'Size of the catalog on disk (0 in memory)', (s) => s.catalogBytes);
+  readonly snapshotAge = this.corpusGauge('cangen_snapshot_age_seconds', 'Age of the newest index snapshot (-1: none yet)', (s) => s.snapshotAgeSeconds ?? -1);
+  readonly replayLag = this.corpusGauge('cangen_snapshot_lag_writes', 'Writes committed after the newest snapshot: what a restart replays', (s) => s.replayLag);
 
-  /** Reads the corpus's figures at every scrape. */
+  /** Where the corpus gauges read their figures at each scrape. */
   watchCorpus(stats: () => CorpusStats): void {
-    const update = () => {
-      const s = stats();
-      this.corpusAds.set(s.ads);
-      this.catalogSequence.set(s.head);
-      this.catalogBytes.set(s.catalogBytes);
-      this.snapshotAge.set(s.snapshotAgeSeconds ?? -1);
-      this.replayLag.set(s.replayLag);
-    };
-    this.corpusWatch = update;
+    this.corpusStats = stats;
   }
-
-  /** The registry's text, with the corpus figures read now. */
-  async text(): Promise<string> {
-    this.corpusWatch?.();
-    return this.registry.metrics();
-  }
-
-  private corpusWatch: (() => void) | undefined;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'cangen_' });

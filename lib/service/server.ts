@@ -239,13 +239,13 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     if (draining) return reply.code(503).send({ status: 'draining' });
-    const failure = engine.corpus.stats().failure;
+    const failure = engine.corpus.failure;
     if (failure) return reply.code(503).send({ status: 'corpus failed', reason: failure });
     return { status: 'ready', ads: engine.store.size, scenarios: engine.pipeline.scenarios.names };
   });
   app.get('/metrics', async (_request, reply) => {
     reply.header('content-type', metrics.registry.contentType);
-    return metrics.text();
+    return metrics.registry.metrics();
   });
 
   const saver = config.saveIntervalMs > 0 && config.stateFile

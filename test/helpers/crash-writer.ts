@@ -8,7 +8,7 @@ import { batchOf, crashDim } from './crash-stream';
 
 async function main(): Promise<void> {
   const [dataDir, startArg] = process.argv.slice(2);
-  const engine = await CandidateEngine.open({ dim: crashDim, dataDir: dataDir!, embedder: undefined, scenarios: [{ name: 's', generators: ['two-tower'] }] });
+  const engine = await CandidateEngine.open({ dim: crashDim, dataDir: dataDir!, scenarios: [{ name: 's', generators: ['two-tower'] }] });
   process.stdout.write('ready\n');
   for (let n = Number(startArg); ; n++) {
     const batch = batchOf(n);

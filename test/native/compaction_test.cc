@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "ann/ad_index.h"
+#include "test_data.h"
 
 namespace {
 
@@ -33,10 +34,7 @@ constexpr uint32_t kCategories = 4;
 constexpr int kQueries = 4;
 constexpr int kTop = 10;
 
-struct Ad {
-  std::vector<float> vector;
-  AdAttributes attributes;
-};
+using Ad = cangen::testdata::ReferenceAd;
 
 struct KindCase {
   const char* name;

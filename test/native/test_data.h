@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "ann/ann_config.h"
+#include "ann/catalog.h"
 
 namespace cangen::testdata {
 
@@ -25,5 +26,11 @@ inline AnnConfig flatConfig(int dim, Metric metric = Metric::InnerProduct) {
   if (config.pqBytes > dim) config.pqBytes = dim;  // validated for every kind
   return config;
 }
+
+// An ad as a test's reference model holds it: the index must hold the same.
+struct ReferenceAd {
+  std::vector<float> vector;
+  AdAttributes attributes;
+};
 
 }  // namespace cangen::testdata

@@ -41,10 +41,7 @@ constexpr int kTop = 8;
 constexpr uint32_t kCategories = 3;
 
 // The corpus as the index should hold it: id -> embedding and attributes.
-struct Ad {
-  std::vector<float> vector;
-  AdAttributes attributes;
-};
+using Ad = cangen::testdata::ReferenceAd;
 using Corpus = std::map<int64_t, Ad>;
 
 std::vector<float> randomVectors(size_t n, uint32_t seed) {
