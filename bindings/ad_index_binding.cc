@@ -137,6 +137,14 @@ Napi::Object FilterBinding::Wrap(Napi::Env env, std::shared_ptr<const CompiledFi
   return GetInstanceData(env).filterConstructor.New({Napi::External<std::shared_ptr<const CompiledFilter>>::New(env, &filter)});
 }
 
+std::shared_ptr<const CompiledFilter> FilterBinding::FilterOf(const Napi::Value& value, const char* name) {
+  Napi::Env env = value.Env();
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(GetInstanceData(env).filterConstructor.Value())) {
+    throw Napi::TypeError::New(env, std::string("Expected a NativeFilter for ") + name);
+  }
+  return Unwrap(value.As<Napi::Object>())->filter;
+}
+
 Napi::Value FilterBinding::Count(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(filter->count()));
 }
@@ -171,6 +179,14 @@ AdIndexBinding::AdIndexBinding(const Napi::CallbackInfo& info) : Napi::ObjectWra
   AnnConfig config = ConfigArg(info[0]);
   int threads = IntArg(info[1], "threads", 0, 4096);
   index_ = Guard(env, [&] { return std::make_shared<AdIndex>(config, threads); });
+}
+
+std::shared_ptr<AdIndex> AdIndexBinding::IndexOf(const Napi::Value& value, const char* name) {
+  Napi::Env env = value.Env();
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(GetInstanceData(env).adIndexConstructor.Value())) {
+    throw Napi::TypeError::New(env, std::string("Expected a NativeAdIndex for ") + name);
+  }
+  return Unwrap(value.As<Napi::Object>())->Open(env);
 }
 
 std::shared_ptr<AdIndex> AdIndexBinding::Open(Napi::Env env) const {
@@ -270,7 +286,7 @@ Napi::Value AdIndexBinding::Search(const Napi::CallbackInfo& info) {
   params.cancel.word = CancelWord(o);
   std::shared_ptr<const CompiledFilter> filter;
   std::shared_ptr<const FilterSpec> spec;
-  if (info[3].IsObject()) filter = FilterBinding::Unwrap(info[3].As<Napi::Object>())->filter;
+  if (info[3].IsObject()) filter = FilterBinding::FilterOf(info[3], "filter");
   if (info.Length() > 4 && info[4].IsObject()) spec = std::make_shared<const FilterSpec>(FilterArg(info[4]));
   const size_t dim = static_cast<size_t>(index->config().dim);
   if (queries.length == 0 || queries.length % dim != 0) {
@@ -308,7 +324,7 @@ Napi::Value AdIndexBinding::EligibleIds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto index = Open(env);
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "Expected a compiled filter");
-  std::shared_ptr<const CompiledFilter> filter = FilterBinding::Unwrap(info[0].As<Napi::Object>())->filter;
+  std::shared_ptr<const CompiledFilter> filter = FilterBinding::FilterOf(info[0], "filter");
   auto ids = std::make_shared<std::vector<int64_t>>();
   return (new Task(
               env, [=] { *ids = index->eligibleIds(*filter); },

@@ -14,6 +14,8 @@ class FilterBinding : public Napi::ObjectWrap<FilterBinding> {
   static Napi::Function Define(Napi::Env env);
   explicit FilterBinding(const Napi::CallbackInfo& info);
   static Napi::Object Wrap(Napi::Env env, std::shared_ptr<const CompiledFilter> filter);
+  // The filter behind a NativeFilter handle `value` (a TypeError for anything else).
+  static std::shared_ptr<const CompiledFilter> FilterOf(const Napi::Value& value, const char* name);
 
   std::shared_ptr<const CompiledFilter> filter;
 
@@ -27,6 +29,8 @@ class AdIndexBinding : public Napi::ObjectWrap<AdIndexBinding> {
   static Napi::Function Define(Napi::Env env);
   explicit AdIndexBinding(const Napi::CallbackInfo& info);
   static Napi::Value Load(const Napi::CallbackInfo& info);
+  // The open index behind a NativeAdIndex handle `value` (a TypeError for anything else).
+  static std::shared_ptr<AdIndex> IndexOf(const Napi::Value& value, const char* name);
 
  private:
   std::shared_ptr<AdIndex> Open(Napi::Env env) const;

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "ad_index_binding.h"
 #include "arrays.h"
 #include "errors.h"
 #include "promise_worker.h"
@@ -105,16 +106,33 @@ class AddWorker : public PromiseWorker {
   ArrayArg<float> embeddings_;
 };
 
+class AttachWorker : public PromiseWorker {
+ public:
+  AttachWorker(Napi::Env env, std::shared_ptr<Scorer> scorer, std::shared_ptr<AdIndex> index)
+      : PromiseWorker(env), scorer_(std::move(scorer)), index_(std::move(index)) {}
+
+ private:
+  void Run() override { scorer_->attach(index_); }
+  std::shared_ptr<Scorer> scorer_;
+  std::shared_ptr<AdIndex> index_;
+};
+
 class SearchWorker : public PromiseWorker {
  public:
   SearchWorker(Napi::Env env, std::shared_ptr<Scorer> scorer, ScorerRequest request)
       : PromiseWorker(env), scorer_(std::move(scorer)), request_(request) {}
+  // The filter the request points to, kept alive until the search ends.
+  void KeepFilter(std::shared_ptr<const CompiledFilter> filter) {
+    request_.filter = filter.get();
+    filter_ = std::move(filter);
+  }
 
  private:
   void Run() override { result_ = scorer_->search(request_); }
   Napi::Value Result(Napi::Env env) override { return SearchResultToJs(env, result_); }
   std::shared_ptr<Scorer> scorer_;
   ScorerRequest request_;
+  std::shared_ptr<const CompiledFilter> filter_;
   SearchResult result_;
 };
 
@@ -158,7 +176,8 @@ void CheckWeights(Napi::Env env, const ArrayArg<float>& weights, const Scorer& s
 
 Napi::Function ScorerBinding::Define(Napi::Env env) {
   return DefineClass(env, "NativeScorer",
-                     {InstanceMethod<&ScorerBinding::Add>("add"), InstanceMethod<&ScorerBinding::Search>("search"),
+                     {InstanceMethod<&ScorerBinding::Add>("add"), InstanceMethod<&ScorerBinding::Attach>("attach"),
+                      InstanceMethod<&ScorerBinding::Search>("search"),
                       InstanceMethod<&ScorerBinding::Score>("score"), InstanceMethod<&ScorerBinding::Size>("size"),
                       InstanceMethod<&ScorerBinding::Info>("info"), InstanceMethod<&ScorerBinding::Close>("close")});
 }
@@ -190,9 +209,17 @@ Napi::Value ScorerBinding::Add(const Napi::CallbackInfo& info) {
   return (new AddWorker(env, scorer, ids, embeddings))->Start();
 }
 
+// attach(index: NativeAdIndex): Promise<void>
+Napi::Value ScorerBinding::Attach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto scorer = Open(env);
+  return (new AttachWorker(env, scorer, AdIndexBinding::IndexOf(info[0], "index")))->Start();
+}
+
 // search(users: Float32Array, headWeights: Float32Array, k, options: { eligibleMask?: Uint8Array,
-//   eligibleIds?: BigInt64Array, candidates?: BigInt64Array, candidatesPerUser?, threads, fused,
-//   device (0 cpu, 1 gpu), gpuDevice }): Promise<{ids, scores, counts}>
+//   eligibleIds?: BigInt64Array, filter?: NativeCompiledFilter (attached scorers),
+//   candidates?: BigInt64Array, candidatesPerUser?, threads, fused, device (0 cpu, 1 gpu),
+//   gpuDevice }): Promise<{ids, scores, counts}>
 Napi::Value ScorerBinding::Search(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto scorer = Open(env);
@@ -237,7 +264,11 @@ Napi::Value ScorerBinding::Search(const Napi::CallbackInfo& info) {
     r.candidates = ids.data;
     copies.push_back(ids.owner);
   }
+  std::shared_ptr<const CompiledFilter> filter;
+  Napi::Value filterArg = o.Get("filter");
+  if (!filterArg.IsUndefined()) filter = FilterBinding::FilterOf(filterArg, "filter");
   auto* worker = new SearchWorker(env, scorer, r);
+  if (filter) worker->KeepFilter(std::move(filter));
   for (auto& copy : copies) worker->Keep(std::move(copy));
   // The cancel word is shared with JavaScript on purpose (never copied): keep its buffer alive.
   if (r.cancel.word != nullptr) worker->Pin(o.Get("cancel"));

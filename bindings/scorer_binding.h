@@ -17,6 +17,7 @@ class ScorerBinding : public Napi::ObjectWrap<ScorerBinding> {
  private:
   std::shared_ptr<Scorer> Open(Napi::Env env) const;
   Napi::Value Add(const Napi::CallbackInfo& info);
+  Napi::Value Attach(const Napi::CallbackInfo& info);
   Napi::Value Search(const Napi::CallbackInfo& info);
   Napi::Value Score(const Napi::CallbackInfo& info);
   Napi::Value Size(const Napi::CallbackInfo& info);

@@ -393,7 +393,8 @@ export class AdIndex {
     this.handle = undefined;
   }
 
-  private open(): NativeAdIndex {
+  /** @internal The native handle (ClosedError once closed): for components attached to this index. */
+  open(): NativeAdIndex {
     if (!this.handle) throw new ClosedError(`This ${this.constructor.name} is closed: load or create a new one`);
     return this.handle;
   }

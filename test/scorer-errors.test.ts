@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { LearnedScorer } from '../lib';
 import { randomVectors, sequentialIds } from './helpers/random';
 import { randomTensors, safetensorsBytes, tempDir, writeModel, type Config } from './helpers/scorer-model';
+import { rejects } from './helpers/rejects';
 
 const errors = suite('scorer bad input gives typed errors');
 
@@ -12,18 +13,6 @@ const config: Config = {
   kind: 'mlp', userDim: 8, itemDim: 8, heads: ['click', 'conversion'], mlp: { hidden: [16] },
   scenarios: { home: { click: 1 }, search: { click: 1, conversion: 0.5 } },
 };
-
-async function rejects(promise: Promise<unknown> | (() => unknown), code: string, pattern: RegExp): Promise<void> {
-  try {
-    await (typeof promise === 'function' ? promise() : promise);
-  } catch (error) {
-    const e = error as { code?: string; message: string };
-    assert.is(e.code, code, `code of: ${e.message}`);
-    assert.match(e.message, pattern);
-    return;
-  }
-  assert.unreachable(`expected ${code}`);
-}
 
 async function loaded(): Promise<LearnedScorer> {
   const scorer = await LearnedScorer.load(writeModel(config, randomTensors(config)));

@@ -1,5 +1,5 @@
 /** The scorer's side of the addon (bindings/scorer_binding.cc). */
-import type { NativeSearchResult } from '../native';
+import type { NativeAdIndex, NativeFilter, NativeSearchResult } from '../native';
 
 /** The model as the addon takes it: shapes from config.json, tensors by name from model.safetensors. */
 export interface NativeScorerModel {
@@ -22,6 +22,8 @@ export interface NativeScorerModel {
 }
 
 export interface NativeScorerSearchOptions {
+  /** A filter compiled by the index the scorer is attached to. */
+  filter?: NativeFilter;
   eligibleMask?: Uint8Array;
   eligibleIds?: BigInt64Array;
   candidates?: BigInt64Array;
@@ -36,6 +38,7 @@ export interface NativeScorerSearchOptions {
 
 export interface NativeScorer {
   add(ids: BigInt64Array, embeddings: Float32Array): Promise<void>;
+  attach(index: NativeAdIndex): Promise<void>;
   search(users: Float32Array, headWeights: Float32Array, k: number, options: NativeScorerSearchOptions): Promise<NativeSearchResult>;
   score(users: Float32Array, headWeights: Float32Array, ids: BigInt64Array | null, threads: number): Promise<Float32Array>;
   size(): number;

@@ -2,7 +2,7 @@
  * A learned scorer over a table of ads (dot, MLP or Mixture-of-Logits, with scenario-blended heads),
  * loaded from a model directory. Every scan runs off the main thread and keeps only the top-k.
  */
-import { CompiledFilter } from '../ad-index';
+import { AdIndex, CompiledFilter } from '../ad-index';
 import { withCancel } from '../cancel';
 import { defaults, maxGpuK, maxK } from '../defaults';
 import { ClosedError, DimensionMismatchError, InvalidArgumentError } from '../errors';
@@ -33,9 +33,11 @@ export interface BlendOptions {
 
 export interface ScorerSearchOptions extends BlendOptions {
   /**
-   * Eligible ads: a Uint8Array with one byte per ad in insertion order (non-zero = eligible), a
-   * list of eligible ids (ids the scorer does not hold are ignored), or a filter compiled by the
-   * AdIndex that holds the same ads (`await adIndex.filter({ ... })`). Default: every ad.
+   * Eligible ads: a filter compiled by an AdIndex (`await adIndex.filter({ ... })`: applied
+   * inside the scan when the scorer is attached to that index, else turned into its ids), a list
+   * of eligible ids (ids the scorer does not hold are ignored), or, for a scorer with its own
+   * ads, a Uint8Array with one byte per ad in insertion order (non-zero = eligible). Default:
+   * every (live) ad.
    */
   eligible?: Uint8Array | IdsInput | CompiledFilter;
   /**
@@ -61,6 +63,7 @@ export class LearnedScorer {
   readonly config: ScorerConfig;
   readonly threads: number;
   private handle: NativeScorer | undefined;
+  private attachedTo: AdIndex | undefined;
 
   private constructor(config: ScorerConfig, handle: NativeScorer, threads: number) {
     this.config = config;
@@ -100,7 +103,7 @@ export class LearnedScorer {
   get scenarios(): readonly string[] {
     return Object.keys(this.config.scenarios);
   }
-  /** Number of ads. */
+  /** Number of ads: its own, or the live ads of the index it is attached to. */
   get size(): number {
     return this.open().size();
   }
@@ -112,13 +115,47 @@ export class LearnedScorer {
     return this.open().info();
   }
 
+  /** The index this scorer reads its ads from (attach()), if any. */
+  get attachedIndex(): AdIndex | undefined {
+    return this.attachedTo;
+  }
+
+  /**
+   * Reads the ads from `index` from now on instead of holding its own: what the model needs of
+   * each ad is precomputed into the index's slots (now for every ad, then by every upsert, and
+   * renumbered by compaction), so the scorer shares the index's ids, removals and compiled
+   * filters. The index's dim must be the model's itemDim and it must keep its vectors (kind
+   * 'flat' or 'hnsw', or 'ivf-pq', 'ivf-sq8' or 'faiss' with storeVectors); the scorer must hold
+   * no ads of its own. The scorer sees
+   * the vectors as the index stores them (unit length for 'cosine').
+   * @example
+   * const index = new AdIndex({ dim: 64, kind: 'hnsw' });
+   * const scorer = await LearnedScorer.load('models/ads-mol');
+   * await scorer.attach(index);
+   * await index.upsert(adIds, adEmbeddings);                       // the scorer sees them too
+   * const eligible = await index.filter({ active: true, geos: [3] });
+   * const top = await scorer.search(users, 100, { eligible });     // filtered inside the scan
+   */
+  async attach(index: AdIndex): Promise<void> {
+    const stack = new Error();
+    const handle = this.open();
+    if (!(index instanceof AdIndex)) throw invalid('an AdIndex', 'index', index);
+    if (index.dim !== this.itemDim) {
+      throw new DimensionMismatchError(`Expected an index of dim ${this.itemDim} (the model's itemDim) but received dim ${index.dim}`);
+    }
+    await withCallerStack(handle.attach(index.open()), stack);
+    this.attachedTo = index;
+  }
+
   /**
    * Adds ads (embeddings: ids.length x itemDim, row-major), precomputing what depends on the ad
    * alone. All or nothing. `embeddings` is copied before any worker reads it (see AdIndex.upsert).
+   * An attached scorer takes no ads: write them to its index.
    */
   async add(ids: IdsInput, embeddings: Float32Array): Promise<void> {
     const stack = new Error();
     const handle = this.open();
+    if (this.attachedTo) throw new InvalidArgumentError('Expected ads written to the index this scorer is attached to (index.upsert), not added to the scorer');
     const idArray = toIdArray(ids);
     float32Array(embeddings, 'embeddings');
     if (embeddings.length !== idArray.length * this.itemDim) {
@@ -178,14 +215,21 @@ export class LearnedScorer {
     let device = oneOf(o.device ?? defaults.device, 'options.device', ['cpu', 'gpu', 'auto']);
     if (device === 'auto') device = native().buildInfo().cudaDevices > 0 && o.candidates === undefined ? 'gpu' : 'cpu';
     integerIn(k, 'k', 1, device === 'gpu' ? maxGpuK : maxK);
-    // Resolving a CompiledFilter waits: keep the users as they are now.
-    if (o.eligible instanceof CompiledFilter) users = users.slice();
+    // The attached index's filter goes in as it is; another index's is resolved to its ids, which
+    // waits: keep the users as they are now.
+    if (this.attachedTo && o.eligible instanceof Uint8Array) {
+      throw new InvalidArgumentError('Expected eligible ids or a filter compiled by the attached index for options.eligible: an attached scorer has no insertion order for a mask to follow');
+    }
+    const ownFilter = o.eligible instanceof CompiledFilter && o.eligible.owner === this.attachedTo ? o.eligible : undefined;
+    if (o.eligible instanceof CompiledFilter && !ownFilter) users = users.slice();
     const request = {
       threads: integerIn(o.threads ?? 0, 'options.threads', 0, 4096),
       fused: oneOf(o.mode ?? 'fused', 'options.mode', ['fused', 'unfused']) === 'fused',
       device: device === 'gpu' ? 1 : 0,
       gpuDevice: integerIn(o.gpuDevice ?? defaults.gpuDevice, 'options.gpuDevice', 0, 1024),
-      ...eligibility(o.eligible instanceof CompiledFilter ? await o.eligible.owner.eligibleIds(o.eligible) : o.eligible, handle.size()),
+      ...(ownFilter
+        ? { filter: ownFilter.native, eligibleMask: undefined, eligibleIds: undefined }
+        : eligibility(o.eligible instanceof CompiledFilter ? await o.eligible.owner.eligibleIds(o.eligible) : o.eligible, handle.size())),
       ...candidateList(o.candidates, nu),
     };
     const inputs: [Float32Array, Uint8Array | null, BigInt64Array | null, BigInt64Array | null] =

@@ -158,6 +158,7 @@ void AdIndex::upsert(const int64_t* ids, const float* vectors, const AdAttribute
   try {
     filters_.reserve(prepared.first + n);
     reserveVectors(prepared.first + n);
+    for (const auto& column : columns_.live()) column->stage(x.data(), n, prepared.first);
     if (faiss_) addToFaiss(*faiss_, x.data(), n, static_cast<int64_t>(prepared.first), &positions_);
   } catch (...) {
     catalog_.cancelUpsert(prepared);
@@ -438,6 +439,33 @@ constexpr int kMaxCatchUpRounds = 8;
 
 }  // namespace
 
+bool AdIndex::keepsVectors() const { return !faiss_ || storesRows() || asHnsw(faiss_.get()) != nullptr; }
+
+void AdIndex::attach(const std::shared_ptr<SlotColumn>& column) {
+  std::unique_lock lock(mutex_);
+  if (!keepsVectors()) {
+    throw Error(ErrorCode::InvalidArgument, "Expected an index that keeps its vectors to attach to (kind flat or hnsw, or ivf-pq, "
+                                            "ivf-sq8 or faiss with storeVectors: true): the attached data is derived from them");
+  }
+  // Dead slots too: the column's numbering is the catalog's.
+  std::vector<float> x(std::min(catalog_.slots(), kCompactionChunk) * config_.dim);
+  for (size_t first = 0; first < catalog_.slots(); first += kCompactionChunk) {
+    const size_t n = std::min(kCompactionChunk, catalog_.slots() - first);
+    callFaiss("attach", [&] {
+      for (size_t i = 0; i < n; ++i) readVector(first + i, x.data() + i * config_.dim);
+    });
+    column->stage(x.data(), n, first);
+  }
+  columns_.add(column);
+}
+
+void AdIndex::readSlots(const CompiledFilter* filter,
+                        const std::function<void(const Catalog& catalog, const Bitmap& eligible)>& read) const {
+  if (filter && !filters_.owns(*filter)) throw Error(ErrorCode::InvalidArgument, "Expected a filter compiled by this index");
+  std::shared_lock lock(mutex_);
+  read(catalog_, filter ? filter->bits() : catalog_.liveSlots());
+}
+
 bool AdIndex::compactionCopiesVectors() const { return !faiss_ || storesRows() || !asIvf(faiss_.get()); }
 
 void AdIndex::readVector(size_t slot, float* out) const {
@@ -530,6 +558,8 @@ void AdIndex::compact(const std::function<void()>& betweenRounds) {
   // Prepare: the writes made since the last round, and every allocation, with the index untouched.
   catchUp(c, liveSlotsFrom(c.seen), true, requestedThreads(0, threads_));
   Catalog compacted = catalog_.kept(c.included);  // current attributes and liveness
+  std::vector<std::shared_ptr<SlotColumn>> columns = columns_.live();
+  for (const auto& column : columns) column->prepareKeep(c.included);
   const bool ivf = asIvf(faiss_.get()) != nullptr;
   std::vector<int64_t> renumber;
   if (ivf) {
@@ -549,6 +579,7 @@ void AdIndex::compact(const std::function<void()>& betweenRounds) {
   if (storesRows()) rows_.swap(c.rows);
   catalog_.swap(compacted);
   filters_.compact(c.included);  // every compiled filter renumbered like the catalog
+  for (const auto& column : columns) column->commitKeep();
   live_ = catalog_.live();
   generation_++;
 }

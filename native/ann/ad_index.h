@@ -20,6 +20,7 @@
 #include "ann/filter.h"
 #include "ann/filter_registry.h"
 #include "ann/list_positions.h"
+#include "ann/slot_column.h"
 #include "common/aligned_buffer.h"
 #include "common/cancel.h"
 #include "common/fair_shared_mutex.h"
@@ -102,6 +103,15 @@ class AdIndex {
   void compact(const std::function<void()>& betweenRounds = {});
   AnnStats stats() const;
 
+  // Attaches a column derived from the ads' vectors (slot_column.h): it is staged now for every
+  // slot, then kept in step by every upsert and compaction until its owner drops it. Needs the
+  // stored vectors: kind flat, HNSW, or IVF-PQ, IVF-SQ8 or a factory string with storeVectors.
+  void attach(const std::shared_ptr<SlotColumn>& column);
+  // Runs `read` under the shared lock with the catalog and the eligible slots: the filter's bits
+  // (a filter compiled by this index), or the live slots.
+  void readSlots(const CompiledFilter* filter,
+                 const std::function<void(const Catalog& catalog, const Bitmap& eligible)>& read) const;
+
   void save(const std::string& path) const;
   static std::unique_ptr<AdIndex> load(const std::string& path, int threads);
   // load() from the bytes of a file already read (the fuzz target's entry point).
@@ -114,6 +124,7 @@ class AdIndex {
   AdIndex(const AnnConfig& config, int threads, Unbuilt);
   std::vector<float> prepare(const float* vectors, size_t n, const char* what) const;
   bool storesRows() const;
+  bool keepsVectors() const;
   // An upsert's vectors in two steps: room for `slots` slots (may throw), then the copy (cannot).
   void reserveVectors(size_t slots);
   void commitVectors(const float* prepared, size_t n, size_t firstSlot) noexcept;
@@ -137,6 +148,7 @@ class AdIndex {
   std::mutex compaction_;  // held by the one compaction running; taken before mutex_
   Catalog catalog_;
   mutable FilterRegistry filters_;  // compile() registers under the shared lock
+  SlotColumns columns_;
   PanelStore panels_;                // Flat kind
   mutable GpuMirror gpu_;            // Flat kind: device copy of panels_
   AlignedBuffer<float> rows_;        // other kinds with storeVectors (not HNSW: its storage holds them)

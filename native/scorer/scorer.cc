@@ -6,6 +6,7 @@
 #include <cmath>
 #include <exception>
 #include <limits>
+#include <optional>
 #include <string>
 #include <unordered_set>
 
@@ -56,6 +57,16 @@ std::vector<float> unpack(const PackedDense& p) {
 }
 
 }  // namespace
+
+// The ads a search sees. Own: count_ ads in insertion order, all live. Attached: the index's
+// slots, `eligible` its live (or filtered) ones.
+struct Scorer::Table {
+  size_t count = 0;
+  const uint64_t* eligible = nullptr;  // null: every slot below count
+  std::function<int64_t(size_t)> id;
+  std::function<std::optional<uint32_t>(int64_t)> slot;  // live ads only
+  bool attached = false;
+};
 
 struct Scorer::Prepared {
   std::vector<MlpUserPlan> mlp;
@@ -108,6 +119,80 @@ double Scorer::flopsPerPair() const {
   return 0;
 }
 
+size_t Scorer::size() const {
+  std::shared_lock lock(mutex_);
+  return index_ ? index_->size() : count_;
+}
+
+bool Scorer::attached() const {
+  std::shared_lock lock(mutex_);
+  return index_ != nullptr;
+}
+
+void Scorer::withTable(const CompiledFilter* filter, const std::function<void(const Table&)>& read) const {
+  std::shared_ptr<AdIndex> index;
+  {
+    std::shared_lock lock(mutex_);
+    if (!index_) {
+      if (filter) throw Error(ErrorCode::InvalidArgument, "Expected a scorer attached to the index that compiled the filter");
+      read(Table{count_, nullptr, [&](size_t slot) { return ids_[slot]; },
+                 [&](int64_t id) -> std::optional<uint32_t> {
+                   auto it = slotOfId_.find(id);
+                   if (it == slotOfId_.end()) return std::nullopt;
+                   return it->second;
+                 }});
+      return;
+    }
+    index = index_;
+  }
+  // The index's lock, not ours: its writes change the planes (stage, commitKeep) under it.
+  index->readSlots(filter, [&](const Catalog& catalog, const Bitmap& eligible) {
+    read(Table{catalog.slots(), eligible.words.data(), [&](size_t slot) { return catalog.id(slot); },
+               [&](int64_t id) { return catalog.find(id); }, true});
+  });
+}
+
+void Scorer::attach(std::shared_ptr<AdIndex> index) {
+  if (index->config().dim != model_.itemDim) {
+    throw Error(ErrorCode::DimensionMismatch, "Expected an index of dim " + std::to_string(model_.itemDim) +
+                                                  " (the model's itemDim) but received dim " + std::to_string(index->config().dim));
+  }
+  std::unique_lock lock(mutex_);
+  if (index_) throw Error(ErrorCode::InvalidArgument, "Expected a scorer not yet attached: this one reads an index already");
+  if (count_ > 0) {
+    throw Error(ErrorCode::InvalidArgument, "Expected a scorer with no ads of its own (it holds " + std::to_string(count_) +
+                                                "): an attached scorer reads every ad from the index");
+  }
+  index->attach(shared_from_this());  // stages every slot
+  index_ = std::move(index);
+}
+
+void Scorer::stage(const float* vectors, size_t n, size_t first) {
+  for (size_t p = 0; p < planes_.size(); ++p) planes_[p].resize(tilesOf(first + n) * kTileAds * planeRows_[p]);
+  precompute(vectors, n, first);
+  firstDirtyAd_ = std::min(firstDirtyAd_, first);
+}
+
+void Scorer::prepareKeep(const std::vector<uint32_t>& keep) {
+  keptPlanes_.clear();
+  for (size_t p = 0; p < planes_.size(); ++p) {
+    const int rows = planeRows_[p];
+    AlignedBuffer<float> kept(tilesOf(keep.size()) * kTileAds * rows);
+    for (size_t slot = 0; slot < keep.size(); ++slot) {
+      const float* from = planes_[p].data() + panelOffset(keep[slot], rows, 0);
+      float* to = kept.data() + panelOffset(slot, rows, 0);
+      for (int r = 0; r < rows; ++r) to[static_cast<size_t>(r) * kPanelWidth] = from[static_cast<size_t>(r) * kPanelWidth];
+    }
+    keptPlanes_.push_back(std::move(kept));
+  }
+}
+
+void Scorer::commitKeep() noexcept {
+  planes_.swap(keptPlanes_);
+  keptPlanes_.clear();
+  firstDirtyAd_ = 0;  // every slot moved
+}
+
 void Scorer::add(const int64_t* ids, const float* embeddings, size_t n) {
   if (n == 0) return;
   const int dim = model_.itemDim;
@@ -118,6 +203,7 @@ void Scorer::add(const int64_t* ids, const float* embeddings, size_t n) {
     }
   }
   std::unique_lock lock(mutex_);
+  if (index_) throw Error(ErrorCode::InvalidArgument, "Expected ads written to the index this scorer is attached to, not added to it");
   std::unordered_set<int64_t> batch;
   batch.reserve(n);
   for (size_t i = 0; i < n; ++i) {
@@ -141,7 +227,6 @@ void Scorer::add(const int64_t* ids, const float* embeddings, size_t n) {
     slotOfId_.emplace(ids[i], static_cast<uint32_t>(first + i));
   }
   count_ = first + n;
-  publicCount_.store(count_, std::memory_order_release);
   firstDirtyAd_ = std::min(firstDirtyAd_, first);
 }
 
@@ -232,27 +317,34 @@ void Scorer::scoreTile(const Prepared& p, int user, const TileIn* planes, float*
   }
 }
 
-std::vector<uint64_t> Scorer::eligibility(const ScorerRequest& r) const {
+// The request's own eligibility as bits over the table's slots, or empty: the table's.
+std::vector<uint64_t> Scorer::eligibility(const ScorerRequest& r, const Table& t) const {
+  if ((r.filter != nullptr) + (r.eligibleMask != nullptr) + (r.eligibleIds != nullptr) > 1) {
+    throw Error(ErrorCode::InvalidArgument, "Expected at most one of an eligibility mask, eligible ids and a filter");
+  }
   std::vector<uint64_t> bits;
   if (r.eligibleMask != nullptr) {
-    if (r.eligibleMaskLength != count_) {
-      throw Error(ErrorCode::DimensionMismatch, "Expected an eligibility mask of one byte per ad (" + std::to_string(count_) +
+    if (t.attached) {
+      throw Error(ErrorCode::InvalidArgument, "Expected eligible ids or a filter compiled by the attached index: "
+                                              "an attached scorer has no insertion order for a mask to follow");
+    }
+    if (r.eligibleMaskLength != t.count) {
+      throw Error(ErrorCode::DimensionMismatch, "Expected an eligibility mask of one byte per ad (" + std::to_string(t.count) +
                                                     ") but received " + std::to_string(r.eligibleMaskLength));
     }
-    bits.assign((count_ + 63) / 64 + 1, 0);
-    for (size_t i = 0; i < count_; ++i)
+    bits.assign((t.count + 63) / 64 + 1, 0);
+    for (size_t i = 0; i < t.count; ++i)
       if (r.eligibleMask[i]) bits[i / 64] |= uint64_t{1} << (i % 64);
   } else if (r.eligibleIds != nullptr) {
-    bits.assign((count_ + 63) / 64 + 1, 0);
+    bits.assign((t.count + 63) / 64 + 1, 0);
     for (size_t i = 0; i < r.eligibleIdCount; ++i) {
-      auto it = slotOfId_.find(r.eligibleIds[i]);
-      if (it != slotOfId_.end()) bits[it->second / 64] |= uint64_t{1} << (it->second % 64);
+      if (auto s = t.slot(r.eligibleIds[i])) bits[*s / 64] |= uint64_t{1} << (*s % 64);
     }
   }
   return bits;
 }
 
-std::vector<std::vector<uint32_t>> Scorer::candidateSlots(const ScorerRequest& r, const uint64_t* eligible) const {
+std::vector<std::vector<uint32_t>> Scorer::candidateSlots(const ScorerRequest& r, const Table& t, const uint64_t* eligible) const {
   std::vector<std::vector<uint32_t>> lists(r.nu);
   for (int u = 0; u < r.nu; ++u) {
     const int64_t* ids = r.candidates + static_cast<size_t>(u) * r.candidatesPerUser;
@@ -260,13 +352,14 @@ std::vector<std::vector<uint32_t>> Scorer::candidateSlots(const ScorerRequest& r
     slots.reserve(r.candidatesPerUser);
     for (int i = 0; i < r.candidatesPerUser; ++i) {
       if (ids[i] == -1) continue;
-      auto it = slotOfId_.find(ids[i]);
-      if (it == slotOfId_.end()) {
+      const std::optional<uint32_t> found = t.slot(ids[i]);
+      if (!found) {
+        if (t.attached) continue;  // removed since the first stage saw it
         throw Error(ErrorCode::InvalidArgument, "Expected candidate ids among the scorer's ads but candidates[" +
                                                     std::to_string(u) + "][" + std::to_string(i) + "] = " +
                                                     std::to_string(ids[i]) + " is not one of them");
       }
-      const uint32_t s = it->second;
+      const uint32_t s = *found;
       if (eligible == nullptr || ((eligible[s / 64] >> (s % 64)) & 1)) slots.push_back(s);
     }
     // Sorted for locality, repeats ranked once.
@@ -276,10 +369,10 @@ std::vector<std::vector<uint32_t>> Scorer::candidateSlots(const ScorerRequest& r
   return lists;
 }
 
-void Scorer::searchCpu(const Prepared& p, const ScorerRequest& r, const uint64_t* eligible,
+void Scorer::searchCpu(const Prepared& p, const ScorerRequest& r, size_t count, const uint64_t* eligible,
                        const std::vector<std::vector<uint32_t>>* candidates, int64_t* outSlots, float* outScores) const {
   const int nu = r.nu, k = r.k;
-  const size_t tiles = tilesOf(count_);
+  const size_t tiles = tilesOf(count);
   const size_t nPlanes = planes_.size();
 
   // Work items: (user or -1 for every user, tile index or first candidate position).
@@ -304,15 +397,15 @@ void Scorer::searchCpu(const Prepared& p, const ScorerRequest& r, const uint64_t
   if (r.fused) {
     collectors.assign(teams, std::vector<TopKCollector>(nu, TopKCollector(k)));
   } else {
-    checkResultBudget(nu, static_cast<int64_t>(count_), sizeof(float), "unfused scores (one per user and ad)");
-    all.assign(static_cast<size_t>(nu) * count_, std::numeric_limits<float>::quiet_NaN());
+    checkResultBudget(nu, static_cast<int64_t>(count), sizeof(float), "unfused scores (one per user and ad)");
+    all.assign(static_cast<size_t>(nu) * count, std::numeric_limits<float>::quiet_NaN());
   }
   auto sink = [&](int team, int user, const uint32_t* slots, size_t first, uint32_t mask, const float* scores) {
     if (r.fused) {
       offer(collectors[team][user], scores, mask, slots, first);
       return;
     }
-    float* row = all.data() + static_cast<size_t>(user) * count_;
+    float* row = all.data() + static_cast<size_t>(user) * count;
     for (uint32_t m = mask; m != 0; m &= m - 1) {
       const int a = __builtin_ctz(m);
       row[slots ? slots[first + a] : first + a] = scores[a];
@@ -329,15 +422,15 @@ void Scorer::searchCpu(const Prepared& p, const ScorerRequest& r, const uint64_t
       const auto [user, start] = items[item];
       if (dotScan) {
         // The dot kind is the exact index's problem: reuse its fused scan over the same panels.
-        const PanelView view{planes_[0].data(), nullptr, count_, model_.itemDim};
+        const PanelView view{planes_[0].data(), nullptr, count, model_.itemDim};
         const size_t endTile = std::min(tiles, start + kTilesPerChunk);
-        bestScanFunction()(view, p.dotQueries.data(), nu, start * 2, std::min(endTile * 2, panelCount(count_)), eligible,
+        bestScanFunction()(view, p.dotQueries.data(), nu, start * 2, std::min(endTile * 2, panelCount(count)), eligible,
                            collectors[team].data());
         continue;
       }
       if (user < 0) {
         for (size_t t = start; t < std::min(tiles, start + kTilesPerChunk); ++t) {
-          const uint32_t mask = tileMask(t, count_, eligible);
+          const uint32_t mask = tileMask(t, count, eligible);
           if (mask == 0) continue;
           for (size_t pl = 0; pl < nPlanes; ++pl) in[pl] = planeTile(static_cast<int>(pl), t);
           for (int u = 0; u < nu; ++u) {
@@ -380,8 +473,8 @@ void Scorer::searchCpu(const Prepared& p, const ScorerRequest& r, const uint64_t
         for (int t = 1; t < teams; ++t) merged.append(collectors[t][u]);
         best = merged.sorted();
       } else {
-        const float* row = all.data() + static_cast<size_t>(u) * count_;
-        for (size_t s = 0; s < count_; ++s)
+        const float* row = all.data() + static_cast<size_t>(u) * count;
+        for (size_t s = 0; s < count; ++s)
           if (!std::isnan(row[s])) best.push_back({row[s], static_cast<uint32_t>(s)});
         auto better = [](const ScoredSlot& a, const ScoredSlot& b) { return a.score > b.score || (a.score == b.score && a.slot < b.slot); };
         const size_t keep = std::min<size_t>(k, best.size());
@@ -397,7 +490,7 @@ void Scorer::searchCpu(const Prepared& p, const ScorerRequest& r, const uint64_t
   });
 }
 
-bool Scorer::searchGpu(const Prepared& p, const ScorerRequest& r, const uint64_t* eligible, int64_t* outSlots,
+bool Scorer::searchGpu(const Prepared& p, const ScorerRequest& r, size_t count, const uint64_t* eligible, int64_t* outSlots,
                        float* outScores, std::string* fallbackReason) const {
   if (r.k > gpu::kMaxScorerGpuK) {
     throw Error(ErrorCode::InvalidArgument, "Expected k <= " + std::to_string(gpu::kMaxScorerGpuK) + " on the GPU but received " +
@@ -405,7 +498,7 @@ bool Scorer::searchGpu(const Prepared& p, const ScorerRequest& r, const uint64_t
   }
   std::lock_guard<std::mutex> gpuLock(gpuMutex_);
   try {
-    return searchGpuLocked(p, r, eligible, outSlots, outScores, fallbackReason);
+    return searchGpuLocked(p, r, count, eligible, outSlots, outScores, fallbackReason);
   } catch (const Error& e) {
     // No device, or a lost CUDA context: the cached device state is dropped and rebuilt next call.
     if (e.code() == ErrorCode::NoDevice) gpu_.reset();
@@ -413,7 +506,7 @@ bool Scorer::searchGpu(const Prepared& p, const ScorerRequest& r, const uint64_t
   }
 }
 
-bool Scorer::searchGpuLocked(const Prepared& p, const ScorerRequest& r, const uint64_t* eligible, int64_t* outSlots,
+bool Scorer::searchGpuLocked(const Prepared& p, const ScorerRequest& r, size_t count, const uint64_t* eligible, int64_t* outSlots,
                              float* outScores, std::string* fallbackReason) const {
   if (!gpu_ || gpuDeviceId_ != r.gpuDevice) {
     gpu_ = std::make_unique<gpu::GpuScorer>(r.gpuDevice, model_);
@@ -423,9 +516,9 @@ bool Scorer::searchGpuLocked(const Prepared& p, const ScorerRequest& r, const ui
   gpu::GpuPlaneView view;
   for (size_t pl = 0; pl < planes_.size(); ++pl) view.planes.push_back(planes_[pl].data());
   view.rows = planeRows_;
-  view.count = count_;
+  view.count = count;
   gpu_->sync(view, firstDirtyAd_);
-  firstDirtyAd_ = count_;
+  firstDirtyAd_ = count;
   std::vector<gpu::GpuUserInputs> users(r.nu);
   for (int u = 0; u < r.nu; ++u) {
     gpu::GpuUserInputs& in = users[u];
@@ -457,30 +550,31 @@ SearchResult Scorer::search(const ScorerRequest& r) const {
   SearchResult result = SearchResult::padded(r.nu, r.k);
   std::vector<int64_t> slots(static_cast<size_t>(r.nu) * r.k, -1);
 
-  std::shared_lock lock(mutex_);
-  std::vector<uint64_t> eligible = eligibility(r);
-  const uint64_t* bits = eligible.empty() ? nullptr : eligible.data();
-  if (count_ > 0) {
-    if (r.candidates != nullptr) {
-      std::vector<std::vector<uint32_t>> lists = candidateSlots(r, bits);
-      searchCpu(prepared, r, nullptr, &lists, slots.data(), result.scores.data());
-    } else if (r.device == Device::Gpu) {
-      if (!searchGpu(prepared, r, bits, slots.data(), result.scores.data(), &result.gpuFallback)) {
-        std::fill(slots.begin(), slots.end(), int64_t{-1});
-        searchCpu(prepared, r, bits, nullptr, slots.data(), result.scores.data());
+  withTable(r.filter, [&](const Table& t) {
+    std::vector<uint64_t> eligible = eligibility(r, t);
+    const uint64_t* bits = eligible.empty() ? t.eligible : eligible.data();
+    if (t.count > 0) {
+      if (r.candidates != nullptr) {
+        std::vector<std::vector<uint32_t>> lists = candidateSlots(r, t, bits);
+        searchCpu(prepared, r, t.count, nullptr, &lists, slots.data(), result.scores.data());
+      } else if (r.device == Device::Gpu) {
+        if (!searchGpu(prepared, r, t.count, bits, slots.data(), result.scores.data(), &result.gpuFallback)) {
+          std::fill(slots.begin(), slots.end(), int64_t{-1});
+          searchCpu(prepared, r, t.count, bits, nullptr, slots.data(), result.scores.data());
+        }
+      } else {
+        searchCpu(prepared, r, t.count, bits, nullptr, slots.data(), result.scores.data());
       }
-    } else {
-      searchCpu(prepared, r, bits, nullptr, slots.data(), result.scores.data());
     }
-  }
-  for (size_t i = 0; i < slots.size(); ++i) {
-    if (slots[i] >= 0) {
-      result.ids[i] = ids_[slots[i]];
-      result.counts[i / r.k]++;
-    } else {
-      result.scores[i] = std::nanf("");
+    for (size_t i = 0; i < slots.size(); ++i) {
+      if (slots[i] >= 0) {
+        result.ids[i] = t.id(static_cast<size_t>(slots[i]));
+        result.counts[i / r.k]++;
+      } else {
+        result.scores[i] = std::nanf("");
+      }
     }
-  }
+  });
   return result;
 }
 
@@ -488,21 +582,29 @@ std::vector<float> Scorer::score(const float* users, int nu, const float* w, con
                                  int threads) const {
   if (nu < 1) throw Error(ErrorCode::InvalidArgument, "Expected at least one user but received " + std::to_string(nu));
   Prepared prepared = prepare(users, nu, w);
-  std::shared_lock lock(mutex_);
-  // One candidate list (the ids, or every slot) for every user, scored unfused.
-  std::vector<uint32_t> slots;
-  if (ids == nullptr) {
-    n = count_;
-    slots.resize(n);
-    for (size_t i = 0; i < n; ++i) slots[i] = static_cast<uint32_t>(i);
-  } else {
-    slots.reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-      auto it = slotOfId_.find(ids[i]);
-      if (it == slotOfId_.end()) throw Error(ErrorCode::InvalidArgument, "Expected ids among the scorer's ads but ids[" + std::to_string(i) + "] = " + std::to_string(ids[i]) + " is not one of them");
-      slots.push_back(it->second);
+  std::vector<float> out;
+  withTable(nullptr, [&](const Table& t) {
+    // One candidate list (the ids, or every ad: the own in insertion order, the index's live
+    // ones in slot order) for every user, scored unfused.
+    std::vector<uint32_t> slots;
+    if (ids == nullptr) {
+      for (size_t s = 0; s < t.count; ++s)
+        if (t.eligible == nullptr || ((t.eligible[s / 64] >> (s % 64)) & 1)) slots.push_back(static_cast<uint32_t>(s));
+    } else {
+      slots.reserve(n);
+      for (size_t i = 0; i < n; ++i) {
+        const std::optional<uint32_t> found = t.slot(ids[i]);
+        if (!found) throw Error(ErrorCode::InvalidArgument, "Expected ids among the scorer's ads but ids[" + std::to_string(i) + "] = " + std::to_string(ids[i]) + " is not one of them");
+        slots.push_back(*found);
+      }
     }
-  }
+    out = scoreSlots(prepared, nu, slots, threads);
+  });
+  return out;
+}
+
+std::vector<float> Scorer::scoreSlots(const Prepared& prepared, int nu, const std::vector<uint32_t>& slots, int threads) const {
+  const size_t n = slots.size();
   checkResultBudget(nu, static_cast<int64_t>(n), 2 * sizeof(float), "scores");  // native, then the JS copy
   std::vector<float> out(static_cast<size_t>(nu) * n);
   if (n == 0) return out;

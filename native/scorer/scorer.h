@@ -5,10 +5,16 @@
 // normalised MoL item components and the item half of the gating layer) in 16-ad panels, and
 // scores every eligible ad, or a candidate list per user, keeping the top-k in one pass.
 //
+// Or it attaches to an AdIndex (attach()): then it keeps no ads of its own. Its per-ad planes
+// are a SlotColumn of the index, in the index's slot numbering, staged by the index's upserts and
+// renumbered by its compactions, and a search reads the index's ids, liveness and compiled
+// filters under the index's shared lock: one id space and one eligibility for both.
+//
 // Thread-safe like AdIndex: searches share a lock, add() takes it alone.
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -16,6 +22,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ann/ad_index.h"
+#include "ann/slot_column.h"
 #include "common/aligned_buffer.h"
 #include "common/cancel.h"
 #include "common/search_result.h"
@@ -33,13 +41,16 @@ struct ScorerRequest {
   int nu = 0;
   const float* headWeights = nullptr;  // heads: score = sum_h w_h head_h
   // Eligibility (at most one): a byte per ad in insertion order (size() bytes, non-zero =
-  // eligible), or a list of eligible ids. Neither: every ad.
+  // eligible; not for an attached scorer), a list of eligible ids, or a filter compiled by the
+  // index the scorer is attached to. None: every (live) ad.
+  const CompiledFilter* filter = nullptr;
   const uint8_t* eligibleMask = nullptr;
   size_t eligibleMaskLength = 0;
   const int64_t* eligibleIds = nullptr;
   size_t eligibleIdCount = 0;
   // Candidates: nu x candidatesPerUser ids (-1 entries skipped, repeats ranked once), or null to
-  // scan every ad. Every other id must be one of the scorer's ads.
+  // scan every ad. Every other id must be one of the scorer's ads (attached: ids not live in the
+  // index, e.g. removed since a first stage returned them, are skipped).
   const int64_t* candidates = nullptr;
   int candidatesPerUser = 0;
   int k = 10;
@@ -51,7 +62,7 @@ struct ScorerRequest {
   CancelFlag cancel;
 };
 
-class Scorer {
+class Scorer : public SlotColumn, public std::enable_shared_from_this<Scorer> {
  public:
   Scorer(ScorerModel model, int threads);
   ~Scorer();
@@ -59,11 +70,22 @@ class Scorer {
   Scorer& operator=(const Scorer&) = delete;
 
   const ScorerModel& model() const { return model_; }
-  size_t size() const { return publicCount_.load(std::memory_order_acquire); }
+  // Ads: its own, or the attached index's live ones.
+  size_t size() const;
   const char* simdName() const { return kernels_.name; }
 
-  // Adds n ads (embeddings n x itemDim). All or nothing, like AdIndex::upsert.
+  // Adds n ads (embeddings n x itemDim). All or nothing, like AdIndex::upsert. Not once attached.
   void add(const int64_t* ids, const float* embeddings, size_t n);
+
+  // Reads its ads from `index` from now on (index dim == itemDim; the scorer holds no ads yet).
+  // Precomputes every slot of the index under its exclusive lock. Must be owned by a shared_ptr.
+  void attach(std::shared_ptr<AdIndex> index);
+  bool attached() const;
+
+  // SlotColumn: driven by the attached index under its exclusive lock.
+  void stage(const float* vectors, size_t n, size_t first) override;
+  void prepareKeep(const std::vector<uint32_t>& keep) override;
+  void commitKeep() noexcept override;
 
   SearchResult search(const ScorerRequest& request) const;
 
@@ -76,18 +98,23 @@ class Scorer {
 
  private:
   struct Prepared;
-  struct Planes;
+  struct Table;
+  // Runs `read` over the ads a search sees: its own under its lock, or the attached index's
+  // slots (eligible: `filter`'s, or the live ones) under the index's shared lock.
+  void withTable(const CompiledFilter* filter, const std::function<void(const Table&)>& read) const;
   Prepared prepare(const float* users, int nu, const float* headWeights) const;
-  std::vector<uint64_t> eligibility(const ScorerRequest& request) const;
-  std::vector<std::vector<uint32_t>> candidateSlots(const ScorerRequest& request, const uint64_t* eligible) const;
+  std::vector<uint64_t> eligibility(const ScorerRequest& request, const Table& table) const;
+  std::vector<std::vector<uint32_t>> candidateSlots(const ScorerRequest& request, const Table& table,
+                                                    const uint64_t* eligible) const;
+  std::vector<float> scoreSlots(const Prepared& prepared, int nu, const std::vector<uint32_t>& slots, int threads) const;
   size_t scratchFloats() const;
   void scoreTile(const Prepared& prepared, int user, const TileIn* planes, float* scratch, float* scores) const;
-  void searchCpu(const Prepared& prepared, const ScorerRequest& request, const uint64_t* eligible,
+  void searchCpu(const Prepared& prepared, const ScorerRequest& request, size_t count, const uint64_t* eligible,
                  const std::vector<std::vector<uint32_t>>* candidates, int64_t* outSlots, float* outScores) const;
   // False (with the reason) when the device cannot run this search: the caller scores on the CPU.
-  bool searchGpu(const Prepared& prepared, const ScorerRequest& request, const uint64_t* eligible,
+  bool searchGpu(const Prepared& prepared, const ScorerRequest& request, size_t count, const uint64_t* eligible,
                  int64_t* outSlots, float* outScores, std::string* fallbackReason) const;
-  bool searchGpuLocked(const Prepared& prepared, const ScorerRequest& request, const uint64_t* eligible,
+  bool searchGpuLocked(const Prepared& prepared, const ScorerRequest& request, size_t count, const uint64_t* eligible,
                        int64_t* outSlots, float* outScores, std::string* fallbackReason) const;
   TileIn planeTile(int plane, size_t tile) const;
   void precompute(const float* embeddings, size_t n, size_t firstSlot);
@@ -101,12 +128,13 @@ class Scorer {
   PackedDense gateItem_;   // mol: G_x
   std::vector<int> planeRows_;               // rows of each per-ad plane
   std::vector<AlignedBuffer<float>> planes_;  // panel layout (flat/panels.h), whole 32-ad tiles
+  std::vector<AlignedBuffer<float>> keptPlanes_;  // prepareKeep's renumbered copy
 
-  mutable std::shared_mutex mutex_;
+  mutable std::shared_mutex mutex_;  // the scorer's own ads, and which index it is attached to
+  std::shared_ptr<AdIndex> index_;
   std::vector<int64_t> ids_;
   std::unordered_map<int64_t, uint32_t> slotOfId_;
   size_t count_ = 0;
-  std::atomic<size_t> publicCount_{0};
   mutable std::unique_ptr<gpu::GpuScorer> gpu_;
   mutable int gpuDeviceId_ = -1;
   mutable size_t firstDirtyAd_ = 0;
