@@ -29,8 +29,8 @@ const optionNames = ['scenario', 'weights', 'eligible', 'candidates', 'threads',
 
 /**
  * Ranks candidates by an AdIndex's own metric over the vectors it stores: one id-filtered search
- * per user row, exact for the flat kind and, up to a few thousand candidates, for approximate kinds
- * that keep their vectors. Without candidates it is the index's own search (exact for 'flat' only).
+ * per user row, exact for the flat kind and, up to 4,096 candidates or 2% of the ads, for approximate
+ * kinds that keep their vectors. Without candidates it is the index's own search (exact for 'flat' only).
  * Eligibility: a filter compiled by this index, or a list of eligible ids.
  */
 export class IndexReranker implements Reranker {

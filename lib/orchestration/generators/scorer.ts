@@ -29,7 +29,7 @@ export interface Scorer {
 /**
  * The index's own similarity (the dot product for 'ip'): its exact scan for top-k, and an
  * IndexReranker over the vectors the index stores for two-stage (exact for the flat kind and, up
- * to a few thousand candidates, for approximate kinds that keep their vectors).
+ * to 4,096 candidates or 2% of the ads, for approximate kinds that keep their vectors).
  */
 export class DotProductScorer implements Scorer {
   readonly name = 'dot-product';
