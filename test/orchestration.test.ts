@@ -338,25 +338,28 @@ generators('two-stage written once: the engine, TwoStageRetriever and a float64 
   const shortTerm = randomVectors(1, dim, 73);
   const dot = (q: Float32Array, i: number) => q.reduce((s, v, j) => s + v * vectors[(i - 1) * dim + j]!, 0);
   const learned = referenceScores(config, tensors, shortTerm, vectors, [1, 0.5]); // scenario 's' blends the heads
-  // Eligible: category 'a' and active. Excluded: the three best eligible ads by the first-stage query.
+  const l2 = (q: Float32Array, i: number) => -q.reduce((s, v, j) => s + (v - vectors[(i - 1) * dim + j]!) ** 2, 0);
+  // Eligible: category 'a' and active; excluded: the three best eligible ads by the first-stage query.
   const eligibleAd = (i: number) => i % 3 !== 0 && i % 11 !== 0;
-  const byFirstStage = range(1, n).filter(eligibleAd).sort((a, b) => dot(embedding, b) - dot(embedding, a));
-  const excluded = byFirstStage.slice(0, 3);
-  const firstStage = byFirstStage.slice(3, 3 + 4 * 10); // K' = 4 x fetch 10, after the exclusions
-  const eligibility = { categories: ['a'], excludeAds: excluded.map(BigInt) };
   const cases = [
-    { name: 'dot product', scorer: undefined, score: (i: number) => dot(shortTerm, i) },
-    { name: 'learned MLP', scorer: new LearnedScorerAdapter(model), score: (i: number) => learned[i - 1]! },
+    { name: 'dot product', metric: 'ip' as const, scorer: undefined, similarity: dot, score: (i: number) => dot(shortTerm, i) },
+    { name: 'l2 distance', metric: 'l2' as const, scorer: undefined, similarity: l2, score: (i: number) => l2(shortTerm, i) },
+    { name: 'learned MLP', metric: 'ip' as const, scorer: new LearnedScorerAdapter(model), similarity: dot, score: (i: number) => learned[i - 1]! },
   ];
-  for (const { name, scorer, score } of cases) {
-    const engine = new CandidateEngine({ dim, scorerMode: 'two-stage', scorer, scenarios: [{ name: 's', generators: ['scorer'], k: 10, overfetch: 1 }] });
+  for (const { name, metric, scorer, similarity, score } of cases) {
+    const byFirstStage = range(1, n).filter(eligibleAd).sort((a, b) => similarity(embedding, b) - similarity(embedding, a));
+    const excluded = byFirstStage.slice(0, 3);
+    const firstStage = byFirstStage.slice(3, 3 + 4 * 10); // K' = 4 x fetch 10, after the exclusions
+    const eligibility = { categories: ['a'], excludeAds: excluded.map(BigInt) };
+    const engine = new CandidateEngine({ dim, metric, scorerMode: 'two-stage', scorer, scenarios: [{ name: 's', generators: ['scorer'], k: 10, overfetch: 1 }] });
     await engine.upsertAds(range(1, n).map((i) => ({
       id: BigInt(i), category: i % 3 === 0 ? 'b' : 'a', active: i % 11 !== 0, embedding: vectors.slice((i - 1) * dim, i * dim),
     })));
     const expected = [...firstStage].sort((a, b) => score(b) - score(a)).slice(0, 10);
     const result = await engine.retrieve({ userId: 'u', scenario: 's', features: { embedding, shortTerm }, eligibility });
     assert.equal(result.candidates.map((c) => Number(c.adId)), expected, `${name}: the engine`);
-    result.candidates.forEach((c) => assert.ok(Math.abs(c.score - score(Number(c.adId))) < 1e-4, `${name}: score of ${c.adId}`));
+    // Scores larger-is-better ('l2' distances negated).
+    result.candidates.forEach((c) => assert.ok(Math.abs(c.score - score(Number(c.adId))) < 1e-4 * Math.max(1, Math.abs(c.score)), `${name}: score of ${c.adId}`));
     // TwoStageRetriever called directly on the engine's index, re-ranker and compiled filter.
     const retriever = new TwoStageRetriever({ firstStage: engine.corpus.behavioural, scorer: scorer?.reranker ?? new IndexReranker(engine.corpus.behavioural), candidates: 40 });
     const eligible = await engine.embeddings.filterFor(requestEligibility(undefined, eligibility));
