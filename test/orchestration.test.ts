@@ -21,8 +21,8 @@ import {
   type GeneratorInput,
 } from '../lib/orchestration';
 import { randomVectors } from './helpers/random';
-import { writeModel } from './helpers/scorer-model';
-import { LearnedScorer } from '../lib/scorer';
+import { randomTensors, referenceScores, writeModel } from './helpers/scorer-model';
+import { IndexReranker, LearnedScorer, TwoStageRetriever } from '../lib/scorer';
 import { EmbeddingCorpus, LearnedScorerAdapter, ScorerGenerator, isMarkedEligible } from '../lib/orchestration';
 import { FlatIndex } from '../lib';
 import { AdIndex } from '../lib/ad-index';
@@ -321,6 +321,58 @@ generators('learned scorer, two-stage: exact re-rank of the first stage equals b
   const expected = firstStage.sort((a, b) => dot(shortTerm, b) - dot(shortTerm, a)).slice(0, 10);
   assert.equal(result.candidates.map((c) => Number(c.adId)), expected);
   await engine.close();
+});
+
+generators('two-stage written once: the engine, TwoStageRetriever and a float64 re-rank of the first stage agree (filter, exclusions, scenario blend)', async () => {
+  const dim = 8;
+  const n = 600;
+  const vectors = randomVectors(n, dim, 71);
+  const config = {
+    format: 'cangen-scorer', version: 1, kind: 'mlp', userDim: dim, itemDim: dim, heads: ['click', 'conversion'],
+    mlp: { hidden: [16], activation: 'relu', features: ['user', 'item', 'cross'] }, scenarios: { s: { click: 1, conversion: 0.5 } },
+  };
+  const tensors = randomTensors(config);
+  const model = await LearnedScorer.load(writeModel(config, tensors));
+  await model.add(BigInt64Array.from(range(1, n), BigInt), vectors);
+  const embedding = randomVectors(1, dim, 72);
+  const shortTerm = randomVectors(1, dim, 73);
+  const dot = (q: Float32Array, i: number) => q.reduce((s, v, j) => s + v * vectors[(i - 1) * dim + j]!, 0);
+  const learned = referenceScores(config, tensors, shortTerm, vectors, [1, 0.5]); // scenario 's' blends the heads
+  const l2 = (q: Float32Array, i: number) => -q.reduce((s, v, j) => s + (v - vectors[(i - 1) * dim + j]!) ** 2, 0);
+  // Eligible: category 'a' and active; excluded: the three best eligible ads by the first-stage query.
+  const eligibleAd = (i: number) => i % 3 !== 0 && i % 11 !== 0;
+  const cases = [
+    { name: 'dot product', metric: 'ip' as const, scorer: undefined, similarity: dot, score: (i: number) => dot(shortTerm, i) },
+    { name: 'l2 distance', metric: 'l2' as const, scorer: undefined, similarity: l2, score: (i: number) => l2(shortTerm, i) },
+    { name: 'learned MLP', metric: 'ip' as const, scorer: new LearnedScorerAdapter(model), similarity: dot, score: (i: number) => learned[i - 1]! },
+  ];
+  for (const { name, metric, scorer, similarity, score } of cases) {
+    const byFirstStage = range(1, n).filter(eligibleAd).sort((a, b) => similarity(embedding, b) - similarity(embedding, a));
+    const excluded = byFirstStage.slice(0, 3);
+    const firstStage = byFirstStage.slice(3, 3 + 4 * 10); // K' = 4 x fetch 10, after the exclusions
+    const eligibility = { categories: ['a'], excludeAds: excluded.map(BigInt) };
+    const engine = new CandidateEngine({ dim, metric, scorerMode: 'two-stage', scorer, scenarios: [{ name: 's', generators: ['scorer'], k: 10, overfetch: 1 }] });
+    await engine.upsertAds(range(1, n).map((i) => ({
+      id: BigInt(i), category: i % 3 === 0 ? 'b' : 'a', active: i % 11 !== 0, embedding: vectors.slice((i - 1) * dim, i * dim),
+    })));
+    const expected = [...firstStage].sort((a, b) => score(b) - score(a)).slice(0, 10);
+    const result = await engine.retrieve({ userId: 'u', scenario: 's', features: { embedding, shortTerm }, eligibility });
+    assert.equal(result.candidates.map((c) => Number(c.adId)), expected, `${name}: the engine`);
+    // Scores larger-is-better ('l2' distances negated).
+    result.candidates.forEach((c) => assert.ok(Math.abs(c.score - score(Number(c.adId))) < 1e-4 * Math.max(1, Math.abs(c.score)), `${name}: score of ${c.adId}`));
+    // TwoStageRetriever called directly on the engine's index, re-ranker and compiled filter.
+    const retriever = new TwoStageRetriever({ firstStage: engine.corpus.behavioural, scorer: scorer?.reranker ?? new IndexReranker(engine.corpus.behavioural), candidates: 40 });
+    const eligible = await engine.embeddings.filterFor(requestEligibility(undefined, eligibility));
+    const direct = await retriever.search(shortTerm, 10, {
+      firstStageQueries: embedding, eligible, exclude: new Set(excluded.map(BigInt)), ...(scorer ? { scenario: 's' } : {}),
+    });
+    assert.equal(Array.from(direct.results.row(0).ids, Number), expected, `${name}: TwoStageRetriever`);
+    await engine.close();
+  }
+  // A scorer that can only re-score ids the old way has no place in two-stage mode: it says what it needs.
+  const legacy = { name: 'legacy', score: async () => new Float64Array() };
+  assert.throws(() => new ScorerGenerator({ scorer: legacy, mode: 'two-stage', firstStage: new EmbeddingCorpus(new AdIndex({ dim }), new AdStore()) }), /Expected a scorer with a reranker/);
+  model.close();
 });
 
 generators('content generator finds cold-start ads by text; they graduate with an embedding', async () => {

@@ -136,7 +136,12 @@ export class EmbeddingCorpus {
     return out;
   }
 
-  private filterFor(e: RequestEligibility): Promise<NativeCompiledFilter> {
+  /**
+   * The request's eligibility compiled by this corpus's index (cached, like every search's): a
+   * filter to hand to components that search the same index, e.g. TwoStageRetriever's `eligible`.
+   * Ads in `excludeAds` are not in it: they are dropped after a search.
+   */
+  filterFor(e: RequestEligibility): Promise<NativeCompiledFilter> {
     const store = this.store;
     const key = `${store.namesVersion}\u0002${e.key}`;
     let compiled = this.filters.get(key);

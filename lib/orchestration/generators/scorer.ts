@@ -1,49 +1,44 @@
 /**
  * Learned-scorer retrieval, in two modes: 'full' asks the scorer for its exact top-k over the whole
- * corpus; 'two-stage' takes K' candidates from a cheap first stage (an ANN search) and re-ranks
- * them with the scorer. Any scorer plugs in through `Scorer`; `DotProductScorer` is the one built
- * on the exact index; LearnedScorerAdapter plugs in lib/scorer's MLP and Mixture-of-Logits models.
+ * corpus; 'two-stage' is TwoStageRetriever (lib/scorer/two-stage.ts): K' candidates from the
+ * corpus's index under the request's compiled filter, re-ranked exactly by the scorer's reranker.
+ * Any scorer plugs in through `Scorer`; `DotProductScorer` is the one built on the index;
+ * LearnedScorerAdapter plugs in lib/scorer's MLP and Mixture-of-Logits models.
  */
 import type { EmbeddingCorpus } from '../../corpus/embedding-corpus';
+import { InvalidArgumentError } from '../../errors';
+import type { SearchResults } from '../../results';
+import { IndexReranker, TwoStageRetriever, type BlendOptions, type Reranker } from '../../scorer';
 import { markEligible } from '../merge';
 import { requestEligibility, type CandidateGenerator, type GeneratedCandidate, type GeneratorInput, type RequestEligibility, type UserFeatures } from '../types';
 import { toCandidates } from './two-tower';
-import { InvalidArgumentError } from '../../errors';
 
 export interface Scorer {
   readonly name: string;
-  /** Exact scores of `adIds` for one user representation (NaN for an unknown ad). */
-  score(user: Float32Array, adIds: readonly bigint[], scenario?: string): Promise<Float64Array>;
   /**
-   * The exact top-k over the whole corpus, when the scorer can scan it. A scorer that can apply
-   * the request's eligibility inside its scan may, and marks its answer with markEligible().
+   * The exact top-k over the whole corpus, when the scorer can scan it ('full' mode). A scorer
+   * that can apply the request's eligibility inside its scan may, and marks its answer with markEligible().
    */
   topK?(user: Float32Array, k: number, scenario?: string, eligibility?: RequestEligibility, signal?: AbortSignal): Promise<GeneratedCandidate[]>;
+  /** Ranks the first stage's candidate ids exactly ('two-stage' mode): a LearnedScorer, an IndexReranker, or another Reranker. */
+  readonly reranker?: Reranker;
+  /** The head blend the reranker uses for a request's scenario (default: none, the reranker's own default). */
+  blend?(scenario: string): BlendOptions;
 }
 
 /**
- * The index's own similarity (the dot product for 'ip'): its exact scan for top-k, and the scores
- * of given ads from the vectors the index stores (an id-filtered search: exact for the flat kind
- * and, up to a few thousand ads, for approximate kinds that keep their vectors).
+ * The index's own similarity (the dot product for 'ip'): its exact scan for top-k, and an
+ * IndexReranker over the vectors the index stores for two-stage (exact for the flat kind and, up
+ * to 4,096 candidates or 2% of the ads, for approximate kinds that keep their vectors).
  */
 export class DotProductScorer implements Scorer {
   readonly name = 'dot-product';
+  readonly reranker: IndexReranker;
   private readonly corpus: EmbeddingCorpus;
 
   constructor(corpus: EmbeddingCorpus) {
     this.corpus = corpus;
-  }
-
-  async score(user: Float32Array, adIds: readonly bigint[]): Promise<Float64Array> {
-    const out = new Float64Array(adIds.length).fill(NaN);
-    if (adIds.length === 0) return out;
-    const results = await this.corpus.index.search(user, adIds.length, { filter: { ids: adIds } });
-    const sign = this.corpus.index.metric === 'l2' ? -1 : 1;
-    const scoreOf = new Map<bigint, number>();
-    const { ids, scores } = results.row(0);
-    ids.forEach((id, i) => scoreOf.set(id, sign * scores[i]!));
-    adIds.forEach((id, i) => (out[i] = scoreOf.get(id) ?? NaN));
-    return out;
+    this.reranker = new IndexReranker(corpus.index);
   }
 
   async topK(user: Float32Array, k: number, _scenario?: string, eligibility?: RequestEligibility, signal?: AbortSignal): Promise<GeneratedCandidate[]> {
@@ -55,15 +50,18 @@ export interface ScorerGeneratorOptions {
   name?: string;
   scorer: Scorer;
   mode?: 'full' | 'two-stage';
-  /** First stage for 'two-stage'. */
+  /** First stage for 'two-stage': its index, searched with the request's compiled filter. */
   firstStage?: EmbeddingCorpus;
-  /** K' = fetch x this (default 4). */
+  /** K' = fetch x this (default 4), at least fetch, at most the ads the index holds (and 100,000). */
   firstStageFactor?: number;
   /** The scorer's user representation (default: shortTerm, else embedding). */
   query?: (features: UserFeatures) => Float32Array | undefined;
   /** The first stage's query (default: embedding, else shortTerm). */
   firstStageQuery?: (features: UserFeatures) => Float32Array | undefined;
 }
+
+/** TwoStageRetriever's largest K'. */
+const maxCandidates = 100_000;
 
 export class ScorerGenerator implements CandidateGenerator {
   readonly name: string;
@@ -85,6 +83,9 @@ export class ScorerGenerator implements CandidateGenerator {
     if (this.mode === 'two-stage' && !this.firstStage) {
       throw new InvalidArgumentError(`Expected a firstStage corpus for ScorerGenerator mode 'two-stage' but received undefined`);
     }
+    if (this.mode === 'two-stage' && !this.scorer.reranker) {
+      throw new InvalidArgumentError(`Expected a scorer with a reranker (a LearnedScorer, an IndexReranker) for ScorerGenerator mode 'two-stage' but received ${this.scorer.name}`);
+    }
     if (this.mode === 'full' && !this.scorer.topK) {
       throw new InvalidArgumentError(`Expected a scorer with topK() for ScorerGenerator mode 'full' but received ${this.scorer.name}`);
     }
@@ -95,14 +96,27 @@ export class ScorerGenerator implements CandidateGenerator {
     if (!user || input.fetch === 0) return [];
     const eligibility = input.eligibility ?? requestEligibility(input.features.geo, input.request.eligibility);
     if (this.mode === 'full') return this.scorer.topK!(user, input.fetch, input.scenario, eligibility, input.signal);
-    const first = this.firstQuery(input.features) ?? user;
-    const hit = await this.firstStage!.search(first, Math.ceil(input.fetch * this.factor), eligibility, input.signal);
+    const corpus = this.firstStage!;
+    const candidates = Math.min(Math.max(Math.ceil(input.fetch * this.factor), input.fetch), corpus.size, maxCandidates);
+    if (candidates === 0) return [];
+    const eligible = await corpus.filterFor(eligibility);
     if (input.signal.aborted) return [];
-    const scores = await this.scorer.score(user, hit.adIds, input.scenario);
-    const order = hit.adIds.map((_, i) => i).filter((i) => !Number.isNaN(scores[i]!));
-    order.sort((a, b) => scores[b]! - scores[a]!);
-    const out = order.slice(0, input.fetch).map((i) => ({ adId: hit.adIds[i]!, score: scores[i]! }));
-    // Re-ranking keeps a subset of the first stage: eligible when it was.
-    return hit.eligible ? markEligible(out) : out;
+    const retriever = new TwoStageRetriever({ firstStage: corpus.index, scorer: this.scorer.reranker!, candidates });
+    const { results } = await retriever.search(user, input.fetch, {
+      ...(input.scenario !== undefined ? this.scorer.blend?.(input.scenario) : undefined),
+      firstStageQueries: this.firstQuery(input.features) ?? user,
+      eligible,
+      exclude: eligibility.excludeAds,
+      signal: input.signal,
+    });
+    // The first stage searched under the request's filter and dropped its excluded ads: every candidate is eligible.
+    return markEligible(rankedCandidates(results));
   }
+}
+
+/** The one row of a re-ranking as candidates, larger scores better ('l2' distances negated). */
+function rankedCandidates(results: SearchResults): GeneratedCandidate[] {
+  const { ids, scores } = results.row(0);
+  const sign = results.metric === 'l2' ? -1 : 1;
+  return Array.from(ids, (adId, i) => ({ adId, score: sign * scores[i]! }));
 }
