@@ -332,8 +332,8 @@ generators('two-stage written once: the engine, TwoStageRetriever and a float64 
     mlp: { hidden: [16], activation: 'relu', features: ['user', 'item', 'cross'] }, scenarios: { s: { click: 1, conversion: 0.5 } },
   };
   const tensors = randomTensors(config);
+  // The engine attaches the model to its corpus: the model reads the ads the engine is given.
   const model = await LearnedScorer.load(writeModel(config, tensors));
-  await model.add(BigInt64Array.from(range(1, n), BigInt), vectors);
   const embedding = randomVectors(1, dim, 72);
   const shortTerm = randomVectors(1, dim, 73);
   const dot = (q: Float32Array, i: number) => q.reduce((s, v, j) => s + v * vectors[(i - 1) * dim + j]!, 0);
@@ -351,7 +351,8 @@ generators('two-stage written once: the engine, TwoStageRetriever and a float64 
     const excluded = byFirstStage.slice(0, 3);
     const firstStage = byFirstStage.slice(3, 3 + 4 * 10); // K' = 4 x fetch 10, after the exclusions
     const eligibility = { categories: ['a'], excludeAds: excluded.map(BigInt) };
-    const engine = new CandidateEngine({ dim, metric, scorerMode: 'two-stage', scorer, scenarios: [{ name: 's', generators: ['scorer'], k: 10, overfetch: 1 }] });
+    const engine = await CandidateEngine.open({ dim, metric, scorerMode: 'two-stage', scorer, scenarios: [{ name: 's', generators: ['scorer'], k: 10, overfetch: 1 }] });
+    if (scorer) assert.is(model.attachedIndex, engine.corpus.behavioural);
     await engine.upsertAds(range(1, n).map((i) => ({
       id: BigInt(i), category: i % 3 === 0 ? 'b' : 'a', active: i % 11 !== 0, embedding: vectors.slice((i - 1) * dim, i * dim),
     })));
@@ -373,6 +374,55 @@ generators('two-stage written once: the engine, TwoStageRetriever and a float64 
   const legacy = { name: 'legacy', score: async () => new Float64Array() };
   assert.throws(() => new ScorerGenerator({ scorer: legacy, mode: 'two-stage', firstStage: new EmbeddingCorpus(new AdIndex({ dim }), new AdStore()) }), /Expected a scorer with a reranker/);
   model.close();
+});
+
+generators('a learned scorer in full mode reads the engine\'s corpus: filtered inside its scan, removals, re-embeddings and compaction seen', async () => {
+  const dim = 8;
+  const n = 300;
+  const config = {
+    format: 'cangen-scorer', version: 1, kind: 'mol', userDim: dim, itemDim: dim, heads: ['click'],
+    mol: { queryComponents: 2, itemComponents: 2, componentDim: 4, gatingWidth: 8, temperature: 0.3 },
+  };
+  const tensors = randomTensors(config);
+  const model = await LearnedScorer.load(writeModel(config, tensors));
+  const engine = await CandidateEngine.open({ dim, scorer: new LearnedScorerAdapter(model), scenarios: [{ name: 's', generators: ['scorer'], k: 10, overfetch: 1 }] });
+  const vectors = new Map<number, Float32Array>();
+  const write = async (ids: number[], seed: number) => {
+    const v = randomVectors(ids.length, dim, seed);
+    ids.forEach((id, i) => vectors.set(id, v.slice(i * dim, (i + 1) * dim)));
+    await engine.upsertAds(ids.map((id) => ({ id: BigInt(id), category: id % 3 === 0 ? 'b' : 'a', active: id % 7 !== 0, embedding: vectors.get(id)! })));
+  };
+  await write(range(1, n), 81);
+  const user = randomVectors(1, dim, 82);
+  const eligibleAd = (id: number) => id % 3 !== 0 && id % 7 !== 0;
+  const check = async (what: string) => {
+    const ids = [...vectors.keys()].filter(eligibleAd);
+    const x = new Float32Array(ids.length * dim);
+    ids.forEach((id, i) => x.set(vectors.get(id)!, i * dim));
+    const reference = referenceScores(config, tensors, user, x, [1]);
+    const expected = ids.map((id, i) => ({ id, score: reference[i]! })).sort((a, b) => b.score - a.score).slice(0, 10);
+    const result = await engine.retrieve({ userId: 'u', scenario: 's', features: { shortTerm: user }, eligibility: { categories: ['a'] } });
+    assert.equal(result.candidates.map((c) => Number(c.adId)), expected.map((e) => e.id), what);
+    result.candidates.forEach((c, i) => assert.ok(Math.abs(c.score - expected[i]!.score) < 1e-4, `${what}: score of ${c.adId}`));
+    return expected.map((e) => e.id);
+  };
+  const first = await check('after the first upserts');
+  await engine.removeAds(first.slice(0, 3).map(BigInt));
+  first.slice(0, 3).forEach((id) => vectors.delete(id));
+  await check('after removing the three best');
+  await write(first.slice(3, 8), 83);  // re-embedded: dead slots, new vectors
+  await check('after re-embedding');
+  assert.equal(await engine.corpus.compact(0), ['behavioural']);
+  await check('after compaction');
+  await engine.close();
+
+  // A model holding ads of its own cannot read the corpus's: open() says so and closes what it opened.
+  const own = await LearnedScorer.load(writeModel(config, tensors));
+  await own.add([1n], randomVectors(1, dim, 84));
+  await CandidateEngine.open({ dim, scorer: new LearnedScorerAdapter(own) }).then(
+    () => assert.unreachable('opened'),
+    (error) => assert.match((error as Error).message, /no ads of its own/),
+  );
 });
 
 generators('content generator finds cold-start ads by text; they graduate with an embedding', async () => {

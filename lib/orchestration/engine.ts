@@ -50,7 +50,11 @@ export interface EngineOptions {
   embedder?: Embedder;
   /** 'full' (default: the scorer scans the corpus) or 'two-stage' (ANN first stage, exact re-rank). */
   scorerMode?: 'full' | 'two-stage';
-  /** A learned scorer (default: dot product over the behavioural embeddings). */
+  /**
+   * A learned scorer (default: dot product over the behavioural embeddings). A
+   * LearnedScorerAdapter is attached to the behavioural corpus: its model (holding no ads of its
+   * own, itemDim = dim) reads the corpus's ads and filters (see `ready`).
+   */
   scorer?: Scorer;
   popularity?: PopularityOptions;
   /** More generators, to name in scenarios. */
@@ -99,17 +103,28 @@ export class CandidateEngine {
   readonly allocator: QuotaAllocator;
   readonly pipeline: Pipeline;
   readonly stateFile: string | undefined;
+  /**
+   * Resolves once the scorer is attached to the corpus (at once for the default scorer). open()
+   * awaits it; an engine built with `new` serves learned-scorer requests after it (they wait).
+   */
+  readonly ready: Promise<void>;
   private readonly userFeatures: ((userId: string) => UserFeatures | undefined) | undefined;
   private readonly ownsCorpus: boolean;
 
   /** An engine whose corpus lives in `options.dataDir` (loaded from its snapshot and catalog), or in memory without one. */
   static async open(options: EngineOptions): Promise<CandidateEngine> {
-    if (options.corpus || options.dataDir === undefined) return new CandidateEngine(options);
-    const corpus = await AdCorpus.open({ ...corpusOptions(options), dataDir: options.dataDir, durability: options.durability, log: options.log });
+    const onDisk = !options.corpus && options.dataDir !== undefined;
+    const corpus = onDisk
+      ? await AdCorpus.open({ ...corpusOptions(options), dataDir: options.dataDir, durability: options.durability, log: options.log })
+      : options.corpus;
+    let engine: CandidateEngine | undefined;
     try {
-      return new CandidateEngine({ ...options, corpus }, true);
+      engine = new CandidateEngine({ ...options, corpus }, onDisk);
+      await engine.ready;
+      return engine;
     } catch (error) {
-      await corpus.close();
+      if (engine) await engine.close();
+      else if (onDisk) await corpus!.close();
       throw error;
     }
   }
@@ -142,9 +157,11 @@ export class CandidateEngine {
     this.popularity = new PopularityGenerator(options.popularity);
     const scenarios = new Scenarios(options.scenarios ?? defaultScenarios);
     this.allocator = makeAllocator(options, scenarios);
+    const scorer: Scorer = options.scorer ?? new DotProductScorer(behavioural);
+    this.ready = scorer.attach?.(behavioural) ?? Promise.resolve();
     const generators: CandidateGenerator[] = [
       new TwoTowerGenerator({ corpus: behavioural }),
-      new ScorerGenerator({ scorer: options.scorer ?? new DotProductScorer(behavioural), mode: scorerMode, firstStage: behavioural }),
+      new ScorerGenerator({ scorer, mode: scorerMode, firstStage: behavioural }),
       this.content,
       this.popularity,
       ...(options.generators ?? []),

@@ -24,6 +24,8 @@ export interface Scorer {
   readonly reranker?: Reranker;
   /** The head blend the reranker uses for a request's scenario (default: none, the reranker's own default). */
   blend?(scenario: string): BlendOptions;
+  /** Called by the CandidateEngine with its behavioural corpus: a scorer with per-ad state reads the ads from there. */
+  attach?(corpus: EmbeddingCorpus): Promise<void>;
 }
 
 /**
