@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expectedTensors, parseConfig, type ScorerConfig } from './config';
 import { ModelFormatError } from './errors';
-import type { NativeScorerModel } from './native-types';
+import type { NativeScorerModel } from '../native';
 import { parseSafetensors, type Tensor } from './safetensors';
 
 export interface LoadedModel {

@@ -7,7 +7,7 @@ import { withCancel } from '../cancel';
 import { defaults, maxGpuK, maxK } from '../defaults';
 import { ClosedError, DimensionMismatchError, InvalidArgumentError } from '../errors';
 import { toIdArray, type IdsInput } from '../ids';
-import { native } from '../native';
+import { native, type NativeScorer } from '../native';
 import { SearchResults } from '../results';
 import { float32Array, integerIn, invalid, knownOptions, oneOf, wholeRows } from '../validate';
 import { withCallerStack } from '../caller-stack';
@@ -15,7 +15,6 @@ import type { DeviceChoice } from '../device';
 import type { ScorerConfig, ScorerKind } from './config';
 import { UnknownHeadError, UnknownScenarioError } from './errors';
 import { readModelDirectory, toNativeModel } from './model';
-import type { NativeScorer } from './native-types';
 import { withPrivateInputs } from '../private-input';
 
 export interface ScorerOptions {

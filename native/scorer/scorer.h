@@ -26,6 +26,7 @@
 #include "ann/slot_column.h"
 #include "common/aligned_buffer.h"
 #include "common/cancel.h"
+#include "common/fair_shared_mutex.h"
 #include "common/search_result.h"
 #include "scorer/model.h"
 #include "scorer/tile.h"
@@ -130,7 +131,7 @@ class Scorer : public SlotColumn, public std::enable_shared_from_this<Scorer> {
   std::vector<AlignedBuffer<float>> planes_;  // panel layout (flat/panels.h), whole 32-ad tiles
   std::vector<AlignedBuffer<float>> keptPlanes_;  // prepareKeep's renumbered copy
 
-  mutable std::shared_mutex mutex_;  // the scorer's own ads, and which index it is attached to
+  mutable FairSharedMutex mutex_;  // the scorer's own ads, and which index it is attached to
   std::shared_ptr<AdIndex> index_;
   std::vector<int64_t> ids_;
   std::unordered_map<int64_t, uint32_t> slotOfId_;
