@@ -83,13 +83,13 @@ AdIndex::AdIndex(const AnnConfig& config, int threads) : AdIndex(config, threads
 
 AdIndex::~AdIndex() = default;
 
-std::vector<float> AdIndex::prepare(const float* vectors, size_t n, const char* what) const {
+PreparedRows AdIndex::prepare(const float* vectors, size_t n, const char* what) const {
   return prepareRows(vectors, n, config_.dim, config_.metric, what, std::string(what) == "vectors");
 }
 
 void AdIndex::train(const float* vectors, size_t n) {
   if (!faiss_) return;  // exact: nothing to learn
-  std::vector<float> x = prepare(vectors, n, "sample");
+  const PreparedRows x = prepare(vectors, n, "sample");
   std::unique_lock lock(mutex_);
   if (auto* ivf = asIvf(faiss_.get()); ivf && n < ivf->nlist) {
     throw Error(ErrorCode::InvalidArgument, "Expected a training sample of at least nlist = " +
@@ -98,7 +98,7 @@ void AdIndex::train(const float* vectors, size_t n) {
   }
   ThreadLease lease(threads_);
   ScopedOmpThreads team(lease.threads());
-  callFaiss("train", [&] { faiss_->train(static_cast<faiss::Index::idx_t>(n), x.data()); });
+  callFaiss("train", [&] { faiss_->train(static_cast<faiss::Index::idx_t>(n), x.data); });
   trained_ = faiss_->is_trained;
   generation_++;
 }
@@ -134,7 +134,7 @@ void AdIndex::commitVectors(const float* x, size_t n, size_t firstSlot) noexcept
 void AdIndex::upsert(const int64_t* ids, const float* vectors, const AdAttributes* attributes, size_t n,
                      bool insertOnly) {
   if (n == 0) return;
-  std::vector<float> x = prepare(vectors, n, "vectors");
+  const PreparedRows x = prepare(vectors, n, "vectors");
   std::unordered_set<int64_t> batch;
   batch.reserve(n);
   for (size_t i = 0; i < n; ++i) {
@@ -158,13 +158,13 @@ void AdIndex::upsert(const int64_t* ids, const float* vectors, const AdAttribute
   try {
     filters_.reserve(prepared.first + n);
     reserveVectors(prepared.first + n);
-    for (const auto& column : columns_.live()) column->stage(x.data(), n, prepared.first);
-    if (faiss_) addToFaiss(*faiss_, x.data(), n, static_cast<int64_t>(prepared.first), &positions_);
+    for (const auto& column : columns_.live()) column->stage(x.data, n, prepared.first);
+    if (faiss_) addToFaiss(*faiss_, x.data, n, static_cast<int64_t>(prepared.first), &positions_);
   } catch (...) {
     catalog_.cancelUpsert(prepared);
     throw;
   }
-  commitVectors(x.data(), n, prepared.first);
+  commitVectors(x.data, n, prepared.first);
   catalog_.commitUpsert(prepared, ids, attributes, n);
   filters_.update(catalog_, prepared.replaced.data(), prepared.replaced.size(), prepared.first);
   if (faiss_) dropFromLists(*faiss_, prepared.replaced, positions_);
@@ -289,7 +289,8 @@ void AdIndex::rerank(const float* queries, int nq, int kIn, int k, const int64_t
 SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearchParams& params) const {
   if (nq < 1) throw Error(ErrorCode::InvalidArgument, "Expected at least one query but received " + std::to_string(nq));
   if (k < 1) throw Error(ErrorCode::InvalidArgument, "Expected k >= 1 but received " + std::to_string(k));
-  std::vector<float> q = prepare(queries, nq, "queries");
+  const PreparedRows prepared = prepare(queries, nq, "queries");
+  const float* q = prepared.data;
   SearchResult result = SearchResult::padded(nq, k);
   std::vector<int64_t> slots(static_cast<size_t>(nq) * k, -1);
 
@@ -319,7 +320,7 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
   }
   if (eligibleCount > 0) {
     if (!faiss_) {
-      std::vector<float> scaled = q;
+      std::vector<float> scaled(q, q + static_cast<size_t>(nq) * config_.dim);
       if (config_.metric == Metric::L2) {
         for (float& v : scaled) v *= 2.0f;
       }
@@ -331,7 +332,7 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
       }
       if (config_.metric == Metric::L2) {
         for (int i = 0; i < nq; ++i) {
-          const float qq = static_cast<float>(squaredNorm(q.data() + static_cast<size_t>(i) * config_.dim, config_.dim));
+          const float qq = static_cast<float>(squaredNorm(q + static_cast<size_t>(i) * config_.dim, config_.dim));
           for (int r = 0; r < k; ++r) {
             float& s = result.scores[static_cast<size_t>(i) * k + r];
             s = std::max(0.0f, qq - s);
@@ -339,7 +340,7 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
         }
       }
     } else if (eligibleCount <= exactLimit(catalog_.live()) && rowVector(0) != nullptr) {
-      exactOverSlots(q.data(), nq, k, eligible, threads, slots.data(), result.scores.data(), params.cancel);
+      exactOverSlots(q, nq, k, eligible, threads, slots.data(), result.scores.data(), params.cancel);
       params.cancel.check();
     } else {
       // IVF without stored vectors answers selective filters by visiting every list (exact for
@@ -381,7 +382,7 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
       ScopedOmpThreads team(threads);
       callFaiss("search", [&] {
         if (auto* hnsw = asHnsw(faiss_.get())) {
-          searchHnsw(*hnsw, q.data(), nq, kSearch, hnswParams.efSearch, selector.get(), threads, distances.data(),
+          searchHnsw(*hnsw, q, nq, kSearch, hnswParams.efSearch, selector.get(), threads, distances.data(),
                      labels.data(), params.cancel);
         } else {
           // With a cancel flag, queries go to FAISS in batches (a FAISS call cannot be stopped inside).
@@ -389,13 +390,13 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
           for (int first = 0; first < nq; first += batch) {
             params.cancel.check();
             const size_t at = static_cast<size_t>(first);
-            faiss_->search(std::min(batch, nq - first), q.data() + at * config_.dim, kSearch, distances.data() + at * kSearch,
+            faiss_->search(std::min(batch, nq - first), q + at * config_.dim, kSearch, distances.data() + at * kSearch,
                            labels.data() + at * kSearch, selector || chosen != &plainParams ? chosen : nullptr);
           }
         }
       });
       if (reranking) {
-        rerank(q.data(), nq, kSearch, k, labels.data(), slots.data(), result.scores.data());
+        rerank(q, nq, kSearch, k, labels.data(), slots.data(), result.scores.data());
       } else {
         std::copy(labels.begin(), labels.end(), slots.begin());
         std::copy(distances.begin(), distances.end(), result.scores.begin());

@@ -28,6 +28,7 @@
 #include "flat/gpu_mirror.h"
 #include "flat/panel_store.h"
 #include "common/search_result.h"
+#include "common/vectors.h"
 
 namespace faiss {
 struct Index;
@@ -122,7 +123,7 @@ class AdIndex {
   // An index with no FAISS structure yet, for load() to fill from a checked file.
   struct Unbuilt {};
   AdIndex(const AnnConfig& config, int threads, Unbuilt);
-  std::vector<float> prepare(const float* vectors, size_t n, const char* what) const;
+  PreparedRows prepare(const float* vectors, size_t n, const char* what) const;
   bool storesRows() const;
   bool keepsVectors() const;
   // An upsert's vectors in two steps: room for `slots` slots (may throw), then the copy (cannot).

@@ -24,12 +24,15 @@ double squaredNorm(const float* v, int dim) {
   return s;
 }
 
-std::vector<float> prepareRows(const float* rows, size_t n, int dim, Metric metric, const char* what, bool rejectZero) {
+PreparedRows prepareRows(const float* rows, size_t n, int dim, Metric metric, const char* what, bool rejectZero) {
   requireFinite(rows, n, dim, what);
-  std::vector<float> out(rows, rows + n * static_cast<size_t>(dim));
+  PreparedRows out;
+  out.data = rows;
   if (metric != Metric::Cosine) return out;
+  out.copy.assign(rows, rows + n * static_cast<size_t>(dim));
+  out.data = out.copy.data();
   for (size_t i = 0; i < n; ++i) {
-    float* row = out.data() + i * dim;
+    float* row = out.copy.data() + i * dim;
     const double norm = std::sqrt(squaredNorm(row, dim));
     if (norm == 0 && rejectZero) {
       throw Error(ErrorCode::InvalidArgument, std::string("Expected non-zero ") + what + " for the cosine metric but " +

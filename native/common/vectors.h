@@ -12,8 +12,13 @@ void requireFinite(const float* values, size_t rows, int dim, const char* what);
 
 double squaredNorm(const float* v, int dim);
 
-// A checked copy of n rows; for the cosine metric each row is scaled to unit length, and an
-// all-zero row is rejected when rejectZero (stored ads) or left as zeros (queries).
-std::vector<float> prepareRows(const float* rows, size_t n, int dim, Metric metric, const char* what, bool rejectZero);
+// n rows checked finite, as an index stores them: the caller's own rows, or for the cosine metric
+// a copy with each row scaled to unit length (an all-zero row is rejected when rejectZero, for
+// stored ads, or left as zeros, for queries). Only cosine pays for a copy.
+struct PreparedRows {
+  std::vector<float> copy;      // cosine only
+  const float* data = nullptr;  // the caller's rows or `copy`
+};
+PreparedRows prepareRows(const float* rows, size_t n, int dim, Metric metric, const char* what, bool rejectZero);
 
 }  // namespace cangen
