@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace cangen::bindings;
   exports.Set("NativeScorer", ScorerBinding::Define(env));
   exports.Set("NativeSequenceEncoder", SequenceEncoderBinding::Define(env));
+  exports.Set("NativeSequenceSessions", SequenceSessionsBinding::Define(env));
   exports.Set("NativeAdIndex", AdIndexBinding::Define(env));
   exports.Set("NativeFilter", FilterBinding::Define(env));
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory, "setErrorFactory"));

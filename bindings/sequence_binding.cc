@@ -1,10 +1,12 @@
 #include "sequence_binding.h"
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "arrays.h"
 #include "errors.h"
+#include "instance_data.h"
 #include "promise_worker.h"
 
 namespace cangen::bindings {
@@ -104,48 +106,14 @@ SequenceModel ModelFromJs(const Napi::Value& spec) {
   return m;
 }
 
-class EncodeWorker : public PromiseWorker {
- public:
-  EncodeWorker(Napi::Env env, std::shared_ptr<const SequenceEncoder> encoder, SequenceBatch batch, int threads)
-      : PromiseWorker(env), encoder_(std::move(encoder)), batch_(batch), threads_(threads) {}
-
- private:
-  void Run() override {
-    queries_.resize(static_cast<size_t>(batch_.users) * encoder_->interests() * encoder_->dim());
-    encoder_->encode(batch_, queries_.data(), threads_);
-  }
-  Napi::Value Result(Napi::Env env) override { return CopyToTypedArray(env, queries_); }
-  std::shared_ptr<const SequenceEncoder> encoder_;
-  SequenceBatch batch_;
-  int threads_;
-  std::vector<float> queries_;
+// The histories of encode(items, offsets, actions, times, ...) as a batch, with the copies it points into.
+struct BatchArg {
+  SequenceBatch batch;
+  std::vector<std::shared_ptr<const void>> owners;
 };
 
-}  // namespace
-
-Napi::Function SequenceEncoderBinding::Define(Napi::Env env) {
-  return DefineClass(env, "NativeSequenceEncoder",
-                     {InstanceMethod<&SequenceEncoderBinding::Encode>("encode"),
-                      InstanceMethod<&SequenceEncoderBinding::Close>("close")});
-}
-
-// new NativeSequenceEncoder(model)
-SequenceEncoderBinding::SequenceEncoderBinding(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<SequenceEncoderBinding>(info) {
+BatchArg BatchFromJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  encoder_ = Guard(env, [&] { return std::make_shared<const SequenceEncoder>(ModelFromJs(info[0])); });
-}
-
-std::shared_ptr<const SequenceEncoder> SequenceEncoderBinding::Open(Napi::Env env) const {
-  if (!encoder_) ThrowError(env, ErrorCode::Closed, "This sequence encoder is closed: load the model again to encode");
-  return encoder_;
-}
-
-// encode(items: Int32Array, offsets: Uint32Array, actions: Int32Array | null, times: Float64Array | null,
-//   threads): Promise<Float32Array> (users x interests x dim)
-Napi::Value SequenceEncoderBinding::Encode(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto encoder = Open(env);
   auto items = TypedArrayArg<int32_t>(info[0], "items");
   auto offsets = TypedArrayArg<uint32_t>(info[1], "offsets");
   if (offsets.length < 1) ThrowError(env, ErrorCode::InvalidArgument, "Expected users + 1 offsets but received none");
@@ -158,23 +126,161 @@ Napi::Value SequenceEncoderBinding::Encode(const Napi::CallbackInfo& info) {
   if ((hasActions && actions.length != items.length) || (hasTimes && times.length != items.length)) {
     ThrowError(env, ErrorCode::DimensionMismatch, "Expected actions and times of the items' length " + std::to_string(items.length));
   }
-  const int threads = IntArg(info[4], "threads", 0, 4096);
-  SequenceBatch batch;
-  batch.users = static_cast<int64_t>(offsets.length) - 1;
-  batch.offsets = offsets.data;
-  batch.events = items.length;
-  batch.items = items.data;
-  batch.actions = hasActions ? actions.data : nullptr;
-  batch.times = hasTimes ? times.data : nullptr;
-  auto* worker = new EncodeWorker(env, encoder, batch, threads);
+  BatchArg arg;
+  arg.batch.users = static_cast<int64_t>(offsets.length) - 1;
+  arg.batch.offsets = offsets.data;
+  arg.batch.events = items.length;
+  arg.batch.items = items.data;
+  arg.batch.actions = hasActions ? actions.data : nullptr;
+  arg.batch.times = hasTimes ? times.data : nullptr;
   for (auto* owner : {&items.owner, &offsets.owner, &actions.owner, &times.owner}) {
-    if (*owner) worker->Keep(std::move(*owner));
+    if (*owner) arg.owners.push_back(std::move(*owner));
   }
-  return worker->Start();
+  return arg;
+}
+
+// Encodes a batch through `encode(batch, out)` off the main thread and resolves with the queries.
+class EncodeWorker : public PromiseWorker {
+ public:
+  using Encode = std::function<void(const SequenceBatch&, float*)>;
+  EncodeWorker(Napi::Env env, BatchArg arg, size_t outputs, Encode encode)
+      : PromiseWorker(env), batch_(arg.batch), outputs_(outputs), encode_(std::move(encode)) {
+    for (auto& owner : arg.owners) Keep(std::move(owner));
+  }
+
+ private:
+  void Run() override {
+    queries_.resize(outputs_);
+    encode_(batch_, queries_.data());
+  }
+  Napi::Value Result(Napi::Env env) override { return CopyToTypedArray(env, queries_); }
+  SequenceBatch batch_;
+  size_t outputs_;
+  Encode encode_;
+  std::vector<float> queries_;
+};
+
+size_t OutputsOf(const SequenceBatch& batch, const SequenceEncoder& encoder) {
+  return static_cast<size_t>(batch.users) * encoder.interests() * encoder.dim();
+}
+
+}  // namespace
+
+Napi::Function SequenceEncoderBinding::Define(Napi::Env env) {
+  Napi::Function f = DefineClass(env, "NativeSequenceEncoder",
+                                 {InstanceMethod<&SequenceEncoderBinding::Encode>("encode"),
+                                  InstanceMethod<&SequenceEncoderBinding::Close>("close")});
+  GetInstanceData(env).sequenceEncoderConstructor = Napi::Persistent(f);
+  return f;
+}
+
+// new NativeSequenceEncoder(model)
+SequenceEncoderBinding::SequenceEncoderBinding(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<SequenceEncoderBinding>(info) {
+  Napi::Env env = info.Env();
+  encoder_ = Guard(env, [&] { return std::make_shared<const SequenceEncoder>(ModelFromJs(info[0])); });
+}
+
+std::shared_ptr<const SequenceEncoder> SequenceEncoderBinding::EncoderOf(const Napi::Value& value, const char* name) {
+  Napi::Env env = value.Env();
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(GetInstanceData(env).sequenceEncoderConstructor.Value())) {
+    throw Napi::TypeError::New(env, std::string("Expected a NativeSequenceEncoder for ") + name);
+  }
+  return Unwrap(value.As<Napi::Object>())->Open(env);
+}
+
+std::shared_ptr<const SequenceEncoder> SequenceEncoderBinding::Open(Napi::Env env) const {
+  if (!encoder_) ThrowError(env, ErrorCode::Closed, "This sequence encoder is closed: load the model again to encode");
+  return encoder_;
+}
+
+// encode(items: Int32Array, offsets: Uint32Array, actions: Int32Array | null, times: Float64Array | null,
+//   threads): Promise<Float32Array> (users x interests x dim)
+Napi::Value SequenceEncoderBinding::Encode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto encoder = Open(env);
+  BatchArg arg = BatchFromJs(info);
+  const int threads = IntArg(info[4], "threads", 0, 4096);
+  const size_t outputs = OutputsOf(arg.batch, *encoder);
+  auto encode = [encoder, threads](const SequenceBatch& batch, float* out) { encoder->encode(batch, out, threads); };
+  return (new EncodeWorker(env, std::move(arg), outputs, encode))->Start();
 }
 
 Napi::Value SequenceEncoderBinding::Close(const Napi::CallbackInfo& info) {
   encoder_.reset();
+  return info.Env().Undefined();
+}
+
+Napi::Function SequenceSessionsBinding::Define(Napi::Env env) {
+  return DefineClass(env, "NativeSequenceSessions",
+                     {InstanceMethod<&SequenceSessionsBinding::Encode>("encode"),
+                      InstanceMethod<&SequenceSessionsBinding::Forget>("forget"),
+                      InstanceMethod<&SequenceSessionsBinding::Stats>("stats"),
+                      InstanceMethod<&SequenceSessionsBinding::Close>("close")});
+}
+
+// new NativeSequenceSessions(encoder: NativeSequenceEncoder, maxBytes)
+SequenceSessionsBinding::SequenceSessionsBinding(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<SequenceSessionsBinding>(info) {
+  Napi::Env env = info.Env();
+  auto encoder = SequenceEncoderBinding::EncoderOf(info[0], "encoder");
+  if (!info[1].IsNumber() || !(info[1].As<Napi::Number>().DoubleValue() >= 0)) {
+    throw Napi::TypeError::New(env, "Expected a non-negative number for maxBytes");
+  }
+  const auto maxBytes = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
+  cache_ = Guard(env, [&] { return std::make_shared<SequenceSessionCache>(encoder, maxBytes); });
+}
+
+std::shared_ptr<SequenceSessionCache> SequenceSessionsBinding::Open(Napi::Env env) const {
+  if (!cache_) ThrowError(env, ErrorCode::Closed, "These sequence sessions are closed: open new ones to encode");
+  return cache_;
+}
+
+static std::vector<std::string> StringsArg(const Napi::Value& value, const char* name) {
+  if (!value.IsArray()) throw Napi::TypeError::New(value.Env(), std::string("Expected an array of strings for ") + name);
+  Napi::Array array = value.As<Napi::Array>();
+  std::vector<std::string> out(array.Length());
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Value v = array.Get(i);
+    if (!v.IsString()) throw Napi::TypeError::New(value.Env(), std::string("Expected an array of strings for ") + name);
+    out[i] = v.As<Napi::String>();
+  }
+  return out;
+}
+
+// encode(items, offsets, actions, times, threads, users: string[]): Promise<Float32Array>
+Napi::Value SequenceSessionsBinding::Encode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto cache = Open(env);
+  BatchArg arg = BatchFromJs(info);
+  const int threads = IntArg(info[4], "threads", 0, 4096);
+  auto users = std::make_shared<std::vector<std::string>>(StringsArg(info[5], "users"));
+  const size_t outputs = OutputsOf(arg.batch, cache->encoder());
+  auto encode = [cache, users, threads](const SequenceBatch& batch, float* out) { cache->encode(*users, batch, out, threads); };
+  return (new EncodeWorker(env, std::move(arg), outputs, encode))->Start();
+}
+
+// forget(users: string[])
+Napi::Value SequenceSessionsBinding::Forget(const Napi::CallbackInfo& info) {
+  Open(info.Env())->forget(StringsArg(info[0], "users"));
+  return info.Env().Undefined();
+}
+
+// stats(): { sessions, bytes, maxBytes, reusedEvents, encodedEvents, evictions }
+Napi::Value SequenceSessionsBinding::Stats(const Napi::CallbackInfo& info) {
+  const SessionCacheStats s = Open(info.Env())->stats();
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("sessions", static_cast<double>(s.sessions));
+  out.Set("bytes", static_cast<double>(s.bytes));
+  out.Set("maxBytes", static_cast<double>(s.maxBytes));
+  out.Set("reusedEvents", static_cast<double>(s.reusedEvents));
+  out.Set("encodedEvents", static_cast<double>(s.encodedEvents));
+  out.Set("evictions", static_cast<double>(s.evictions));
+  return out;
+}
+
+Napi::Value SequenceSessionsBinding::Close(const Napi::CallbackInfo& info) {
+  cache_.reset();
   return info.Env().Undefined();
 }
 

@@ -187,6 +187,22 @@ export interface NativeSequenceEncoder {
   close(): void;
 }
 
+export interface NativeSequenceSessionStats {
+  sessions: number;
+  bytes: number;
+  maxBytes: number;
+  reusedEvents: number;
+  encodedEvents: number;
+  evictions: number;
+}
+
+export interface NativeSequenceSessions {
+  encode(items: Int32Array, offsets: Uint32Array, actions: Int32Array | null, times: Float64Array | null, threads: number, users: string[]): Promise<Float32Array>;
+  forget(users: string[]): void;
+  stats(): NativeSequenceSessionStats;
+  close(): void;
+}
+
 export interface NativeAddon {
   NativeAdIndex: {
     new (config: NativeAnnConfig, threads: number): NativeAdIndex;
@@ -194,6 +210,7 @@ export interface NativeAddon {
   };
   NativeScorer: NativeScorerConstructor;
   NativeSequenceEncoder: new (model: NativeSequenceModel) => NativeSequenceEncoder;
+  NativeSequenceSessions: new (encoder: NativeSequenceEncoder, maxBytes: number) => NativeSequenceSessions;
   setErrorFactory(factory: (code: string, message: string) => Error): void;
   buildInfo(): NativeBuildInfo;
   measureCeilings(threads: number, megabytes: number): Promise<{ peakFlops: number; readBandwidth: number }>;

@@ -190,4 +190,89 @@ test('load rejects missing, truncated, mismatched and NaN model files naming fil
   encoder.close();
 });
 
+/** One user's history cut to its first k events, as a one-user batch. */
+function prefix(c: Case, user: number, k: number): SequenceHistories {
+  const u = c.users[user]!;
+  const h: SequenceHistories = { items: Int32Array.from(u.items.slice(0, k)), offsets: Uint32Array.of(0, k) };
+  if (c.actions) h.actions = Int32Array.from(u.actions.slice(0, k));
+  if (c.times) h.times = Float64Array.from(u.times.slice(0, k));
+  return h;
+}
+
+test('sessions: appending one event at a time equals a full recompute (HSTU reuses every earlier event; SASRec recomputes)', async () => {
+  for (const c of cases) {
+    const encoder = await SequenceEncoder.load(c.dir);
+    const sessions = encoder.sessions();
+    try {
+      const long = c.users[4]!;  // L + 5 known events
+      const L = encoder.maxLen;
+      for (let k = 1; k <= long.items.length; k++) {
+        const h = prefix(c, 4, k);
+        const full = await encoder.encode(h);
+        const incremental = await sessions.encode(['u4'], h);
+        const error = maxRelativeError(incremental, Array.from(full), c.dim);
+        assert.ok(error <= 1e-5, `${c.name}, ${k} events: incremental vs full ${error}`);
+      }
+      const stats = sessions.stats();
+      const steps = long.items.length;
+      if (c.name.startsWith('hstu')) {
+        // Up to L events each step reuses all earlier ones; past L the window slides and is recomputed.
+        assert.is(stats.reusedEvents, (L * (L - 1)) / 2, `${c.name}: ${JSON.stringify(stats)}`);
+        assert.is(stats.encodedEvents, L + (steps - L) * L, `${c.name}: ${JSON.stringify(stats)}`);
+        assert.is(stats.sessions, 1);
+        assert.ok(stats.bytes > 0 && stats.bytes <= stats.maxBytes);
+      } else {
+        assert.is(stats.reusedEvents, 0);
+        assert.is(stats.sessions, 0);
+      }
+    } finally {
+      sessions.close();
+      encoder.close();
+    }
+  }
+});
+
+test('sessions: batches with repeated users, unknown ids, edited histories, evictions and concurrent calls equal full recomputes', async () => {
+  const c = cases.find((x) => x.name === 'hstu-long-interests-window')!;
+  const encoder = await SequenceEncoder.load(c.dir);
+  const probe = encoder.sessions();
+  await probe.encode(['p'], prefix(c, 3, encoder.maxLen));
+  const perSession = probe.stats().bytes;  // one full window's session
+  probe.close();
+  const sessions = encoder.sessions({ maxBytes: Math.floor(perSession * 2.5) });  // room for two: forces evictions
+  try {
+    const h = historiesOf(c);
+    const users = c.users.map((_, u) => `user-${u % 3}`);  // names repeat: sessions get mixed up on purpose
+    for (let round = 0; round < 3; round++) {
+      const [a, b] = await Promise.all([sessions.encode(users, h), sessions.encode(users.slice().reverse(), h)]);
+      const full = Array.from(await encoder.encode(h));
+      assert.ok(maxRelativeError(a, full, c.dim) <= 1e-5, `round ${round}`);
+      assert.ok(maxRelativeError(b, full, c.dim) <= 1e-5, `round ${round} (reversed names)`);
+    }
+    const stats = sessions.stats();
+    assert.ok(stats.bytes <= stats.maxBytes, JSON.stringify(stats));
+    assert.ok(stats.evictions > 0 && stats.sessions >= 1, `expected evictions with a budget of 2 sessions: ${JSON.stringify(stats)}`);
+    // An edited history (an earlier event changed) and an appended unknown id.
+    const roomy = encoder.sessions();
+    const base = prefix(c, 3, 6);
+    await roomy.encode(['x'], base);
+    const edited = { ...base, items: Int32Array.from(base.items, (v, i) => (i === 1 ? (v % c.users.length) + 1 : v)) };
+    assert.equal(Array.from(await roomy.encode(['x'], edited)), Array.from(await encoder.encode(edited)));
+    const unknownAppended: SequenceHistories = {
+      items: Int32Array.of(...edited.items, 0), offsets: Uint32Array.of(0, 7), times: Float64Array.of(...edited.times!, 5),
+    };
+    const before = roomy.stats().reusedEvents;
+    assert.equal(Array.from(await roomy.encode(['x'], unknownAppended)), Array.from(await encoder.encode(unknownAppended)));
+    assert.is(roomy.stats().reusedEvents - before, 6, 'the unknown event changes nothing: all 6 reused');
+    roomy.forget(['x']);
+    assert.is(roomy.stats().sessions, 0);
+    await rejects(() => roomy.encode(['x', 'y'], base), 'ERR_INVALID_ARGUMENT', /array of 1 user id strings/);
+    roomy.close();
+    await rejects(() => roomy.encode(['x'], base), 'ERR_CLOSED', /closed/);
+  } finally {
+    sessions.close();
+    encoder.close();
+  }
+});
+
 parity.run();

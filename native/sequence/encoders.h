@@ -12,11 +12,26 @@ namespace cangen::sequence {
 // float32, capped at `buckets`.
 int timeBucket(double gap, int buckets);
 
+// What HSTU keeps of a window to encode one more event without redoing the others: the attention
+// is causal and its biases depend only on i - j, so earlier positions never change. Per layer,
+// every position's keys and values (after SiLU); the times; the last final-normed state.
+struct HstuCache {
+  int length = 0;
+  std::vector<double> times;                      // length (with times)
+  std::vector<std::vector<float>> keys, values;   // per layer: length x dim
+  std::vector<float> state;                       // dim: the state at the last position
+  size_t bytes() const;
+};
+
 class HstuEncoder {
  public:
   explicit HstuEncoder(const SequenceModel& model);
   // times: n seconds, or null for no time bias.
   void lastState(const float* tokens, int n, const double* times, float* out) const;
+  // Encodes m >= 1 tokens after the cache's (whose length + m <= maxLen), adding theirs to it;
+  // cache.state and out (may be null) get the state at the last. times: m seconds or null, as
+  // for every earlier extend of this cache.
+  void extend(HstuCache& cache, const float* tokens, int m, const double* times, float* out) const;
 
  private:
   struct Layer {

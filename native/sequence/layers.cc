@@ -12,14 +12,18 @@ Linear::Linear(const LinearWeights& w) : in_(w.in), out_(w.out), weightT_(static
 }
 
 void Linear::apply(const float* x, int rows, float* y) const {
-  for (int r = 0; r < rows; ++r) {
-    const float* xr = x + static_cast<size_t>(r) * in_;
-    float* yr = y + static_cast<size_t>(r) * out_;
-    std::copy(bias_.begin(), bias_.end(), yr);
+  // Four rows at a time: each weight row is loaded once for four outputs.
+  constexpr int kBlock = 4;
+  for (int r0 = 0; r0 < rows; r0 += kBlock) {
+    const int block = std::min(kBlock, rows - r0);
+    for (int b = 0; b < block; ++b) std::copy(bias_.begin(), bias_.end(), y + static_cast<size_t>(r0 + b) * out_);
     for (int i = 0; i < in_; ++i) {
-      const float xi = xr[i];
       const float* wi = weightT_.data() + static_cast<size_t>(i) * out_;
-      for (int o = 0; o < out_; ++o) yr[o] += xi * wi[o];
+      for (int b = 0; b < block; ++b) {
+        const float xi = x[static_cast<size_t>(r0 + b) * in_ + i];
+        float* yr = y + static_cast<size_t>(r0 + b) * out_;
+        for (int o = 0; o < out_; ++o) yr[o] += xi * wi[o];
+      }
     }
   }
 }

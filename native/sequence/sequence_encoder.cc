@@ -87,10 +87,32 @@ void SequenceEncoder::encode(const SequenceBatch& batch, float* out, int threads
   if (batch.users == 0) return;
   ThreadLease lease(requestedThreads(threads, 0));
   const size_t perUser = static_cast<size_t>(interests_) * dim_;
-  parallelFor(lease.threads(), batch.users, 1, [&](int64_t u) { encodeUser(batch, u, out + u * perUser); });
+  parallelFor(lease.threads(), batch.users, 1, [&](int64_t u) { encodeUser(batch, u, nullptr, out + u * perUser); });
 }
 
-void SequenceEncoder::encodeUser(const SequenceBatch& b, int64_t user, float* out) const {
+SessionUse SequenceEncoder::encodeWithSession(const SequenceBatch& batch, int64_t user, SequenceSession& session, float* out) const {
+  return encodeUser(batch, user, &session, out);
+}
+
+size_t SequenceSession::bytes() const {
+  return sizeof(SequenceSession) + rows.capacity() * sizeof(int32_t) + actions.capacity() * sizeof(int32_t) +
+         times.capacity() * sizeof(double) + hstu.bytes();
+}
+
+// How many events of the session's window begin the user's window unchanged (0: none usable).
+int SequenceEncoder::reusableEvents(const SequenceSession& s, const SequenceBatch& b, const std::vector<uint32_t>& events,
+                                    bool times) const {
+  const size_t cached = s.rows.size();
+  if (cached == 0 || cached > events.size() || s.hstu.length != static_cast<int>(cached)) return 0;
+  if (s.hasActions != (b.actions != nullptr) || s.hasTimes != times) return 0;
+  for (size_t k = 0; k < cached; ++k) {
+    const uint32_t e = events[k];
+    if (s.rows[k] != b.items[e] || (s.hasActions && s.actions[k] != b.actions[e]) || (s.hasTimes && s.times[k] != b.times[e])) return 0;
+  }
+  return static_cast<int>(cached);
+}
+
+SessionUse SequenceEncoder::encodeUser(const SequenceBatch& b, int64_t user, SequenceSession* session, float* out) const {
   const int d = dim_;
   // The most recent maxLen known events, oldest first.
   std::vector<uint32_t> events;
@@ -114,11 +136,36 @@ void SequenceEncoder::encodeUser(const SequenceBatch& b, int64_t user, float* ou
     }
     if (b.times) times[j] = b.times[e];
   }
+  const double* encoderTimes = usesTimes_ && b.times ? times.data() : nullptr;
   std::vector<float> state(d);
-  if (hstu_) hstu_->lastState(tokens.data(), n, usesTimes_ && b.times ? times.data() : nullptr, state.data());
-  else sasrec_->lastState(tokens.data(), n, padding, state.data());
+  SessionUse use;
+  if (hstu_ && session && !padding) {
+    use.reused = reusableEvents(*session, b, events, encoderTimes != nullptr);
+    if (use.reused == 0) session->clear();
+    use.encoded = n - use.reused;
+    if (use.encoded == 0) {
+      state = session->hstu.state;
+    } else {
+      hstu_->extend(session->hstu, tokens.data() + static_cast<size_t>(use.reused) * d, use.encoded,
+                    encoderTimes ? encoderTimes + use.reused : nullptr, state.data());
+    }
+    session->hasActions = b.actions != nullptr;
+    session->hasTimes = encoderTimes != nullptr;
+    for (int j = use.reused; j < n; ++j) {
+      const uint32_t e = events[j];
+      session->rows.push_back(b.items[e]);
+      if (session->hasActions) session->actions.push_back(b.actions[e]);
+      if (session->hasTimes) session->times.push_back(b.times[e]);
+    }
+  } else {
+    if (session) session->clear();
+    use.encoded = padding ? 0 : n;
+    if (hstu_) hstu_->lastState(tokens.data(), n, encoderTimes, state.data());
+    else sasrec_->lastState(tokens.data(), n, padding, state.data());
+  }
   if (longProj_) fuseLongTerm(tokens.data(), n, padding, state.data());
   finishQueries(state.data(), out);
+  return use;
 }
 
 // Attention pooling over the window's tokens (before positions), projected, gated with the state.

@@ -12,15 +12,10 @@
 #include <memory>
 #include <vector>
 
+#include "sequence/encoders.h"
 #include "sequence/sequence_model.h"
 
 namespace cangen {
-
-namespace sequence {
-class HstuEncoder;
-class SasRecEncoder;
-class Linear;
-}  // namespace sequence
 
 // Row-major flat arrays, as the bindings copy them from typed arrays.
 struct SequenceBatch {
@@ -30,6 +25,23 @@ struct SequenceBatch {
   const int32_t* items = nullptr;     // model item rows (lib/sequence maps original ids to rows)
   const int32_t* actions = nullptr;   // action rows (0: none; out of range: 0), or null: no action embedding
   const double* times = nullptr;      // seconds (any order, any sign: only |t_i - t_j| is used), or null
+};
+
+// One user's window as last encoded, kept by SequenceSessionCache so that a history that only
+// grew can be encoded from where it stopped (HSTU; see encodeWithSession).
+struct SequenceSession {
+  std::vector<int32_t> rows, actions;  // the window's events as given (actions when hasActions)
+  std::vector<double> times;           // when hasTimes
+  bool hasActions = false, hasTimes = false;
+  sequence::HstuCache hstu;
+  void clear() { *this = SequenceSession(); }
+  size_t bytes() const;
+};
+
+// How much of a user's window a session saved.
+struct SessionUse {
+  int reused = 0;   // events whose keys and values came from the session
+  int encoded = 0;  // events run through the encoder
 };
 
 class SequenceEncoder {
@@ -44,6 +56,13 @@ class SequenceEncoder {
   // NaN or infinite time.
   void encode(const SequenceBatch& batch, float* out, int threads) const;
 
+  // User `user` of `batch` (validated), as encode() gives it, reusing and updating `session`.
+  // HSTU: when the user's window starts with the session's window, only the events after it are
+  // encoded (exact: the attention is causal and its biases depend only on i - j); otherwise,
+  // e.g. once the history passes maxLen and the window slides, the whole window is. SASRec's
+  // positions count back from the last event, so every event moves: always the whole window.
+  SessionUse encodeWithSession(const SequenceBatch& batch, int64_t user, SequenceSession& session, float* out) const;
+
   int dim() const { return dim_; }
   int interests() const { return interests_; }
   int maxLen() const { return maxLen_; }
@@ -52,7 +71,8 @@ class SequenceEncoder {
   const std::vector<float>& itemTable() const { return itemTable_; }
 
  private:
-  void encodeUser(const SequenceBatch& batch, int64_t user, float* out) const;
+  SessionUse encodeUser(const SequenceBatch& batch, int64_t user, SequenceSession* session, float* out) const;
+  int reusableEvents(const SequenceSession& s, const SequenceBatch& b, const std::vector<uint32_t>& events, bool times) const;
   void fuseLongTerm(const float* tokens, int n, bool padding, float* state) const;
   void finishQueries(const float* state, float* out) const;
 
