@@ -116,6 +116,9 @@ test('truncation, unknown ids and empty histories follow the documented rules', 
     assert.equal(Array.from(alone), Array.from(user(4)));
     // No events and only unknown events both give the no-history query.
     assert.equal(Array.from(user(6)), Array.from(user(7)));
+    // Concurrent calls on one encoder (each with its own team) give the same queries.
+    const concurrent = await Promise.all([1, 2, 2, 1].map((threads) => encoder.encode(h, { threads })));
+    for (const q of concurrent) assert.equal(Array.from(q), Array.from(all));
     // Zero users: an empty result.
     assert.is((await encoder.encode({ items: new Int32Array(0), offsets: Uint32Array.of(0) })).length, 0);
     // rows(): original ids to rows, unknown ids to 0.

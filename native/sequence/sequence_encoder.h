@@ -87,7 +87,7 @@ class SequenceEncoder {
   std::unique_ptr<sequence::Linear> longProj_, fuseGate_, interestProj_;
 };
 
-// Validates a batch against a model of `maxItems` rows; shared with native callers' tests.
+// The checks encode() makes before it starts (offsets, times); throws as encode() does.
 void validateSequenceBatch(const SequenceBatch& batch);
 
 }  // namespace cangen
