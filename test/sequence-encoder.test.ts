@@ -1,7 +1,8 @@
 /**
  * The native user-sequence encoder against the trainer's PyTorch module: random-weight HSTU and
  * SASRec models exported by the trainer (with and without actions, times, side features, the
- * long-term fusion, several interests and a short window) encode histories of length 1, 2, L-1,
+ * long-term fusion, several interests and a short window) and one HSTU model the trainer trained
+ * for a few epochs, exported and loaded back, encode histories of length 1, 2, L-1,
  * L and longer than L, with unknown ids, and with no known event, to the queries PyTorch (float64
  * and float32) gives. Plus the loader's and encode's typed errors. Skipped (with a line saying
  * why) where PyTorch is not installed.
@@ -75,7 +76,7 @@ function maxRelativeError(got: Float32Array, want: number[], width: number): num
 }
 
 test('every case encodes as PyTorch does, to 1e-4 relative (float64 reference), at 1 and 2 threads', async () => {
-  assert.is(cases.length, 5);
+  assert.is(cases.length, 6);
   for (const c of cases) {
     const encoder = await SequenceEncoder.load(c.dir);
     try {

@@ -15,9 +15,10 @@ import torch.nn.functional as F
 
 from cangen_train.config import make_config
 from cangen_train.data import load_interactions
-from cangen_train.export import export_model
+from cangen_train.export import export_model, load_model
 from cangen_train.features import attach_item_features
 from cangen_train.models.user_model import UserModel
+from cangen_train.trainer import train
 
 ITEMS, USERS = 23, 8
 
@@ -47,6 +48,9 @@ CASES = [
          heads=2, layers=2, maxLen=8, head="dot", longTerm=True, interests=2),
     dict(name="sasrec-features-window-mol", model="sasrec", actions=False, times=True, features=True, dim=24, heads=3,
          layers=2, maxLen=9, head="mol", shortWindow=3),
+    # Trained by the trainer for a few epochs (padding rows stay zero, weights as training leaves them).
+    dict(name="hstu-trained", model="hstu", actions=True, times=True, features=False, dim=16, heads=2, layers=2,
+         maxLen=8, head="dot", longTerm=True, trained=True),
 ]
 ARCH_KEYS = ("model", "dim", "heads", "layers", "maxLen", "head", "longTerm", "interests", "shortWindow")
 
@@ -106,12 +110,19 @@ def main(out_dir):
                 json.dump({f"i{k}": [f"c{k % 4}", f"b{k % 3}", "x"][: k % 4] for k in range(ITEMS)}, f)
             attach_item_features(inter, feats)
         cfg = make_config(**{k: case[k] for k in ARCH_KEYS if k in case})
-        torch.manual_seed(len(result))
-        model = UserModel(cfg, inter.num_items, len(inter.action_names), inter.item_features, len(inter.feature_names)).eval()
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_(torch.randn_like(p) * 0.1)  # every weight off its initial value, padding rows included
-        export_model(model, os.path.join(case_dir, "model"), inter)
+        if case.get("trained"):
+            cfg = make_config(**{k: case[k] for k in ARCH_KEYS if k in case}, epochs=3, threads=1, device="cpu",
+                              negatives=8, inBatchNegatives=8, batchSize=4)
+            with open(os.devnull, "w") as quiet:
+                train(cfg, log, os.path.join(case_dir, "model"), log=quiet)
+            model = load_model(os.path.join(case_dir, "model"))
+        else:
+            torch.manual_seed(len(result))
+            model = UserModel(cfg, inter.num_items, len(inter.action_names), inter.item_features, len(inter.feature_names)).eval()
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(torch.randn_like(p) * 0.1)  # every weight off its initial value, padding rows included
+            export_model(model, os.path.join(case_dir, "model"), inter)
         rng = np.random.default_rng(len(result))
         users = histories(rng, cfg["maxLen"], inter.num_items, len(inter.action_names))
         normalize = cfg["head"] == "dot" and cfg["l2norm"]
