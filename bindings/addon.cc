@@ -4,6 +4,7 @@
 #include "ad_index_binding.h"
 #include "errors.h"
 #include "scorer_binding.h"
+#include "sequence_binding.h"
 #include "system_binding.h"
 
 namespace {
@@ -11,6 +12,8 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace cangen::bindings;
   exports.Set("NativeScorer", ScorerBinding::Define(env));
+  exports.Set("NativeSequenceEncoder", SequenceEncoderBinding::Define(env));
+  exports.Set("NativeSequenceSessions", SequenceSessionsBinding::Define(env));
   exports.Set("NativeAdIndex", AdIndexBinding::Define(env));
   exports.Set("NativeFilter", FilterBinding::Define(env));
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory, "setErrorFactory"));

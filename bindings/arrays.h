@@ -40,6 +40,12 @@ template <>
 constexpr napi_typedarray_type TypedArrayKind<uint64_t>() { return napi_biguint64_array; }
 template <>
 constexpr napi_typedarray_type TypedArrayKind<uint8_t>() { return napi_uint8_array; }
+template <>
+constexpr napi_typedarray_type TypedArrayKind<int32_t>() { return napi_int32_array; }
+template <>
+constexpr napi_typedarray_type TypedArrayKind<uint32_t>() { return napi_uint32_array; }
+template <>
+constexpr napi_typedarray_type TypedArrayKind<double>() { return napi_float64_array; }
 
 template <typename T>
 const char* TypedArrayName();
@@ -51,6 +57,12 @@ template <>
 inline const char* TypedArrayName<uint64_t>() { return "BigUint64Array"; }
 template <>
 inline const char* TypedArrayName<uint8_t>() { return "Uint8Array"; }
+template <>
+inline const char* TypedArrayName<int32_t>() { return "Int32Array"; }
+template <>
+inline const char* TypedArrayName<uint32_t>() { return "Uint32Array"; }
+template <>
+inline const char* TypedArrayName<double>() { return "Float64Array"; }
 
 template <typename T>
 ArrayArg<T> TypedArrayArg(const Napi::Value& value, const char* name) {

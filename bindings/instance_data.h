@@ -9,6 +9,7 @@ struct InstanceData {
   Napi::FunctionReference errorFactory;
   Napi::FunctionReference adIndexConstructor;
   Napi::FunctionReference filterConstructor;
+  Napi::FunctionReference sequenceEncoderConstructor;
 };
 
 InstanceData& GetInstanceData(Napi::Env env);

@@ -21,6 +21,7 @@ export {
   type BudgetState,
 } from './ad-index';
 export * from './scorer';
+export * from './sequence';
 // Orchestration: generators, pipeline, quota allocation, scenarios (docs/ORCHESTRATION.md).
 export {
   CandidateEngine, Pipeline, Scenarios, AdStore, EmbeddingCorpus, TwoTowerGenerator, ScorerGenerator, DotProductScorer,

@@ -158,12 +158,59 @@ export interface NativeScorer {
 
 export type NativeScorerConstructor = new (model: NativeScorerModel, threads: number) => NativeScorer;
 
+// ---- the user-sequence encoder (bindings/sequence_binding.cc) ----
+
+/** The model as the addon takes it: config.json's architecture, tensors by name from model.safetensors. */
+export interface NativeSequenceModel {
+  kind: 'hstu' | 'sasrec';
+  dim: number;
+  heads: number;
+  layers: number;
+  maxLen: number;
+  shortWindow: number;
+  timeBuckets: number;
+  useTimes: boolean;
+  longTerm: boolean;
+  interests: number;
+  normalizeQuery: boolean;
+  numItems: number;
+  numActions: number;
+  /** items.feature_ids as (numItems + 1) x featuresPerItem int32 (side information only). */
+  featureIds?: Int32Array;
+  featuresPerItem?: number;
+  tensors: Record<string, Float32Array>;
+}
+
+export interface NativeSequenceEncoder {
+  /** users x interests x dim query embeddings; offsets has users + 1 entries. */
+  encode(items: Int32Array, offsets: Uint32Array, actions: Int32Array | null, times: Float64Array | null, threads: number): Promise<Float32Array>;
+  close(): void;
+}
+
+export interface NativeSequenceSessionStats {
+  sessions: number;
+  bytes: number;
+  maxBytes: number;
+  reusedEvents: number;
+  encodedEvents: number;
+  evictions: number;
+}
+
+export interface NativeSequenceSessions {
+  encode(items: Int32Array, offsets: Uint32Array, actions: Int32Array | null, times: Float64Array | null, threads: number, users: string[]): Promise<Float32Array>;
+  forget(users: string[]): void;
+  stats(): NativeSequenceSessionStats;
+  close(): void;
+}
+
 export interface NativeAddon {
   NativeAdIndex: {
     new (config: NativeAnnConfig, threads: number): NativeAdIndex;
     load(path: string, threads: number): Promise<NativeAdIndex>;
   };
   NativeScorer: NativeScorerConstructor;
+  NativeSequenceEncoder: new (model: NativeSequenceModel) => NativeSequenceEncoder;
+  NativeSequenceSessions: new (encoder: NativeSequenceEncoder, maxBytes: number) => NativeSequenceSessions;
   setErrorFactory(factory: (code: string, message: string) => Error): void;
   buildInfo(): NativeBuildInfo;
   measureCeilings(threads: number, megabytes: number): Promise<{ peakFlops: number; readBandwidth: number }>;

@@ -15,7 +15,7 @@ import { native } from './native';
 export const syncCopyBytes = 2 ** 20;
 const sliceBytes = 2 ** 20;
 
-type Input = Float32Array | BigInt64Array | Uint8Array | Uint32Array | null;
+type Input = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Uint32Array | null;
 
 /**
  * Starts a native call on `inputs`: at once when all are small (the addon copies them), otherwise

@@ -2,7 +2,8 @@
  * A reader for the safetensors format: an 8-byte little-endian header length N, N bytes of JSON
  * ({ name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__"?: {...} }), then the raw
  * little-endian tensor bytes, offsets counted from the end of the header. F32 is read as is;
- * F16, BF16 and F64 are converted to float32.
+ * F16, BF16 and F64 are converted to float32; I64 (indices, such as a user model's item feature
+ * ids) too, exact up to 2^24.
  */
 import { ModelFormatError } from './errors';
 
@@ -12,7 +13,7 @@ export interface Tensor {
   data: Float32Array;
 }
 
-const bytesPerElement: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
+const bytesPerElement: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8 };
 /** Headers larger than this are not safetensors files (the format itself caps it at 100 MB). */
 const maxHeaderBytes = 100 * 1024 * 1024;
 
@@ -39,7 +40,7 @@ export function parseSafetensors(file: Uint8Array, source = 'model.safetensors')
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof e !== 'object' || e === null) throw fail(`entry '${name}' is not an object`);
     if (typeof e.dtype !== 'string' || !(e.dtype in bytesPerElement)) {
-      throw fail(`tensor '${name}' has dtype ${JSON.stringify(e.dtype)}; cangen reads F32, F16, BF16 and F64`);
+      throw fail(`tensor '${name}' has dtype ${JSON.stringify(e.dtype)}; cangen reads F32, F16, BF16, F64 and I64`);
     }
     if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw fail(`tensor '${name}' has shape ${JSON.stringify(e.shape)}, not a list of sizes`);
@@ -68,6 +69,7 @@ function decode(file: Uint8Array, at: number, count: number, dtype: string): Flo
   const out = new Float32Array(count);
   if (dtype === 'F32') for (let i = 0; i < count; i++) out[i] = view.getFloat32(4 * i, true);
   else if (dtype === 'F64') for (let i = 0; i < count; i++) out[i] = view.getFloat64(8 * i, true);
+  else if (dtype === 'I64') for (let i = 0; i < count; i++) out[i] = Number(view.getBigInt64(8 * i, true));
   else if (dtype === 'BF16') {
     const bits = new Uint32Array(1);
     const asFloat = new Float32Array(bits.buffer);

@@ -1,0 +1,206 @@
+// The native sequence encoder without Node (also run under ASan + UBSan): time buckets against
+// hand-computed values, batch and model validation, unknown rows, and the session cache (equal to
+// a full run bit for bit, least recently used out within its byte budget). Parity with PyTorch
+// is test/sequence-encoder.test.ts.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "sequence/encoders.h"
+#include "sequence/sequence_encoder.h"
+#include "sequence/session_cache.h"
+
+namespace {
+
+using namespace cangen;
+
+std::vector<float> randomValues(size_t n, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 0.3f);
+  std::vector<float> v(n);
+  for (float& x : v) x = normal(rng);
+  return v;
+}
+
+LinearWeights randomLinear(int in, int out, std::mt19937& rng) {
+  return LinearWeights{in, out, randomValues(static_cast<size_t>(in) * out, rng), randomValues(out, rng)};
+}
+
+// A small HSTU model with every part: actions, time bias, long-term fusion, 2 interests.
+SequenceModel smallHstu(int numItems = 20) {
+  std::mt19937 rng(7);
+  SequenceModel m;
+  m.kind = SequenceKind::Hstu;
+  m.dim = 8;
+  m.heads = 2;
+  m.maxLen = 6;
+  m.timeBuckets = 16;
+  m.useTimes = true;
+  m.longTerm = true;
+  m.interests = 2;
+  m.normalizeQuery = true;
+  m.numItems = numItems;
+  m.numActions = 2;
+  m.itemIdWeight = randomValues(static_cast<size_t>(numItems + 1) * m.dim, rng);
+  m.actionWeight = randomValues(3 * m.dim, rng);
+  for (int l = 0; l < 2; ++l) {
+    m.hstuLayers.push_back({randomLinear(m.dim, 4 * m.dim, rng), randomLinear(m.dim, m.dim, rng), randomValues(m.maxLen, rng),
+                            randomValues(m.timeBuckets + 1, rng)});
+  }
+  m.finalNormGamma = randomValues(m.dim, rng);
+  m.finalNormBeta = randomValues(m.dim, rng);
+  m.longScore = randomValues(m.dim, rng);
+  m.longProj = randomLinear(m.dim, m.dim, rng);
+  m.fuseGate = randomLinear(2 * m.dim, m.dim, rng);
+  m.interestProj = randomLinear(m.dim, 2 * m.dim, rng);
+  return m;
+}
+
+struct Histories {
+  std::vector<uint32_t> offsets{0};
+  std::vector<int32_t> items, actions;
+  std::vector<double> times;
+  void add(const std::vector<int32_t>& rows, double firstTime = 1000) {
+    for (size_t k = 0; k < rows.size(); ++k) {
+      items.push_back(rows[k]);
+      actions.push_back(static_cast<int32_t>(k % 3));
+      times.push_back(firstTime + 37.0 * k * k);
+    }
+    offsets.push_back(static_cast<uint32_t>(items.size()));
+  }
+  SequenceBatch batch() const {
+    SequenceBatch b;
+    b.users = static_cast<int64_t>(offsets.size()) - 1;
+    b.offsets = offsets.data();
+    b.events = items.size();
+    b.items = items.data();
+    b.actions = actions.data();
+    b.times = times.data();
+    return b;
+  }
+};
+
+std::vector<float> encode(const SequenceEncoder& encoder, const Histories& h) {
+  std::vector<float> out(static_cast<size_t>(h.offsets.size() - 1) * encoder.interests() * encoder.dim());
+  encoder.encode(h.batch(), out.data(), 1);
+  return out;
+}
+
+TEST(SequenceEncoder, TimeBucketsAreLogarithmicInTheAbsoluteGapAndCapped) {
+  EXPECT_EQ(sequence::timeBucket(0, 64), 0);        // gaps under a second count as one: ln 1 = 0
+  EXPECT_EQ(sequence::timeBucket(0.5, 64), 0);
+  EXPECT_EQ(sequence::timeBucket(2, 64), 2);        // ln 2 / 0.301 = 2.30
+  EXPECT_EQ(sequence::timeBucket(-60, 64), 13);     // ln 60 / 0.301 = 13.60: the sign does not matter
+  EXPECT_EQ(sequence::timeBucket(86400, 64), 37);   // ln 86400 / 0.301 = 37.78
+  EXPECT_EQ(sequence::timeBucket(1e12, 64), 64);    // ln 1e12 / 0.301 = 91.8, capped
+  EXPECT_EQ(sequence::timeBucket(1e12, 10), 10);
+}
+
+TEST(SequenceEncoder, RejectsBadBatchesWithTypedErrors) {
+  SequenceEncoder encoder(smallHstu());
+  Histories h;
+  h.add({1, 2, 3});
+  std::vector<float> out(2 * 8);
+  SequenceBatch b = h.batch();
+  std::vector<uint32_t> decreasing{0, 3, 2};
+  b.users = 2;
+  b.offsets = decreasing.data();
+  try {
+    encoder.encode(b, out.data(), 1);
+    FAIL() << "decreasing offsets accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::InvalidArgument);
+  }
+  std::vector<uint32_t> past{0, 4};
+  b = h.batch();
+  b.offsets = past.data();
+  EXPECT_THROW(encoder.encode(b, out.data(), 1), Error);
+  h.times[1] = std::numeric_limits<double>::quiet_NaN();
+  try {
+    encoder.encode(h.batch(), out.data(), 1);
+    FAIL() << "NaN time accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::NonFinite);
+  }
+}
+
+TEST(SequenceEncoder, RejectsInconsistentModels) {
+  SequenceModel m = smallHstu();
+  m.hstuLayers[1].uvqk.weight.pop_back();
+  EXPECT_THROW(SequenceEncoder{m}, Error);
+  m = smallHstu();
+  m.longProj.bias[3] = std::nanf("");
+  EXPECT_THROW(SequenceEncoder{m}, Error);
+  m = smallHstu();
+  m.featureWeight = std::vector<float>(3 * m.dim, 0.0f);
+  m.featuresPerItem = 1;
+  m.featureIds = std::vector<int32_t>(m.numItems + 1, 3);  // feature row 3 of 3 rows: out of range
+  EXPECT_THROW(SequenceEncoder{m}, Error);
+}
+
+TEST(SequenceEncoder, UnknownRowsAreSkippedAndEmptyHistoriesGiveOneFiniteQuery) {
+  SequenceEncoder encoder(smallHstu());
+  Histories withUnknown, clean, empty;
+  withUnknown.add({4, 0, 7, 21, -3, 9});  // 0, 21 (> numItems) and -3 are unknown
+  clean.items = {4, 7, 9};
+  clean.actions = {0, 2, 2};  // the actions and times of the known events
+  clean.times = {1000, 1000 + 37.0 * 4, 1000 + 37.0 * 25};
+  clean.offsets = {0, 3};
+  EXPECT_EQ(encode(encoder, withUnknown), encode(encoder, clean));
+  empty.add({});
+  empty.add({0, 99});
+  const std::vector<float> q = encode(encoder, empty);
+  for (float v : q) EXPECT_TRUE(std::isfinite(v));
+  EXPECT_EQ(std::vector<float>(q.begin(), q.begin() + 16), std::vector<float>(q.begin() + 16, q.end()));
+}
+
+TEST(SequenceSessionCache, GrowingHistoriesEqualFullRunsBitForBit) {
+  auto encoder = std::make_shared<const SequenceEncoder>(smallHstu());
+  SequenceSessionCache cache(encoder, 1 << 20);
+  const std::vector<int32_t> rows{3, 5, 8, 1, 20, 11, 6, 2, 9};  // past maxLen 6: the window slides
+  for (size_t k = 1; k <= rows.size(); ++k) {
+    Histories h;
+    h.add(std::vector<int32_t>(rows.begin(), rows.begin() + k));
+    std::vector<float> out(2 * 8);
+    cache.encode({"u"}, h.batch(), out.data(), 1);
+    EXPECT_EQ(out, encode(*encoder, h)) << k << " events";
+  }
+  const SessionCacheStats s = cache.stats();
+  EXPECT_EQ(s.reusedEvents, 0 + 1 + 2 + 3 + 4 + 5);  // then 3 slides, each a full window
+  EXPECT_EQ(s.encodedEvents, 6 + 3 * 6);
+  EXPECT_EQ(s.sessions, 1);
+}
+
+TEST(SequenceSessionCache, KeepsTheMostRecentlyUsedWithinItsBudget) {
+  auto encoder = std::make_shared<const SequenceEncoder>(smallHstu());
+  Histories h;
+  h.add({1, 2, 3});
+  std::vector<float> out(2 * 8);
+  SequenceSessionCache probe(encoder, 1 << 20);
+  probe.encode({"a"}, h.batch(), out.data(), 1);
+  const auto one = static_cast<size_t>(probe.stats().bytes);
+  SequenceSessionCache cache(encoder, one * 2 + one / 2);
+  for (const char* user : {"a", "b", "a", "c"}) cache.encode({user}, h.batch(), out.data(), 1);  // b is least recent when c comes
+  SessionCacheStats s = cache.stats();
+  EXPECT_EQ(s.sessions, 2);
+  EXPECT_EQ(s.evictions, 1);
+  EXPECT_LE(s.bytes, s.maxBytes);
+  const int64_t reused = s.reusedEvents;
+  cache.encode({"a"}, h.batch(), out.data(), 1);  // kept: all 3 reused
+  EXPECT_EQ(cache.stats().reusedEvents, reused + 3);
+  cache.encode({"b"}, h.batch(), out.data(), 1);  // evicted: encoded again
+  EXPECT_EQ(cache.stats().reusedEvents, reused + 3);
+  cache.forget({"a", "b", "c"});
+  EXPECT_EQ(cache.stats().sessions, 0);
+  EXPECT_EQ(cache.stats().bytes, 0);
+  SequenceSessionCache none(encoder, 0);
+  none.encode({"a"}, h.batch(), out.data(), 1);
+  EXPECT_EQ(none.stats().sessions, 0);
+}
+
+}  // namespace
