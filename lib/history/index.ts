@@ -4,5 +4,5 @@ export { HistoryUnavailableError, type HistoryErrorCode } from './errors';
 export { MemoryHistoryStore } from './memory-store';
 export { RedisHistoryStore } from './redis-store';
 export { openHistoryStore, type HistoryStoreOptions } from './open-store';
-export { historyDefaults, type MemoryHistoryOptions, type RedisHistoryOptions } from './options';
+export { historyDefaults, type HistoryLog, type MemoryHistoryOptions, type RedisHistoryOptions } from './options';
 export type { AppendResult, HistoryEvent, HistoryHealth, HistoryStats, StoredEvent, UserHistoryStore } from './types';

@@ -8,7 +8,7 @@
  */
 import { rename } from 'node:fs/promises';
 import { BatchBuilder, type HistoryBatch } from './batch';
-import { checkMemoryOptions, type MemoryHistoryOptions } from './options';
+import { checkMemoryOptions, type HistoryLog, type MemoryHistoryOptions } from './options';
 import { EventRing } from './ring';
 import { DamagedSnapshot, encodeSnapshot, readSnapshot, writeSnapshot } from './snapshot-file';
 import type { AppendResult, HistoryEvent, HistoryHealth, HistoryStats, UserHistoryStore } from './types';
@@ -29,7 +29,7 @@ export class MemoryHistoryStore extends StoreBase implements UserHistoryStore {
   private savedChanges = 0;
   private saving: Promise<void> = Promise.resolve();
   private readonly timer: NodeJS.Timeout | undefined;
-  private readonly log: (line: string) => void;
+  private readonly log: HistoryLog;
 
   private constructor(options: ReturnType<typeof checkMemoryOptions>) {
     super();
@@ -58,7 +58,7 @@ export class MemoryHistoryStore extends StoreBase implements UserHistoryStore {
       // Kept for inspection, and out of the way of the next snapshot.
       const aside = `${path}.damaged-${Date.now()}`;
       const moved = await rename(path, aside).then(() => true, () => false);
-      this.log(`user-history snapshot ${path} ${error.message}; starting with no histories${moved ? ` (the file is kept as ${aside})` : ''}`);
+      this.log(`user-history snapshot ${path} ${error.message}; starting with no histories${moved ? ` (the file is kept as ${aside})` : ''}`, 'warn');
       return;
     }
     if (!snapshot) return;
@@ -67,7 +67,7 @@ export class MemoryHistoryStore extends StoreBase implements UserHistoryStore {
       const ring = this.userRing(userId);
       for (const e of events) this.push(ring, e.item, e.action, e.time);
     }
-    this.log(`user-history snapshot ${path}: ${this.users.size} users, ${this.events} events loaded`);
+    this.log(`user-history snapshot ${path}: ${this.users.size} users, ${this.events} events loaded`, 'info');
   }
 
   async append(events: readonly HistoryEvent[]): Promise<AppendResult> {
@@ -121,7 +121,7 @@ export class MemoryHistoryStore extends StoreBase implements UserHistoryStore {
         await writeSnapshot(path, encodeSnapshot(this.maxEvents, this.users));
         this.savedChanges = changes;
       } catch (error) {
-        this.log(`user-history snapshot ${path} could not be written: ${(error as Error).message}`);
+        this.log(`user-history snapshot ${path} could not be written: ${(error as Error).message}`, 'warn');
         throw error;
       }
     });

@@ -21,14 +21,16 @@ export const historyDefaults = {
 export const maxEventsLimit = 100_000;
 export const maxUsersLimit = 100_000_000;
 
+export type HistoryLog = (line: string, level: 'info' | 'warn') => void;
+
 export interface MemoryHistoryOptions {
   maxEvents?: number;
   maxUsers?: number;
   /** Where the store keeps its snapshot (loaded at open, written on a timer and at close); none: memory only. */
   snapshotFile?: string;
   snapshotIntervalMs?: number;
-  /** Hears what the store did that a log should show (a damaged snapshot passed over, a failed write). */
-  log?: (line: string) => void;
+  /** Hears what the store did that a log should show: 'warn' for trouble (a damaged snapshot passed over, a failed write), 'info' for the rest. */
+  log?: HistoryLog;
 }
 
 export interface RedisHistoryOptions {
@@ -39,7 +41,8 @@ export interface RedisHistoryOptions {
   connectTimeoutMs?: number;
   commandTimeoutMs?: number;
   ttlSeconds?: number;
-  log?: (line: string) => void;
+  /** Hears when Redis is lost ('warn') and when it is back ('info'). */
+  log?: HistoryLog;
 }
 
 export function checkMemoryOptions(options: MemoryHistoryOptions | undefined) {

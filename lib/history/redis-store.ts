@@ -15,7 +15,7 @@
 import { createClient } from '@redis/client';
 import { BatchBuilder, type HistoryBatch } from './batch';
 import { HistoryUnavailableError } from './errors';
-import { checkRedisOptions, type RedisHistoryOptions } from './options';
+import { checkRedisOptions, type HistoryLog, type RedisHistoryOptions } from './options';
 import type { AppendResult, HistoryEvent, HistoryHealth, HistoryStats, UserHistoryStore } from './types';
 import { StoreBase } from './store-base';
 import { checkRead, groupEvents } from './validate-events';
@@ -44,7 +44,7 @@ export class RedisHistoryStore extends StoreBase implements UserHistoryStore {
   private readonly prefix: string;
   private readonly ttlSeconds: number;
   private readonly url: string;
-  private readonly log: (line: string) => void;
+  private readonly log: HistoryLog;
   /** Why the last command or connection failed, until one succeeds again. */
   private failure: string | undefined;
   private probing = false;
@@ -59,7 +59,7 @@ export class RedisHistoryStore extends StoreBase implements UserHistoryStore {
     this.log = options.log;
     client.on('error', (error: Error) => this.failed(error));
     client.on('ready', () => {
-      if (this.failure !== undefined) this.log(`user-history store: Redis at ${this.url} is reachable again`);
+      if (this.failure !== undefined) this.log(`user-history store: Redis at ${this.url} is reachable again`, 'info');
       this.failure = undefined;
     });
   }
@@ -89,7 +89,7 @@ export class RedisHistoryStore extends StoreBase implements UserHistoryStore {
   }
 
   private failed(error: Error): void {
-    if (this.failure === undefined) this.log(`user-history store: Redis at ${this.url} failed: ${error.message}`);
+    if (this.failure === undefined) this.log(`user-history store: Redis at ${this.url} failed: ${error.message}`, 'warn');
     this.failure = error.message || error.constructor.name;
   }
 
