@@ -107,8 +107,8 @@ export class MemoryHistoryStore extends StoreBase implements UserHistoryStore {
   }
 
   /**
-   * Writes the snapshot now if anything changed since the last one (one write at a time). The
-   * state is encoded synchronously, so the file holds one consistent moment; appends go on during the write.
+   * Writes the snapshot now if anything changed since the last one (one write at a time). Appends
+   * and reads go on meanwhile: each user's saved history is a state it had during the snapshot.
    */
   snapshot(): Promise<void> {
     const path = this.snapshotFile;
@@ -118,7 +118,8 @@ export class MemoryHistoryStore extends StoreBase implements UserHistoryStore {
       if (this.changes === this.savedChanges) return;
       const changes = this.changes;
       try {
-        await writeSnapshot(path, encodeSnapshot(this.maxEvents, this.users));
+        // The users as they stand now (least recently used first): the encoding yields to the event loop.
+        await writeSnapshot(path, await encodeSnapshot(this.maxEvents, [...this.users]));
         this.savedChanges = changes;
       } catch (error) {
         this.log(`user-history snapshot ${path} could not be written: ${(error as Error).message}`, 'warn');

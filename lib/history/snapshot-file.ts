@@ -36,7 +36,6 @@ class ChunkWriter {
   readonly chunks: Buffer[] = [];
   private buffer = Buffer.allocUnsafe(chunkBytes);
   private at = 0;
-  private crc = 0;
 
   private room(bytes: number): void {
     if (this.at + bytes <= this.buffer.length) return;
@@ -46,9 +45,7 @@ class ChunkWriter {
 
   private flush(): void {
     if (this.at === 0) return;
-    const used = this.buffer.subarray(0, this.at);
-    this.crc = crc32(used, this.crc);
-    this.chunks.push(used);
+    this.chunks.push(this.buffer.subarray(0, this.at));
     this.at = 0;
   }
 
@@ -72,48 +69,63 @@ class ChunkWriter {
     this.at += b.copy(this.buffer, this.at);
   }
 
-  /** A string as u16 byte length and UTF-8 bytes (ids are at most 256 characters: 1,024 bytes). */
+  /** A string as u16 byte length and UTF-8 bytes, encoded in place (ids are at most 256 UTF-16 units: 768 bytes). */
   text(s: string): void {
-    const encoded = Buffer.from(s, 'utf8');
-    this.u16(encoded.length);
-    this.bytes(encoded);
+    this.room(2 + 3 * s.length); // a UTF-16 unit takes at most 3 UTF-8 bytes
+    const n = this.buffer.write(s, this.at + 2, 'utf8');
+    this.buffer.writeUInt16LE(n, this.at);
+    this.at += 2 + n;
   }
 
-  /** The chunks, ended by the CRC-32 of everything written. */
-  finish(): Buffer[] {
+  /** The chunks, ended by the CRC-32 of everything written; `patch` may first change bytes already written (a header). */
+  finish(patch: (first: Buffer) => void = () => undefined): Buffer[] {
     this.flush();
+    if (this.chunks.length > 0) patch(this.chunks[0]!);
+    let crc = 0;
+    for (const chunk of this.chunks) crc = crc32(chunk, crc);
     const trailer = Buffer.allocUnsafe(4);
-    trailer.writeUInt32LE(this.crc >>> 0, 0);
+    trailer.writeUInt32LE(crc >>> 0, 0);
     this.chunks.push(trailer);
     return this.chunks;
   }
 }
 
+/** Events encoded between two yields to the event loop (a few ms of work). */
+const eventsPerSlice = 10_000;
+
 /**
- * Encodes the store's state into buffers, synchronously (so it is one consistent state even while
- * appends go on), users in the order given.
+ * Encodes the users given (least recently used first) into buffers, a slice at a time so that a
+ * large store does not stall the event loop. Each user is encoded in one go, so the file holds,
+ * for each user, a state its history had during the snapshot; appends go on meanwhile.
  */
-export function encodeSnapshot(maxEvents: number, users: ReadonlyMap<string, EventRing>): Buffer[] {
+export async function encodeSnapshot(maxEvents: number, users: readonly (readonly [string, EventRing])[]): Promise<Buffer[]> {
   const w = new ChunkWriter();
-  let events = 0;
-  for (const ring of users.values()) events += ring.length;
   w.bytes(magic);
   w.u32(version);
   w.u32(maxEvents);
-  w.u32(users.size);
+  w.u32(users.length);
   w.u32(0);
-  w.f64(events);
+  w.f64(0); // the event count, set once known
   const writeEvent = (item: string, action: string, time: number) => {
     w.f64(time);
     w.text(action);
     w.text(item);
   };
+  let events = 0;
+  let slice = 0;
   for (const [userId, ring] of users) {
     w.text(userId);
     w.u32(ring.length);
     ring.forEach(writeEvent);
+    events += ring.length;
+    slice += ring.length + 1;
+    if (slice >= eventsPerSlice) {
+      slice = 0;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
-  return w.finish();
+  // The header is all in the first chunk (at least 1 MiB).
+  return w.finish((first) => first.writeDoubleLE(events, 24));
 }
 
 export async function writeSnapshot(path: string, chunks: readonly Buffer[]): Promise<void> {

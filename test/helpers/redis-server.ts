@@ -9,10 +9,13 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** Why redis-server cannot run here, or undefined when it can. */
+/** Why redis-server cannot run here, or undefined when it can. In CI (CI set) a missing server is an error, not a skip. */
 export function redisServerMissing(): string | undefined {
   const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
-  return probe.error ? `redis-server is not installed (${probe.error.message}); .ci/run installs it (apt-get install redis-server)` : undefined;
+  if (!probe.error) return undefined;
+  const reason = `redis-server is not installed (${probe.error.message}); .ci/run installs it (apt-get install redis-server)`;
+  if (process.env.CI) throw new Error(reason);
+  return reason;
 }
 
 async function freePort(): Promise<number> {
