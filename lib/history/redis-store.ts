@@ -43,6 +43,7 @@ export class RedisHistoryStore extends StoreBase implements UserHistoryStore {
   readonly maxEvents: number;
   private readonly prefix: string;
   private readonly ttlSeconds: number;
+  private readonly commandTimeoutMs: number;
   private readonly url: string;
   private readonly log: HistoryLog;
   /** Why the last command or connection failed, until one succeeds again. */
@@ -55,6 +56,7 @@ export class RedisHistoryStore extends StoreBase implements UserHistoryStore {
     this.maxEvents = options.maxEvents;
     this.prefix = options.prefix;
     this.ttlSeconds = options.ttlSeconds;
+    this.commandTimeoutMs = options.commandTimeoutMs;
     this.url = safeUrl(options.url);
     this.log = options.log;
     client.on('error', (error: Error) => this.failed(error));
@@ -99,6 +101,19 @@ export class RedisHistoryStore extends StoreBase implements UserHistoryStore {
     return new HistoryUnavailableError(`${what}: Redis at ${this.url} is unavailable (${this.failure}); nothing was acknowledged, retry once /readyz reports ready`);
   }
 
+  /**
+   * The reply, or a rejection once commandTimeoutMs passed without one (a hung server; the client's
+   * own timeout does not cover MULTI). The command may still be applied later: at least once.
+   */
+  private replied<T>(reply: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no reply within ${this.commandTimeoutMs} ms`)), this.commandTimeoutMs);
+    });
+    reply.catch(() => undefined); // answered after the timeout: already reported
+    return Promise.race([reply, late]).finally(() => clearTimeout(timer));
+  }
+
   async append(events: readonly HistoryEvent[]): Promise<AppendResult> {
     this.assertOpen();
     const byUser = groupEvents(events);
@@ -111,7 +126,7 @@ export class RedisHistoryStore extends StoreBase implements UserHistoryStore {
       if (this.ttlSeconds > 0) multi.expire(key, this.ttlSeconds);
     }
     try {
-      await multi.exec();
+      await this.replied(multi.exec());
     } catch (error) {
       throw this.unavailable(error, `Could not store ${events.length} events`);
     }
@@ -125,7 +140,7 @@ export class RedisHistoryStore extends StoreBase implements UserHistoryStore {
     let lists: string[][];
     try {
       // Issued together, the reads go out as one pipeline.
-      lists = await Promise.all(userIds.map((id) => this.client.lRange(this.key(id), 0, n - 1)));
+      lists = await this.replied(Promise.all(userIds.map((id) => this.client.lRange(this.key(id), 0, n - 1))));
     } catch (error) {
       throw this.unavailable(error, `Could not read the histories of ${userIds.length} users`);
     }

@@ -1,7 +1,8 @@
 /**
  * A real redis-server for tests: on a free loopback port, its data in a temporary folder with an
  * append-only file fsynced at every write (so a killed and restarted server keeps what it
- * acknowledged). kill() stops it hard (SIGKILL), start() brings it back on the same port.
+ * acknowledged). kill() stops it hard (SIGKILL), start() brings it back on the same port; pause()
+ * freezes it (a hung server).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -63,6 +64,10 @@ export class RedisServer {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--loglevel', 'warning'];
     const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] });
     this.child = child;
+    // A test that dies leaves no server behind (not even a paused one).
+    const reap = () => child.kill('SIGKILL');
+    process.once('exit', reap);
+    child.once('exit', () => process.removeListener('exit', reap));
     await answersPing(this.port, 10_000);
   }
 
@@ -74,6 +79,15 @@ export class RedisServer {
     child.kill('SIGKILL');
     await exited;
     this.child = undefined;
+  }
+
+  /** Freezes the server (SIGSTOP): connections stay open, nothing answers. resume() thaws it. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
   }
 
   /** Stops the server and removes its data. */
