@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CandidateEngine } from '../lib/orchestration';
-import { createService, loadConfig, type CangenService, type ServiceConfig } from '../lib/service';
+import { createService, historyStoreOptions, loadConfig, type CangenService, type ServiceConfig } from '../lib/service';
 import { httpCall } from './helpers/http';
 import { rejects } from './helpers/rejects';
 import { RedisServer, redisServerMissing } from './helpers/redis-server';
@@ -34,6 +34,37 @@ async function metric(base: string, series: string): Promise<number | undefined>
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
+
+const settings = suite('history settings');
+
+settings('environment variables, defaults and bad values', () => {
+  const env = { CANGEN_HISTORY_STORE: 'redis', CANGEN_REDIS_URL: 'redis://h:6379/2', CANGEN_HISTORY_LENGTH: '64', CANGEN_HISTORY_TTL_SECONDS: '3600', CANGEN_EVENTS_MAX_BATCH: '50', CANGEN_REDIS_PREFIX: 'app:' };
+  const config = loadConfig({ env });
+  assert.equal(historyStoreOptions(config), { kind: 'redis', url: 'redis://h:6379/2', prefix: 'app:', maxEvents: 64, ttlSeconds: 3600, log: undefined });
+  assert.is(config.eventsMaxBatch, 50);
+  const underData = historyStoreOptions(loadConfig({ env: { CANGEN_DATA_DIR: '/data', CANGEN_HISTORY_MAX_USERS: '10' } }));
+  assert.equal(underData, { kind: 'memory', maxEvents: 200, maxUsers: 10, snapshotFile: join('/data', 'user-histories.bin'), snapshotIntervalMs: 60_000, log: undefined });
+  assert.is((historyStoreOptions(loadConfig({ env: {} })) as { snapshotFile?: string }).snapshotFile, undefined);
+  assert.is((historyStoreOptions(loadConfig({ env: { CANGEN_DATA_DIR: '/data', CANGEN_HISTORY_FILE: '/elsewhere/h.bin' } })) as { snapshotFile?: string }).snapshotFile, '/elsewhere/h.bin');
+  const bad: [Record<string, string>, RegExp][] = [
+    [{ CANGEN_HISTORY_STORE: 'redis' }, /redis:\/\/ URL \(CANGEN_REDIS_URL\) for historyStore 'redis' for redisUrl/],
+    [{ CANGEN_HISTORY_STORE: 'disk' }, /'memory' or 'redis' for historyStore \(from environment variable CANGEN_HISTORY_STORE\)/],
+    [{ CANGEN_REDIS_URL: 'http://u:pw@h' }, /redis:\/\/ or rediss:\/\/ URL for redisUrl .* "http:\/\/u:\*\*\*@h"/],
+    [{ CANGEN_HISTORY_LENGTH: '0' }, /integer between 1 and 100000 for historyLength/],
+    [{ CANGEN_EVENTS_MAX_BATCH: 'lots' }, /eventsMaxBatch \(from environment variable CANGEN_EVENTS_MAX_BATCH\)/],
+  ];
+  for (const [variables, pattern] of bad) {
+    try {
+      loadConfig({ env: variables });
+      assert.unreachable(JSON.stringify(variables));
+    } catch (error) {
+      assert.is((error as { code?: string }).code, 'ERR_CONFIG');
+      assert.match((error as Error).message, pattern);
+    }
+  }
+});
+
+settings.run();
 
 const memory = suite('events route with the in-process store, over HTTP on loopback');
 let dir: string;
