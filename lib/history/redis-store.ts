@@ -12,7 +12,7 @@
  * A batch whose reply was lost with the connection may still have been applied: the caller, told
  * it failed, retries, so delivery is at least once (never an acknowledged event lost).
  */
-import { createClient } from '@redis/client';
+import type { createClient } from '@redis/client';
 import { BatchBuilder, type HistoryBatch } from './batch';
 import { HistoryUnavailableError } from './errors';
 import { checkRedisOptions, type HistoryLog, type RedisHistoryOptions } from './options';
@@ -20,8 +20,9 @@ import type { AppendResult, HistoryEvent, HistoryHealth, HistoryStats, UserHisto
 import { StoreBase } from './store-base';
 import { checkRead, groupEvents } from './validate-events';
 
-function newClient(o: ReturnType<typeof checkRedisOptions>) {
-  return createClient({
+/** `create` is @redis/client's createClient, loaded on first use: requiring it costs ~0.2 s, which users of the in-process store should not pay. */
+function newClient(create: typeof createClient, o: ReturnType<typeof checkRedisOptions>) {
+  return create({
     url: o.url,
     // Fail at once while disconnected rather than holding commands (and the caller) until Redis returns.
     disableOfflineQueue: true,
@@ -69,7 +70,8 @@ export class RedisHistoryStore extends StoreBase implements UserHistoryStore {
   /** Connects (waiting at most connectTimeoutMs); rejects with ERR_HISTORY_UNAVAILABLE when Redis cannot be reached. */
   static async open(options: RedisHistoryOptions): Promise<RedisHistoryStore> {
     const o = checkRedisOptions(options);
-    const client = newClient(o);
+    const { createClient: create } = await import('@redis/client');
+    const client = newClient(create, o);
     const store = new RedisHistoryStore(client, o);
     let timer: NodeJS.Timeout | undefined;
     const gaveUp = new Promise<never>((_, reject) => {
