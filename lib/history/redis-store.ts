@@ -34,6 +34,16 @@ type Client = ReturnType<typeof newClient>;
 /** Once a command failed, health() checks Redis again (a PING) at most this often until one succeeds. */
 const probeEveryMs = 1000;
 
+/** `work`'s outcome, or a rejection saying `late` once `ms` passed without one (`work` goes on: its outcome is dropped). */
+function within<T>(work: Promise<T>, ms: number, late: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(late)), ms);
+  });
+  work.catch(() => undefined); // a failure after the timeout was already reported
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** The URL without its password, for messages and logs. */
 function safeUrl(url: string): string {
   return url.replace(/\/\/([^@/]*):[^@/]*@/, '//$1:***@');
@@ -73,17 +83,11 @@ export class RedisHistoryStore extends StoreBase implements UserHistoryStore {
     const { createClient: create } = await import('@redis/client');
     const client = newClient(create, o);
     const store = new RedisHistoryStore(client, o);
-    let timer: NodeJS.Timeout | undefined;
-    const gaveUp = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no connection within ${o.connectTimeoutMs} ms`)), o.connectTimeoutMs);
-    });
     try {
-      await Promise.race([client.connect(), gaveUp]);
+      await within(client.connect(), o.connectTimeoutMs, `no connection within ${o.connectTimeoutMs} ms`);
     } catch (error) {
       client.destroy();
       throw new HistoryUnavailableError(`Could not connect to Redis at ${store.url} for user histories (${store.failure ?? (error as Error).message}): start redis-server there or set redisUrl (CANGEN_REDIS_URL) to a reachable one`);
-    } finally {
-      clearTimeout(timer);
     }
     return store;
   }
@@ -108,12 +112,7 @@ export class RedisHistoryStore extends StoreBase implements UserHistoryStore {
    * own timeout does not cover MULTI). The command may still be applied later: at least once.
    */
   private replied<T>(reply: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no reply within ${this.commandTimeoutMs} ms`)), this.commandTimeoutMs);
-    });
-    reply.catch(() => undefined); // answered after the timeout: already reported
-    return Promise.race([reply, late]).finally(() => clearTimeout(timer));
+    return within(reply, this.commandTimeoutMs, `no reply within ${this.commandTimeoutMs} ms`);
   }
 
   async append(events: readonly HistoryEvent[]): Promise<AppendResult> {
