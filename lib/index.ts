@@ -35,3 +35,9 @@ export {
 } from './orchestration';
 export { simulate, Marketplace, quotasSvg, formatReport, type SimulationOptions, type SimulationReport, type ArmResult } from './simulator';
 export { createService, buildEngine, loadConfig, type ServiceConfig, type CangenService } from './service';
+// User histories for sequence models (docs/HISTORY.md).
+export {
+  MemoryHistoryStore, RedisHistoryStore, openHistoryStore, HistoryBatch, HistoryUnavailableError, historyDefaults,
+  type UserHistoryStore, type HistoryEvent, type StoredEvent, type AppendResult, type HistoryHealth, type HistoryStats,
+  type HistoryStoreOptions, type MemoryHistoryOptions, type RedisHistoryOptions, type HistoryErrorCode,
+} from './history';

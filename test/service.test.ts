@@ -12,6 +12,7 @@ import { RequestIdSigner } from '../lib/service/request-ids';
 import { adIdPattern } from '../lib/service/schemas';
 import { buildEngine, createService, defaultConfig, loadConfig, type CangenService, type ServiceConfig } from '../lib/service';
 import { simulatorSource } from '../lib/simulator';
+import { httpCall } from './helpers/http';
 
 const service = suite('service over real HTTP on loopback');
 const token = 'test-token-0123456789abcdef';
@@ -21,21 +22,7 @@ let svc: CangenService;
 let base: string;
 let config: ServiceConfig;
 
-async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await response.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, json, text, headers: response.headers };
-}
+const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => httpCall(base, method, path, body, headers);
 
 service.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cangen-service-'));

@@ -79,6 +79,24 @@ export interface ServiceConfig {
   trustProxy: boolean;
   /** On shutdown, how long readiness answers 503 while requests are still served, before the listener closes. */
   drainDelayMs: number;
+  /** Where user histories (POST /v1/events) live: 'memory' (this process, snapshots in historyFile) or 'redis' (redisUrl; shared by replicas). */
+  historyStore: 'memory' | 'redis';
+  /** redis://[user:password@]host:port[/db] of the history store 'redis'. */
+  redisUrl: string | undefined;
+  /** Key prefix of the users' lists in Redis. */
+  redisPrefix: string;
+  /** Events kept per user (the most recent). */
+  historyLength: number;
+  /** Users the 'memory' store keeps; past it the least recently used is dropped. */
+  historyMaxUsers: number;
+  /** Snapshot of the 'memory' store; unset: <dataDir>/user-histories.bin when dataDir is set, else histories are lost at exit. */
+  historyFile: string | undefined;
+  /** How often the 'memory' store writes its snapshot when it changed (and at shutdown); 0: only at shutdown. */
+  historySnapshotIntervalMs: number;
+  /** 'redis' store: a user's history expires this long after its last event (0: never). */
+  historyTtlSeconds: number;
+  /** Events per POST /v1/events body. */
+  eventsMaxBatch: number;
 }
 
 export const defaultConfig: ServiceConfig = {
@@ -120,6 +138,15 @@ export const defaultConfig: ServiceConfig = {
   filterCacheSize: 256,
   embedderCacheSize: 10_000,
   embedderCallsPerSecond: 0,
+  historyStore: 'memory',
+  redisUrl: undefined,
+  redisPrefix: 'cangen:history:',
+  historyLength: 200,
+  historyMaxUsers: 100_000,
+  historyFile: undefined,
+  historySnapshotIntervalMs: 60_000,
+  historyTtlSeconds: 0,
+  eventsMaxBatch: 1000,
 };
 
 const keys = Object.keys(defaultConfig);
@@ -162,10 +189,20 @@ export const environment: Record<string, keyof ServiceConfig> = {
   CANGEN_FILTER_CACHE_SIZE: 'filterCacheSize',
   CANGEN_EMBEDDER_CACHE_SIZE: 'embedderCacheSize',
   CANGEN_EMBEDDER_CALLS_PER_SECOND: 'embedderCallsPerSecond',
+  CANGEN_HISTORY_STORE: 'historyStore',
+  CANGEN_REDIS_URL: 'redisUrl',
+  CANGEN_REDIS_PREFIX: 'redisPrefix',
+  CANGEN_HISTORY_LENGTH: 'historyLength',
+  CANGEN_HISTORY_MAX_USERS: 'historyMaxUsers',
+  CANGEN_HISTORY_FILE: 'historyFile',
+  CANGEN_HISTORY_SNAPSHOT_INTERVAL_MS: 'historySnapshotIntervalMs',
+  CANGEN_HISTORY_TTL_SECONDS: 'historyTtlSeconds',
+  CANGEN_EVENTS_MAX_BATCH: 'eventsMaxBatch',
 };
 
 const integers: (keyof ServiceConfig)[] = ['port', 'bodyLimit', 'saveIntervalMs', 'snapshotIntervalMs', 'dim', 'ads', 'threads', 'nprobe', 'efSearch', 'drainDelayMs', 'feedbackMaxAgeMs', 'feedbackMaxEvents', 'feedbackRate', 'feedbackBurst', 'feedbackDedupeSize',
-  'maxK', 'maxDeadlineMs', 'maxTextLength', 'maxFilterNames', 'maxExcludeAds', 'maxInFlight', 'filterCacheSize', 'embedderCacheSize', 'embedderCallsPerSecond'];
+  'maxK', 'maxDeadlineMs', 'maxTextLength', 'maxFilterNames', 'maxExcludeAds', 'maxInFlight', 'filterCacheSize', 'embedderCacheSize', 'embedderCallsPerSecond',
+  'historyLength', 'historyMaxUsers', 'historySnapshotIntervalMs', 'historyTtlSeconds', 'eventsMaxBatch'];
 const booleans: (keyof ServiceConfig)[] = ['log', 'trustProxy'];
 
 function bad(expected: string, key: string, source: string, value: unknown): ConfigError {
@@ -175,7 +212,8 @@ function bad(expected: string, key: string, source: string, value: unknown): Con
 function check(config: ServiceConfig, source: (key: string) => string): ServiceConfig {
   const ranges: Record<string, [number, number]> = { port: [0, 65535], bodyLimit: [1024, 1 << 30], saveIntervalMs: [0, 86_400_000], snapshotIntervalMs: [0, 86_400_000], dim: [1, 65536], ads: [0, 100_000_000], threads: [0, 4096], nprobe: [1, 1 << 24], efSearch: [1, 65536], drainDelayMs: [0, 600_000], feedbackMaxAgeMs: [1000, 30 * 86_400_000], feedbackMaxEvents: [1, 100_000], feedbackRate: [1, 10_000_000], feedbackBurst: [1, 100_000_000], feedbackDedupeSize: [1000, 100_000_000],
     maxK: [1, 100_000], maxDeadlineMs: [1, 60_000], maxTextLength: [1, 1 << 20], maxFilterNames: [1, 100_000], maxExcludeAds: [0, 1_000_000], maxInFlight: [1, 1_000_000],
-    filterCacheSize: [1, 1_000_000], embedderCacheSize: [0, 10_000_000], embedderCallsPerSecond: [0, 1_000_000] };
+    filterCacheSize: [1, 1_000_000], embedderCacheSize: [0, 10_000_000], embedderCallsPerSecond: [0, 1_000_000],
+    historyLength: [1, 100_000], historyMaxUsers: [1, 100_000_000], historySnapshotIntervalMs: [0, 86_400_000], historyTtlSeconds: [0, 315_360_000], eventsMaxBatch: [1, 100_000] };
   for (const key of integers) {
     const v = config[key];
     const [lo, hi] = ranges[key]!;
@@ -192,9 +230,19 @@ function check(config: ServiceConfig, source: (key: string) => string): ServiceC
   for (const key of booleans) if (typeof config[key] !== 'boolean') throw bad('true or false', key, source(key), config[key]);
   if (config.feedbackSecret !== undefined && (typeof config.feedbackSecret !== 'string' || config.feedbackSecret.length < 32)) throw bad('a secret of at least 32 characters', 'feedbackSecret', source('feedbackSecret'), '(hidden)');
   if (config.feedbackBurst < config.feedbackMaxEvents) throw bad(`at least feedbackMaxEvents (${config.feedbackMaxEvents}): a full body must fit the burst`, 'feedbackBurst', source('feedbackBurst'), config.feedbackBurst);
+  checkHistory(config, source);
   const e = config.embedder as Record<string, unknown>;
   if (!e || (e.kind !== 'hashed' && e.kind !== 'openai')) throw bad("{ kind: 'hashed' | 'openai', ... }", 'embedder', source('embedder'), e);
   return config;
+}
+
+function checkHistory(config: ServiceConfig, source: (key: string) => string): void {
+  if (!['memory', 'redis'].includes(config.historyStore)) throw bad("'memory' or 'redis'", 'historyStore', source('historyStore'), config.historyStore);
+  const url = config.redisUrl;
+  if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\/./.test(url))) throw bad('a redis:// or rediss:// URL', 'redisUrl', source('redisUrl'), typeof url === 'string' ? url.replace(/:[^@/]*@/, ':***@') : url);
+  if (config.historyStore === 'redis' && url === undefined) throw bad("a redis:// URL (CANGEN_REDIS_URL) for historyStore 'redis'", 'redisUrl', source('redisUrl'), url);
+  if (typeof config.redisPrefix !== 'string') throw bad('a string', 'redisPrefix', source('redisPrefix'), config.redisPrefix);
+  if (config.historyFile !== undefined && (typeof config.historyFile !== 'string' || config.historyFile === '')) throw bad('a file path', 'historyFile', source('historyFile'), config.historyFile);
 }
 
 /** Reads the file (if any) and the environment over the defaults. */

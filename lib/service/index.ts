@@ -3,3 +3,4 @@ export { loadConfig, defaultConfig, environment, type ServiceConfig } from './co
 export { buildEngine, type BuiltEngine, type BuildOptions, type CorpusSource } from './build-engine';
 export { createService, type CangenService } from './server';
 export { ServiceMetrics } from './metrics';
+export { historyStoreOptions, openServiceHistories } from './history';

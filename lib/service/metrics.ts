@@ -1,5 +1,6 @@
 /** Prometheus metrics of one service instance, in a registry of its own. */
 import type { CorpusStats } from '../corpus/ad-corpus';
+import type { UserHistoryStore } from '../history';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { FeedbackEvent, RetrieveResult } from '../orchestration/types';
 
@@ -74,6 +75,35 @@ export class ServiceMetrics {
   readonly catalogBytes = this.corpusGauge('cangen_catalog_bytes', 'Size of the catalog on disk (0 in memory)', (s) => s.catalogBytes);
   readonly snapshotAge = this.corpusGauge('cangen_snapshot_age_seconds', 'Age of the newest index snapshot (-1: none yet)', (s) => s.snapshotAgeSeconds ?? -1);
   readonly replayLag = this.corpusGauge('cangen_snapshot_lag_writes', 'Writes committed after the newest snapshot: what a restart replays', (s) => s.replayLag);
+
+  readonly historyEvents = new Counter({
+    name: 'cangen_history_events_total',
+    help: 'Events stored in user histories (POST /v1/events)',
+    registers: [this.registry],
+  });
+  readonly historyErrors = new Counter({
+    name: 'cangen_history_errors_total',
+    help: 'Failed user-history store calls, per operation (append, read) and error code',
+    labelNames: ['operation', 'code'],
+    registers: [this.registry],
+  });
+  private histories: () => UserHistoryStore | undefined = () => undefined;
+  readonly historyUp = (() => {
+    const store = () => this.histories();
+    return new Gauge({
+      name: 'cangen_history_store_up',
+      help: 'Whether the user-history store can take and serve events (1) or not (0)',
+      registers: [this.registry],
+      collect(this: Gauge) {
+        this.set(store()?.health().healthy ? 1 : 0);
+      },
+    });
+  })();
+
+  /** Where the history gauge finds the store at each scrape. */
+  watchHistories(store: () => UserHistoryStore | undefined): void {
+    this.histories = store;
+  }
 
   /** Where the corpus gauges read their figures at each scrape. */
   watchCorpus(stats: () => CorpusStats): void {

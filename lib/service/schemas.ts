@@ -91,26 +91,20 @@ export function retrieveSchema(dim: number, limits: RetrieveLimits) {
   };
 }
 
-export function feedbackSchema(maxEvents: number) {
+/** A body `{ events: [...] }` whose events are objects with these fields and no others. */
+function eventBatch(required: string[], properties: Record<string, unknown>, bounds: { minItems?: number; maxItems?: number }) {
   return {
     body: {
       type: 'object',
       required: ['events'],
       additionalProperties: false,
-      properties: {
-        events: {
-          type: 'array',
-          maxItems: maxEvents,
-          items: {
-            type: 'object',
-            required: ['requestId', 'adId', 'type'],
-            additionalProperties: false,
-            properties: { requestId: name(160), adId, type: { enum: ['impression', 'click', 'conversion'] } },
-          },
-        },
-      },
+      properties: { events: { type: 'array', ...bounds, items: { type: 'object', required, additionalProperties: false, properties } } },
     },
   };
+}
+
+export function feedbackSchema(maxEvents: number) {
+  return eventBatch(['requestId', 'adId', 'type'], { requestId: name(160), adId, type: { enum: ['impression', 'click', 'conversion'] } }, { maxItems: maxEvents });
 }
 
 export function upsertSchema(dim: number) {
@@ -148,4 +142,22 @@ export function upsertSchema(dim: number) {
 
 export const deleteSchema = {
   body: { type: 'object', required: ['ids'], additionalProperties: false, properties: { ids: { type: 'array', items: adId, minItems: 1, maxItems: 100000 } } },
+};
+
+/** User events: the batch size is checked by the route (413 past eventsMaxBatch), each event here. */
+export const eventsSchema = eventBatch(
+  ['userId', 'item', 'time'],
+  {
+    userId: name(256, 1),
+    item: { anyOf: [name(256, 1), { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }] },
+    action: name(64),
+    time: { type: 'number', minimum: 0 },
+  },
+  { minItems: 1 },
+);
+
+export const historySchema = {
+  params: { type: 'object', required: ['userId'], properties: { userId: name(256, 1) } },
+  // Query strings are text (no type coercion here): a limit of 1 to 6 digits.
+  querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'string', pattern: '^[1-9][0-9]{0,5}$' } } },
 };

@@ -2,7 +2,8 @@
  * The cangen HTTP service (Fastify): retrieve, feedback, corpus upsert and delete (token
  * required), health, readiness and Prometheus metrics. Bodies are schema-checked with unknown
  * fields rejected; errors are JSON { error: { code, message } } with a 4xx or 5xx status.
- * Feedback takes only request ids this service signed (feedback-guard.ts); past maxInFlight
+ * User events (POST /v1/events, token required) go to the user-history store (lib/history; its
+ * health is part of readiness). Feedback takes only request ids this service signed (feedback-guard.ts); past maxInFlight
  * requests the API answers 503; a client that hangs up aborts its request's searches.
  * SECURITY.md is the threat model. stop() drains: readiness turns 503, the listener stays open for drainDelayMs, then closes;
  * in-flight requests finish, learned state is saved.
@@ -10,20 +11,22 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { CangenError } from '../errors';
+import type { HistoryEvent, UserHistoryStore } from '../history';
 import type { CandidateEngine } from '../orchestration/engine';
 import type { FeedbackType, RetrieveRequest, RetrieveResult } from '../orchestration/types';
 import type { ServiceConfig } from './config';
 import { discardBody } from './discard-body';
 import { FeedbackGuard } from './feedback-guard';
+import { openServiceHistories } from './history';
 import { ServiceMetrics } from './metrics';
-import { deleteSchema, feedbackSchema, retrieveSchema, upsertSchema } from './schemas';
+import { deleteSchema, eventsSchema, feedbackSchema, historySchema, retrieveSchema, upsertSchema } from './schemas';
 
 export interface CangenService {
   app: FastifyInstance;
   metrics: ServiceMetrics;
   /** Listens; resolves to the bound address (http://host:port). */
   start(): Promise<string>;
-  /** Drains in-flight requests, saves state, frees the engine. Safe to call twice. */
+  /** Drains in-flight requests, saves state, closes the history store, frees the engine. Safe to call twice. */
   stop(): Promise<void>;
 }
 
@@ -83,6 +86,7 @@ function statusOf(code: string): number {
     case 'ERR_DUPLICATE_ID':
       return 400;
     case 'ERR_CLOSED':
+    case 'ERR_HISTORY_UNAVAILABLE':
     case 'ERR_CATALOG':
     case 'ERR_CORPUS_FAILED':
       return 503;
@@ -95,7 +99,11 @@ function statusOf(code: string): number {
   }
 }
 
-export function createService(engine: CandidateEngine, config: ServiceConfig, drainTimeoutMs = 10_000): CangenService {
+/**
+ * `histories`: the user-history store (the service closes it at stop); none given, start() opens
+ * the one the configuration names (openServiceHistories).
+ */
+export function createService(engine: CandidateEngine, config: ServiceConfig, drainTimeoutMs = 10_000, histories?: UserHistoryStore): CangenService {
   const metrics = new ServiceMetrics();
   const app = Fastify({
     logger: config.log,
@@ -110,6 +118,7 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
   engine.pipeline.onRetrieve((r) => metrics.observeRetrieve(r));
   engine.pipeline.onFeedback((e) => metrics.observeFeedback(e));
   metrics.watchCorpus(() => engine.corpus.stats());
+  metrics.watchHistories(() => histories);
   const expected = config.token ? Buffer.from(config.token) : undefined;
   /** Whether an Authorization header carries the token (compared in constant time). */
   const tokenIs = (header: string | undefined) => {
@@ -160,13 +169,18 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
     metrics.httpRequests.inc({ route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) });
   });
 
-  /** Corpus writes need `Authorization: Bearer <token>`; checked on the headers, before the body is read or parsed. */
-  const requireToken = async (request: FastifyRequest, reply: FastifyReply) => {
-    if (!expected) return fail(reply, 403, 'ERR_WRITES_DISABLED', 'Corpus writes are disabled: start the service with a token (CANGEN_TOKEN)');
+  /**
+   * Corpus writes and user histories need `Authorization: Bearer <token>`; checked on the headers,
+   * before the body is read or parsed. `what` names the guarded routes in the answers.
+   */
+  const tokenFor = (what: string) => async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!expected) return fail(reply, 403, 'ERR_WRITES_DISABLED', `${what[0]!.toUpperCase()}${what.slice(1)} are disabled: start the service with a token (CANGEN_TOKEN)`);
     const header = request.headers.authorization;
-    if (!header?.startsWith('Bearer ')) return fail(reply.header('www-authenticate', 'Bearer'), 401, 'ERR_UNAUTHORIZED', 'Expected an Authorization: Bearer <token> header for corpus writes');
+    if (!header?.startsWith('Bearer ')) return fail(reply.header('www-authenticate', 'Bearer'), 401, 'ERR_UNAUTHORIZED', `Expected an Authorization: Bearer <token> header for ${what}`);
     if (!tokenIs(header)) return fail(reply, 403, 'ERR_FORBIDDEN', 'The token is not valid');
   };
+  const requireToken = tokenFor('corpus writes');
+  const requireHistoryToken = tokenFor('user histories');
 
   app.post<{ Body: Omit<RetrieveRequest, 'features' | 'eligibility'> & { features?: { embedding?: number[]; shortTerm?: number[]; text?: string; geo?: string; categories?: string[] }; eligibility?: { categories?: string[]; excludeAdvertisers?: string[]; excludeAds?: Id[] } } }>(
     '/v1/retrieve',
@@ -236,11 +250,55 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
     return { removed };
   });
 
+  /** The history store, or a 503 answer while there is none (before start()). */
+  const store = (reply: FastifyReply): UserHistoryStore | undefined => {
+    if (!histories) void fail(reply, 503, 'ERR_HISTORY_UNAVAILABLE', 'The user-history store is not open yet: the service is starting');
+    return histories;
+  };
+  /** A failed store call: counted, then answered by the error handler. */
+  const storeFailed = (operation: string, error: unknown): never => {
+    const code = (error as { code?: string }).code ?? 'ERR_INTERNAL';
+    if (code !== 'ERR_INVALID_ARGUMENT') metrics.historyErrors.inc({ operation, code });
+    throw error;
+  };
+
+  app.post<{ Body: { events: (Omit<HistoryEvent, 'item'> & { item: string | number })[] } }>(
+    '/v1/events',
+    { schema: eventsSchema, onRequest: requireHistoryToken },
+    async (request, reply) => {
+      const events = request.body.events;
+      if (events.length > config.eventsMaxBatch) {
+        return fail(reply, 413, 'ERR_BATCH_TOO_LARGE', `A batch holds at most ${config.eventsMaxBatch} events (eventsMaxBatch) but this one has ${events.length}: split it`);
+      }
+      const target = store(reply);
+      if (!target) return reply;
+      // JSON integers name the same item as their decimal string.
+      const batch = events.map((e) => (typeof e.item === 'number' ? { ...e, item: BigInt(e.item) } : (e as HistoryEvent)));
+      const result = await target.append(batch).catch((error) => storeFailed('append', error));
+      metrics.historyEvents.inc(result.appended);
+      return result;
+    },
+  );
+
+  app.get<{ Params: { userId: string }; Querystring: { limit?: string } }>(
+    '/v1/users/:userId/history',
+    { schema: historySchema, onRequest: requireHistoryToken },
+    async (request, reply) => {
+      const target = store(reply);
+      if (!target) return reply;
+      const limit = request.query.limit === undefined ? undefined : Number(request.query.limit);
+      const batch = await target.recent(request.params.userId, limit).catch((error) => storeFailed('read', error));
+      return { userId: request.params.userId, events: batch.eventsOf(0) };
+    },
+  );
+
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     if (draining) return reply.code(503).send({ status: 'draining' });
     const failure = engine.corpus.failure;
     if (failure) return reply.code(503).send({ status: 'corpus failed', reason: failure });
+    const history = histories?.health() ?? { healthy: false, reason: 'not open yet' };
+    if (!history.healthy) return reply.code(503).send({ status: 'history store unavailable', reason: history.reason });
     return { status: 'ready', ads: engine.store.size, scenarios: engine.pipeline.scenarios.names };
   });
   app.get('/metrics', async (_request, reply) => {
@@ -272,6 +330,11 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
     app,
     metrics,
     async start() {
+      // Without request logs, the store's trouble (a damaged snapshot passed over, Redis lost) is still seen.
+      histories ??= await openServiceHistories(config, (line, level) => {
+        if (config.log) app.log[level](line);
+        else if (level === 'warn') process.emitWarning(line, 'CangenWarning');
+      });
       return app.listen({ host: config.host, port: config.port });
     },
     stop() {
@@ -285,6 +348,8 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
         const grace = setTimeout(() => app.server.closeAllConnections(), drainTimeoutMs).unref();
         await app.close();
         clearTimeout(grace);
+        // The in-process store writes its last snapshot; a failure is logged, the rest of the shutdown goes on.
+        await histories?.close().catch((error) => app.log.error(error));
         await engine.saveState();
         await upkeep;
         if (engine.corpus.stats().durable) await engine.corpus.snapshot();
