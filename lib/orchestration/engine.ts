@@ -19,6 +19,7 @@ import { ContentGenerator } from './generators/content';
 import { ConfigError } from './errors';
 import { PopularityGenerator, type PopularityOptions } from './generators/popularity';
 import { DotProductScorer, ScorerGenerator, type Scorer } from './generators/scorer';
+import { SequenceGenerator, type SequenceGeneratorOptions } from './generators/sequence';
 import { TwoTowerGenerator } from './generators/two-tower';
 import { Pipeline, type FeedbackInput } from './pipeline';
 import { Scenarios, type ScenarioConfig } from './scenarios';
@@ -57,6 +58,12 @@ export interface EngineOptions {
    */
   scorer?: Scorer;
   popularity?: PopularityOptions;
+  /**
+   * A trained sequence model (docs/SEQUENCES.md): adds the 'sequence' generator over the
+   * behavioural corpus, whose ads then carry the model's item embeddings (dim = encoder.dim).
+   * The default scenarios use it when it is given.
+   */
+  sequence?: Omit<SequenceGeneratorOptions, 'corpus' | 'name'>;
   /** More generators, to name in scenarios. */
   generators?: CandidateGenerator[];
   /** Fills in features for requests that carry only a user id. */
@@ -87,7 +94,7 @@ export const defaultScenarios: ScenarioConfig[] = [
 
 const optionNames = [
   'dim', 'metric', 'scenarios', 'allocator', 'allocatorOptions', 'index', 'dataDir', 'durability', 'log', 'corpus', 'embedder',
-  'scorerMode', 'scorer', 'popularity', 'generators', 'userFeatures', 'stateFile', 'ledgerSize', 'threads',
+  'scorerMode', 'scorer', 'popularity', 'sequence', 'generators', 'userFeatures', 'stateFile', 'ledgerSize', 'threads',
   'filterCacheSize', 'embedderCacheSize', 'embedderCallsPerSecond',
 ];
 
@@ -155,15 +162,17 @@ export class CandidateEngine {
       callsPerSecond: options.embedderCallsPerSecond,
     });
     this.popularity = new PopularityGenerator(options.popularity);
-    const scenarios = new Scenarios(options.scenarios ?? defaultScenarios);
+    const sequence = options.sequence ? new SequenceGenerator({ ...options.sequence, corpus: behavioural }) : undefined;
+    const scenarios = new Scenarios(options.scenarios ?? (sequence ? withSequence(defaultScenarios) : defaultScenarios));
     this.allocator = makeAllocator(options, scenarios);
     const scorer: Scorer = options.scorer ?? new DotProductScorer(behavioural);
-    this.ready = scorer.attach?.(behavioural) ?? Promise.resolve();
+    this.ready = Promise.all([scorer.attach?.(behavioural), sequence?.ready]).then(() => undefined);
     const generators: CandidateGenerator[] = [
       new TwoTowerGenerator({ corpus: behavioural }),
       new ScorerGenerator({ scorer, mode: scorerMode, firstStage: behavioural }),
       this.content,
       this.popularity,
+      ...(sequence ? [sequence] : []),
       ...(options.generators ?? []),
     ];
     this.pipeline = new Pipeline({ generators, scenarios, allocator: this.allocator, store: this.store, ledgerSize: options.ledgerSize });
@@ -285,4 +294,9 @@ function makeAllocator(options: EngineOptions, scenarios: Scenarios): QuotaAlloc
   }
   if (choice === 'learned') return new ThompsonAllocator(options.allocatorOptions);
   throw invalid("'learned', 'static' or an allocator object", 'CandidateEngine options.allocator', choice);
+}
+
+/** The default scenarios with the sequence generator first. */
+function withSequence(scenarios: ScenarioConfig[]): ScenarioConfig[] {
+  return scenarios.map((s) => ({ ...s, generators: ['sequence', ...s.generators] }));
 }

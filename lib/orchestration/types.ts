@@ -15,6 +15,15 @@ export interface UserFeatures {
   geo?: string;
   /** Categories the user engaged with recently, most recent first (popularity generator). */
   categories?: string[];
+  /** What the user just did, oldest first (sequence generator; without it, the user-history store's). */
+  history?: UserHistory;
+}
+
+/** A user's recent events, oldest first: item ids, and optionally action names and times (seconds). */
+export interface UserHistory {
+  items: readonly (string | bigint)[];
+  actions?: readonly string[];
+  times?: readonly number[];
 }
 
 export interface RetrieveRequest {

@@ -1,0 +1,114 @@
+/**
+ * Sequence retrieval: what the user just did, through a trained sequence encoder (HSTU or SASRec,
+ * lib/sequence), to query embeddings that retrieve from the corpus. The history is the request's
+ * own (`features.history`) or, for a request that brings only a user id, the user-history store's.
+ * Per-user sessions make a history that grew by a few events cost a few steps. The dot head
+ * searches the corpus's index under the request's eligibility filter; a Mixture-of-Logits head is
+ * the model's exported scorer attached to the same corpus (LearnedScorer.attach), filtered inside
+ * its scan. The corpus's ads must carry the model's item embeddings (encoder.itemEmbeddings()), and
+ * their ids must be the model's item ids.
+ */
+import type { EmbeddingCorpus } from '../../corpus/embedding-corpus';
+import type { UserHistoryStore } from '../../history';
+import type { LearnedScorer } from '../../scorer';
+import type { SequenceEncoder, SequenceHistories, SequenceSessions } from '../../sequence';
+import { ConfigError } from '../errors';
+import { markEligible } from '../merge';
+import { requestEligibility, type CandidateGenerator, type GeneratedCandidate, type GeneratorInput, type UserHistory } from '../types';
+
+export interface SequenceGeneratorOptions {
+  name?: string;
+  encoder: SequenceEncoder;
+  /** The ads, in the encoder's item space (searched with the dot head). */
+  corpus: EmbeddingCorpus;
+  /** Histories of users whose requests carry none. */
+  histories?: UserHistoryStore;
+  /** The model's Mixture-of-Logits head (`LearnedScorer.load(dir + '/scorer')`), holding no ads: it is attached to `corpus`'s index. */
+  scorer?: LearnedScorer;
+  /** Per-user sessions (default: `encoder.sessions()`; false: every request encodes its whole window). */
+  sessions?: SequenceSessions | false;
+}
+
+export class SequenceGenerator implements CandidateGenerator {
+  readonly name: string;
+  readonly encoder: SequenceEncoder;
+  private readonly corpus: EmbeddingCorpus;
+  private readonly histories: UserHistoryStore | undefined;
+  private readonly scorer: LearnedScorer | undefined;
+  private readonly sessions: SequenceSessions | undefined;
+  /** Resolves once the scorer (if any) reads the corpus's ads; generate() waits for it. */
+  readonly ready: Promise<void>;
+
+  constructor(options: SequenceGeneratorOptions) {
+    this.name = options.name ?? 'sequence';
+    this.encoder = options.encoder;
+    this.corpus = options.corpus;
+    this.histories = options.histories;
+    this.scorer = options.scorer;
+    if (this.corpus.dim !== this.encoder.dim) {
+      throw new ConfigError(`Expected a corpus of the encoder's dim ${this.encoder.dim} for the sequence generator but it has dim ${this.corpus.dim}`);
+    }
+    this.ready = !this.scorer || this.scorer.attachedIndex === this.corpus.index ? Promise.resolve() : this.scorer.attach(this.corpus.index);
+    this.ready.catch(() => undefined);  // reported to whoever awaits it
+    this.sessions = options.sessions === false ? undefined : options.sessions ?? this.encoder.sessions();
+  }
+
+  async generate(input: GeneratorInput): Promise<GeneratedCandidate[]> {
+    if (input.fetch === 0) return [];
+    await this.ready;
+    const histories = input.features.history ? this.fromRequest(input.features.history) : await this.fromStore(input.request.userId);
+    if (!histories) return [];
+    const { userId } = input.request;
+    const queries = this.sessions ? await this.sessions.encode([userId], histories) : await this.encoder.encode(histories);
+    if (input.signal.aborted) return [];
+    const eligibility = input.eligibility ?? requestEligibility(input.features.geo, input.request.eligibility);
+    const dim = this.encoder.dim;
+    // One search per interest; an ad's score is its best over the interests.
+    const best = new Map<bigint, number>();
+    let eligible = true;
+    for (let k = 0; k < this.encoder.interests; k++) {
+      const query = queries.subarray(k * dim, (k + 1) * dim);
+      const hit = this.scorer
+        ? await this.scoreWithHead(query, input.fetch, eligibility, input.signal)
+        : await this.corpus.search(query, input.fetch, eligibility, input.signal);
+      eligible &&= hit.eligible === true;
+      hit.adIds.forEach((id, i) => best.set(id, Math.max(best.get(id) ?? -Infinity, hit.scores[i]!)));
+    }
+    const out = [...best].map(([adId, score]) => ({ adId, score })).sort((a, b) => b.score - a.score).slice(0, input.fetch);
+    return eligible ? markEligible(out) : out;
+  }
+
+  private async scoreWithHead(query: Float32Array, k: number, eligibility: NonNullable<GeneratorInput['eligibility']>, signal: AbortSignal) {
+    const filter = await this.corpus.filterFor(eligibility);
+    const { ids, scores } = (await this.scorer!.search(query, k, { eligible: filter, signal })).row(0);
+    return { adIds: Array.from(ids), scores: Array.from(scores), eligible: true };
+  }
+
+  /** The request's own history; undefined when none of its items is known to the model. */
+  private fromRequest(history: UserHistory): SequenceHistories | undefined {
+    const items = this.encoder.rows(history.items);
+    if (!items.some((row) => row > 0)) return undefined;
+    return {
+      items,
+      offsets: Uint32Array.of(0, items.length),
+      ...(history.actions ? { actions: this.encoder.actionRows(history.actions) } : {}),
+      ...(history.times ? { times: Float64Array.from(history.times) } : {}),
+    };
+  }
+
+  /** The stored history of `userId`; undefined without a store or known events. */
+  private async fromStore(userId: string): Promise<SequenceHistories | undefined> {
+    if (!this.histories) return undefined;
+    const batch = await this.histories.recent(userId);
+    const itemRows = this.encoder.rows(batch.itemNames);
+    const items = Int32Array.from(batch.itemCodes, (code) => itemRows[code]!);
+    if (!items.some((row) => row > 0)) return undefined;
+    const actionRows = this.encoder.actionRows(batch.actionNames);
+    return {
+      items,
+      offsets: Uint32Array.from(batch.offsets),
+      actions: Int32Array.from(batch.actionCodes, (code) => (code < 0 ? 0 : actionRows[code]!)),
+      times: batch.times,
+    };
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The sequence generator in the engine: a trained user model (random weights, exported by the
+ * trainer) encodes the user's history, from the request or from the user-history store, and
+ * retrieves from the engine's corpus under the request's eligibility. Checked against a float64
+ * brute force over the eligible ads with the query the encoder gives for the same history.
+ * Skipped (with a line saying why) where PyTorch is not installed.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CandidateEngine, MemoryHistoryStore, SequenceEncoder } from '../lib';
+import { missingTrainingDependencies, pythonForTraining, trainPackageDir } from '../lib/cli/train';
+
+const python = pythonForTraining();
+const missing = missingTrainingDependencies(python);
+const generator = suite('the sequence generator retrieves with what the user just did');
+const test = missing ? generator.skip : generator;
+if (missing) console.log(`skipped: ${missing}`);
+
+const ITEMS = 40;
+// A log whose item ids are the ads' ids (decimal), so that the model's items are the corpus's ads.
+const exportScript = `
+import sys, torch
+from cangen_train.config import make_config
+from cangen_train.data import load_interactions
+from cangen_train.export import export_model
+from cangen_train.models.user_model import UserModel
+out = sys.argv[1]
+log = out + "/log.csv"
+with open(log, "w") as f:
+    f.write("user,item,timestamp,action\\n")
+    for u in range(10):
+        for k in range(${ITEMS}):
+            f.write(f"u{u},{(u * 7 + k) % ${ITEMS} + 1},{k * 60 + u},{'view' if k % 3 else 'buy'}\\n")
+inter = load_interactions(log)
+torch.manual_seed(3)
+cfg = make_config(dim=16, layers=2, heads=2, maxLen=12)
+model = UserModel(cfg, inter.num_items, len(inter.action_names)).eval()
+with torch.no_grad():
+    for p in model.parameters():
+        p.add_(torch.randn_like(p) * 0.1)
+export_model(model, out + "/model", inter)
+`;
+
+let work = '';
+let encoder: SequenceEncoder;
+generator.before(async () => {
+  if (missing) return;
+  work = mkdtempSync(join(os.tmpdir(), 'cangen-sequence-generator-'));
+  const made = spawnSync(python, ['-c', exportScript, work], { cwd: trainPackageDir, encoding: 'utf8', timeout: 300_000 });
+  assert.is(made.status, 0, `${made.stdout}\n${made.stderr}`);
+  encoder = await SequenceEncoder.load(join(work, 'model'));
+});
+generator.after(() => {
+  encoder?.close();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+/** The float64 top-k ad ids for `query` among the eligible items, by dot product with the exported item embeddings. */
+function bruteForce(query: Float32Array, eligible: (item: number) => boolean, k: number): bigint[] {
+  const table = encoder.itemEmbeddings();
+  const dim = encoder.dim;
+  const scored: { id: bigint; score: number }[] = [];
+  const ids = encoder.config.itemIds ?? [];
+  for (let row = 1; row <= encoder.numItems; row++) {
+    const item = Number(ids[row - 1] ?? row);
+    if (!eligible(item)) continue;
+    let s = 0;
+    for (let j = 0; j < dim; j++) s += query[j]! * table[row * dim + j]!;
+    scored.push({ id: BigInt(item), score: s });
+  }
+  return scored.sort((a, b) => b.score - a.score).slice(0, k).map((x) => x.id);
+}
+
+test('by user id (stored history) and by the request\'s own history, filtered, equal to brute force', async () => {
+  const histories = await MemoryHistoryStore.open({ maxEvents: 50 });
+  const engine = await CandidateEngine.open({
+    dim: encoder.dim,
+    sequence: { encoder, histories },
+    scenarios: [{ name: 's', generators: ['sequence'], k: 8, overfetch: 1 }],
+  });
+  const dim = encoder.dim;
+  const rows = encoder.rows(Array.from({ length: ITEMS }, (_, i) => String(i + 1)));
+  await engine.upsertAds(Array.from({ length: ITEMS }, (_, i) => ({
+    id: BigInt(i + 1),
+    category: (i + 1) % 2 ? 'odd' : 'even',
+    active: (i + 1) % 5 !== 0,
+    embedding: encoder.itemEmbeddings().slice(rows[i]! * dim, (rows[i]! + 1) * dim),
+  })));
+  const seen = ['3', '17', '8', '21', '4'];
+  await histories.append(seen.map((item, i) => ({ userId: 'u1', item, action: i % 2 ? 'view' : 'buy', time: 1000 + 60 * i })));
+
+  const query = await encoder.encode({
+    items: encoder.rows(seen), offsets: Uint32Array.of(0, seen.length),
+    actions: encoder.actionRows(seen.map((_, i) => (i % 2 ? 'view' : 'buy'))), times: Float64Array.from(seen, (_, i) => 1000 + 60 * i),
+  });
+  const eligible = (item: number) => item % 2 === 1 && item % 5 !== 0;
+  const expected = bruteForce(query, eligible, 8);
+  const byId = await engine.retrieve({ userId: 'u1', scenario: 's', eligibility: { categories: ['odd'] } });
+  assert.equal(byId.candidates.map((c) => c.adId), expected, 'by user id');
+  assert.ok(byId.candidates.every((c) => c.source === 'sequence'));
+
+  const own = await engine.retrieve({
+    userId: 'someone', scenario: 's', eligibility: { categories: ['odd'] },
+    features: { history: { items: seen, actions: seen.map((_, i) => (i % 2 ? 'view' : 'buy')), times: seen.map((_, i) => 1000 + 60 * i) } },
+  });
+  assert.equal(own.candidates.map((c) => c.adId), expected, 'by the request\'s history');
+
+  // One more event: the session encodes only it, and the answer follows the new history.
+  await histories.append([{ userId: 'u1', item: '30', action: 'view', time: 2000 }]);
+  const longer = [...seen, '30'];
+  const query2 = await encoder.encode({
+    items: encoder.rows(longer), offsets: Uint32Array.of(0, longer.length),
+    actions: encoder.actionRows([...seen.map((_, i) => (i % 2 ? 'view' : 'buy')), 'view']), times: Float64Array.from([...seen.map((_, i) => 1000 + 60 * i), 2000]),
+  });
+  const after = await engine.retrieve({ userId: 'u1', scenario: 's', eligibility: { categories: ['odd'] } });
+  assert.equal(after.candidates.map((c) => c.adId), bruteForce(query2, eligible, 8), 'after one more event');
+
+  // Nothing known about the user: the generator offers nothing (popularity covers cold users).
+  const cold = await engine.retrieve({ userId: 'nobody', scenario: 's' });
+  assert.is(cold.candidates.length, 0);
+  const unknownItems = await engine.retrieve({ userId: 'x', scenario: 's', features: { history: { items: ['no-such-item'] } } });
+  assert.is(unknownItems.candidates.length, 0);
+  await engine.close();
+  await histories.close();
+});
+
+generator.run();
