@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemoryHistoryStore, RedisHistoryStore, type HistoryBatch, type HistoryEvent, type StoredEvent, type UserHistoryStore } from '../lib/history';
@@ -199,6 +200,14 @@ memory('the timer writes snapshots while the store runs (a crash loses only what
   await store.close();
 });
 
+/** A copy of a snapshot changed by `change`, its checksum recomputed. */
+function resealed(file: Buffer, change: (copy: Buffer) => void): Buffer {
+  const copy = Buffer.from(file);
+  change(copy);
+  copy.writeUInt32LE(crc32(copy.subarray(0, copy.length - 4)) >>> 0, copy.length - 4);
+  return copy;
+}
+
 memory('a damaged snapshot is passed over with the reason logged, kept aside, and the store starts empty', async () => {
   const file = join(dir, 'damaged.bin');
   const store = await MemoryHistoryStore.open({ maxEvents: 4, snapshotFile: file });
@@ -210,6 +219,9 @@ memory('a damaged snapshot is passed over with the reason logged, kept aside, an
     ['a flipped byte', Buffer.from(good.map((b, i) => (i === 40 ? b ^ 1 : b))), /checksum/],
     ['not a snapshot', Buffer.from('{"format":"cangen-state"}'.padEnd(64)), /wrong magic/],
     ['too short', Buffer.from('CGUSR'), /shorter than a header/],
+    // A checksum that holds over a wrong structure (a writer's bug): found after users were read, and none is kept.
+    ['a header that lies', resealed(good, (b) => b.writeDoubleLE(4, 24)), /holds 3 events but its header says 4/],
+    ['a count past the end', resealed(good, (b) => b.writeUInt32LE(9, 16)), /ends inside user 2/],
   ];
   for (const [what, bytes, reason] of damages) {
     await writeFile(file, bytes);

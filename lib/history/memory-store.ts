@@ -50,24 +50,24 @@ export class MemoryHistoryStore extends StoreBase implements UserHistoryStore {
   }
 
   private async load(path: string): Promise<void> {
-    let snapshot;
+    let found;
     try {
-      snapshot = await readSnapshot(path);
+      // Least recently used first, so the newest users survive a smaller maxUsers.
+      found = await readSnapshot(path, (userId) => {
+        const ring = this.userRing(userId);
+        return (item, action, time) => this.push(ring, item, action, time);
+      });
     } catch (error) {
       if (!(error instanceof DamagedSnapshot)) throw error;
+      this.users.clear();
+      this.events = 0;
       // Kept for inspection, and out of the way of the next snapshot.
       const aside = `${path}.damaged-${Date.now()}`;
       const moved = await rename(path, aside).then(() => true, () => false);
       this.log(`user-history snapshot ${path} ${error.message}; starting with no histories${moved ? ` (the file is kept as ${aside})` : ''}`, 'warn');
       return;
     }
-    if (!snapshot) return;
-    // Least recently used first, so the newest users survive a smaller maxUsers.
-    for (const { userId, events } of snapshot.users) {
-      const ring = this.userRing(userId);
-      for (const e of events) this.push(ring, e.item, e.action, e.time);
-    }
-    this.log(`user-history snapshot ${path}: ${this.users.size} users, ${this.events} events loaded`, 'info');
+    if (found) this.log(`user-history snapshot ${path}: ${this.users.size} users, ${this.events} events loaded`, 'info');
   }
 
   async append(events: readonly HistoryEvent[]): Promise<AppendResult> {

@@ -13,23 +13,14 @@ import { readFile } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { writeFileAtomically } from '../orchestration/state-file';
 import type { EventRing } from './ring';
-import type { StoredEvent } from './types';
 
 const magic = Buffer.from('CGUSRHST', 'latin1');
 const version = 1;
 const headerBytes = 32;
 const chunkBytes = 1 << 20;
 
-/** One user's events, oldest first, as the store holds them. */
-export interface SnapshotUser {
-  userId: string;
-  events: StoredEvent[];
-}
-
-export interface Snapshot {
-  maxEvents: number;
-  users: SnapshotUser[];
-}
+/** Takes one user's events, oldest first, as a snapshot is read. */
+export type EventSink = (item: string, action: string, time: number) => void;
 
 /** Appends values to a list of 1 MiB buffers, so a large snapshot is never one huge allocation. */
 class ChunkWriter {
@@ -135,19 +126,25 @@ export async function writeSnapshot(path: string, chunks: readonly Buffer[]): Pr
 /** A snapshot file that cannot be used, and why. */
 export class DamagedSnapshot extends Error {}
 
-/** The snapshot at `path`, or undefined when there is none; throws DamagedSnapshot naming what is wrong. */
-export async function readSnapshot(path: string): Promise<Snapshot | undefined> {
+/**
+ * Reads the snapshot at `path`, handing each user (least recently used first) to `onUser`, whose
+ * sink takes that user's events; false when there is no file. Throws DamagedSnapshot naming what
+ * is wrong: before any user is handed over when the checksum fails, after some only for a file
+ * whose checksum holds but whose structure does not (a writer's bug).
+ */
+export async function readSnapshot(path: string, onUser: (userId: string) => EventSink): Promise<boolean> {
   let data: Buffer;
   try {
     data = await readFile(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw new DamagedSnapshot(`cannot be read: ${(error as Error).message}`);
   }
-  return decodeSnapshot(data);
+  decodeSnapshot(data, onUser);
+  return true;
 }
 
-export function decodeSnapshot(data: Buffer): Snapshot {
+function decodeSnapshot(data: Buffer, onUser: (userId: string) => EventSink): void {
   if (data.length < headerBytes + 4) throw new DamagedSnapshot(`is ${data.length} bytes, shorter than a header and checksum`);
   if (!data.subarray(0, 8).equals(magic)) throw new DamagedSnapshot('is not a user-history snapshot (wrong magic)');
   const fileVersion = data.readUInt32LE(8);
@@ -156,41 +153,36 @@ export function decodeSnapshot(data: Buffer): Snapshot {
   const expected = data.readUInt32LE(data.length - 4);
   const actual = crc32(body) >>> 0;
   if (actual !== expected) throw new DamagedSnapshot(`fails its checksum (stored ${expected}, computed ${actual}): truncated or overwritten`);
-  const maxEvents = data.readUInt32LE(12);
   const userCount = data.readUInt32LE(16);
   const eventCount = data.readDoubleLE(24);
   let at = headerBytes;
-  const need = (bytes: number, what: string) => {
-    if (at + bytes > body.length) throw new DamagedSnapshot(`ends inside ${what} at byte ${at}`);
+  let u = 0;
+  const need = (bytes: number) => {
+    if (at + bytes > body.length) throw new DamagedSnapshot(`ends inside user ${u} at byte ${at}`);
   };
-  const text = (what: string) => {
-    need(2, what);
+  const text = () => {
+    need(2);
     const n = body.readUInt16LE(at);
-    need(2 + n, what);
+    need(2 + n);
     const s = body.toString('utf8', at + 2, at + 2 + n);
     at += 2 + n;
     return s;
   };
-  const users: SnapshotUser[] = [];
   let events = 0;
-  for (let u = 0; u < userCount; u++) {
-    const userId = text(`user ${u}'s id`);
-    need(4, `user ${u}'s event count`);
+  for (; u < userCount; u++) {
+    const sink = onUser(text());
+    need(4);
     const count = body.readUInt32LE(at);
     at += 4;
-    const list: StoredEvent[] = [];
     for (let i = 0; i < count; i++) {
-      need(8, `user ${u}'s event ${i}`);
+      need(8);
       const time = body.readDoubleLE(at);
       at += 8;
-      const action = text(`user ${u}'s event ${i}`);
-      const item = text(`user ${u}'s event ${i}`);
-      list.push({ item, action, time });
+      const action = text();
+      sink(text(), action, time);
     }
     events += count;
-    users.push({ userId, events: list });
   }
   if (at !== body.length) throw new DamagedSnapshot(`has ${body.length - at} bytes after its last user`);
   if (events !== eventCount) throw new DamagedSnapshot(`holds ${events} events but its header says ${eventCount}`);
-  return { maxEvents, users };
 }
