@@ -11,7 +11,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CandidateEngine, MemoryHistoryStore, SequenceEncoder } from '../lib';
+import { CandidateEngine, LearnedScorer, MemoryHistoryStore, SequenceEncoder } from '../lib';
 import { missingTrainingDependencies, pythonForTraining, trainPackageDir } from '../lib/cli/train';
 
 const python = pythonForTraining();
@@ -43,6 +43,13 @@ with torch.no_grad():
     for p in model.parameters():
         p.add_(torch.randn_like(p) * 0.1)
 export_model(model, out + "/model", inter)
+cfg = make_config(dim=16, layers=1, heads=2, maxLen=12, head="mol",
+                  mol={"queryComponents": 2, "itemComponents": 2, "componentDim": 8, "gatingWidth": 8, "temperature": 0.1})
+model = UserModel(cfg, inter.num_items, len(inter.action_names)).eval()
+with torch.no_grad():
+    for p in model.parameters():
+        p.add_(torch.randn_like(p) * 0.1)
+export_model(model, out + "/mol", inter)
 `;
 
 let work = '';
@@ -64,9 +71,8 @@ function bruteForce(query: Float32Array, eligible: (item: number) => boolean, k:
   const table = encoder.itemEmbeddings();
   const dim = encoder.dim;
   const scored: { id: bigint; score: number }[] = [];
-  const ids = encoder.config.itemIds ?? [];
-  for (let row = 1; row <= encoder.numItems; row++) {
-    const item = Number(ids[row - 1] ?? row);
+  for (let item = 1; item <= ITEMS; item++) {
+    const row = encoder.rows([String(item)])[0]!;
     if (!eligible(item)) continue;
     let s = 0;
     for (let j = 0; j < dim; j++) s += query[j]! * table[row * dim + j]!;
@@ -126,6 +132,34 @@ test('by user id (stored history) and by the request\'s own history, filtered, e
   assert.is(unknownItems.candidates.length, 0);
   await engine.close();
   await histories.close();
+});
+
+test('a Mixture-of-Logits head: the exported scorer attached to the corpus ranks, filtered inside its scan', async () => {
+  const mol = await SequenceEncoder.load(join(work, 'mol'));
+  const scorer = await LearnedScorer.load(join(work, 'mol', 'scorer'));
+  const engine = await CandidateEngine.open({
+    dim: mol.dim,
+    sequence: { encoder: mol, scorer },
+    scenarios: [{ name: 's', generators: ['sequence'], k: 6, overfetch: 1 }],
+  });
+  assert.is(scorer.attachedIndex, engine.corpus.behavioural);
+  const dim = mol.dim;
+  const ids = Array.from({ length: ITEMS }, (_, i) => String(i + 1));
+  const rows = mol.rows(ids);
+  await engine.upsertAds(ids.map((id, i) => ({
+    id: BigInt(id), category: Number(id) % 3 ? 'a' : 'b', embedding: mol.itemEmbeddings().slice(rows[i]! * dim, (rows[i]! + 1) * dim),
+  })));
+  const seen = ['5', '9', '2'];
+  const query = await mol.encode({ items: mol.rows(seen), offsets: Uint32Array.of(0, 3) });
+  // The reference: the scorer's exact scores of every eligible ad (its unfused path), ranked.
+  const eligibleIds = ids.filter((id) => Number(id) % 3 !== 0);
+  const scores = await scorer.score(query, eligibleIds.map(BigInt));
+  const expected = eligibleIds.map((id, i) => ({ id: BigInt(id), s: scores[i]! })).sort((a, b) => b.s - a.s).slice(0, 6).map((x) => x.id);
+  const got = await engine.retrieve({ userId: 'u', scenario: 's', eligibility: { categories: ['a'] }, features: { history: { items: seen } } });
+  assert.equal(got.candidates.map((c) => c.adId), expected);
+  await engine.close();
+  scorer.close();
+  mol.close();
 });
 
 generator.run();
