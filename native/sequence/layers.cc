@@ -1,6 +1,9 @@
 #include "sequence/layers.h"
 
+#if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+#define CANGEN_SEQUENCE_AVX2 1
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -13,6 +16,8 @@ Linear::Linear(const LinearWeights& w) : in_(w.in), out_(w.out), weightT_(static
   }
   if (!w.bias.empty()) bias_ = w.bias;
 }
+
+#ifdef CANGEN_SEQUENCE_AVX2
 
 // y = x W^T + b in tiles of 4 rows x 16 outputs held in eight AVX2 registers: each weight vector
 // loaded feeds four rows, each input broadcast feeds sixteen outputs. Every output still sums its
@@ -91,6 +96,26 @@ void siluInPlace(float* x, size_t n) {
     std::copy(tail, tail + (n - i), x + i);
   }
 }
+
+#else  // a baseline without AVX2 (CANGEN_BASELINE_ARCH lowered): the same sums, one output at a time
+
+void Linear::apply(const float* x, int rows, float* y) const {
+  for (int r = 0; r < rows; ++r) {
+    const float* xr = x + static_cast<size_t>(r) * in_;
+    float* yr = y + static_cast<size_t>(r) * out_;
+    for (int o = 0; o < out_; ++o) {
+      float sum = bias_[o];
+      for (int i = 0; i < in_; ++i) sum = std::fma(xr[i], weightT_[static_cast<size_t>(i) * out_ + o], sum);
+      yr[o] = sum;
+    }
+  }
+}
+
+void siluInPlace(float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] = silu(x[i]);
+}
+
+#endif
 
 void layerNorm(float* x, int rows, int width, const float* gamma, const float* beta) {
   for (int r = 0; r < rows; ++r) {
