@@ -48,7 +48,7 @@ void HstuEncoder::extend(HstuCache& cache, const float* tokens, int m, const dou
   }
   // The new rows only: x is row r = position start + r.
   std::vector<float> x(tokens, tokens + static_cast<size_t>(m) * d), normed(x.size()), uvqk(static_cast<size_t>(m) * width),
-      attended(x.size()), update(x.size());
+      attended(x.size()), update(x.size()), weights(n);
   std::vector<int> buckets;  // m x n: bucket of (start + r, j)
   if (times) {
     cache.times.insert(cache.times.end(), times, times + m);
@@ -61,7 +61,7 @@ void HstuEncoder::extend(HstuCache& cache, const float* tokens, int m, const dou
     std::copy(x.begin(), x.end(), normed.begin());
     layerNorm(normed.data(), m, d);
     layer.uvqk.apply(normed.data(), m, uvqk.data());
-    for (float& v : uvqk) v = silu(v);
+    siluInPlace(uvqk.data(), uvqk.size());
     std::vector<float>& keys = cache.keys[l];
     std::vector<float>& values = cache.values[l];
     for (int r = 0; r < m; ++r) {
@@ -73,17 +73,21 @@ void HstuEncoder::extend(HstuCache& cache, const float* tokens, int m, const dou
     const int first = l + 1 == layers_.size() ? m - 1 : 0;
     std::fill(attended.begin(), attended.end(), 0.0f);
     for (int r = first; r < m; ++r) {
-      const int i = start + r;
+      const int i = start + r, lo = firstKey(i, window_), count = i - lo + 1;
       const float* query = uvqk.data() + static_cast<size_t>(r) * width + 2 * d;
       float* a = attended.data() + static_cast<size_t>(r) * d;
-      for (int j = firstKey(i, window_); j <= i; ++j) {
-        const float* key = keys.data() + static_cast<size_t>(j) * d;
-        const float* value = values.data() + static_cast<size_t>(j) * d;
-        float bias = layer.positionBias[std::min(i - j, maxLen_ - 1)];
-        if (times) bias += layer.timeBias[buckets[static_cast<size_t>(r) * n + j]];
-        for (int h = 0; h < heads_; ++h) {
-          const float w = silu(dot(query + h * dh, key + h * dh, dh) + bias) * scale;
-          for (int c = 0; c < dh; ++c) a[h * dh + c] += w * value[h * dh + c];
+      for (int h = 0; h < heads_; ++h) {
+        // The weights of every allowed key at once: SiLU(q.k + rab) / maxLen, then sum w_j v_j.
+        for (int j = lo; j <= i; ++j) {
+          float bias = layer.positionBias[std::min(i - j, maxLen_ - 1)];
+          if (times) bias += layer.timeBias[buckets[static_cast<size_t>(r) * n + j]];
+          weights[j - lo] = dot(query + h * dh, keys.data() + static_cast<size_t>(j) * d + h * dh, dh) + bias;
+        }
+        siluInPlace(weights.data(), count);
+        for (int j = lo; j <= i; ++j) {
+          const float w = weights[j - lo] * scale;
+          const float* value = values.data() + static_cast<size_t>(j) * d + h * dh;
+          for (int c = 0; c < dh; ++c) a[h * dh + c] += w * value[c];
         }
       }
     }

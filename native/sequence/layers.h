@@ -30,6 +30,11 @@ class Linear {
 void layerNorm(float* x, int rows, int width, const float* gamma = nullptr, const float* beta = nullptr);
 
 inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
+// silu over n values in place, eight at a time with a polynomial exp (within 3e-7 relative of
+// float64; below -87 a tiny value where float32 would underflow to 0). Every value goes through
+// the same vector code, wherever it sits in the array, so a row gives the same result alone or in
+// a batch (sessions rely on it).
+void siluInPlace(float* x, size_t n);
 inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 // The exact (erf) GELU of torch.nn.functional.gelu's default.
 inline float gelu(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); }

@@ -112,6 +112,21 @@ int SequenceEncoder::reusableEvents(const SequenceSession& s, const SequenceBatc
   return static_cast<int>(cached);
 }
 
+// Tokens of events [from, events.size()) into rows [from, ...) of `tokens`: item row plus action.
+void SequenceEncoder::fillTokens(const SequenceBatch& b, const std::vector<uint32_t>& events, int from, float* tokens) const {
+  const int d = dim_;
+  for (int j = from; j < static_cast<int>(events.size()); ++j) {
+    const uint32_t e = events[j];
+    float* t = tokens + static_cast<size_t>(j) * d;
+    std::copy_n(itemTable_.data() + static_cast<size_t>(b.items[e]) * d, d, t);
+    if (b.actions && !actionWeight_.empty()) {
+      const int32_t a = b.actions[e] >= 0 && b.actions[e] <= numActions_ ? b.actions[e] : 0;
+      const float* w = actionWeight_.data() + static_cast<size_t>(a) * d;
+      for (int c = 0; c < d; ++c) t[c] += w[c];
+    }
+  }
+}
+
 SessionUse SequenceEncoder::encodeUser(const SequenceBatch& b, int64_t user, SequenceSession* session, float* out) const {
   const int d = dim_;
   // The most recent maxLen known events, oldest first.
@@ -123,26 +138,23 @@ SessionUse SequenceEncoder::encodeUser(const SequenceBatch& b, int64_t user, Seq
   std::reverse(events.begin(), events.end());
   const bool padding = events.empty();
   const int n = padding ? 1 : static_cast<int>(events.size());
-  std::vector<float> tokens(static_cast<size_t>(n) * d, 0.0f);
   std::vector<double> times(n, 0.0);
-  for (int j = 0; j < static_cast<int>(events.size()); ++j) {
-    const uint32_t e = events[j];
-    float* t = tokens.data() + static_cast<size_t>(j) * d;
-    std::copy_n(itemTable_.data() + static_cast<size_t>(b.items[e]) * d, d, t);
-    if (b.actions && !actionWeight_.empty()) {
-      const int32_t a = b.actions[e] >= 0 && b.actions[e] <= numActions_ ? b.actions[e] : 0;
-      const float* w = actionWeight_.data() + static_cast<size_t>(a) * d;
-      for (int c = 0; c < d; ++c) t[c] += w[c];
-    }
-    if (b.times) times[j] = b.times[e];
-  }
+  if (b.times)
+    for (size_t j = 0; j < events.size(); ++j) times[j] = b.times[events[j]];
   const double* encoderTimes = usesTimes_ && b.times ? times.data() : nullptr;
-  std::vector<float> state(d);
   SessionUse use;
   if (hstu_ && session && !padding) {
     use.reused = reusableEvents(*session, b, events, encoderTimes != nullptr);
     if (use.reused == 0) session->clear();
-    use.encoded = n - use.reused;
+  } else if (session) {
+    session->clear();
+  }
+  use.encoded = padding ? 0 : n - use.reused;
+  // Tokens (zero for the padding window): only the new ones, unless the long-term pool reads all.
+  std::vector<float> tokens(static_cast<size_t>(n) * d, 0.0f);
+  fillTokens(b, events, longProj_ ? 0 : use.reused, tokens.data());
+  std::vector<float> state(d);
+  if (hstu_ && session && !padding) {
     if (use.encoded == 0) {
       state = session->hstu.state;
     } else {
@@ -157,11 +169,10 @@ SessionUse SequenceEncoder::encodeUser(const SequenceBatch& b, int64_t user, Seq
       if (session->hasActions) session->actions.push_back(b.actions[e]);
       if (session->hasTimes) session->times.push_back(b.times[e]);
     }
+  } else if (hstu_) {
+    hstu_->lastState(tokens.data(), n, encoderTimes, state.data());
   } else {
-    if (session) session->clear();
-    use.encoded = padding ? 0 : n;
-    if (hstu_) hstu_->lastState(tokens.data(), n, encoderTimes, state.data());
-    else sasrec_->lastState(tokens.data(), n, padding, state.data());
+    sasrec_->lastState(tokens.data(), n, padding, state.data());
   }
   if (longProj_) fuseLongTerm(tokens.data(), n, padding, state.data());
   finishQueries(state.data(), out);

@@ -72,6 +72,7 @@ class SequenceEncoder {
 
  private:
   SessionUse encodeUser(const SequenceBatch& batch, int64_t user, SequenceSession* session, float* out) const;
+  void fillTokens(const SequenceBatch& batch, const std::vector<uint32_t>& events, int from, float* tokens) const;
   int reusableEvents(const SequenceSession& s, const SequenceBatch& b, const std::vector<uint32_t>& events, bool times) const;
   void fuseLongTerm(const float* tokens, int n, bool padding, float* state) const;
   void finishQueries(const float* state, float* out) const;

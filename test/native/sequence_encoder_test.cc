@@ -4,6 +4,7 @@
 // is test/sequence-encoder.test.ts.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -99,6 +100,21 @@ TEST(SequenceEncoder, TimeBucketsAreLogarithmicInTheAbsoluteGapAndCapped) {
   EXPECT_EQ(sequence::timeBucket(86400, 64), 37);   // ln 86400 / 0.301 = 37.78
   EXPECT_EQ(sequence::timeBucket(1e12, 64), 64);    // ln 1e12 / 0.301 = 91.8, capped
   EXPECT_EQ(sequence::timeBucket(1e12, 10), 10);
+}
+
+TEST(SequenceEncoder, VectorSiluMatchesFloat64WhereverAValueSits) {
+  std::vector<float> values;
+  for (float v = -100.0f; v <= 100.0f; v += 0.173f) values.push_back(v);
+  values.push_back(0.0f);
+  std::vector<float> all = values;
+  sequence::siluInPlace(all.data(), all.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    const double x = values[i], want = x / (1.0 + std::exp(-x));
+    EXPECT_LE(std::fabs(all[i] - want), 3e-7 * std::fabs(want) + 1e-30) << "silu(" << x << ") = " << all[i] << ", float64 " << want;
+    float alone = values[i];  // one value, through the tail path: the same float
+    sequence::siluInPlace(&alone, 1);
+    EXPECT_EQ(alone, all[i]) << x;
+  }
 }
 
 TEST(SequenceEncoder, RejectsBadBatchesWithTypedErrors) {
