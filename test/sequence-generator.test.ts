@@ -5,14 +5,14 @@
  * brute force over the eligible ads with the query the encoder gives for the same history.
  * Skipped (with a line saying why) where PyTorch is not installed.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CandidateEngine, LearnedScorer, MemoryHistoryStore, SequenceEncoder } from '../lib';
-import { missingTrainingDependencies, pythonForTraining, trainPackageDir } from '../lib/cli/train';
+import { missingTrainingDependencies, pythonForTraining } from '../lib/cli/train';
+import { exportSequenceModels, ITEMS } from './helpers/sequence-model';
 
 const python = pythonForTraining();
 const missing = missingTrainingDependencies(python);
@@ -20,46 +20,14 @@ const generator = suite('the sequence generator retrieves with what the user jus
 const test = missing ? generator.skip : generator;
 if (missing) console.log(`skipped: ${missing}`);
 
-const ITEMS = 40;
-// A log whose item ids are the ads' ids (decimal), so that the model's items are the corpus's ads.
-const exportScript = `
-import sys, torch
-from cangen_train.config import make_config
-from cangen_train.data import load_interactions
-from cangen_train.export import export_model
-from cangen_train.models.user_model import UserModel
-out = sys.argv[1]
-log = out + "/log.csv"
-with open(log, "w") as f:
-    f.write("user,item,timestamp,action\\n")
-    for u in range(10):
-        for k in range(${ITEMS}):
-            f.write(f"u{u},{(u * 7 + k) % ${ITEMS} + 1},{k * 60 + u},{'view' if k % 3 else 'buy'}\\n")
-inter = load_interactions(log)
-torch.manual_seed(3)
-cfg = make_config(dim=16, layers=2, heads=2, maxLen=12)
-model = UserModel(cfg, inter.num_items, len(inter.action_names)).eval()
-with torch.no_grad():
-    for p in model.parameters():
-        p.add_(torch.randn_like(p) * 0.1)
-export_model(model, out + "/model", inter)
-cfg = make_config(dim=16, layers=1, heads=2, maxLen=12, head="mol",
-                  mol={"queryComponents": 2, "itemComponents": 2, "componentDim": 8, "gatingWidth": 8, "temperature": 0.1})
-model = UserModel(cfg, inter.num_items, len(inter.action_names)).eval()
-with torch.no_grad():
-    for p in model.parameters():
-        p.add_(torch.randn_like(p) * 0.1)
-export_model(model, out + "/mol", inter)
-`;
-
 let work = '';
 let encoder: SequenceEncoder;
+let models: { dot: string; mol: string };
 generator.before(async () => {
   if (missing) return;
   work = mkdtempSync(join(os.tmpdir(), 'cangen-sequence-generator-'));
-  const made = spawnSync(python, ['-c', exportScript, work], { cwd: trainPackageDir, encoding: 'utf8', timeout: 300_000 });
-  assert.is(made.status, 0, `${made.stdout}\n${made.stderr}`);
-  encoder = await SequenceEncoder.load(join(work, 'model'));
+  models = exportSequenceModels(work);
+  encoder = await SequenceEncoder.load(models.dot);
 });
 generator.after(() => {
   encoder?.close();
@@ -135,8 +103,8 @@ test('by user id (stored history) and by the request\'s own history, filtered, e
 });
 
 test('a Mixture-of-Logits head: the exported scorer attached to the corpus ranks, filtered inside its scan', async () => {
-  const mol = await SequenceEncoder.load(join(work, 'mol'));
-  const scorer = await LearnedScorer.load(join(work, 'mol', 'scorer'));
+  const mol = await SequenceEncoder.load(models.mol);
+  const scorer = await LearnedScorer.load(join(models.mol, 'scorer'));
   const engine = await CandidateEngine.open({
     dim: mol.dim,
     sequence: { encoder: mol, scorer },

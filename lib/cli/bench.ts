@@ -54,8 +54,8 @@ async function serveChild(): Promise<void> {
   process.setSourceMapsEnabled?.(false);
   const t0 = performance.now();
   const config = serverConfig(args);
-  const { engine } = await buildEngine(config, { source: config.corpus === 'simulator' ? simulatorSource(config) : undefined, onProgress: progressBar('loading ads') });
-  const service = createService(engine, serverConfig(args));
+  const { engine, histories } = await buildEngine(config, { source: config.corpus === 'simulator' ? simulatorSource(config) : undefined, onProgress: progressBar('loading ads') });
+  const service = createService(engine, serverConfig(args), undefined, histories);
   const url = await service.start();
   const loadSeconds = (performance.now() - t0) / 1000;
   // Memory after loading, after a short idle pause (no forced GC: the heap may still hold some of

@@ -13,14 +13,14 @@ function historyWhere(config: ServiceConfig): string {
 
 export async function runServe(file: string | undefined, overrides: Partial<ServiceConfig>, print: (line: string) => void = console.log) {
   const config = loadConfig({ file, overrides });
-  const { engine } = await buildEngine(config, {
+  const { engine, histories } = await buildEngine(config, {
     source: config.corpus === 'simulator' ? simulatorSource(config) : undefined,
     onProgress: progressBar('loading ads'),
     log: (line) => print(line),
   });
-  const service = createService(engine, config);
+  const service = createService(engine, config, undefined, histories);
   const address = await service.start();
-  print(`cangen listening on ${address} (${engine.store.size} ads, scenarios ${engine.pipeline.scenarios.names.join(', ')}; corpus writes ${config.token ? 'need the token' : 'disabled'}; corpus ${config.dataDir ? `kept in ${config.dataDir}` : 'in memory only: set dataDir to keep it'}; user histories ${historyWhere(config)})`);
+  print(`cangen listening on ${address} (${engine.store.size} ads, scenarios ${engine.pipeline.scenarios.names.join(', ')}; corpus writes ${config.token ? 'need the token' : 'disabled'}; corpus ${config.dataDir ? `kept in ${config.dataDir}` : 'in memory only: set dataDir to keep it'}; user histories ${historyWhere(config)}${config.sequenceModel ? `; sequence model ${config.sequenceModel}` : ''})`);
   const shutdown = (signal: string) => {
     print(`${signal}: draining`);
     service.stop().then(

@@ -1,14 +1,22 @@
 /** Builds the service's engine from its configuration: index kind, embedder, corpus (on disk or in memory), state. */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { AdIndexOptions } from '../ad-index';
+import type { UserHistoryStore } from '../history';
 import { CandidateEngine } from '../orchestration/engine';
 import { HashedNgramEmbedder } from '../orchestration/embedders/hashed';
 import { OpenAIEmbedder } from '../orchestration/embedders/openai';
 import { ConfigError } from '../orchestration/errors';
 import type { UserFeatures } from '../orchestration/types';
+import { LearnedScorer } from '../scorer';
+import { SequenceEncoder } from '../sequence';
 import type { ServiceConfig } from './config';
+import { openServiceHistories } from './history';
 
 export interface BuiltEngine {
   engine: CandidateEngine;
+  /** The user-history store the sequence generator reads (open when config.sequenceModel is set): hand it to createService. */
+  histories?: UserHistoryStore;
 }
 
 /**
@@ -42,7 +50,10 @@ export async function buildEngine(config: ServiceConfig, options: BuildOptions =
         dim: config.embedder.dim,
         apiKey: config.embedder.apiKeyEnv ? process.env[config.embedder.apiKeyEnv] : undefined,
       });
-  const engine = await CandidateEngine.open({
+  const sequence = config.sequenceModel ? await openSequence(config, options.log) : undefined;
+  let engine: CandidateEngine;
+  try {
+    engine = await CandidateEngine.open({
     dim: config.dim,
     // nprobe / efSearch are the index's default search effort: every search of the engine uses them.
     index: { nprobe: config.nprobe, efSearch: config.efSearch, ...indexKind(config.index) },
@@ -58,7 +69,12 @@ export async function buildEngine(config: ServiceConfig, options: BuildOptions =
     embedderCacheSize: config.embedderCacheSize,
     embedderCallsPerSecond: config.embedderCallsPerSecond > 0 ? config.embedderCallsPerSecond : undefined,
     userFeatures: options.source?.userFeatures,
+    sequence,
   });
+  } catch (error) {
+    await closeSequence(sequence);
+    throw error;
+  }
   try {
     if (!engine.corpus.behavioural.isTrained && engine.store.size === 0 && !options.source) {
       throw new ConfigError(`Expected an index that needs no training for corpus 'empty' but received '${config.index}': use 'flat' or 'HNSW32', or start from the simulator corpus`);
@@ -67,9 +83,40 @@ export async function buildEngine(config: ServiceConfig, options: BuildOptions =
     await engine.restoreState();
   } catch (error) {
     await engine.close();
+    await closeSequence(sequence);
     throw error;
   }
-  return { engine };
+  return { engine, histories: sequence?.histories };
+}
+
+/** The trained user model of config.sequenceModel, its Mixture-of-Logits head if it has one, and the history store. */
+async function openSequence(config: ServiceConfig, log?: (line: string) => void) {
+  const dir = config.sequenceModel!;
+  const encoder = await SequenceEncoder.load(dir, { threads: config.threads });
+  let scorer: LearnedScorer | undefined;
+  try {
+    if (encoder.dim !== config.dim) {
+      throw new ConfigError(`Expected a sequence model of the service's dim ${config.dim} for sequenceModel but ${dir} has dim ${encoder.dim}`);
+    }
+    // The export's scorer/ directory: kind 'dot' needs nothing beyond the index; 'mol' is a LearnedScorer.
+    const scorerConfig = join(dir, 'scorer', 'config.json');
+    if (existsSync(scorerConfig) && (JSON.parse(readFileSync(scorerConfig, 'utf8')) as { kind?: string }).kind === 'mol') {
+      scorer = await LearnedScorer.load(join(dir, 'scorer'), { threads: config.threads });
+    }
+    const histories = await openServiceHistories(config, log ? (line) => log(line) : undefined);
+    return { encoder, scorer, histories };
+  } catch (error) {
+    encoder.close();
+    scorer?.close();
+    throw error;
+  }
+}
+
+async function closeSequence(sequence: Awaited<ReturnType<typeof openSequence>> | undefined): Promise<void> {
+  if (!sequence) return;
+  await sequence.histories.close();
+  sequence.encoder.close();
+  sequence.scorer?.close();
 }
 
 /**

@@ -97,6 +97,12 @@ export interface ServiceConfig {
   historyTtlSeconds: number;
   /** Events per POST /v1/events body. */
   eventsMaxBatch: number;
+  /**
+   * A trained user model (a directory written by `cangen train --out`): adds the 'sequence'
+   * generator, which encodes each user's stored history (POST /v1/events) or the request's
+   * `features.history`. Its dim must be the service's dim, and the ads' embeddings its item embeddings.
+   */
+  sequenceModel: string | undefined;
 }
 
 export const defaultConfig: ServiceConfig = {
@@ -147,6 +153,7 @@ export const defaultConfig: ServiceConfig = {
   historySnapshotIntervalMs: 60_000,
   historyTtlSeconds: 0,
   eventsMaxBatch: 1000,
+  sequenceModel: undefined,
 };
 
 const keys = Object.keys(defaultConfig);
@@ -198,6 +205,7 @@ export const environment: Record<string, keyof ServiceConfig> = {
   CANGEN_HISTORY_SNAPSHOT_INTERVAL_MS: 'historySnapshotIntervalMs',
   CANGEN_HISTORY_TTL_SECONDS: 'historyTtlSeconds',
   CANGEN_EVENTS_MAX_BATCH: 'eventsMaxBatch',
+  CANGEN_SEQUENCE_MODEL: 'sequenceModel',
 };
 
 const integers: (keyof ServiceConfig)[] = ['port', 'bodyLimit', 'saveIntervalMs', 'snapshotIntervalMs', 'dim', 'ads', 'threads', 'nprobe', 'efSearch', 'drainDelayMs', 'feedbackMaxAgeMs', 'feedbackMaxEvents', 'feedbackRate', 'feedbackBurst', 'feedbackDedupeSize',
@@ -243,6 +251,7 @@ function checkHistory(config: ServiceConfig, source: (key: string) => string): v
   if (config.historyStore === 'redis' && url === undefined) throw bad("a redis:// URL (CANGEN_REDIS_URL) for historyStore 'redis'", 'redisUrl', source('redisUrl'), url);
   if (typeof config.redisPrefix !== 'string') throw bad('a string', 'redisPrefix', source('redisPrefix'), config.redisPrefix);
   if (config.historyFile !== undefined && (typeof config.historyFile !== 'string' || config.historyFile === '')) throw bad('a file path', 'historyFile', source('historyFile'), config.historyFile);
+  if (config.sequenceModel !== undefined && (typeof config.sequenceModel !== 'string' || config.sequenceModel === '')) throw bad('a model directory', 'sequenceModel', source('sequenceModel'), config.sequenceModel);
 }
 
 /** Reads the file (if any) and the environment over the defaults. */

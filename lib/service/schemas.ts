@@ -34,6 +34,8 @@ export interface RetrieveLimits {
   maxTextLength: number;
   maxFilterNames: number;
   maxExcludeAds: number;
+  /** Events in a request's own history (the events kept per user). */
+  historyLength: number;
 }
 const errorReply = {
   type: 'object',
@@ -54,7 +56,19 @@ export function retrieveSchema(dim: number, limits: RetrieveLimits) {
         features: {
           type: 'object',
           additionalProperties: false,
-          properties: { embedding: vector(dim), shortTerm: vector(dim), text: text(limits.maxTextLength), geo: name(64), categories: names(limits.maxFilterNames) },
+          properties: {
+            embedding: vector(dim), shortTerm: vector(dim), text: text(limits.maxTextLength), geo: name(64), categories: names(limits.maxFilterNames),
+            history: {
+              type: 'object',
+              required: ['items'],
+              additionalProperties: false,
+              properties: {
+                items: { type: 'array', items: { anyOf: [name(256), { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }] }, maxItems: limits.historyLength },
+                actions: { type: 'array', items: name(64), maxItems: limits.historyLength },
+                times: { type: 'array', items: { type: 'number', minimum: 0 }, maxItems: limits.historyLength },
+              },
+            },
+          },
         },
         eligibility: {
           type: 'object',

@@ -182,7 +182,7 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
   const requireToken = tokenFor('corpus writes');
   const requireHistoryToken = tokenFor('user histories');
 
-  app.post<{ Body: Omit<RetrieveRequest, 'features' | 'eligibility'> & { features?: { embedding?: number[]; shortTerm?: number[]; text?: string; geo?: string; categories?: string[] }; eligibility?: { categories?: string[]; excludeAdvertisers?: string[]; excludeAds?: Id[] } } }>(
+  app.post<{ Body: Omit<RetrieveRequest, 'features' | 'eligibility'> & { features?: { embedding?: number[]; shortTerm?: number[]; text?: string; geo?: string; categories?: string[]; history?: { items: (string | number)[]; actions?: string[]; times?: number[] } }; eligibility?: { categories?: string[]; excludeAdvertisers?: string[]; excludeAds?: Id[] } } }>(
     '/v1/retrieve',
     {
       schema: retrieveSchema(engine.dim, config),
@@ -191,6 +191,12 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
     },
     async (request, reply) => {
       const b = request.body;
+      const history = b.features?.history;
+      for (const key of ['actions', 'times'] as const) {
+        if (history?.[key] && history[key].length !== history.items.length) {
+          return fail(reply, 400, 'ERR_INVALID_ARGUMENT', `Expected features.history.${key} to have one entry per item (${history.items.length}) but it has ${history[key].length}`);
+        }
+      }
       // A client that goes away before its answer stops the request's searches (native ones too).
       const abandoned = new AbortController();
       reply.raw.once('close', () => reply.raw.writableFinished || abandoned.abort());
@@ -200,7 +206,12 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
         scenario: b.scenario,
         k: b.k,
         deadlineMs: b.deadlineMs,
-        features: b.features && { ...b.features, embedding: floats(b.features.embedding), shortTerm: floats(b.features.shortTerm) },
+        features: b.features && {
+          ...b.features,
+          embedding: floats(b.features.embedding),
+          shortTerm: floats(b.features.shortTerm),
+          history: history && { ...history, items: history.items.map(String) },
+        },
         eligibility: b.eligibility && { ...b.eligibility, excludeAds: b.eligibility.excludeAds?.map(toId) },
       });
       // Feedback must name an id this service signed (the pipeline's own ids are a guessable counter).

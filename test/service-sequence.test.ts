@@ -1,0 +1,90 @@
+/**
+ * The service with a trained user model (sequenceModel): events posted to /v1/events drive a
+ * retrieve by user id alone, over real HTTP on loopback, and the answer is the float64 brute force
+ * over the eligible ads with the query the encoder gives for the stored history. Skipped (with a
+ * line saying why) where PyTorch is not installed.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { SequenceEncoder } from '../lib';
+import { missingTrainingDependencies, pythonForTraining } from '../lib/cli/train';
+import { buildEngine, createService, loadConfig } from '../lib/service';
+import { httpCall } from './helpers/http';
+import { exportSequenceModels, ITEMS } from './helpers/sequence-model';
+
+const missing = missingTrainingDependencies(pythonForTraining());
+const service = suite('the service retrieves by user id with a sequence model');
+const test = missing ? service.skip : service;
+if (missing) console.log(`skipped: ${missing}`);
+
+const token = 'test-token-0123456789abcdef';
+const auth = { authorization: `Bearer ${token}` };
+
+test('events in, retrieve by user id out; bad histories answer 400; a model of another dim is refused', async () => {
+  const work = mkdtempSync(join(os.tmpdir(), 'cangen-service-sequence-'));
+  try {
+    const models = exportSequenceModels(work);
+    const encoder = await SequenceEncoder.load(models.dot);
+    const dim = encoder.dim;
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        port: 0, corpus: 'empty', dim, drainDelayMs: 0, saveIntervalMs: 0, token, sequenceModel: models.dot,
+        scenarios: [{ name: 's', generators: ['sequence'], k: 5, overfetch: 1 }],
+      },
+    });
+    const { engine, histories } = await buildEngine(config);
+    const running = createService(engine, config, undefined, histories);
+    const base = await running.start();
+    try {
+      const ids = Array.from({ length: ITEMS }, (_, i) => String(i + 1));
+      const rows = encoder.rows(ids);
+      const table = encoder.itemEmbeddings();
+      const ads = ids.map((id, i) => ({ id, category: Number(id) % 4 === 0 ? 'x' : 'y', embedding: Array.from(table.subarray(rows[i]! * dim, (rows[i]! + 1) * dim)) }));
+      assert.is((await httpCall(base, 'PUT', '/v1/ads', { ads }, auth)).status, 200);
+      const seen = ['12', '3', '25', '7'];
+      const events = seen.map((item, i) => ({ userId: 'u9', item, action: 'view', time: 5000 + i }));
+      assert.is((await httpCall(base, 'POST', '/v1/events', { events }, auth)).status, 200);
+
+      const query = await encoder.encode({
+        items: encoder.rows(seen), offsets: Uint32Array.of(0, 4), actions: encoder.actionRows(seen.map(() => 'view')), times: Float64Array.of(5000, 5001, 5002, 5003),
+      });
+      const expected = ids
+        .filter((id) => Number(id) % 4 !== 0)
+        .map((id) => {
+          const row = rows[ids.indexOf(id)]!;
+          let s = 0;
+          for (let j = 0; j < dim; j++) s += query[j]! * table[row * dim + j]!;
+          return { id, s };
+        })
+        .sort((a, b) => b.s - a.s)
+        .slice(0, 5)
+        .map((x) => x.id);
+      const answer = await httpCall(base, 'POST', '/v1/retrieve', { userId: 'u9', scenario: 's', eligibility: { categories: ['y'] } });
+      assert.is(answer.status, 200, JSON.stringify(answer.json));
+      const candidates = (answer.json as { candidates: { adId: string; source: string }[] }).candidates;
+      assert.equal(candidates.map((c) => String(c.adId)), expected);
+      assert.ok(candidates.every((c) => c.source === 'sequence'));
+
+      const bad = await httpCall(base, 'POST', '/v1/retrieve', { userId: 'u9', scenario: 's', features: { history: { items: ['1', '2'], times: [1] } } });
+      assert.is(bad.status, 400);
+      assert.match(JSON.stringify(bad.text), /features\.history\.times to have one entry per item \(2\)/);
+    } finally {
+      await running.stop();
+      encoder.close();
+    }
+
+    const wrongDim = loadConfig({ env: {}, overrides: { port: 0, corpus: 'empty', dim: dim + 1, sequenceModel: models.dot } });
+    await buildEngine(wrongDim).then(
+      () => assert.unreachable('built'),
+      (error) => assert.match((error as Error).message, new RegExp(`service's dim ${dim + 1} for sequenceModel`)),
+    );
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+service.run();
