@@ -1,7 +1,7 @@
 /**
  * Retrieval quality of the trained user models on public data, beside the published anchors.
  *
- *   npx tsx bench/quality.ts [--only NAME[,NAME]] [--group headline|ablation|all] [--retrain]
+ *   npx tsx bench/quality.ts [--only NAME[,NAME]] [--group headline|ablation|all] [--retrain] [--serve]
  *                            [--max-minutes N] [--threads N] [--data-root DIR] [--models DIR] [--out DIR] [--record]
  *
  * Each run trains with the Python trainer (train/, through the same launcher as `cangen train`)
@@ -9,12 +9,16 @@
  * a run whose directory already holds results.json is reused unless --retrain. Data comes from
  * --data-root (default $CANGEN_DATA, else ../shared/data): never copied into the repository.
  * Prints the table and writes quality-<name>.json per run (config, seed, epochs, wall time, machine,
- * protocol, anchors) to results/, or with --record to bench/results/.
+ * protocol, anchors) to results/, or with --record to bench/results/. With --serve, each model is also
+ * evaluated through cangen's serving path (bench/quality-serve.ts: SequenceEncoder + exact and HNSW
+ * indexes) beside the trainer's own evaluation of the same users, into quality-serve-<name>.json.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { runTrain } from '../lib/cli/train';
 import { resultsDir } from './flags';
+import { machineInfo } from './machine';
+import { dataFlags, serveQuality, serveTable } from './quality-serve';
 
 interface Anchor { name: string; hr10: number; ndcg10: number; source: string }
 interface Run { name: string; group: 'headline' | 'ablation'; dataset: string; protocol: 'gr' | 's3rec'; minutes: number; args: string[] }
@@ -95,6 +99,7 @@ async function main(): Promise<void> {
   if (!existsSync(dataRoot)) throw new Error(`No data at ${dataRoot}: pass --data-root DIR or set CANGEN_DATA (see docs/TRAINING.md)`);
   mkdirSync(outDir, { recursive: true });
   const rows: string[] = [];
+  const serveTables: string[] = [];
   for (const run of selected) {
     const dir = join(modelsDir, `quality-${run.name}`);
     const box = minutes ?? String(run.minutes);
@@ -116,12 +121,22 @@ async function main(): Promise<void> {
     };
     writeFileSync(join(outDir, `quality-${run.name}.json`), `${JSON.stringify(record, null, 2)}\n`);
     const vs = (anchors[run.dataset] ?? []).map((a) => `${a.name} ${(test['hr@10']! / a.hr10).toFixed(2)}x/${(test['ndcg@10']! / a.ndcg10).toFixed(2)}x`);
+    if (args.includes('--serve')) {
+      const quality = await serveQuality(dir, dataFlags(run.args, dataRoot), { threads: Number(threads ?? 0) });
+      const table = serveTable(run.name, quality);
+      serveTables.push(table);
+      writeFileSync(join(outDir, `quality-serve-${run.name}.json`), `${JSON.stringify({
+        run: run.name, dataset: run.dataset, date: new Date().toISOString(), machine: machineInfo(), model: dir, ...quality,
+        goals: { exactWithin: 0.002, annRelativeHrLossBelow: 0.01 },
+      }, null, 2)}\n`);
+    }
     rows.push([run.name.padEnd(28), run.protocol.padEnd(6), ...['hr@10', 'ndcg@10', 'hr@50', 'ndcg@50', 'hr@200', 'ndcg@200']
       .map((k) => test[k]!.toFixed(4).padStart(8)), String(results.epochs).padStart(6), String(results.secondsPerEpoch ?? '-').padStart(8),
     String(Math.round(results.peakMemoryMiB)).padStart(7), `  ${results.stoppedBy}; vs ${vs.join(', ')}`].join(' '));
   }
   console.log(`\n${'run'.padEnd(28)} ${'proto'.padEnd(6)}    HR@10  NDCG@10    HR@50  NDCG@50   HR@200 NDCG@200 epochs    s/ep  MiB`);
   for (const row of rows) console.log(row);
+  for (const table of serveTables) console.log(`\nthrough cangen's serving path (goal: exact within 0.002 of torch; ANN HR@10 loss < 1%):\n${table}`);
   console.log('\nanchors (HR@10 / NDCG@10):');
   for (const [dataset, list] of Object.entries(anchors)) {
     console.log(`  ${dataset}: ${list.map((a) => `${a.name} ${a.hr10} / ${a.ndcg10} (${a.source})`).join('; ')}`);

@@ -54,7 +54,7 @@ test('by user id (stored history) and by the request\'s own history, filtered, e
   const engine = await CandidateEngine.open({
     dim: encoder.dim,
     sequence: { encoder, histories },
-    scenarios: [{ name: 's', generators: ['sequence'], k: 8, overfetch: 1 }],
+    scenarios: [{ name: 's', generators: ['sequence'], k: 8, overfetch: 1, deadlineMs: 10_000 }],
   });
   const dim = encoder.dim;
   const rows = encoder.rows(Array.from({ length: ITEMS }, (_, i) => String(i + 1)));
@@ -108,7 +108,7 @@ test('a Mixture-of-Logits head: the exported scorer attached to the corpus ranks
   const engine = await CandidateEngine.open({
     dim: mol.dim,
     sequence: { encoder: mol, scorer },
-    scenarios: [{ name: 's', generators: ['sequence'], k: 6, overfetch: 1 }],
+    scenarios: [{ name: 's', generators: ['sequence'], k: 6, overfetch: 1, deadlineMs: 10_000 }],
   });
   assert.is(scorer.attachedIndex, engine.corpus.behavioural);
   const dim = mol.dim;

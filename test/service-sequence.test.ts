@@ -33,7 +33,7 @@ test('events in, retrieve by user id out; bad histories answer 400; a model of a
       env: {},
       overrides: {
         port: 0, corpus: 'empty', dim, drainDelayMs: 0, saveIntervalMs: 0, token, sequenceModel: models.dot,
-        scenarios: [{ name: 's', generators: ['sequence'], k: 5, overfetch: 1 }],
+        scenarios: [{ name: 's', generators: ['sequence'], k: 5, overfetch: 1, deadlineMs: 5000 }],
       },
     });
     const { engine, histories } = await buildEngine(config);

@@ -42,11 +42,9 @@ export async function readSequenceModel(dir: string): Promise<LoadedSequenceMode
   const configPath = join(dir, 'config.json');
   const weightsPath = join(dir, 'model.safetensors');
   const itemsPath = join(dir, 'items.txt');
-  const [configText, weights, itemsText] = await Promise.all([
-    readOrExplain(configPath, layout),
-    readOrExplain(weightsPath, layout),
-    readOrExplain(itemsPath, layout),
-  ]);
+  // The config first: a directory that is not a model at all is reported by it, whichever read fails first.
+  const configText = await readOrExplain(configPath, layout);
+  const [weights, itemsText] = await Promise.all([readOrExplain(weightsPath, layout), readOrExplain(itemsPath, layout)]);
   const config = parseSequenceConfig(configText.toString('utf8'), configPath);
   const tensors = parseSafetensors(weights, weightsPath);
   checkSequenceTensors(config, tensors, weightsPath);
