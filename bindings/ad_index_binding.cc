@@ -138,11 +138,7 @@ Napi::Object FilterBinding::Wrap(Napi::Env env, std::shared_ptr<const CompiledFi
 }
 
 std::shared_ptr<const CompiledFilter> FilterBinding::FilterOf(const Napi::Value& value, const char* name) {
-  Napi::Env env = value.Env();
-  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(GetInstanceData(env).filterConstructor.Value())) {
-    throw Napi::TypeError::New(env, std::string("Expected a NativeFilter for ") + name);
-  }
-  return Unwrap(value.As<Napi::Object>())->filter;
+  return UnwrapHandle<FilterBinding>(value, &InstanceData::filterConstructor, "NativeFilter", name)->filter;
 }
 
 Napi::Value FilterBinding::Count(const Napi::CallbackInfo& info) {
@@ -182,11 +178,7 @@ AdIndexBinding::AdIndexBinding(const Napi::CallbackInfo& info) : Napi::ObjectWra
 }
 
 std::shared_ptr<AdIndex> AdIndexBinding::IndexOf(const Napi::Value& value, const char* name) {
-  Napi::Env env = value.Env();
-  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(GetInstanceData(env).adIndexConstructor.Value())) {
-    throw Napi::TypeError::New(env, std::string("Expected a NativeAdIndex for ") + name);
-  }
-  return Unwrap(value.As<Napi::Object>())->Open(env);
+  return UnwrapHandle<AdIndexBinding>(value, &InstanceData::adIndexConstructor, "NativeAdIndex", name)->Open(value.Env());
 }
 
 std::shared_ptr<AdIndex> AdIndexBinding::Open(Napi::Env env) const {

@@ -3,6 +3,8 @@
 // lib/ registered and the constructors needed to make objects from native code.
 #include <napi.h>
 
+#include <string>
+
 namespace cangen::bindings {
 
 struct InstanceData {
@@ -13,5 +15,17 @@ struct InstanceData {
 };
 
 InstanceData& GetInstanceData(Napi::Env env);
+
+// The wrapper behind a JavaScript handle that `constructor` (one of InstanceData's) made; a
+// TypeError naming the expected `type` and the argument `name` for anything else.
+template <typename Binding>
+Binding* UnwrapHandle(const Napi::Value& value, Napi::FunctionReference InstanceData::*constructor, const char* type,
+                      const char* name) {
+  const Napi::FunctionReference& made = GetInstanceData(value.Env()).*constructor;
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(made.Value())) {
+    throw Napi::TypeError::New(value.Env(), std::string("Expected a ") + type + " for " + name);
+  }
+  return Binding::Unwrap(value.As<Napi::Object>());
+}
 
 }  // namespace cangen::bindings

@@ -182,11 +182,8 @@ SequenceEncoderBinding::SequenceEncoderBinding(const Napi::CallbackInfo& info)
 }
 
 std::shared_ptr<const SequenceEncoder> SequenceEncoderBinding::EncoderOf(const Napi::Value& value, const char* name) {
-  Napi::Env env = value.Env();
-  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(GetInstanceData(env).sequenceEncoderConstructor.Value())) {
-    throw Napi::TypeError::New(env, std::string("Expected a NativeSequenceEncoder for ") + name);
-  }
-  return Unwrap(value.As<Napi::Object>())->Open(env);
+  return UnwrapHandle<SequenceEncoderBinding>(value, &InstanceData::sequenceEncoderConstructor, "NativeSequenceEncoder", name)
+      ->Open(value.Env());
 }
 
 std::shared_ptr<const SequenceEncoder> SequenceEncoderBinding::Open(Napi::Env env) const {
