@@ -4,7 +4,13 @@
  * distinct item and action name of the batch once, so an encoder maps a name to its model row once
  * (`mapItems`) and then gathers by code, with no object per event.
  */
-import type { StoredEvent } from './types';
+
+/** An event after validation: ids as strings, '' for no action. */
+export interface StoredEvent {
+  item: string;
+  action: string;
+  time: number;
+}
 
 export class HistoryBatch {
   /** The users, in the order asked. */

@@ -3,7 +3,9 @@
  * Two implementations share the UserHistoryStore interface: in-process (memory-store.ts, snapshots
  * on disk) and Redis (redis-store.ts, shared by service replicas).
  */
-import type { HistoryBatch } from './batch';
+import type { HistoryBatch, StoredEvent } from './batch';
+
+export type { StoredEvent };
 
 /** One thing a user did. */
 export interface HistoryEvent {
@@ -13,13 +15,6 @@ export interface HistoryEvent {
   /** Action type ('view', 'click', 'cart' ...); none when the log has no actions. */
   action?: string;
   /** When, in seconds (Unix time or any clock of the caller's; finite, >= 0). */
-  time: number;
-}
-
-/** An event after validation: ids as strings, '' for no action. */
-export interface StoredEvent {
-  item: string;
-  action: string;
   time: number;
 }
 

@@ -9,14 +9,9 @@ import { integerIn, invalid, knownOptions } from '../validate';
 import { withCallerStack } from '../caller-stack';
 import { withPrivateInputs } from '../private-input';
 import type { SequenceConfig } from './config';
-import { checkHistories, type SequenceHistories } from './histories';
+import { checkHistories, type SequenceEncodeOptions, type SequenceHistories } from './histories';
 import { readSequenceModel, toNativeSequenceModel } from './model';
 import { defaultSessionBytes, SequenceSessions, type SequenceSessionOptions } from './sessions';
-
-export interface SequenceEncodeOptions {
-  /** Threads for this call; 0 (default) uses the encoder's setting. */
-  threads?: number;
-}
 
 export interface SequenceEncoderOptions {
   /** Threads per encode; 0 (default) uses every core of cangen's thread budget. */

@@ -49,3 +49,8 @@ export function checkHistories(histories: SequenceHistories): { items: Int32Arra
   }
   return { items, offsets, actions, times };
 }
+
+export interface SequenceEncodeOptions {
+  /** Threads for this call; 0 (default) uses the encoder's setting. */
+  threads?: number;
+}

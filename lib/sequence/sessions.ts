@@ -11,8 +11,7 @@ import type { NativeSequenceSessionStats, NativeSequenceSessions } from '../nati
 import { integerIn, invalid, knownOptions } from '../validate';
 import { withCallerStack } from '../caller-stack';
 import { withPrivateInputs } from '../private-input';
-import type { SequenceEncodeOptions } from './encoder';
-import { checkHistories, type SequenceHistories } from './histories';
+import { checkHistories, type SequenceEncodeOptions, type SequenceHistories } from './histories';
 
 /** The default byte budget of a session cache: 256 MiB. */
 export const defaultSessionBytes = 256 * 2 ** 20;
