@@ -423,6 +423,15 @@ generators('a learned scorer in full mode reads the engine\'s corpus: filtered i
     () => assert.unreachable('opened'),
     (error) => assert.match((error as Error).message, /no ads of its own/),
   );
+  // Built with `new`, the same engine stays up: `ready` rejects, and so do requests that use the scorer.
+  const built = new CandidateEngine({ dim, scorer: new LearnedScorerAdapter(own), scenarios: [{ name: 's', generators: ['scorer'], k: 3, deadlineMs: 5000 }] });
+  await new Promise((resolve) => setTimeout(resolve, 50));  // an unhandled rejection would have ended the process here
+  await built.ready.then(() => assert.unreachable('ready'), (error) => assert.match((error as Error).message, /no ads of its own/));
+  await built.retrieve({ userId: 'u', scenario: 's', features: { shortTerm: user } }).then(
+    () => assert.unreachable('retrieved'),
+    (error) => assert.match((error as Error).message, /no ads of its own/),
+  );
+  await built.close();
 });
 
 generators('content generator finds cold-start ads by text; they graduate with an embedding', async () => {

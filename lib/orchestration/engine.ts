@@ -112,7 +112,7 @@ export class CandidateEngine {
   readonly stateFile: string | undefined;
   /**
    * Resolves once the scorer is attached to the corpus (at once for the default scorer). open()
-   * awaits it; an engine built with `new` serves learned-scorer requests after it (they wait).
+   * awaits it; an engine built with `new` serves learned-scorer requests after it (they wait for it, and fail with its error).
    */
   readonly ready: Promise<void>;
   private readonly userFeatures: ((userId: string) => UserFeatures | undefined) | undefined;
@@ -167,6 +167,7 @@ export class CandidateEngine {
     this.allocator = makeAllocator(options, scenarios);
     const scorer: Scorer = options.scorer ?? new DotProductScorer(behavioural);
     this.ready = Promise.all([scorer.attach?.(behavioural), sequence?.ready]).then(() => undefined);
+    this.ready.catch(() => undefined);  // reported to whoever awaits it (open() does), not an unhandled rejection
     const generators: CandidateGenerator[] = [
       new TwoTowerGenerator({ corpus: behavioural }),
       new ScorerGenerator({ scorer, mode: scorerMode, firstStage: behavioural }),
