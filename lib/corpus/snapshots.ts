@@ -4,8 +4,9 @@
  * into a temporary folder and renamed into place, so a folder with a manifest is complete; a file
  * damaged later fails its checksum on load and the next older snapshot is tried.
  */
-import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncPath } from '../atomic-file';
 import { AdIndex, type AdIndexOptions } from '../ad-index';
 
 interface Manifest {
@@ -102,11 +103,3 @@ function folderName(seq: number): string {
 }
 
 /** fsync a file or folder, so a rename after it cannot expose unwritten data. */
-async function syncPath(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}

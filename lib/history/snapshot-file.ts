@@ -11,7 +11,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
-import { writeFileAtomically } from '../orchestration/state-file';
+import { writeFileAtomically } from '../atomic-file';
 import type { EventRing } from './ring';
 
 const magic = Buffer.from('CGUSRHST', 'latin1');

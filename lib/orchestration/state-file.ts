@@ -2,8 +2,8 @@
  * Learned state on disk. A write goes to a temporary file in the same folder, is flushed, and is
  * renamed over the old file, so a crash leaves the old state or the new one, never half of one.
  */
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join, basename } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomically } from '../atomic-file';
 import { StateFileError } from './errors';
 
 export async function writeStateFile(path: string, state: unknown): Promise<void> {
@@ -11,34 +11,6 @@ export async function writeStateFile(path: string, state: unknown): Promise<void
     await writeFileAtomically(path, [JSON.stringify({ format: 'cangen-state', version: 1, savedAt: new Date().toISOString(), state })]);
   } catch (error) {
     throw new StateFileError(`Could not write state file ${path}: ${(error as Error).message}`);
-  }
-}
-
-/**
- * Writes `chunks` to `path` through a temporary file in the same folder (written, fsynced, renamed
- * over `path`, folder fsynced): a crash leaves the old file or the new one. Rejects with the file
- * system's error, the temporary file removed.
- */
-export async function writeFileAtomically(path: string, chunks: readonly (string | Uint8Array)[]): Promise<void> {
-  const folder = dirname(path);
-  const temp = join(folder, `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-  try {
-    await mkdir(folder, { recursive: true });
-    const file = await open(temp, 'w');
-    try {
-      // writeFile writes all of a chunk (looping over short writes) from the current position.
-      for (const chunk of chunks) await file.writeFile(chunk);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temp, path);
-    const dir = await open(folder, 'r');
-    await dir.sync().catch(() => undefined); // not every filesystem syncs folders
-    await dir.close();
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
   }
 }
 

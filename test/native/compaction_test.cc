@@ -60,15 +60,8 @@ void PrintTo(const KindCase& kind, std::ostream* out) { *out << kind.name; }
 class Model {
  public:
   Model(const KindCase& kind, uint32_t seed) : kind_(kind), rng_(seed) {
-    AnnConfig config;
-    config.kind = kind.kind;
-    config.dim = kDim;
-    config.metric = kind.metric;
-    config.nlist = 8;
+    AnnConfig config = cangen::testdata::smallConfig(kind.kind, kDim, kind.metric, kind.factory);
     config.nprobe = 8;
-    config.pqBytes = 4;
-    config.hnswM = 8;
-    config.factory = kind.factory;
     index_ = std::make_unique<AdIndex>(config, 1);
     if (!index_->isTrained()) {
       const std::vector<float> sample = gaussian(256 * 8);

@@ -27,6 +27,19 @@ inline AnnConfig flatConfig(int dim, Metric metric = Metric::InnerProduct) {
   return config;
 }
 
+// An index of `kind` small enough to train in a moment: 8 IVF lists, 4 PQ bytes, HNSW M 8.
+inline AnnConfig smallConfig(AnnKind kind, int dim, Metric metric, const char* factory = "") {
+  AnnConfig config;
+  config.kind = kind;
+  config.dim = dim;
+  config.metric = metric;
+  config.nlist = 8;
+  config.pqBytes = 4;
+  config.hnswM = 8;
+  config.factory = factory;
+  return config;
+}
+
 // An ad as a test's reference model holds it: the index must hold the same.
 struct ReferenceAd {
   std::vector<float> vector;

@@ -74,13 +74,7 @@ const KindCase kKinds[] = {
 void PrintTo(const KindCase& kind, std::ostream* out) { *out << kind.name; }
 
 std::unique_ptr<AdIndex> makeIndex(const KindCase& kind, Corpus& corpus) {
-  AnnConfig config;
-  config.kind = kind.kind;
-  config.dim = kDim;
-  config.metric = kind.metric;
-  config.nlist = 8;
-  config.pqBytes = 4;
-  config.hnswM = 8;
+  AnnConfig config = cangen::testdata::smallConfig(kind.kind, kDim, kind.metric);
   config.nprobe = 2;
   auto index = std::make_unique<AdIndex>(config, 1);
   if (kind.kind != AnnKind::Flat) {
