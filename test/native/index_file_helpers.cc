@@ -14,19 +14,14 @@
 #include <faiss/utils/distances.h>
 
 #include "common/crc32c.h"
+#include "test_data.h"
 
 namespace cangen::testing {
 
 std::vector<KindCase> allKindCases(int dim) {
   auto make = [dim](AnnKind kind, Metric metric) {
-    AnnConfig c;
-    c.kind = kind;
-    c.dim = dim;
-    c.metric = metric;
-    c.nlist = 8;
+    AnnConfig c = testdata::smallConfig(kind, dim, metric);
     c.nprobe = 4;
-    c.pqBytes = 4;
-    c.hnswM = 8;
     c.efConstruction = 40;
     return c;
   };
