@@ -69,6 +69,26 @@ class PromiseWorker : public Napi::AsyncWorker {
   ErrorCode code_ = ErrorCode::Internal;
 };
 
+// Runs `work` (returning a Napi::Value) on the main thread now and returns a Promise settled
+// with its result, or rejected with the typed error, as a PromiseWorker would: for calls smaller
+// than the hop to a worker thread and back.
+template <typename F>
+Napi::Promise SettledNow(Napi::Env env, F&& work) {
+  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+  try {
+    deferred.Resolve(work());
+  } catch (const Napi::Error& e) {
+    deferred.Reject(e.Value());
+  } catch (const Error& e) {
+    deferred.Reject(MakeError(env, e.code(), e.what()).Value());
+  } catch (const std::bad_alloc&) {
+    deferred.Reject(MakeError(env, ErrorCode::Internal, "Out of memory").Value());
+  } catch (const std::exception& e) {
+    deferred.Reject(MakeError(env, ErrorCode::Internal, e.what()).Value());
+  }
+  return deferred.Promise();
+}
+
 // A PromiseWorker made of two lambdas, for operations that need no class of their own: `work`
 // runs off the main thread; `build` (optional) makes the resolved value on the main thread.
 class Task : public PromiseWorker {

@@ -160,6 +160,18 @@ class EncodeWorker : public PromiseWorker {
   std::vector<float> queries_;
 };
 
+// A call whose sessions hold all but a few events (an append) costs less than the hop to a worker
+// thread and back (tens of microseconds): up to this many multiply-adds, it runs on the main thread.
+constexpr double kInlineMacs = 5e5;
+
+bool RunsInline(const SequenceSessionCache& cache, const std::vector<std::string>& users, const SequenceBatch& batch) {
+  try {
+    return cache.plannedMacs(users, batch) <= kInlineMacs;
+  } catch (const Error&) {
+    return false;  // invalid input: the worker rejects with the error
+  }
+}
+
 size_t OutputsOf(const SequenceBatch& batch, const SequenceEncoder& encoder) {
   return static_cast<size_t>(batch.users) * encoder.interests() * encoder.dim();
 }
@@ -253,6 +265,13 @@ Napi::Value SequenceSessionsBinding::Encode(const Napi::CallbackInfo& info) {
   const int threads = IntArg(info[4], "threads", 0, 4096);
   auto users = std::make_shared<std::vector<std::string>>(StringsArg(info[5], "users"));
   const size_t outputs = OutputsOf(arg.batch, cache->encoder());
+  if (RunsInline(*cache, *users, arg.batch)) {
+    return SettledNow(env, [&] {
+      std::vector<float> queries(outputs);
+      cache->encodeHere(*users, arg.batch, queries.data());
+      return CopyToTypedArray(env, queries);
+    });
+  }
   auto encode = [cache, users, threads](const SequenceBatch& batch, float* out) { cache->encode(*users, batch, out, threads); };
   return (new EncodeWorker(env, std::move(arg), outputs, encode))->Start();
 }

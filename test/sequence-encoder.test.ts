@@ -279,4 +279,37 @@ test('sessions: batches with repeated users, unknown ids, edited histories, evic
   }
 });
 
+test('sessions: an append runs without the hop to a worker thread', async () => {
+  const c = cases.find((x) => x.name.startsWith('hstu') && x.times)!;
+  const encoder = await SequenceEncoder.load(c.dir);
+  const sessions = encoder.sessions();
+  try {
+    const L = encoder.maxLen;
+    await sessions.encode(['a'], prefix(c, 4, L - 1));
+    // Keep every libuv worker busy with large encodes: an append that went through a worker
+    // would wait for one of them; one run on the main thread settles first. (Inputs under 1 MiB
+    // reach the native call at once; larger ones are first copied in slices, asynchronously.)
+    const h = historiesOf(c);
+    const copies = Math.floor(2 ** 20 / Float64Array.BYTES_PER_ELEMENT / h.items.length);
+    const big: SequenceHistories = {
+      items: new Int32Array(h.items.length * copies), offsets: new Uint32Array(h.offsets.length * copies - copies + 1),
+      times: new Float64Array(h.items.length * copies),
+    };
+    for (let k = 0; k < copies; k++) {
+      big.items.set(h.items, k * h.items.length);
+      big.times!.set(h.times!, k * h.items.length);
+      for (let u = 1; u < h.offsets.length; u++) big.offsets[k * (h.offsets.length - 1) + u] = k * h.items.length + h.offsets[u]!;
+    }
+    const pool = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    const busy = Array.from({ length: pool }, () => encoder.encode(big, { threads: 1 }).then(() => 'worker'));
+    const append = sessions.encode(['a'], prefix(c, 4, L)).then(() => 'append');
+    assert.is(await Promise.race([append, ...busy]), 'append');
+    await Promise.all(busy);
+    assert.equal(Array.from(await append.then(() => sessions.encode(['a'], prefix(c, 4, L)))), Array.from(await encoder.encode(prefix(c, 4, L))));
+  } finally {
+    sessions.close();
+    encoder.close();
+  }
+});
+
 parity.run();

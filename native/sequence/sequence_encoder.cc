@@ -37,6 +37,13 @@ std::vector<float> buildItemTable(const SequenceModel& m) {
 
 constexpr float kLogWeightFloor = -60.0f;  // the trainer's LOG_WEIGHT_FLOOR
 
+// Per layer: the projections (HSTU: uvqk and out, 5 d^2; SASRec: qkv, out and the 4d FFN, 12 d^2)
+// and scores plus weighted values over up to maxLen keys (2 maxLen d).
+double macsPerEventOf(const SequenceModel& m) {
+  const double d = m.dim, projections = m.kind == SequenceKind::Hstu ? 5 * d * d : 12 * d * d;
+  return m.layers() * (projections + 2.0 * m.maxLen * d);
+}
+
 }  // namespace
 
 void validateSequenceBatch(const SequenceBatch& b) {
@@ -66,7 +73,7 @@ void validateSequenceBatch(const SequenceBatch& b) {
 
 SequenceEncoder::SequenceEncoder(const SequenceModel& m)
     : dim_(m.dim), interests_(m.interests), maxLen_(m.maxLen), numItems_(m.numItems), numActions_(m.numActions),
-      usesTimes_(m.kind == SequenceKind::Hstu && m.useTimes), normalizeQuery_(m.normalizeQuery) {
+      usesTimes_(m.kind == SequenceKind::Hstu && m.useTimes), normalizeQuery_(m.normalizeQuery), macsPerEvent_(macsPerEventOf(m)) {
   validateSequenceModel(m);
   itemTable_ = buildItemTable(m);
   actionWeight_ = m.actionWeight;
@@ -127,29 +134,41 @@ void SequenceEncoder::fillTokens(const SequenceBatch& b, const std::vector<uint3
   }
 }
 
-SessionUse SequenceEncoder::encodeUser(const SequenceBatch& b, int64_t user, SequenceSession* session, float* out) const {
-  const int d = dim_;
-  // The most recent maxLen known events, oldest first.
+// The most recent maxLen known events of `user`, oldest first.
+std::vector<uint32_t> SequenceEncoder::windowOf(const SequenceBatch& b, int64_t user) const {
   std::vector<uint32_t> events;
   for (uint32_t e = b.offsets[user + 1]; e > b.offsets[user] && static_cast<int>(events.size()) < maxLen_; --e) {
     const int32_t row = b.items[e - 1];
     if (row >= 1 && row <= numItems_) events.push_back(e - 1);
   }
   std::reverse(events.begin(), events.end());
+  return events;
+}
+
+// Only HSTU reuses a session, and only for a window of real events (see encodeWithSession).
+SessionUse SequenceEncoder::planWindow(const SequenceBatch& b, const std::vector<uint32_t>& events, const SequenceSession* session) const {
+  SessionUse use;
+  if (events.empty()) return use;
+  if (hstu_ && session) use.reused = reusableEvents(*session, b, events, usesTimes_ && b.times);
+  use.encoded = static_cast<int>(events.size()) - use.reused;
+  return use;
+}
+
+SessionUse SequenceEncoder::plan(const SequenceBatch& b, int64_t user, const SequenceSession* session) const {
+  return planWindow(b, windowOf(b, user), session);
+}
+
+SessionUse SequenceEncoder::encodeUser(const SequenceBatch& b, int64_t user, SequenceSession* session, float* out) const {
+  const int d = dim_;
+  const std::vector<uint32_t> events = windowOf(b, user);
   const bool padding = events.empty();
   const int n = padding ? 1 : static_cast<int>(events.size());
   std::vector<double> times(n, 0.0);
   if (b.times)
     for (size_t j = 0; j < events.size(); ++j) times[j] = b.times[events[j]];
   const double* encoderTimes = usesTimes_ && b.times ? times.data() : nullptr;
-  SessionUse use;
-  if (hstu_ && session && !padding) {
-    use.reused = reusableEvents(*session, b, events, encoderTimes != nullptr);
-    if (use.reused == 0) session->clear();
-  } else if (session) {
-    session->clear();
-  }
-  use.encoded = padding ? 0 : n - use.reused;
+  const SessionUse use = planWindow(b, events, session);
+  if (session && use.reused == 0) session->clear();
   // Tokens (zero for the padding window): only the new ones, unless the long-term pool reads all.
   std::vector<float> tokens(static_cast<size_t>(n) * d, 0.0f);
   fillTokens(b, events, longProj_ ? 0 : use.reused, tokens.data());

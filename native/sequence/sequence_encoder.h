@@ -63,6 +63,12 @@ class SequenceEncoder {
   // positions count back from the last event, so every event moves: always the whole window.
   SessionUse encodeWithSession(const SequenceBatch& batch, int64_t user, SequenceSession& session, float* out) const;
 
+  // What encodeWithSession would reuse and encode for user `user` of `batch` (validated) with
+  // `session` (null: none), without encoding anything.
+  SessionUse plan(const SequenceBatch& batch, int64_t user, const SequenceSession* session) const;
+  // Multiply-adds of one encoded event attending to a full window (an upper bound per event).
+  double macsPerEvent() const { return macsPerEvent_; }
+
   int dim() const { return dim_; }
   int interests() const { return interests_; }
   int maxLen() const { return maxLen_; }
@@ -72,6 +78,8 @@ class SequenceEncoder {
 
  private:
   SessionUse encodeUser(const SequenceBatch& batch, int64_t user, SequenceSession* session, float* out) const;
+  std::vector<uint32_t> windowOf(const SequenceBatch& batch, int64_t user) const;
+  SessionUse planWindow(const SequenceBatch& batch, const std::vector<uint32_t>& events, const SequenceSession* session) const;
   void fillTokens(const SequenceBatch& batch, const std::vector<uint32_t>& events, int from, float* tokens) const;
   int reusableEvents(const SequenceSession& s, const SequenceBatch& b, const std::vector<uint32_t>& events, bool times) const;
   void fuseLongTerm(const float* tokens, int n, bool padding, float* state) const;
@@ -79,6 +87,7 @@ class SequenceEncoder {
 
   int dim_, interests_, maxLen_, numItems_, numActions_;
   bool usesTimes_, normalizeQuery_;
+  double macsPerEvent_;
   std::vector<float> itemTable_;
   std::vector<float> actionWeight_;
   std::unique_ptr<sequence::HstuEncoder> hstu_;

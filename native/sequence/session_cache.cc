@@ -1,5 +1,7 @@
 #include "sequence/session_cache.h"
 
+#include <algorithm>
+
 #include "common/error.h"
 #include "common/parallel.h"
 #include "common/threads.h"
@@ -12,6 +14,16 @@ SequenceSessionCache::SequenceSessionCache(std::shared_ptr<const SequenceEncoder
 }
 
 void SequenceSessionCache::encode(const std::vector<std::string>& users, const SequenceBatch& batch, float* out, int threads) {
+  ThreadLease lease(requestedThreads(threads, 0));
+  encodeUsers(users, batch, out, lease.threads());
+}
+
+void SequenceSessionCache::encodeHere(const std::vector<std::string>& users, const SequenceBatch& batch, float* out) {
+  encodeUsers(users, batch, out, 1);
+}
+
+// `threads`: already leased (or the calling thread alone).
+void SequenceSessionCache::encodeUsers(const std::vector<std::string>& users, const SequenceBatch& batch, float* out, int threads) {
   validateSequenceBatch(batch);
   if (users.size() != static_cast<size_t>(batch.users)) {
     throw Error(ErrorCode::DimensionMismatch, "Expected one user id per history (" + std::to_string(batch.users) +
@@ -23,13 +35,10 @@ void SequenceSessionCache::encode(const std::vector<std::string>& users, const S
   for (size_t u = 0; u < users.size(); ++u) sessions[u] = take(users[u]);
   std::vector<SessionUse> uses(users.size());
   const size_t perUser = static_cast<size_t>(encoder_->interests()) * encoder_->dim();
-  {
-    ThreadLease lease(requestedThreads(threads, 0));
-    parallelFor(lease.threads(), batch.users, 1, [&](int64_t u) {
-      if (!sessions[u]) sessions[u] = std::make_unique<SequenceSession>();
-      uses[u] = encoder_->encodeWithSession(batch, u, *sessions[u], out + u * perUser);
-    });
-  }
+  parallelFor(threads, batch.users, 1, [&](int64_t u) {
+    if (!sessions[u]) sessions[u] = std::make_unique<SequenceSession>();
+    uses[u] = encoder_->encodeWithSession(batch, u, *sessions[u], out + u * perUser);
+  });
   std::lock_guard<std::mutex> lock(mutex_);
   for (size_t u = 0; u < users.size(); ++u) {
     totals_.reusedEvents += uses[u].reused;
@@ -38,6 +47,18 @@ void SequenceSessionCache::encode(const std::vector<std::string>& users, const S
   for (size_t u = 0; u < users.size(); ++u) {
     if (sessions[u] && !sessions[u]->rows.empty()) put(users[u], std::move(sessions[u]));
   }
+}
+
+double SequenceSessionCache::plannedMacs(const std::vector<std::string>& users, const SequenceBatch& batch) const {
+  validateSequenceBatch(batch);
+  const int64_t count = std::min<int64_t>(batch.users, static_cast<int64_t>(users.size()));
+  int64_t events = 0;
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (int64_t u = 0; u < count; ++u) {
+    auto it = entries_.find(users[u]);
+    events += encoder_->plan(batch, u, it == entries_.end() ? nullptr : it->second.session.get()).encoded;
+  }
+  return static_cast<double>(events) * encoder_->macsPerEvent();
 }
 
 std::unique_ptr<SequenceSession> SequenceSessionCache::take(const std::string& user) {

@@ -32,6 +32,12 @@ class SequenceSessionCache {
   // As encoder.encode(batch, out, threads), user u's session being users[u]'s. A user named twice
   // in one call, or by two calls at once, is encoded in full by all but one of them.
   void encode(const std::vector<std::string>& users, const SequenceBatch& batch, float* out, int threads);
+  // As encode, one user after another on the calling thread, leasing nothing from the thread
+  // budget (so it never waits for one): for calls small enough to run on Node's main thread.
+  void encodeHere(const std::vector<std::string>& users, const SequenceBatch& batch, float* out);
+  // The multiply-adds encode(users, batch, ...) would spend with the sessions held now (an upper
+  // bound; validates the batch as encode does): lets a caller run a call this small inline.
+  double plannedMacs(const std::vector<std::string>& users, const SequenceBatch& batch) const;
   void forget(const std::vector<std::string>& users);
   void clear();
   SessionCacheStats stats() const;
@@ -43,6 +49,7 @@ class SequenceSessionCache {
     size_t bytes = 0;
     std::list<std::string>::iterator recency;
   };
+  void encodeUsers(const std::vector<std::string>& users, const SequenceBatch& batch, float* out, int threads);
   std::unique_ptr<SequenceSession> take(const std::string& user);
   void put(const std::string& user, std::unique_ptr<SequenceSession> session);
   void removeLocked(std::unordered_map<std::string, Entry>::iterator it);

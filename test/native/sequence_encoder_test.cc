@@ -219,4 +219,26 @@ TEST(SequenceSessionCache, KeepsTheMostRecentlyUsedWithinItsBudget) {
   EXPECT_EQ(none.stats().sessions, 0);
 }
 
+TEST(SequenceSessionCache, PlansOnlyTheEventsItWillEncode) {
+  auto encoder = std::make_shared<const SequenceEncoder>(smallHstu());
+  const double perEvent = 2 * (5.0 * 8 * 8 + 2.0 * 6 * 8);  // 2 layers, d 8, maxLen 6
+  EXPECT_EQ(encoder->macsPerEvent(), perEvent);
+  SequenceSessionCache cache(encoder, 1 << 20);
+  Histories first, grown, edited;
+  first.add({3, 5, 8});
+  grown.add({3, 5, 8, 0, 1, 99});  // one new known event; the unknown rows 0 and 99 count for nothing
+  edited.add({3, 6, 8, 1});        // an earlier event changed: all four again
+  EXPECT_EQ(cache.plannedMacs({"u"}, first.batch()), 3 * perEvent);
+  std::vector<float> out(2 * 8);
+  cache.encode({"u"}, first.batch(), out.data(), 1);
+  EXPECT_EQ(cache.plannedMacs({"u"}, grown.batch()), 1 * perEvent);
+  EXPECT_EQ(cache.plannedMacs({"v"}, grown.batch()), 4 * perEvent);  // no session
+  EXPECT_EQ(cache.plannedMacs({"u"}, edited.batch()), 4 * perEvent);
+  const SessionCacheStats before = cache.stats();
+  cache.encodeHere({"u"}, grown.batch(), out.data());
+  EXPECT_EQ(out, encode(*encoder, grown));
+  EXPECT_EQ(cache.stats().encodedEvents - before.encodedEvents, 1);
+  EXPECT_EQ(cache.stats().reusedEvents - before.reusedEvents, 3);
+}
+
 }  // namespace
