@@ -5,12 +5,15 @@
  * <out>/load-<date>.json with the machine and date.
  */
 import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { extname, join } from 'node:path';
 import { machine } from '../simulator/report';
 import { buildEngine, createService, loadConfig, type ServiceConfig } from '../service';
 import { simulatorSource } from '../simulator/service-corpus';
+import { defaultScenarios } from '../orchestration/engine';
+import { benchUser, seedHistories } from './bench-histories';
 import { progressBar } from './progress';
 
 export interface LoadBenchArgs {
@@ -24,7 +27,24 @@ export interface LoadBenchArgs {
   out: string;
   /** Appended to the file name: load-<date>-<tag>.json. */
   tag?: string;
+  /**
+   * A trained user model: the server adds the sequence generator (first in every default scenario,
+   * and alone in the scenario 'for-you'), bench users get stored histories before the load, and
+   * `eventRate` new events a second arrive during it.
+   */
+  sequenceModel?: string;
+  /** Every request's scenario (default: home, home, search, related in turn). */
+  scenario?: string;
+  /** Users the requests name (default 2000); with a sequence model, each has a stored history. */
+  historyUsers?: number;
+  eventRate?: number;
 }
+
+/** Writes (the bench users' events) need a token; the server listens on loopback for this run only. */
+const benchToken = 'cangen-bench-loopback-token';
+
+/** The scenario served by the sequence generator alone. */
+const sequenceOnly = { name: 'for-you', generators: ['sequence'], k: 200 };
 
 const childFlag = 'CANGEN_BENCH_SERVER';
 
@@ -38,11 +58,30 @@ interface Histogram {
 }
 type Autocannon = (options: Record<string, unknown>) => Promise<{ latency: Histogram; requests: Histogram; non2xx: number; errors: number; timeouts: number }>;
 
-function serverConfig(args: Pick<LoadBenchArgs, 'ads' | 'index' | 'nprobe' | 'efSearch'>): ServiceConfig {
+function serverConfig(args: Pick<LoadBenchArgs, 'ads' | 'index' | 'nprobe' | 'efSearch' | 'sequenceModel'>): ServiceConfig {
+  // The ads are the simulator's, in the model's dim (their embeddings are not the model's item
+  // embeddings: the cost of a search does not depend on them).
+  const sequence = args.sequenceModel
+    ? {
+        sequenceModel: args.sequenceModel,
+        token: benchToken,
+        sequenceSessionBytes: 2 ** 30,  // every bench user's session fits (about 200 KiB each at maxLen 200, dim 64)
+        dim: (JSON.parse(readFileSync(join(args.sequenceModel, 'config.json'), 'utf8')) as { dim: number }).dim,
+        scenarios: [...defaultScenarios.map((s) => ({ ...s, generators: ['sequence', ...s.generators] })), sequenceOnly],
+      }
+    : {};
   return loadConfig({
     env: {},
-    overrides: { port: 0, host: '127.0.0.1', ads: args.ads, index: args.index, nprobe: args.nprobe, efSearch: args.efSearch, embedder: { kind: 'hashed', dim: 64 }, saveIntervalMs: 0, drainDelayMs: 0 },
+    overrides: { port: 0, host: '127.0.0.1', ads: args.ads, index: args.index, nprobe: args.nprobe, efSearch: args.efSearch, embedder: { kind: 'hashed', dim: 64 }, saveIntervalMs: 0, drainDelayMs: 0, ...sequence },
   });
+}
+
+/** Mean seconds x 1000 of a Prometheus histogram's series matching `labels`, over all of them. */
+function meanMs(metrics: string, name: string, labels = ''): number {
+  const total = (suffix: string) =>
+    [...metrics.matchAll(new RegExp(`${name}_${suffix}\\{[^}]*${labels}[^}]*\\} ([0-9.e+-]+)`, 'g'))].reduce((a, m) => a + Number(m[1]), 0);
+  const count = total('count');
+  return count ? (total('sum') / count) * 1000 : NaN;
 }
 
 /** In the child: build, listen, report the address, serve until told to stop. */
@@ -89,7 +128,13 @@ export async function runLoadBench(args: LoadBenchArgs, print: (line: string) =>
       child.once('exit', (code) => reject(new Error(`the server exited with code ${code} before it was ready`)));
     });
     print(`server ready at ${ready.url} after ${ready.loadSeconds.toFixed(1)} s (${args.ads.toLocaleString('en-US')} ads, index ${args.index}, nprobe ${args.nprobe}, efSearch ${args.efSearch}; RSS ${ready.memoryMiB} MiB, JS heap ${ready.heapUsedMiB} MiB)`);
-    const scenarios = ['home', 'home', 'search', 'related'];
+    const scenarios = args.scenario ? [args.scenario] : ['home', 'home', 'search', 'related'];
+    const users = args.historyUsers ?? 2000;
+    const config = serverConfig(args);
+    const histories = args.sequenceModel
+      ? await seedHistories(ready.url, benchToken, args.sequenceModel, users, config.historyLength, config.eventsMaxBatch)
+      : undefined;
+    if (histories) print(`stored ${histories.seeded.toLocaleString('en-US')} events for ${users} users`);
     let n = 0;
     const run = async (rate: number, seconds: number) =>
       autocannon({
@@ -106,14 +151,17 @@ export async function runLoadBench(args: LoadBenchArgs, print: (line: string) =>
             headers: { 'content-type': 'application/json' },
             setupRequest: (req: Record<string, unknown>) => {
               n++;
-              return { ...req, body: JSON.stringify({ userId: `u${(n * 7919) % 2000}`, scenario: scenarios[n % scenarios.length] }) };
+              return { ...req, body: JSON.stringify({ userId: benchUser((n * 7919) % users), scenario: scenarios[n % scenarios.length] }) };
             },
           },
         ],
       });
-    await run(Math.min(200, args.rate), 3); // warm-up: JIT, caches, allocator priors
+    // Warm-up: JIT, caches, allocator priors, and a first encode of every user's history.
+    await run(Math.min(200, args.rate), Math.max(3, Math.ceil(users / 200)));
     const loadBefore = loadavg();
+    const trickle = histories?.trickle(args.eventRate ?? 50);
     const result = await run(args.rate, args.seconds);
+    const eventsPosted = await trickle?.stop();
     const loadAfter = loadavg();
     const metrics = await fetch(`${ready.url}/metrics`).then((r) => r.text());
     const summary = {
@@ -130,7 +178,10 @@ export async function runLoadBench(args: LoadBenchArgs, print: (line: string) =>
         heapUsedMiB: ready.heapUsedMiB,
         arrayBuffersMiB: ready.arrayBuffersMiB,
       },
-      load: { targetRate: args.rate, seconds: args.seconds, connections: 32, tool: 'autocannon 8 (fixed overall rate, loopback)' },
+      load: { targetRate: args.rate, seconds: args.seconds, connections: 32, tool: 'autocannon 8 (fixed overall rate, loopback)', scenarios, users },
+      sequence: args.sequenceModel
+        ? { model: args.sequenceModel, seededEvents: histories!.seeded, eventRate: args.eventRate ?? 50, eventsPosted, generatorMeanMs: meanMs(metrics, 'cangen_generator_duration_seconds', 'generator="sequence"') }
+        : undefined,
       // 1, 5 and 15-minute load averages just before and just after the measured run: on a
       // 2-core machine anything above ~2 means other work competed for the cores.
       loadAverage: { before: loadBefore.map((x) => Number(x.toFixed(2))), after: loadAfter.map((x) => Number(x.toFixed(2))) },
@@ -144,12 +195,8 @@ export async function runLoadBench(args: LoadBenchArgs, print: (line: string) =>
       },
       generatorTimeouts: [...metrics.matchAll(/cangen_generator_duration_seconds_count\{scenario="(\w+)",generator="([\w-]+)",status="timeout"\} (\d+)/g)].map((m) => ({ scenario: m[1], generator: m[2], count: Number(m[3]) })),
       // Time inside the pipeline (server side), from the service's own histogram.
-      pipelineMeanMs: (() => {
-        const sum = [...metrics.matchAll(/cangen_retrieve_duration_seconds_sum\{[^}]*\} ([0-9.e+-]+)/g)].reduce((a, m) => a + Number(m[1]), 0);
-        const count = [...metrics.matchAll(/cangen_retrieve_duration_seconds_count\{[^}]*\} (\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
-        return count ? (sum / count) * 1000 : NaN;
-      })(),
-      goal: { p99Ms: 20, rate: 1000, met: result.latency.p99 < 20 && result.requests.average >= 0.95 * 1000 && result.non2xx === 0 },
+      pipelineMeanMs: meanMs(metrics, 'cangen_retrieve_duration_seconds'),
+      goal: { p99Ms: 20, rate: args.rate, met: result.latency.p99 < 20 && result.requests.average >= 0.95 * args.rate && result.non2xx === 0 },
     };
     print(`load average before ${summary.loadAverage.before.join(' ')}, after ${summary.loadAverage.after.join(' ')}`);
     print(`pipeline mean ${summary.pipelineMeanMs.toFixed(2)} ms; rate ${summary.results.rps.toFixed(0)} req/s (target ${args.rate}), latency p50 ${result.latency.p50} ms, p90 ${result.latency.p90} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms; non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts}`);
@@ -159,8 +206,10 @@ export async function runLoadBench(args: LoadBenchArgs, print: (line: string) =>
     print(`wrote ${file}`);
     return summary;
   } finally {
-    child.send('stop');
-    await new Promise((r) => child.once('exit', r));
+    if (child.exitCode === null && child.connected) {
+      child.send('stop');
+      await new Promise((r) => child.once('exit', r));
+    }
   }
 }
 

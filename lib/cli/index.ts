@@ -13,6 +13,7 @@ Commands:
              --requests N (4000)  --ads N (20000)  --users N (2000)  --seed N (1)  --out DIR
   bench      Load test of the service (autocannon on loopback): see bench/load.ts
              --ads N (1000000)  --rate N (1000)  --seconds N (20)  --index FACTORY  --nprobe N (16)  --ef-search N (64)  --tag NAME  --out DIR (results)
+             --sequence-model DIR  --scenario NAME  --history-users N (2000)  --event-rate N (50): retrieve by user id with stored histories
   train      Train a sequential user model (HSTU or SASRec) on an interaction log and export it: see docs/TRAINING.md
              --data FILE  --model hstu|sasrec  --out DIR  (cangen train --help lists every flag)
   help       This text`;
@@ -35,6 +36,7 @@ export async function main(argv: string[]): Promise<number> {
       config: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, ads: { type: 'string' }, index: { type: 'string' },
       requests: { type: 'string' }, users: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
       rate: { type: 'string' }, seconds: { type: 'string' }, tag: { type: 'string' }, nprobe: { type: 'string' }, 'ef-search': { type: 'string' },
+      'sequence-model': { type: 'string' }, scenario: { type: 'string' }, 'history-users': { type: 'string' }, 'event-rate': { type: 'string' },
     },
     strict: true,
   });
@@ -70,6 +72,10 @@ export async function main(argv: string[]): Promise<number> {
         efSearch: integer(values['ef-search'], 'ef-search', 64),
         out: values.out ?? 'results',
         tag: values.tag,
+        sequenceModel: values['sequence-model'],
+        scenario: values.scenario,
+        historyUsers: integer(values['history-users'], 'history-users', 2000),
+        eventRate: integer(values['event-rate'], 'event-rate', 50),
       });
       return 0;
     }

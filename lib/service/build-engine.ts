@@ -104,7 +104,8 @@ async function openSequence(config: ServiceConfig, log?: (line: string) => void)
       scorer = await LearnedScorer.load(join(dir, 'scorer'), { threads: config.threads });
     }
     const histories = await openServiceHistories(config, log ? (line) => log(line) : undefined);
-    return { encoder, scorer, histories };
+    const sessions = config.sequenceSessionBytes > 0 ? encoder.sessions({ maxBytes: config.sequenceSessionBytes }) : (false as const);
+    return { encoder, scorer, histories, sessions };
   } catch (error) {
     encoder.close();
     scorer?.close();
@@ -115,6 +116,7 @@ async function openSequence(config: ServiceConfig, log?: (line: string) => void)
 async function closeSequence(sequence: Awaited<ReturnType<typeof openSequence>> | undefined): Promise<void> {
   if (!sequence) return;
   await sequence.histories.close();
+  if (sequence.sessions) sequence.sessions.close();
   sequence.encoder.close();
   sequence.scorer?.close();
 }

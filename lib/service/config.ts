@@ -103,6 +103,8 @@ export interface ServiceConfig {
    * `features.history`. Its dim must be the service's dim, and the ads' embeddings its item embeddings.
    */
   sequenceModel: string | undefined;
+  /** Bytes of per-user encoder sessions (keys and values of each layer; about 200 KiB a user at maxLen 200, dim 64, 2 layers); 0: none. */
+  sequenceSessionBytes: number;
 }
 
 export const defaultConfig: ServiceConfig = {
@@ -154,6 +156,7 @@ export const defaultConfig: ServiceConfig = {
   historyTtlSeconds: 0,
   eventsMaxBatch: 1000,
   sequenceModel: undefined,
+  sequenceSessionBytes: 256 * 2 ** 20,
 };
 
 const keys = Object.keys(defaultConfig);
@@ -206,11 +209,12 @@ export const environment: Record<string, keyof ServiceConfig> = {
   CANGEN_HISTORY_TTL_SECONDS: 'historyTtlSeconds',
   CANGEN_EVENTS_MAX_BATCH: 'eventsMaxBatch',
   CANGEN_SEQUENCE_MODEL: 'sequenceModel',
+  CANGEN_SEQUENCE_SESSION_BYTES: 'sequenceSessionBytes',
 };
 
 const integers: (keyof ServiceConfig)[] = ['port', 'bodyLimit', 'saveIntervalMs', 'snapshotIntervalMs', 'dim', 'ads', 'threads', 'nprobe', 'efSearch', 'drainDelayMs', 'feedbackMaxAgeMs', 'feedbackMaxEvents', 'feedbackRate', 'feedbackBurst', 'feedbackDedupeSize',
   'maxK', 'maxDeadlineMs', 'maxTextLength', 'maxFilterNames', 'maxExcludeAds', 'maxInFlight', 'filterCacheSize', 'embedderCacheSize', 'embedderCallsPerSecond',
-  'historyLength', 'historyMaxUsers', 'historySnapshotIntervalMs', 'historyTtlSeconds', 'eventsMaxBatch'];
+  'historyLength', 'historyMaxUsers', 'historySnapshotIntervalMs', 'historyTtlSeconds', 'eventsMaxBatch', 'sequenceSessionBytes'];
 const booleans: (keyof ServiceConfig)[] = ['log', 'trustProxy'];
 
 function bad(expected: string, key: string, source: string, value: unknown): ConfigError {
@@ -221,7 +225,7 @@ function check(config: ServiceConfig, source: (key: string) => string): ServiceC
   const ranges: Record<string, [number, number]> = { port: [0, 65535], bodyLimit: [1024, 1 << 30], saveIntervalMs: [0, 86_400_000], snapshotIntervalMs: [0, 86_400_000], dim: [1, 65536], ads: [0, 100_000_000], threads: [0, 4096], nprobe: [1, 1 << 24], efSearch: [1, 65536], drainDelayMs: [0, 600_000], feedbackMaxAgeMs: [1000, 30 * 86_400_000], feedbackMaxEvents: [1, 100_000], feedbackRate: [1, 10_000_000], feedbackBurst: [1, 100_000_000], feedbackDedupeSize: [1000, 100_000_000],
     maxK: [1, 100_000], maxDeadlineMs: [1, 60_000], maxTextLength: [1, 1 << 20], maxFilterNames: [1, 100_000], maxExcludeAds: [0, 1_000_000], maxInFlight: [1, 1_000_000],
     filterCacheSize: [1, 1_000_000], embedderCacheSize: [0, 10_000_000], embedderCallsPerSecond: [0, 1_000_000],
-    historyLength: [1, 100_000], historyMaxUsers: [1, 100_000_000], historySnapshotIntervalMs: [0, 86_400_000], historyTtlSeconds: [0, 315_360_000], eventsMaxBatch: [1, 100_000] };
+    historyLength: [1, 100_000], historyMaxUsers: [1, 100_000_000], historySnapshotIntervalMs: [0, 86_400_000], historyTtlSeconds: [0, 315_360_000], eventsMaxBatch: [1, 100_000], sequenceSessionBytes: [0, 2 ** 50] };
   for (const key of integers) {
     const v = config[key];
     const [lo, hi] = ranges[key]!;
