@@ -42,6 +42,8 @@ settings('environment variables, defaults and bad values', () => {
   const config = loadConfig({ env });
   assert.equal(historyStoreOptions(config), { kind: 'redis', url: 'redis://h:6379/2', prefix: 'app:', maxEvents: 64, ttlSeconds: 3600, log: undefined });
   assert.is(config.eventsMaxBatch, 50);
+  assert.is(config.sequenceSessionBytes, 256 * 2 ** 20);
+  assert.is(loadConfig({ env: { CANGEN_SEQUENCE_SESSION_BYTES: '0' } }).sequenceSessionBytes, 0);
   const underData = historyStoreOptions(loadConfig({ env: { CANGEN_DATA_DIR: '/data', CANGEN_HISTORY_MAX_USERS: '10' } }));
   assert.equal(underData, { kind: 'memory', maxEvents: 200, maxUsers: 10, snapshotFile: join('/data', 'user-histories.bin'), snapshotIntervalMs: 60_000, log: undefined });
   assert.is((historyStoreOptions(loadConfig({ env: {} })) as { snapshotFile?: string }).snapshotFile, undefined);
@@ -52,6 +54,7 @@ settings('environment variables, defaults and bad values', () => {
     [{ CANGEN_REDIS_URL: 'http://u:pw@h' }, /redis:\/\/ or rediss:\/\/ URL for redisUrl .* "http:\/\/u:\*\*\*@h"/],
     [{ CANGEN_HISTORY_LENGTH: '0' }, /integer between 1 and 100000 for historyLength/],
     [{ CANGEN_EVENTS_MAX_BATCH: 'lots' }, /eventsMaxBatch \(from environment variable CANGEN_EVENTS_MAX_BATCH\)/],
+    [{ CANGEN_SEQUENCE_SESSION_BYTES: '-1' }, /integer between 0 and \d+ for sequenceSessionBytes/],
   ];
   for (const [variables, pattern] of bad) {
     try {
