@@ -1,5 +1,7 @@
 #include "sequence/layers.h"
 
+#include "sequence/linear_kernels.h"
+
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define CANGEN_SEQUENCE_AVX2 1
@@ -17,47 +19,12 @@ Linear::Linear(const LinearWeights& w) : in_(w.in), out_(w.out), weightT_(static
   if (!w.bias.empty()) bias_ = w.bias;
 }
 
-#ifdef CANGEN_SEQUENCE_AVX2
-
-// y = x W^T + b in tiles of 4 rows x 16 outputs held in eight AVX2 registers: each weight vector
-// loaded feeds four rows, each input broadcast feeds sixteen outputs. Every output still sums its
-// inputs in order i = 0, 1, ..., so the tiling does not change the result.
 void Linear::apply(const float* x, int rows, float* y) const {
-  constexpr int kRows = 4, kCols = 16;
-  const int vectorCols = out_ / kCols * kCols;
-  for (int r0 = 0; r0 < rows; r0 += kRows) {
-    const int block = std::min(kRows, rows - r0);
-    for (int o0 = 0; o0 < vectorCols; o0 += kCols) {
-      __m256 acc[kRows][2];
-      const __m256 b0 = _mm256_loadu_ps(bias_.data() + o0), b1 = _mm256_loadu_ps(bias_.data() + o0 + 8);
-      for (int b = 0; b < kRows; ++b) acc[b][0] = b0, acc[b][1] = b1;
-      for (int i = 0; i < in_; ++i) {
-        const float* wi = weightT_.data() + static_cast<size_t>(i) * out_ + o0;
-        const __m256 w0 = _mm256_loadu_ps(wi), w1 = _mm256_loadu_ps(wi + 8);
-        for (int b = 0; b < block; ++b) {
-          const __m256 xi = _mm256_set1_ps(x[static_cast<size_t>(r0 + b) * in_ + i]);
-          acc[b][0] = _mm256_fmadd_ps(xi, w0, acc[b][0]);
-          acc[b][1] = _mm256_fmadd_ps(xi, w1, acc[b][1]);
-        }
-      }
-      for (int b = 0; b < block; ++b) {
-        float* yr = y + static_cast<size_t>(r0 + b) * out_ + o0;
-        _mm256_storeu_ps(yr, acc[b][0]);
-        _mm256_storeu_ps(yr + 8, acc[b][1]);
-      }
-    }
-    // The last out % 16 outputs, one at a time, with the same fused multiply-adds in the same order.
-    for (int b = 0; b < block; ++b) {
-      const float* xr = x + static_cast<size_t>(r0 + b) * in_;
-      float* yr = y + static_cast<size_t>(r0 + b) * out_;
-      for (int o = vectorCols; o < out_; ++o) {
-        float sum = bias_[o];
-        for (int i = 0; i < in_; ++i) sum = std::fma(xr[i], weightT_[static_cast<size_t>(i) * out_ + o], sum);
-        yr[o] = sum;
-      }
-    }
-  }
+  static const LinearKernel kernel = bestLinearKernel();
+  kernel(x, rows, weightT_.data(), bias_.data(), in_, out_, y);
 }
+
+#ifdef CANGEN_SEQUENCE_AVX2
 
 namespace {
 
@@ -97,19 +64,7 @@ void siluInPlace(float* x, size_t n) {
   }
 }
 
-#else  // a baseline without AVX2 (CANGEN_BASELINE_ARCH lowered): the same sums, one output at a time
-
-void Linear::apply(const float* x, int rows, float* y) const {
-  for (int r = 0; r < rows; ++r) {
-    const float* xr = x + static_cast<size_t>(r) * in_;
-    float* yr = y + static_cast<size_t>(r) * out_;
-    for (int o = 0; o < out_; ++o) {
-      float sum = bias_[o];
-      for (int i = 0; i < in_; ++i) sum = std::fma(xr[i], weightT_[static_cast<size_t>(i) * out_ + o], sum);
-      yr[o] = sum;
-    }
-  }
-}
+#else  // a baseline without AVX2 (CANGEN_BASELINE_ARCH lowered)
 
 void siluInPlace(float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) x[i] = silu(x[i]);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <memory>
 #include <random>
@@ -14,6 +15,7 @@
 
 #include "common/error.h"
 #include "sequence/encoders.h"
+#include "sequence/linear_kernels.h"
 #include "sequence/sequence_encoder.h"
 #include "sequence/session_cache.h"
 
@@ -90,6 +92,44 @@ std::vector<float> encode(const SequenceEncoder& encoder, const Histories& h) {
   std::vector<float> out(static_cast<size_t>(h.offsets.size() - 1) * encoder.interests() * encoder.dim());
   encoder.encode(h.batch(), out.data(), 1);
   return out;
+}
+
+TEST(SequenceLinear, EveryKernelGivesTheSameBitsAndMatchesFloat64) {
+  using namespace cangen::sequence;
+  std::vector<std::pair<const char*, LinearKernel>> kernels{{"scalar", linearScalar}};
+#if defined(__AVX2__) && defined(__FMA__)
+  kernels.push_back({"avx2", linearAvx2});
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl")) {
+    kernels.push_back({"avx512", linearAvx512});
+  } else {
+    std::printf("skipped: the AVX-512 kernel (this CPU has no AVX-512)\n");
+  }
+#endif
+  std::mt19937 rng(11);
+  for (int out : {1, 15, 16, 17, 31, 32, 33, 48, 64, 100, 256}) {
+    for (int rows : {1, 3, 4, 5, 8, 9, 17}) {
+      const int in = 1 + static_cast<int>(rng() % 70);
+      const std::vector<float> x = randomValues(static_cast<size_t>(rows) * in, rng), w = randomValues(static_cast<size_t>(in) * out, rng),
+                               bias = randomValues(out, rng);
+      std::vector<float> want(static_cast<size_t>(rows) * out);
+      linearScalar(x.data(), rows, w.data(), bias.data(), in, out, want.data());
+      for (int r = 0; r < rows; ++r) {
+        for (int o = 0; o < out; ++o) {
+          double sum = bias[o];
+          for (int i = 0; i < in; ++i) sum += static_cast<double>(x[static_cast<size_t>(r) * in + i]) * w[static_cast<size_t>(i) * out + o];
+          ASSERT_NEAR(want[static_cast<size_t>(r) * out + o], sum, 1e-5 * (1 + std::abs(sum))) << rows << " x " << in << " -> " << out;
+        }
+      }
+      for (const auto& [name, kernel] : kernels) {
+        std::vector<float> got(want.size(), std::numeric_limits<float>::quiet_NaN());
+        kernel(x.data(), rows, w.data(), bias.data(), in, out, got.data());
+        ASSERT_EQ(got, want) << name << ": " << rows << " x " << in << " -> " << out;
+      }
+    }
+  }
+  EXPECT_STRNE(linearKernelName(bestLinearKernel()), "unknown");
 }
 
 TEST(SequenceEncoder, TimeBucketsAreLogarithmicInTheAbsoluteGapAndCapped) {
