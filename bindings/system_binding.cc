@@ -26,6 +26,7 @@ Napi::Value BuildInfoJs(const Napi::CallbackInfo& info) {
   out.Set("faissVersion", b.faissVersion);
   out.Set("faissSimd", b.faissSimd);
   out.Set("scanSimd", b.scanSimd);
+  out.Set("sequenceSimd", b.sequenceSimd);
   out.Set("cudaCompiled", b.cudaCompiled);
   out.Set("cudaDevices", b.cudaDevices);
   out.Set("cudaDevice", b.cudaDevice);

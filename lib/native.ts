@@ -91,6 +91,8 @@ export interface NativeBuildInfo {
   faissVersion: string;
   faissSimd: string;
   scanSimd: string;
+  /** The sequence encoder's linear kernel: "avx512", "avx2" or "scalar". */
+  sequenceSimd: string;
   cudaCompiled: boolean;
   cudaDevices: number;
   cudaDevice: string;

@@ -11,6 +11,7 @@ info('reports versions, SIMD, CUDA and threads', () => {
   assert.is(b.faissVersion, '1.7.3');
   assert.ok(['avx2', 'generic'].includes(b.faissSimd));
   assert.ok(['avx2', 'avx512'].includes(b.scanSimd));
+  assert.ok(['avx2', 'avx512'].includes(b.sequenceSimd), b.sequenceSimd);
   assert.type(b.cudaCompiled, 'boolean');
   assert.ok(Number.isInteger(b.cudaDevices) && b.cudaDevices >= 0);
   if (b.cudaDevices === 0) assert.ok(b.cudaDevice.length > 0, 'says why there is no device');

@@ -52,6 +52,7 @@ export function machine() {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     node: process.version,
     scanSimd: info.scanSimd,
+    sequenceSimd: info.sequenceSimd,
     cuda: info.cudaDevices > 0 ? info.cudaDevice : 'none',
   };
 }

@@ -3,6 +3,7 @@
 #include "common/threads.h"
 #include "cuda/gpu_flat_search.h"
 #include "flat/scan.h"
+#include "sequence/linear_kernels.h"
 
 namespace cangen {
 
@@ -12,6 +13,7 @@ BuildInfo buildInfo() {
   info.faissVersion = CANGEN_FAISS_VERSION;
   info.faissSimd = CANGEN_FAISS_OPT_LEVEL;
   info.scanSimd = bestScanName();
+  info.sequenceSimd = sequence::linearKernelName(sequence::bestLinearKernel());
   info.cudaCompiled = gpu::compiledWithCuda();
   info.cudaDevices = gpu::deviceCount();
   info.cudaDevice = gpu::describeDevice(0);

@@ -9,6 +9,7 @@ struct BuildInfo {
   std::string faissVersion;
   std::string faissSimd;      // "avx2" or "generic": the SIMD level FAISS was compiled for
   std::string scanSimd;       // "avx512" or "avx2": the exact-search kernel chosen on this CPU
+  std::string sequenceSimd;   // "avx512", "avx2" or "scalar": the sequence encoder's linear kernel
   bool cudaCompiled = false;
   int cudaDevices = 0;
   std::string cudaDevice;     // first device's description, or why there is none
