@@ -22,7 +22,21 @@ simulator('the world is deterministic from its seed, and cold ads have no behavi
 });
 
 simulator('a short run through the real pipeline: both arms served, learned quotas move, SVG drawn', async () => {
-  const report = await simulate({ ads: 3000, users: 300, requests: 600, window: 100, seed: 3 });
+  // No PyTorch (an interpreter that is not there): the run says why and goes on without the sequence generator.
+  const python = process.env.CANGEN_PYTHON;
+  process.env.CANGEN_PYTHON = '/nonexistent/python3';
+  const status: string[] = [];
+  let report;
+  try {
+    report = await simulate({ ads: 3000, users: 300, requests: 600, window: 100, seed: 3, onStatus: (line) => status.push(line) });
+  } finally {
+    if (python === undefined) delete process.env.CANGEN_PYTHON;
+    else process.env.CANGEN_PYTHON = python;
+  }
+  assert.is(report.sequence.status, 'skipped');
+  assert.match(report.sequence.reason!, /cannot run '\/nonexistent\/python3'.*CANGEN_PYTHON/);
+  assert.ok(status.some((line) => /^sequence generator skipped: /.test(line)), status.join('\n'));
+  assert.equal(report.generators, ['two-tower', 'scorer', 'content', 'popularity']);
   const { static: s, learned: l } = report.arms;
   for (const arm of [s, l]) {
     assert.is(arm.requests, 600);
@@ -42,6 +56,19 @@ simulator('a short run through the real pipeline: both arms served, learned quot
   const table = formatReport(report);
   assert.match(table, /clicks\s+[0-9.]+\s+[0-9.]+\s+[+-][0-9.]+%/);
   assert.match(table, /regret \(oracle - achieved\)/);
+  assert.match(table, /sequence generator: skipped \(cannot run/);
+  // Every shown ad is some generator's: the per-generator counts add up to the slots filled.
+  for (const arm of [s, l]) {
+    const shown = Object.values(arm.byGenerator).reduce((n, g) => n + g.shownPer1000, 0);
+    assert.ok(Math.abs(shown - 4000) < 1e-6, `shown per 1,000 requests: ${shown}`);
+  }
+});
+
+simulator('sequence: false runs without the model and says so', async () => {
+  const report = await simulate({ ads: 1000, users: 100, requests: 100, window: 50, seed: 4, sequence: false });
+  assert.is(report.sequence.status, 'off');
+  assert.ok(report.sequence.logEvents > 0, 'the world still browses (the same world either way)');
+  assert.not.ok(report.generators.includes('sequence'));
 });
 
 simulator.run();
