@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import { SequenceEncoder } from '../lib';
 import { missingTrainingDependencies, pythonForTraining } from '../lib/cli/train';
 import { seededRandom } from '../lib/orchestration/random';
-import { browsingLog, formatReport, Marketplace, simulate, simulatorSequenceModel } from '../lib/simulator';
+import { browsingLog, formatReport, Marketplace, quotasSvg, simulate, simulatorSequenceModel } from '../lib/simulator';
 
 const missing = missingTrainingDependencies(pythonForTraining());
 const sequence = suite('the simulator trains its own sequence model');
@@ -44,6 +44,7 @@ test('a small simulation with the trained sequence generator, end to end', async
     const shown = Object.values(arm.byGenerator).reduce((n, g) => n + g.shownPer1000, 0);
     assert.ok(Math.abs(shown - 4000) < 1e-6, `shown per 1,000 requests: ${shown}`);
   }
+  assert.is((quotasSvg(report).match(/<polyline/g) ?? []).length, 3 * 5, 'a line per scenario and generator');
   const table = formatReport(report);
   assert.match(table, /sequence generator: HSTU trained on [0-9,]+ clicks/);
   assert.match(table, /\nsequence\s+20% \/ \d+%\s+\d+ \/ \d+\s+[0-9.]+ \/ [0-9.]+/);

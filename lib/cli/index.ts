@@ -11,6 +11,7 @@ Commands:
              --config FILE  --host ADDR  --port N  --ads N  --index flat|FACTORY  --nprobe N  --ef-search N
   simulate   Learned vs static quotas on the simulated marketplace, through the real pipeline
              --requests N (4000)  --ads N (20000)  --users N (2000)  --seed N (1)  --out DIR
+             --model-dir DIR (results/simulate-model: the trained sequence model, reused)  --no-sequence
   bench      Load test of the service (autocannon on loopback): see bench/load.ts
              --ads N (1000000)  --rate N (1000)  --seconds N (20)  --index FACTORY  --nprobe N (16)  --ef-search N (64)  --tag NAME  --out DIR (results)
   train      Train a sequential user model (HSTU or SASRec) on an interaction log and export it: see docs/TRAINING.md
@@ -35,6 +36,7 @@ export async function main(argv: string[]): Promise<number> {
       config: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, ads: { type: 'string' }, index: { type: 'string' },
       requests: { type: 'string' }, users: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
       rate: { type: 'string' }, seconds: { type: 'string' }, tag: { type: 'string' }, nprobe: { type: 'string' }, 'ef-search': { type: 'string' },
+      'model-dir': { type: 'string' }, 'no-sequence': { type: 'boolean' },
     },
     strict: true,
   });
@@ -57,6 +59,8 @@ export async function main(argv: string[]): Promise<number> {
         users: integer(values.users, 'users', 2000),
         seed: integer(values.seed, 'seed', 1),
         out: values.out,
+        sequence: !values['no-sequence'],
+        modelDir: values['model-dir'] ?? 'results/simulate-model',
       });
       return 0;
     case 'bench': {

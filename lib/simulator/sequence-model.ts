@@ -19,7 +19,7 @@ import type { Marketplace } from './world';
 /** Small enough to train in seconds on one core; fixed seed. */
 const hstuFlags = [
   '--format', 'sequences', '--model', 'hstu', '--dim', '32', '--layers', '2', '--heads', '1', '--max-len', '20',
-  '--epochs', '8', '--patience', '8', '--lr', '0.003', '--batch-size', '64', '--negatives', '256', '--in-batch-negatives', '64',
+  '--epochs', '20', '--patience', '5', '--lr', '0.003', '--temperature', '0.2', '--batch-size', '64', '--negatives', '256', '--in-batch-negatives', '64',
   '--warmup-steps', '20', '--val-users', '500', '--threads', '1', '--drop-short',
 ];
 
