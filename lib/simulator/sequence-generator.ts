@@ -22,7 +22,7 @@ export class SimulatorSequenceGenerator implements CandidateGenerator {
 
   /** The ads the model knows (their ids are the model's item ids). */
   constructor(private readonly encoder: SequenceEncoder, adIds: readonly bigint[]) {
-    const rows = encoder.rows(adIds as bigint[]);
+    const rows = encoder.rows(adIds);
     this.ids = BigInt64Array.from(adIds.filter((_, i) => rows[i]! > 0));
     this.index = new AdIndex({ dim: encoder.dim, metric: 'ip', kind: 'flat', threads: 1 });
   }

@@ -159,8 +159,8 @@ export class Marketplace {
   /**
    * Organic browsing, the engagement the simulator logs before the engine serves: the user's
    * session moves on (step), a page shows `page` ads, half from the session's category and half
-   * from anywhere (never cold ads: they are newer than the logs), and the truth decides which the
-   * user clicks ('related' weights: mostly the session's interest, some of the long-term one).
+   * from random categories (never cold ads: they are newer than the logs), and the truth decides
+   * which the user clicks ('related' weights: mostly the session's interest, some long-term).
    * Returns the clicked ads' rows in page order. Sequential structure for a model to learn: a
    * session's category persists from page to page (75% a step) and drifts to the user's favourites.
    */
