@@ -71,6 +71,8 @@ export interface ArmResult {
   oracleValuePer1000: number;
   /** oracle - achieved, per 1,000 requests. */
   regretPer1000: number;
+  /** Ads shown per 1,000 requests: slots x 1,000, less where a request had fewer candidates (timeouts). */
+  shownPer1000: number;
   latencyP50Ms: number;
   latencyP99Ms: number;
   timeouts: number;
@@ -160,7 +162,7 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
 
   const tallies = Object.fromEntries(
     (['static', 'learned'] as const).map((name) => [name, {
-      clicks: 0, conversions: 0, value: 0, oracle: 0, latencies: [] as number[], timeouts: 0, shares: new Map<string, number[][]>(),
+      clicks: 0, conversions: 0, value: 0, oracle: 0, shown: 0, latencies: [] as number[], timeouts: 0, shares: new Map<string, number[][]>(),
       bySource: new Map(generators.map((g) => [g, { share: 0, shown: 0, clicks: 0, conversions: 0 }])),
     }]),
   );
@@ -203,6 +205,7 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
       });
       scored.sort((a, b) => b.estimate - a.estimate);
       const shown = scored.slice(0, o.slots);
+      tally.shown += shown.length;
       const events: { requestId: string; adId: bigint; type: 'impression' | 'click' | 'conversion' }[] = [];
       const charges: { id: bigint; amount: number }[] = [];
       shown.forEach((s, i) => {
@@ -278,6 +281,7 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
       valuePer1000: per1000(tally.value),
       oracleValuePer1000: per1000(tally.oracle),
       regretPer1000: per1000(tally.oracle - tally.value),
+      shownPer1000: per1000(tally.shown),
       latencyP50Ms: percentile(sorted, 0.5),
       latencyP99Ms: percentile(sorted, 0.99),
       timeouts: tally.timeouts,
