@@ -6,17 +6,13 @@
  * Before the arms run, every user browses (the world's log); a small HSTU trained on that log by
  * cangen's trainer joins the generators as 'sequence', fed with each user's recent clicks.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { AdIndex } from '../ad-index';
 import { CandidateEngine } from '../orchestration/engine';
 import { HashedNgramEmbedder } from '../orchestration/embedders/hashed';
 import { normal, seededRandom } from '../orchestration/random';
 import type { ScenarioConfig } from '../orchestration/scenarios';
-import { SequenceEncoder } from '../sequence';
 import { SimulatorSequenceGenerator } from './sequence-generator';
-import { browsingLog, simulatorSequenceModel } from './sequence-model';
+import { browsingLog, sequenceModelForRun, type SequenceSummary } from './sequence-model';
 import { Marketplace, pClick, pConversion, scenarioTruth, type WorldOptions } from './world';
 
 export interface SimulationOptions extends WorldOptions {
@@ -47,17 +43,6 @@ export interface GeneratorOutcome {
   /** Clicks and conversions on its shown candidates, per 100 shown. */
   clicksPer100Shown: number;
   conversionsPer100Shown: number;
-}
-
-/** The sequence generator's model: trained or reused (with the log's size), or why it is absent. */
-export interface SequenceSummary {
-  status: 'trained' | 'reused' | 'skipped' | 'off';
-  reason?: string;
-  /** Training (or cache look-up) seconds. */
-  seconds?: number;
-  /** Clicks in the browsing log (the training events), and the ads the model knows. */
-  logEvents: number;
-  items?: number;
 }
 
 export interface ArmResult {
@@ -123,7 +108,7 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
   const d = world.dim;
   // The world's past, whether or not a model learns from it (so both choices see the same world).
   const browsed = browsingLog(world, o.browsePages, seededRandom(o.seed + 2));
-  const { encoder, summary } = await sequenceModel(world, browsed, o.sequence, o.seed, options);
+  const { encoder, summary } = await sequenceModelForRun(world, browsed, o.sequence, o.seed, options);
   const generators = [...baseGenerators, ...(encoder ? ['sequence'] : [])];
   const scenarioConfigs = scenariosOf(generators);
 
@@ -309,24 +294,4 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
   encoder?.close();
   oracle.close();
   return report;
-}
-
-/** The sequence model for the run: trained on the browsing log (or reused from options.modelDir), or why there is none. */
-async function sequenceModel(world: Marketplace, browsed: number[][], wanted: boolean, seed: number, options: SimulationOptions): Promise<{ encoder?: SequenceEncoder; summary: SequenceSummary }> {
-  const logEvents = browsed.reduce((n, rows) => n + rows.length, 0);
-  if (!wanted) return { summary: { status: 'off', logEvents } };
-  const dir = options.modelDir ?? (await mkdtemp(join(tmpdir(), 'cangen-simulate-model-')));
-  try {
-    options.onStatus?.(`sequence model: ${logEvents.toLocaleString('en-US')} clicks of ${world.nUsers.toLocaleString('en-US')} users browsing; training an HSTU (cangen train)...`);
-    const model = await simulatorSequenceModel(world, browsed, { dir, seed, log: (line) => options.onStatus?.(`  ${line}`) });
-    if (model.status === 'skipped') {
-      options.onStatus?.(`sequence generator skipped: ${model.reason}`);
-      return { summary: { status: 'skipped', reason: model.reason, logEvents } };
-    }
-    const encoder = await SequenceEncoder.load(model.modelDir, { threads: 1 });
-    options.onStatus?.(`sequence model ${model.status} in ${model.seconds.toFixed(1)} s (${model.modelDir}): ${encoder.numItems.toLocaleString('en-US')} ads known`);
-    return { encoder, summary: { status: model.status, seconds: model.seconds, logEvents, items: encoder.numItems } };
-  } finally {
-    if (!options.modelDir) await rm(dir, { recursive: true, force: true });
-  }
 }

@@ -9,11 +9,13 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InternalError } from '../errors';
 import { missingTrainingDependencies, pythonForTraining, trainPackageDir } from '../cli/train';
 import type { Random } from '../orchestration/random';
+import { SequenceEncoder } from '../sequence';
 import type { Marketplace } from './world';
 
 /** Small enough to train in seconds on one core; fixed seed. */
@@ -98,4 +100,35 @@ async function runTrainer(python: string, args: string[], log?: (line: string) =
     child.on('close', resolve);
   });
   if (code !== 0) throw new InternalError(`The trainer failed on the simulator's log (exit ${code}): ${output.trim().split('\n').slice(-5).join(' | ')}`);
+}
+
+/** The sequence generator's model: trained or reused (with the log's size), or why it is absent. */
+export interface SequenceSummary {
+  status: 'trained' | 'reused' | 'skipped' | 'off';
+  reason?: string;
+  /** Training (or cache look-up) seconds. */
+  seconds?: number;
+  /** Clicks in the browsing log (the training events), and the ads the model knows. */
+  logEvents: number;
+  items?: number;
+}
+
+/** The sequence model for the run: trained on the browsing log (or reused from options.modelDir), or why there is none. */
+export async function sequenceModelForRun(world: Marketplace, browsed: number[][], wanted: boolean, seed: number, options: { modelDir?: string; onStatus?: (line: string) => void }): Promise<{ encoder?: SequenceEncoder; summary: SequenceSummary }> {
+  const logEvents = browsed.reduce((n, rows) => n + rows.length, 0);
+  if (!wanted) return { summary: { status: 'off', logEvents } };
+  const dir = options.modelDir ?? (await mkdtemp(join(tmpdir(), 'cangen-simulate-model-')));
+  try {
+    options.onStatus?.(`sequence model: ${logEvents.toLocaleString('en-US')} clicks of ${world.nUsers.toLocaleString('en-US')} users browsing; training an HSTU (cangen train)...`);
+    const model = await simulatorSequenceModel(world, browsed, { dir, seed, log: (line) => options.onStatus?.(`  ${line}`) });
+    if (model.status === 'skipped') {
+      options.onStatus?.(`sequence generator skipped: ${model.reason}`);
+      return { summary: { status: 'skipped', reason: model.reason, logEvents } };
+    }
+    const encoder = await SequenceEncoder.load(model.modelDir, { threads: 1 });
+    options.onStatus?.(`sequence model ${model.status} in ${model.seconds.toFixed(1)} s (${model.modelDir}): ${encoder.numItems.toLocaleString('en-US')} ads known`);
+    return { encoder, summary: { status: model.status, seconds: model.seconds, logEvents, items: encoder.numItems } };
+  } finally {
+    if (!options.modelDir) await rm(dir, { recursive: true, force: true });
+  }
 }
