@@ -23,7 +23,9 @@ cli('help, unknown commands and bad flags', async () => {
 });
 
 cli('simulate prints the learned-vs-static table', async () => {
-  const { stdout } = await run(process.execPath, [tsx, entry, 'simulate', '--requests', '200', '--ads', '2000', '--users', '100'], { timeout: 60_000 });
+  const args = ['simulate', '--requests', '200', '--ads', '2000', '--users', '100', '--no-sequence'];
+  const { stdout } = await run(process.execPath, [tsx, entry, ...args], { timeout: 60_000 });
+  assert.match(stdout, /sequence generator: off \([0-9,]+ clicks browsed/);
   assert.match(stdout, /share of k \(static -> learned\)/);
   assert.match(stdout, /home\s+25% -> \d+%/);
   assert.match(stdout, /clicks\s+[0-9.]+\s+[0-9.]+/);

@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { formatReport, Marketplace, pClick, quotasSvg, simulate } from '../lib/simulator';
+import { seededRandom } from '../lib/orchestration/random';
+import { browsingLog, formatReport, Marketplace, pClick, quotasSvg, simulate } from '../lib/simulator';
 
 const simulator = suite('marketplace simulator');
 
@@ -19,10 +20,28 @@ simulator('the world is deterministic from its seed, and cold ads have no behavi
   for (let j = 0; j < a.dim; j++) expected += q[j]! * a.adTrue[7 * a.dim + j]!;
   assert.ok(Math.abs(a.relevance(q, 7) - expected) < 1e-6);
   assert.ok(pClick(2) > pClick(1) && pClick(1) > pClick(0));
+  // Browsing (the log a sequence model learns from) is deterministic too, and never clicks a cold ad.
+  const log = browsingLog(a, 5, seededRandom(2));
+  assert.equal(log, browsingLog(b, 5, seededRandom(2)));
+  assert.ok(log.flat().length > 0 && log.flat().every((row) => a.adCold[row] === 0));
 });
 
 simulator('a short run through the real pipeline: both arms served, learned quotas move, SVG drawn', async () => {
-  const report = await simulate({ ads: 3000, users: 300, requests: 600, window: 100, seed: 3 });
+  // No PyTorch (an interpreter that is not there): the run says why and goes on without the sequence generator.
+  const python = process.env.CANGEN_PYTHON;
+  process.env.CANGEN_PYTHON = '/nonexistent/python3';
+  const status: string[] = [];
+  let report;
+  try {
+    report = await simulate({ ads: 3000, users: 300, requests: 600, window: 100, seed: 3, onStatus: (line) => status.push(line) });
+  } finally {
+    if (python === undefined) delete process.env.CANGEN_PYTHON;
+    else process.env.CANGEN_PYTHON = python;
+  }
+  assert.is(report.sequence.status, 'skipped');
+  assert.match(report.sequence.reason!, /cannot run '\/nonexistent\/python3'.*CANGEN_PYTHON/);
+  assert.ok(status.some((line) => /^sequence generator skipped: /.test(line)), status.join('\n'));
+  assert.equal(report.generators, ['two-tower', 'scorer', 'content', 'popularity']);
   const { static: s, learned: l } = report.arms;
   for (const arm of [s, l]) {
     assert.is(arm.requests, 600);
@@ -42,6 +61,19 @@ simulator('a short run through the real pipeline: both arms served, learned quot
   const table = formatReport(report);
   assert.match(table, /clicks\s+[0-9.]+\s+[0-9.]+\s+[+-][0-9.]+%/);
   assert.match(table, /regret \(oracle - achieved\)/);
+  assert.match(table, /sequence generator: skipped \(cannot run/);
+  // Every shown ad is some generator's: the per-generator counts add up to the slots filled.
+  for (const arm of [s, l]) {
+    const shown = Object.values(arm.byGenerator).reduce((n, g) => n + g.shownPer1000, 0);
+    assert.ok(Math.abs(shown - arm.shownPer1000) < 1e-6 && arm.shownPer1000 > 3000 && arm.shownPer1000 <= 4000, `shown per 1,000 requests: ${shown} of ${arm.shownPer1000}`);
+  }
+});
+
+simulator('sequence: false runs without the model and says so', async () => {
+  const report = await simulate({ ads: 1000, users: 100, requests: 100, window: 50, seed: 4, sequence: false });
+  assert.is(report.sequence.status, 'off');
+  assert.ok(report.sequence.logEvents > 0, 'the world still browses (the same world either way)');
+  assert.not.ok(report.generators.includes('sequence'));
 });
 
 simulator.run();

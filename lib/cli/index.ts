@@ -11,6 +11,7 @@ Commands:
              --config FILE  --host ADDR  --port N  --ads N  --index flat|FACTORY  --nprobe N  --ef-search N
   simulate   Learned vs static quotas on the simulated marketplace, through the real pipeline
              --requests N (4000)  --ads N (20000)  --users N (2000)  --seed N (1)  --out DIR
+             --model-dir DIR (results/simulate-model: the trained sequence model, reused)  --no-sequence
   bench      Load test of the service (autocannon on loopback): see bench/load.ts
              --ads N (1000000)  --rate N (1000)  --seconds N (20)  --index FACTORY  --nprobe N (16)  --ef-search N (64)  --tag NAME  --out DIR (results)
              --sequence-model DIR  --scenario NAME  --history-users N (2000)  --event-rate N (50): retrieve by user id with stored histories
@@ -37,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
       requests: { type: 'string' }, users: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
       rate: { type: 'string' }, seconds: { type: 'string' }, tag: { type: 'string' }, nprobe: { type: 'string' }, 'ef-search': { type: 'string' },
       'sequence-model': { type: 'string' }, scenario: { type: 'string' }, 'history-users': { type: 'string' }, 'event-rate': { type: 'string' },
+      'model-dir': { type: 'string' }, 'no-sequence': { type: 'boolean' },
     },
     strict: true,
   });
@@ -59,6 +61,8 @@ export async function main(argv: string[]): Promise<number> {
         users: integer(values.users, 'users', 2000),
         seed: integer(values.seed, 'seed', 1),
         out: values.out,
+        sequence: !values['no-sequence'],
+        modelDir: values['model-dir'] ?? 'results/simulate-model',
       });
       return 0;
     case 'bench': {

@@ -1,4 +1,4 @@
-/** `cangen simulate`: learned vs static quotas on the marketplace; table, JSON and SVG. */
+/** `cangen simulate`: learned vs static quotas on the marketplace (with its own trained sequence model); table, JSON and SVG. */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatReport, machine, quotasSvg, simulate } from '../simulator';
@@ -10,10 +10,17 @@ export interface SimulateArgs {
   users: number;
   seed: number;
   out: string | undefined;
+  /** Train (or reuse) the sequence generator's model (default true). */
+  sequence?: boolean;
+  /** Where the sequence model is kept and reused while the log matches (default: a temporary folder). */
+  modelDir?: string;
 }
 
 export async function runSimulate(args: SimulateArgs, print: (line: string) => void = console.log): Promise<void> {
-  const report = await simulate({ requests: args.requests, ads: args.ads, users: args.users, seed: args.seed, onProgress: progressBar('simulating') });
+  const report = await simulate({
+    requests: args.requests, ads: args.ads, users: args.users, seed: args.seed, sequence: args.sequence, modelDir: args.modelDir,
+    onProgress: progressBar('simulating'), onStatus: print,
+  });
   print(formatReport(report));
   if (!args.out) return;
   await mkdir(args.out, { recursive: true });

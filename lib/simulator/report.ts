@@ -1,7 +1,7 @@
 /** The simulator's printed tables, and the JSON record with machine and date. */
 import { cpus, hostname, totalmem } from 'node:os';
 import { buildInfo } from '../system';
-import type { SimulationReport } from './run';
+import type { GeneratorOutcome, SimulationReport } from './run';
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -29,16 +29,43 @@ export function formatReport(report: SimulationReport): string {
     quotaRows.push([scenario, ...report.generators.map((g) => `${((s.finalShares[scenario]?.[g] ?? 0) * 100).toFixed(0)}% -> ${((l.finalShares[scenario]![g] ?? 0) * 100).toFixed(0)}%`)]);
   }
   const quotas = table(['share of k (static -> learned)', ...report.generators], quotaRows);
+  const both = (g: string, f: (x: GeneratorOutcome) => string) => `${f(s.byGenerator[g]!)} / ${f(l.byGenerator[g]!)}`;
+  const byGenerator = table(
+    ['per generator (static / learned)', 'share of k', 'shown per 1,000 requests', 'clicks per 100 shown', 'conversions per 100 shown'],
+    report.generators.map((g) => [
+      g,
+      both(g, (x) => `${(x.share * 100).toFixed(0)}%`),
+      both(g, (x) => x.shownPer1000.toFixed(0)),
+      both(g, (x) => x.clicksPer100Shown.toFixed(1)),
+      both(g, (x) => x.conversionsPer100Shown.toFixed(1)),
+    ]),
+  );
   const o = report.options;
   return [
     `Marketplace: ${o.ads.toLocaleString('en-US')} ads (${(o.coldShare * 100).toFixed(0)}% cold start), ${o.users.toLocaleString('en-US')} users, ${o.requests.toLocaleString('en-US')} requests per arm, ${o.slots} ads shown per request, seed ${o.seed}`,
+    sequenceLine(report),
     '',
     quotas,
+    '',
+    byGenerator,
     '',
     outcomes,
     '',
     `(${report.seconds.toFixed(1)} s)`,
   ].join('\n');
+}
+
+function sequenceLine({ sequence: q }: SimulationReport): string {
+  const log = `${q.logEvents.toLocaleString('en-US')} clicks browsed before the arms ran`;
+  switch (q.status) {
+    case 'trained':
+    case 'reused':
+      return `sequence generator: HSTU ${q.status} on ${log} (${q.items?.toLocaleString('en-US')} ads known, ${q.seconds!.toFixed(1)} s)`;
+    case 'skipped':
+      return `sequence generator: skipped (${q.reason})`;
+    default:
+      return `sequence generator: off (${log})`;
+  }
 }
 
 /** The machine and date a result was measured on. */

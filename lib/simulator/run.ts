@@ -3,12 +3,16 @@
  * quotas and once with learned ones. Both arms share the indexes and see the same users, sessions
  * and features; each has its own budgets, popularity and allocator. For every request the oracle
  * (the truth's exact top over every eligible ad) says what was possible, which gives the regret.
+ * Before the arms run, every user browses (the world's log); a small HSTU trained on that log by
+ * cangen's trainer joins the generators as 'sequence', fed with each user's recent clicks.
  */
 import { AdIndex } from '../ad-index';
 import { CandidateEngine } from '../orchestration/engine';
 import { HashedNgramEmbedder } from '../orchestration/embedders/hashed';
 import { normal, seededRandom } from '../orchestration/random';
 import type { ScenarioConfig } from '../orchestration/scenarios';
+import { SimulatorSequenceGenerator } from './sequence-generator';
+import { browsingLog, sequenceModelForRun, type SequenceSummary } from './sequence-model';
 import { Marketplace, pClick, pConversion, scenarioTruth, type WorldOptions } from './world';
 
 export interface SimulationOptions extends WorldOptions {
@@ -18,8 +22,27 @@ export interface SimulationOptions extends WorldOptions {
   slots?: number;
   /** Requests per point of the quotas-over-time series (default 200). */
   window?: number;
+  /** Pages every user browses before the arms run: the log the sequence model learns from (default 30). */
+  browsePages?: number;
+  /** Add the 'sequence' generator, trained on the browsing log (default true; skipped, with the reason, without PyTorch). */
+  sequence?: boolean;
+  /** Where the sequence model is trained and kept, reused while log and settings match (default: a temporary folder, removed after). */
+  modelDir?: string;
   /** Called every `window` requests. */
   onProgress?: (done: number, total: number) => void;
+  /** Status lines: the sequence model's training, or why there is none. */
+  onStatus?: (line: string) => void;
+}
+
+/** What one generator's candidates did in an arm. */
+export interface GeneratorOutcome {
+  /** Mean share of k over all requests. */
+  share: number;
+  /** Its candidates among the ads shown, per 1,000 requests. */
+  shownPer1000: number;
+  /** Clicks and conversions on its shown candidates, per 100 shown. */
+  clicksPer100Shown: number;
+  conversionsPer100Shown: number;
 }
 
 export interface ArmResult {
@@ -33,24 +56,29 @@ export interface ArmResult {
   oracleValuePer1000: number;
   /** oracle - achieved, per 1,000 requests. */
   regretPer1000: number;
+  /** Ads shown per 1,000 requests: slots x 1,000, less where a request had fewer candidates (timeouts). */
+  shownPer1000: number;
   latencyP50Ms: number;
   latencyP99Ms: number;
   timeouts: number;
   /** Mean share of k per generator over the last quarter of the run, per scenario. */
   finalShares: Record<string, Record<string, number>>;
+  /** Per generator, over the whole run. */
+  byGenerator: Record<string, GeneratorOutcome>;
 }
 
 export interface SimulationReport {
-  options: Required<Omit<SimulationOptions, 'onProgress'>>;
+  options: Required<Omit<SimulationOptions, 'onProgress' | 'onStatus' | 'modelDir'>>;
   generators: string[];
+  sequence: SequenceSummary;
   arms: { static: ArmResult; learned: ArmResult };
   /** The learned arm's shares per scenario over time: x = requests so far. */
   quotasOverTime: Record<string, { x: number[]; shares: Record<string, number[]> }>;
   seconds: number;
 }
 
-const generators = ['two-tower', 'scorer', 'content', 'popularity'];
-const scenarioConfigs: ScenarioConfig[] = [
+const baseGenerators = ['two-tower', 'scorer', 'content', 'popularity'];
+const scenariosOf = (generators: string[]): ScenarioConfig[] => [
   { name: 'home', generators, k: 40, deadlineMs: 50 },
   { name: 'search', generators, k: 40, deadlineMs: 30 },
   { name: 'related', generators, k: 20, deadlineMs: 30 },
@@ -73,9 +101,16 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
     requests: options.requests ?? 4_000,
     slots: options.slots ?? 4,
     window: options.window ?? 200,
+    browsePages: options.browsePages ?? 30,
+    sequence: options.sequence ?? true,
   };
   const world = new Marketplace(o);
   const d = world.dim;
+  // The world's past, whether or not a model learns from it (so both choices see the same world).
+  const browsed = browsingLog(world, o.browsePages, seededRandom(o.seed + 2));
+  const { encoder, summary } = await sequenceModelForRun(world, browsed, o.sequence, o.seed, options);
+  const generators = [...baseGenerators, ...(encoder ? ['sequence'] : [])];
+  const scenarioConfigs = scenariosOf(generators);
 
   // Each arm has its own AdIndex corpora (behavioural embeddings of known ads, titles of cold
   // ones): eligibility, budgets included, is filtered inside their searches, and each arm spends
@@ -89,18 +124,32 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
   }
   await oracle.upsert(BigInt64Array.from({ length: world.nAds }, (_, i) => BigInt(i + 1)), truthRows);
 
+  const adIds = Array.from({ length: world.nAds }, (_, i) => BigInt(i + 1));
+  const sequences = {
+    static: encoder ? new SimulatorSequenceGenerator(encoder, adIds) : undefined,
+    learned: encoder ? new SimulatorSequenceGenerator(encoder, adIds) : undefined,
+  };
+  const extra = (name: 'static' | 'learned') => (sequences[name] ? [sequences[name]!] : []);
   const arms = {
-    static: new CandidateEngine({ dim: d, embedder, scenarios: scenarioConfigs, allocator: 'static', ledgerSize: 64 }),
-    learned: new CandidateEngine({ dim: d, embedder, scenarios: scenarioConfigs, allocator: 'learned', allocatorOptions: { seed: o.seed, halfLifeRequests: 20_000 }, ledgerSize: 64 }),
+    static: new CandidateEngine({ dim: d, embedder, scenarios: scenarioConfigs, allocator: 'static', ledgerSize: 64, generators: extra('static') }),
+    learned: new CandidateEngine({ dim: d, embedder, scenarios: scenarioConfigs, allocator: 'learned', allocatorOptions: { seed: o.seed, halfLifeRequests: 20_000 }, ledgerSize: 64, generators: extra('learned') }),
   };
   const ads = Array.from({ length: world.nAds }, (_, i) => world.adUpsert(i));
-  for (const engine of Object.values(arms)) {
-    await engine.upsertAds(ads);
-    await engine.setCampaignBudgets(Array.from(world.advertiserBudget, (budget, a) => ({ campaignId: `adv${a}`, budget })));
+  for (const name of ['static', 'learned'] as const) {
+    await arms[name].upsertAds(ads);
+    await arms[name].setCampaignBudgets(Array.from(world.advertiserBudget, (budget, a) => ({ campaignId: `adv${a}`, budget })));
+    await sequences[name]?.attach(arms[name]);
   }
+  // Each arm's users' recent clicks (ad ids, oldest first): the browsing log, then what the arm showed them.
+  const maxHistory = encoder?.maxLen ?? 0;
+  const recentClicks = () => browsed.map((rows) => (encoder ? rows.slice(-maxHistory).map((r) => String(r + 1)) : []));
+  const clickHistories = { static: recentClicks(), learned: recentClicks() };
 
   const tallies = Object.fromEntries(
-    (['static', 'learned'] as const).map((name) => [name, { clicks: 0, conversions: 0, value: 0, oracle: 0, latencies: [] as number[], timeouts: 0, shares: new Map<string, number[][]>() }]),
+    (['static', 'learned'] as const).map((name) => [name, {
+      clicks: 0, conversions: 0, value: 0, oracle: 0, shown: 0, latencies: [] as number[], timeouts: 0, shares: new Map<string, number[][]>(),
+      bySource: new Map(generators.map((g) => [g, { share: 0, shown: 0, clicks: 0, conversions: 0 }])),
+    }]),
   );
   const quotasOverTime: SimulationReport['quotasOverTime'] = {};
   const windowShares = new Map<string, { n: number; sums: number[] }>();
@@ -127,7 +176,8 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
     for (const name of ['static', 'learned'] as const) {
       const engine = arms[name];
       const tally = tallies[name]!;
-      const result = await engine.retrieve({ userId: `u${user}`, scenario, features });
+      const history = clickHistories[name][user]!;
+      const result = await engine.retrieve({ userId: `u${user}`, scenario, features: encoder ? { ...features, history: { items: history } } : features });
       tally.latencies.push(result.ms);
       tally.timeouts += result.generators.filter((g) => g.status === 'timeout').length;
       // Downstream: the ranker estimates each candidate's value (with noise) and shows the best.
@@ -140,17 +190,26 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
       });
       scored.sort((a, b) => b.estimate - a.estimate);
       const shown = scored.slice(0, o.slots);
+      tally.shown += shown.length;
       const events: { requestId: string; adId: bigint; type: 'impression' | 'click' | 'conversion' }[] = [];
       const charges: { id: bigint; amount: number }[] = [];
       shown.forEach((s, i) => {
         tally.value += rewardOf(s.pc, s.pv);
+        const source = tally.bySource.get(s.c.source)!;
+        source.shown++;
         events.push({ requestId: result.requestId, adId: s.c.adId, type: 'impression' });
         if (outcomeDraws[2 * i]! < s.pc) {
           tally.clicks++;
+          source.clicks++;
+          if (encoder) {
+            history.push(s.c.adId.toString());
+            if (history.length > maxHistory) history.shift();
+          }
           charges.push({ id: s.c.adId, amount: world.adBid[Number(s.c.adId) - 1]! });
           events.push({ requestId: result.requestId, adId: s.c.adId, type: 'click' });
           if (outcomeDraws[2 * i + 1]! < s.pv) {
             tally.conversions++;
+            source.conversions++;
             events.push({ requestId: result.requestId, adId: s.c.adId, type: 'conversion' });
           }
         }
@@ -168,6 +227,7 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
       possible.sort((a, b) => b - a);
       tally.oracle += possible.slice(0, o.slots).reduce((a, b) => a + b, 0);
       const shares = generators.map((g) => (result.quotas[g] ?? 0) / result.k);
+      generators.forEach((g, i) => (tally.bySource.get(g)!.share += shares[i]!));
       if (!tally.shares.has(scenario)) tally.shares.set(scenario, []);
       tally.shares.get(scenario)!.push(shares);
       if (name === 'learned') {
@@ -184,6 +244,7 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
         generators.forEach((g, i) => series.shares[g]!.push(w.n ? w.sums[i]! / w.n : NaN));
       }
       windowShares.clear();
+      for (const generator of Object.values(sequences)) await generator?.refresh();
       options.onProgress?.(t + 1, o.requests);
     }
   }
@@ -205,21 +266,32 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
       valuePer1000: per1000(tally.value),
       oracleValuePer1000: per1000(tally.oracle),
       regretPer1000: per1000(tally.oracle - tally.value),
+      shownPer1000: per1000(tally.shown),
       latencyP50Ms: percentile(sorted, 0.5),
       latencyP99Ms: percentile(sorted, 0.99),
       timeouts: tally.timeouts,
       finalShares,
+      byGenerator: Object.fromEntries([...tally.bySource].map(([g, s]) => [g, {
+        share: s.share / o.requests,
+        shownPer1000: per1000(s.shown),
+        clicksPer100Shown: s.shown ? (100 * s.clicks) / s.shown : 0,
+        conversionsPer100Shown: s.shown ? (100 * s.conversions) / s.shown : 0,
+      }])),
     };
   };
   const report: SimulationReport = {
     options: o,
     generators,
+    sequence: summary,
     arms: { static: result('static'), learned: result('learned') },
     quotasOverTime,
     seconds: (performance.now() - started) / 1000,
   };
   await arms.static.close();
   await arms.learned.close();
+  sequences.static?.close();
+  sequences.learned?.close();
+  encoder?.close();
   oracle.close();
   return report;
 }

@@ -156,6 +156,37 @@ export class Marketplace {
     recent[0] = this.random() < 0.85 ? this.userSession[user]! : Math.floor(this.random() * this.categories.length);
   }
 
+  /**
+   * Organic browsing, the engagement the simulator logs before the engine serves: the user's
+   * session moves on (step), a page shows `page` ads, half from the session's category and half
+   * from random categories (never cold ads: they are newer than the logs), and the truth decides
+   * which the user clicks ('related' weights: mostly the session's interest, some long-term).
+   * Returns the clicked ads' rows in page order. Sequential structure for a model to learn: a
+   * session's category persists from page to page (75% a step) and drifts to the user's favourites.
+   */
+  browse(user: number, random: Random, page = 16): number[] {
+    this.step(user);
+    const known = (this.knownByCategory ??= this.knownAdsByCategory());
+    const query = this.truthQuery(user, 'related');
+    const session = known[this.userSession[user]!]!;
+    const clicked: number[] = [];
+    for (let i = 0; i < page; i++) {
+      const pool = i % 2 === 0 && session.length > 0 ? session : known[Math.floor(random() * known.length)]!;
+      if (pool.length === 0) continue;
+      const row = pool[Math.floor(random() * pool.length)]!;
+      if (random() < pClick(this.relevance(query, row))) clicked.push(row);
+    }
+    return clicked;
+  }
+
+  private knownByCategory: Uint32Array[] | undefined;
+
+  private knownAdsByCategory(): Uint32Array[] {
+    const rows: number[][] = this.categories.map(() => []);
+    for (let i = 0; i < this.nAds; i++) if (!this.adCold[i]) rows[this.adCategory[i]!]!.push(i);
+    return rows.map((r) => Uint32Array.from(r));
+  }
+
   /** The hidden short-term interest: the session's category direction. */
   shortTruth(user: number): Float32Array {
     const c = this.userSession[user]!;
