@@ -169,6 +169,7 @@ size_t OutputsOf(const SequenceBatch& batch, const SequenceEncoder& encoder) {
 Napi::Function SequenceEncoderBinding::Define(Napi::Env env) {
   Napi::Function f = DefineClass(env, "NativeSequenceEncoder",
                                  {InstanceMethod<&SequenceEncoderBinding::Encode>("encode"),
+                                  InstanceMethod<&SequenceEncoderBinding::GpuFallback>("gpuFallback"),
                                   InstanceMethod<&SequenceEncoderBinding::Close>("close")});
   GetInstanceData(env).sequenceEncoderConstructor = Napi::Persistent(f);
   return f;
@@ -192,15 +193,25 @@ std::shared_ptr<const SequenceEncoder> SequenceEncoderBinding::Open(Napi::Env en
 }
 
 // encode(items: Int32Array, offsets: Uint32Array, actions: Int32Array | null, times: Float64Array | null,
-//   threads): Promise<Float32Array> (users x interests x dim)
+//   threads, device: 0 cpu | 1 gpu, gpuDevice): Promise<Float32Array> (users x interests x dim)
 Napi::Value SequenceEncoderBinding::Encode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto encoder = Open(env);
   BatchArg arg = BatchFromJs(info);
   const int threads = IntArg(info[4], "threads", 0, 4096);
+  const bool onGpu = IntArg(info[5], "device", 0, 1) == 1;
+  const int gpuDevice = IntArg(info[6], "gpuDevice", 0, 1024);
   const size_t outputs = OutputsOf(arg.batch, *encoder);
-  auto encode = [encoder, threads](const SequenceBatch& batch, float* out) { encoder->encode(batch, out, threads); };
+  auto encode = [encoder, threads, onGpu, gpuDevice](const SequenceBatch& batch, float* out) {
+    if (onGpu) encoder->encodeOnGpu(batch, out, gpuDevice, threads);
+    else encoder->encode(batch, out, threads);
+  };
   return (new EncodeWorker(env, std::move(arg), outputs, encode))->Start();
+}
+
+// gpuFallback(): string, '' when encode's device 1 runs this model's layers on the GPU
+Napi::Value SequenceEncoderBinding::GpuFallback(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), Open(info.Env())->gpuFallbackReason());
 }
 
 Napi::Value SequenceEncoderBinding::Close(const Napi::CallbackInfo& info) {

@@ -33,11 +33,21 @@ class HstuEncoder {
   // for every earlier extend of this cache.
   void extend(HstuCache& cache, const float* tokens, int m, const double* times, float* out) const;
 
- private:
+  // The weights as held here, for the CUDA path (sequence/gpu_hstu.h) to copy to its device.
   struct Layer {
     Linear uvqk, out;
     std::vector<float> positionBias, timeBias;
   };
+  const std::vector<Layer>& layers() const { return layers_; }
+  const std::vector<float>& finalGamma() const { return finalGamma_; }
+  const std::vector<float>& finalBeta() const { return finalBeta_; }
+  int dim() const { return dim_; }
+  int heads() const { return heads_; }
+  int maxLen() const { return maxLen_; }
+  int window() const { return window_; }
+  int timeBuckets() const { return timeBuckets_; }
+
+ private:
   int dim_, heads_, maxLen_, window_, timeBuckets_;
   std::vector<Layer> layers_;
   std::vector<float> finalGamma_, finalBeta_;

@@ -8,6 +8,7 @@
 #include "common/parallel.h"
 #include "common/threads.h"
 #include "sequence/encoders.h"
+#include "sequence/gpu_hstu.h"
 
 namespace cangen {
 
@@ -80,7 +81,7 @@ SequenceEncoder::SequenceEncoder(const SequenceModel& m)
   if (m.interests > 1) interestProj_ = std::make_unique<Linear>(m.interestProj);
 }
 
-SequenceEncoder::~SequenceEncoder() = default;
+SequenceEncoder::~SequenceEncoder() = default;  // here, where gpu::GpuHstu is complete
 
 void SequenceEncoder::encode(const SequenceBatch& batch, float* out, int threads) const {
   validateSequenceBatch(batch);
@@ -127,15 +128,19 @@ void SequenceEncoder::fillTokens(const SequenceBatch& b, const std::vector<uint3
   }
 }
 
-SessionUse SequenceEncoder::encodeUser(const SequenceBatch& b, int64_t user, SequenceSession* session, float* out) const {
-  const int d = dim_;
-  // The most recent maxLen known events, oldest first.
+std::vector<uint32_t> SequenceEncoder::windowOf(const SequenceBatch& b, int64_t user) const {
   std::vector<uint32_t> events;
   for (uint32_t e = b.offsets[user + 1]; e > b.offsets[user] && static_cast<int>(events.size()) < maxLen_; --e) {
     const int32_t row = b.items[e - 1];
     if (row >= 1 && row <= numItems_) events.push_back(e - 1);
   }
   std::reverse(events.begin(), events.end());
+  return events;
+}
+
+SessionUse SequenceEncoder::encodeUser(const SequenceBatch& b, int64_t user, SequenceSession* session, float* out) const {
+  const int d = dim_;
+  const std::vector<uint32_t> events = windowOf(b, user);
   const bool padding = events.empty();
   const int n = padding ? 1 : static_cast<int>(events.size());
   std::vector<double> times(n, 0.0);
