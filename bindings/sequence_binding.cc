@@ -169,7 +169,6 @@ size_t OutputsOf(const SequenceBatch& batch, const SequenceEncoder& encoder) {
 Napi::Function SequenceEncoderBinding::Define(Napi::Env env) {
   Napi::Function f = DefineClass(env, "NativeSequenceEncoder",
                                  {InstanceMethod<&SequenceEncoderBinding::Encode>("encode"),
-                                  InstanceMethod<&SequenceEncoderBinding::GpuFallback>("gpuFallback"),
                                   InstanceMethod<&SequenceEncoderBinding::Close>("close")});
   GetInstanceData(env).sequenceEncoderConstructor = Napi::Persistent(f);
   return f;
@@ -207,11 +206,6 @@ Napi::Value SequenceEncoderBinding::Encode(const Napi::CallbackInfo& info) {
     else encoder->encode(batch, out, threads);
   };
   return (new EncodeWorker(env, std::move(arg), outputs, encode))->Start();
-}
-
-// gpuFallback(): string, '' when encode's device 1 runs this model's layers on the GPU
-Napi::Value SequenceEncoderBinding::GpuFallback(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), Open(info.Env())->gpuFallbackReason());
 }
 
 Napi::Value SequenceEncoderBinding::Close(const Napi::CallbackInfo& info) {

@@ -20,7 +20,6 @@ class SequenceEncoderBinding : public Napi::ObjectWrap<SequenceEncoderBinding> {
  private:
   std::shared_ptr<const SequenceEncoder> Open(Napi::Env env) const;
   Napi::Value Encode(const Napi::CallbackInfo& info);
-  Napi::Value GpuFallback(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   std::shared_ptr<const SequenceEncoder> encoder_;

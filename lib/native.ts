@@ -186,8 +186,6 @@ export interface NativeSequenceEncoder {
   encode(
     items: Int32Array, offsets: Uint32Array, actions: Int32Array | null, times: Float64Array | null, threads: number, device: 0 | 1, gpuDevice: number,
   ): Promise<Float32Array>;
-  /** Why device 1 encodes this model on the CPU ('' when its layers run on the GPU). */
-  gpuFallback(): string;
   close(): void;
 }
 

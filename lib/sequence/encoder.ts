@@ -26,17 +26,11 @@ export class SequenceEncoder {
   private readonly rowOf: Map<string, number>;
   private readonly actionRowOf: Map<string, number>;
   private readonly items: Float32Array;
-  /**
-   * Why `encode(h, { device: 'gpu' })` encodes this model on the CPU (a SASRec model: the CUDA
-   * path runs HSTU), or undefined when its layers run on the GPU. The device must still be usable.
-   */
-  readonly gpuFallback: string | undefined;
 
   private constructor(config: SequenceConfig, handle: NativeSequenceEncoder, threads: number, itemIds: string[], actionNames: string[], items: Float32Array) {
     this.config = config;
     this.handle = handle;
     this.threads = threads;
-    this.gpuFallback = handle.gpuFallback() || undefined;
     this.rowOf = new Map(itemIds.map((id, i) => [id, i + 1]));
     this.actionRowOf = new Map(actionNames.map((name, i) => [name, i + 1]));
     this.items = items;
@@ -109,8 +103,8 @@ export class SequenceEncoder {
    * The query embeddings of a batch of users: users x interests x dim, user-major. Per user, the
    * known events (unknown item rows skipped) are truncated to the most recent maxLen; a user with
    * none gets the model's no-history query (the same for every such user).
-   * `device: 'gpu'` runs HSTU's layers on a CUDA device for the whole batch at once (equal to the
-   * CPU's queries to about 1e-5 relative; docs/SEQUENCES.md, "On a GPU").
+   * `device: 'gpu'` runs the encoder's layers on a CUDA device for the whole batch at once (equal
+   * to the CPU's queries to about 1e-5 relative; docs/SEQUENCES.md, "On a GPU").
    * @example
    * // two users: [a, b, c] and [d]
    * const q = await encoder.encode({ items: encoder.rows(['a', 'b', 'c', 'd']), offsets: Uint32Array.of(0, 3, 4) });

@@ -59,9 +59,8 @@ export interface SequenceEncodeOptions {
 /** SequenceEncoder.encode's options: SequenceSessions always encode on the CPU. */
 export interface SequenceEncodeDeviceOptions extends SequenceEncodeOptions {
   /**
-   * 'cpu', 'gpu' (HSTU's layers on a CUDA device; rejects with NoDeviceError when none is
+   * 'cpu', 'gpu' (the encoder's layers on a CUDA device; rejects with NoDeviceError when none is
    * usable) or 'auto' (the GPU when buildInfo().cudaDevices > 0). Default: defaults.device ('cpu').
-   * A model the GPU path does not run (see `encoder.gpuFallback`) encodes on the CPU.
    */
   device?: DeviceChoice;
   /** The CUDA device ordinal for 'gpu' and 'auto' (default defaults.gpuDevice, 0). */

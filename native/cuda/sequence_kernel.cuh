@@ -1,20 +1,22 @@
 #pragma once
-// Device code of the HSTU encoder (host side in sequence_gpu.cu; the math in
-// sequence/sequence_model.h and the CPU reference in sequence/hstu.cc). Rows are tokens of a
-// batch of users' windows laid end to end; firstToken[t] is the first token of t's user, so that
+// Device code of the sequence encoders (host side in sequence_gpu.cu; the math in
+// sequence/sequence_model.h, the CPU references in sequence/hstu.cc and sasrec.cc). Rows are
+// tokens of a batch of users' windows laid end to end; firstToken[t] is the first token of t's user, so that
 // t's position in its window is t - firstToken[t] and its keys are the tokens before it there.
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
-namespace cangen::gpu::hstu {
+namespace cangen::gpu::sequence_kernels {
 
 constexpr float kNormEps = 1e-5f;  // as sequence/layers.h
 constexpr int kWarp = 32;
 
-// x[t] = itemTable[rows[t]] (+ actionWeight[actions[t]]); rows[t] < 0: the zero padding token.
+// x[t] = itemTable[rows[t]] (+ actionWeight[actions[t]]) (+ position[positions[t]]); rows[t] < 0:
+// the zero padding token. actions / positions null: none.
 __global__ void embedKernel(const float* __restrict__ table, const float* __restrict__ actionWeight, const int32_t* __restrict__ rows,
-                            const int32_t* __restrict__ actions, int tokens, int dim, float* __restrict__ x) {
+                            const int32_t* __restrict__ actions, const float* __restrict__ position,
+                            const int32_t* __restrict__ positions, int tokens, int dim, float* __restrict__ x) {
   const size_t total = static_cast<size_t>(tokens) * dim;
   for (size_t e = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; e < total; e += static_cast<size_t>(gridDim.x) * blockDim.x) {
     const size_t t = e / dim, c = e % dim;
@@ -23,6 +25,8 @@ __global__ void embedKernel(const float* __restrict__ table, const float* __rest
     if (row >= 0) {
       v = table[static_cast<size_t>(row) * dim + c];
       if (actions != nullptr) v += actionWeight[static_cast<size_t>(actions[t]) * dim + c];
+      // SASRec adds the position to the token with its action (as sasrec.cc: token, then + position).
+      if (positions != nullptr && positions[t] >= 0) v += position[static_cast<size_t>(positions[t]) * dim + c];
     }
     x[e] = v;
   }
@@ -56,11 +60,14 @@ __global__ void layerNormKernel(const float* __restrict__ x, const int32_t* __re
 }
 
 __device__ inline float siluOf(float v) { return v / (1.0f + expf(-v)); }
+// The exact (erf) GELU, as sequence/layers.h.
+__device__ inline float geluOf(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
 
 // y = x W^T + b for x rows x in and W^T in x out (the CPU Linear's layout), in 64 x 64 tiles of
 // 256 threads, each thread 4 x 4 outputs; grid (ceil(out / 64), ceil(rows / 64)).
-// Epilogue: kStore writes y[r]; kStoreSilu writes SiLU of it; kAddToRows adds it to y[target[r]].
-enum LinearEpilogue { kStore = 0, kStoreSilu = 1, kAddToRows = 2 };
+// Epilogue: kStore writes y[r]; kStoreSilu / kStoreGelu write SiLU / GELU of it; kAddToRows adds
+// it to y[target[r]] (target null: y[r]).
+enum LinearEpilogue { kStore = 0, kStoreSilu = 1, kStoreGelu = 2, kAddToRows = 3 };
 constexpr int kTileRows = 64, kTileCols = 64, kTileDepth = 16, kLinearThreads = 256;
 
 __global__ void __launch_bounds__(kLinearThreads) linearKernel(const float* __restrict__ x, int rows, int in, const float* __restrict__ weightT,
@@ -103,7 +110,7 @@ __global__ void __launch_bounds__(kLinearThreads) linearKernel(const float* __re
       if (c >= out) continue;
       const float v = acc[i][j] + bias[c];
       if (epilogue == kAddToRows) y[static_cast<size_t>(target ? target[r] : r) * out + c] += v;
-      else y[static_cast<size_t>(r) * out + c] = epilogue == kStoreSilu ? siluOf(v) : v;
+      else y[static_cast<size_t>(r) * out + c] = epilogue == kStoreSilu ? siluOf(v) : epilogue == kStoreGelu ? geluOf(v) : v;
     }
   }
 }
@@ -114,6 +121,20 @@ __device__ inline int timeBucketOf(double gap, int buckets) {
   const float clamped = static_cast<float>(fmax(fabs(gap), 1.0));
   const float bucket = floorf(static_cast<float>(log(static_cast<double>(clamped))) / 0.301f);
   return static_cast<int>(fminf(fmaxf(bucket, 0.0f), static_cast<float>(buckets)));
+}
+
+// Query row r of an attention kernel: its token t, the first token of t's user, t's position i
+// in the window and the first key it may attend to (causal, within the short window when set).
+struct QueryRow {
+  int t, first, i, lo;
+};
+__device__ inline QueryRow queryRow(const int32_t* queries, const int32_t* firstToken, int r, int window) {
+  QueryRow q;
+  q.t = queries ? queries[r] : r;
+  q.first = firstToken[q.t];
+  q.i = q.t - q.first;
+  q.lo = window > 0 && q.i - window + 1 > 0 ? q.i - window + 1 : 0;
+  return q;
 }
 
 struct AttentionArgs {
@@ -151,13 +172,13 @@ __global__ void __launch_bounds__(kAttentionThreads) attentionKernel(AttentionAr
   const int r = blockIdx.x;
   if (r >= a.rows) return;
   const int d = a.dim, width = 4 * d, dh = d / a.heads;
-  const int t = a.queries ? a.queries[r] : r, first = a.firstToken[t], i = t - first;
-  const int lo = a.window > 0 && i - a.window + 1 > 0 ? i - a.window + 1 : 0;
-  const float* query = a.uvqk + static_cast<size_t>(t) * width + 2 * d;
+  const QueryRow query = queryRow(a.queries, a.firstToken, r, a.window);
+  const int t = query.t, first = query.first, i = query.i, lo = query.lo;
+  const float* queryVector = a.uvqk + static_cast<size_t>(t) * width + 2 * d;
   float* row = a.attended + static_cast<size_t>(r) * d;
   for (int c = threadIdx.x; c < d; c += blockDim.x) row[c] = 0.0f;
   for (int h = 0; h < a.heads; ++h) {
-    const float* q = query + h * dh;
+    const float* q = queryVector + h * dh;
     for (int j0 = lo; j0 <= i; j0 += kKeyTile) {
       const int count = min(kKeyTile, i - j0 + 1);
       __syncthreads();  // the last tile's weights are read
@@ -191,4 +212,71 @@ __global__ void __launch_bounds__(kAttentionThreads) attentionKernel(AttentionAr
   for (int c = threadIdx.x; c < d; c += blockDim.x) row[c] = (row[c] - m) * inv * u[c];
 }
 
-}  // namespace cangen::gpu::hstu
+__device__ inline float blockMax(float v, float* scratch) {
+  for (int offset = kWarp / 2; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp, warps = blockDim.x / kWarp;
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float top = -INFINITY;
+  for (int w = 0; w < warps; ++w) top = fmaxf(top, scratch[w]);
+  return top;
+}
+
+struct SoftmaxAttentionArgs {
+  const float* qkv;            // tokens x 3d: Q, K, V
+  const int32_t* firstToken;   // tokens
+  const int32_t* queries;      // rows: the token of each query row, or null: row r is token r
+  int rows, dim, heads, window;
+  float scale;                 // 1 / sqrt(d / heads)
+  float* context;              // rows x d
+};
+
+// SASRec's causal softmax attention, one block per query row and per head two passes over the
+// allowed keys: the largest score, then exp(score - largest) weights (in tiles through shared
+// memory) summed into each thread's channels with their total, divided at the end.
+__global__ void __launch_bounds__(kAttentionThreads) softmaxAttentionKernel(SoftmaxAttentionArgs a) {
+  __shared__ float weights[kKeyTile];
+  __shared__ float maxScratch[kAttentionThreads / kWarp];
+  __shared__ double sumScratch[kAttentionThreads / kWarp];
+  const int r = blockIdx.x;
+  if (r >= a.rows) return;
+  const QueryRow query = queryRow(a.queries, a.firstToken, r, a.window);
+  const int t = query.t, first = query.first, i = query.i, lo = query.lo;
+  const int d = a.dim, width = 3 * d, dh = d / a.heads;
+  float* row = a.context + static_cast<size_t>(r) * d;
+  for (int h = 0; h < a.heads; ++h) {
+    const float* q = a.qkv + static_cast<size_t>(t) * width + h * dh;
+    auto score = [&](int j) {
+      const float* k = a.qkv + static_cast<size_t>(first + j) * width + d + h * dh;
+      float s = 0.0f;
+      for (int c = 0; c < dh; ++c) s = fmaf(q[c], k[c], s);
+      return s * a.scale;
+    };
+    float top = -INFINITY;
+    for (int j = lo + threadIdx.x; j <= i; j += blockDim.x) top = fmaxf(top, score(j));
+    top = blockMax(top, maxScratch);
+    double partial = 0;  // this thread's share of the total
+    for (int c = threadIdx.x; c < dh; c += blockDim.x) row[h * dh + c] = 0.0f;
+    for (int j0 = lo; j0 <= i; j0 += kKeyTile) {
+      const int count = min(kKeyTile, i - j0 + 1);
+      __syncthreads();  // the last tile's weights are read
+      if (threadIdx.x < count) {
+        const float e = expf(score(j0 + threadIdx.x) - top);
+        weights[threadIdx.x] = e;
+        partial += e;
+      }
+      __syncthreads();
+      for (int c = threadIdx.x; c < dh; c += blockDim.x) {  // each channel is this thread's alone
+        const float* v = a.qkv + static_cast<size_t>(first + j0) * width + 2 * d + h * dh + c;
+        float sum = 0.0f;
+        for (int jj = 0; jj < count; ++jj) sum = fmaf(weights[jj], v[static_cast<size_t>(jj) * width], sum);
+        row[h * dh + c] += sum;
+      }
+    }
+    const float total = static_cast<float>(blockSum(partial, sumScratch));
+    for (int c = threadIdx.x; c < dh; c += blockDim.x) row[h * dh + c] /= total;
+  }
+}
+
+}  // namespace cangen::gpu::sequence_kernels

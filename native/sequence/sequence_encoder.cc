@@ -8,7 +8,7 @@
 #include "common/parallel.h"
 #include "common/threads.h"
 #include "sequence/encoders.h"
-#include "sequence/gpu_hstu.h"
+#include "sequence/gpu_encoder.h"
 
 namespace cangen {
 
@@ -81,7 +81,7 @@ SequenceEncoder::SequenceEncoder(const SequenceModel& m)
   if (m.interests > 1) interestProj_ = std::make_unique<Linear>(m.interestProj);
 }
 
-SequenceEncoder::~SequenceEncoder() = default;  // here, where gpu::GpuHstu is complete
+SequenceEncoder::~SequenceEncoder() = default;  // here, where gpu::GpuSequenceEncoder is complete
 
 void SequenceEncoder::encode(const SequenceBatch& batch, float* out, int threads) const {
   validateSequenceBatch(batch);

@@ -1,8 +1,8 @@
 #pragma once
 // Serves a trained user-sequence model (sequence_model.h): a batch of users' recent events in,
 // one query embedding per user and interest out, equal to the trainer's PyTorch module at the
-// last event. CPU implementation here; encodeOnGpu runs HSTU's layers on a CUDA device
-// (sequence/gpu_hstu.h) from the same windows, and the same host code finishes the queries.
+// last event. CPU implementation here; encodeOnGpu runs the encoder's layers on a CUDA device
+// (sequence/gpu_encoder.h) from the same windows, and the same host code finishes the queries.
 //
 // Per user: events whose item row is outside [1, numItems] (unknown ids, newer than the model)
 // are skipped; of the rest, the most recent maxLen are encoded (the trainer's window). A user
@@ -21,7 +21,7 @@
 namespace cangen {
 
 namespace gpu {
-class GpuHstu;
+class GpuSequenceEncoder;
 }
 
 // Row-major flat arrays, as the bindings copy them from typed arrays.
@@ -70,16 +70,13 @@ class SequenceEncoder {
   // positions count back from the last event, so every event moves: always the whole window.
   SessionUse encodeWithSession(const SequenceBatch& batch, int64_t user, SequenceSession& session, float* out) const;
 
-  // As encode(), with HSTU's layers on CUDA device `gpuDevice` for the whole batch at once (equal
-  // to encode() to about 1e-5 relative: the device sums in another order). The windows are chosen
-  // and the long-term fusion and interest heads run on the host, with encode()'s code. A model the
-  // device path does not run (gpuFallbackReason() non-empty) is encoded on the CPU once the device
-  // is known to be usable. Throws Error(NoDevice) when CUDA is not compiled in or the device is not
-  // usable (or was lost), Error(Internal) with the CUDA error on other failures. Device calls are
-  // serialised per encoder. Sessions (encodeWithSession) stay on the CPU.
+  // As encode(), with the short-term encoder's layers (HSTU or SASRec) on CUDA device `gpuDevice`
+  // for the whole batch at once (equal to encode() to about 1e-5 relative: the device sums in
+  // another order). The windows are chosen and the long-term fusion and interest heads run on the
+  // host, with encode()'s code. Throws Error(NoDevice) when CUDA is not compiled in or the device
+  // is not usable (or was lost), Error(Internal) with the CUDA error on other failures. Device
+  // calls are serialised per encoder. Sessions (encodeWithSession) stay on the CPU.
   void encodeOnGpu(const SequenceBatch& batch, float* out, int gpuDevice, int threads) const;
-  // Why encodeOnGpu encodes this model on the CPU ("" when its layers run on the device).
-  std::string gpuFallbackReason() const;
 
   int dim() const { return dim_; }
   int interests() const { return interests_; }
@@ -108,7 +105,7 @@ class SequenceEncoder {
   std::unique_ptr<sequence::Linear> longProj_, fuseGate_, interestProj_;
   // The device copy for encodeOnGpu, made on first use (and dropped when its context is lost).
   mutable std::mutex gpuMutex_;
-  mutable std::unique_ptr<gpu::GpuHstu> gpu_;
+  mutable std::unique_ptr<gpu::GpuSequenceEncoder> gpu_;
 };
 
 // The checks encode() makes before it starts (offsets, times); throws as encode() does.

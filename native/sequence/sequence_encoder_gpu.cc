@@ -1,15 +1,16 @@
 // SequenceEncoder::encodeOnGpu: the host half of the CUDA path. The windows are chosen here with
 // windowOf (the CPU path's rule: unknown ids skipped, the most recent maxLen kept, the zero padding
-// token for a user with none), HSTU's layers run on the device for the whole batch (gpu_hstu.h),
-// and the long-term fusion and interest heads run here on the device's last states with the CPU
-// path's own code: they are one small d x d product per user, not worth a device round trip.
+// token for a user with none), the short-term encoder (HSTU or SASRec) runs on the device for the
+// whole batch (gpu_encoder.h), and the long-term fusion and interest heads run here on the
+// device's last states with the CPU path's own code: they are one small d x d product per user,
+// not worth a device round trip.
 #include <string>
 
 #include "common/error.h"
 #include "common/parallel.h"
 #include "common/threads.h"
 #include "cuda/gpu_flat_search.h"
-#include "sequence/gpu_hstu.h"
+#include "sequence/gpu_encoder.h"
 #include "sequence/sequence_encoder.h"
 
 namespace cangen {
@@ -27,18 +28,9 @@ void requireDevice(int device) {
 
 }  // namespace
 
-std::string SequenceEncoder::gpuFallbackReason() const {
-  if (hstu_) return "";
-  return "the CUDA path runs HSTU models; this SASRec model encodes on the CPU";
-}
-
 void SequenceEncoder::encodeOnGpu(const SequenceBatch& b, float* out, int gpuDevice, int threads) const {
   validateSequenceBatch(b);
   requireDevice(gpuDevice);
-  if (!hstu_) {
-    encode(b, out, threads);
-    return;
-  }
   if (b.users == 0) return;
   const int d = dim_;
   ThreadLease lease(requestedThreads(threads, 0));
@@ -47,19 +39,23 @@ void SequenceEncoder::encodeOnGpu(const SequenceBatch& b, float* out, int gpuDev
 
   const bool actions = b.actions != nullptr && !actionWeight_.empty();
   const bool times = usesTimes_ && b.times != nullptr;
-  gpu::HstuWindows w;
+  gpu::GpuWindows w;
   w.offsets.reserve(static_cast<size_t>(b.users) + 1);
   w.offsets.push_back(0);
   for (const auto& events : windows) {
-    if (events.empty()) {  // the padding window: one zero token at time 0
+    if (events.empty()) {  // the padding window: one zero token at time 0, without a position
       w.rows.push_back(-1);
       if (actions) w.actions.push_back(0);
       if (times) w.times.push_back(0.0);
+      if (sasrec_) w.positions.push_back(-1);
     }
-    for (const uint32_t e : events) {
+    const int n = static_cast<int>(events.size());
+    for (int j = 0; j < n; ++j) {
+      const uint32_t e = events[j];
       w.rows.push_back(b.items[e]);
       if (actions) w.actions.push_back(b.actions[e] >= 0 && b.actions[e] <= numActions_ ? b.actions[e] : 0);
       if (times) w.times.push_back(b.times[e]);
+      if (sasrec_) w.positions.push_back(maxLen_ - n + j);  // the last event takes row maxLen - 1, as sasrec.cc
     }
     w.offsets.push_back(static_cast<uint32_t>(w.rows.size()));
   }
@@ -70,7 +66,8 @@ void SequenceEncoder::encodeOnGpu(const SequenceBatch& b, float* out, int gpuDev
     try {
       if (!gpu_ || gpu_->device() != gpuDevice) {
         gpu_.reset();
-        gpu_ = std::make_unique<gpu::GpuHstu>(gpuDevice, *hstu_, itemTable_, actionWeight_);
+        gpu_ = hstu_ ? std::make_unique<gpu::GpuSequenceEncoder>(gpuDevice, *hstu_, itemTable_, actionWeight_)
+                     : std::make_unique<gpu::GpuSequenceEncoder>(gpuDevice, *sasrec_, itemTable_, actionWeight_);
       }
       gpu_->lastStates(w, states.data());
     } catch (const Error& e) {
