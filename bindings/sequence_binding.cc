@@ -204,14 +204,19 @@ std::shared_ptr<const SequenceEncoder> SequenceEncoderBinding::Open(Napi::Env en
 }
 
 // encode(items: Int32Array, offsets: Uint32Array, actions: Int32Array | null, times: Float64Array | null,
-//   threads): Promise<Float32Array> (users x interests x dim)
+//   threads, device: 0 cpu | 1 gpu, gpuDevice): Promise<Float32Array> (users x interests x dim)
 Napi::Value SequenceEncoderBinding::Encode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto encoder = Open(env);
   BatchArg arg = BatchFromJs(info);
   const int threads = IntArg(info[4], "threads", 0, 4096);
+  const bool onGpu = IntArg(info[5], "device", 0, 1) == 1;
+  const int gpuDevice = IntArg(info[6], "gpuDevice", 0, 1024);
   const size_t outputs = OutputsOf(arg.batch, *encoder);
-  auto encode = [encoder, threads](const SequenceBatch& batch, float* out) { encoder->encode(batch, out, threads); };
+  auto encode = [encoder, threads, onGpu, gpuDevice](const SequenceBatch& batch, float* out) {
+    if (onGpu) encoder->encodeOnGpu(batch, out, gpuDevice, threads);
+    else encoder->encode(batch, out, threads);
+  };
   return (new EncodeWorker(env, std::move(arg), outputs, encode))->Start();
 }
 

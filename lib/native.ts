@@ -184,8 +184,10 @@ export interface NativeSequenceModel {
 }
 
 export interface NativeSequenceEncoder {
-  /** users x interests x dim query embeddings; offsets has users + 1 entries. */
-  encode(items: Int32Array, offsets: Uint32Array, actions: Int32Array | null, times: Float64Array | null, threads: number): Promise<Float32Array>;
+  /** users x interests x dim query embeddings; offsets has users + 1 entries. device: 0 cpu, 1 gpu (CUDA device gpuDevice). */
+  encode(
+    items: Int32Array, offsets: Uint32Array, actions: Int32Array | null, times: Float64Array | null, threads: number, device: 0 | 1, gpuDevice: number,
+  ): Promise<Float32Array>;
   close(): void;
 }
 

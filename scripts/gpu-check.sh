@@ -10,7 +10,8 @@
 #             fails on any reported error
 #   node      the Node GPU tests (npx uvu -r tsx test gpu), when node_modules exists; among them the
 #             scorer's launch limits (test/scorer-gpu.test.ts): a model too wide for shared memory
-#             falls back to the CPU (gpuFallback set), and 70,000 users (> grid.y) equal the CPU
+#             falls back to the CPU (gpuFallback set), and 70,000 users (> grid.y) equal the CPU;
+#             and the sequence encoder (HSTU, SASRec) on the GPU against the CPU (test/sequence-gpu.test.ts)
 # Each step after `build` builds first when needed; the device tool limits one command to
 # 10 minutes, so a session may run the steps as separate commands.
 #

@@ -16,6 +16,7 @@ import * as assert from 'uvu/assert';
 import { SequenceEncoder, type SequenceHistories } from '../lib';
 import { missingTrainingDependencies, pythonForTraining, trainPackageDir } from '../lib/cli/train';
 import { rejects } from './helpers/rejects';
+import { maxRelativeError } from './helpers/sequence-random';
 
 interface Case {
   name: string;
@@ -58,21 +59,6 @@ function historiesOf(c: Case): SequenceHistories {
   if (c.actions) h.actions = Int32Array.from(flat('actions'));
   if (c.times) h.times = Float64Array.from(flat('times'));
   return h;
-}
-
-/** Largest |got - want| over each query, relative to that query's largest |want|. */
-function maxRelativeError(got: Float32Array, want: number[], width: number): number {
-  let worst = 0;
-  for (let q = 0; q < want.length / width; q++) {
-    let scale = 0;
-    let diff = 0;
-    for (let c = 0; c < width; c++) {
-      scale = Math.max(scale, Math.abs(want[q * width + c]!));
-      diff = Math.max(diff, Math.abs(got[q * width + c]! - want[q * width + c]!));
-    }
-    worst = Math.max(worst, diff / Math.max(scale, 1e-30));
-  }
-  return worst;
 }
 
 test('every case encodes as PyTorch does, to 1e-4 relative (float64 reference), at 1 and 2 threads', async () => {

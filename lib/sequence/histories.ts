@@ -1,4 +1,5 @@
 /** Users' histories as encode takes them: flat typed arrays and offsets, checked once here. */
+import type { DeviceChoice } from '../device';
 import { DimensionMismatchError, InvalidArgumentError, NonFiniteError } from '../errors';
 import { invalid, knownOptions } from '../validate';
 
@@ -53,4 +54,15 @@ export function checkHistories(histories: SequenceHistories): { items: Int32Arra
 export interface SequenceEncodeOptions {
   /** Threads for this call; 0 (default) uses the encoder's setting. */
   threads?: number;
+}
+
+/** SequenceEncoder.encode's options: SequenceSessions always encode on the CPU. */
+export interface SequenceEncodeDeviceOptions extends SequenceEncodeOptions {
+  /**
+   * 'cpu', 'gpu' (the encoder's layers on a CUDA device; rejects with NoDeviceError when none is
+   * usable) or 'auto' (the GPU when buildInfo().cudaDevices > 0). Default: defaults.device ('cpu').
+   */
+  device?: DeviceChoice;
+  /** The CUDA device ordinal for 'gpu' and 'auto' (default defaults.gpuDevice, 0). */
+  gpuDevice?: number;
 }

@@ -1,5 +1,5 @@
 /** Serving trained user-sequence models (HSTU, SASRec). See docs/SEQUENCES.md. */
 export { SequenceEncoder, type SequenceEncoderOptions } from './encoder';
-export type { SequenceEncodeOptions, SequenceHistories } from './histories';
+export type { SequenceEncodeDeviceOptions, SequenceEncodeOptions, SequenceHistories } from './histories';
 export { SequenceSessions, type SequenceSessionOptions, type SequenceSessionStats } from './sessions';
 export { parseSequenceConfig, expectedSequenceTensors, type SequenceConfig, type SequenceModelKind } from './config';

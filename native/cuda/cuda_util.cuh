@@ -91,6 +91,27 @@ class DeviceBuffer {
   size_t capacity_ = 0;
 };
 
+// Why CUDA device `device` cannot be used ("" when it can): no driver, no device, or no such ordinal.
+inline std::string unusableDeviceReason(int device) {
+  int n = 0;  // not written when there is no driver
+  const cudaError_t status = cudaGetDeviceCount(&n);
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    return std::string("CUDA driver or device unavailable: ") + cudaGetErrorString(status);
+  }
+  if (n <= 0) return "no CUDA device found";
+  if (device < 0 || device >= n) return "no CUDA device " + std::to_string(device) + " (" + std::to_string(n) + " found)";
+  return "";
+}
+
+// Copies n host values into `buffer` (grown to hold them, see DeviceBuffer::reserve) on `stream`.
+// From pageable memory the host buffer may be reused once the call returns.
+template <typename T>
+void upload(DeviceBuffer<T>& buffer, const T* data, size_t n, cudaStream_t stream, double growth = 1.0) {
+  buffer.reserve(n > 0 ? n : 1, growth);
+  if (n > 0) CANGEN_CUDA_CHECK(cudaMemcpyAsync(buffer.data(), data, n * sizeof(T), cudaMemcpyHostToDevice, stream));
+}
+
 class Stream {
  public:
   Stream() { CANGEN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }

@@ -29,28 +29,6 @@ using scorer::kThreads;
 using scorer::kTile;
 static_assert(kTile == kScanTile, "the host plan and the kernel agree on the tile");
 
-namespace {
-
-std::string unusableReason(int device) {
-  int n = 0;  // not written when there is no driver
-  const cudaError_t status = cudaGetDeviceCount(&n);
-  if (status != cudaSuccess) {
-    cudaGetLastError();
-    return std::string("CUDA driver or device unavailable: ") + cudaGetErrorString(status);
-  }
-  if (n <= 0) return "no CUDA device found";
-  if (device < 0 || device >= n) return "no CUDA device " + std::to_string(device) + " (" + std::to_string(n) + " found)";
-  return "";
-}
-
-template <typename T>
-void upload(DeviceBuffer<T>& buffer, const T* data, size_t n, cudaStream_t stream) {
-  buffer.reserve(std::max<size_t>(n, 1));
-  if (n > 0) CANGEN_CUDA_CHECK(cudaMemcpyAsync(buffer.data(), data, n * sizeof(T), cudaMemcpyHostToDevice, stream));
-}
-
-}  // namespace
-
 struct GpuScorer::State {
   explicit State(int d) : device(d) {}
   ~State() {
@@ -86,7 +64,7 @@ struct GpuScorer::State {
 };
 
 GpuScorer::GpuScorer(int device, const ScorerModel& model) {
-  const std::string reason = unusableReason(device);
+  const std::string reason = unusableDeviceReason(device);
   if (!reason.empty()) throw Error(ErrorCode::NoDevice, reason);
   if (model.kind == ScorerKind::Mlp && model.hidden.size() > static_cast<size_t>(scorer::kMaxLayers) + 1) {
     throw Error(ErrorCode::InvalidArgument, "The GPU scorer runs MLPs of up to " + std::to_string(scorer::kMaxLayers + 1) + " hidden layers");

@@ -23,7 +23,25 @@ struct HstuCache {
   size_t bytes() const;
 };
 
-class HstuEncoder {
+// What both encoders hold besides their layers: the shape and the final norm (read by the CUDA
+// path, sequence/gpu_encoder.h, to copy them to its device).
+class EncoderCommon {
+ public:
+  int dim() const { return dim_; }
+  int heads() const { return heads_; }
+  int maxLen() const { return maxLen_; }
+  int window() const { return window_; }
+  const std::vector<float>& finalGamma() const { return finalGamma_; }
+  const std::vector<float>& finalBeta() const { return finalBeta_; }
+
+ protected:
+  explicit EncoderCommon(const SequenceModel& m)
+      : dim_(m.dim), heads_(m.heads), maxLen_(m.maxLen), window_(m.shortWindow), finalGamma_(m.finalNormGamma), finalBeta_(m.finalNormBeta) {}
+  int dim_, heads_, maxLen_, window_;
+  std::vector<float> finalGamma_, finalBeta_;
+};
+
+class HstuEncoder : public EncoderCommon {
  public:
   explicit HstuEncoder(const SequenceModel& model);
   // times: n seconds, or null for no time bias.
@@ -33,31 +51,36 @@ class HstuEncoder {
   // for every earlier extend of this cache.
   void extend(HstuCache& cache, const float* tokens, int m, const double* times, float* out) const;
 
- private:
+  // The weights as held here, for the CUDA path (sequence/gpu_encoder.h) to copy to its device.
   struct Layer {
     Linear uvqk, out;
     std::vector<float> positionBias, timeBias;
   };
-  int dim_, heads_, maxLen_, window_, timeBuckets_;
+  const std::vector<Layer>& layers() const { return layers_; }
+  int timeBuckets() const { return timeBuckets_; }
+
+ private:
+  int timeBuckets_;
   std::vector<Layer> layers_;
-  std::vector<float> finalGamma_, finalBeta_;
 };
 
-class SasRecEncoder {
+class SasRecEncoder : public EncoderCommon {
  public:
   explicit SasRecEncoder(const SequenceModel& model);
   // padding: the window is one padding token (zero, no position), as PyTorch sees an empty history.
   void lastState(const float* tokens, int n, bool padding, float* out) const;
 
- private:
+  // The weights as held here, for the CUDA path (sequence/gpu_encoder.h) to copy to its device.
   struct Block {
     std::vector<float> attnGamma, attnBeta, ffnGamma, ffnBeta;
     Linear qkv, out, ffnIn, ffnOut;
   };
-  int dim_, heads_, maxLen_, window_;
+  const std::vector<Block>& blocks() const { return blocks_; }
+  const std::vector<float>& position() const { return position_; }
+
+ private:
   std::vector<float> position_;
   std::vector<Block> blocks_;
-  std::vector<float> finalGamma_, finalBeta_;
 };
 
 // The first key a query at position i may attend to (causal, within the short window when set).

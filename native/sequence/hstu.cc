@@ -22,9 +22,7 @@ size_t HstuCache::bytes() const {
   return sizeof(HstuCache) + floats * sizeof(float) + times.capacity() * sizeof(double);
 }
 
-HstuEncoder::HstuEncoder(const SequenceModel& m)
-    : dim_(m.dim), heads_(m.heads), maxLen_(m.maxLen), window_(m.shortWindow), timeBuckets_(m.timeBuckets),
-      finalGamma_(m.finalNormGamma), finalBeta_(m.finalNormBeta) {
+HstuEncoder::HstuEncoder(const SequenceModel& m) : EncoderCommon(m), timeBuckets_(m.timeBuckets) {
   for (const auto& w : m.hstuLayers) layers_.push_back({Linear(w.uvqk), Linear(w.out), w.positionBias, w.timeBias});
 }
 

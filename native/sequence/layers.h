@@ -19,6 +19,8 @@ class Linear {
   void apply(const float* x, int rows, float* y) const;
   int in() const { return in_; }
   int out() const { return out_; }
+  const std::vector<float>& weightT() const { return weightT_; }  // in x out (for the CUDA path)
+  const std::vector<float>& bias() const { return bias_; }
 
  private:
   int in_ = 0, out_ = 0;

@@ -7,9 +7,7 @@
 
 namespace cangen::sequence {
 
-SasRecEncoder::SasRecEncoder(const SequenceModel& m)
-    : dim_(m.dim), heads_(m.heads), maxLen_(m.maxLen), window_(m.shortWindow), position_(m.position),
-      finalGamma_(m.finalNormGamma), finalBeta_(m.finalNormBeta) {
+SasRecEncoder::SasRecEncoder(const SequenceModel& m) : EncoderCommon(m), position_(m.position) {
   for (const auto& w : m.sasrecBlocks) {
     blocks_.push_back({w.attnNormGamma, w.attnNormBeta, w.ffnNormGamma, w.ffnNormBeta, Linear(w.qkv), Linear(w.out),
                        Linear(w.ffnIn), Linear(w.ffnOut)});

@@ -8,6 +8,7 @@
 #include "common/parallel.h"
 #include "common/threads.h"
 #include "sequence/encoders.h"
+#include "sequence/gpu_encoder.h"
 
 namespace cangen {
 
@@ -87,7 +88,7 @@ SequenceEncoder::SequenceEncoder(const SequenceModel& m)
   if (m.interests > 1) interestProj_ = std::make_unique<Linear>(m.interestProj);
 }
 
-SequenceEncoder::~SequenceEncoder() = default;
+SequenceEncoder::~SequenceEncoder() = default;  // here, where gpu::GpuSequenceEncoder is complete
 
 void SequenceEncoder::encode(const SequenceBatch& batch, float* out, int threads) const {
   validateSequenceBatch(batch);
@@ -134,7 +135,6 @@ void SequenceEncoder::fillTokens(const SequenceBatch& b, const std::vector<uint3
   }
 }
 
-// The most recent maxLen known events of `user`, oldest first.
 std::vector<uint32_t> SequenceEncoder::windowOf(const SequenceBatch& b, int64_t user) const {
   std::vector<uint32_t> events;
   for (uint32_t e = b.offsets[user + 1]; e > b.offsets[user] && static_cast<int>(events.size()) < maxLen_; --e) {

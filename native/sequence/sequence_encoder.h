@@ -1,7 +1,8 @@
 #pragma once
 // Serves a trained user-sequence model (sequence_model.h): a batch of users' recent events in,
 // one query embedding per user and interest out, equal to the trainer's PyTorch module at the
-// last event. CPU implementation; a CUDA one will sit beside it behind the same interface.
+// last event. CPU implementation here; encodeOnGpu runs the encoder's layers on a CUDA device
+// (sequence/gpu_encoder.h) from the same windows, and the same host code finishes the queries.
 //
 // Per user: events whose item row is outside [1, numItems] (unknown ids, newer than the model)
 // are skipped; of the rest, the most recent maxLen are encoded (the trainer's window). A user
@@ -10,12 +11,18 @@
 // the same for every such user: the model's "no history" query.
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <vector>
 
 #include "sequence/encoders.h"
 #include "sequence/sequence_model.h"
 
 namespace cangen {
+
+namespace gpu {
+class GpuSequenceEncoder;
+}
 
 // Row-major flat arrays, as the bindings copy them from typed arrays.
 struct SequenceBatch {
@@ -69,6 +76,14 @@ class SequenceEncoder {
   // Multiply-adds of one encoded event attending to a full window (an upper bound per event).
   double macsPerEvent() const { return macsPerEvent_; }
 
+  // As encode(), with the short-term encoder's layers (HSTU or SASRec) on CUDA device `gpuDevice`
+  // for the whole batch at once (equal to encode() to about 1e-5 relative: the device sums in
+  // another order). The windows are chosen and the long-term fusion and interest heads run on the
+  // host, with encode()'s code. Throws Error(NoDevice) when CUDA is not compiled in or the device
+  // is not usable (or was lost), Error(Internal) with the CUDA error on other failures. Device
+  // calls are serialised per encoder. Sessions (encodeWithSession) stay on the CPU.
+  void encodeOnGpu(const SequenceBatch& batch, float* out, int gpuDevice, int threads) const;
+
   int dim() const { return dim_; }
   int interests() const { return interests_; }
   int maxLen() const { return maxLen_; }
@@ -78,6 +93,7 @@ class SequenceEncoder {
 
  private:
   SessionUse encodeUser(const SequenceBatch& batch, int64_t user, SequenceSession* session, float* out) const;
+  // The events encoded for `user`: the most recent maxLen known ones, oldest first (empty: none).
   std::vector<uint32_t> windowOf(const SequenceBatch& batch, int64_t user) const;
   SessionUse planWindow(const SequenceBatch& batch, const std::vector<uint32_t>& events, const SequenceSession* session) const;
   void fillTokens(const SequenceBatch& batch, const std::vector<uint32_t>& events, int from, float* tokens) const;
@@ -95,6 +111,9 @@ class SequenceEncoder {
   // Long-term fusion and interests (absent when the model has none).
   std::vector<float> longScore_;
   std::unique_ptr<sequence::Linear> longProj_, fuseGate_, interestProj_;
+  // The device copy for encodeOnGpu, made on first use (and dropped when its context is lost).
+  mutable std::mutex gpuMutex_;
+  mutable std::unique_ptr<gpu::GpuSequenceEncoder> gpu_;
 };
 
 // The checks encode() makes before it starts (offsets, times); throws as encode() does.
