@@ -100,15 +100,23 @@ export class SequenceGenerator implements CandidateGenerator {
   private async fromStore(userId: string): Promise<SequenceHistories | undefined> {
     if (!this.histories) return undefined;
     const batch = await this.histories.recent(userId);
-    const itemRows = this.encoder.rows(batch.itemNames);
-    const items = Int32Array.from(batch.itemCodes, (code) => itemRows[code]!);
+    const items = gather(batch.itemCodes, this.encoder.rows(batch.itemNames));
     if (!items.some((row) => row > 0)) return undefined;
-    const actionRows = this.encoder.actionRows(batch.actionNames);
     return {
       items,
       offsets: Uint32Array.from(batch.offsets),
-      actions: Int32Array.from(batch.actionCodes, (code) => (code < 0 ? 0 : actionRows[code]!)),
+      actions: gather(batch.actionCodes, this.encoder.actionRows(batch.actionNames)),
       times: batch.times,
     };
   }
+}
+
+/** Per event, the row of its dictionary code (0 for code -1, no action). A plain loop: this runs per request. */
+function gather(codes: Int32Array, rows: Int32Array): Int32Array {
+  const out = new Int32Array(codes.length);
+  for (let i = 0; i < codes.length; i++) {
+    const code = codes[i]!;
+    out[i] = code < 0 ? 0 : rows[code]!;
+  }
+  return out;
 }
