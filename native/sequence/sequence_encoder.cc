@@ -120,12 +120,12 @@ int SequenceEncoder::reusableEvents(const SequenceSession& s, const SequenceBatc
   return static_cast<int>(cached);
 }
 
-// Tokens of events [from, events.size()) into rows [from, ...) of `tokens`: item row plus action.
+// Tokens of events [from, events.size()) into rows 0, 1, ... of `tokens`: item row plus action.
 void SequenceEncoder::fillTokens(const SequenceBatch& b, const std::vector<uint32_t>& events, int from, float* tokens) const {
   const int d = dim_;
   for (int j = from; j < static_cast<int>(events.size()); ++j) {
     const uint32_t e = events[j];
-    float* t = tokens + static_cast<size_t>(j) * d;
+    float* t = tokens + static_cast<size_t>(j - from) * d;
     std::copy_n(itemTable_.data() + static_cast<size_t>(b.items[e]) * d, d, t);
     if (b.actions && !actionWeight_.empty()) {
       const int32_t a = b.actions[e] >= 0 && b.actions[e] <= numActions_ ? b.actions[e] : 0;
@@ -169,15 +169,18 @@ SessionUse SequenceEncoder::encodeUser(const SequenceBatch& b, int64_t user, Seq
   const double* encoderTimes = usesTimes_ && b.times ? times.data() : nullptr;
   const SessionUse use = planWindow(b, events, session);
   if (session && use.reused == 0) session->clear();
-  // Tokens (zero for the padding window): only the new ones, unless the long-term pool reads all.
-  std::vector<float> tokens(static_cast<size_t>(n) * d, 0.0f);
-  fillTokens(b, events, longProj_ ? 0 : use.reused, tokens.data());
+  // Tokens (zero for the padding window) from event `first` on: a session needs only the new
+  // ones, unless the long-term pool reads them all.
+  const bool extends = hstu_ && session && !padding;
+  const int first = extends && !longProj_ ? use.reused : 0;
+  std::vector<float> tokens(static_cast<size_t>(n - first) * d, 0.0f);
+  fillTokens(b, events, first, tokens.data());
   std::vector<float> state(d);
-  if (hstu_ && session && !padding) {
+  if (extends) {
     if (use.encoded == 0) {
       state = session->hstu.state;
     } else {
-      hstu_->extend(session->hstu, tokens.data() + static_cast<size_t>(use.reused) * d, use.encoded,
+      hstu_->extend(session->hstu, tokens.data() + static_cast<size_t>(use.reused - first) * d, use.encoded,
                     encoderTimes ? encoderTimes + use.reused : nullptr, state.data());
     }
     session->hasActions = b.actions != nullptr;

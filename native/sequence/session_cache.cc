@@ -1,12 +1,17 @@
 #include "sequence/session_cache.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "common/error.h"
 #include "common/parallel.h"
 #include "common/threads.h"
 
 namespace cangen {
+
+namespace {
+constexpr int64_t kPlannedUsers = 8;
+}  // namespace
 
 SequenceSessionCache::SequenceSessionCache(std::shared_ptr<const SequenceEncoder> encoder, size_t maxBytes)
     : encoder_(std::move(encoder)), maxBytes_(maxBytes) {
@@ -51,6 +56,9 @@ void SequenceSessionCache::encodeUsers(const std::vector<std::string>& users, co
 
 double SequenceSessionCache::plannedMacs(const std::vector<std::string>& users, const SequenceBatch& batch) const {
   validateSequenceBatch(batch);
+  // A call of many users goes to a worker unplanned: planning walks every window once more, and the
+  // calls worth running inline are a service's requests of one user or a few.
+  if (batch.users > kPlannedUsers) return std::numeric_limits<double>::infinity();
   const int64_t count = std::min<int64_t>(batch.users, static_cast<int64_t>(users.size()));
   int64_t events = 0;
   std::lock_guard<std::mutex> lock(mutex_);

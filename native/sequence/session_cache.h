@@ -37,6 +37,7 @@ class SequenceSessionCache {
   void encodeHere(const std::vector<std::string>& users, const SequenceBatch& batch, float* out);
   // The multiply-adds encode(users, batch, ...) would spend with the sessions held now (an upper
   // bound; validates the batch as encode does): lets a caller run a call this small inline.
+  // Infinite, unplanned, for a batch of more than 8 users.
   double plannedMacs(const std::vector<std::string>& users, const SequenceBatch& batch) const;
   void forget(const std::vector<std::string>& users);
   void clear();

@@ -297,6 +297,9 @@ TEST(SequenceSessionCache, PlansOnlyTheEventsItWillEncode) {
   EXPECT_EQ(cache.plannedMacs({"u"}, grown.batch()), 1 * perEvent);
   EXPECT_EQ(cache.plannedMacs({"v"}, grown.batch()), 4 * perEvent);  // no session
   EXPECT_EQ(cache.plannedMacs({"u"}, edited.batch()), 4 * perEvent);
+  Histories nine;
+  for (int u = 0; u < 9; ++u) nine.add({3, 5, 8});
+  EXPECT_TRUE(std::isinf(cache.plannedMacs(std::vector<std::string>(9, "u"), nine.batch())));  // many users: a worker, unplanned
   const SessionCacheStats before = cache.stats();
   cache.encodeHere({"u"}, grown.batch(), out.data());
   EXPECT_EQ(out, encode(*encoder, grown));
