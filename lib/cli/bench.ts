@@ -14,6 +14,7 @@ import { buildEngine, createService, loadConfig, type ServiceConfig } from '../s
 import { simulatorSource } from '../simulator/service-corpus';
 import { defaultScenarios } from '../orchestration/engine';
 import { benchUser, seedHistories } from './bench-histories';
+import { pacedLoad, type LoadSummary } from './paced-load';
 import { progressBar } from './progress';
 
 export interface LoadBenchArgs {
@@ -38,6 +39,8 @@ export interface LoadBenchArgs {
   /** Users the requests name (default 2000); with a sequence model, each has a stored history. */
   historyUsers?: number;
   eventRate?: number;
+  /** 'autocannon' (default: 32 connections, each paced, so requests leave in bursts) or 'paced' (open loop, evenly spaced; paced-load.ts). */
+  client?: 'autocannon' | 'paced';
 }
 
 /** Writes (the bench users' events) need a token; the server listens on loopback for this run only. */
@@ -48,15 +51,7 @@ const sequenceOnly = { name: 'for-you', generators: ['sequence'], k: 200 };
 
 const childFlag = 'CANGEN_BENCH_SERVER';
 
-interface Histogram {
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-  average: number;
-  total: number;
-}
-type Autocannon = (options: Record<string, unknown>) => Promise<{ latency: Histogram; requests: Histogram; non2xx: number; errors: number; timeouts: number }>;
+type Autocannon = (options: Record<string, unknown>) => Promise<LoadSummary>;
 
 function serverConfig(args: Pick<LoadBenchArgs, 'ads' | 'index' | 'nprobe' | 'efSearch' | 'sequenceModel'>): ServiceConfig {
   // The ads are the simulator's, in the model's dim (their embeddings are not the model's item
@@ -136,8 +131,12 @@ export async function runLoadBench(args: LoadBenchArgs, print: (line: string) =>
       : undefined;
     if (histories) print(`stored ${histories.seeded.toLocaleString('en-US')} events for ${users} users`);
     let n = 0;
+    const body = () => {
+      n++;
+      return JSON.stringify({ userId: benchUser((n * 7919) % users), scenario: scenarios[n % scenarios.length] });
+    };
     const run = async (rate: number, seconds: number) =>
-      autocannon({
+      args.client === 'paced' ? pacedLoad(`${ready.url}/v1/retrieve`, rate, seconds, body) : autocannon({
         url: ready.url,
         connections: 32,
         duration: seconds,
@@ -149,10 +148,7 @@ export async function runLoadBench(args: LoadBenchArgs, print: (line: string) =>
             method: 'POST',
             path: '/v1/retrieve',
             headers: { 'content-type': 'application/json' },
-            setupRequest: (req: Record<string, unknown>) => {
-              n++;
-              return { ...req, body: JSON.stringify({ userId: benchUser((n * 7919) % users), scenario: scenarios[n % scenarios.length] }) };
-            },
+            setupRequest: (req: Record<string, unknown>) => ({ ...req, body: body() }),
           },
         ],
       });
@@ -178,7 +174,10 @@ export async function runLoadBench(args: LoadBenchArgs, print: (line: string) =>
         heapUsedMiB: ready.heapUsedMiB,
         arrayBuffersMiB: ready.arrayBuffersMiB,
       },
-      load: { targetRate: args.rate, seconds: args.seconds, connections: 32, tool: 'autocannon 8 (fixed overall rate, loopback)', scenarios, users },
+      load: {
+        targetRate: args.rate, seconds: args.seconds, scenarios, users,
+        tool: args.client === 'paced' ? 'paced open loop (evenly spaced sends, latency from the scheduled time, loopback)' : 'autocannon 8 (32 connections, fixed overall rate, loopback)',
+      },
       sequence: args.sequenceModel
         ? { model: args.sequenceModel, seededEvents: histories!.seeded, eventRate: args.eventRate ?? 50, eventsPosted, generatorMeanMs: meanMs(metrics, 'cangen_generator_duration_seconds', 'generator="sequence"') }
         : undefined,

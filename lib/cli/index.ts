@@ -15,6 +15,7 @@ Commands:
   bench      Load test of the service (autocannon on loopback): see bench/load.ts
              --ads N (1000000)  --rate N (1000)  --seconds N (20)  --index FACTORY  --nprobe N (16)  --ef-search N (64)  --tag NAME  --out DIR (results)
              --sequence-model DIR  --scenario NAME  --history-users N (2000)  --event-rate N (50): retrieve by user id with stored histories
+             --client autocannon|paced: autocannon (bursts: 32 paced connections) or evenly spaced open-loop sends
   train      Train a sequential user model (HSTU or SASRec) on an interaction log and export it: see docs/TRAINING.md
              --data FILE  --model hstu|sasrec  --out DIR  (cangen train --help lists every flag)
   help       This text`;
@@ -23,6 +24,11 @@ function integer(value: string | undefined, name: string, fallback: number): num
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value)) throw new Error(`Expected a whole number for --${name} but received '${value}'`);
   return Number(value);
+}
+
+function clientOf(value: string | undefined): 'autocannon' | 'paced' {
+  if (value === undefined || value === 'autocannon' || value === 'paced') return value ?? 'autocannon';
+  throw new Error(`Expected autocannon or paced for --client but received '${value}'`);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -37,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
       config: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, ads: { type: 'string' }, index: { type: 'string' },
       requests: { type: 'string' }, users: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
       rate: { type: 'string' }, seconds: { type: 'string' }, tag: { type: 'string' }, nprobe: { type: 'string' }, 'ef-search': { type: 'string' },
-      'sequence-model': { type: 'string' }, scenario: { type: 'string' }, 'history-users': { type: 'string' }, 'event-rate': { type: 'string' },
+      'sequence-model': { type: 'string' }, client: { type: 'string' }, scenario: { type: 'string' }, 'history-users': { type: 'string' }, 'event-rate': { type: 'string' },
       'model-dir': { type: 'string' }, 'no-sequence': { type: 'boolean' },
     },
     strict: true,
@@ -80,6 +86,7 @@ export async function main(argv: string[]): Promise<number> {
         scenario: values.scenario,
         historyUsers: integer(values['history-users'], 'history-users', 2000),
         eventRate: integer(values['event-rate'], 'event-rate', 50),
+        client: clientOf(values.client),
       });
       return 0;
     }

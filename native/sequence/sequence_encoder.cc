@@ -95,11 +95,12 @@ void SequenceEncoder::encode(const SequenceBatch& batch, float* out, int threads
   if (batch.users == 0) return;
   ThreadLease lease(requestedThreads(threads, 0));
   const size_t perUser = static_cast<size_t>(interests_) * dim_;
-  parallelFor(lease.threads(), batch.users, 1, [&](int64_t u) { encodeUser(batch, u, nullptr, out + u * perUser); });
+  const int inner = innerThreads(lease.threads(), batch.users);
+  parallelFor(lease.threads(), batch.users, 1, [&](int64_t u) { encodeUser(batch, u, nullptr, out + u * perUser, inner); });
 }
 
-SessionUse SequenceEncoder::encodeWithSession(const SequenceBatch& batch, int64_t user, SequenceSession& session, float* out) const {
-  return encodeUser(batch, user, &session, out);
+SessionUse SequenceEncoder::encodeWithSession(const SequenceBatch& batch, int64_t user, SequenceSession& session, float* out, int threads) const {
+  return encodeUser(batch, user, &session, out, threads);
 }
 
 size_t SequenceSession::bytes() const {
@@ -158,7 +159,7 @@ SessionUse SequenceEncoder::plan(const SequenceBatch& b, int64_t user, const Seq
   return planWindow(b, windowOf(b, user), session);
 }
 
-SessionUse SequenceEncoder::encodeUser(const SequenceBatch& b, int64_t user, SequenceSession* session, float* out) const {
+SessionUse SequenceEncoder::encodeUser(const SequenceBatch& b, int64_t user, SequenceSession* session, float* out, int threads) const {
   const int d = dim_;
   const std::vector<uint32_t> events = windowOf(b, user);
   const bool padding = events.empty();
@@ -181,7 +182,7 @@ SessionUse SequenceEncoder::encodeUser(const SequenceBatch& b, int64_t user, Seq
       state = session->hstu.state;
     } else {
       hstu_->extend(session->hstu, tokens.data() + static_cast<size_t>(use.reused - first) * d, use.encoded,
-                    encoderTimes ? encoderTimes + use.reused : nullptr, state.data());
+                    encoderTimes ? encoderTimes + use.reused : nullptr, state.data(), threads);
     }
     session->hasActions = b.actions != nullptr;
     session->hasTimes = encoderTimes != nullptr;
@@ -192,7 +193,7 @@ SessionUse SequenceEncoder::encodeUser(const SequenceBatch& b, int64_t user, Seq
       if (session->hasTimes) session->times.push_back(b.times[e]);
     }
   } else if (hstu_) {
-    hstu_->lastState(tokens.data(), n, encoderTimes, state.data());
+    hstu_->lastState(tokens.data(), n, encoderTimes, state.data(), threads);
   } else {
     sasrec_->lastState(tokens.data(), n, padding, state.data());
   }
