@@ -44,13 +44,12 @@ class EncoderCommon {
 class HstuEncoder : public EncoderCommon {
  public:
   explicit HstuEncoder(const SequenceModel& model);
-  // times: n seconds, or null for no time bias. threads > 1 shares the rows out (already leased;
-  // the result is the same bits at any count).
-  void lastState(const float* tokens, int n, const double* times, float* out, int threads = 1) const;
+  // times: n seconds, or null for no time bias.
+  void lastState(const float* tokens, int n, const double* times, float* out) const;
   // Encodes m >= 1 tokens after the cache's (whose length + m <= maxLen), adding theirs to it;
   // cache.state and out (may be null) get the state at the last. times: m seconds or null, as
   // for every earlier extend of this cache.
-  void extend(HstuCache& cache, const float* tokens, int m, const double* times, float* out, int threads = 1) const;
+  void extend(HstuCache& cache, const float* tokens, int m, const double* times, float* out) const;
 
   // The weights as held here, for the CUDA path (sequence/gpu_encoder.h) to copy to its device.
   struct Layer {

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "common/parallel.h"
 #include "sequence/encoders.h"
 
 namespace cangen::sequence {
@@ -27,12 +26,12 @@ HstuEncoder::HstuEncoder(const SequenceModel& m) : EncoderCommon(m), timeBuckets
   for (const auto& w : m.hstuLayers) layers_.push_back({Linear(w.uvqk), Linear(w.out), w.positionBias, w.timeBias});
 }
 
-void HstuEncoder::lastState(const float* tokens, int n, const double* times, float* out, int threads) const {
+void HstuEncoder::lastState(const float* tokens, int n, const double* times, float* out) const {
   HstuCache cache;
-  extend(cache, tokens, n, times, out, threads);
+  extend(cache, tokens, n, times, out);
 }
 
-void HstuEncoder::extend(HstuCache& cache, const float* tokens, int m, const double* times, float* out, int threads) const {
+void HstuEncoder::extend(HstuCache& cache, const float* tokens, int m, const double* times, float* out) const {
   const int d = dim_, dh = d / heads_, width = 4 * d;
   const int start = cache.length, n = start + m;
   const float scale = 1.0f / static_cast<float>(maxLen_);
@@ -45,36 +44,22 @@ void HstuEncoder::extend(HstuCache& cache, const float* tokens, int m, const dou
     }
     if (times) cache.times.reserve(maxLen_);
   }
-  // The new rows only: x is row r = position start + r. With threads > 1 (a batch smaller than
-  // its team) the rows are shared out; each row's arithmetic is the same whoever computes it.
+  // The new rows only: x is row r = position start + r.
   std::vector<float> x(tokens, tokens + static_cast<size_t>(m) * d), normed(x.size()), uvqk(static_cast<size_t>(m) * width),
-      attended(x.size(), 0.0f), update(x.size());
-  // Rows [first, m) in blocks of a multiple of 8 rows (the linear kernels' tile), one per task.
-  auto byBlocks = [&](int first, auto&& body) {
-    const int rows = m - first, tasks = threads > 1 ? 2 * threads : 1;
-    const int block = std::max(8, (rows + tasks - 1) / tasks + 7) / 8 * 8;
-    parallelFor(threads, (rows + block - 1) / block, 1, [&](int64_t b) {
-      const int r0 = first + static_cast<int>(b) * block;
-      body(r0, std::min(block, m - r0));
-    });
-  };
+      attended(x.size()), update(x.size()), weights(n);
   std::vector<int> buckets;  // m x n: bucket of (start + r, j)
   if (times) {
     cache.times.insert(cache.times.end(), times, times + m);
     buckets.resize(static_cast<size_t>(m) * n);
-    parallelFor(threads, m, 16, [&](int64_t r) {
+    for (int r = 0; r < m; ++r)
       for (int j = 0; j <= start + r; ++j) buckets[static_cast<size_t>(r) * n + j] = timeBucket(cache.times[start + r] - cache.times[j], timeBuckets_);
-    });
   }
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer& layer = layers_[l];
-    byBlocks(0, [&](int r0, int rows) {
-      const size_t at = static_cast<size_t>(r0) * d;
-      std::copy_n(x.data() + at, static_cast<size_t>(rows) * d, normed.data() + at);
-      layerNorm(normed.data() + at, rows, d);
-      layer.uvqk.apply(normed.data() + at, rows, uvqk.data() + static_cast<size_t>(r0) * width);
-      siluInPlace(uvqk.data() + static_cast<size_t>(r0) * width, static_cast<size_t>(rows) * width);
-    });
+    std::copy(x.begin(), x.end(), normed.begin());
+    layerNorm(normed.data(), m, d);
+    layer.uvqk.apply(normed.data(), m, uvqk.data());
+    siluInPlace(uvqk.data(), uvqk.size());
     std::vector<float>& keys = cache.keys[l];
     std::vector<float>& values = cache.values[l];
     for (int r = 0; r < m; ++r) {
@@ -85,12 +70,10 @@ void HstuEncoder::extend(HstuCache& cache, const float* tokens, int m, const dou
     // Every layer needs every position's keys and values; only the last layer's last query is read.
     const int first = l + 1 == layers_.size() ? m - 1 : 0;
     std::fill(attended.begin(), attended.end(), 0.0f);
-    parallelFor(threads, m - first, 4, [&](int64_t rr) {
-      const int r = first + static_cast<int>(rr);
+    for (int r = first; r < m; ++r) {
       const int i = start + r, lo = firstKey(i, window_), count = i - lo + 1;
       const float* query = uvqk.data() + static_cast<size_t>(r) * width + 2 * d;
       float* a = attended.data() + static_cast<size_t>(r) * d;
-      std::vector<float> weights(count);
       for (int h = 0; h < heads_; ++h) {
         // The weights of every allowed key at once: SiLU(q.k + rab) / maxLen, then sum w_j v_j.
         for (int j = lo; j <= i; ++j) {
@@ -105,18 +88,16 @@ void HstuEncoder::extend(HstuCache& cache, const float* tokens, int m, const dou
           for (int c = 0; c < dh; ++c) a[h * dh + c] += w * value[c];
         }
       }
-    });
-    byBlocks(first, [&](int r0, int rows) {
-      float* a = attended.data() + static_cast<size_t>(r0) * d;
-      layerNorm(a, rows, d);
-      for (int r = r0; r < r0 + rows; ++r) {
-        const float* u = uvqk.data() + static_cast<size_t>(r) * width;
-        for (int c = 0; c < d; ++c) attended[static_cast<size_t>(r) * d + c] *= u[c];
-      }
-      float* up = update.data() + static_cast<size_t>(r0) * d;
-      layer.out.apply(a, rows, up);
-      for (size_t c = 0; c < static_cast<size_t>(rows) * d; ++c) x[static_cast<size_t>(r0) * d + c] += up[c];
-    });
+    }
+    const int rows = m - first;
+    float* a = attended.data() + static_cast<size_t>(first) * d;
+    layerNorm(a, rows, d);
+    for (int r = first; r < m; ++r) {
+      const float* u = uvqk.data() + static_cast<size_t>(r) * width;
+      for (int c = 0; c < d; ++c) attended[static_cast<size_t>(r) * d + c] *= u[c];
+    }
+    layer.out.apply(a, rows, update.data());
+    for (size_t c = 0; c < static_cast<size_t>(rows) * d; ++c) x[static_cast<size_t>(first) * d + c] += update[c];
   }
   cache.length = n;
   cache.state.assign(x.data() + static_cast<size_t>(m - 1) * d, x.data() + static_cast<size_t>(m) * d);

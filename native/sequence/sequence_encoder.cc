@@ -95,12 +95,11 @@ void SequenceEncoder::encode(const SequenceBatch& batch, float* out, int threads
   if (batch.users == 0) return;
   ThreadLease lease(requestedThreads(threads, 0));
   const size_t perUser = static_cast<size_t>(interests_) * dim_;
-  const int inner = innerThreads(lease.threads(), batch.users);
-  parallelFor(lease.threads(), batch.users, 1, [&](int64_t u) { encodeUser(batch, u, nullptr, out + u * perUser, inner); });
+  parallelFor(lease.threads(), batch.users, 1, [&](int64_t u) { encodeUser(batch, u, nullptr, out + u * perUser); });
 }
 
-SessionUse SequenceEncoder::encodeWithSession(const SequenceBatch& batch, int64_t user, SequenceSession& session, float* out, int threads) const {
-  return encodeUser(batch, user, &session, out, threads);
+SessionUse SequenceEncoder::encodeWithSession(const SequenceBatch& batch, int64_t user, SequenceSession& session, float* out) const {
+  return encodeUser(batch, user, &session, out);
 }
 
 size_t SequenceSession::bytes() const {
@@ -159,7 +158,7 @@ SessionUse SequenceEncoder::plan(const SequenceBatch& b, int64_t user, const Seq
   return planWindow(b, windowOf(b, user), session);
 }
 
-SessionUse SequenceEncoder::encodeUser(const SequenceBatch& b, int64_t user, SequenceSession* session, float* out, int threads) const {
+SessionUse SequenceEncoder::encodeUser(const SequenceBatch& b, int64_t user, SequenceSession* session, float* out) const {
   const int d = dim_;
   const std::vector<uint32_t> events = windowOf(b, user);
   const bool padding = events.empty();
@@ -182,7 +181,7 @@ SessionUse SequenceEncoder::encodeUser(const SequenceBatch& b, int64_t user, Seq
       state = session->hstu.state;
     } else {
       hstu_->extend(session->hstu, tokens.data() + static_cast<size_t>(use.reused - first) * d, use.encoded,
-                    encoderTimes ? encoderTimes + use.reused : nullptr, state.data(), threads);
+                    encoderTimes ? encoderTimes + use.reused : nullptr, state.data());
     }
     session->hasActions = b.actions != nullptr;
     session->hasTimes = encoderTimes != nullptr;
@@ -193,7 +192,7 @@ SessionUse SequenceEncoder::encodeUser(const SequenceBatch& b, int64_t user, Seq
       if (session->hasTimes) session->times.push_back(b.times[e]);
     }
   } else if (hstu_) {
-    hstu_->lastState(tokens.data(), n, encoderTimes, state.data(), threads);
+    hstu_->lastState(tokens.data(), n, encoderTimes, state.data());
   } else {
     sasrec_->lastState(tokens.data(), n, padding, state.data());
   }

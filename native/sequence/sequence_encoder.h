@@ -68,8 +68,7 @@ class SequenceEncoder {
   // encoded (exact: the attention is causal and its biases depend only on i - j); otherwise,
   // e.g. once the history passes maxLen and the window slides, the whole window is. SASRec's
   // positions count back from the last event, so every event moves: always the whole window.
-  // threads > 1 (already leased) shares one user's rows out, for a batch smaller than its team.
-  SessionUse encodeWithSession(const SequenceBatch& batch, int64_t user, SequenceSession& session, float* out, int threads = 1) const;
+  SessionUse encodeWithSession(const SequenceBatch& batch, int64_t user, SequenceSession& session, float* out) const;
 
   // What encodeWithSession would reuse and encode for user `user` of `batch` (validated) with
   // `session` (null: none), without encoding anything.
@@ -93,7 +92,7 @@ class SequenceEncoder {
   const std::vector<float>& itemTable() const { return itemTable_; }
 
  private:
-  SessionUse encodeUser(const SequenceBatch& batch, int64_t user, SequenceSession* session, float* out, int threads) const;
+  SessionUse encodeUser(const SequenceBatch& batch, int64_t user, SequenceSession* session, float* out) const;
   // The events encoded for `user`: the most recent maxLen known ones, oldest first (empty: none).
   std::vector<uint32_t> windowOf(const SequenceBatch& batch, int64_t user) const;
   SessionUse planWindow(const SequenceBatch& batch, const std::vector<uint32_t>& events, const SequenceSession* session) const;
@@ -116,12 +115,6 @@ class SequenceEncoder {
   mutable std::mutex gpuMutex_;
   mutable std::unique_ptr<gpu::GpuSequenceEncoder> gpu_;
 };
-
-// Threads for each user's rows when `users` share a team of `threads`: the team split over the
-// users when they are fewer (HSTU; SASRec runs each user on one thread), else 1.
-inline int innerThreads(int threads, int64_t users) {
-  return users > 0 && users < threads ? static_cast<int>(threads / users) : 1;
-}
 
 // The checks encode() makes before it starts (offsets, times); throws as encode() does.
 void validateSequenceBatch(const SequenceBatch& batch);

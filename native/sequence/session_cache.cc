@@ -40,10 +40,9 @@ void SequenceSessionCache::encodeUsers(const std::vector<std::string>& users, co
   for (size_t u = 0; u < users.size(); ++u) sessions[u] = take(users[u]);
   std::vector<SessionUse> uses(users.size());
   const size_t perUser = static_cast<size_t>(encoder_->interests()) * encoder_->dim();
-  const int inner = innerThreads(threads, batch.users);
   parallelFor(threads, batch.users, 1, [&](int64_t u) {
     if (!sessions[u]) sessions[u] = std::make_unique<SequenceSession>();
-    uses[u] = encoder_->encodeWithSession(batch, u, *sessions[u], out + u * perUser, inner);
+    uses[u] = encoder_->encodeWithSession(batch, u, *sessions[u], out + u * perUser);
   });
   std::lock_guard<std::mutex> lock(mutex_);
   for (size_t u = 0; u < users.size(); ++u) {
