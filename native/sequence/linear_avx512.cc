@@ -1,10 +1,12 @@
 // The AVX-512 linear kernel (linear_kernels.h): tiles of 8 rows x 32 outputs in sixteen
 // accumulators; called only after the CPU was checked (bestLinearKernel). Each output still sums
 // its inputs in order with one fused multiply-add per input, as the AVX2 and scalar kernels do.
+// The instruction set is a function attribute (GCC and Clang both honour it; Clang ignores
+// `#pragma GCC target`), so nothing else in this file, nor the header's inline helper, is built
+// for AVX-512.
 #include "sequence/linear_kernels.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
-#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,fma")
 #include <immintrin.h>
 
 #include <algorithm>
@@ -12,11 +14,13 @@
 
 namespace cangen::sequence {
 
+#define CANGEN_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
+
 namespace {
 
 // Outputs [o0, o0 + 16 * kVectors) of rows [r0, r0 + block).
 template <int kVectors>
-void tile(const float* x, int r0, int block, const float* weightT, const float* bias, int in, int out, int o0, float* y) {
+CANGEN_AVX512 void tile(const float* x, int r0, int block, const float* weightT, const float* bias, int in, int out, int o0, float* y) {
   constexpr int kRows = 8;
   __m512 acc[kRows][kVectors];
   for (int v = 0; v < kVectors; ++v) {
@@ -38,7 +42,7 @@ void tile(const float* x, int r0, int block, const float* weightT, const float* 
 
 }  // namespace
 
-void linearAvx512(const float* x, int rows, const float* weightT, const float* bias, int in, int out, float* y) {
+CANGEN_AVX512 void linearAvx512(const float* x, int rows, const float* weightT, const float* bias, int in, int out, float* y) {
   constexpr int kRows = 8;
   const int pairs = out / 32 * 32, singles = out / 16 * 16;
   for (int r0 = 0; r0 < rows; r0 += kRows) {
