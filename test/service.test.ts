@@ -125,8 +125,10 @@ service('corpus writes need the token; upserted ads are served, deleted ones are
   assert.is(ok.status, 200, ok.text);
   assert.equal(ok.json, { upserted: 2, embedded: 1, cold: 1 });
   // A long deadline: this test is about corpus writes, not about cutting off slow generators
-  // (which a loaded CI machine would otherwise turn into a flaky miss).
-  const query = { userId: 'x', scenario: 'home', k: 5, deadlineMs: 5000, features: { embedding: Array.from({ length: 32 }, (_, i) => (i === 0 ? 1 : 0)) } };
+  // (which a loaded CI machine would otherwise turn into a flaky miss). k 40: the allocator gives
+  // each generator at least one of its 20 units, 2 slots here; at k 5 a sampled allocation could
+  // leave two-tower, which finds the new ad, without a slot (it did once in CI).
+  const query = { userId: 'x', scenario: 'home', k: 40, deadlineMs: 5000, features: { embedding: Array.from({ length: 32 }, (_, i) => (i === 0 ? 1 : 0)) } };
   const found = await call('POST', '/v1/retrieve', query);
   assert.ok(found.json.candidates.some((c: { adId: string }) => c.adId === '900000001'), 'the new ad scores highest');
   const cold = await call('POST', '/v1/retrieve', { userId: 'x', scenario: 'search', k: 50, deadlineMs: 5000, features: { text: 'espresso cold start' } });
