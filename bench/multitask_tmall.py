@@ -21,7 +21,7 @@ from cangen_train.trainer import machine_info, train
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "tmall-multibehavior", "interactions.csv")
 COMMON = {"model": "hstu", "dim": 64, "layers": 2, "heads": 1, "maxLen": 100, "useTimes": False, "unordered": True,
-          "batchSize": 64, "lr": 2e-3, "warmupSteps": 100, "negatives": 256, "inBatchNegatives": 64, "temperature": 0.05,
+          "batchSize": 64, "lr": 2e-3, "warmupSteps": 100, "negatives": 512, "inBatchNegatives": 256, "temperature": 0.2,
           "dropout": 0.2, "valUsers": 2000, "epochs": 200, "patience": 4, "seed": 42, "threads": 2}
 RUNS = {  # name: (behaviours read, config overrides)
     "unified": (("view", "cart", "buy"), {"tasks": ["view", "cart", "buy"], "target": "buy"}),

@@ -49,9 +49,14 @@ class Events:
     tasks: np.ndarray  # task index of each event, -1 when none
 
 
+def csr_offsets(users, num_users):
+    """Offsets of events grouped by user (users ascending)."""
+    return np.concatenate([[0], np.cumsum(np.bincount(users, minlength=num_users))]).astype(np.int64)
+
+
 def subset(events, keep, num_users, users):
     """The events where `keep` is true, in the same order; `users` is each event's user."""
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(users[keep], minlength=num_users))]).astype(np.int64)
+    offsets = csr_offsets(users[keep], num_users)
     pick = lambda a: None if a is None else a[keep]
     return Events(offsets, events.items[keep], pick(events.times), pick(events.actions), events.heads[keep], events.tasks[keep])
 
@@ -193,8 +198,7 @@ class MultiTask:
         out = []
         for t in range(len(self.tasks)):
             sel = events.tasks == t
-            offsets = np.concatenate([[0], np.cumsum(np.bincount(users[sel], minlength=n_users))]).astype(np.int64)
-            out.append((offsets, events.items[sel]))
+            out.append((csr_offsets(users[sel], n_users), events.items[sel]))
         return out
 
     def _windows_of(self, events):
