@@ -294,7 +294,7 @@ class MultiTask:
                 "validationExamples": ex(self.validation), "testExamples": ex(self.test), "tasks": self.tasks,
                 "target": self.target, "heads": self.head_names}
 
-    def scenario_weights(self, model, device):
+    def scenario_weights(self):
         """{scenario: {head: weight}} for the scorer: --scenario-weights, else each label at its loss weight."""
         scenarios = self.scenario_names or ["default"]
         chosen = self.cfg["scenarioWeights"]

@@ -68,5 +68,5 @@ class NextItem:
         return {"trainUsers": int(len(self.split.train_users)), "validationUsers": int(len(self.split.validation.users)),
                 "testUsers": int(len(self.split.test.users))}
 
-    def scenario_weights(self, model, device):
+    def scenario_weights(self):
         return None

@@ -164,7 +164,7 @@ def train(cfg, data, out_dir, fmt="auto", columns=None, item_features=None, resu
         "validation": validation, "test": test, "history": state["history"],
     }
     export_model(model, out_dir, interactions, {k: results[k] for k in ("epochs", "bestEpoch", "stoppedBy", "trainSeconds")},
-                 objective.action_names, objective.scenario_weights(model, device))
+                 objective.action_names, objective.scenario_weights())
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     for name, metrics in objective.headline(test):
