@@ -23,6 +23,7 @@ def event_columns(events):
 
 class NextItem:
     scenario_names = ()
+    blends = {}
 
     def __init__(self, interactions, cfg):
         self.interactions, self.cfg = interactions, cfg
@@ -68,5 +69,5 @@ class NextItem:
         return {"trainUsers": int(len(self.split.train_users)), "validationUsers": int(len(self.split.validation.users)),
                 "testUsers": int(len(self.split.test.users))}
 
-    def scenario_weights(self):
+    def scenario_weights(self, model, device):
         return None
