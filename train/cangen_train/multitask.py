@@ -253,7 +253,8 @@ class MultiTask:
         base = torch.cat([scores.new_full((len(scores), 1), float("-inf")), scores], dim=1)
         target_scores = base.gather(1, targets)
         raw = (base >= target_scores).sum(1)
-        seen = (base.scatter_(1, masks, float("-inf")) >= target_scores).sum(1)
+        # the user's earlier items of the label leave the ranking; the target stays even when it repeats one
+        seen = (base.scatter_(1, masks, float("-inf")).scatter_(1, targets, target_scores) >= target_scores).sum(1)
         return {"raw": raw, "seen": seen}
 
     @torch.no_grad()

@@ -71,6 +71,16 @@ class HeadLossTest(unittest.TestCase):
         self.assertAlmostEqual(float(loss), expected, places=10)
 
 
+class TargetRanksTest(unittest.TestCase):
+    def test_seen_items_leave_the_ranking_but_a_repeated_target_stays(self):
+        scores = torch.tensor([[0.9, 0.5, 0.7, 0.1], [0.2, 0.8, 0.6, 0.9]])  # items 1..4
+        targets = torch.tensor([[2], [3]])
+        masks = torch.tensor([[1, 0], [3, 4]])  # row 0 saw item 1; row 1 saw items 3 (its target) and 4
+        ranks = MultiTask._target_ranks(scores, targets, masks)
+        self.assertEqual(ranks["raw"].tolist(), [3, 3])
+        self.assertEqual(ranks["seen"].tolist(), [2, 2])
+
+
 class TaskHeadsTest(unittest.TestCase):
     def test_separate_heads_with_scenarios_and_esmm(self):
         torch.manual_seed(0)
