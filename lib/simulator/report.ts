@@ -67,7 +67,7 @@ function sequenceLine({ sequence: q }: SimulationReport): string {
     case 'skipped':
       return `sequence generator: skipped (${q.reason})`;
     default:
-      return 'sequence generator: off';
+      return `sequence generator: off (${log})`;
   }
 }
 

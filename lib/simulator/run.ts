@@ -175,7 +175,9 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
 /** The run's sequence model: the one asked for, the unified model falling back to 'browsing' where the trainer cannot train on labels. */
 async function sequenceModelOf(world: Marketplace, events: LoggedEvent[], o: ResolvedOptions, dir: string, onStatus?: (line: string) => void) {
   if (!o.sequence) {
-    return { summary: { model: o.sequenceModel, status: 'off', logEvents: events.length, labels: {} } satisfies SequenceSummary };
+    const labels: Record<string, number> = {};
+    for (const e of events) labels[e.label] = (labels[e.label] ?? 0) + 1;
+    return { summary: { model: o.sequenceModel, status: 'off', logEvents: events.length, labels } satisfies SequenceSummary };
   }
   const first = await modelForRun(world, events, o.sequenceModel, { dir, seed: o.seed, onStatus });
   if (first.model || o.sequenceModel !== 'unified' || !/--tasks/.test(first.summary.reason ?? '')) return first;
