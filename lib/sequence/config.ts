@@ -28,6 +28,11 @@ export interface SequenceConfig {
   numFeatures: number;
   /** Queries (and item_embeddings) are L2-normalised for the dot product. */
   normalizeQuery: boolean;
+  /**
+   * A multi-task model's heads (labels, or label@scenario): the encoder's output is the shared
+   * user state and OUT/scorer holds one projection per head (docs/TRAINING.md). Empty otherwise.
+   */
+  headNames: string[];
 }
 
 export const sequenceFormat = 'cangen-user-model';
@@ -71,9 +76,15 @@ export function parseSequenceConfig(text: string, source: string): SequenceConfi
     numActions: field('numActions', count(0), 'a non-negative integer', 0),
     numFeatures: field('numFeatures', count(0), 'a non-negative integer', 0),
     normalizeQuery: field('normalizeQuery', bool, 'true or false'),
+    headNames: field('headNames', (v): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string' && x.length > 0), 'a list of head names', []),
   };
   if (config.dim % config.heads !== 0) throw new ModelFormatError(`${source}: dim ${config.dim} is not divisible by heads ${config.heads}`);
   return config;
+}
+
+/** Tensors of the head that the scorer directory (OUT/scorer) serves; the encoder skips them. */
+export function isHeadTensor(c: SequenceConfig, name: string): boolean {
+  return (c.head === 'mol' && name.startsWith('mol.')) || (c.headNames.length > 0 && name.startsWith('task_heads.'));
 }
 
 export interface ExpectedTensor {

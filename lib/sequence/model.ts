@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ModelFormatError } from '../scorer/errors';
 import { parseSafetensors, type Tensor } from '../scorer/safetensors';
 import type { NativeSequenceModel } from '../native';
-import { expectedSequenceTensors, parseSequenceConfig, type SequenceConfig } from './config';
+import { expectedSequenceTensors, isHeadTensor, parseSequenceConfig, type SequenceConfig } from './config';
 
 export interface LoadedSequenceModel {
   config: SequenceConfig;
@@ -92,9 +92,8 @@ export function checkSequenceTensors(config: SequenceConfig, tensors: Map<string
       throw new ModelFormatError(`${source}: tensor 'items.feature_ids' holds ${featureIds.data[bad]} at flat index ${bad}, outside [0, ${config.numFeatures}]`);
     }
   }
-  const headTensor = (name: string) => config.head === 'mol' && name.startsWith('mol.');
   for (const name of tensors.keys()) {
-    if (!expected.has(name) && !headTensor(name)) {
+    if (!expected.has(name) && !isHeadTensor(config, name)) {
       throw new ModelFormatError(`${source}: unexpected tensor '${name}' for this config.json (model '${config.model}', ${config.layers} layers)`);
     }
   }
@@ -103,7 +102,7 @@ export function checkSequenceTensors(config: SequenceConfig, tensors: Map<string
 export function toNativeSequenceModel({ config, tensors }: LoadedSequenceModel): NativeSequenceModel {
   const data: Record<string, Float32Array> = {};
   for (const [name, tensor] of tensors) {
-    if (name !== 'items.feature_ids' && name !== 'item_embeddings' && !name.startsWith('mol.')) data[name] = tensor.data;
+    if (name !== 'items.feature_ids' && name !== 'item_embeddings' && !isHeadTensor(config, name)) data[name] = tensor.data;
   }
   const model: NativeSequenceModel = {
     kind: config.model,

@@ -33,7 +33,7 @@ export interface RandomSequenceModel {
 export function writeRandomSequenceModel(spec: RandomSequenceModel, seed: number): string {
   const config = {
     format: 'cangen-user-model', version: 1, shortWindow: 0, longTerm: false, interests: 1, timeBuckets: 16, useTimes: true,
-    numActions: 0, normalizeQuery: false, ...spec, sideInfo: false, head: 'dot' as const, numFeatures: 0,
+    numActions: 0, normalizeQuery: false, ...spec, sideInfo: false, head: 'dot' as const, numFeatures: 0, headNames: [],
   };
   const tensors: Tensors = {};
   let next = seed;

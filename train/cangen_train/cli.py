@@ -7,7 +7,7 @@ import sys
 
 from .config import DEFAULTS, HEADS, LOSSES, MODELS, make_config
 from .data import FORMATS
-from .errors import TrainError
+from .errors import ConfigError, TrainError
 from .metrics import PROTOCOLS
 
 FLAGS = [  # (flag, config key, type, help)
@@ -37,6 +37,10 @@ FLAGS = [  # (flag, config key, type, help)
     ("--max-minutes", "maxMinutes", float, "time box for training (the best model so far is still exported)"),
     ("--threads", "threads", int, "CPU threads (0 = every core)"),
     ("--device", "device", str, "auto | cpu | cuda | cuda:N"),
+    ("--target", "target", str, "multi-task: the label whose validation NDCG@10 drives early stopping (default: the last of --tasks)"),
+    ("--towers", "towers", str, "multi-task heads: separate (a projection per label) | gated (shared experts, per-label gates)"),
+    ("--experts", "experts", int, "experts of --towers gated"),
+    ("--esmm", "esmm", str, "multi-task: 'click:conversion' makes the conversion head the click head plus a CVR head"),
 ]
 SWITCHES = [  # (flag, config key, value, help)
     ("--long-term", "longTerm", True, "add the long-term interest and the learned fusion"),
@@ -44,6 +48,14 @@ SWITCHES = [  # (flag, config key, value, help)
     ("--no-times", "useTimes", False, "HSTU without the time-gap bias"),
     ("--no-l2norm", "l2norm", False, "raw dot product instead of cosine in the dot head"),
     ("--drop-short", "dropShort", True, "skip users with a single event instead of failing"),
+    ("--scenario-heads", "scenarioHeads", True, "multi-task: one head per (label, scenario), named label@scenario"),
+    ("--scenario-input", "scenarioInput", True, "multi-task: each past event's scenario joins its action token (label@scenario)"),
+    ("--unordered", "unordered", True, "events have no order (no timestamps): each epoch reads users' events in a new random order"),
+]
+JSON_FLAGS = [  # (flag, config key, help)
+    ("--mol", "mol", "MoL head settings, e.g. '{\"queryComponents\": 8}'"),
+    ("--task-weights", "taskWeights", "multi-task loss weight per label, e.g. '{\"buy\": 2}'"),
+    ("--scenario-weights", "scenarioWeights", "blend weights written into scorer/config.json, e.g. '{\"search\": {\"click\": 1, \"conversion\": 3}}'"),
 ]
 
 
@@ -56,7 +68,9 @@ def parser():
     p.add_argument("--item-features", help="item side information (JSON, movies.dat, movies.csv, TSV)")
     p.add_argument("--out", required=True, help="output model directory")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument("--mol", help="MoL head settings as JSON, e.g. '{\"queryComponents\": 8}'")
+    p.add_argument("--tasks", help="multi-task: comma-separated labels (action names) that get a head, e.g. view,cart,buy")
+    for flag, key, text in JSON_FLAGS:
+        p.add_argument(flag, dest=key, help=f"{text} (JSON)")
     for flag, key, kind, text in FLAGS:
         p.add_argument(flag, dest=key, type=kind, help=f"{text} (default {DEFAULTS[key]})")
     for flag, key, value, text in SWITCHES:
@@ -68,8 +82,14 @@ def main(argv=None):
     args = parser().parse_args(argv)
     try:
         overrides = {key: getattr(args, key) for _, key, _, _ in FLAGS + SWITCHES}
-        if args.mol:
-            overrides["mol"] = json.loads(args.mol)
+        for flag, key, _ in JSON_FLAGS:
+            if getattr(args, key):
+                try:
+                    overrides[key] = json.loads(getattr(args, key))
+                except ValueError as e:
+                    raise ConfigError(f"{flag}: not JSON ({e})") from None
+        if args.tasks:
+            overrides["tasks"] = [t.strip() for t in args.tasks.split(",") if t.strip()]
         cfg = make_config(**overrides)
         from .trainer import train  # torch is imported only once the flags are known to be good
 

@@ -4,6 +4,7 @@ from .metrics import PROTOCOLS
 
 MODELS = ("hstu", "sasrec")
 HEADS = ("dot", "mol")
+TOWERS = ("separate", "gated")
 LOSSES = ("sampled", "full")
 
 DEFAULTS = {
@@ -40,6 +41,17 @@ DEFAULTS = {
     "device": "auto",
     "dropShort": False,
     "gradClip": 1.0,
+    # Multi-task (docs/TRAINING.md "Several labels and scenarios"): one head per label in `tasks`.
+    "tasks": [],  # labels (action names) that get a head; empty: one head over every event
+    "taskWeights": {},  # loss weight per label (default 1)
+    "target": "",  # label whose validation NDCG@10 drives early stopping (default: the last task)
+    "towers": "separate",  # separate: a projection per head | gated: shared experts mixed by per-head gates
+    "experts": 4,  # experts of the gated towers
+    "scenarioHeads": False,  # one head per (label, scenario), STAR-style: the label's projection times a scenario mask
+    "scenarioInput": False,  # each past event's scenario joins its action token (label@scenario)
+    "esmm": "",  # "click:conversion": the conversion head is the click head plus a CVR head (pCTCVR = pCTR x pCVR)
+    "scenarioWeights": {},  # {scenario: {label: weight}} blend weights written into scorer/config.json
+    "unordered": False,  # events carry no order: each epoch reads every user's events in a fresh random order
 }
 
 
@@ -74,5 +86,31 @@ def check(cfg):
         raise ConfigError("the MoL head scores every (position, item) pair through its gating network: use --loss sampled with it")
     if cfg["loss"] == "sampled" and cfg["negatives"] + cfg["inBatchNegatives"] < 1:
         raise ConfigError("sampled softmax needs negatives: set --negatives or --in-batch-negatives above 0")
+    if cfg["tasks"]:
+        check_tasks(cfg)
     if cfg["temperature"] <= 0 or cfg["mol"]["temperature"] <= 0:
         raise ConfigError("temperatures must be positive")
+
+
+def check_tasks(cfg):
+    tasks = cfg["tasks"]
+    if not isinstance(tasks, list) or not all(isinstance(t, str) and t and "@" not in t for t in tasks) or len(set(tasks)) != len(tasks):
+        raise ConfigError(f"Expected --tasks as distinct label names without '@' (e.g. view,cart,buy) but received {tasks!r}")
+    if cfg["towers"] not in TOWERS:
+        raise ConfigError(f"Expected one of {', '.join(TOWERS)} for towers but received '{cfg['towers']}'")
+    if cfg["head"] != "dot" or cfg["interests"] != 1:
+        raise ConfigError("--tasks gives every label a dot head of its own: use it with --head dot and --interests 1")
+    if not isinstance(cfg["experts"], int) or cfg["experts"] < 1:
+        raise ConfigError(f"Expected a positive whole number for experts but received {cfg['experts']!r}")
+    for name, weight in cfg["taskWeights"].items():
+        if name not in tasks or not isinstance(weight, (int, float)) or weight < 0:
+            raise ConfigError(f"--task-weights: '{name}': {weight!r}; expected a label of --tasks ({', '.join(tasks)}) and a weight >= 0")
+    if cfg["target"] and cfg["target"] not in tasks:
+        raise ConfigError(f"--target '{cfg['target']}' is not one of --tasks ({', '.join(tasks)})")
+    if cfg["esmm"]:
+        pair = cfg["esmm"].split(":")
+        if len(pair) != 2 or pair[0] not in tasks or pair[1] not in tasks or pair[0] == pair[1]:
+            raise ConfigError(f"--esmm '{cfg['esmm']}': expected 'click:conversion', two different labels of --tasks")
+    for scenario, weights in cfg["scenarioWeights"].items():
+        if not isinstance(weights, dict) or any(t not in tasks or not isinstance(w, (int, float)) for t, w in weights.items()):
+            raise ConfigError(f"--scenario-weights: scenario '{scenario}' needs {{label: number}} with labels of --tasks")

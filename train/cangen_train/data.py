@@ -32,6 +32,9 @@ class Interactions:
     format: str = ""
     item_features: Optional[np.ndarray] = None  # int64 (N + 1) x F, feature indices 1..V, 0 = none
     feature_names: List[str] = field(default_factory=list)
+    scenarios: Optional[np.ndarray] = None  # int64 1..S per event (the surface it happened on), or None
+    scenario_names: List[str] = field(default_factory=list)
+    held_out: Optional[np.ndarray] = None  # bool per event: the log's own test events (a `split` column), or None
 
     @property
     def num_users(self):
@@ -52,7 +55,8 @@ class Interactions:
             "meanLength": round(float(lengths.mean()), 2) if len(lengths) else 0.0,
             "maxLength": int(lengths.max()) if len(lengths) else 0,
             "hasTimes": self.times is not None, "actions": list(self.action_names),
-            "itemFeatures": len(self.feature_names),
+            "scenarios": list(self.scenario_names), "itemFeatures": len(self.feature_names),
+            "heldOutEvents": int(self.held_out.sum()) if self.held_out is not None else 0,
         }
 
 
@@ -100,26 +104,38 @@ def read_sequences(path):
                         source=path, format="sequences")
 
 
-def _from_events(path, fmt, users, items, times, actions=None):
-    """Groups parallel event columns by user and sorts each user's events by time (stable)."""
+def _from_events(path, fmt, users, items, times, actions=None, scenarios=None, splits=None):
+    """Groups parallel event columns by user and sorts each user's events by time (stable; file
+    order when there are no times)."""
     if not users:
         raise DataFormatError(f"{path}: no events (empty file)")
     user_table, user_index = _indexer()
     item_table, item_index = _indexer()
     u = np.fromiter((user_index(x) for x in users), np.int64, len(users))
     i = np.fromiter((item_index(x) for x in items), np.int64, len(items))
-    t = np.asarray(times, np.int64)
-    order = np.argsort(t, kind="stable")
+    t = np.asarray(times, np.int64) if times is not None else None
+    order = np.argsort(t, kind="stable") if t is not None else np.arange(len(u))
     order = order[np.argsort(u[order], kind="stable")]
     counts = np.bincount(u - 1, minlength=len(user_table))
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    action_names, a = [], None
-    if actions is not None:
-        action_table, action_index = _indexer()
-        a = np.fromiter((action_index(x) for x in actions), np.int64, len(actions))[order]
-        action_names = _ordered_keys(action_table)
-    return Interactions(_ordered_keys(user_table), _ordered_keys(item_table), offsets, i[order], t[order], a, action_names,
-                        source=path, format=fmt)
+
+    def vocabulary(values):
+        if values is None:
+            return None, []
+        table, index = _indexer()
+        return np.fromiter((index(x) for x in values), np.int64, len(values))[order], _ordered_keys(table)
+
+    a, action_names = vocabulary(actions)
+    sc, scenario_names = vocabulary(scenarios)
+    held_out = None
+    if splits is not None:
+        unknown = sorted(set(splits) - {"train", "test"})
+        if unknown:
+            raise DataFormatError(f"{path}: split column holds {unknown[:3]}; expected 'train' or 'test'")
+        held_out = np.fromiter((x == "test" for x in splits), bool, len(splits))[order]
+    return Interactions(_ordered_keys(user_table), _ordered_keys(item_table), offsets, i[order],
+                        None if t is None else t[order], a, action_names, source=path, format=fmt,
+                        scenarios=sc, scenario_names=scenario_names, held_out=held_out)
 
 
 def _parse_time(value, path, number):
@@ -157,7 +173,9 @@ COLUMN_ALIASES = {
     "user": ("user", "user_id", "userid", "uid"),
     "item": ("item", "item_id", "itemid", "movieid", "movie_id", "iid"),
     "timestamp": ("timestamp", "time", "ts", "datetime"),
-    "action": ("action", "behavior", "behaviour", "event", "event_type", "type"),
+    "action": ("action", "behavior", "behaviour", "event", "event_type", "type", "label"),
+    "scenario": ("scenario", "surface", "domain"),
+    "split": ("split",),
 }
 
 
@@ -169,18 +187,27 @@ def _column_roles(header, path):
             if name in aliases:
                 roles[role] = j
                 break
-    missing = [r for r in ("user", "item", "timestamp") if r not in roles]
+    known = {alias for aliases in COLUMN_ALIASES.values() for alias in aliases} | {"-", "rating"}  # ratings are not events' labels
+    unknown = [h for h, name in zip(header, lowered) if name not in known]
+    if unknown:
+        raise DataFormatError(f"{path}: header column(s) {unknown} are not user, item, timestamp, action, scenario or split; "
+                              f"rename them or skip them with --columns (e.g. user,item,-,timestamp)")
+    missing = [r for r in ("user", "item") if r not in roles]
     if missing:
         raise DataFormatError(f"{path}: header {header} has no column for {', '.join(missing)}; "
-                              f"name them user, item, timestamp[, action] or pass --columns")
+                              f"name them user, item[, timestamp][, action][, scenario][, split] or pass --columns")
     return roles
 
 
 def read_events_csv(path, columns=None, fmt="events-csv"):
-    """A CSV or TSV of (user, item, timestamp[, action]) rows, with or without a header.
+    """A CSV or TSV of (user, item[, timestamp][, action][, scenario][, split]) rows, with or
+    without a header.
 
     `columns` names each column in order (`user,item,-,action,timestamp`; `-` skips one); without
     it a header names them, or, with no header, the order is user, item, timestamp[, action].
+    Without a timestamp column each user's events keep the file's order. `action` is the event's
+    type (its label in multi-task training), `scenario` the surface it happened on, `split`
+    `train` or `test` (the log's own held-out events, as in published multi-behaviour splits).
     """
     with open(path, encoding="utf-8", newline="") as f:
         first = f.readline()
@@ -210,22 +237,27 @@ def read_events_csv(path, columns=None, fmt="events-csv"):
                 if width == 4:
                     roles["action"] = 3
                 data_rows = [header]
-        users, items, times, actions = [], [], [], [] if "action" in roles else None
-        ju, ji, jt, ja = roles["user"], roles["item"], roles["timestamp"], roles.get("action")
+        optional = lambda role: [] if role in roles else None
+        users, items, times, actions, scenarios, splits = [], [], optional("timestamp"), optional("action"), optional("scenario"), optional("split")
+        ju, ji = roles["user"], roles["item"]
+        extra = [(roles[r], column) for r, column in (("action", actions), ("scenario", scenarios), ("split", splits)) if column is not None]
+        jt = roles.get("timestamp")
 
         def take(row, number):
             if len(row) != width:
                 raise DataFormatError(f"{path}:{number}: {len(row)} fields where the first line has {width} (ragged row)")
-            users.append(row[ju]); items.append(row[ji]); times.append(_parse_time(row[jt], path, number))
-            if ja is not None:
-                actions.append(row[ja].strip())
+            users.append(row[ju]); items.append(row[ji])
+            if jt is not None:
+                times.append(_parse_time(row[jt], path, number))
+            for j, column in extra:
+                column.append(row[j].strip())
 
         for row in data_rows:
             take(row, 1)
         for number, row in enumerate(rows, 2):
             if row:
                 take(row, number)
-    return _from_events(path, fmt, users, items, times, actions)
+    return _from_events(path, fmt, users, items, times, actions, scenarios, splits)
 
 
 def detect_format(path):

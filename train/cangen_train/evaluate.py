@@ -3,29 +3,25 @@ import numpy as np
 import torch
 
 from .metrics import PROTOCOLS, mask_scores, summarize, target_ranks
-from .split import windows
+from .split import fill_pad_times, windows
 
 
 def _tensor(a, device):
     return torch.as_tensor(np.ascontiguousarray(a), device=device)
 
 
-def batch_inputs(interactions, starts, ends, length, device):
-    """Right-aligned input windows (ids, times, actions) for events [starts, ends), trimmed to the
-    longest row so short-history batches stay cheap."""
-    ids, valid = windows(interactions.items, starts, ends, length)
+def batch_inputs(events, starts, ends, length, device):
+    """Right-aligned input windows (ids, times, actions) of `events` (anything with items, times
+    and actions per-event arrays) for events [starts, ends), trimmed to the longest row so
+    short-history batches stay cheap."""
+    ids, valid = windows(events.items, starts, ends, length)
     width = max(1, int(valid.sum(1).max())) if len(ids) else 1
     ids = ids[:, -width:]
     times = actions = None
-    if interactions.times is not None:
-        t, _ = windows(interactions.times, starts, ends, length)
-        t = t[:, -width:]
-        # padded slots take the first real time so gaps to them are 0 (they are masked anyway)
-        first = t[np.arange(len(t)), np.argmax(ids > 0, axis=1)]
-        times = _tensor(np.where(ids > 0, t, first[:, None]), device)
-    if interactions.actions is not None:
-        a, _ = windows(interactions.actions, starts, ends, length)
-        actions = _tensor(a[:, -width:], device)
+    if events.times is not None:
+        times = _tensor(fill_pad_times(windows(events.times, starts, ends, length)[0][:, -width:], ids), device)
+    if events.actions is not None:
+        actions = _tensor(windows(events.actions, starts, ends, length)[0][:, -width:], device)
     return _tensor(ids, device), times, actions
 
 

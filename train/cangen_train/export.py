@@ -7,7 +7,9 @@ every tensor name and shape):
                        head) and, with side information, `items.feature_ids` (N + 1) x F (I64)
   items.txt            the original item id of row i on line i (row 0, padding, is not listed)
   actions.txt          the action names of action index a on line a (when the log had actions)
-  scorer/              the head as a cangen `LearnedScorer` model directory (docs/SCORERS.md)
+  scorer/              the head as a cangen `LearnedScorer` model directory (docs/SCORERS.md); a
+                       multi-task model's heads are its `dot` heads with per-head projections
+                       (`dot.proj`, H x d x d) and the scenarios' blend weights
 """
 import json
 import os
@@ -25,42 +27,55 @@ FORMAT, VERSION = "cangen-user-model", 1
 def item_embeddings(model):
     with torch.no_grad():
         table = model.items.table()
-        if model.mol is None and model.head.normalize:
+        if model.task_heads is not None or (model.mol is None and model.head.normalize):
             table = F.normalize(table, dim=-1)
     return table
 
 
-def scorer_config(cfg):
-    """The LearnedScorer config of the head: u . x for dot (vectors pre-normalised), else MoL."""
-    base = {"format": "cangen-scorer", "version": 1, "userDim": cfg["dim"], "itemDim": cfg["dim"], "heads": ["score"],
+def scorer_config(cfg, heads=None, scenarios=None):
+    """The LearnedScorer config of the head: u . x for dot (vectors pre-normalised), MoL, or the
+    multi-task heads (P_h u) . x blended by scenario."""
+    base = {"format": "cangen-scorer", "version": 1, "userDim": cfg["dim"], "itemDim": cfg["dim"], "heads": heads or ["score"],
             "activation": "silu"}
+    if heads:
+        return {**base, "kind": "dot", "dot": {"projection": True}, **({"scenarios": scenarios} if scenarios else {})}
     if cfg["head"] == "mol":
         return {**base, "kind": "mol", "mol": dict(cfg["mol"])}
     return {**base, "kind": "dot", "dot": {"projection": False}}
 
 
-def export_model(model, out_dir, interactions, summary=None):
+def export_model(model, out_dir, interactions, summary=None, action_names=None, scenario_weights=None):
+    """Writes the model directory; `action_names` is the input-token vocabulary (default the
+    log's actions), `scenario_weights` the multi-task scorer's {scenario: {head: weight}}."""
+    action_names = interactions.action_names if action_names is None else action_names
     os.makedirs(os.path.join(out_dir, "scorer"), exist_ok=True)
     cfg = dict(model.cfg)
     tensors = {k: v for k, v in model.state_dict().items()}
     tensors["item_embeddings"] = item_embeddings(model)
     if model.items.features is not None:
         tensors["items.feature_ids"] = model.items.feature_ids
+    heads = model.task_heads.names if model.task_heads is not None else None
     config = {"format": FORMAT, "version": VERSION, **cfg, "numItems": interactions.num_items,
-              "numActions": len(interactions.action_names), "numFeatures": len(interactions.feature_names),
-              "normalizeQuery": cfg["head"] == "dot" and cfg.get("l2norm", True), "items": "items.txt", "scorer": "scorer"}
+              "numActions": len(action_names), "numFeatures": len(interactions.feature_names),
+              "normalizeQuery": heads is not None or (cfg["head"] == "dot" and cfg.get("l2norm", True)),
+              "items": "items.txt", "scorer": "scorer"}
+    if heads:
+        config.update(headNames=heads, scenarioNames=model.task_heads.scenarios)
     if summary:
         config["training"] = summary
     write_safetensors(os.path.join(out_dir, "model.safetensors"), tensors, {"format": FORMAT, "version": VERSION})
     with open(os.path.join(out_dir, "items.txt"), "w", encoding="utf-8") as f:
         f.write("".join(f"{item}\n" for item in interactions.item_ids))
-    if interactions.action_names:
+    if action_names:
         with open(os.path.join(out_dir, "actions.txt"), "w", encoding="utf-8") as f:
-            f.write("".join(f"{a}\n" for a in interactions.action_names))
+            f.write("".join(f"{a}\n" for a in action_names))
     head_tensors = {k: v for k, v in tensors.items() if k.startswith("mol.")}
+    if heads:
+        with torch.no_grad():
+            head_tensors = {"dot.proj": model.task_heads.matrices().detach().cpu()}
     write_safetensors(os.path.join(out_dir, "scorer", "model.safetensors"), head_tensors)
     with open(os.path.join(out_dir, "scorer", "config.json"), "w") as f:
-        json.dump(scorer_config(cfg), f, indent=2)
+        json.dump(scorer_config(cfg, heads, scenario_weights), f, indent=2)
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
 
@@ -84,7 +99,7 @@ def load_model(out_dir):
     tensors = read_safetensors(os.path.join(out_dir, "model.safetensors"))
     features = tensors.pop("items.feature_ids", None)
     tensors.pop("item_embeddings", None)
-    model = UserModel(config, config["numItems"], config["numActions"], features, config["numFeatures"])
+    model = UserModel(config, config["numItems"], config["numActions"], features, config["numFeatures"], config.get("scenarioNames", ()))
     expected = model.state_dict()
     absent = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))

@@ -8,6 +8,7 @@ Windows are right-aligned: the most recent event is always in the last column, p
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from .errors import DataFormatError
 
@@ -59,3 +60,40 @@ def windows(values, starts, ends, length):
     valid = idx >= np.asarray(starts, np.int64)[:, None]
     out = values[np.clip(idx, 0, max(len(values) - 1, 0))] if len(values) else np.zeros(idx.shape, np.int64)
     return np.where(valid, out, 0), valid
+
+
+def fill_pad_times(times, ids):
+    """Padded slots take the row's first real time so time gaps to them are 0 (they are masked)."""
+    first = times[np.arange(len(times)), np.argmax(ids > 0, axis=1)]
+    return np.where(ids > 0, times, first[:, None])
+
+
+class TrainingWindows:
+    """Every training row's most recent `length` events, padded once up front. `columns` maps a
+    name to a per-event array (None: absent); "ids" (item ids, 0 = pad) is required, "times" gets
+    its padding filled, other columns pad with 0."""
+
+    def __init__(self, columns, starts, ends, length):
+        self.columns = {}
+        for name, values in columns.items():
+            self.columns[name] = None if values is None else windows(values, starts, ends, length)[0]
+        ids = self.columns["ids"]
+        if self.columns.get("times") is not None:
+            self.columns["times"] = fill_pad_times(self.columns["times"], ids)
+
+    def __len__(self):
+        return len(self.columns["ids"])
+
+    def epoch_batches(self, batch_size, rng):
+        """Rows grouped by history length (random order within a length), batches shuffled: a batch
+        is trimmed to its longest row, so short histories do not pay for long ones."""
+        lengths = (self.columns["ids"] > 0).sum(1)
+        order = np.lexsort((rng.random(len(lengths)), lengths))
+        batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def batch(self, rows, device):
+        """{name: (B, width) tensor or None}, trimmed to the batch's longest row (at least 2)."""
+        width = max(2, int((self.columns["ids"][rows] > 0).sum(1).max()))
+        pick = lambda a: None if a is None else torch.as_tensor(np.ascontiguousarray(a[rows][:, -width:]), device=device)
+        return {name: pick(a) for name, a in self.columns.items()}

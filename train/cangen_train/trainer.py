@@ -14,14 +14,12 @@ import torch
 
 from .data import load_interactions
 from .errors import ConfigError
-from .evaluate import evaluate
 from .export import export_model
 from .features import attach_item_features
-from .loss import full_softmax_loss, sample_negatives, sampled_softmax_loss
-from .metrics import PROTOCOLS
 from .models.user_model import UserModel
+from .multitask import MultiTask
+from .objectives import NextItem
 from .progress import Progress
-from .split import leave_one_out, windows
 
 
 RESUMABLE_CHANGES = ("maxMinutes", "threads", "device", "epochs", "patience")  # may differ when resuming
@@ -49,43 +47,6 @@ def machine_info():
     return info
 
 
-def fill_pad_times(times, ids):
-    """Padded slots take the row's first real time so time gaps to them are 0 (they are masked)."""
-    first = times[np.arange(len(times)), np.argmax(ids > 0, axis=1)]
-    return np.where(ids > 0, times, first[:, None])
-
-
-class TrainingWindows:
-    """Every training user's most recent maxLen + 1 training events, padded once up front."""
-
-    def __init__(self, interactions, split, max_len):
-        starts = interactions.offsets[split.train_users]
-        self.ids, _ = windows(interactions.items, starts, split.train_ends, max_len + 1)
-        self.times = self.actions = None
-        if interactions.times is not None:
-            t, _ = windows(interactions.times, starts, split.train_ends, max_len + 1)
-            self.times = fill_pad_times(t, self.ids)
-        if interactions.actions is not None:
-            self.actions, _ = windows(interactions.actions, starts, split.train_ends, max_len + 1)
-
-    def __len__(self):
-        return len(self.ids)
-
-    def epoch_batches(self, batch_size, rng):
-        """Users grouped by history length (random order within a length), batches shuffled:
-        a batch is trimmed to its longest row, so short histories do not pay for long ones."""
-        lengths = (self.ids > 0).sum(1)
-        order = np.lexsort((rng.random(len(lengths)), lengths))
-        batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
-        return [batches[i] for i in rng.permutation(len(batches))]
-
-    def batch(self, rows, device):
-        ids = self.ids[rows]
-        width = max(2, int((ids > 0).sum(1).max()))
-        pick = lambda a: None if a is None else torch.as_tensor(np.ascontiguousarray(a[rows][:, -width:]), device=device)
-        return torch.as_tensor(np.ascontiguousarray(ids[:, -width:]), device=device), pick(self.times), pick(self.actions)
-
-
 def load_data(data, fmt="auto", columns=None, item_features=None):
     interactions = load_interactions(data, fmt, columns)
     if item_features:
@@ -93,9 +54,9 @@ def load_data(data, fmt="auto", columns=None, item_features=None):
     return interactions
 
 
-def build_model(cfg, interactions, device):
-    return UserModel(cfg, interactions.num_items, len(interactions.action_names), interactions.item_features,
-                     len(interactions.feature_names)).to(device)
+def build_model(cfg, objective, interactions, device):
+    return UserModel(cfg, interactions.num_items, objective.num_actions, interactions.item_features,
+                     len(interactions.feature_names), objective.scenario_names).to(device)
 
 
 def _atomic_save(obj, path):
@@ -113,17 +74,11 @@ def train(cfg, data, out_dir, fmt="auto", columns=None, item_features=None, resu
     os.makedirs(out_dir, exist_ok=True)
     checkpoint_path = os.path.join(out_dir, "checkpoint.pt")
     interactions = load_data(data, fmt, columns, item_features)
-    split = leave_one_out(interactions, cfg["dropShort"])
-    if len(split.train_users) == 0:
-        raise ConfigError(f"{data}: no user has 4 or more events, so leave-one-out leaves nothing to train on")
     progress.say(f"data {data}: {interactions.stats()}")
+    objective = MultiTask(interactions, cfg) if cfg["tasks"] else NextItem(interactions, cfg)
     torch.manual_seed(cfg["seed"])
-    model = build_model(cfg, interactions, device)
+    model = build_model(cfg, objective, interactions, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weightDecay"])
-    train_windows = TrainingWindows(interactions, split, cfg["maxLen"])
-    val_rng = np.random.default_rng(cfg["seed"])
-    n_val = len(split.validation.users)
-    val_users = np.sort(val_rng.choice(n_val, cfg["valUsers"], replace=False)) if 0 < cfg["valUsers"] < n_val else None
     # epoch: epochs finished so far; bestEpoch counts from 1
     state = {"epoch": 0, "step": 0, "best": -1.0, "bestEpoch": -1, "badEpochs": 0, "trainSeconds": 0.0, "history": []}
     best_state = None
@@ -143,7 +98,6 @@ def train(cfg, data, out_dir, fmt="auto", columns=None, item_features=None, resu
     if state.get("finished") == "time box":
         del state["finished"]  # a resumed run gets the rest of a larger --max-minutes
     stopped = state.get("finished", "epochs")
-    num_items = interactions.num_items
     while not state.get("finished") and state["epoch"] < cfg["epochs"]:
         if budget and state["trainSeconds"] >= budget:
             stopped = "time box"
@@ -151,21 +105,11 @@ def train(cfg, data, out_dir, fmt="auto", columns=None, item_features=None, resu
         epoch = state["epoch"]
         epoch_start = time.time()
         model.train()
-        batches = train_windows.epoch_batches(cfg["batchSize"], np.random.default_rng(cfg["seed"] * 1000 + epoch))
+        batches = objective.epoch_batches(epoch)
         total_loss, count, out_of_time = 0.0, 0, False
         progress.start_epoch(epoch, cfg["epochs"], len(batches))
         for b, rows in enumerate(batches):
-            ids, times, actions = train_windows.batch(rows, device)
-            inputs, targets = ids[:, :-1], ids[:, 1:]
-            mask = (inputs > 0) & (targets > 0)
-            queries = model(inputs, None if times is None else times[:, :-1], None if actions is None else actions[:, :-1])[mask]
-            positives = targets[mask]
-            table = model.items.table()
-            if cfg["loss"] == "full":
-                loss = full_softmax_loss(model.head, queries, table, positives)
-            else:
-                negatives = sample_negatives(num_items, cfg["negatives"], cfg["inBatchNegatives"], positives)
-                loss = sampled_softmax_loss(model.head, queries, table, positives, negatives)
+            loss = objective.loss(model, rows, device)
             for group in optimizer.param_groups:
                 group["lr"] = cfg["lr"] * min(1.0, (state["step"] + 1) / max(1, cfg["warmupSteps"]))
             optimizer.zero_grad(set_to_none=True)
@@ -180,7 +124,7 @@ def train(cfg, data, out_dir, fmt="auto", columns=None, item_features=None, resu
             if budget and state["trainSeconds"] + (time.time() - epoch_start) > budget:
                 out_of_time = True
                 break
-        val = evaluate(model, interactions, split.validation, (cfg["protocol"],), users=val_users, device=device)[cfg["protocol"]]
+        val = objective.validate(model, device)
         epoch_seconds = time.time() - epoch_start
         state["trainSeconds"] += epoch_seconds
         score = val["ndcg@10"]
@@ -204,15 +148,13 @@ def train(cfg, data, out_dir, fmt="auto", columns=None, item_features=None, resu
     model.load_state_dict(best_state)
     progress.say(f"stopped by {stopped}; evaluating the best model (epoch {state['bestEpoch']}) on the test set")
     eval_start = time.time()
-    test = evaluate(model, interactions, split.test, PROTOCOLS, device=device)
-    validation = evaluate(model, interactions, split.validation, PROTOCOLS, device=device)
+    test, validation = objective.final(model, device)
     eval_seconds = time.time() - eval_start
     complete_epochs = [h["seconds"] for h in state["history"] if h["complete"]]
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     results = {
         "config": cfg, "data": {"path": os.path.abspath(data), "format": interactions.format, **interactions.stats(),
-                                "trainUsers": int(len(split.train_users)), "validationUsers": int(n_val),
-                                "testUsers": int(len(split.test.users))},
+                                **objective.counts()},
         "parameters": n_params, "device": str(device), "machineAtStart": machine_at_start, "machine": machine_info(),
         "epochs": state["epoch"], "bestEpoch": state["bestEpoch"], "stoppedBy": stopped,
         "trainSeconds": round(state["trainSeconds"], 1), "secondsPerEpoch": round(float(np.mean(complete_epochs)), 2) if complete_epochs else None,
@@ -221,9 +163,11 @@ def train(cfg, data, out_dir, fmt="auto", columns=None, item_features=None, resu
         "peakGpuMemoryMiB": round(torch.cuda.max_memory_allocated() / 2 ** 20, 1) if device.type == "cuda" else None,
         "validation": validation, "test": test, "history": state["history"],
     }
-    export_model(model, out_dir, interactions, {k: results[k] for k in ("epochs", "bestEpoch", "stoppedBy", "trainSeconds")})
+    export_model(model, out_dir, interactions, {k: results[k] for k in ("epochs", "bestEpoch", "stoppedBy", "trainSeconds")},
+                 objective.action_names, objective.scenario_weights(model, device))
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
-    progress.say(f"test ({cfg['protocol']}): " + ", ".join(f"{k} {test[cfg['protocol']][k]:.4f}" for k in ("hr@10", "ndcg@10", "hr@50", "ndcg@50", "hr@200", "ndcg@200")))
+    for name, metrics in objective.headline(test):
+        progress.say(f"test ({name}): " + ", ".join(f"{k} {metrics[k]:.4f}" for k in ("hr@10", "ndcg@10", "hr@50", "ndcg@50", "hr@200", "ndcg@200")))
     progress.say(f"exported {out_dir}")
     return results

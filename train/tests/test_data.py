@@ -95,7 +95,8 @@ class BadInputTest(unittest.TestCase):
                          load_interactions(self.files.write("s.txt", "u 1 2\n")), self.files.write("f.json", '{"9": [1]}'))
 
     def test_unknown_columns(self):
-        self.assertFails("no column for timestamp", load_interactions, self.files.write("h.csv", "user,item,when\nu,i,1\n"))
+        self.assertFails(r"header column\(s\) \['when'\]", load_interactions, self.files.write("h.csv", "user,item,when\nu,i,1\n"))
+        self.assertFails("no column for item", load_interactions, self.files.write("n.csv", "user,timestamp\nu,1\n"))
         self.assertFails("names 2 columns", load_interactions, self.files.write("c.csv", "u,i,1\n"), columns="user,item")
 
 

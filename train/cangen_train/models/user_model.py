@@ -16,6 +16,7 @@ from .heads import DotHead, MolHead
 from .hstu import Hstu
 from .items import ItemTower
 from .sasrec import SasRec
+from .task_heads import TaskHeads
 
 LOG_WEIGHT_FLOOR = -60.0  # exp(-60) ~ 1e-26: far above float32's smallest normal
 
@@ -50,13 +51,17 @@ class Fusion(nn.Module):
 class UserModel(nn.Module):
     """ids (B, L) [+ times, actions] -> queries (B, L, K, d): the user after each event."""
 
-    def __init__(self, cfg, num_items, num_actions=0, item_features=None, num_features=0):
+    def __init__(self, cfg, num_items, num_actions=0, item_features=None, num_features=0, scenarios=()):
         super().__init__()
         d = cfg["dim"]
         self.cfg = dict(cfg)
         self.items = ItemTower(num_items, d, item_features if cfg.get("sideInfo", True) else None,
                                num_features if cfg.get("sideInfo", True) else 0)
         self.actions = nn.Embedding(num_actions + 1, d, padding_idx=0) if num_actions else None
+        if self.actions is not None:  # at the items' scale: N(0, 1) would drown the item signal in every token
+            nn.init.normal_(self.actions.weight, std=0.02)
+            with torch.no_grad():
+                self.actions.weight[0].zero_()
         common = dict(dim=d, layers=cfg["layers"], heads=cfg["heads"], dropout=cfg["dropout"], max_len=cfg["maxLen"],
                       window=cfg.get("shortWindow", 0))
         if cfg["model"] == "hstu":
@@ -74,6 +79,10 @@ class UserModel(nn.Module):
                            m["temperature"]) if cfg["head"] == "mol" else None
         self.dot = DotHead(cfg.get("temperature", 0.05), cfg.get("l2norm", True)) if cfg["head"] == "dot" else None
         self.uses_times = cfg["model"] == "hstu" and cfg.get("useTimes", True)
+        self.task_heads = None
+        if cfg.get("tasks"):  # one dot head per label (and scenario) over the normalised state: task_heads.py
+            self.task_heads = TaskHeads(d, cfg["tasks"], scenarios, cfg["scenarioHeads"], cfg["towers"], cfg["experts"],
+                                        cfg["esmm"], cfg.get("temperature", 0.05))
 
     @property
     def head(self):
