@@ -322,16 +322,16 @@ export async function runArms(world: Marketplace, events: readonly LoggedEvent[]
           tally.clicks++;
           inScenario.clicks++;
           source.clicks++;
-          if (arm.spec.model) remember(s.c.adId, 'click');
           charges.push({ id: s.c.adId, amount: world.adBid[Number(s.c.adId) - 1]! });
           feedback.push({ requestId: result.requestId, adId: s.c.adId, type: 'click' });
-          if (outcomeDraws[2 * i + 1]! < s.pv) {
+          const converted = outcomeDraws[2 * i + 1]! < s.pv;
+          if (converted) {
             tally.conversions++;
             inScenario.conversions++;
             source.conversions++;
-            if (labelled) remember(s.c.adId, 'conversion');
             feedback.push({ requestId: result.requestId, adId: s.c.adId, type: 'conversion' });
           }
+          if (arm.spec.model) remember(s.c.adId, converted ? 'conversion' : 'click'); // one event per clicked ad, as in the log
         }
       });
       if (charges.length > 0) await engine.spend(charges);
