@@ -18,7 +18,7 @@ export interface ComparisonOptions extends Omit<SimulationOptions, 'sequence' | 
 }
 
 export interface ModelComparison {
-  options: ResolvedOptions & { models: RunModelName[] };
+  options: Omit<ResolvedOptions, 'sequence' | 'sequenceModel'> & { models: RunModelName[] };
   /** Each model's training (or why it is absent). */
   models: Partial<Record<RunModelName, SequenceSummary>>;
   /** 'untrained' and each trained model's arm, all under learned quotas. */
@@ -42,7 +42,8 @@ export async function compareModels(options: ComparisonOptions = {}): Promise<Mo
     });
     const specs: ArmSpec[] = [{ name: 'untrained', allocator: 'learned' }, ...served.map(({ name, model }) => ({ name, allocator: 'learned' as const, model }))];
     const run = await runArms(world, events, o, specs, { onProgress: options.onProgress });
-    return { options: o, models, arms: run.results, seconds: (performance.now() - started) / 1000 };
+    const { sequence: _sequence, sequenceModel: _model, ...settings } = o; // one arm per model: no single sequence model
+    return { options: settings, models, arms: run.results, seconds: (performance.now() - started) / 1000 };
   } finally {
     for (const { model } of served) closeServedModel(model);
   }

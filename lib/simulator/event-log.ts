@@ -87,3 +87,9 @@ export function engagementHistories(events: readonly LoggedEvent[], users: numbe
   for (const e of events) if (e.label === 'engagement') out[e.user]!.push(e.row);
   return out;
 }
+
+/** Events per label, in the order of eventLabels (labels with none left out). */
+export function labelCounts(events: readonly LoggedEvent[]): Record<string, number> {
+  const counts = eventLabels.map((label) => [label, events.filter((e) => e.label === label).length] as const);
+  return Object.fromEntries(counts.filter(([, n]) => n > 0));
+}

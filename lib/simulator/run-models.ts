@@ -5,7 +5,7 @@
  * its own folder (reused while log and flags match), loaded, and summarised for the report.
  */
 import { join } from 'node:path';
-import { engagementHistories, type LoggedEvent } from './event-log';
+import { engagementHistories, labelCounts, type LoggedEvent } from './event-log';
 import { loadServedModel, simulatorEventModel, type EventModelName, type ServedModel } from './event-models';
 import { simulatorSequenceModel } from './sequence-model';
 import type { Marketplace } from './world';
@@ -40,8 +40,7 @@ export interface RunModelOptions {
 export async function modelForRun(world: Marketplace, events: readonly LoggedEvent[], name: RunModelName, options: RunModelOptions): Promise<{ model?: ServedModel; summary: SequenceSummary }> {
   const browsing = name === 'browsing';
   const trainedOn = browsing ? events.filter((e) => e.label === 'engagement') : events;
-  const labels: Record<string, number> = {};
-  for (const e of trainedOn) labels[e.label] = (labels[e.label] ?? 0) + 1;
+  const labels = labelCounts(trainedOn);
   const base = { model: name, logEvents: trainedOn.length, labels };
   const what = Object.entries(labels).map(([label, n]) => `${n.toLocaleString('en-US')} ${label}`).join(', ');
   options.onStatus?.(`${name} model: ${what} events of ${world.nUsers.toLocaleString('en-US')} users; training an HSTU (cangen train)...`);

@@ -16,7 +16,7 @@ import { CandidateEngine } from '../orchestration/engine';
 import { HashedNgramEmbedder } from '../orchestration/embedders/hashed';
 import { normal, seededRandom } from '../orchestration/random';
 import type { ScenarioConfig } from '../orchestration/scenarios';
-import { actionName, drawScenario, eventLog, historiesOf, engagementHistories, type LoggedEvent } from './event-log';
+import { actionName, drawScenario, engagementHistories, eventLog, historiesOf, labelCounts, type LoggedEvent } from './event-log';
 import { closeServedModel, type ServedModel } from './event-models';
 import { modelForRun, type RunModelName, type SequenceSummary } from './run-models';
 import { SimulatorSequenceGenerator } from './sequence-generator';
@@ -175,9 +175,7 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
 /** The run's sequence model: the one asked for, the unified model falling back to 'browsing' where the trainer cannot train on labels. */
 async function sequenceModelOf(world: Marketplace, events: LoggedEvent[], o: ResolvedOptions, dir: string, onStatus?: (line: string) => void) {
   if (!o.sequence) {
-    const labels: Record<string, number> = {};
-    for (const e of events) labels[e.label] = (labels[e.label] ?? 0) + 1;
-    return { summary: { model: o.sequenceModel, status: 'off', logEvents: events.length, labels } satisfies SequenceSummary };
+    return { summary: { model: o.sequenceModel, status: 'off', logEvents: events.length, labels: labelCounts(events) } satisfies SequenceSummary };
   }
   const first = await modelForRun(world, events, o.sequenceModel, { dir, seed: o.seed, onStatus });
   if (first.model || o.sequenceModel !== 'unified' || !/--tasks/.test(first.summary.reason ?? '')) return first;
