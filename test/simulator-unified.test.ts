@@ -15,7 +15,7 @@ import { seededRandom } from '../lib/orchestration/random';
 import { compareModels, eventLog, formatComparison, formatReport, historiesOf, Marketplace, simulate } from '../lib/simulator';
 import { closeServedModel, loadServedModel, missingMultiTask } from '../lib/simulator/event-models';
 import { SimulatorSequenceGenerator } from '../lib/simulator/sequence-generator';
-import { CandidateEngine } from '../lib';
+import { CandidateEngine, LearnedScorer } from '../lib';
 
 const missing = missingTrainingDependencies(pythonForTraining()) ?? missingMultiTask();
 const unified = suite('the simulator trains and serves the unified model');
@@ -51,7 +51,7 @@ test('a small simulation serves the unified model by default: heads per label an
   assert.match(formatReport(report), /sequence generator: unified HSTU trained on [0-9,]+ logged events \([0-9,]+ engagement, [0-9,]+ click, [0-9,]+ conversion\) \([0-9,]+ ads known, \d+ heads/);
 });
 
-test('the served unified model answers each scenario with its own heads', async () => {
+test('the served unified model answers each scenario with its own heads, and its folded heads score as the exported scorer', async () => {
   const market = new Marketplace(world);
   const events = eventLog(market, 30, seededRandom(world.seed + 2)); // the log the simulation above trained on
   const model = await loadServedModel(join(work, 'models', 'unified', 'model'), true);
@@ -75,6 +75,29 @@ test('the served unified model answers each scenario with its own heads', async 
       if (answers.get('home')!.join() !== answers.get('search')!.join()) differ++;
     }
     assert.ok(differ >= 3, `home and search differ for ${differ} of 5 users`);
+
+    // The trainer's own export: the folded query scores every ad as its LearnedScorer blends the heads.
+    const scorer = await LearnedScorer.load(join(work, 'models', 'unified', 'model', 'scorer'));
+    try {
+      const d = model.encoder.dim;
+      const table = model.encoder.itemEmbeddings();
+      const ids = BigInt64Array.from({ length: 200 }, (_, i) => BigInt(i + 1));
+      await scorer.add(ids, table.slice(d, 201 * d)); // model rows 1..200
+      const h = histories[0]!;
+      const rows = model.encoder.rows(h.items.slice(-20));
+      const u = await model.encoder.encode({ items: rows, offsets: Uint32Array.of(0, rows.length), actions: model.encoder.actionRows(h.actions.slice(-20)) });
+      for (const scenario of scenarios) {
+        const q = model.heads!.query(u, scenario);
+        const native = await scorer.score(u, ids, { scenario });
+        for (let i = 0; i < 200; i++) {
+          let folded = 0;
+          for (let j = 0; j < d; j++) folded += q[j]! * table[(i + 1) * d + j]!;
+          assert.ok(Math.abs(folded - native[i]!) < 1e-4 * (1 + Math.abs(native[i]!)), `${scenario} row ${i + 1}: folded ${folded}, scorer ${native[i]}`);
+        }
+      }
+    } finally {
+      scorer.close();
+    }
   } finally {
     await engine.close();
     generator.close();
