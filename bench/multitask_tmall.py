@@ -21,7 +21,7 @@ from cangen_train.trainer import machine_info, train
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "tmall-multibehavior", "interactions.csv")
 COMMON = {"model": "hstu", "dim": 64, "layers": 2, "heads": 1, "maxLen": 100, "useTimes": False, "unordered": True,
-          "batchSize": 64, "lr": 2e-3, "warmupSteps": 100, "negatives": 256, "inBatchNegatives": 64, "temperature": 0.05,
+          "batchSize": 64, "lr": 2e-3, "warmupSteps": 100, "negatives": 512, "inBatchNegatives": 256, "temperature": 0.2,
           "dropout": 0.2, "valUsers": 2000, "epochs": 200, "patience": 4, "seed": 42, "threads": 2}
 RUNS = {  # name: (behaviours read, config overrides)
     "unified": (("view", "cart", "buy"), {"tasks": ["view", "cart", "buy"], "target": "buy"}),
@@ -49,6 +49,7 @@ def main():
     p.add_argument("--only", default=",".join(RUNS), help="comma-separated runs")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     p.add_argument("--models", default=None, help="keep the models here (default: a temporary folder)")
+    p.add_argument("--resume", action="store_true", help="continue the runs kept in --models (a larger --minutes extends the box)")
     args = p.parse_args()
     today = datetime.date.today().isoformat()
     record = {"dataset": "tmall-multibehavior (MB-CGCN split)", "date": today, "machine": machine_info(),
@@ -56,13 +57,16 @@ def main():
                           "excluded ('seen'); 'raw' excludes nothing; train files only (view/cart test files never used as input)",
               "settings": {**COMMON, "maxMinutes": args.minutes}, "runs": {}}
     path = os.path.join(args.out, f"multitask-tmall-{today}.json")
+    if os.path.exists(path):  # runs measured earlier today stay in the record
+        with open(path) as f:
+            record["runs"] = json.load(f)["runs"]
     with tempfile.TemporaryDirectory(prefix="cangen-tmall-") as tmp:
         models = args.models or tmp
         for name in args.only.split(","):
             behaviours, overrides = RUNS[name]
             data = DATA if len(behaviours) == 3 else filtered(DATA, behaviours, os.path.join(tmp, f"{name}.csv"))
             cfg = make_config(**{**COMMON, "maxMinutes": args.minutes, **overrides})
-            results = train(cfg, data, os.path.join(models, name), fmt="events-csv")
+            results = train(cfg, data, os.path.join(models, name), fmt="events-csv", resume=args.resume)
             record["runs"][name] = {"config": {k: cfg[k] for k in ("tasks", "target", "towers")}, "trainSeconds": results["trainSeconds"],
                                     "epochs": results["epochs"], "bestEpoch": results["bestEpoch"], "stoppedBy": results["stoppedBy"],
                                     "parameters": results["parameters"], "test": results["test"]}

@@ -55,6 +55,7 @@ SWITCHES = [  # (flag, config key, value, help)
 JSON_FLAGS = [  # (flag, config key, help)
     ("--mol", "mol", "MoL head settings, e.g. '{\"queryComponents\": 8}'"),
     ("--task-weights", "taskWeights", "multi-task loss weight per label, e.g. '{\"buy\": 2}'"),
+    ("--scenario-rewards", "scenarioRewards", "reward per label, e.g. '{\"click\": 1, \"conversion\": 3}': each scenario's blend is chosen on validation to earn the most"),
     ("--scenario-weights", "scenarioWeights", "blend weights written into scorer/config.json, e.g. '{\"search\": {\"click\": 1, \"conversion\": 3}}'"),
 ]
 

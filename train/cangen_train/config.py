@@ -51,6 +51,7 @@ DEFAULTS = {
     "scenarioInput": False,  # each past event's scenario joins its action token (label@scenario)
     "esmm": "",  # "click:conversion": the conversion head is the click head plus a CVR head (pCTCVR = pCTR x pCVR)
     "scenarioWeights": {},  # {scenario: {label: weight}} blend weights written into scorer/config.json
+    "scenarioRewards": {},  # {label: reward}: each scenario's blend is chosen on validation to maximise reward in the top 50
     "unordered": False,  # events carry no order: each epoch reads every user's events in a fresh random order
 }
 
@@ -111,6 +112,9 @@ def check_tasks(cfg):
         pair = cfg["esmm"].split(":")
         if len(pair) != 2 or pair[0] not in tasks or pair[1] not in tasks or pair[0] == pair[1]:
             raise ConfigError(f"--esmm '{cfg['esmm']}': expected 'click:conversion', two different labels of --tasks")
+    for name, reward in cfg["scenarioRewards"].items():
+        if name not in tasks or not isinstance(reward, (int, float)) or reward < 0:
+            raise ConfigError(f"--scenario-rewards: '{name}': {reward!r}; expected a label of --tasks ({', '.join(tasks)}) and a reward >= 0")
     for scenario, weights in cfg["scenarioWeights"].items():
         if not isinstance(weights, dict) or any(t not in tasks or not isinstance(w, (int, float)) for t, w in weights.items()):
             raise ConfigError(f"--scenario-weights: scenario '{scenario}' needs {{label: number}} with labels of --tasks")

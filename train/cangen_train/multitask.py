@@ -20,6 +20,7 @@ Evaluation ranks every item for each held-out event with its label's head, under
 user's training items of that label are excluded, the protocol of MB-CGCN / CRGCN / DA-GCN on
 Tmall) and "raw" (nothing excluded).
 """
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,9 +33,10 @@ from .loss import sample_negatives
 from .metrics import summarize
 from .models.task_heads import head_names
 from .objectives import event_columns, fixed_subset
-from .split import TrainingWindows, windows
+from .split import TrainingWindows
 
 MULTITASK_PROTOCOLS = ("seen", "raw")
+BLEND_GRID = (0.0, 1.0, 3.0)  # candidate weights per label when a scenario's blend is learned from rewards
 
 
 @dataclass
@@ -49,9 +51,14 @@ class Events:
     tasks: np.ndarray  # task index of each event, -1 when none
 
 
+def csr_offsets(users, num_users):
+    """Offsets of events grouped by user (users ascending)."""
+    return np.concatenate([[0], np.cumsum(np.bincount(users, minlength=num_users))]).astype(np.int64)
+
+
 def subset(events, keep, num_users, users):
     """The events where `keep` is true, in the same order; `users` is each event's user."""
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(users[keep], minlength=num_users))]).astype(np.int64)
+    offsets = csr_offsets(users[keep], num_users)
     pick = lambda a: None if a is None else a[keep]
     return Events(offsets, events.items[keep], pick(events.times), pick(events.actions), events.heads[keep], events.tasks[keep])
 
@@ -145,14 +152,15 @@ class MultiTask:
         target_task = self.tasks.index(self.target)
         history = ~test & ~dropped
         rng = np.random.default_rng(cfg["seed"])
-        candidates = history & (everything.tasks == target_task)
-        if cfg["unordered"]:
-            key = np.where(candidates, rng.random(len(position)), -1.0)
-            validation = last_of_each(users, np.where(candidates, 0, -1), key)
-        else:
-            validation = last_of_each(users, np.where(candidates, 0, -1), position)
-        counts = np.bincount(users[candidates], minlength=n_users)
-        validation &= counts[users] >= 2  # a user keeps at least one event of the target label to learn from
+        # Validation holds out one event of the target label, or of every label when scenario weights
+        # are to be learned from rewards (they are chosen on those events).
+        groups = everything.tasks if cfg["scenarioRewards"] else np.where(everything.tasks == target_task, 0, -1)
+        groups = np.where(history, groups, -1)
+        key = np.where(groups >= 0, rng.random(len(position)), -1.0) if cfg["unordered"] else position
+        validation = last_of_each(users, groups, key)
+        pairs = users * (len(self.tasks) + 1) + groups
+        values, counts = np.unique(pairs[groups >= 0], return_counts=True)
+        validation &= np.isin(pairs, values[counts >= 2])  # a user keeps at least one event of the label to learn from
         val_users_all = np.flatnonzero(np.bincount(users[validation], minlength=n_users) > 0)
         keep = fixed_subset(len(val_users_all), cfg["valUsers"], cfg["seed"])
         if keep is not None:
@@ -193,8 +201,7 @@ class MultiTask:
         out = []
         for t in range(len(self.tasks)):
             sel = events.tasks == t
-            offsets = np.concatenate([[0], np.cumsum(np.bincount(users[sel], minlength=n_users))]).astype(np.int64)
-            out.append((offsets, events.items[sel]))
+            out.append((csr_offsets(users[sel], n_users), events.items[sel]))
         return out
 
     def _windows_of(self, events):
@@ -225,35 +232,73 @@ class MultiTask:
         return head_loss(queries, table, positives, head // per_scenario, self.task_weights.to(device), negatives)
 
     # -- evaluation -------------------------------------------------------------------------
-    @torch.no_grad()
-    def ranks(self, model, examples, seen, rows=None, device="cpu", batch_size=256):
-        """{protocol: ranks (E,)} of each example's target among all items under its head."""
+    def _batches(self, model, examples, seen, device, batch_size=256):
+        """Yields (rows, normalised user states (B, d), targets (B, 1), seen items (B, W), 0-padded)
+        over the examples, similar input lengths batched together."""
         ex, source = examples
-        was_training = model.training
-        model.eval()
-        pick = np.arange(len(ex.users)) if rows is None else rows
-        pick = pick[np.argsort(ex.ends[pick] - ex.starts[pick], kind="stable")]
-        table = F.normalize(model.items.table(), dim=-1)[1:]
-        out = {p: torch.empty(len(ex.users), dtype=torch.long) for p in MULTITASK_PROTOCOLS}
+        pick = np.argsort(ex.ends - ex.starts, kind="stable")
         for s in range(0, len(pick), batch_size):
             r = pick[s:s + batch_size]
             ids, times, actions = batch_inputs(source, ex.starts[r], ex.ends[r], self.cfg["maxLen"], device)
             states = F.normalize(model(ids, times, actions)[:, -1, 0], dim=-1)
+            lists = [seen[t][1][seen[t][0][u]:seen[t][0][u + 1]] for u, t in zip(ex.users[r], ex.tasks[r])]
+            masks = np.zeros((len(r), max(1, max(len(x) for x in lists))), np.int64)
+            for row, items in enumerate(lists):
+                masks[row, :len(items)] = items
+            yield r, states, torch.as_tensor(ex.targets[r], device=device)[:, None], torch.as_tensor(masks, device=device)
+
+    @staticmethod
+    def _target_ranks(scores, targets, masks):
+        """{protocol: (B,) ranks} of the targets among items 1..N; scores (B, N) for items 1..N."""
+        base = torch.cat([scores.new_full((len(scores), 1), float("-inf")), scores], dim=1)
+        target_scores = base.gather(1, targets)
+        raw = (base >= target_scores).sum(1)
+        seen = (base.scatter_(1, masks, float("-inf")) >= target_scores).sum(1)
+        return {"raw": raw, "seen": seen}
+
+    @torch.no_grad()
+    def ranks(self, model, examples, seen, device="cpu"):
+        """{protocol: ranks (E,)} of each example's target among all items under its head."""
+        ex, _ = examples
+        was_training = model.training
+        model.eval()
+        table = F.normalize(model.items.table(), dim=-1)[1:]
+        out = {p: torch.empty(len(ex.users), dtype=torch.long) for p in MULTITASK_PROTOCOLS}
+        for r, states, targets, masks in self._batches(model, examples, seen, device):
             queries = model.task_heads.queries(states, torch.as_tensor(ex.heads[r], device=device))
-            base = torch.cat([queries.new_full((len(r), 1), float("-inf")), queries @ table.T], dim=1)
-            targets = torch.as_tensor(ex.targets[r], device=device)[:, None]
-            target_scores = base.gather(1, targets)
-            out["raw"][torch.as_tensor(r)] = (base >= target_scores).sum(1).cpu()
-            for t in np.unique(ex.tasks[r]):
-                rows_t = np.flatnonzero(ex.tasks[r] == t)
-                offsets, items = seen[t]
-                u = ex.users[r][rows_t]
-                width = max(1, int((offsets[u + 1] - offsets[u]).max()))
-                mask, _ = windows(items, offsets[u], offsets[u + 1], width)
-                sub = base[torch.as_tensor(rows_t)].scatter_(1, torch.as_tensor(mask, device=device), float("-inf"))
-                out["seen"][torch.as_tensor(r[rows_t])] = (sub >= target_scores[torch.as_tensor(rows_t)]).sum(1).cpu()
+            for protocol, ranks in self._target_ranks(queries @ table.T, targets, masks).items():
+                out[protocol][torch.as_tensor(r)] = ranks.cpu()
         model.train(was_training)
         return out
+
+    @torch.no_grad()
+    def _learn_blend(self, model, scenario, rewards, device, cutoff=50):
+        """The label weights (from BLEND_GRID) whose blend of `scenario`'s heads earns the most reward
+        on the validation events of that scenario: sum over events of reward[label] x [target in the
+        top `cutoff`, 'seen' protocol], per event. Returns (weights, every candidate's score)."""
+        ex, _ = self.validation
+        s = self.scenario_names.index(scenario) if scenario in self.scenario_names else None
+        keep = np.ones(len(ex.users), bool) if s is None else ex.scenarios == s
+        sub = HeadExamples(*(getattr(ex, f)[keep] for f in ("users", "starts", "ends", "targets", "heads", "tasks", "scenarios")))
+        heads = [model.task_heads.index(t, scenario if self.cfg["scenarioHeads"] else None) for t in self.tasks]
+        candidates = [w for w in itertools.product(BLEND_GRID, repeat=len(self.tasks)) if any(w)]
+        earned = np.zeros(len(candidates))
+        table = F.normalize(model.items.table(), dim=-1)[1:]
+        was_training = model.training
+        model.eval()
+        for r, states, targets, masks in self._batches(model, (sub, self.validation[1]), self.seen_validation, device):
+            per_task = model.task_heads.all_queries(states)[:, heads]  # (B, T, d)
+            reward = torch.tensor([float(rewards.get(self.tasks[t], 0.0)) for t in sub.tasks[r]])
+            for c, w in enumerate(candidates):
+                query = torch.einsum("btd,t->bd", per_task, torch.tensor(w, dtype=per_task.dtype, device=device))
+                hits = self._target_ranks(query @ table.T, targets, masks)["seen"].cpu() <= cutoff
+                earned[c] += float((reward * hits).sum())
+        model.train(was_training)
+        events = max(1, len(sub.users))
+        best = int(np.argmax(earned))
+        return dict(zip(self.tasks, candidates[best])), {"events": len(sub.users), "cutoff": cutoff,
+                                                        "candidates": [{"weights": dict(zip(self.tasks, w)), "rewardPerEvent": e / events}
+                                                                       for w, e in zip(candidates, earned)]}
 
     def _report(self, examples, ranks):
         """{"seen": {label: metrics, label@scenario: metrics}, "raw": {...}}."""
@@ -291,12 +336,18 @@ class MultiTask:
                 "target": self.target, "heads": self.head_names}
 
     def scenario_weights(self, model, device):
-        """{scenario: {head: weight}} for the scorer: --scenario-weights, else each label at its loss weight."""
-        scenarios = self.scenario_names or ["default"]
-        chosen = self.cfg["scenarioWeights"]
-        out = {}
-        for s in scenarios:
-            by_task = chosen.get(s) or {t: float(self.cfg["taskWeights"].get(t, 1.0)) for t in self.tasks}
+        """{scenario: {head: weight}} for the scorer: --scenario-weights where given, else learned from
+        --scenario-rewards on validation (self.blends keeps every candidate's score), else each label
+        at its loss weight."""
+        chosen, rewards = self.cfg["scenarioWeights"], self.cfg["scenarioRewards"]
+        out, self.blends = {}, {}
+        for s in self.scenario_names or ["default"]:
+            if s in chosen:
+                by_task = chosen[s]
+            elif rewards:
+                by_task, self.blends[s] = self._learn_blend(model, s, rewards, device)
+            else:
+                by_task = {t: float(self.cfg["taskWeights"].get(t, 1.0)) for t in self.tasks}
             out[s] = {(f"{t}@{s}" if self.cfg["scenarioHeads"] else t): float(w) for t, w in by_task.items()}
         return out
 

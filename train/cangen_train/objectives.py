@@ -23,6 +23,7 @@ def event_columns(events):
 
 class NextItem:
     scenario_names = ()
+    blends = {}
 
     def __init__(self, interactions, cfg):
         self.interactions, self.cfg = interactions, cfg

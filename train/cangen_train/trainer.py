@@ -163,8 +163,11 @@ def train(cfg, data, out_dir, fmt="auto", columns=None, item_features=None, resu
         "peakGpuMemoryMiB": round(torch.cuda.max_memory_allocated() / 2 ** 20, 1) if device.type == "cuda" else None,
         "validation": validation, "test": test, "history": state["history"],
     }
+    weights = objective.scenario_weights(model, device)
+    if weights:
+        results.update(scenarioWeights=weights, blendSearch=objective.blends)
     export_model(model, out_dir, interactions, {k: results[k] for k in ("epochs", "bestEpoch", "stoppedBy", "trainSeconds")},
-                 objective.action_names, objective.scenario_weights(model, device))
+                 objective.action_names, weights)
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     for name, metrics in objective.headline(test):

@@ -243,3 +243,35 @@ class PlantedSparseLabelTest(unittest.TestCase):
         # measured: 0.537 against 0.207; chance is about 10 / 797
         self.assertGreaterEqual(hr_unified, hr_alone + 0.15, (hr_unified, hr_alone))
         self.assertGreaterEqual(hr_unified, 1.5 * hr_alone, (hr_unified, hr_alone))
+
+
+class LearnedBlendTest(unittest.TestCase):
+    """--scenario-rewards: each candidate blend's reward is what the head ranks give, and the export takes the best."""
+
+    def setUp(self):
+        self.files = TempFiles()
+
+    def tearDown(self):
+        self.files.close()
+
+    def test_the_blend_earning_the_most_reward_on_validation_is_exported(self):
+        cfg = make_config(tasks=["view", "buy"], scenarioRewards={"buy": 1.0}, dim=16, layers=1, maxLen=16, epochs=3, batchSize=64,
+                          lr=0.01, warmupSteps=5, temperature=0.1, useTimes=False, negatives=32, inBatchNegatives=16, valUsers=200,
+                          unordered=True, seed=0, threads=1)
+        results = train(cfg, planted(self.files, "all.csv", False), self.files.path("m"), log=io.StringIO())
+        search = results["blendSearch"]["default"]
+        # validation holds out a view and a buy for each validation user
+        self.assertEqual(search["events"], sum(results["data"]["validationExamples"].values()))
+        self.assertGreater(results["data"]["validationExamples"]["view"], 0)
+        # the buy head alone, re-ranked through the evaluation path: its reward per event is buy HR@50 x buys / events
+        model = load_model(self.files.path("m"))
+        mt = MultiTask(load_interactions(planted(self.files, "again.csv", False)), cfg)
+        ranks = mt.ranks(model, mt.validation, mt.seen_validation)["seen"]
+        buys = torch.as_tensor(mt.validation[0].tasks == 1)
+        expected = float(((ranks <= 50) & buys).sum()) / len(ranks)
+        buy_only = next(c for c in search["candidates"] if c["weights"] == {"view": 0.0, "buy": 1.0})
+        self.assertAlmostEqual(buy_only["rewardPerEvent"], expected, places=9)
+        best = max(search["candidates"], key=lambda c: c["rewardPerEvent"])
+        self.assertEqual(results["scenarioWeights"]["default"], best["weights"])
+        with open(os.path.join(self.files.path("m"), "scorer", "config.json")) as f:
+            self.assertEqual(json.load(f)["scenarios"]["default"], best["weights"])
