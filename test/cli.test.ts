@@ -20,12 +20,15 @@ cli('help, unknown commands and bad flags', async () => {
   await run(process.execPath, [tsx, entry, 'simulate', '--requests', 'many']).then(() => assert.unreachable(), (e: { stderr: string }) => {
     assert.match(e.stderr, /Expected a whole number for --requests but received 'many'/);
   });
+  await run(process.execPath, [tsx, entry, 'simulate', '--model', 'everything']).then(() => assert.unreachable(), (e: { stderr: string }) => {
+    assert.match(e.stderr, /Expected one of unified, browsing, engagement, click, conversion for --model but received 'everything'/);
+  });
 });
 
 cli('simulate prints the learned-vs-static table', async () => {
   const args = ['simulate', '--requests', '200', '--ads', '2000', '--users', '100', '--no-sequence'];
   const { stdout } = await run(process.execPath, [tsx, entry, ...args], { timeout: 60_000 });
-  assert.match(stdout, /sequence generator: off \([0-9,]+ clicks browsed/);
+  assert.match(stdout, /sequence generator: off \([0-9,]+ logged events \([0-9,]+ engagement, [0-9,]+ click, [0-9,]+ conversion\)\)/);
   assert.match(stdout, /share of k \(static -> learned\)/);
   assert.match(stdout, /home\s+25% -> \d+%/);
   assert.match(stdout, /clicks\s+[0-9.]+\s+[0-9.]+/);

@@ -13,7 +13,8 @@ import * as assert from 'uvu/assert';
 import { CandidateEngine, InternalError, SequenceEncoder } from '../lib';
 import { missingTrainingDependencies, pythonForTraining } from '../lib/cli/train';
 import { seededRandom } from '../lib/orchestration/random';
-import { browsingLog, formatReport, Marketplace, quotasSvg, simulate, simulatorSequenceModel } from '../lib/simulator';
+import { browsingLog, eventLog, formatReport, Marketplace, quotasSvg, simulate, simulatorSequenceModel } from '../lib/simulator';
+import { engagementHistories } from '../lib/simulator/event-log';
 import { SimulatorSequenceGenerator } from '../lib/simulator/sequence-generator';
 
 const missing = missingTrainingDependencies(pythonForTraining());
@@ -32,7 +33,7 @@ sequence.after(() => {
 
 test('a small simulation with the trained sequence generator, end to end', async () => {
   const status: string[] = [];
-  const report = await simulate({ ...world, requests: 400, window: 100, modelDir: join(work, 'model'), onStatus: (line) => status.push(line) });
+  const report = await simulate({ ...world, requests: 400, window: 100, sequenceModel: 'browsing', modelDir: join(work, 'model'), onStatus: (line) => status.push(line) });
   assert.is(report.sequence.status, 'trained', status.join('\n'));
   assert.ok(status.some((line) => /^ {2}epoch \d+: loss/.test(line)), `the trainer's epochs are reported: ${status.join('\n')}`);
   assert.ok(report.sequence.items! > 500 && report.sequence.items! <= world.ads, `ads the model knows: ${report.sequence.items}`);
@@ -47,15 +48,15 @@ test('a small simulation with the trained sequence generator, end to end', async
   }
   assert.is((quotasSvg(report).match(/<polyline/g) ?? []).length, 3 * 5, 'a line per scenario and generator');
   const table = formatReport(report);
-  assert.match(table, /sequence generator: HSTU trained on [0-9,]+ clicks/);
+  assert.match(table, /sequence generator: browsing HSTU trained on [0-9,]+ clicks/);
   assert.match(table, /\nsequence\s+20% \/ \d+%\s+\d+ \/ \d+\s+[0-9.]+ \/ [0-9.]+/);
 });
 
 test('on held-out next clicks the trained model beats popularity (and the cached model is reused)', async () => {
   // The same world and log as the simulation above: its model directory is reused, not retrained.
   const market = new Marketplace(world);
-  const log = browsingLog(market, 30, seededRandom(world.seed + 2));
-  const model = await simulatorSequenceModel(market, log, { dir: join(work, 'model'), seed: world.seed });
+  const log = engagementHistories(eventLog(market, 30, seededRandom(world.seed + 2)), market.nUsers);
+  const model = await simulatorSequenceModel(market, log, { dir: join(work, 'model', 'browsing'), seed: world.seed });
   assert.is(model.status, 'reused');
   if (model.status === 'skipped') return;
   const encoder = await SequenceEncoder.load(model.modelDir);
@@ -127,7 +128,7 @@ test('the model directory is reused only for the same log; a log the trainer ref
 
 test('campaigns spent after the index was filled: the pipeline still shows only eligible ads (the answers are not trusted as filtered)', async () => {
   const market = new Marketplace(world);
-  const encoder = await SequenceEncoder.load(join(work, 'model', 'model'));
+  const encoder = await SequenceEncoder.load(join(work, 'model', 'browsing', 'model'));
   const generator = new SimulatorSequenceGenerator(encoder, Array.from({ length: market.nAds }, (_, i) => BigInt(i + 1)));
   const engine = new CandidateEngine({ dim: market.dim, scenarios: [{ name: 's', generators: ['sequence'], k: 30, deadlineMs: 10_000 }], generators: [generator] });
   try {

@@ -40,7 +40,7 @@ simulator('a short run through the real pipeline: both arms served, learned quot
   }
   assert.is(report.sequence.status, 'skipped');
   assert.match(report.sequence.reason!, /cannot run '\/nonexistent\/python3'.*CANGEN_PYTHON/);
-  assert.ok(status.some((line) => /^sequence generator skipped: /.test(line)), status.join('\n'));
+  assert.ok(status.some((line) => /^(unified|browsing) model skipped: cannot run/.test(line)), status.join('\n'));
   assert.equal(report.generators, ['two-tower', 'scorer', 'content', 'popularity']);
   const { static: s, learned: l } = report.arms;
   for (const arm of [s, l]) {
@@ -62,8 +62,16 @@ simulator('a short run through the real pipeline: both arms served, learned quot
   assert.match(table, /clicks\s+[0-9.]+\s+[0-9.]+\s+[+-][0-9.]+%/);
   assert.match(table, /regret \(oracle - achieved\)/);
   assert.match(table, /sequence generator: skipped \(cannot run/);
-  // Every shown ad is some generator's: the per-generator counts add up to the slots filled.
+  // Every shown ad is some generator's: the per-generator counts add up to the slots filled; the
+  // scenarios' requests add up to the run's, and their clicks and value to the arm's.
   for (const arm of [s, l]) {
+    const scenarios = Object.values(arm.byScenario);
+    assert.equal(Object.keys(arm.byScenario), ['home', 'related', 'search']);
+    assert.is(scenarios.reduce((n, x) => n + x.requests, 0), 600);
+    for (const key of ['clicksPer1000', 'conversionsPer1000', 'valuePer1000'] as const) {
+      const total = scenarios.reduce((n, x) => n + (x[key] * x.requests) / 1000, 0);
+      assert.ok(Math.abs(total - (arm[key] * 600) / 1000) < 1e-6, `${key}: scenarios ${total}, arm ${(arm[key] * 600) / 1000}`);
+    }
     const shown = Object.values(arm.byGenerator).reduce((n, g) => n + g.shownPer1000, 0);
     assert.ok(Math.abs(shown - arm.shownPer1000) < 1e-6 && arm.shownPer1000 > 3000 && arm.shownPer1000 <= 4000, `shown per 1,000 requests: ${shown} of ${arm.shownPer1000}`);
   }

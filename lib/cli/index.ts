@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The cangen command line: serve, simulate, bench, train. */
 import { parseArgs } from 'node:util';
-import { runSimulate } from './simulate';
+import { runSimulate, simulatorModel } from './simulate';
 import { runServe } from './serve';
 
 const usage = `Usage: cangen <command> [options]
@@ -11,7 +11,9 @@ Commands:
              --config FILE  --host ADDR  --port N  --ads N  --index flat|FACTORY  --nprobe N  --ef-search N
   simulate   Learned vs static quotas on the simulated marketplace, through the real pipeline
              --requests N (4000)  --ads N (20000)  --users N (2000)  --seed N (1)  --out DIR
-             --model-dir DIR (results/simulate-model: the trained sequence model, reused)  --no-sequence
+             --model-dir DIR (results/simulate-model: the trained sequence models, reused)  --no-sequence
+             --model unified|browsing|engagement|click|conversion (unified: one model, heads per label and scenario)
+             --compare-models: every trained model against the untrained generators, per scenario (learned quotas)
   bench      Load test of the service (autocannon on loopback): see bench/load.ts
              --ads N (1000000)  --rate N (1000)  --seconds N (20)  --index FACTORY  --nprobe N (16)  --ef-search N (64)  --tag NAME  --out DIR (results)
              --sequence-model DIR  --scenario NAME  --history-users N (2000)  --event-rate N (50): retrieve by user id with stored histories
@@ -44,7 +46,7 @@ export async function main(argv: string[]): Promise<number> {
       requests: { type: 'string' }, users: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
       rate: { type: 'string' }, seconds: { type: 'string' }, tag: { type: 'string' }, nprobe: { type: 'string' }, 'ef-search': { type: 'string' },
       'sequence-model': { type: 'string' }, client: { type: 'string' }, scenario: { type: 'string' }, 'history-users': { type: 'string' }, 'event-rate': { type: 'string' },
-      'model-dir': { type: 'string' }, 'no-sequence': { type: 'boolean' },
+      'model-dir': { type: 'string' }, 'no-sequence': { type: 'boolean' }, model: { type: 'string' }, 'compare-models': { type: 'boolean' },
     },
     strict: true,
   });
@@ -68,6 +70,8 @@ export async function main(argv: string[]): Promise<number> {
         seed: integer(values.seed, 'seed', 1),
         out: values.out,
         sequence: !values['no-sequence'],
+        model: simulatorModel(values.model),
+        compareModels: values['compare-models'],
         modelDir: values['model-dir'] ?? 'results/simulate-model',
       });
       return 0;

@@ -1,6 +1,7 @@
 /** The simulator's printed tables, and the JSON record with machine and date. */
 import { cpus, hostname, totalmem } from 'node:os';
 import { buildInfo } from '../system';
+import type { ModelComparison } from './compare';
 import type { GeneratorOutcome, SimulationReport } from './run';
 
 function table(header: string[], rows: string[][]): string {
@@ -56,16 +57,52 @@ export function formatReport(report: SimulationReport): string {
 }
 
 function sequenceLine({ sequence: q }: SimulationReport): string {
-  const log = `${q.logEvents.toLocaleString('en-US')} clicks browsed before the arms ran`;
+  const log = q.model === 'browsing'
+    ? `${q.logEvents.toLocaleString('en-US')} clicks browsed before the arms ran`
+    : `${q.logEvents.toLocaleString('en-US')} logged events (${Object.entries(q.labels).map(([label, n]) => `${n.toLocaleString('en-US')} ${label}`).join(', ')})`;
   switch (q.status) {
     case 'trained':
     case 'reused':
-      return `sequence generator: HSTU ${q.status} on ${log} (${q.items?.toLocaleString('en-US')} ads known, ${q.seconds!.toFixed(1)} s)`;
+      return `sequence generator: ${q.model} HSTU ${q.status} on ${log} (${q.items?.toLocaleString('en-US')} ads known${q.heads ? `, ${q.heads.length} heads` : ''}, ${q.seconds!.toFixed(1)} s)`;
     case 'skipped':
       return `sequence generator: skipped (${q.reason})`;
     default:
       return `sequence generator: off (${log})`;
   }
+}
+
+/** Per scenario, each arm's clicks, conversions and value per 1,000 of the scenario's requests, and the value against the untrained arm. */
+export function formatComparison(comparison: ModelComparison): string {
+  const arms = Object.values(comparison.arms);
+  const base = comparison.arms.untrained!;
+  const scenarios = Object.keys(base.byScenario);
+  const change = (a: number, b: number) => (a > 0 ? `${b >= a ? '+' : ''}${(((b - a) / a) * 100).toFixed(1)}%` : '');
+  const rows: string[][] = [];
+  for (const scenario of [...scenarios, 'all']) {
+    for (const arm of arms) {
+      const s = scenario === 'all' ? arm : arm.byScenario[scenario]!;
+      const b = scenario === 'all' ? base : base.byScenario[scenario]!;
+      const sequence = arm.byGenerator.sequence;
+      rows.push([
+        `${scenario} ${arm.name}`,
+        s.clicksPer1000.toFixed(1),
+        s.conversionsPer1000.toFixed(1),
+        s.valuePer1000.toFixed(1),
+        change(b.valuePer1000, s.valuePer1000),
+        sequence ? `${(sequence.share * 100).toFixed(0)}%` : '',
+      ]);
+    }
+  }
+  const o = comparison.options;
+  const skipped = Object.values(comparison.models).filter((m) => m.status === 'skipped').map((m) => `${m.model} model skipped: ${m.reason}`);
+  return [
+    `Marketplace: ${o.ads.toLocaleString('en-US')} ads, ${o.users.toLocaleString('en-US')} users, ${o.requests.toLocaleString('en-US')} requests per arm (learned quotas), ${o.slots} ads shown per request, seed ${o.seed}`,
+    ...skipped,
+    '',
+    table(['per 1,000 requests of the scenario', 'clicks', 'conversions', 'value (click 1 + conv 3)', 'value vs untrained', 'sequence share of k'], rows),
+    '',
+    `(${comparison.seconds.toFixed(1)} s)`,
+  ].join('\n');
 }
 
 /** The machine and date a result was measured on. */

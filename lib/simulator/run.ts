@@ -3,16 +3,23 @@
  * quotas and once with learned ones. Both arms share the indexes and see the same users, sessions
  * and features; each has its own budgets, popularity and allocator. For every request the oracle
  * (the truth's exact top over every eligible ad) says what was possible, which gives the regret.
- * Before the arms run, every user browses (the world's log); a small HSTU trained on that log by
- * cangen's trainer joins the generators as 'sequence', fed with each user's recent clicks.
+ * Before the arms run, every user browses and sees ads (the world's logged events, event-log.ts); a
+ * small HSTU trained on that log by cangen's trainer joins the generators as 'sequence', fed with
+ * each user's recent events: by default the unified model (engagement, click and conversion heads
+ * per scenario). compareModels runs one learned arm per model instead (compare.ts).
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { AdIndex } from '../ad-index';
 import { CandidateEngine } from '../orchestration/engine';
 import { HashedNgramEmbedder } from '../orchestration/embedders/hashed';
 import { normal, seededRandom } from '../orchestration/random';
 import type { ScenarioConfig } from '../orchestration/scenarios';
+import { actionName, drawScenario, engagementHistories, eventLog, historiesOf, labelCounts, type LoggedEvent } from './event-log';
+import { closeServedModel, type ServedModel } from './event-models';
+import { modelForRun, type RunModelName, type SequenceSummary } from './run-models';
 import { SimulatorSequenceGenerator } from './sequence-generator';
-import { browsingLog, sequenceModelForRun, type SequenceSummary } from './sequence-model';
 import { Marketplace, pClick, pConversion, scenarioTruth, type WorldOptions } from './world';
 
 export interface SimulationOptions extends WorldOptions {
@@ -22,11 +29,17 @@ export interface SimulationOptions extends WorldOptions {
   slots?: number;
   /** Requests per point of the quotas-over-time series (default 200). */
   window?: number;
-  /** Pages every user browses before the arms run: the log the sequence model learns from (default 30). */
+  /** Turns every user takes before the arms run (a browsed page and an ad page each): the log the models learn from (default 30). */
   browsePages?: number;
-  /** Add the 'sequence' generator, trained on the browsing log (default true; skipped, with the reason, without PyTorch). */
+  /** Add the 'sequence' generator, trained on the logged events (default true; skipped, with the reason, without PyTorch). */
   sequence?: boolean;
-  /** Where the sequence model is trained and kept, reused while log and settings match (default: a temporary folder, removed after). */
+  /**
+   * The sequence generator's model: 'unified' (default; engagement, click and conversion heads per
+   * scenario, falling back to 'browsing', saying why, where the trainer has no multi-task training),
+   * 'browsing' (organic browsing clicks only), or a per-label model ('engagement', 'click', 'conversion').
+   */
+  sequenceModel?: RunModelName;
+  /** Where the models are trained and kept (one folder each), reused while log and settings match (default: a temporary folder, removed after). */
   modelDir?: string;
   /** Called every `window` requests. */
   onProgress?: (done: number, total: number) => void;
@@ -45,7 +58,17 @@ export interface GeneratorOutcome {
   conversionsPer100Shown: number;
 }
 
+/** One scenario's outcomes in an arm, per 1,000 of that scenario's requests. */
+export interface ScenarioOutcome {
+  requests: number;
+  clicksPer1000: number;
+  conversionsPer1000: number;
+  /** Expected reward (click 1 + conversion 3) of what was shown. */
+  valuePer1000: number;
+}
+
 export interface ArmResult {
+  name: string;
   allocator: 'static' | 'learned';
   requests: number;
   clicksPer1000: number;
@@ -65,10 +88,14 @@ export interface ArmResult {
   finalShares: Record<string, Record<string, number>>;
   /** Per generator, over the whole run. */
   byGenerator: Record<string, GeneratorOutcome>;
+  /** Per scenario, per 1,000 of its requests. */
+  byScenario: Record<string, ScenarioOutcome>;
 }
 
+export type ResolvedOptions = Required<Omit<SimulationOptions, 'onProgress' | 'onStatus' | 'modelDir'>>;
+
 export interface SimulationReport {
-  options: Required<Omit<SimulationOptions, 'onProgress' | 'onStatus' | 'modelDir'>>;
+  options: ResolvedOptions;
   generators: string[];
   sequence: SequenceSummary;
   arms: { static: ArmResult; learned: ArmResult };
@@ -89,9 +116,8 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : NaN;
 }
 
-export async function simulate(options: SimulationOptions = {}): Promise<SimulationReport> {
-  const started = performance.now();
-  const o = {
+export function resolveOptions(options: SimulationOptions): ResolvedOptions {
+  return {
     seed: options.seed ?? 1,
     ads: options.ads ?? 20_000,
     users: options.users ?? 2_000,
@@ -103,19 +129,98 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
     window: options.window ?? 200,
     browsePages: options.browsePages ?? 30,
     sequence: options.sequence ?? true,
+    sequenceModel: options.sequenceModel ?? 'unified',
   };
-  const world = new Marketplace(o);
-  const d = world.dim;
-  // The world's past, whether or not a model learns from it (so both choices see the same world).
-  const browsed = browsingLog(world, o.browsePages, seededRandom(o.seed + 2));
-  const { encoder, summary } = await sequenceModelForRun(world, browsed, o.sequence, o.seed, options);
-  const generators = [...baseGenerators, ...(encoder ? ['sequence'] : [])];
-  const scenarioConfigs = scenariosOf(generators);
+}
 
-  // Each arm has its own AdIndex corpora (behavioural embeddings of known ads, titles of cold
-  // ones): eligibility, budgets included, is filtered inside their searches, and each arm spends
-  // its own budgets. The oracle's truth is shared.
-  const embedder = new HashedNgramEmbedder({ dim: 256 });
+/** The world and its past (the same whether or not a model learns from it, so every choice sees the same world). */
+export function worldWithLog(o: ResolvedOptions): { world: Marketplace; events: LoggedEvent[] } {
+  const world = new Marketplace(o);
+  return { world, events: eventLog(world, o.browsePages, seededRandom(o.seed + 2)) };
+}
+
+/** Runs `body` with a folder for the models: options.modelDir, or a temporary one removed after. */
+export async function withModelDir<T>(modelDir: string | undefined, body: (dir: string) => Promise<T>): Promise<T> {
+  const dir = modelDir ?? (await mkdtemp(join(tmpdir(), 'cangen-simulate-model-')));
+  try {
+    return await body(dir);
+  } finally {
+    if (!modelDir) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export async function simulate(options: SimulationOptions = {}): Promise<SimulationReport> {
+  const started = performance.now();
+  const o = resolveOptions(options);
+  const { world, events } = worldWithLog(o);
+  const { model, summary } = await withModelDir(options.modelDir, (dir) => sequenceModelOf(world, events, o, dir, options.onStatus));
+  try {
+    const run = await runArms(world, events, o, [
+      { name: 'static', allocator: 'static', model },
+      { name: 'learned', allocator: 'learned', model },
+    ], { trackQuotas: 'learned', onProgress: options.onProgress });
+    return {
+      options: o,
+      generators: run.generators.learned!,
+      sequence: summary,
+      arms: { static: run.results.static!, learned: run.results.learned! },
+      quotasOverTime: run.quotasOverTime,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    closeServedModel(model);
+  }
+}
+
+/** The run's sequence model: the one asked for, the unified model falling back to 'browsing' where the trainer cannot train on labels. */
+async function sequenceModelOf(world: Marketplace, events: LoggedEvent[], o: ResolvedOptions, dir: string, onStatus?: (line: string) => void) {
+  if (!o.sequence) {
+    return { summary: { model: o.sequenceModel, status: 'off', logEvents: events.length, labels: labelCounts(events) } satisfies SequenceSummary };
+  }
+  const first = await modelForRun(world, events, o.sequenceModel, { dir, seed: o.seed, onStatus });
+  if (first.model || o.sequenceModel !== 'unified' || !/--tasks/.test(first.summary.reason ?? '')) return first;
+  onStatus?.('falling back to the browsing model (organic clicks only)');
+  return modelForRun(world, events, 'browsing', { dir, seed: o.seed, onStatus });
+}
+
+/** One engine of a run: its allocator and, optionally, a served sequence model. */
+export interface ArmSpec {
+  name: string;
+  allocator: 'static' | 'learned';
+  model?: ServedModel;
+}
+
+interface ArmState {
+  spec: ArmSpec;
+  engine: CandidateEngine;
+  sequence?: SimulatorSequenceGenerator;
+  generators: string[];
+  /** Each user's recent events (ad ids, action names), oldest first: the log, then what the arm showed them. */
+  histories: { items: string[]; actions: string[] }[];
+  maxHistory: number;
+  tally: {
+    clicks: number; conversions: number; value: number; oracle: number; shown: number; latencies: number[]; timeouts: number;
+    shares: Map<string, number[][]>;
+    bySource: Map<string, { share: number; shown: number; clicks: number; conversions: number }>;
+    byScenario: Map<string, { requests: number; clicks: number; conversions: number; value: number }>;
+  };
+}
+
+/** The histories an arm's model starts from: every logged event with its `label@scenario` action, or the browsing clicks alone. */
+function startingHistories(events: readonly LoggedEvent[], users: number, model: ServedModel | undefined) {
+  if (!model) return Array.from({ length: users }, () => ({ items: [] as string[], actions: [] as string[] }));
+  const maxLen = model.encoder.maxLen;
+  if (model.labelled) return historiesOf(events, users, true).map((h) => ({ items: h.items.slice(-maxLen), actions: h.actions.slice(-maxLen) }));
+  return engagementHistories(events, users).map((rows) => ({ items: rows.slice(-maxLen).map((r) => String(r + 1)), actions: [] as string[] }));
+}
+
+/**
+ * Every arm sees the same requests (user, scenario, features, ranker noise, outcome draws); each
+ * has its own engine (indexes, budgets, popularity, allocator) and its users' own histories.
+ */
+export async function runArms(world: Marketplace, events: readonly LoggedEvent[], o: ResolvedOptions, specs: ArmSpec[], run: { trackQuotas?: string; onProgress?: (done: number, total: number) => void } = {}) {
+  const d = world.dim;
+  // The oracle's truth (true embedding and quality of every ad), shared by the arms.
   const oracle = new AdIndex({ dim: d + 1, metric: 'ip', kind: 'flat' });
   const truthRows = new Float32Array(world.nAds * (d + 1));
   for (let i = 0; i < world.nAds; i++) {
@@ -124,45 +229,43 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
   }
   await oracle.upsert(BigInt64Array.from({ length: world.nAds }, (_, i) => BigInt(i + 1)), truthRows);
 
+  // Each arm has its own AdIndex corpora (behavioural embeddings of known ads, titles of cold
+  // ones): eligibility, budgets included, is filtered inside their searches, and each arm spends
+  // its own budgets.
+  const embedder = new HashedNgramEmbedder({ dim: 256 });
   const adIds = Array.from({ length: world.nAds }, (_, i) => BigInt(i + 1));
-  const sequences = {
-    static: encoder ? new SimulatorSequenceGenerator(encoder, adIds) : undefined,
-    learned: encoder ? new SimulatorSequenceGenerator(encoder, adIds) : undefined,
-  };
-  const extra = (name: 'static' | 'learned') => (sequences[name] ? [sequences[name]!] : []);
-  const arms = {
-    static: new CandidateEngine({ dim: d, embedder, scenarios: scenarioConfigs, allocator: 'static', ledgerSize: 64, generators: extra('static') }),
-    learned: new CandidateEngine({ dim: d, embedder, scenarios: scenarioConfigs, allocator: 'learned', allocatorOptions: { seed: o.seed, halfLifeRequests: 20_000 }, ledgerSize: 64, generators: extra('learned') }),
-  };
   const ads = Array.from({ length: world.nAds }, (_, i) => world.adUpsert(i));
-  for (const name of ['static', 'learned'] as const) {
-    await arms[name].upsertAds(ads);
-    await arms[name].setCampaignBudgets(Array.from(world.advertiserBudget, (budget, a) => ({ campaignId: `adv${a}`, budget })));
-    await sequences[name]?.attach(arms[name]);
+  const arms: ArmState[] = [];
+  for (const spec of specs) {
+    const sequence = spec.model ? new SimulatorSequenceGenerator(spec.model.encoder, adIds, spec.model.heads) : undefined;
+    const generators = [...baseGenerators, ...(sequence ? ['sequence'] : [])];
+    const engine = new CandidateEngine({
+      dim: d, embedder, scenarios: scenariosOf(generators), allocator: spec.allocator, ledgerSize: 64, generators: sequence ? [sequence] : [],
+      ...(spec.allocator === 'learned' ? { allocatorOptions: { seed: o.seed, halfLifeRequests: 20_000 } } : {}),
+    });
+    await engine.upsertAds(ads);
+    await engine.setCampaignBudgets(Array.from(world.advertiserBudget, (budget, a) => ({ campaignId: `adv${a}`, budget })));
+    await sequence?.attach(engine);
+    arms.push({
+      spec, engine, sequence, generators,
+      histories: startingHistories(events, world.nUsers, spec.model),
+      maxHistory: spec.model?.encoder.maxLen ?? 0,
+      tally: {
+        clicks: 0, conversions: 0, value: 0, oracle: 0, shown: 0, latencies: [], timeouts: 0, shares: new Map(),
+        bySource: new Map(generators.map((g) => [g, { share: 0, shown: 0, clicks: 0, conversions: 0 }])),
+        byScenario: new Map(),
+      },
+    });
   }
-  // Each arm's users' recent clicks (ad ids, oldest first): the browsing log, then what the arm showed them.
-  const maxHistory = encoder?.maxLen ?? 0;
-  const recentClicks = () => browsed.map((rows) => (encoder ? rows.slice(-maxHistory).map((r) => String(r + 1)) : []));
-  const clickHistories = { static: recentClicks(), learned: recentClicks() };
 
-  const tallies = Object.fromEntries(
-    (['static', 'learned'] as const).map((name) => [name, {
-      clicks: 0, conversions: 0, value: 0, oracle: 0, shown: 0, latencies: [] as number[], timeouts: 0, shares: new Map<string, number[][]>(),
-      bySource: new Map(generators.map((g) => [g, { share: 0, shown: 0, clicks: 0, conversions: 0 }])),
-    }]),
-  );
   const quotasOverTime: SimulationReport['quotasOverTime'] = {};
   const windowShares = new Map<string, { n: number; sums: number[] }>();
   const random = seededRandom(o.seed + 1);
   const scenarioNames = Object.keys(scenarioTruth);
-  const scenarioWeights = scenarioNames.map((s) => scenarioTruth[s]!.weight);
 
   for (let t = 0; t < o.requests; t++) {
     const user = Math.floor(world.nUsers * random() ** 2); // some users are far more active
-    let x = random();
-    let si = 0;
-    while (x > scenarioWeights[si]! && si < scenarioNames.length - 1) x -= scenarioWeights[si++]!;
-    const scenario = scenarioNames[si]!;
+    const scenario = drawScenario(scenarioNames, random());
     world.step(user);
     const features = world.features(user, scenario, random);
     const truthQuery = world.truthQuery(user, scenario);
@@ -173,11 +276,22 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
     const rankerNoise = Array.from({ length: 512 }, () => Math.exp(0.4 * normal(random)));
     const outcomeDraws = Array.from({ length: o.slots * 2 }, () => random());
 
-    for (const name of ['static', 'learned'] as const) {
-      const engine = arms[name];
-      const tally = tallies[name]!;
-      const history = clickHistories[name][user]!;
-      const result = await engine.retrieve({ userId: `u${user}`, scenario, features: encoder ? { ...features, history: { items: history } } : features });
+    for (const arm of arms) {
+      const { engine, tally } = arm;
+      const history = arm.histories[user]!;
+      const labelled = arm.spec.model?.labelled ?? false;
+      const remember = (adId: bigint, label: 'click' | 'conversion') => {
+        history.items.push(adId.toString());
+        if (labelled) history.actions.push(actionName(label, scenario, true));
+        if (history.items.length > arm.maxHistory) {
+          history.items.shift();
+          if (labelled) history.actions.shift();
+        }
+      };
+      const requestFeatures = arm.spec.model
+        ? { ...features, history: labelled ? { items: history.items, actions: history.actions } : { items: history.items } }
+        : features;
+      const result = await engine.retrieve({ userId: `u${user}`, scenario, features: requestFeatures });
       tally.latencies.push(result.ms);
       tally.timeouts += result.generators.filter((g) => g.status === 'timeout').length;
       // Downstream: the ranker estimates each candidate's value (with noise) and shows the best.
@@ -191,31 +305,35 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
       scored.sort((a, b) => b.estimate - a.estimate);
       const shown = scored.slice(0, o.slots);
       tally.shown += shown.length;
-      const events: { requestId: string; adId: bigint; type: 'impression' | 'click' | 'conversion' }[] = [];
+      const inScenario = tally.byScenario.get(scenario) ?? { requests: 0, clicks: 0, conversions: 0, value: 0 };
+      tally.byScenario.set(scenario, inScenario);
+      inScenario.requests++;
+      const feedback: { requestId: string; adId: bigint; type: 'impression' | 'click' | 'conversion' }[] = [];
       const charges: { id: bigint; amount: number }[] = [];
       shown.forEach((s, i) => {
         tally.value += rewardOf(s.pc, s.pv);
+        inScenario.value += rewardOf(s.pc, s.pv);
         const source = tally.bySource.get(s.c.source)!;
         source.shown++;
-        events.push({ requestId: result.requestId, adId: s.c.adId, type: 'impression' });
+        feedback.push({ requestId: result.requestId, adId: s.c.adId, type: 'impression' });
         if (outcomeDraws[2 * i]! < s.pc) {
           tally.clicks++;
+          inScenario.clicks++;
           source.clicks++;
-          if (encoder) {
-            history.push(s.c.adId.toString());
-            if (history.length > maxHistory) history.shift();
-          }
           charges.push({ id: s.c.adId, amount: world.adBid[Number(s.c.adId) - 1]! });
-          events.push({ requestId: result.requestId, adId: s.c.adId, type: 'click' });
-          if (outcomeDraws[2 * i + 1]! < s.pv) {
+          feedback.push({ requestId: result.requestId, adId: s.c.adId, type: 'click' });
+          const converted = outcomeDraws[2 * i + 1]! < s.pv;
+          if (converted) {
             tally.conversions++;
+            inScenario.conversions++;
             source.conversions++;
-            events.push({ requestId: result.requestId, adId: s.c.adId, type: 'conversion' });
+            feedback.push({ requestId: result.requestId, adId: s.c.adId, type: 'conversion' });
           }
+          if (arm.spec.model) remember(s.c.adId, converted ? 'conversion' : 'click'); // one event per clicked ad, as in the log
         }
       });
       if (charges.length > 0) await engine.spend(charges);
-      engine.feedback(events);
+      engine.feedback(feedback);
       // The oracle: the best `slots` eligible ads by true expected value.
       const possible: number[] = [];
       for (let i = 0; i < best.ids.length; i++) {
@@ -226,72 +344,73 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
       }
       possible.sort((a, b) => b - a);
       tally.oracle += possible.slice(0, o.slots).reduce((a, b) => a + b, 0);
-      const shares = generators.map((g) => (result.quotas[g] ?? 0) / result.k);
-      generators.forEach((g, i) => (tally.bySource.get(g)!.share += shares[i]!));
+      const shares = arm.generators.map((g) => (result.quotas[g] ?? 0) / result.k);
+      arm.generators.forEach((g, i) => (tally.bySource.get(g)!.share += shares[i]!));
       if (!tally.shares.has(scenario)) tally.shares.set(scenario, []);
       tally.shares.get(scenario)!.push(shares);
-      if (name === 'learned') {
-        const w = windowShares.get(scenario) ?? { n: 0, sums: generators.map(() => 0) };
+      if (arm.spec.name === run.trackQuotas) {
+        const w = windowShares.get(scenario) ?? { n: 0, sums: arm.generators.map(() => 0) };
         w.n++;
         shares.forEach((s, i) => (w.sums[i]! += s));
         windowShares.set(scenario, w);
       }
     }
     if ((t + 1) % o.window === 0 || t + 1 === o.requests) {
+      const tracked = arms.find((a) => a.spec.name === run.trackQuotas);
       for (const [scenario, w] of windowShares) {
-        const series = (quotasOverTime[scenario] ??= { x: [], shares: Object.fromEntries(generators.map((g) => [g, []])) });
+        const series = (quotasOverTime[scenario] ??= { x: [], shares: Object.fromEntries(tracked!.generators.map((g) => [g, []])) });
         series.x.push(t + 1);
-        generators.forEach((g, i) => series.shares[g]!.push(w.n ? w.sums[i]! / w.n : NaN));
+        tracked!.generators.forEach((g, i) => series.shares[g]!.push(w.n ? w.sums[i]! / w.n : NaN));
       }
       windowShares.clear();
-      for (const generator of Object.values(sequences)) await generator?.refresh();
-      options.onProgress?.(t + 1, o.requests);
+      for (const arm of arms) await arm.sequence?.refresh();
+      run.onProgress?.(t + 1, o.requests);
     }
   }
 
-  const per1000 = (v: number) => (v * 1000) / o.requests;
-  const result = (name: 'static' | 'learned'): ArmResult => {
-    const tally = tallies[name]!;
-    const sorted = [...tally.latencies].sort((a, b) => a - b);
-    const finalShares: Record<string, Record<string, number>> = {};
-    for (const [scenario, rows] of tally.shares) {
-      const tail = rows.slice(Math.floor(rows.length * 0.75));
-      finalShares[scenario] = Object.fromEntries(generators.map((g, i) => [g, tail.reduce((s, r) => s + r[i]!, 0) / tail.length]));
-    }
-    return {
-      allocator: name,
-      requests: o.requests,
-      clicksPer1000: per1000(tally.clicks),
-      conversionsPer1000: per1000(tally.conversions),
-      valuePer1000: per1000(tally.value),
-      oracleValuePer1000: per1000(tally.oracle),
-      regretPer1000: per1000(tally.oracle - tally.value),
-      shownPer1000: per1000(tally.shown),
-      latencyP50Ms: percentile(sorted, 0.5),
-      latencyP99Ms: percentile(sorted, 0.99),
-      timeouts: tally.timeouts,
-      finalShares,
-      byGenerator: Object.fromEntries([...tally.bySource].map(([g, s]) => [g, {
-        share: s.share / o.requests,
-        shownPer1000: per1000(s.shown),
-        clicksPer100Shown: s.shown ? (100 * s.clicks) / s.shown : 0,
-        conversionsPer100Shown: s.shown ? (100 * s.conversions) / s.shown : 0,
-      }])),
-    };
-  };
-  const report: SimulationReport = {
-    options: o,
-    generators,
-    sequence: summary,
-    arms: { static: result('static'), learned: result('learned') },
-    quotasOverTime,
-    seconds: (performance.now() - started) / 1000,
-  };
-  await arms.static.close();
-  await arms.learned.close();
-  sequences.static?.close();
-  sequences.learned?.close();
-  encoder?.close();
+  const results = Object.fromEntries(arms.map((arm) => [arm.spec.name, armResult(arm, o.requests)]));
+  const generators = Object.fromEntries(arms.map((arm) => [arm.spec.name, arm.generators]));
+  for (const arm of arms) {
+    await arm.engine.close();
+    arm.sequence?.close();
+  }
   oracle.close();
-  return report;
+  return { results, generators, quotasOverTime };
+}
+
+function armResult({ spec, tally, generators }: ArmState, requests: number): ArmResult {
+  const per1000 = (v: number, n = requests) => (n ? (v * 1000) / n : 0);
+  const sorted = [...tally.latencies].sort((a, b) => a - b);
+  const finalShares: Record<string, Record<string, number>> = {};
+  for (const [scenario, rows] of tally.shares) {
+    const tail = rows.slice(Math.floor(rows.length * 0.75));
+    finalShares[scenario] = Object.fromEntries(generators.map((g, i) => [g, tail.reduce((s, r) => s + r[i]!, 0) / tail.length]));
+  }
+  return {
+    name: spec.name,
+    allocator: spec.allocator,
+    requests,
+    clicksPer1000: per1000(tally.clicks),
+    conversionsPer1000: per1000(tally.conversions),
+    valuePer1000: per1000(tally.value),
+    oracleValuePer1000: per1000(tally.oracle),
+    regretPer1000: per1000(tally.oracle - tally.value),
+    shownPer1000: per1000(tally.shown),
+    latencyP50Ms: percentile(sorted, 0.5),
+    latencyP99Ms: percentile(sorted, 0.99),
+    timeouts: tally.timeouts,
+    finalShares,
+    byGenerator: Object.fromEntries([...tally.bySource].map(([g, s]) => [g, {
+      share: s.share / requests,
+      shownPer1000: per1000(s.shown),
+      clicksPer100Shown: s.shown ? (100 * s.clicks) / s.shown : 0,
+      conversionsPer100Shown: s.shown ? (100 * s.conversions) / s.shown : 0,
+    }])),
+    byScenario: Object.fromEntries([...tally.byScenario].sort(([a], [b]) => a.localeCompare(b)).map(([scenario, s]) => [scenario, {
+      requests: s.requests,
+      clicksPer1000: per1000(s.clicks, s.requests),
+      conversionsPer1000: per1000(s.conversions, s.requests),
+      valuePer1000: per1000(s.value, s.requests),
+    }])),
+  };
 }

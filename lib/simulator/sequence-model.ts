@@ -9,18 +9,16 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InternalError } from '../errors';
 import { missingTrainingDependencies, pythonForTraining, trainPackageDir } from '../cli/train';
 import type { Random } from '../orchestration/random';
-import { SequenceEncoder } from '../sequence';
 import type { Marketplace } from './world';
 
 /** Small enough to train in seconds on one core; fixed seed. */
-const hstuFlags = [
-  '--format', 'sequences', '--model', 'hstu', '--dim', '32', '--layers', '2', '--heads', '1', '--max-len', '20',
+export const hstuFlags = [
+  '--model', 'hstu', '--dim', '32', '--layers', '2', '--heads', '1', '--max-len', '20',
   '--epochs', '20', '--patience', '5', '--lr', '0.003', '--temperature', '0.2', '--batch-size', '64', '--negatives', '256', '--in-batch-negatives', '64',
   '--warmup-steps', '20', '--val-users', '500', '--threads', '1', '--drop-short',
 ];
@@ -58,28 +56,39 @@ export type SequenceModel =
 
 /** Trains (or reuses) the HSTU on `histories`; skipped, with the reason, when PyTorch is missing. */
 export async function simulatorSequenceModel(world: Marketplace, histories: readonly (readonly number[])[], options: SequenceModelOptions): Promise<SequenceModel> {
+  return trainCached({ 'log.txt': sequencesFile(histories), 'items.json': itemFeaturesFile(world) }, (file) => [
+    '--data', file('log.txt'), '--item-features', file('items.json'), '--format', 'sequences', ...hstuFlags, '--seed', String(options.seed),
+  ], options);
+}
+
+/**
+ * Trains `args(file)` on `files` (name -> content, written into options.dir; `file(name)` is a
+ * written file's path) into options.dir/model, or reuses the model there when the files and the
+ * arguments are those it was trained on (the fingerprint); skipped when PyTorch is missing, or
+ * when `requires` (a check of the trainer) says why it cannot train.
+ */
+export async function trainCached(
+  files: Record<string, string>, args: (file: (name: string) => string) => string[], options: SequenceModelOptions, requires?: () => string | undefined,
+): Promise<SequenceModel> {
   const started = performance.now();
-  const log = sequencesFile(histories);
-  const features = itemFeaturesFile(world);
-  const flags = [...hstuFlags, '--seed', String(options.seed)];
-  const fingerprint = createHash('sha256').update(log).update('\0').update(features).update('\0').update(flags.join(' ')).digest('hex');
+  const file = (name: string) => join(options.dir, name);
+  const flags = args(file);
+  const hash = createHash('sha256');
+  for (const [name, content] of Object.entries(files)) hash.update(name).update('\0').update(content).update('\0');
+  const fingerprint = hash.update(flags.join(' ')).digest('hex');
   const modelDir = join(options.dir, 'model');
   const fingerprintFile = join(options.dir, 'fingerprint.txt');
   if (existsSync(join(modelDir, 'config.json')) && existsSync(fingerprintFile) && readFileSync(fingerprintFile, 'utf8').trim() === fingerprint) {
     return { status: 'reused', modelDir, seconds: (performance.now() - started) / 1000 };
   }
   const python = pythonForTraining();
-  const missing = missingTrainingDependencies(python);
+  const missing = missingTrainingDependencies(python) ?? requires?.();
   if (missing) return { status: 'skipped', reason: missing };
 
   await mkdir(options.dir, { recursive: true });
-  const logFile = join(options.dir, 'log.txt');
-  const featuresFile = join(options.dir, 'items.json');
-  await writeFile(logFile, log);
-  await writeFile(featuresFile, features);
+  for (const [name, content] of Object.entries(files)) await writeFile(file(name), content);
   await writeFile(fingerprintFile, ''); // a model from an interrupted run never matches
-  const args = ['-m', 'cangen_train', '--data', logFile, '--item-features', featuresFile, '--out', modelDir, ...flags];
-  await runTrainer(python, args, options.log);
+  await runTrainer(python, ['-m', 'cangen_train', '--out', modelDir, ...flags], options.log);
   await writeFile(fingerprintFile, `${fingerprint}\n`);
   return { status: 'trained', modelDir, seconds: (performance.now() - started) / 1000 };
 }
@@ -100,35 +109,4 @@ async function runTrainer(python: string, args: string[], log?: (line: string) =
     child.on('close', resolve);
   });
   if (code !== 0) throw new InternalError(`The trainer failed on the simulator's log (exit ${code}): ${output.trim().split('\n').slice(-5).join(' | ')}`);
-}
-
-/** The sequence generator's model: trained or reused (with the log's size), or why it is absent. */
-export interface SequenceSummary {
-  status: 'trained' | 'reused' | 'skipped' | 'off';
-  reason?: string;
-  /** Training (or cache look-up) seconds. */
-  seconds?: number;
-  /** Clicks in the browsing log (the training events), and the ads the model knows. */
-  logEvents: number;
-  items?: number;
-}
-
-/** The sequence model for the run: trained on the browsing log (or reused from options.modelDir), or why there is none. */
-export async function sequenceModelForRun(world: Marketplace, browsed: number[][], wanted: boolean, seed: number, options: { modelDir?: string; onStatus?: (line: string) => void }): Promise<{ encoder?: SequenceEncoder; summary: SequenceSummary }> {
-  const logEvents = browsed.reduce((n, rows) => n + rows.length, 0);
-  if (!wanted) return { summary: { status: 'off', logEvents } };
-  const dir = options.modelDir ?? (await mkdtemp(join(tmpdir(), 'cangen-simulate-model-')));
-  try {
-    options.onStatus?.(`sequence model: ${logEvents.toLocaleString('en-US')} clicks of ${world.nUsers.toLocaleString('en-US')} users browsing; training an HSTU (cangen train)...`);
-    const model = await simulatorSequenceModel(world, browsed, { dir, seed, log: (line) => options.onStatus?.(`  ${line}`) });
-    if (model.status === 'skipped') {
-      options.onStatus?.(`sequence generator skipped: ${model.reason}`);
-      return { summary: { status: 'skipped', reason: model.reason, logEvents } };
-    }
-    const encoder = await SequenceEncoder.load(model.modelDir, { threads: 1 });
-    options.onStatus?.(`sequence model ${model.status} in ${model.seconds.toFixed(1)} s (${model.modelDir}): ${encoder.numItems.toLocaleString('en-US')} ads known`);
-    return { encoder, summary: { status: model.status, seconds: model.seconds, logEvents, items: encoder.numItems } };
-  } finally {
-    if (!options.modelDir) await rm(dir, { recursive: true, force: true });
-  }
 }

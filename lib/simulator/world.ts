@@ -166,17 +166,31 @@ export class Marketplace {
    */
   browse(user: number, random: Random, page = 16): number[] {
     this.step(user);
-    const known = (this.knownByCategory ??= this.knownAdsByCategory());
     const query = this.truthQuery(user, 'related');
-    const session = known[this.userSession[user]!]!;
     const clicked: number[] = [];
     for (let i = 0; i < page; i++) {
-      const pool = i % 2 === 0 && session.length > 0 ? session : known[Math.floor(random() * known.length)]!;
-      if (pool.length === 0) continue;
-      const row = pool[Math.floor(random() * pool.length)]!;
-      if (random() < pClick(this.relevance(query, row))) clicked.push(row);
+      const row = this.pageSlot(user, i, random);
+      if (row >= 0 && random() < pClick(this.relevance(query, row))) clicked.push(row);
     }
     return clicked;
+  }
+
+  /** The ads of a logged page (as browse picks them, without moving the session): known ad rows. */
+  adPage(user: number, random: Random, page = 16): number[] {
+    const rows: number[] = [];
+    for (let i = 0; i < page; i++) {
+      const row = this.pageSlot(user, i, random);
+      if (row >= 0) rows.push(row);
+    }
+    return rows;
+  }
+
+  /** Slot i of a page: even slots from the session's category, odd ones from a random category; -1 when the pool is empty. */
+  private pageSlot(user: number, i: number, random: Random): number {
+    const known = (this.knownByCategory ??= this.knownAdsByCategory());
+    const session = known[this.userSession[user]!]!;
+    const pool = i % 2 === 0 && session.length > 0 ? session : known[Math.floor(random() * known.length)]!;
+    return pool.length === 0 ? -1 : pool[Math.floor(random() * pool.length)]!;
   }
 
   private knownByCategory: Uint32Array[] | undefined;
