@@ -89,4 +89,4 @@ test('every scenario blend scores every item as PyTorch does, to 1e-4', async ()
   }
 });
 
-test.run();
+parity.run();
