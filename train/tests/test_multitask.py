@@ -130,7 +130,9 @@ u2,g,5,click,home
 """
 
 
-class SplitTest(unittest.TestCase):
+class FilesCase(unittest.TestCase):
+    """A temporary folder holding LOG as log.csv."""
+
     def setUp(self):
         self.files = TempFiles()
         self.data = self.files.write("log.csv", LOG)
@@ -138,6 +140,8 @@ class SplitTest(unittest.TestCase):
     def tearDown(self):
         self.files.close()
 
+
+class SplitTest(FilesCase):
     def objective(self, **overrides):
         cfg = make_config(tasks=["engagement", "click", "conversion"], target="click", maxLen=8, **overrides)
         return MultiTask(load_interactions(self.data), cfg)
@@ -176,14 +180,7 @@ def train_quietly(case, name, data, **overrides):
     return train(cfg, data, case.files.path(name), log=io.StringIO())
 
 
-class ExportTest(unittest.TestCase):
-    def setUp(self):
-        self.files = TempFiles()
-        self.data = self.files.write("log.csv", LOG)
-
-    def tearDown(self):
-        self.files.close()
-
+class ExportTest(FilesCase):
     def test_round_trip_and_scorer_directory(self):
         train_quietly(self, "m", self.data, tasks=["engagement", "click", "conversion"], target="click", scenarioHeads=True,
                       towers="gated", experts=2, esmm="click:conversion", maxLen=8, epochs=1,
@@ -236,13 +233,7 @@ def planted(files, name, buys_only, users=600, clusters=40, per=20, views=12, se
     return files.write(name, "\n".join(rows) + "\n")
 
 
-class PlantedSparseLabelTest(unittest.TestCase):
-    def setUp(self):
-        self.files = TempFiles()
-
-    def tearDown(self):
-        self.files.close()
-
+class PlantedSparseLabelTest(FilesCase):
     def test_the_unified_model_learns_the_sparse_label_through_the_dense_one(self):
         common = dict(dim=16, layers=2, maxLen=16, epochs=20, patience=20, batchSize=64, lr=0.01, warmupSteps=10, temperature=0.1,
                       useTimes=False, dropout=0.1, negatives=64, inBatchNegatives=32, valUsers=100, unordered=True, seed=0, threads=1)
@@ -255,14 +246,8 @@ class PlantedSparseLabelTest(unittest.TestCase):
         self.assertGreaterEqual(hr_unified, 1.5 * hr_alone, (hr_unified, hr_alone))
 
 
-class LearnedBlendTest(unittest.TestCase):
+class LearnedBlendTest(FilesCase):
     """--scenario-rewards: each candidate blend's reward is what the head ranks give, and the export takes the best."""
-
-    def setUp(self):
-        self.files = TempFiles()
-
-    def tearDown(self):
-        self.files.close()
 
     def test_the_blend_earning_the_most_reward_on_validation_is_exported(self):
         cfg = make_config(tasks=["view", "buy"], scenarioRewards={"buy": 1.0}, dim=16, layers=1, maxLen=16, epochs=3, batchSize=64,
