@@ -33,6 +33,7 @@ TMALL_RUNS = {  # name: (behaviours read (None: all), config overrides)
     "unified": (None, {"tasks": ["view", "cart", "buy"], "target": "buy"}),
     "buy": (("buy",), {"tasks": ["buy"]}),
     "unified-gated": (None, {"tasks": ["view", "cart", "buy"], "target": "buy", "towers": "gated"}),
+    "unified-long-term": (None, {"tasks": ["view", "cart", "buy"], "target": "buy", "longTerm": True}),
     "view": (("view",), {"tasks": ["view"]}),
     "cart": (("cart",), {"tasks": ["cart"]}),
 }
@@ -101,7 +102,7 @@ def main():
             cfg = make_config(**{**common, "maxMinutes": args.minutes, **overrides})
             results = train(cfg, source, os.path.join(models, name), fmt="events-csv", item_features=features, resume=args.resume)
             record["runs"][f"{name}-{args.minutes:g}min"] = {
-                "config": {k: cfg[k] for k in ("tasks", "target", "towers", "scenarioHeads", "scenarioInput")},
+                "config": {k: cfg[k] for k in ("tasks", "target", "towers", "scenarioHeads", "scenarioInput", "longTerm")},
                 "trainSeconds": results["trainSeconds"], "epochs": results["epochs"], "bestEpoch": results["bestEpoch"],
                 "stoppedBy": results["stoppedBy"], "parameters": results["parameters"], "test": results["test"]}
             with open(path, "w") as f:
