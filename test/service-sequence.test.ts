@@ -4,13 +4,14 @@
  * over the eligible ads with the query the encoder gives for the stored history. Skipped (with a
  * line saying why) where PyTorch is not installed.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SequenceEncoder } from '../lib';
 import { missingTrainingDependencies, pythonForTraining } from '../lib/cli/train';
+import { parseSafetensors } from '../lib/scorer/safetensors';
 import { buildEngine, createService, loadConfig } from '../lib/service';
 import { httpCall } from './helpers/http';
 import { exportSequenceModels, ITEMS } from './helpers/sequence-model';
@@ -82,6 +83,67 @@ test('events in, retrieve by user id out; bad histories answer 400; a model of a
       () => assert.unreachable('built'),
       (error) => assert.match((error as Error).message, new RegExp(`service's dim ${dim + 1} for sequenceModel`)),
     );
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test("a multi-task model's heads are blended by the request's scenario; a scenario it does not know gets the mean blend", async () => {
+  const work = mkdtempSync(join(os.tmpdir(), 'cangen-service-multitask-'));
+  try {
+    const models = exportSequenceModels(work);
+    const encoder = await SequenceEncoder.load(models.multi);
+    const dim = encoder.dim;
+    const scenario = (name: string) => ({ name, generators: ['sequence'], k: 6, overfetch: 1, deadlineMs: 5000 });
+    const config = loadConfig({
+      env: {},
+      overrides: { port: 0, corpus: 'empty', dim, drainDelayMs: 0, saveIntervalMs: 0, token, sequenceModel: models.multi, scenarios: ['home', 'search', 'elsewhere'].map(scenario) },
+    });
+    const { engine, histories } = await buildEngine(config);
+    const running = createService(engine, config, undefined, histories);
+    const base = await running.start();
+    try {
+      const ids = Array.from({ length: ITEMS }, (_, i) => String(i + 1));
+      const rows = encoder.rows(ids);
+      const table = encoder.itemEmbeddings();
+      const ads = ids.map((id, i) => ({ id, category: 'y', embedding: Array.from(table.subarray(rows[i]! * dim, (rows[i]! + 1) * dim)) }));
+      assert.is((await httpCall(base, 'PUT', '/v1/ads', { ads }, auth)).status, 200);
+      const seen = ['4', '18', '31'];
+      const actions = ['view', 'buy', 'view'];
+      const events = seen.map((item, i) => ({ userId: 'u3', item, action: actions[i], time: 100 + i }));
+      assert.is((await httpCall(base, 'POST', '/v1/events', { events }, auth)).status, 200);
+      const state = await encoder.encode({ items: encoder.rows(seen), offsets: Uint32Array.of(0, 3), actions: encoder.actionRows(actions), times: Float64Array.of(100, 101, 102) });
+
+      // The reference reads the export's files itself: dot.proj (heads x dim x dim) and the scenarios' weights.
+      const scorerDir = join(models.multi, 'scorer');
+      const proj = parseSafetensors(readFileSync(join(scorerDir, 'model.safetensors')), 'proj').get('dot.proj')!.data;
+      const scorerConfig = JSON.parse(readFileSync(join(scorerDir, 'config.json'), 'utf8')) as { heads: string[]; scenarios: Record<string, Record<string, number>> };
+      const blend = (weights: Record<string, number>) => scorerConfig.heads.map((h) => weights[h] ?? 0);
+      const topFor = (w: number[]) => {
+        const q = new Float64Array(dim);
+        w.forEach((wh, h) => {
+          for (let i = 0; i < dim; i++) for (let j = 0; j < dim; j++) q[i]! += wh * proj[(h * dim + i) * dim + j]! * state[j]!;
+        });
+        return ids
+          .map((id, i) => ({ id, s: q.reduce((acc, qi, j) => acc + qi * table[rows[i]! * dim + j]!, 0) }))
+          .sort((a, b) => b.s - a.s)
+          .slice(0, 6)
+          .map((x) => x.id);
+      };
+      const home = blend(scorerConfig.scenarios.home!);
+      const search = blend(scorerConfig.scenarios.search!);
+      const expected: Record<string, string[]> = { home: topFor(home), search: topFor(search), elsewhere: topFor(home.map((w, h) => (w + search[h]!) / 2)) };
+      assert.not.equal(expected.home, expected.search, 'the two blends should rank differently for this check to mean anything');
+      for (const name of ['home', 'search', 'elsewhere']) {
+        const answer = await httpCall(base, 'POST', '/v1/retrieve', { userId: 'u3', scenario: name });
+        assert.is(answer.status, 200, JSON.stringify(answer.json));
+        const got = (answer.json as { candidates: { adId: string }[] }).candidates.map((c) => String(c.adId));
+        assert.equal(got, expected[name], name);
+      }
+    } finally {
+      await running.stop();
+      encoder.close();
+    }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -9,7 +9,7 @@ import { OpenAIEmbedder } from '../orchestration/embedders/openai';
 import { ConfigError } from '../orchestration/errors';
 import type { UserFeatures } from '../orchestration/types';
 import { LearnedScorer } from '../scorer';
-import { SequenceEncoder } from '../sequence';
+import { ScenarioHeads, SequenceEncoder } from '../sequence';
 import type { ServiceConfig } from './config';
 import { openServiceHistories } from './history';
 
@@ -89,11 +89,15 @@ export async function buildEngine(config: ServiceConfig, options: BuildOptions =
   return { engine, histories: sequence?.histories };
 }
 
-/** The trained user model of config.sequenceModel, its Mixture-of-Logits head if it has one, and the history store. */
+/**
+ * The trained user model of config.sequenceModel, its Mixture-of-Logits head or its multi-task
+ * heads (blended by the request's scenario) if it has them, and the history store.
+ */
 async function openSequence(config: ServiceConfig, log?: (line: string) => void) {
   const dir = config.sequenceModel!;
   const encoder = await SequenceEncoder.load(dir, { threads: config.threads });
   let scorer: LearnedScorer | undefined;
+  let heads: ScenarioHeads | undefined;
   try {
     if (encoder.dim !== config.dim) {
       throw new ConfigError(`Expected a sequence model of the service's dim ${config.dim} for sequenceModel but ${dir} has dim ${encoder.dim}`);
@@ -103,12 +107,14 @@ async function openSequence(config: ServiceConfig, log?: (line: string) => void)
     if (existsSync(scorerConfig) && (JSON.parse(readFileSync(scorerConfig, 'utf8')) as { kind?: string }).kind === 'mol') {
       scorer = await LearnedScorer.load(join(dir, 'scorer'), { threads: config.threads });
     }
+    if (encoder.config.headNames.length > 0) heads = await ScenarioHeads.load(dir);
     const histories = await openServiceHistories(config, log ? (line) => log(line) : undefined);
     const sessions = config.sequenceSessionBytes > 0 ? encoder.sessions({ maxBytes: config.sequenceSessionBytes }) : (false as const);
-    return { encoder, scorer, histories, sessions };
+    return { encoder, scorer, heads, histories, sessions };
   } catch (error) {
     encoder.close();
     scorer?.close();
+    heads?.close();
     throw error;
   }
 }
@@ -119,6 +125,7 @@ async function closeSequence(sequence: Awaited<ReturnType<typeof openSequence>> 
   if (sequence.sessions) sequence.sessions.close();
   sequence.encoder.close();
   sequence.scorer?.close();
+  sequence.heads?.close();
 }
 
 /**

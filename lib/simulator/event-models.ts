@@ -12,7 +12,7 @@ import { trainPackageDir } from '../cli/train';
 import { SequenceEncoder } from '../sequence';
 import { eventLabels, eventsCsv, type EventLabel, type LoggedEvent } from './event-log';
 import { hstuFlags, itemFeaturesFile, trainCached, type SequenceModel, type SequenceModelOptions } from './sequence-model';
-import { ScenarioHeads } from './scenario-heads';
+import { ScenarioHeads } from '../sequence';
 import type { Marketplace } from './world';
 
 export type EventModelName = 'unified' | EventLabel;

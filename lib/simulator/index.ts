@@ -6,7 +6,6 @@ export { browsingLog, simulatorSequenceModel, type SequenceModel } from './seque
 export { eventLog, eventsCsv, historiesOf, type EventLabel, type LoggedEvent } from './event-log';
 export { simulatorEventModel, type EventModelName } from './event-models';
 export { type RunModelName, type SequenceSummary } from './run-models';
-export { ScenarioHeads } from './scenario-heads';
 export { quotasSvg } from './svg';
 export { formatComparison, formatReport, machine } from './report';
 export { simulatorSource } from './service-corpus';

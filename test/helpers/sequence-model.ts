@@ -1,7 +1,9 @@
 /**
  * Small user models exported by cangen's trainer for the sequence tests: random weights over a log
  * whose item ids are ad ids ("1" .. "40"), so that a model's items are a corpus's ads. `dot` has the
- * dot head (HSTU, actions and times); `mol` a Mixture-of-Logits head with its scorer/ directory.
+ * dot head (HSTU, actions and times); `mol` a Mixture-of-Logits head with its scorer/ directory;
+ * `multi` a multi-task model (labels view and buy, a head per label and scenario home / search,
+ * blends home: view 1 + buy 0.5, search: buy 1).
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -38,12 +40,18 @@ with torch.no_grad():
     for p in model.parameters():
         p.add_(torch.randn_like(p) * 0.1)
 export_model(model, out + "/mol", inter)
+cfg = make_config(dim=16, layers=1, heads=2, maxLen=12, tasks=["view", "buy"], scenarioHeads=True)
+model = UserModel(cfg, inter.num_items, len(inter.action_names), scenarios=["home", "search"]).eval()
+with torch.no_grad():
+    for p in model.parameters():
+        p.add_(torch.randn_like(p) * 0.1)
+export_model(model, out + "/multi", inter, scenario_weights={"home": {"view@home": 1.0, "buy@home": 0.5}, "search": {"buy@search": 1.0}})
 `;
 
 
-/** Exports both models under `dir` (dir/dot, dir/mol); python3 with torch must be there. */
-export function exportSequenceModels(dir: string): { dot: string; mol: string } {
+/** Exports the models under `dir` (dir/model, dir/mol, dir/multi); python3 with torch must be there. */
+export function exportSequenceModels(dir: string): { dot: string; mol: string; multi: string } {
   const made = spawnSync(pythonForTraining(), ['-c', exportScript, dir], { cwd: trainPackageDir, encoding: 'utf8', timeout: 300_000 });
   assert.is(made.status, 0, `${made.stdout}\n${made.stderr}`);
-  return { dot: join(dir, 'model'), mol: join(dir, 'mol') };
+  return { dot: join(dir, 'model'), mol: join(dir, 'mol'), multi: join(dir, 'multi') };
 }

@@ -12,6 +12,7 @@ import time
 import numpy as np
 import torch
 
+from .config import DEFAULTS
 from .data import load_interactions
 from .errors import ConfigError
 from .export import export_model
@@ -84,7 +85,8 @@ def train(cfg, data, out_dir, fmt="auto", columns=None, item_features=None, resu
     best_state = None
     if resume and os.path.exists(checkpoint_path):
         saved = torch.load(checkpoint_path, map_location=device)
-        changed = sorted(k for k in cfg if k not in RESUMABLE_CHANGES and saved["config"].get(k) != cfg[k])
+        # a setting newer than the checkpoint counts as its default there
+        changed = sorted(k for k in cfg if k not in RESUMABLE_CHANGES and saved["config"].get(k, DEFAULTS.get(k)) != cfg[k])
         if changed:
             raise ConfigError(f"{checkpoint_path} was trained with other settings ({', '.join(changed)}); "
                               f"resume with the same flags or use a new --out")

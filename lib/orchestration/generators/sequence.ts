@@ -5,13 +5,15 @@
  * Per-user sessions make a history that grew by a few events cost a few steps. The dot head
  * searches the corpus's index under the request's eligibility filter; a Mixture-of-Logits head is
  * the model's exported scorer attached to the same corpus (LearnedScorer.attach), filtered inside
- * its scan. The corpus's ads must carry the model's item embeddings (encoder.itemEmbeddings()), and
- * their ids must be the model's item ids.
+ * its scan. A multi-task model (one head per label and scenario) folds the request's scenario blend
+ * of its heads into the query (ScenarioHeads), so one search serves each surface with its own mix.
+ * The corpus's ads must carry the model's item embeddings (encoder.itemEmbeddings()), and their ids
+ * must be the model's item ids.
  */
 import type { EmbeddingCorpus } from '../../corpus/embedding-corpus';
 import type { UserHistoryStore } from '../../history';
 import type { LearnedScorer } from '../../scorer';
-import type { SequenceEncoder, SequenceHistories, SequenceSessions } from '../../sequence';
+import type { ScenarioHeads, SequenceEncoder, SequenceHistories, SequenceSessions } from '../../sequence';
 import { ConfigError } from '../errors';
 import { markEligible } from '../merge';
 import { requestEligibility, type CandidateGenerator, type GeneratedCandidate, type GeneratorInput, type UserHistory } from '../types';
@@ -27,6 +29,8 @@ export interface SequenceGeneratorOptions {
   scorer?: LearnedScorer;
   /** Per-user sessions (default: `encoder.sessions()`; false: every request encodes its whole window). */
   sessions?: SequenceSessions | false;
+  /** A multi-task model's heads (`ScenarioHeads.load(dir)`): the query is the request's scenario blend of them. */
+  heads?: ScenarioHeads;
 }
 
 export class SequenceGenerator implements CandidateGenerator {
@@ -36,6 +40,7 @@ export class SequenceGenerator implements CandidateGenerator {
   private readonly histories: UserHistoryStore | undefined;
   private readonly scorer: LearnedScorer | undefined;
   private readonly sessions: SequenceSessions | undefined;
+  private readonly heads: ScenarioHeads | undefined;
   /** Resolves once the scorer (if any) reads the corpus's ads; generate() waits for it. */
   readonly ready: Promise<void>;
 
@@ -45,8 +50,12 @@ export class SequenceGenerator implements CandidateGenerator {
     this.corpus = options.corpus;
     this.histories = options.histories;
     this.scorer = options.scorer;
+    this.heads = options.heads;
     if (this.corpus.dim !== this.encoder.dim) {
       throw new ConfigError(`Expected a corpus of the encoder's dim ${this.encoder.dim} for the sequence generator but it has dim ${this.corpus.dim}`);
+    }
+    if (this.heads && (this.heads.userDim !== this.encoder.dim || this.heads.itemDim !== this.encoder.dim)) {
+      throw new ConfigError(`Expected scenario heads of the encoder's dim ${this.encoder.dim} but they map ${this.heads.userDim} to ${this.heads.itemDim}`);
     }
     this.ready = !this.scorer || this.scorer.attachedIndex === this.corpus.index ? Promise.resolve() : this.scorer.attach(this.corpus.index);
     this.ready.catch(() => undefined);  // reported to whoever awaits it
@@ -59,8 +68,9 @@ export class SequenceGenerator implements CandidateGenerator {
     const histories = input.features.history ? this.fromRequest(input.features.history) : await this.fromStore(input.request.userId);
     if (!histories) return [];
     const { userId } = input.request;
-    const queries = this.sessions ? await this.sessions.encode([userId], histories) : await this.encoder.encode(histories);
+    const states = this.sessions ? await this.sessions.encode([userId], histories) : await this.encoder.encode(histories);
     if (input.signal.aborted) return [];
+    const queries = this.heads ? this.heads.query(states, input.scenario) : states;
     const eligibility = input.eligibility ?? requestEligibility(input.features.geo, input.request.eligibility);
     const dim = this.encoder.dim;
     // One search per interest; an ad's score is its best over the interests.

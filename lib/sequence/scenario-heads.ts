@@ -1,15 +1,17 @@
 /**
- * A trained model's scenario heads folded into one query. The multi-task export's scorer/ is a
+ * A multi-task model's scenario heads folded into one query (docs/TRAINING.md "Several labels and
+ * scenarios"). The multi-task export's scorer/ is a
  * LearnedScorer of kind 'dot' with a projection per head: head_h(u, x) = (P_h u) . x, and a
  * scenario blends them with weights w_{s,h}. Blending is linear, so the blended score is
  * (Q_s u) . x with Q_s = sum_h w_{s,h} P_h: one query for the flat index of the item embeddings,
- * so the generator stays an index search under the engine's eligibility filter.
+ * so the generator stays an index search under the engine's eligibility filter. A scenario the
+ * model does not know gets the mean of its scenarios' blends (every surface at once).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '../orchestration/errors';
-import { LearnedScorer } from '../scorer';
+import { ModelFormatError } from '../scorer/errors';
 import { readModelDirectory } from '../scorer/model';
+import { LearnedScorer } from '../scorer/scorer';
 
 export class ScenarioHeads {
   /** Q_s per scenario, itemDim x userDim row-major, built on first use. */
@@ -27,7 +29,7 @@ export class ScenarioHeads {
     if (!existsSync(join(dir, 'config.json'))) return undefined;
     const { config, tensors } = await readModelDirectory(dir);
     if (config.kind !== 'dot' || !config.dot?.projection) {
-      throw new ConfigError(`Expected a dot scorer with per-head projections in ${dir} but found kind '${config.kind}'${config.kind === 'dot' ? ' without dot.projection' : ''}`);
+      throw new ModelFormatError(`Expected a dot scorer with per-head projections in ${dir} but found kind '${config.kind}'${config.kind === 'dot' ? ' without dot.projection' : ''}`);
     }
     return new ScenarioHeads(await LearnedScorer.load(dir, { threads: 1 }), tensors.get('dot.proj')!.data);
   }
@@ -45,10 +47,17 @@ export class ScenarioHeads {
     return this.scorer.itemDim;
   }
 
-  /** The blend of `scenario` as the scorer resolves it (its own weights; a single-head model without scenarios: that head). */
+  /**
+   * The blend of `scenario` as the scorer resolves it; a single-head model without scenarios: that
+   * head; a scenario the model does not know: the mean of its scenarios' blends.
+   */
   weights(scenario: string): Float32Array {
-    if (this.scorer.scenarios.length === 0 && this.heads.length === 1) return Float32Array.of(1);
-    return this.scorer.headWeights({ scenario });
+    const known = this.scorer.scenarios;
+    if (known.length === 0 && this.heads.length === 1) return Float32Array.of(1);
+    if (known.includes(scenario) || known.length === 0) return this.scorer.headWeights({ scenario });
+    const mean = new Float32Array(this.heads.length);
+    for (const name of known) this.scorer.headWeights({ scenario: name }).forEach((w, h) => (mean[h]! += w / known.length));
+    return mean;
   }
 
   /** q = Q_s u for each of `users` (n x userDim): n x itemDim. */
