@@ -79,7 +79,12 @@ def main():
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     p.add_argument("--models", default=None, help="keep the models here (default: a temporary folder)")
     p.add_argument("--resume", action="store_true", help="continue the runs kept in --models (a larger --minutes extends the box)")
+    p.add_argument("--table", metavar="JSON", help="print the markdown table of a results file and exit (no training)")
     args = p.parse_args()
+    if args.table:
+        with open(args.table) as f:
+            print(markdown(json.load(f)))
+        return
     common, runs, dataset, protocol = SUITES[args.suite]
     data = args.data or (DATA if args.suite == "tmall" else None)
     if data is None:
@@ -116,6 +121,23 @@ def print_table(record):
     for name, run in record["runs"].items():
         for task, m in run["test"]["seen"].items():
             print(f"{name:<26} {task:<20} {m['hr@10']:7.4f} {m['ndcg@10']:8.4f} {m['hr@50']:7.4f} {m['ndcg@50']:8.4f}  {run['trainSeconds']:.0f}")
+
+
+def markdown(record):
+    """One row per run, HR@10 / NDCG@10 and HR@50 / NDCG@50 ('seen' protocol) per label (the
+    per-scenario groups, label@scenario, are in the JSON)."""
+    labels = []
+    for run in record["runs"].values():
+        labels += [t for t in run["test"]["seen"] if t not in labels and "@" not in t]
+    head = "| run | epochs (best) | train s | " + " | ".join(f"{t} HR@10 / NDCG@10 | {t} HR@50 / NDCG@50" for t in labels) + " |"
+    rows = [head, "|" + " --- |" * (3 + 2 * len(labels))]
+    for name, run in record["runs"].items():
+        cells = []
+        for t in labels:
+            m = run["test"]["seen"].get(t)
+            cells += [f"{m['hr@10']:.4f} / {m['ndcg@10']:.4f}", f"{m['hr@50']:.4f} / {m['ndcg@50']:.4f}"] if m else ["", ""]
+        rows.append(f"| {name} | {run['epochs']} ({run['bestEpoch']}) | {run['trainSeconds']:.0f} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":
