@@ -7,8 +7,7 @@
  * ad clicks and conversions, per scenario), and cangen's trainer fits the unified model to them:
  * one small HSTU with a head per label and scenario, served as the 'sequence' generator with the
  * request's scenario head (kept in results/simulate-model and reused while the log is the same;
- * without PyTorch it is left out, saying why; a trainer without multi-task training falls back to
- * the browsing-only model; `-- --model browsing|engagement|click|conversion` picks another,
+ * without PyTorch it is left out, saying why; `-- --model browsing|engagement|click|conversion` picks another,
  * `-- --no-sequence` leaves it out).
  * `-- --compare-models`: the untrained generators, the browsing model, each per-label model and
  * the unified model, each in its own learned-quota arm; per scenario clicks, conversions and value

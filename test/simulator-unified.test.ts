@@ -13,11 +13,11 @@ import * as assert from 'uvu/assert';
 import { missingTrainingDependencies, pythonForTraining } from '../lib/cli/train';
 import { seededRandom } from '../lib/orchestration/random';
 import { compareModels, eventLog, formatComparison, formatReport, historiesOf, Marketplace, simulate } from '../lib/simulator';
-import { closeServedModel, loadServedModel, missingMultiTask } from '../lib/simulator/event-models';
+import { closeServedModel, loadServedModel } from '../lib/simulator/event-models';
 import { SimulatorSequenceGenerator } from '../lib/simulator/sequence-generator';
 import { CandidateEngine, LearnedScorer } from '../lib';
 
-const missing = missingTrainingDependencies(pythonForTraining()) ?? missingMultiTask();
+const missing = missingTrainingDependencies(pythonForTraining());
 const unified = suite('the simulator trains and serves the unified model');
 const test = missing ? unified.skip : unified;
 if (missing) console.log(`skipped: ${missing}`);

@@ -6,13 +6,9 @@
  * what the user did where. Served through SequenceEncoder with the heads folded per scenario
  * (ScenarioHeads), or the plain user state where a model has no scorer/.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { trainPackageDir } from '../cli/train';
-import { SequenceEncoder } from '../sequence';
+import { ScenarioHeads, SequenceEncoder } from '../sequence';
 import { eventLabels, eventsCsv, type EventLabel, type LoggedEvent } from './event-log';
 import { hstuFlags, itemFeaturesFile, trainCached, type SequenceModel, type SequenceModelOptions } from './sequence-model';
-import { ScenarioHeads } from '../sequence';
 import type { Marketplace } from './world';
 
 export type EventModelName = 'unified' | EventLabel;
@@ -48,17 +44,11 @@ export function eventModelFlags(name: EventModelName, events: readonly LoggedEve
   ];
 }
 
-/** Why this trainer cannot train on labels (it predates --tasks), or undefined when it can. */
-export function missingMultiTask(): string | undefined {
-  const cli = join(trainPackageDir, 'cangen_train', 'cli.py');
-  return existsSync(cli) && readFileSync(cli, 'utf8').includes('--tasks') ? undefined : `the trainer at ${trainPackageDir} has no multi-task training (--tasks)`;
-}
-
-/** Trains (or reuses, in options.dir) model `name` on the logged events; skipped, with the reason, without PyTorch or --tasks. */
+/** Trains (or reuses, in options.dir) model `name` on the logged events; skipped, with the reason, without PyTorch. */
 export async function simulatorEventModel(world: Marketplace, events: readonly LoggedEvent[], name: EventModelName, options: SequenceModelOptions): Promise<SequenceModel> {
   return trainCached({ 'events.csv': eventsCsv(events), 'items.json': itemFeaturesFile(world) }, (file) => [
     '--data', file('events.csv'), '--item-features', file('items.json'), ...eventModelFlags(name, events, options.seed),
-  ], options, missingMultiTask);
+  ], options);
 }
 
 /** A trained model as the simulator serves it: the encoder, and its scenario heads when it has them. */

@@ -35,7 +35,7 @@ export interface SimulationOptions extends WorldOptions {
   sequence?: boolean;
   /**
    * The sequence generator's model: 'unified' (default; engagement, click and conversion heads per
-   * scenario, falling back to 'browsing', saying why, where the trainer has no multi-task training),
+   * scenario),
    * 'browsing' (organic browsing clicks only), or a per-label model ('engagement', 'click', 'conversion').
    */
   sequenceModel?: RunModelName;
@@ -172,15 +172,12 @@ export async function simulate(options: SimulationOptions = {}): Promise<Simulat
   }
 }
 
-/** The run's sequence model: the one asked for, the unified model falling back to 'browsing' where the trainer cannot train on labels. */
+/** The run's sequence model, or why there is none. */
 async function sequenceModelOf(world: Marketplace, events: LoggedEvent[], o: ResolvedOptions, dir: string, onStatus?: (line: string) => void) {
   if (!o.sequence) {
     return { summary: { model: o.sequenceModel, status: 'off', logEvents: events.length, labels: labelCounts(events) } satisfies SequenceSummary };
   }
-  const first = await modelForRun(world, events, o.sequenceModel, { dir, seed: o.seed, onStatus });
-  if (first.model || o.sequenceModel !== 'unified' || !/--tasks/.test(first.summary.reason ?? '')) return first;
-  onStatus?.('falling back to the browsing model (organic clicks only)');
-  return modelForRun(world, events, 'browsing', { dir, seed: o.seed, onStatus });
+  return modelForRun(world, events, o.sequenceModel, { dir, seed: o.seed, onStatus });
 }
 
 /** One engine of a run: its allocator and, optionally, a served sequence model. */

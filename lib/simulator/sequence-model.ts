@@ -64,11 +64,10 @@ export async function simulatorSequenceModel(world: Marketplace, histories: read
 /**
  * Trains `args(file)` on `files` (name -> content, written into options.dir; `file(name)` is a
  * written file's path) into options.dir/model, or reuses the model there when the files and the
- * arguments are those it was trained on (the fingerprint); skipped when PyTorch is missing, or
- * when `requires` (a check of the trainer) says why it cannot train.
+ * arguments are those it was trained on (the fingerprint); skipped when PyTorch is missing.
  */
 export async function trainCached(
-  files: Record<string, string>, args: (file: (name: string) => string) => string[], options: SequenceModelOptions, requires?: () => string | undefined,
+  files: Record<string, string>, args: (file: (name: string) => string) => string[], options: SequenceModelOptions,
 ): Promise<SequenceModel> {
   const started = performance.now();
   const file = (name: string) => join(options.dir, name);
@@ -82,7 +81,7 @@ export async function trainCached(
     return { status: 'reused', modelDir, seconds: (performance.now() - started) / 1000 };
   }
   const python = pythonForTraining();
-  const missing = missingTrainingDependencies(python) ?? requires?.();
+  const missing = missingTrainingDependencies(python);
   if (missing) return { status: 'skipped', reason: missing };
 
   await mkdir(options.dir, { recursive: true });

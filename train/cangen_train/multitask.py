@@ -135,7 +135,6 @@ class MultiTask:
         self.num_actions = len(self.action_names)
         everything = Events(interactions.offsets, interactions.items, interactions.times, tokens, heads, task)
         users = np.repeat(np.arange(interactions.num_users), interactions.lengths)
-        self.users_of_events = users
         self._split(everything, users)
         self.task_weights = torch.tensor([float(cfg["taskWeights"].get(t, 1.0)) for t in self.tasks])
 
