@@ -64,7 +64,9 @@ export class ScenarioHeads {
   query(users: Float32Array, scenario: string): Float32Array {
     const du = this.userDim;
     const dx = this.itemDim;
-    let q = this.folded.get(scenario);
+    // Unknown names share one entry (the mean blend), so the cache holds at most the model's scenarios + 1.
+    const key = this.scorer.scenarios.includes(scenario) ? scenario : '';
+    let q = this.folded.get(key);
     if (!q) {
       const w = this.weights(scenario);
       const sum = new Float64Array(dx * du);
@@ -72,7 +74,7 @@ export class ScenarioHeads {
         if (wh !== 0) for (let i = 0; i < dx * du; i++) sum[i]! += wh * this.projections[h * dx * du + i]!;
       });
       q = Float32Array.from(sum);
-      this.folded.set(scenario, q);
+      this.folded.set(key, q);
     }
     const n = users.length / du;
     const out = new Float32Array(n * dx);
