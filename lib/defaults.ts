@@ -8,6 +8,8 @@ export const defaults = {
   device: 'cpu',
   /** CUDA device ordinal used when device is 'gpu'. */
   gpuDevice: 0,
+  /** Cross-request batching of searches (lib/request-batcher.ts): on, at most 64 requests a call, at most 5 ms added wait. */
+  batching: { enabled: true, maxBatchSize: 64, maxDelayMs: 5 },
 } as const;
 
 /** Largest k a search accepts (results are nq x k typed arrays). */

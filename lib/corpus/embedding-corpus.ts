@@ -3,11 +3,15 @@
  * query under the request's eligibility. The index holds ids, vectors and each ad's eligibility
  * attributes (written by AdCorpus from the store), so a search takes the request's compiled
  * filter and returns only eligible ads. Compiled filters are cached per (geo, categories,
- * excluded advertisers) and stay valid across writes. Queries that arrive in the same tick with
- * the same filter share one index call. Writes go through AdCorpus, never through here.
+ * excluded advertisers) and stay valid across writes. Concurrent queries with the same filter
+ * and a k of the same size band share one index call (lib/request-batcher.ts): batches form only
+ * while calls are in flight. Writes go through AdCorpus, never through here.
  */
 import type { AdIndex, CompiledFilter as NativeCompiledFilter } from '../ad-index';
+import { maxK } from '../defaults';
 import { DimensionMismatchError } from '../errors';
+import { RequestBatcher, sizeBand, type BatchingOptions, type BatcherStats } from '../request-batcher';
+import { integerIn } from '../validate';
 import type { AdStore } from './ad-store';
 import type { RequestEligibility } from './eligibility';
 
@@ -20,7 +24,9 @@ export interface CorpusHit {
 }
 
 export interface EmbeddingCorpusOptions {
-  /** Share one index call between the queries of one tick (default true). */
+  /** Cross-request batching of searches (default: on, 64 a call, 5 ms at most); see BatchingOptions. */
+  batching?: BatchingOptions;
+  /** The older switch: false is `batching: { enabled: false }` (one index call per search). */
   batchQueries?: boolean;
   /** Compiled filters kept, least recently used dropped first (default 64). */
   filterCacheSize?: number;
@@ -30,31 +36,30 @@ interface Query {
   query: Float32Array;
   k: number;
   excludeAds?: ReadonlySet<bigint>;
-  /** The asker gave up: a native search whose every asker gave up stops. */
-  signal?: AbortSignal;
+  eligibility: RequestEligibility | undefined;
 }
 
-interface Pending extends Query {
-  resolve: (hit: CorpusHit) => void;
-  reject: (error: unknown) => void;
+/** A compiled filter in the cache: its value once compiled, so a search can start without waiting a microtask. */
+interface CachedFilter {
+  promise: Promise<NativeCompiledFilter>;
+  value?: NativeCompiledFilter;
 }
 
 export class EmbeddingCorpus {
   readonly index: AdIndex;
   readonly dim: number;
   readonly store: AdStore;
-  private readonly batchQueries: boolean;
   private readonly filterCacheSize: number;
-  private pending = new Map<string, Pending[]>();
-  private pendingCount = 0;
-  private readonly filters = new Map<string, Promise<NativeCompiledFilter>>();
+  private readonly batcher: RequestBatcher<Query, CorpusHit>;
+  private readonly filters = new Map<string, CachedFilter>();
 
   constructor(index: AdIndex, store: AdStore, options: EmbeddingCorpusOptions = {}) {
     this.index = index;
     this.dim = index.dim;
     this.store = store;
-    this.batchQueries = options.batchQueries ?? true;
     this.filterCacheSize = options.filterCacheSize ?? 64;
+    const batching = options.batchQueries === false ? { ...options.batching, enabled: false } : options.batching;
+    this.batcher = new RequestBatcher((batch, _key, signal) => this.searchMany(batch, signal), batching, 'EmbeddingCorpus options.batching');
   }
 
   /** Compiled filters held (at most filterCacheSize). */
@@ -67,64 +72,62 @@ export class EmbeddingCorpus {
     return this.index.size;
   }
 
+  /** Index calls made and the searches they answered (searches / calls is the mean batch). */
+  get batching(): Readonly<BatcherStats> {
+    return this.batcher.stats;
+  }
+
   /**
    * The k best live ads for one query (1 x dim). With an AdIndex and the request's eligibility,
-   * only eligible ads are returned (`hit.eligible` says when that is guaranteed). An AdIndex
-   * search stops (AbortedError) once `signal` and the signals of every query sharing it abort.
+   * only eligible ads are returned (`hit.eligible` says when that is guaranteed). A search whose
+   * `signal` aborts rejects with AbortedError; the index call it shares stops once every search
+   * in it has aborted.
    */
   search(query: Float32Array, k: number, eligibility?: RequestEligibility, signal?: AbortSignal): Promise<CorpusHit> {
     if (query.length !== this.dim) {
       throw new DimensionMismatchError(`Expected ${this.dim} values for query but received ${query.length}`);
     }
+    integerIn(k, 'k', 1, maxK);
     const e = eligibility;
-    if (!this.batchQueries) return this.searchMany([{ query, k, excludeAds: e?.excludeAds, signal }], e).then((hits) => hits[0]!);
-    const key = e ? e.key : '';
-    return new Promise((resolve, reject) => {
-      if (this.pendingCount++ === 0) setImmediate(() => this.flush());
-      let group = this.pending.get(key);
-      if (!group) {
-        group = [];
-        this.pending.set(key, group);
-        if (e) groupEligibility.set(group, e);
-      }
-      group.push({ query, k, excludeAds: e?.excludeAds, signal, resolve, reject });
-    });
+    const fetch = k + (e?.excludeAds?.size ?? 0);
+    return this.batcher.submit(`${e ? e.key : ''}\u0001${sizeBand(fetch)}`, { query, k, excludeAds: e?.excludeAds, eligibility: e }, signal);
   }
 
-  private flush(): void {
-    const groups = this.pending;
-    this.pending = new Map();
-    this.pendingCount = 0;
-    for (const batch of groups.values()) {
-      this.searchMany(batch, groupEligibility.get(batch)).then(
-        (hits) => {
-          for (let i = 0; i < batch.length; i++) batch[i]!.resolve(hits[i]!);
-        },
-        (error) => batch.forEach((p) => p.reject(error)),
-      );
-    }
+  /** One index call for queries of one filter: at once when the filter is compiled already. */
+  private searchMany(batch: readonly Query[], signal: AbortSignal | undefined): Promise<CorpusHit[]> {
+    const eligibility = batch[0]!.eligibility;
+    if (this.index.size === 0) return Promise.resolve(batch.map((): CorpusHit => ({ adIds: [], scores: [] })));
+    if (!eligibility) return this.searchWith(batch, undefined, signal);
+    const cached = this.cachedFilter(eligibility);
+    return cached.value ? this.searchWith(batch, cached.value, signal) : cached.promise.then((filter) => this.searchWith(batch, filter, signal));
   }
 
-  private async searchMany(batch: readonly Query[], eligibility: RequestEligibility | undefined): Promise<CorpusHit[]> {
-    const out = batch.map((): CorpusHit => ({ adIds: [], scores: [] }));
+  private async searchWith(batch: readonly Query[], filter: NativeCompiledFilter | undefined, signal: AbortSignal | undefined): Promise<CorpusHit[]> {
     const live = this.index.size;
+    const out = batch.map((): CorpusHit => ({ adIds: [], scores: [] }));
     if (live === 0) return out;
-    const filter = eligibility ? await this.filterFor(eligibility) : undefined;
+    // Generators of one request often search with the same vector (two-tower and the dot-product scorer): one row each.
+    const rowOf = new Map<Float32Array, number>();
+    const rows = batch.map((b) => {
+      let row = rowOf.get(b.query);
+      if (row === undefined) rowOf.set(b.query, (row = rowOf.size));
+      return row;
+    });
     let fetch = 1;
     for (const b of batch) fetch = Math.max(fetch, b.k + (b.excludeAds?.size ?? 0));
     fetch = Math.min(fetch, live);
-    const queries = batch.length === 1 ? batch[0]!.query : new Float32Array(batch.length * this.dim);
-    if (batch.length > 1) batch.forEach((b, i) => queries.set(b.query, i * this.dim));
-    const signal = allAborted(batch.map((b) => b.signal));
+    const queries = rowOf.size === 1 ? batch[0]!.query : new Float32Array(rowOf.size * this.dim);
+    if (rowOf.size > 1) for (const [query, row] of rowOf) queries.set(query, row * this.dim);
     const results = await this.index.search(queries, fetch, filter || signal ? { filter, signal } : undefined);
     const sign = this.index.metric === 'l2' ? -1 : 1;
+    const ids = results.ids;
+    const scores = results.scores;
     for (let q = 0; q < batch.length; q++) {
-      const start = q * results.k;
-      const end = start + results.counts[q]!;
+      const row = rows[q]!;
+      const start = row * results.k;
+      const end = start + results.counts[row]!;
       const hit = out[q]!;
       const { k, excludeAds } = batch[q]!;
-      const ids = results.ids;
-      const scores = results.scores;
       for (let i = start; i < end && hit.adIds.length < k; i++) {
         const adId = ids[i]!;
         if (excludeAds?.has(adId)) continue;
@@ -142,35 +145,23 @@ export class EmbeddingCorpus {
    * Ads in `excludeAds` are not in it: they are dropped after a search.
    */
   filterFor(e: RequestEligibility): Promise<NativeCompiledFilter> {
+    return this.cachedFilter(e).promise;
+  }
+
+  private cachedFilter(e: RequestEligibility): CachedFilter {
     const store = this.store;
     const key = `${store.namesVersion}\u0002${e.key}`;
-    let compiled = this.filters.get(key);
-    if (compiled) {
+    let cached = this.filters.get(key);
+    if (cached) {
       // Most recently used last.
       this.filters.delete(key);
-      this.filters.set(key, compiled);
-      return compiled;
+      this.filters.set(key, cached);
+      return cached;
     }
-    compiled = this.index.filter(store.nativeFilter(e.geo, e));
-    compiled.catch(() => this.filters.delete(key));
-    this.filters.set(key, compiled);
+    const entry: CachedFilter = { promise: this.index.filter(store.nativeFilter(e.geo, e)) };
+    entry.promise.then((value) => (entry.value = value), () => this.filters.get(key) === entry && this.filters.delete(key));
+    this.filters.set(key, entry);
     if (this.filters.size > this.filterCacheSize) this.filters.delete(this.filters.keys().next().value!);
-    return compiled;
+    return entry;
   }
-}
-
-const groupEligibility = new WeakMap<readonly Pending[], RequestEligibility>();
-
-/** A signal that aborts once every one of `signals` has (undefined when one of them is absent: that asker never gives up). */
-function allAborted(signals: readonly (AbortSignal | undefined)[]): AbortSignal | undefined {
-  if (signals.length === 0 || signals.some((s) => s === undefined)) return undefined;
-  if (signals.length === 1) return signals[0];
-  const all = new AbortController();
-  let left = signals.length;
-  for (const s of signals as AbortSignal[]) {
-    if (s.aborted) left--;
-    else s.addEventListener('abort', () => --left === 0 && all.abort(s.reason), { once: true });
-  }
-  if (left === 0) all.abort();
-  return all.signal;
 }

@@ -8,6 +8,7 @@ import type { Metric } from '../metric';
 import { DimensionMismatchError, NonFiniteError } from '../errors';
 import { toIdArray } from '../ids';
 import { integerIn, invalid, knownOptions, numberIn } from '../validate';
+import { batchingOptions, type BatchingOptions } from '../request-batcher';
 import type { AdStore, AdInput } from '../corpus/ad-store';
 import type { QuotaAllocator } from './allocators/allocator';
 import { StaticAllocator } from './allocators/static';
@@ -78,6 +79,13 @@ export interface EngineOptions {
   /** The built content generator's query-embedding cache and embedder budget (ContentGeneratorOptions). */
   embedderCacheSize?: number;
   embedderCallsPerSecond?: number;
+  /**
+   * Cross-request batching of the corpus searches (two-tower, dot-product scorer, content,
+   * sequence): concurrent searches with the same filter share one index call (default: on, at
+   * most 64 a call and 5 ms of added wait; `{ enabled: false }`: one call per search). A
+   * LearnedScorerAdapter takes its own `batching` option.
+   */
+  batching?: BatchingOptions;
 }
 
 /** An ad to add or update: its attributes, and an embedding and/or a text. */
@@ -95,7 +103,7 @@ export const defaultScenarios: ScenarioConfig[] = [
 const optionNames = [
   'dim', 'metric', 'scenarios', 'allocator', 'allocatorOptions', 'index', 'dataDir', 'durability', 'log', 'corpus', 'embedder',
   'scorerMode', 'scorer', 'popularity', 'sequence', 'generators', 'userFeatures', 'stateFile', 'ledgerSize', 'threads',
-  'filterCacheSize', 'embedderCacheSize', 'embedderCallsPerSecond',
+  'filterCacheSize', 'embedderCacheSize', 'embedderCallsPerSecond', 'batching',
 ];
 
 export class CandidateEngine {
@@ -153,11 +161,12 @@ export class CandidateEngine {
       throw new DimensionMismatchError(`Expected a corpus whose content index has the embedder's dim ${embedder.dim} but it has ${this.corpus.content?.dim ?? 'no content index'}`);
     }
     this.store = this.corpus.store;
-    const behavioural = new EmbeddingCorpus(this.corpus.behavioural, this.store, { filterCacheSize: options.filterCacheSize });
+    const batching = batchingOptions(options.batching, 'CandidateEngine options.batching');
+    const behavioural = new EmbeddingCorpus(this.corpus.behavioural, this.store, { filterCacheSize: options.filterCacheSize, batching });
     this.embeddings = behavioural;
     this.content = new ContentGenerator({
       embedder,
-      corpus: new EmbeddingCorpus(this.corpus.content, this.store, { filterCacheSize: options.filterCacheSize }),
+      corpus: new EmbeddingCorpus(this.corpus.content, this.store, { filterCacheSize: options.filterCacheSize, batching }),
       cacheSize: options.embedderCacheSize,
       callsPerSecond: options.embedderCallsPerSecond,
     });

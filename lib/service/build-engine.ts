@@ -68,6 +68,7 @@ export async function buildEngine(config: ServiceConfig, options: BuildOptions =
     filterCacheSize: config.filterCacheSize,
     embedderCacheSize: config.embedderCacheSize,
     embedderCallsPerSecond: config.embedderCallsPerSecond > 0 ? config.embedderCallsPerSecond : undefined,
+    batching: { enabled: config.batching, maxBatchSize: config.batchMaxSize, maxDelayMs: config.batchMaxDelayMs },
     userFeatures: options.source?.userFeatures,
     sequence,
   });

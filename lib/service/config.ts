@@ -75,6 +75,14 @@ export interface ServiceConfig {
   /** Query texts whose embeddings are kept, and embedder calls per second for new ones (0: no limit). */
   embedderCacheSize: number;
   embedderCallsPerSecond: number;
+  /**
+   * Cross-request batching of index searches: concurrent searches with the same filter share one
+   * native call, at most batchMaxSize of them, none waiting over batchMaxDelayMs for the call in
+   * flight. Off: one call per search (the behaviour before batching, for comparisons).
+   */
+  batching: boolean;
+  batchMaxSize: number;
+  batchMaxDelayMs: number;
   /** Take the client address from X-Forwarded-For (behind a proxy you trust). */
   trustProxy: boolean;
   /** On shutdown, how long readiness answers 503 while requests are still served, before the listener closes. */
@@ -146,6 +154,9 @@ export const defaultConfig: ServiceConfig = {
   filterCacheSize: 256,
   embedderCacheSize: 10_000,
   embedderCallsPerSecond: 0,
+  batching: true,
+  batchMaxSize: 64,
+  batchMaxDelayMs: 5,
   historyStore: 'memory',
   redisUrl: undefined,
   redisPrefix: 'cangen:history:',
@@ -199,6 +210,9 @@ export const environment: Record<string, keyof ServiceConfig> = {
   CANGEN_FILTER_CACHE_SIZE: 'filterCacheSize',
   CANGEN_EMBEDDER_CACHE_SIZE: 'embedderCacheSize',
   CANGEN_EMBEDDER_CALLS_PER_SECOND: 'embedderCallsPerSecond',
+  CANGEN_BATCHING: 'batching',
+  CANGEN_BATCH_MAX_SIZE: 'batchMaxSize',
+  CANGEN_BATCH_MAX_DELAY_MS: 'batchMaxDelayMs',
   CANGEN_HISTORY_STORE: 'historyStore',
   CANGEN_REDIS_URL: 'redisUrl',
   CANGEN_REDIS_PREFIX: 'redisPrefix',
@@ -213,9 +227,11 @@ export const environment: Record<string, keyof ServiceConfig> = {
 };
 
 const integers: (keyof ServiceConfig)[] = ['port', 'bodyLimit', 'saveIntervalMs', 'snapshotIntervalMs', 'dim', 'ads', 'threads', 'nprobe', 'efSearch', 'drainDelayMs', 'feedbackMaxAgeMs', 'feedbackMaxEvents', 'feedbackRate', 'feedbackBurst', 'feedbackDedupeSize',
-  'maxK', 'maxDeadlineMs', 'maxTextLength', 'maxFilterNames', 'maxExcludeAds', 'maxInFlight', 'filterCacheSize', 'embedderCacheSize', 'embedderCallsPerSecond',
+  'maxK', 'maxDeadlineMs', 'maxTextLength', 'maxFilterNames', 'maxExcludeAds', 'maxInFlight', 'filterCacheSize', 'embedderCacheSize', 'embedderCallsPerSecond', 'batchMaxSize',
   'historyLength', 'historyMaxUsers', 'historySnapshotIntervalMs', 'historyTtlSeconds', 'eventsMaxBatch', 'sequenceSessionBytes'];
-const booleans: (keyof ServiceConfig)[] = ['log', 'trustProxy'];
+const booleans: (keyof ServiceConfig)[] = ['log', 'trustProxy', 'batching'];
+/** Keys that take any number in their range (milliseconds, shares), not only integers. */
+const decimals: (keyof ServiceConfig)[] = ['compactDeadShare', 'batchMaxDelayMs'];
 
 function bad(expected: string, key: string, source: string, value: unknown): ConfigError {
   return new ConfigError(`Expected ${expected} for ${key} (from ${source}) but received ${JSON.stringify(value)}`);
@@ -224,7 +240,7 @@ function bad(expected: string, key: string, source: string, value: unknown): Con
 function check(config: ServiceConfig, source: (key: string) => string): ServiceConfig {
   const ranges: Record<string, [number, number]> = { port: [0, 65535], bodyLimit: [1024, 1 << 30], saveIntervalMs: [0, 86_400_000], snapshotIntervalMs: [0, 86_400_000], dim: [1, 65536], ads: [0, 100_000_000], threads: [0, 4096], nprobe: [1, 1 << 24], efSearch: [1, 65536], drainDelayMs: [0, 600_000], feedbackMaxAgeMs: [1000, 30 * 86_400_000], feedbackMaxEvents: [1, 100_000], feedbackRate: [1, 10_000_000], feedbackBurst: [1, 100_000_000], feedbackDedupeSize: [1000, 100_000_000],
     maxK: [1, 100_000], maxDeadlineMs: [1, 60_000], maxTextLength: [1, 1 << 20], maxFilterNames: [1, 100_000], maxExcludeAds: [0, 1_000_000], maxInFlight: [1, 1_000_000],
-    filterCacheSize: [1, 1_000_000], embedderCacheSize: [0, 10_000_000], embedderCallsPerSecond: [0, 1_000_000],
+    filterCacheSize: [1, 1_000_000], embedderCacheSize: [0, 10_000_000], embedderCallsPerSecond: [0, 1_000_000], batchMaxSize: [1, 65_536],
     historyLength: [1, 100_000], historyMaxUsers: [1, 100_000_000], historySnapshotIntervalMs: [0, 86_400_000], historyTtlSeconds: [0, 315_360_000], eventsMaxBatch: [1, 100_000], sequenceSessionBytes: [0, 2 ** 50] };
   for (const key of integers) {
     const v = config[key];
@@ -237,6 +253,8 @@ function check(config: ServiceConfig, source: (key: string) => string): ServiceC
   if (config.dataDir !== undefined && (typeof config.dataDir !== 'string' || config.dataDir === '')) throw bad('a folder path', 'dataDir', source('dataDir'), config.dataDir);
   if (!['power', 'process'].includes(config.durability)) throw bad("'power' or 'process'", 'durability', source('durability'), config.durability);
   if (typeof config.compactDeadShare !== 'number' || !(config.compactDeadShare > 0 && config.compactDeadShare <= 1)) throw bad('a share in (0, 1]', 'compactDeadShare', source('compactDeadShare'), config.compactDeadShare);
+  const delay = config.batchMaxDelayMs;
+  if (typeof delay !== 'number' || !(delay >= 0 && delay <= 60_000)) throw bad('a number of milliseconds between 0 and 60000', 'batchMaxDelayMs', source('batchMaxDelayMs'), delay);
   if (!['learned', 'static'].includes(config.allocator)) throw bad("'learned' or 'static'", 'allocator', source('allocator'), config.allocator);
   if (typeof config.index !== 'string' || config.index === '') throw bad("'flat' or a FAISS factory string", 'index', source('index'), config.index);
   for (const key of booleans) if (typeof config[key] !== 'boolean') throw bad('true or false', key, source(key), config[key]);
@@ -289,7 +307,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; ov
     if (raw === undefined || raw === '') continue;
     sources.set(key, `environment variable ${name}`);
     if (integers.includes(key)) fromEnv[key] = /^\d+$/.test(raw) ? Number(raw) : raw;
-    else if (key === 'compactDeadShare') fromEnv[key] = /^[\d.]+$/.test(raw) ? Number(raw) : raw;
+    else if (decimals.includes(key)) fromEnv[key] = /^[\d.]+$/.test(raw) ? Number(raw) : raw;
     else if (booleans.includes(key)) fromEnv[key] = raw === '1' || raw === 'true' ? true : raw === '0' || raw === 'false' ? false : raw;
     else fromEnv[key] = raw;
   }

@@ -4,24 +4,48 @@
  * stage's ids with it (the model is the reranker). The request's scenario picks the model's head
  * blend when the model has one. Attached to a corpus (the CandidateEngine attaches it to its
  * behavioural corpus), the model reads that corpus's ads and the full scan applies each request's
- * compiled filter inside the scan.
+ * compiled filter inside the scan. Concurrent full-mode requests with the same blend, filter and
+ * k size band share one scan (lib/request-batcher.ts): the model takes several users per call.
  */
 import type { EmbeddingCorpus } from '../../corpus/embedding-corpus';
 import type { BlendOptions, LearnedScorer } from '../../scorer';
+import { maxK } from '../../defaults';
+import { DimensionMismatchError } from '../../errors';
+import { RequestBatcher, sizeBand, type BatchingOptions, type BatcherStats } from '../../request-batcher';
+import { integerIn } from '../../validate';
 import { ConfigError } from '../errors';
 import { markEligible } from '../merge';
 import type { GeneratedCandidate, RequestEligibility } from '../types';
 import type { Scorer } from './scorer';
+
+export interface LearnedScorerAdapterOptions {
+  /** Cross-request batching of full-mode scans (default: on, 64 users a scan, 5 ms at most). */
+  batching?: BatchingOptions;
+}
+
+interface TopKRequest {
+  user: Float32Array;
+  k: number;
+  blend: BlendOptions;
+  eligibility: RequestEligibility | undefined;
+}
 
 export class LearnedScorerAdapter implements Scorer {
   readonly name: string;
   readonly reranker: LearnedScorer;
   private corpus: EmbeddingCorpus | undefined;
   private attaching: Promise<void> | undefined;
+  private readonly batcher: RequestBatcher<TopKRequest, GeneratedCandidate[]>;
 
-  constructor(model: LearnedScorer) {
+  constructor(model: LearnedScorer, options: LearnedScorerAdapterOptions = {}) {
     this.reranker = model;
     this.name = `learned:${model.kind}`;
+    this.batcher = new RequestBatcher((batch, _key, signal) => this.scan(batch, signal), options.batching, 'LearnedScorerAdapter options.batching');
+  }
+
+  /** Scans made and the requests they answered. */
+  get batching(): Readonly<BatcherStats> {
+    return this.batcher.stats;
   }
 
   /** The scenario's blend when the model defines it; otherwise the model's default. */
@@ -43,10 +67,33 @@ export class LearnedScorerAdapter implements Scorer {
   }
 
   async topK(user: Float32Array, k: number, scenario?: string, eligibility?: RequestEligibility, signal?: AbortSignal): Promise<GeneratedCandidate[]> {
+    // Checked here: a bad request must fail alone, not the scan it would share.
+    if (!(user instanceof Float32Array) || user.length !== this.reranker.userDim) {
+      throw new DimensionMismatchError(`Expected a Float32Array of userDim ${this.reranker.userDim} values for user but received ${user instanceof Float32Array ? user.length : typeof user}`);
+    }
+    integerIn(k, 'k', 1, maxK);
     await this.attaching;
-    const eligible = this.corpus && eligibility ? await this.corpus.filterFor(eligibility) : undefined;
-    const { ids, scores } = (await this.reranker.search(user, k, { ...this.blend(scenario), signal, ...(eligible ? { eligible } : {}) })).row(0);
-    const out = Array.from(ids, (adId, i) => ({ adId, score: scores[i]! }));
-    return eligible ? markEligible(out) : out;
+    const blend = this.blend(scenario);
+    const filtered = this.corpus ? eligibility : undefined;
+    const key = `${blend.scenario ?? ''}\u0001${filtered?.key ?? ''}\u0001${sizeBand(k)}`;
+    return this.batcher.submit(key, { user, k, blend, eligibility: filtered }, signal);
+  }
+
+  /** One scan for the users of one blend and filter, at the largest k among them; each gets its own k. */
+  private async scan(batch: readonly TopKRequest[], signal: AbortSignal | undefined): Promise<GeneratedCandidate[][]> {
+    const first = batch[0]!;
+    const eligible = first.eligibility ? await this.corpus!.filterFor(first.eligibility) : undefined;
+    const dim = this.reranker.userDim;
+    const users = batch.length === 1 ? first.user : new Float32Array(batch.length * dim);
+    if (batch.length > 1) batch.forEach((b, i) => users.set(b.user, i * dim));
+    const k = Math.max(...batch.map((b) => b.k));
+    const results = await this.reranker.search(users, k, { ...first.blend, ...(signal ? { signal } : {}), ...(eligible ? { eligible } : {}) });
+    return batch.map((b, i) => {
+      const { ids, scores } = results.row(i);
+      const n = Math.min(b.k, ids.length);
+      const out: GeneratedCandidate[] = new Array(n);
+      for (let j = 0; j < n; j++) out[j] = { adId: ids[j]!, score: scores[j]! };
+      return eligible ? markEligible(out) : out;
+    });
   }
 }

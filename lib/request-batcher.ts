@@ -1,0 +1,194 @@
+/**
+ * Dynamic batching of concurrent requests to one native target (an index, a scorer), the way
+ * inference servers batch: several requests' queries go in one native call and the answers are
+ * split back. A request that finds the target idle is sent at once: it shares its call only with
+ * requests made in the same synchronous run (a generator pipeline starts all its generators in
+ * one), gathered on a microtask, never behind a timer or a tick. While calls are in flight new
+ * requests queue, and each completion sends the queue, one call per key of at most maxBatchSize
+ * requests; a queued request waits at most maxDelayMs for that. So batches form only under load.
+ */
+import { defaults } from './defaults';
+import { AbortedError } from './errors';
+import { integerIn, invalid, knownOptions, numberIn } from './validate';
+
+export interface BatchingOptions {
+  /** Gather concurrent requests into shared native calls (default true); false: one call per request. */
+  enabled?: boolean;
+  /** Most requests in one native call (default 64). */
+  maxBatchSize?: number;
+  /**
+   * Most milliseconds a queued request waits for the calls in flight (default 5): once the oldest
+   * has waited that long, the queue is sent even though a call is still running.
+   */
+  maxDelayMs?: number;
+}
+
+/** Checked batching options with their defaults (InvalidArgumentError names the bad one). */
+export function batchingOptions(options: BatchingOptions | undefined, label: string): Required<BatchingOptions> {
+  const o = knownOptions(options, label, ['enabled', 'maxBatchSize', 'maxDelayMs']);
+  const enabled = o.enabled ?? defaults.batching.enabled;
+  if (typeof enabled !== 'boolean') throw invalid('true or false', `${label}.enabled`, enabled);
+  return {
+    enabled,
+    maxBatchSize: integerIn(o.maxBatchSize ?? defaults.batching.maxBatchSize, `${label}.maxBatchSize`, 1, 65_536),
+    maxDelayMs: numberIn(o.maxDelayMs ?? defaults.batching.maxDelayMs, `${label}.maxDelayMs`, 0, 60_000),
+  };
+}
+
+/**
+ * Which requests may share a call by size: k in the same power-of-4 band, so no request's call
+ * fetches more than 4x the results it asked for (a large k costs the whole batch its selection and
+ * its result copy).
+ */
+export function sizeBand(k: number): number {
+  return Math.floor(Math.log2(Math.max(1, k)) / 2);
+}
+
+/**
+ * One native call for `items` (all of one key): resolves with one result per item, in order.
+ * `signal` aborts once every item's asker has given up (undefined when one never does).
+ */
+export type BatchRun<I, R> = (items: readonly I[], key: string, signal: AbortSignal | undefined) => Promise<R[]>;
+
+interface Entry<I, R> {
+  item: I;
+  key: string;
+  signal: AbortSignal | undefined;
+  resolve: (result: R) => void;
+  reject: (error: unknown) => void;
+  settled: boolean;
+  onAbort: (() => void) | undefined;
+}
+
+export interface BatcherStats {
+  /** Native calls made. */
+  calls: number;
+  /** Requests those calls answered (or were started for). */
+  requests: number;
+  /** The largest batch sent. */
+  largestBatch: number;
+}
+
+export class RequestBatcher<I, R> {
+  readonly options: Readonly<Required<BatchingOptions>>;
+  readonly stats: BatcherStats = { calls: 0, requests: 0, largestBatch: 0 };
+  private readonly run: BatchRun<I, R>;
+  private queue = new Map<string, Entry<I, R>[]>();
+  private queued = 0;
+  private inFlight = 0;
+  private flushScheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(run: BatchRun<I, R>, options: BatchingOptions | undefined, label = 'batching options') {
+    this.run = run;
+    this.options = Object.freeze(batchingOptions(options, label));
+  }
+
+  /** Native calls running now. */
+  get running(): number {
+    return this.inFlight;
+  }
+
+  /**
+   * `item`'s result, from a call shared with requests of the same key. A request whose signal
+   * aborts rejects with AbortedError at once; the others in its call are not disturbed.
+   */
+  submit(key: string, item: I, signal?: AbortSignal): Promise<R> {
+    if (signal?.aborted) return Promise.reject(new AbortedError('The search was aborted before it started'));
+    return new Promise<R>((resolve, reject) => {
+      const entry: Entry<I, R> = { item, key, signal, resolve, reject, settled: false, onAbort: undefined };
+      if (!this.options.enabled) {
+        this.send(key, [entry]);
+        return;
+      }
+      if (signal) {
+        entry.onAbort = () => this.abandon(entry);
+        signal.addEventListener('abort', entry.onAbort, { once: true });
+      }
+      let group = this.queue.get(key);
+      if (!group) this.queue.set(key, (group = []));
+      group.push(entry);
+      this.queued++;
+      if (group.length >= this.options.maxBatchSize) {
+        // Full: waiting cannot make it larger.
+        this.queue.delete(key);
+        this.queued -= group.length;
+        this.send(key, group);
+      } else if (this.inFlight === 0) {
+        if (!this.flushScheduled) {
+          this.flushScheduled = true;
+          queueMicrotask(() => this.flush());
+        }
+      } else if (!this.timer) {
+        this.timer = setTimeout(() => this.flush(), this.options.maxDelayMs);
+      }
+    });
+  }
+
+  /** Sends every queued request: one call per key, at most maxBatchSize requests each. */
+  private flush(): void {
+    this.flushScheduled = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const groups = this.queue;
+    this.queue = new Map();
+    this.queued = 0;
+    const max = this.options.maxBatchSize;
+    for (const [key, group] of groups) {
+      for (let at = 0; at < group.length; at += max) this.send(key, group.slice(at, at + max));
+    }
+  }
+
+  private send(key: string, batch: Entry<I, R>[]): void {
+    this.inFlight++;
+    this.stats.calls++;
+    this.stats.requests += batch.length;
+    this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
+    let call: Promise<R[]>;
+    try {
+      call = this.run(batch.map((e) => e.item), key, allAborted(batch.map((e) => e.signal)));
+    } catch (error) {
+      call = Promise.reject(error);
+    }
+    call.then(
+      (results) => batch.forEach((e, i) => settle(e, () => e.resolve(results[i]!))),
+      (error) => batch.forEach((e) => settle(e, () => e.reject(error))),
+    ).finally(() => {
+      this.inFlight--;
+      if (this.queued > 0) this.flush();
+    });
+  }
+
+  /** A queued request leaves its group; one in flight is answered now and its call goes on for the others. */
+  private abandon(entry: Entry<I, R>): void {
+    const group = this.queue.get(entry.key);
+    const at = group ? group.indexOf(entry) : -1;
+    if (at >= 0) {
+      group!.splice(at, 1);
+      this.queued--;
+      if (group!.length === 0) this.queue.delete(entry.key);
+    }
+    settle(entry, () => entry.reject(new AbortedError(at >= 0 ? 'The search was aborted while queued for a batch' : 'The search was aborted; its batch goes on for the others')));
+  }
+}
+
+function settle<I, R>(entry: Entry<I, R>, answer: () => void): void {
+  if (entry.settled) return;
+  entry.settled = true;
+  if (entry.onAbort) entry.signal!.removeEventListener('abort', entry.onAbort);
+  answer();
+}
+
+/** A signal that aborts once every one of `signals` has (undefined when one of them is absent: that asker never gives up). */
+export function allAborted(signals: readonly (AbortSignal | undefined)[]): AbortSignal | undefined {
+  if (signals.length === 0 || signals.some((s) => s === undefined)) return undefined;
+  if (signals.length === 1) return signals[0];
+  const all = new AbortController();
+  let left = signals.length;
+  for (const s of signals as AbortSignal[]) {
+    if (s.aborted) left--;
+    else s.addEventListener('abort', () => --left === 0 && all.abort(s.reason), { once: true });
+  }
+  if (left === 0) all.abort();
+  return all.signal;
+}
