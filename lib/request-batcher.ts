@@ -1,12 +1,15 @@
 /**
  * Dynamic batching of concurrent requests to one native target (an index, a scorer), the way
  * inference servers batch: several requests' queries go in one native call and the answers are
- * split back. A request that finds the target idle is sent at once: it shares its call only with
- * requests made in the same synchronous run (a generator pipeline starts all its generators in
- * one), gathered on a microtask, never behind a timer or a tick. While calls are in flight new
- * requests queue, and each completion sends the queue, one call per key of at most maxBatchSize
- * requests; a queued request waits at most maxDelayMs for that. So batches form only under load.
+ * split back. A request that finds fewer than maxInFlight calls running is sent at once: it
+ * shares its call only with requests made in the same synchronous run (a generator pipeline
+ * starts all its generators in one), gathered on a microtask, never behind a timer or a tick.
+ * Past that, requests queue, and each completion sends the queue, one call per key of at most
+ * maxBatchSize requests; a queued request waits at most maxDelayMs for that. So batches form only
+ * under load. Limiting the calls in flight is what makes them form: with every caller's call
+ * running at once, each completion would release one caller whose next request goes alone.
  */
+import { availableParallelism } from 'node:os';
 import { defaults } from './defaults';
 import { AbortedError } from './errors';
 import { integerIn, invalid, knownOptions, numberIn } from './validate';
@@ -21,17 +24,23 @@ export interface BatchingOptions {
    * has waited that long, the queue is sent even though a call is still running.
    */
   maxDelayMs?: number;
+  /**
+   * Calls of this target running at once before requests queue (default: the cores available,
+   * for calls that use one thread each; 1 suits calls that use every core).
+   */
+  maxInFlight?: number;
 }
 
 /** Checked batching options with their defaults (InvalidArgumentError names the bad one). */
 export function batchingOptions(options: BatchingOptions | undefined, label: string): Required<BatchingOptions> {
-  const o = knownOptions(options, label, ['enabled', 'maxBatchSize', 'maxDelayMs']);
+  const o = knownOptions(options, label, ['enabled', 'maxBatchSize', 'maxDelayMs', 'maxInFlight']);
   const enabled = o.enabled ?? defaults.batching.enabled;
   if (typeof enabled !== 'boolean') throw invalid('true or false', `${label}.enabled`, enabled);
   return {
     enabled,
     maxBatchSize: integerIn(o.maxBatchSize ?? defaults.batching.maxBatchSize, `${label}.maxBatchSize`, 1, 65_536),
     maxDelayMs: numberIn(o.maxDelayMs ?? defaults.batching.maxDelayMs, `${label}.maxDelayMs`, 0, 60_000),
+    maxInFlight: integerIn(o.maxInFlight ?? availableParallelism(), `${label}.maxInFlight`, 1, 4096),
   };
 }
 
@@ -58,6 +67,7 @@ interface Entry<I, R> {
   reject: (error: unknown) => void;
   settled: boolean;
   onAbort: (() => void) | undefined;
+  queuedAt: number;
 }
 
 export interface BatcherStats {
@@ -96,7 +106,7 @@ export class RequestBatcher<I, R> {
   submit(key: string, item: I, signal?: AbortSignal): Promise<R> {
     if (signal?.aborted) return Promise.reject(new AbortedError('The search was aborted before it started'));
     return new Promise<R>((resolve, reject) => {
-      const entry: Entry<I, R> = { item, key, signal, resolve, reject, settled: false, onAbort: undefined };
+      const entry: Entry<I, R> = { item, key, signal, resolve, reject, settled: false, onAbort: undefined, queuedAt: performance.now() };
       if (!this.options.enabled) {
         this.send(key, [entry]);
         return;
@@ -114,29 +124,44 @@ export class RequestBatcher<I, R> {
         this.queue.delete(key);
         this.queued -= group.length;
         this.send(key, group);
-      } else if (this.inFlight === 0) {
+      } else if (this.inFlight < this.options.maxInFlight) {
         if (!this.flushScheduled) {
           this.flushScheduled = true;
-          queueMicrotask(() => this.flush());
+          queueMicrotask(() => this.flush(false));
         }
-      } else if (!this.timer) {
-        this.timer = setTimeout(() => this.flush(), this.options.maxDelayMs);
+      } else {
+        this.armTimer();
       }
     });
   }
 
-  /** Sends every queued request: one call per key, at most maxBatchSize requests each. */
-  private flush(): void {
+  /**
+   * Sends queued requests, one call per key of at most maxBatchSize, the longest-waiting key first,
+   * while fewer than maxInFlight calls run (`all`: every one, the oldest having waited maxDelayMs).
+   */
+  private flush(all: boolean): void {
     this.flushScheduled = false;
     clearTimeout(this.timer);
     this.timer = undefined;
-    const groups = this.queue;
-    this.queue = new Map();
-    this.queued = 0;
     const max = this.options.maxBatchSize;
-    for (const [key, group] of groups) {
-      for (let at = 0; at < group.length; at += max) this.send(key, group.slice(at, at + max));
+    for (const [key, group] of this.queue) {
+      if (!all && this.inFlight >= this.options.maxInFlight) break;
+      this.queue.delete(key);
+      for (let at = 0; at < group.length; at += max) {
+        const batch = group.slice(at, at + max);
+        this.queued -= batch.length;
+        this.send(key, batch);
+      }
     }
+    this.armTimer();
+  }
+
+  /** Sends the whole queue once its oldest request has waited maxDelayMs. */
+  private armTimer(): void {
+    if (this.timer || this.queued === 0) return;
+    let oldest = Infinity;
+    for (const group of this.queue.values()) oldest = Math.min(oldest, group[0]!.queuedAt);
+    this.timer = setTimeout(() => this.flush(true), Math.max(0, oldest + this.options.maxDelayMs - performance.now()));
   }
 
   private send(key: string, batch: Entry<I, R>[]): void {
@@ -150,13 +175,21 @@ export class RequestBatcher<I, R> {
     } catch (error) {
       call = Promise.reject(error);
     }
-    call.then(
-      (results) => batch.forEach((e, i) => settle(e, () => e.resolve(results[i]!))),
-      (error) => batch.forEach((e) => settle(e, () => e.reject(error))),
-    ).finally(() => {
+    // The queue goes before the answers are handed out: the next call starts as soon as possible.
+    const next = () => {
       this.inFlight--;
-      if (this.queued > 0) this.flush();
-    });
+      if (this.queued > 0) this.flush(false);
+    };
+    call.then(
+      (results) => {
+        next();
+        batch.forEach((e, i) => settle(e, () => e.resolve(results[i]!)));
+      },
+      (error) => {
+        next();
+        batch.forEach((e) => settle(e, () => e.reject(error)));
+      },
+    );
   }
 
   /** A queued request leaves its group; one in flight is answered now and its call goes on for the others. */

@@ -68,7 +68,12 @@ export async function buildEngine(config: ServiceConfig, options: BuildOptions =
     filterCacheSize: config.filterCacheSize,
     embedderCacheSize: config.embedderCacheSize,
     embedderCallsPerSecond: config.embedderCallsPerSecond > 0 ? config.embedderCallsPerSecond : undefined,
-    batching: { enabled: config.batching, maxBatchSize: config.batchMaxSize, maxDelayMs: config.batchMaxDelayMs },
+    batching: {
+      enabled: config.batching,
+      maxBatchSize: config.batchMaxSize,
+      maxDelayMs: config.batchMaxDelayMs,
+      ...(config.batchMaxInFlight > 0 ? { maxInFlight: config.batchMaxInFlight } : {}),
+    },
     userFeatures: options.source?.userFeatures,
     sequence,
   });

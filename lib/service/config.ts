@@ -83,6 +83,8 @@ export interface ServiceConfig {
   batching: boolean;
   batchMaxSize: number;
   batchMaxDelayMs: number;
+  /** Calls per index running at once before searches queue (0: one per core). */
+  batchMaxInFlight: number;
   /** Take the client address from X-Forwarded-For (behind a proxy you trust). */
   trustProxy: boolean;
   /** On shutdown, how long readiness answers 503 while requests are still served, before the listener closes. */
@@ -157,6 +159,7 @@ export const defaultConfig: ServiceConfig = {
   batching: true,
   batchMaxSize: 64,
   batchMaxDelayMs: 5,
+  batchMaxInFlight: 0,
   historyStore: 'memory',
   redisUrl: undefined,
   redisPrefix: 'cangen:history:',
@@ -213,6 +216,7 @@ export const environment: Record<string, keyof ServiceConfig> = {
   CANGEN_BATCHING: 'batching',
   CANGEN_BATCH_MAX_SIZE: 'batchMaxSize',
   CANGEN_BATCH_MAX_DELAY_MS: 'batchMaxDelayMs',
+  CANGEN_BATCH_MAX_IN_FLIGHT: 'batchMaxInFlight',
   CANGEN_HISTORY_STORE: 'historyStore',
   CANGEN_REDIS_URL: 'redisUrl',
   CANGEN_REDIS_PREFIX: 'redisPrefix',
@@ -227,7 +231,7 @@ export const environment: Record<string, keyof ServiceConfig> = {
 };
 
 const integers: (keyof ServiceConfig)[] = ['port', 'bodyLimit', 'saveIntervalMs', 'snapshotIntervalMs', 'dim', 'ads', 'threads', 'nprobe', 'efSearch', 'drainDelayMs', 'feedbackMaxAgeMs', 'feedbackMaxEvents', 'feedbackRate', 'feedbackBurst', 'feedbackDedupeSize',
-  'maxK', 'maxDeadlineMs', 'maxTextLength', 'maxFilterNames', 'maxExcludeAds', 'maxInFlight', 'filterCacheSize', 'embedderCacheSize', 'embedderCallsPerSecond', 'batchMaxSize',
+  'maxK', 'maxDeadlineMs', 'maxTextLength', 'maxFilterNames', 'maxExcludeAds', 'maxInFlight', 'filterCacheSize', 'embedderCacheSize', 'embedderCallsPerSecond', 'batchMaxSize', 'batchMaxInFlight',
   'historyLength', 'historyMaxUsers', 'historySnapshotIntervalMs', 'historyTtlSeconds', 'eventsMaxBatch', 'sequenceSessionBytes'];
 const booleans: (keyof ServiceConfig)[] = ['log', 'trustProxy', 'batching'];
 /** Keys that take any number in their range (milliseconds, shares), not only integers. */
@@ -240,7 +244,7 @@ function bad(expected: string, key: string, source: string, value: unknown): Con
 function check(config: ServiceConfig, source: (key: string) => string): ServiceConfig {
   const ranges: Record<string, [number, number]> = { port: [0, 65535], bodyLimit: [1024, 1 << 30], saveIntervalMs: [0, 86_400_000], snapshotIntervalMs: [0, 86_400_000], dim: [1, 65536], ads: [0, 100_000_000], threads: [0, 4096], nprobe: [1, 1 << 24], efSearch: [1, 65536], drainDelayMs: [0, 600_000], feedbackMaxAgeMs: [1000, 30 * 86_400_000], feedbackMaxEvents: [1, 100_000], feedbackRate: [1, 10_000_000], feedbackBurst: [1, 100_000_000], feedbackDedupeSize: [1000, 100_000_000],
     maxK: [1, 100_000], maxDeadlineMs: [1, 60_000], maxTextLength: [1, 1 << 20], maxFilterNames: [1, 100_000], maxExcludeAds: [0, 1_000_000], maxInFlight: [1, 1_000_000],
-    filterCacheSize: [1, 1_000_000], embedderCacheSize: [0, 10_000_000], embedderCallsPerSecond: [0, 1_000_000], batchMaxSize: [1, 65_536],
+    filterCacheSize: [1, 1_000_000], embedderCacheSize: [0, 10_000_000], embedderCallsPerSecond: [0, 1_000_000], batchMaxSize: [1, 65_536], batchMaxInFlight: [0, 4096],
     historyLength: [1, 100_000], historyMaxUsers: [1, 100_000_000], historySnapshotIntervalMs: [0, 86_400_000], historyTtlSeconds: [0, 315_360_000], eventsMaxBatch: [1, 100_000], sequenceSessionBytes: [0, 2 ** 50] };
   for (const key of integers) {
     const v = config[key];

@@ -1,0 +1,133 @@
+/**
+ * Cross-request batching of corpus searches: N concurrent callers (closed loop: each sends its
+ * next search when the last one returns) against one EmbeddingCorpus over a flat index, with
+ * batching off (one native call per search) and on, unfiltered and with a filter per request drawn
+ * from a few categories (searches only share a call with the same filter). Reports searches per
+ * second and each search's p50 / p99 latency, the native calls made and the mean batch.
+ *
+ *   npx tsx bench/batching.ts [--quick] [--size 200k] [--dim 64] [--concurrency 1,4,16,64]
+ *                             [--filters 4] [--seconds 3] [--threads 1] [--out FILE]
+ *
+ * Prints a table on stdout; with --out, writes the rows as JSON there.
+ */
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { AdCorpus } from '../lib/corpus/ad-corpus';
+import { EmbeddingCorpus } from '../lib/corpus/embedding-corpus';
+import { requestEligibility, type RequestEligibility } from '../lib/corpus/eligibility';
+import { normalMatrix, seedFor, uniform } from './data';
+import { parseCount, readFlags } from './flags';
+
+const flags = readFlags(process.argv.slice(2), ['--quick', '--help', '--size', '--dim', '--concurrency', '--filters', '--seconds', '--threads', '--out'], __filename);
+const quick = flags.has('--quick');
+const plan = {
+  size: parseCount(flags.get('--size') ?? (quick ? '50k' : '200k'), '--size'),
+  dim: parseCount(flags.get('--dim') ?? '64', '--dim'),
+  concurrency: (flags.get('--concurrency') ?? '1,4,16,64').split(',').map((c) => parseCount(c, '--concurrency')),
+  filters: parseCount(flags.get('--filters') ?? '4', '--filters'),
+  seconds: Number(flags.get('--seconds') ?? (quick ? '1.5' : '3')),
+  threads: Number(flags.get('--threads') ?? '1'),
+  /** The pipeline's usual fetches: quota x overfetch for k 100-200 over four generators. */
+  ks: [50, 100, 200],
+};
+const categories = 8;
+
+interface Row {
+  batching: 'off' | 'on';
+  filters: number;
+  concurrency: number;
+  qps: number;
+  p50: number;
+  p99: number;
+  calls: number;
+  meanBatch: number;
+}
+
+async function build(): Promise<AdCorpus> {
+  const corpus = AdCorpus.inMemory({ dim: plan.dim, contentDim: 0, threads: plan.threads });
+  const chunk = 50_000;
+  for (let at = 0; at < plan.size; at += chunk) {
+    const n = Math.min(chunk, plan.size - at);
+    const vectors = normalMatrix(n, plan.dim, seedFor('batching-ads', at, plan.dim));
+    const upserts = Array.from({ length: n }, (_, i) => ({
+      ad: { id: BigInt(at + i + 1), category: `c${(at + i) % categories}` },
+      embedding: vectors.subarray(i * plan.dim, (i + 1) * plan.dim),
+    }));
+    await corpus.write({ upserts });
+  }
+  return corpus;
+}
+
+function percentile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+}
+
+async function measure(corpus: AdCorpus, enabled: boolean, filters: number, concurrency: number): Promise<Row> {
+  const search = new EmbeddingCorpus(corpus.behavioural, corpus.store, { batching: { enabled } });
+  const eligibilities: (RequestEligibility | undefined)[] = filters === 0
+    ? [undefined]
+    : Array.from({ length: filters }, (_, f) => requestEligibility(undefined, { categories: [`c${f}`] }));
+  const queries = normalMatrix(1024, plan.dim, seedFor('batching-queries', concurrency, plan.dim));
+  const next = uniform(seedFor('batching-mix', filters, concurrency));
+  // Filters compiled before the clock starts.
+  for (const e of eligibilities) if (e) await search.filterFor(e);
+  const latencies: number[] = [];
+  const end = performance.now() + plan.seconds * 1000;
+  let sent = 0;
+  const worker = async () => {
+    while (performance.now() < end) {
+      const q = (sent++ * 7919) % 1024;
+      const k = plan.ks[Math.floor(next() * plan.ks.length)]!;
+      const eligibility = eligibilities[Math.floor(next() * eligibilities.length)];
+      const t0 = performance.now();
+      await search.search(queries.subarray(q * plan.dim, (q + 1) * plan.dim), k, eligibility);
+      latencies.push(performance.now() - t0);
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const elapsed = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  const { calls, requests } = search.batching;
+  return {
+    batching: enabled ? 'on' : 'off',
+    filters,
+    concurrency,
+    qps: latencies.length / elapsed,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    calls,
+    meanBatch: requests / Math.max(1, calls),
+  };
+}
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  const corpus = await build();
+  console.log(`# batching: ${plan.size} ads x ${plan.dim}, flat, ${plan.threads} thread(s) per call, k in {${plan.ks.join(', ')}}, ` +
+    `${plan.seconds} s per row, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? 4}; ` +
+    `corpus built in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  console.log('| filters | concurrency | batching | searches/s | p50 ms | p99 ms | native calls | mean batch | speed-up |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  const rows: Row[] = [];
+  for (const filters of [0, plan.filters]) {
+    for (const concurrency of plan.concurrency) {
+      const off = await measure(corpus, false, filters, concurrency);
+      const on = await measure(corpus, true, filters, concurrency);
+      for (const r of [off, on]) {
+        rows.push(r);
+        const label = filters === 0 ? 'none' : `1 of ${filters}`;
+        console.log(`| ${label} | ${concurrency} | ${r.batching} | ${r.qps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.calls} | ${r.meanBatch.toFixed(1)} | ${r === on ? `${(on.qps / off.qps).toFixed(2)}x` : ''} |`);
+      }
+    }
+  }
+  const out = flags.get('--out');
+  if (out) writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), plan, rows }, null, 2));
+  await corpus.close();
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
