@@ -161,7 +161,8 @@ export class RequestBatcher<I, R> {
     if (this.timer || this.queued === 0) return;
     let oldest = Infinity;
     for (const group of this.queue.values()) oldest = Math.min(oldest, group[0]!.queuedAt);
-    this.timer = setTimeout(() => this.flush(true), Math.max(0, oldest + this.options.maxDelayMs - performance.now()));
+    // Whole milliseconds, rounded up: timers fire on the loop's millisecond clock.
+    this.timer = setTimeout(() => this.flush(true), Math.max(0, Math.ceil(oldest + this.options.maxDelayMs - performance.now())));
   }
 
   private send(key: string, batch: Entry<I, R>[]): void {

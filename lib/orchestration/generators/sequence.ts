@@ -73,14 +73,15 @@ export class SequenceGenerator implements CandidateGenerator {
     const queries = this.heads ? this.heads.query(states, input.scenario) : states;
     const eligibility = input.eligibility ?? requestEligibility(input.features.geo, input.request.eligibility);
     const dim = this.encoder.dim;
-    // One search per interest; an ad's score is its best over the interests.
+    // One query per interest, searched in one call (the corpus batches searches made together);
+    // an ad's score is its best over the interests.
+    const interests = Array.from({ length: this.encoder.interests }, (_, k) => queries.subarray(k * dim, (k + 1) * dim));
+    const hits = this.scorer
+      ? await this.scoreWithHead(queries, input.fetch, eligibility, input.signal)
+      : await Promise.all(interests.map((query) => this.corpus.search(query, input.fetch, eligibility, input.signal)));
     const best = new Map<bigint, number>();
     let eligible = true;
-    for (let k = 0; k < this.encoder.interests; k++) {
-      const query = queries.subarray(k * dim, (k + 1) * dim);
-      const hit = this.scorer
-        ? await this.scoreWithHead(query, input.fetch, eligibility, input.signal)
-        : await this.corpus.search(query, input.fetch, eligibility, input.signal);
+    for (const hit of hits) {
       eligible &&= hit.eligible === true;
       hit.adIds.forEach((id, i) => best.set(id, Math.max(best.get(id) ?? -Infinity, hit.scores[i]!)));
     }
@@ -88,10 +89,11 @@ export class SequenceGenerator implements CandidateGenerator {
     return eligible ? markEligible(out) : out;
   }
 
-  private async scoreWithHead(query: Float32Array, k: number, eligibility: NonNullable<GeneratorInput['eligibility']>, signal: AbortSignal) {
+  /** The Mixture-of-Logits head's top-k for every interest (rows of `queries`), in one scan. */
+  private async scoreWithHead(queries: Float32Array, k: number, eligibility: NonNullable<GeneratorInput['eligibility']>, signal: AbortSignal) {
     const filter = await this.corpus.filterFor(eligibility);
-    const { ids, scores } = (await this.scorer!.search(query, k, { eligible: filter, signal })).row(0);
-    return { adIds: Array.from(ids), scores: Array.from(scores), eligible: true };
+    const results = await this.scorer!.search(queries, k, { eligible: filter, signal });
+    return Array.from(results, ({ ids, scores }) => ({ adIds: Array.from(ids), scores: Array.from(scores), eligible: true }));
   }
 
   /** The request's own history; undefined when none of its items is known to the model. */
