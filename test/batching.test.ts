@@ -219,6 +219,19 @@ batching('batches form under load: queued searches go together when the call in 
   assert.ok(seen.queries.length < requests.length / 2, `${seen.queries.length} calls for ${requests.length} searches: ${seen.queries.join(',')}`);
   assert.ok(Math.max(...seen.queries) > 1);
 
+  // A queued search answers the vector it was called with, even when the caller reuses its array.
+  const reused = new Float32Array(requests[0]!.query);
+  const inFlight = c.search(requests[1]!.query, 10);
+  await Promise.resolve();
+  const queuedSearch = c.search(reused, 10);
+  const twin = c.search(reused.slice(), 10);
+  reused.set(requests[2]!.query);
+  const sameArrayLater = c.search(reused, 10);
+  await inFlight;
+  assertSame(await queuedSearch, reference(ads, requests[0]!), 'the vector as search() was called');
+  assertSame(await sameArrayLater, reference(ads, requests[2]!), 'the same array with new values: a row of its own');
+  assert.equal((await twin).adIds, (await queuedSearch).adIds);
+
   // Different filters and k far apart do not share; the same vector twice is one row.
   seen.queries.length = 0;
   seen.ks.length = 0;

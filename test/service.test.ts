@@ -222,6 +222,12 @@ service('health, readiness and metrics that count', async () => {
   assert.ok(count(metrics.text, /cangen_errors_total\{route="\/v1\/retrieve",code="ERR_UNKNOWN_SCENARIO"\} (\d+)/) >= 1);
   assert.ok(count(metrics.text, /cangen_feedback_events_total\{scenario="home",type="click"\} (\d+)/) >= 1);
   assert.match(metrics.text, /cangen_corpus_ads \d+/);
+  // Each retrieve searched the behavioural index; two-tower and the dot-product scorer share calls.
+  const calls = /cangen_search_calls_total\{index="behavioural"\} (\d+)/;
+  const searches = /cangen_searches_total\{index="behavioural"\} (\d+)/;
+  const callsMade = count(metrics.text, calls) - count(before, calls);
+  assert.ok(callsMade >= 1, `${callsMade} behavioural calls`);
+  assert.ok(count(metrics.text, searches) - count(before, searches) >= callsMade);
 });
 
 service.run();

@@ -33,7 +33,10 @@ export interface EmbeddingCorpusOptions {
 }
 
 interface Query {
+  /** The caller's vector, copied as search() was called: the caller may reuse its array while the search is queued. */
   query: Float32Array;
+  /** The caller's array itself: searches made with the same array (and values) share one row. */
+  source: Float32Array;
   k: number;
   excludeAds?: ReadonlySet<bigint>;
   eligibility: RequestEligibility | undefined;
@@ -90,7 +93,7 @@ export class EmbeddingCorpus {
     integerIn(k, 'k', 1, maxK);
     const e = eligibility;
     const fetch = k + (e?.excludeAds?.size ?? 0);
-    return this.batcher.submit(`${e ? e.key : ''}\u0001${sizeBand(fetch)}`, { query, k, excludeAds: e?.excludeAds, eligibility: e }, signal);
+    return this.batcher.submit(`${e ? e.key : ''}\u0001${sizeBand(fetch)}`, { query: query.slice(), source: query, k, excludeAds: e?.excludeAds, eligibility: e }, signal);
   }
 
   /** One index call for queries of one filter: at once when the filter is compiled already. */
@@ -107,17 +110,20 @@ export class EmbeddingCorpus {
     const out = batch.map((): CorpusHit => ({ adIds: [], scores: [] }));
     if (live === 0) return out;
     // Generators of one request often search with the same vector (two-tower and the dot-product scorer): one row each.
+    const unique: Float32Array[] = [];
     const rowOf = new Map<Float32Array, number>();
     const rows = batch.map((b) => {
-      let row = rowOf.get(b.query);
-      if (row === undefined) rowOf.set(b.query, (row = rowOf.size));
-      return row;
+      const row = rowOf.get(b.source);
+      if (row !== undefined && sameValues(unique[row]!, b.query)) return row;
+      rowOf.set(b.source, unique.length);
+      unique.push(b.query);
+      return unique.length - 1;
     });
     let fetch = 1;
     for (const b of batch) fetch = Math.max(fetch, b.k + (b.excludeAds?.size ?? 0));
     fetch = Math.min(fetch, live);
-    const queries = rowOf.size === 1 ? batch[0]!.query : new Float32Array(rowOf.size * this.dim);
-    if (rowOf.size > 1) for (const [query, row] of rowOf) queries.set(query, row * this.dim);
+    const queries = unique.length === 1 ? unique[0]! : new Float32Array(unique.length * this.dim);
+    if (unique.length > 1) unique.forEach((query, row) => queries.set(query, row * this.dim));
     const results = await this.index.search(queries, fetch, filter || signal ? { filter, signal } : undefined);
     const sign = this.index.metric === 'l2' ? -1 : 1;
     const ids = results.ids;
@@ -164,4 +170,9 @@ export class EmbeddingCorpus {
     if (this.filters.size > this.filterCacheSize) this.filters.delete(this.filters.keys().next().value!);
     return entry;
   }
+}
+
+function sameValues(a: Float32Array, b: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

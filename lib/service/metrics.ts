@@ -3,6 +3,7 @@ import type { CorpusStats } from '../corpus/ad-corpus';
 import type { UserHistoryStore } from '../history';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { FeedbackEvent, RetrieveResult } from '../orchestration/types';
+import type { BatcherStats } from '../request-batcher';
 
 export class ServiceMetrics {
   readonly registry = new Registry();
@@ -99,6 +100,33 @@ export class ServiceMetrics {
       },
     });
   })();
+
+  /** Each index's batching figures (watchBatching), read at every scrape. */
+  private batching: () => Record<string, Readonly<BatcherStats>> = () => ({});
+  private readonly batchingCounter = (name: string, help: string, read: (s: BatcherStats) => number) => {
+    const stats = () => this.batching();
+    const counted = new Map<string, number>();
+    return new Counter({
+      name,
+      help,
+      labelNames: ['index'],
+      registers: [this.registry],
+      collect(this: Counter<'index'>) {
+        for (const [index, s] of Object.entries(stats())) {
+          const now = read(s);
+          this.inc({ index }, now - (counted.get(index) ?? 0));
+          counted.set(index, now);
+        }
+      },
+    });
+  };
+  readonly searchCalls = this.batchingCounter('cangen_search_calls_total', 'Native search calls per index: concurrent searches batched together share one', (s) => s.calls);
+  readonly searches = this.batchingCounter('cangen_searches_total', 'Searches answered per index (searches / calls is the mean batch)', (s) => s.requests);
+
+  /** Where the batching counters read each index's figures at each scrape. */
+  watchBatching(stats: () => Record<string, Readonly<BatcherStats>>): void {
+    this.batching = stats;
+  }
 
   /** Where the history gauge finds the store at each scrape. */
   watchHistories(store: () => UserHistoryStore | undefined): void {

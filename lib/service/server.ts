@@ -118,6 +118,7 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
   engine.pipeline.onRetrieve((r) => metrics.observeRetrieve(r));
   engine.pipeline.onFeedback((e) => metrics.observeFeedback(e));
   metrics.watchCorpus(() => engine.corpus.stats());
+  metrics.watchBatching(() => ({ behavioural: engine.embeddings.batching, content: engine.content.corpus.batching }));
   metrics.watchHistories(() => histories);
   const expected = config.token ? Buffer.from(config.token) : undefined;
   /** Whether an Authorization header carries the token (compared in constant time). */

@@ -76,7 +76,8 @@ export class LearnedScorerAdapter implements Scorer {
     const blend = this.blend(scenario);
     const filtered = this.corpus ? eligibility : undefined;
     const key = `${blend.scenario ?? ''}\u0001${filtered?.key ?? ''}\u0001${sizeBand(k)}`;
-    return this.batcher.submit(key, { user, k, blend, eligibility: filtered }, signal);
+    // Copied: the caller may reuse its array while the request is queued.
+    return this.batcher.submit(key, { user: user.slice(), k, blend, eligibility: filtered }, signal);
   }
 
   /** One scan for the users of one blend and filter, at the largest k among them; each gets its own k. */
