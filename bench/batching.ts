@@ -202,7 +202,7 @@ async function main(): Promise<void> {
   }
   const inflation = await largeK(corpus, quick ? 5 : 9);
   console.log('\n| 16 queries, unfiltered | ms |\n|---|---|');
-  console.log(`| all at k 100 | ${inflation.small.toFixed(2)} |\n| one asks k 2000: the batch at k 2000 | ${inflation.inflated.toFixed(2)} |\n| split by k band (15 at 100, 1 at 2000) | ${inflation.split.toFixed(2)} |`);
+  console.log(`| all at k 100 | ${inflation.small.toFixed(2)} |\n| one asks k 2000: the batch at k 2000 | ${inflation.inflated.toFixed(2)} |\n| split by k (15 at 100, 1 at 2000) | ${inflation.split.toFixed(2)} |`);
   const out = flags.get('--out');
   if (out) writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), plan, rows, sharing, inflation }, null, 2));
   await corpus.close();

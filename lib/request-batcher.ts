@@ -44,13 +44,30 @@ export function batchingOptions(options: BatchingOptions | undefined, label: str
   };
 }
 
+/** A call never carries a request that asked for under 1/maxSizeRatio of the largest k in it. */
+export const maxSizeRatio = 4;
+
 /**
- * Which requests may share a call by size: k in the same power-of-4 band, so no request's call
- * fetches more than 4x the results it asked for (a large k costs the whole batch its selection and
- * its result copy).
+ * Splits one key's requests into calls by size (k): largest first, a call takes requests down to
+ * 1/maxSizeRatio of its largest (one large k would cost the whole batch its selection and its
+ * result copy), and any request `joins` says it can ride along with (the same vector: one row).
+ * Returns groups of indexes into `items`.
  */
-export function sizeBand(k: number): number {
-  return Math.floor(Math.log2(Math.max(1, k)) / 2);
+export function splitBySize<I>(items: readonly I[], sizeOf: (item: I) => number, joins?: (item: I, member: I) => boolean): number[][] {
+  const order = items.map((_, i) => i).sort((a, b) => sizeOf(items[b]!) - sizeOf(items[a]!));
+  const groups: number[][] = [];
+  let floor = -1;
+  for (const i of order) {
+    const item = items[i]!;
+    const twin = joins ? groups.find((g) => g.some((m) => joins(item, items[m]!))) : undefined;
+    if (twin) twin.push(i);
+    else if (groups.length > 0 && sizeOf(item) >= floor) groups[groups.length - 1]!.push(i);
+    else {
+      groups.push([i]);
+      floor = sizeOf(item) / maxSizeRatio;
+    }
+  }
+  return groups;
 }
 
 /**
@@ -89,9 +106,16 @@ export class RequestBatcher<I, R> {
   private flushScheduled = false;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(run: BatchRun<I, R>, options: BatchingOptions | undefined, label = 'batching options') {
+  private readonly split: ((items: readonly I[]) => number[][]) | undefined;
+
+  /**
+   * `split` divides one key's queued requests into calls (as index groups, e.g. splitBySize); each
+   * is then cut at maxBatchSize. Without it a key's requests go together.
+   */
+  constructor(run: BatchRun<I, R>, options: BatchingOptions | undefined, label = 'batching options', split?: (items: readonly I[]) => number[][]) {
     this.run = run;
     this.options = Object.freeze(batchingOptions(options, label));
+    this.split = split;
   }
 
   /** Native calls running now. */
@@ -121,9 +145,7 @@ export class RequestBatcher<I, R> {
       this.queued++;
       if (group.length >= this.options.maxBatchSize) {
         // Full: waiting cannot make it larger.
-        this.queue.delete(key);
-        this.queued -= group.length;
-        this.send(key, group);
+        this.sendGroup(key, group);
       } else if (this.inFlight < this.options.maxInFlight) {
         if (!this.flushScheduled) {
           this.flushScheduled = true;
@@ -143,17 +165,22 @@ export class RequestBatcher<I, R> {
     this.flushScheduled = false;
     clearTimeout(this.timer);
     this.timer = undefined;
-    const max = this.options.maxBatchSize;
     for (const [key, group] of this.queue) {
       if (!all && this.inFlight >= this.options.maxInFlight) break;
-      this.queue.delete(key);
-      for (let at = 0; at < group.length; at += max) {
-        const batch = group.slice(at, at + max);
-        this.queued -= batch.length;
-        this.send(key, batch);
-      }
+      this.sendGroup(key, group);
     }
     this.armTimer();
+  }
+
+  /** Takes a key's queued requests out of the queue and sends them: split, then cut at maxBatchSize. */
+  private sendGroup(key: string, group: Entry<I, R>[]): void {
+    this.queue.delete(key);
+    this.queued -= group.length;
+    const parts = this.split && group.length > 1 ? this.split(group.map((e) => e.item)).map((part) => part.map((i) => group[i]!)) : [group];
+    const max = this.options.maxBatchSize;
+    for (const part of parts) {
+      for (let at = 0; at < part.length; at += max) this.send(key, part.slice(at, at + max));
+    }
   }
 
   /** Sends the whole queue once its oldest request has waited maxDelayMs. */

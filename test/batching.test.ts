@@ -12,7 +12,7 @@ import { requestEligibility, type RequestEligibility } from '../lib/corpus/eligi
 import { AbortedError, InvalidArgumentError } from '../lib/errors';
 import { CandidateEngine } from '../lib/orchestration/engine';
 import { LearnedScorerAdapter } from '../lib/orchestration/generators/learned-scorer';
-import { RequestBatcher, sizeBand, type BatchingOptions } from '../lib/request-batcher';
+import { RequestBatcher, splitBySize, type BatchingOptions } from '../lib/request-batcher';
 import { LearnedScorer } from '../lib/scorer';
 import { loadConfig } from '../lib/service';
 import { randomVectors, rng } from './helpers/random';
@@ -142,8 +142,8 @@ batching('many concurrent searches with different k and filters: each gets what 
   }
   const { calls, requests: answered } = batched.batching;
   assert.is(answered, requests.length);
-  // 4 filters x 5 k bands at most: everything issued in one synchronous run shares calls.
-  assert.ok(calls <= 4 * 5, `${calls} index calls for ${requests.length} concurrent searches`);
+  // Everything was asked in one synchronous run: per filter, at most 4 calls (k 1000-250, 100-40, 10-3, 1).
+  assert.ok(calls <= 4 * 4, `${calls} index calls for ${requests.length} concurrent searches`);
   assert.is(alone.batching.calls, requests.length, 'batching off: one call per search');
   await corpus.close();
 });
@@ -199,7 +199,7 @@ batching('a search arriving at an idle corpus goes at once: before any timer or 
   await corpus.close();
 });
 
-batching('batches form under load: queued searches go together when the call in flight returns; filters, k bands and repeated vectors', async () => {
+batching('batches form under load: queued searches go together when the call in flight returns; filters, k far apart and repeated vectors', async () => {
   const { corpus, ads } = await corpusWith(30_000, 7);
   // One call at a time: what is asked while it runs queues.
   const c = new EmbeddingCorpus(corpus.behavioural, corpus.store, { batching: { maxDelayMs: 10_000, maxInFlight: 1 } });
@@ -233,19 +233,30 @@ batching('batches form under load: queued searches go together when the call in 
   assert.equal((await twin).adIds, (await queuedSearch).adIds);
 
   // Different filters and k far apart do not share; the same vector twice is one row.
-  seen.queries.length = 0;
-  seen.ks.length = 0;
   const q = randomVectors(1, dim, 9);
+  const q2 = randomVectors(1, dim, 10);
   const c1 = requestEligibility(undefined, { categories: ['c1'] });
   await c.search(q, 1, c1);
-  seen.queries.length = 0;
-  seen.ks.length = 0;
-  const mixed = await Promise.all([c.search(q, 10, c1), c.search(q, 12, c1), c.search(q, 10), c.search(q, 1000, c1)]);
-  assert.equal(seen.queries.sort(), [1, 1, 1], 'filter c1 k 10-12 (one vector: one row), unfiltered, and k 1000 apart');
+  const fresh = () => {
+    seen.queries.length = 0;
+    seen.ks.length = 0;
+  };
+  fresh();
+  const mixed = await Promise.all([c.search(q, 10, c1), c.search(q, 12, c1), c.search(q, 10), c.search(q2, 1000, c1)]);
+  assert.equal(seen.queries, [1, 1, 1], 'filter c1 at k 1000; filter c1 at k 10-12 (one vector: one row); unfiltered');
   assert.equal(seen.ks.sort((a, b) => a - b), [10, 12, 1000]);
   assert.equal(mixed.map((h) => h.adIds.length), [10, 12, 10, 1000]);
   assert.equal(mixed[0]!.adIds, mixed[1]!.adIds.slice(0, 10), 'k 10 is the k 12 answer cut, not the batch\'s');
-  assert.ok(sizeBand(10) === sizeBand(12) && sizeBand(12) !== sizeBand(1000));
+  // The same vector at k 10 and 1000 is one row at 1000: cheaper than a second scan.
+  fresh();
+  const twice = await Promise.all([c.search(q, 10, c1), c.search(q, 1000, c1)]);
+  assert.equal([seen.queries, seen.ks], [[1], [1000]]);
+  assert.equal(twice[0]!.adIds, twice[1]!.adIds.slice(0, 10));
+  assertSame(twice[1]!, reference(ads, { query: q, k: 1000, filter: { categories: ['c1'] } }), 'k 1000 of c1');
+  // The split itself: largest first, down to a quarter of the largest; a twin rides along.
+  const ks = [10, 12, 1000, 300, 200, 50, 3];
+  assert.equal(splitBySize(ks, (k) => k).map((g) => g.map((i) => ks[i])), [[1000, 300], [200, 50], [12, 10, 3]]);
+  assert.equal(splitBySize(ks, (k) => k, (k, member) => k === 3 && member === 1000).map((g) => g.map((i) => ks[i])), [[1000, 300, 3], [200, 50], [12, 10]]);
   await corpus.close();
 });
 
@@ -380,8 +391,8 @@ batching('a learned scorer scans concurrent requests together: per-request k and
     const expected = ids.map((id, i) => ({ id, score: scores[i]! })).sort((p, q) => q.score - p.score).slice(0, a.k);
     assertSame({ ids: answers[r]!.map((c) => c.adId), scores: answers[r]!.map((c) => c.score) }, { ids: expected.map((e) => e.id), scores: expected.map((e) => e.score) }, `scorer request ${r}`);
   });
-  // 4 filters x 3 k bands at most.
-  assert.ok(adapter.batching.calls <= 4 * 3, `${adapter.batching.calls} scans for ${requests.length} requests`);
+  // Per filter, at most 2 scans (k 30-10, 2).
+  assert.ok(adapter.batching.calls <= 4 * 2, `${adapter.batching.calls} scans for ${requests.length} requests`);
   await rejects(() => adapter.topK(new Float32Array(dim + 1), 3), 'ERR_DIMENSION_MISMATCH', /userDim 16/);
   model.close();
   await corpus.close();

@@ -4,13 +4,13 @@
  * attributes (written by AdCorpus from the store), so a search takes the request's compiled
  * filter and returns only eligible ads. Compiled filters are cached per (geo, categories,
  * excluded advertisers) and stay valid across writes. Concurrent queries with the same filter
- * and a k of the same size band share one index call (lib/request-batcher.ts): batches form only
- * while calls are in flight. Writes go through AdCorpus, never through here.
+ * share index calls (lib/request-batcher.ts; a call carries k down to a quarter of its largest,
+ * and a vector asked twice once): batches form only under load. Writes go through AdCorpus, never through here.
  */
 import type { AdIndex, CompiledFilter as NativeCompiledFilter } from '../ad-index';
 import { maxK } from '../defaults';
 import { DimensionMismatchError } from '../errors';
-import { RequestBatcher, sizeBand, type BatchingOptions, type BatcherStats } from '../request-batcher';
+import { RequestBatcher, splitBySize, type BatchingOptions, type BatcherStats } from '../request-batcher';
 import { integerIn } from '../validate';
 import type { AdStore } from './ad-store';
 import type { RequestEligibility } from './eligibility';
@@ -62,7 +62,8 @@ export class EmbeddingCorpus {
     this.store = store;
     this.filterCacheSize = options.filterCacheSize ?? 64;
     const batching = options.batchQueries === false ? { ...options.batching, enabled: false } : options.batching;
-    this.batcher = new RequestBatcher((batch, _key, signal) => this.searchMany(batch, signal), batching, 'EmbeddingCorpus options.batching');
+    this.batcher = new RequestBatcher((batch, _key, signal) => this.searchMany(batch, signal), batching, 'EmbeddingCorpus options.batching',
+      (queries) => splitBySize(queries, fetchOf, (q, member) => q.source === member.source && sameValues(q.query, member.query)));
   }
 
   /** Compiled filters held (at most filterCacheSize). */
@@ -92,8 +93,7 @@ export class EmbeddingCorpus {
     }
     integerIn(k, 'k', 1, maxK);
     const e = eligibility;
-    const fetch = k + (e?.excludeAds?.size ?? 0);
-    return this.batcher.submit(`${e ? e.key : ''}\u0001${sizeBand(fetch)}`, { query: query.slice(), source: query, k, excludeAds: e?.excludeAds, eligibility: e }, signal);
+    return this.batcher.submit(e ? e.key : '', { query: query.slice(), source: query, k, excludeAds: e?.excludeAds, eligibility: e }, signal);
   }
 
   /** One index call for queries of one filter: at once when the filter is compiled already. */
@@ -120,7 +120,7 @@ export class EmbeddingCorpus {
       return unique.length - 1;
     });
     let fetch = 1;
-    for (const b of batch) fetch = Math.max(fetch, b.k + (b.excludeAds?.size ?? 0));
+    for (const b of batch) fetch = Math.max(fetch, fetchOf(b));
     fetch = Math.min(fetch, live);
     const queries = unique.length === 1 ? unique[0]! : new Float32Array(unique.length * this.dim);
     if (unique.length > 1) unique.forEach((query, row) => queries.set(query, row * this.dim));
@@ -170,6 +170,11 @@ export class EmbeddingCorpus {
     if (this.filters.size > this.filterCacheSize) this.filters.delete(this.filters.keys().next().value!);
     return entry;
   }
+}
+
+/** Results a query needs from the index: its k and its excluded ads, dropped afterwards. */
+function fetchOf(q: Query): number {
+  return q.k + (q.excludeAds?.size ?? 0);
 }
 
 function sameValues(a: Float32Array, b: Float32Array): boolean {

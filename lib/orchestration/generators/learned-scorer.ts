@@ -4,14 +4,15 @@
  * stage's ids with it (the model is the reranker). The request's scenario picks the model's head
  * blend when the model has one. Attached to a corpus (the CandidateEngine attaches it to its
  * behavioural corpus), the model reads that corpus's ads and the full scan applies each request's
- * compiled filter inside the scan. Concurrent full-mode requests with the same blend, filter and
- * k size band share one scan (lib/request-batcher.ts): the model takes several users per call.
+ * compiled filter inside the scan. Concurrent full-mode requests with the same blend and filter
+ * share scans (lib/request-batcher.ts; a scan carries k down to a quarter of its largest): the
+ * model takes several users per call.
  */
 import type { EmbeddingCorpus } from '../../corpus/embedding-corpus';
 import type { BlendOptions, LearnedScorer } from '../../scorer';
 import { maxK } from '../../defaults';
 import { DimensionMismatchError } from '../../errors';
-import { RequestBatcher, sizeBand, type BatchingOptions, type BatcherStats } from '../../request-batcher';
+import { RequestBatcher, splitBySize, type BatchingOptions, type BatcherStats } from '../../request-batcher';
 import { integerIn } from '../../validate';
 import { ConfigError } from '../errors';
 import { markEligible } from '../merge';
@@ -40,7 +41,8 @@ export class LearnedScorerAdapter implements Scorer {
   constructor(model: LearnedScorer, options: LearnedScorerAdapterOptions = {}) {
     this.reranker = model;
     this.name = `learned:${model.kind}`;
-    this.batcher = new RequestBatcher((batch, _key, signal) => this.scan(batch, signal), options.batching, 'LearnedScorerAdapter options.batching');
+    this.batcher = new RequestBatcher((batch, _key, signal) => this.scan(batch, signal), options.batching, 'LearnedScorerAdapter options.batching',
+      (requests) => splitBySize(requests, (r) => r.k));
   }
 
   /** Scans made and the requests they answered. */
@@ -75,7 +77,7 @@ export class LearnedScorerAdapter implements Scorer {
     await this.attaching;
     const blend = this.blend(scenario);
     const filtered = this.corpus ? eligibility : undefined;
-    const key = `${blend.scenario ?? ''}\u0001${filtered?.key ?? ''}\u0001${sizeBand(k)}`;
+    const key = `${blend.scenario ?? ''}\u0001${filtered?.key ?? ''}`;
     // Copied: the caller may reuse its array while the request is queued.
     return this.batcher.submit(key, { user: user.slice(), k, blend, eligibility: filtered }, signal);
   }
