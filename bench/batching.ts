@@ -9,7 +9,8 @@
  * filtered afterwards (exact only when enough eligible ads come back).
  *
  *   npx tsx bench/batching.ts [--quick] [--size 200k] [--dim 64] [--concurrency 1,4,16,64]
- *                             [--filters 4] [--seconds 3] [--threads 1] [--out FILE]
+ *                             [--filters 4] [--seconds 3] [--threads 1] [--max-delay-ms 5]
+ *                             [--max-in-flight CORES] [--max-batch-size 64] [--out FILE]
  *
  * Prints a table on stdout; with --out, writes the rows as JSON there.
  */
@@ -19,10 +20,12 @@ import { performance } from 'node:perf_hooks';
 import { AdCorpus } from '../lib/corpus/ad-corpus';
 import { EmbeddingCorpus } from '../lib/corpus/embedding-corpus';
 import { requestEligibility, type RequestEligibility } from '../lib/corpus/eligibility';
+import { batchingOptions } from '../lib/request-batcher';
 import { normalMatrix, seedFor, uniform } from './data';
 import { parseCount, readFlags } from './flags';
 
-const flags = readFlags(process.argv.slice(2), ['--quick', '--help', '--size', '--dim', '--concurrency', '--filters', '--seconds', '--threads', '--out'], __filename);
+const flags = readFlags(process.argv.slice(2), ['--quick', '--help', '--size', '--dim', '--concurrency', '--filters', '--seconds', '--threads',
+  '--max-delay-ms', '--max-in-flight', '--max-batch-size', '--out'], __filename);
 const quick = flags.has('--quick');
 const plan = {
   size: parseCount(flags.get('--size') ?? (quick ? '50k' : '200k'), '--size'),
@@ -31,6 +34,12 @@ const plan = {
   filters: parseCount(flags.get('--filters') ?? '4', '--filters'),
   seconds: Number(flags.get('--seconds') ?? (quick ? '1.5' : '3')),
   threads: Number(flags.get('--threads') ?? '1'),
+  /** The batcher's settings when on (absent: its defaults). */
+  batching: {
+    ...(flags.has('--max-delay-ms') ? { maxDelayMs: Number(flags.get('--max-delay-ms')) } : {}),
+    ...(flags.has('--max-in-flight') ? { maxInFlight: parseCount(flags.get('--max-in-flight')!, '--max-in-flight') } : {}),
+    ...(flags.has('--max-batch-size') ? { maxBatchSize: parseCount(flags.get('--max-batch-size')!, '--max-batch-size') } : {}),
+  },
   /** The pipeline's usual fetches: quota x overfetch for k 100-200 over four generators. */
   ks: [50, 100, 200],
 };
@@ -67,7 +76,7 @@ function percentile(sorted: number[], q: number): number {
 }
 
 async function measure(corpus: AdCorpus, enabled: boolean, filters: number, concurrency: number): Promise<Row> {
-  const search = new EmbeddingCorpus(corpus.behavioural, corpus.store, { batching: { enabled } });
+  const search = new EmbeddingCorpus(corpus.behavioural, corpus.store, { batching: { ...plan.batching, enabled } });
   const eligibilities: (RequestEligibility | undefined)[] = filters === 0
     ? [undefined]
     : Array.from({ length: filters }, (_, f) => requestEligibility(undefined, { categories: [`c${f}`] }));
@@ -175,8 +184,9 @@ async function largeK(corpus: AdCorpus, rounds: number) {
 async function main(): Promise<void> {
   const t0 = performance.now();
   const corpus = await build();
+  const settings = batchingOptions(plan.batching, 'bench batching');
   console.log(`# batching: ${plan.size} ads x ${plan.dim}, flat, ${plan.threads} thread(s) per call, k in {${plan.ks.join(', ')}}, ` +
-    `${plan.seconds} s per row, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? 4}; ` +
+    `batching ${JSON.stringify(settings)}, ${plan.seconds} s per row, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? 4}, load average ${os.loadavg()[0]!.toFixed(2)}; ` +
     `corpus built in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   console.log('| filters | concurrency | batching | searches/s | p50 ms | p99 ms | native calls | mean batch | speed-up |');
   console.log('|---|---|---|---|---|---|---|---|---|');
@@ -200,6 +210,7 @@ async function main(): Promise<void> {
     sharing.push({ batch, filters: plan.filters, k: 100, ...u });
     console.log(`| ${batch} | ${plan.filters} | 100 | ${u.grouped.toFixed(2)} | ${u.union.toFixed(2)} (${u.unionK}) | ${(100 * u.exactShare).toFixed(0)}% |`);
   }
+  console.log(`\nload average after the rows: ${os.loadavg()[0]!.toFixed(2)}`);
   const inflation = await largeK(corpus, quick ? 5 : 9);
   console.log('\n| 16 queries, unfiltered | ms |\n|---|---|');
   console.log(`| all at k 100 | ${inflation.small.toFixed(2)} |\n| one asks k 2000: the batch at k 2000 | ${inflation.inflated.toFixed(2)} |\n| split by k (15 at 100, 1 at 2000) | ${inflation.split.toFixed(2)} |`);
