@@ -36,8 +36,8 @@ interface Ask {
   filter?: { categories?: string[]; excludeAds?: bigint[] };
 }
 
-async function corpusWith(n: number, seed: number): Promise<{ corpus: AdCorpus; ads: Ads }> {
-  const corpus = AdCorpus.inMemory({ dim, contentDim: 0, threads: 1 });
+async function corpusWith(n: number, seed: number, contentDim = 0): Promise<{ corpus: AdCorpus; ads: Ads }> {
+  const corpus = AdCorpus.inMemory({ dim, contentDim, threads: 1 });
   const ads: Ads = { vectors: new Map(), category: new Map() };
   await write(corpus, ads, Array.from({ length: n }, (_, i) => BigInt(i + 1)), seed);
   return { corpus, ads };
@@ -395,6 +395,28 @@ batching('a learned scorer scans concurrent requests together: per-request k and
   assert.ok(adapter.batching.calls <= 4 * 2, `${adapter.batching.calls} scans for ${requests.length} requests`);
   await rejects(() => adapter.topK(new Float32Array(dim + 1), 3), 'ERR_DIMENSION_MISMATCH', /userDim 16/);
   model.close();
+  await corpus.close();
+});
+
+batching('an engine batches its generators\' searches: concurrent retrieves answer as with batching off, in fewer index calls', async () => {
+  const { corpus, ads } = await corpusWith(3000, 21, 8);
+  const scenarios = [{ name: 's', generators: ['two-tower', 'scorer'], k: 30, overfetch: 1, deadlineMs: 5000, staticShares: { 'two-tower': 0.5, scorer: 0.5 } }];
+  const engines = [true, false].map((enabled) => new CandidateEngine({ dim, corpus, embedder: { dim: 8, name: 'none', embed: async (texts) => new Float32Array(texts.length * 8) }, scenarios, allocator: 'static', batching: { enabled } }));
+  const users = randomVectors(24, dim, 22);
+  const retrieve = (engine: CandidateEngine, u: number) => engine.retrieve({
+    userId: `u${u}`, scenario: 's', features: { embedding: users.subarray(u * dim, (u + 1) * dim) }, eligibility: u % 2 ? { categories: ['c1', 'c3'] } : undefined,
+  });
+  const [on, off] = await Promise.all(engines.map((engine) => Promise.all(Array.from({ length: 24 }, (_, u) => retrieve(engine, u)))));
+  for (let u = 0; u < 24; u++) {
+    assert.equal(on![u]!.candidates.map((c) => c.adId), off![u]!.candidates.map((c) => c.adId), `user ${u}`);
+    const best = reference(ads, { query: users.subarray(u * dim, (u + 1) * dim), k: 30, filter: u % 2 ? { categories: ['c1', 'c3'] } : undefined });
+    assert.equal(new Set(on![u]!.candidates.map((c) => c.adId)), new Set(best.ids), `user ${u}: the exact top 30`);
+  }
+  const [batched, alone] = engines.map((e) => e.embeddings.batching);
+  assert.is(alone!.calls, alone!.requests, 'off: one call per search');
+  assert.is(batched!.requests, alone!.requests);
+  // Two filters; each retrieve asks twice (its refill round too: two-tower and the scorer propose the same ads).
+  assert.ok(batched!.calls <= 8, `on: ${batched!.calls} calls for ${batched!.requests} searches`);
   await corpus.close();
 });
 
