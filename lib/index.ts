@@ -35,6 +35,8 @@ export {
 } from './orchestration';
 export { simulate, Marketplace, quotasSvg, formatReport, type SimulationOptions, type SimulationReport, type ArmResult } from './simulator';
 export { createService, buildEngine, loadConfig, type ServiceConfig, type CangenService } from './service';
+// Cross-request batching of native searches (docs/ORCHESTRATION.md, "Batching concurrent searches").
+export { RequestBatcher, splitBySize, type BatchingOptions, type BatcherStats, type BatchRun } from './request-batcher';
 // User histories for sequence models (docs/HISTORY.md).
 export {
   MemoryHistoryStore, RedisHistoryStore, openHistoryStore, HistoryBatch, HistoryUnavailableError, historyDefaults,
