@@ -98,13 +98,12 @@ struct ReducedTile {
     accumulate<QT, PT>(q, view.groups, ads, stride, acc, dotInt8);
     const size_t firstAd = panel * kPanelWidth;
 #pragma GCC unroll 8
-    for (int r = 0; r < QT; ++r) {
-      const float qs = queryScale[r0 + r];
+    for (int i = 0; i < PT * V; ++i) {
+      const vi offset = loadWords(reinterpret_cast<const uint32_t*>(view.offset + firstAd + i * W));
+      const vf scale = load(view.scale + firstAd + i * W);
 #pragma GCC unroll 8
-      for (int i = 0; i < PT * V; ++i) {
-        const vi offset = loadWords(reinterpret_cast<const uint32_t*>(view.offset + firstAd + i * W));
-        const vf scale = load(view.scale + firstAd + i * W);
-        const vf s = __builtin_convertvector(acc[r][i] - offset, vf) * (scale * qs);
+      for (int r = 0; r < QT; ++r) {
+        const vf s = __builtin_convertvector(acc[r][i] - offset, vf) * (scale * queryScale[r0 + r]);
         std::memcpy(out + r * PT * kPanelWidth + i * W, &s, sizeof(vf));
       }
     }
