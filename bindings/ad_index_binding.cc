@@ -37,6 +37,7 @@ AnnConfig ConfigArg(const Napi::Value& value) {
   c.nprobe = IntOption(o, "nprobe", c.nprobe, 1, 1 << 24);
   c.efSearch = IntOption(o, "efSearch", c.efSearch, 1, 1 << 16);
   c.rerank = IntOption(o, "rerank", c.rerank, 0, 1024);
+  c.precision = static_cast<Precision>(IntOption(o, "precision", 0, 0, 2));
   Napi::Value factory = o.Get("factory");
   if (factory.IsString()) c.factory = factory.As<Napi::String>().Utf8Value();
   return c;
@@ -113,6 +114,8 @@ Napi::Object StatsToJs(Napi::Env env, const AnnStats& s) {
   out.Set("filters", static_cast<double>(s.filters));
   out.Set("filterCompiles", static_cast<double>(s.filterCompiles));
   out.Set("filterSlotUpdates", static_cast<double>(s.filterSlotUpdates));
+  out.Set("reducedQueries", static_cast<double>(s.reducedQueries));
+  out.Set("reducedReranked", static_cast<double>(s.reducedReranked));
   return out;
 }
 
@@ -364,6 +367,7 @@ Napi::Value AdIndexBinding::Config(const Napi::CallbackInfo& info) {
   out.Set("nprobe", c.nprobe);
   out.Set("efSearch", c.efSearch);
   out.Set("rerank", c.rerank);
+  out.Set("precision", static_cast<int>(c.precision));
   return out;
 }
 

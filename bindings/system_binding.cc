@@ -1,5 +1,6 @@
 #include "system_binding.h"
 
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -26,6 +27,8 @@ Napi::Value BuildInfoJs(const Napi::CallbackInfo& info) {
   out.Set("faissVersion", b.faissVersion);
   out.Set("faissSimd", b.faissSimd);
   out.Set("scanSimd", b.scanSimd);
+  out.Set("bf16Simd", b.bf16Simd);
+  out.Set("int8Simd", b.int8Simd);
   out.Set("sequenceSimd", b.sequenceSimd);
   out.Set("cudaCompiled", b.cudaCompiled);
   out.Set("cudaDevices", b.cudaDevices);
@@ -64,19 +67,24 @@ Napi::Value SetLimitsJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// measureCeilings(threads, bytes): Promise<{peakFlops, readBandwidth}>
+// measureCeilings(threads, bytes): Promise<{peakFlops, peakBf16Flops, peakInt8Ops, readBandwidth}>
 Napi::Value MeasureCeilingsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int threads = IntArg(info[0], "threads", 1, 4096);
   int megabytes = IntArg(info[1], "megabytes", 16, 1 << 16);
-  auto measured = std::make_shared<std::pair<double, double>>();
+  auto measured = std::make_shared<std::array<double, 4>>();
   const double bytes = megabytes * 1048576.0;
   return (new Task(
-              env, [=] { *measured = {measurePeakFlops(threads), measureReadBandwidth(threads, bytes)}; },
+              env, [=] {
+                *measured = {measurePeakFlops(threads), measurePeakBf16Flops(threads), measurePeakInt8Ops(threads),
+                             measureReadBandwidth(threads, bytes)};
+              },
               [measured](Napi::Env env) -> Napi::Value {
                 Napi::Object out = Napi::Object::New(env);
-                out.Set("peakFlops", measured->first);
-                out.Set("readBandwidth", measured->second);
+                out.Set("peakFlops", (*measured)[0]);
+                out.Set("peakBf16Flops", (*measured)[1]);
+                out.Set("peakInt8Ops", (*measured)[2]);
+                out.Set("readBandwidth", (*measured)[3]);
                 return out;
               }))
       ->Start();

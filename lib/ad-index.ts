@@ -17,6 +17,9 @@ import { withPrivateInputs } from './private-input';
 
 export type IndexKind = 'flat' | 'ivf-flat' | 'ivf-pq' | 'ivf-sq8' | 'hnsw' | 'faiss';
 const kinds: readonly IndexKind[] = ['flat', 'ivf-flat', 'ivf-pq', 'ivf-sq8', 'hnsw', 'faiss'];
+/** The copy of the corpus the flat kind's exact scan reads first; the answer stays the fp32 one. */
+export type ScanPrecision = 'fp32' | 'bf16' | 'int8';
+const precisions: readonly ScanPrecision[] = ['fp32', 'bf16', 'int8'];
 
 /**
  * @internal How a preset (FlatIndex, FaissIndex) builds its AdIndex: its name in messages, the
@@ -60,6 +63,12 @@ export interface AdIndexOptions {
   nprobe?: number;
   efSearch?: number;
   rerank?: number;
+  /**
+   * Kind 'flat': 'bf16' or 'int8' keep a reduced copy of the vectors (2 or 1 byte per value,
+   * beside the fp32 ones) that the scan reads first; the candidates a proven error bound cannot
+   * rule out are re-ranked in fp32, so answers equal the fp32 scan's (ties aside). Default 'fp32'.
+   */
+  precision?: ScanPrecision;
 }
 
 export interface AdAttributes {
@@ -122,12 +131,15 @@ export interface IndexStats {
   filterCompiles: number;
   /** Filter bits re-tested by writes, for the slots each write touched (summed over filters). */
   filterSlotUpdates: number;
+  /** Queries answered by a bf16 or int8 scan, and the fp32 re-rankings they needed (k each at least). */
+  reducedQueries: number;
+  reducedReranked: number;
   options: Required<Omit<AdIndexOptions, 'factory'>> & { factory?: string };
 }
 
 const optionNames = [
   'dim', 'metric', 'kind', 'threads', 'nlist', 'pqBytes', 'opq', 'hnswM', 'efConstruction', 'factory',
-  'storeVectors', 'nprobe', 'efSearch', 'rerank',
+  'storeVectors', 'nprobe', 'efSearch', 'rerank', 'precision',
 ] as const;
 const searchOptionNames = ['filter', 'nprobe', 'efSearch', 'rerank', 'threads', 'device', 'gpuDevice', 'signal'] as const;
 const filterNames = ['ids', 'active', 'budget', 'advertisers', 'excludeAdvertisers', 'campaigns', 'categories', 'geos'] as const;
@@ -195,7 +207,11 @@ export class AdIndex {
       nprobe: integerIn(o.nprobe ?? 16, `${label}.nprobe`, 1, 1 << 24),
       efSearch: integerIn(o.efSearch ?? 64, `${label}.efSearch`, 1, 65536),
       rerank: integerIn(o.rerank ?? 0, `${label}.rerank`, 0, 1024),
+      precision: oneOf(o.precision ?? 'fp32', `${label}.precision`, precisions),
     };
+    if (kind !== 'flat' && settings.precision !== 'fp32') {
+      throw new InvalidArgumentError(`${label}.precision '${settings.precision}' is for kind 'flat' (its exact scan); kind '${kind}' has its own codes`);
+    }
     if (kind === 'faiss') {
       if (typeof o.factory !== 'string' || o.factory.length === 0) throw invalid("a FAISS factory string such as 'IVF1024,PQ16'", `${label}.factory`, o.factory);
       settings.factory = o.factory;
@@ -205,7 +221,7 @@ export class AdIndex {
     if (kind === 'ivf-pq' && dim % settings.pqBytes !== 0) {
       throw invalid(`a divisor of dim ${dim}`, `${label}.pqBytes`, settings.pqBytes);
     }
-    const handle = loaded ?? new (native().NativeAdIndex)({ ...settings, kind: kinds.indexOf(kind), metric: metricCode(settings.metric) }, settings.threads);
+    const handle = loaded ?? new (native().NativeAdIndex)({ ...settings, kind: kinds.indexOf(kind), metric: metricCode(settings.metric), precision: precisions.indexOf(settings.precision) }, settings.threads);
     this.dim = dim;
     this.metric = settings.metric;
     this.kind = kind;
@@ -223,7 +239,7 @@ export class AdIndex {
     const handle = await withCallerStack(native().NativeAdIndex.load(path, threads), stack);
     const c = handle.config();
     const kind = kinds[c.kind]!;
-    const settings: IndexStats['options'] = { ...c, kind, metric: metrics[c.metric]!, threads };
+    const settings: IndexStats['options'] = { ...c, kind, metric: metrics[c.metric]!, precision: precisions[c.precision ?? 0]!, threads };
     if (kind !== 'faiss') delete settings.factory;
     return new AdIndex(settings, handle);
   }

@@ -2,7 +2,7 @@
  * The exact index as a preset: an AdIndex of kind 'flat' (every search scans every ad with
  * cangen's fused SIMD or CUDA kernels), taking only the options an exact index has.
  */
-import { AdIndex, type IndexPreset } from './ad-index';
+import { AdIndex, type IndexPreset, type ScanPrecision } from './ad-index';
 import type { Metric } from './metric';
 
 export interface IndexOptions {
@@ -12,9 +12,11 @@ export interface IndexOptions {
   metric?: Metric;
   /** Threads per operation; 0 (default) uses every core. */
   threads?: number;
+  /** 'bf16' or 'int8': scan a reduced copy first, re-rank in fp32; the same answers, faster (AdIndexOptions.precision). */
+  precision?: ScanPrecision;
 }
 
-const flatPreset: IndexPreset = { name: 'FlatIndex', optionNames: ['dim', 'metric', 'threads'], kind: 'flat' };
+const flatPreset: IndexPreset = { name: 'FlatIndex', optionNames: ['dim', 'metric', 'threads', 'precision'], kind: 'flat' };
 
 export class FlatIndex extends AdIndex {
   /**

@@ -13,6 +13,7 @@ export {
   AdIndex,
   CompiledFilter,
   type AdIndexOptions,
+  type ScanPrecision,
   type AdAttributes,
   type AdSearchOptions,
   type EligibilityFilter,

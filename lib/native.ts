@@ -31,6 +31,8 @@ export interface NativeAnnConfig {
   nprobe?: number;
   efSearch?: number;
   rerank?: number;
+  /** 0 fp32, 1 bf16, 2 int8. */
+  precision?: number;
 }
 
 export interface NativeFilterSpec {
@@ -57,6 +59,8 @@ export interface NativeAdIndexStats {
   filters: number;
   filterCompiles: number;
   filterSlotUpdates: number;
+  reducedQueries: number;
+  reducedReranked: number;
 }
 
 export interface NativeAdIndex {
@@ -91,6 +95,10 @@ export interface NativeBuildInfo {
   faissVersion: string;
   faissSimd: string;
   scanSimd: string;
+  /** The bf16 scan's kernel: "avx512-bf16" (VDPBF16PS) or "avx2-bf16". */
+  bf16Simd: string;
+  /** The int8 scan's kernel: "avx512-vnni" (VPDPBUSD) or "avx2-int8". */
+  int8Simd: string;
   /** The sequence encoder's linear kernel: "avx512", "avx2" or "scalar". */
   sequenceSimd: string;
   cudaCompiled: boolean;
@@ -217,7 +225,7 @@ export interface NativeAddon {
   NativeSequenceSessions: new (encoder: NativeSequenceEncoder, maxBytes: number) => NativeSequenceSessions;
   setErrorFactory(factory: (code: string, message: string) => Error): void;
   buildInfo(): NativeBuildInfo;
-  measureCeilings(threads: number, megabytes: number): Promise<{ peakFlops: number; readBandwidth: number }>;
+  measureCeilings(threads: number, megabytes: number): Promise<{ peakFlops: number; peakBf16Flops: number; peakInt8Ops: number; readBandwidth: number }>;
   /** Zeroed memory allocated and touched on a worker (lib/private-input.ts). */
   privateBuffer(bytes: number): Promise<ArrayBuffer>;
   limits(resetPeak: boolean): NativeLimits;

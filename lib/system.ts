@@ -16,6 +16,10 @@ export function buildInfo(): BuildInfo {
 export interface Ceilings {
   /** fp32 FLOP/s of register-resident fused multiply-adds on `threads` threads. */
   peakFlops: number;
+  /** The same for the bf16 scan's dot-product instruction (VDPBF16PS, or its AVX2 stand-in): 2 x multiply-adds/s. */
+  peakBf16Flops: number;
+  /** The same for the int8 scan's (VPDPBUSD, or its AVX2 stand-in): 2 x multiply-adds/s. */
+  peakInt8Ops: number;
   /** Bytes/s of streaming reads from memory on `threads` threads. */
   readBandwidth: number;
 }

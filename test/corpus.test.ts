@@ -123,6 +123,31 @@ corpus('the service keeps what PUT /v1/ads acknowledged across a restart, snapsh
   }),
 );
 
+corpus('a reopen with another scan precision passes the snapshot over, rebuilds from the catalog and answers as before', () =>
+  withDir(async (dataDir) => {
+    const n = 300;
+    const vectors = randomVectors(n, dim, 9);
+    const queries = randomVectors(3, dim, 10);
+    const open = (precision: 'fp32' | 'int8') => AdCorpus.open({ dim, dataDir, contentDim: 0, index: { kind: 'flat', precision } });
+    const lines: string[] = [];
+    const first = await open('fp32');
+    await first.write({ upserts: Array.from({ length: n }, (_, i) => ({ ad: { id: BigInt(i + 1) }, embedding: vectors.subarray(i * dim, (i + 1) * dim) })) });
+    await first.snapshot();
+    const before = await first.behavioural.search(queries, 10);
+    await first.close();
+    const second = await AdCorpus.open({ dim, dataDir, contentDim: 0, index: { kind: 'flat', precision: 'int8' }, log: (line) => lines.push(line) });
+    try {
+      assert.is((await second.behavioural.stats()).options.precision, 'int8');
+      assert.ok(lines.some((l) => /passed over: .*fp32 but the corpus is configured as .*int8/.test(l)), lines.join('\n'));
+      const after = await second.behavioural.search(queries, 10);
+      assert.equal(Array.from(after.ids), Array.from(before.ids));
+      assert.equal(Array.from(after.scores), Array.from(before.scores));
+    } finally {
+      await second.close();
+    }
+  }),
+);
+
 corpus('one corpus per data dir: a second open is refused until the first closes', () =>
   withDir(async (dataDir) => {
     const first = await AdCorpus.open({ dim, dataDir, contentDim: 0 });

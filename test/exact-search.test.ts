@@ -1,6 +1,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FlatIndex, FaissIndex, type Metric } from '../lib';
+import { AdIndex, FlatIndex, FaissIndex, InvalidArgumentError, type Metric, type ScanPrecision } from '../lib';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { clusteredVectors } from './helpers/clustered';
 import { randomVectors, sequentialIds } from './helpers/random';
 import { assertExact, bruteForce, offsetsOf } from './helpers/reference';
 
@@ -36,6 +40,69 @@ for (const metric of ['ip', 'l2', 'cosine'] as Metric[]) {
     });
   }
 }
+
+// bf16 and int8 scans re-rank in fp32 whatever an error bound cannot rule out: the answers are
+// the fp32 index's, score for score, and the float64 brute force's.
+for (const precision of ['bf16', 'int8'] as ScanPrecision[]) {
+  for (const metric of ['ip', 'l2', 'cosine'] as Metric[]) {
+    for (const [c, { n, dim, nq, k }] of cases.entries()) {
+      if (k > 1000) continue;  // the large-k case adds nothing here but time
+      exact(`${precision} ${metric}: n=${n} dim=${dim} nq=${nq} k=${k} equals fp32`, async () => {
+        const seed = 7000 * c + metric.length;
+        // Clustered data with tight clusters: many ads score within the reduction's error of each other.
+        const vectors = c % 2 ? clusteredVectors(n, dim, 20, seed, 0.01) : randomVectors(n, dim, seed);
+        const ids = sequentialIds(n, 5_000);
+        const queries = randomVectors(nq, dim, seed + 1);
+        const reduced = new FlatIndex({ dim, metric, precision });
+        const fp32 = new FlatIndex({ dim, metric });
+        await reduced.add(ids, vectors);
+        await fp32.add(ids, vectors);
+        const got = await reduced.search(queries, k);
+        const want = await fp32.search(queries, k);
+        assert.equal(Array.from(got.scores), Array.from(want.scores));
+        assertExact(got, bruteForce(metric, ids, vectors, queries, dim, k), metric, offsetsOf(ids, dim), vectors, queries, dim);
+        const stats = await reduced.stats();
+        assert.is(stats.options.precision, precision);
+        assert.is(stats.reducedQueries, nq);
+        assert.ok(stats.reducedReranked >= nq * Math.min(k, n));
+        reduced.close();
+        fp32.close();
+      });
+    }
+  }
+}
+
+exact('reduced precision: filters, save and load, typed errors', async () => {
+  const dim = 24;
+  const n = 4000;
+  const vectors = randomVectors(n, dim, 31);
+  const ids = sequentialIds(n, 1);
+  const queries = randomVectors(5, dim, 32);
+  const index = new AdIndex({ dim, kind: 'flat', precision: 'int8' });
+  const fp32 = new AdIndex({ dim, kind: 'flat' });
+  const categories = Array.from({ length: n }, (_, i) => ({ category: i % 7 }));
+  await index.upsert(ids, vectors, categories);
+  await fp32.upsert(ids, vectors, categories);
+  const filter = { categories: [3] };
+  const got = await index.search(queries, 20, { filter });
+  assert.equal(Array.from(got.ids), Array.from((await fp32.search(queries, 20, { filter })).ids));
+  for (const id of got.ids) assert.is(Number(id - 1n) % 7, 3);
+
+  const dir = mkdtempSync(join(tmpdir(), 'cangen-precision-'));
+  try {
+    await index.save(join(dir, 'ads.cgn'));
+    const loaded = await AdIndex.load(join(dir, 'ads.cgn'));
+    assert.is((await loaded.stats()).options.precision, 'int8');
+    assert.equal(Array.from((await loaded.search(queries, 20)).scores), Array.from((await fp32.search(queries, 20)).scores));
+    loaded.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.throws(() => new FlatIndex({ dim, precision: 'fp16' as ScanPrecision }), (e: unknown) => e instanceof InvalidArgumentError && /precision/.test(e.message));
+  assert.throws(() => new AdIndex({ dim, kind: 'hnsw', precision: 'bf16' }), (e: unknown) => e instanceof InvalidArgumentError && /kind 'flat'/.test(e.message));
+  index.close();
+  fp32.close();
+});
 
 exact('one thread and many threads agree', async () => {
   const dim = 32;

@@ -8,7 +8,7 @@ import type { Dataset, Driver } from './driver';
 import { rowIds } from './ids';
 
 function cangenDriver(
-  identity: Pick<Driver, 'key' | 'label' | 'note' | 'ours'>,
+  identity: Pick<Driver, 'key' | 'label' | 'note' | 'ours' | 'precision'>,
   create: (dim: number, threads: number) => AdIndex,
 ) {
   return (threads: number): Driver => {
@@ -26,6 +26,9 @@ function cangenDriver(
       async search(queries, _nq, k) {
         return (await index!.search(queries, k, { threads })).ids;
       },
+      async bytesPerAd() {
+        return (await index!.stats()).bytesPerAd;
+      },
       async free() {
         index?.close();
         index = undefined;
@@ -35,9 +38,18 @@ function cangenDriver(
 }
 
 export const cangenFlat = cangenDriver(
-  { key: 'cangen-flat', label: 'cangen FlatIndex (ours)', ours: true },
+  { key: 'cangen-flat', label: 'cangen FlatIndex (ours)', ours: true, precision: 'fp32' },
   (dim, threads) => new FlatIndex({ dim, metric: 'ip', threads }),
 );
+
+/** The same index scanning a bf16 or int8 copy first and re-ranking in fp32 (answers equal the fp32 row's). */
+const reducedFlat = (precision: 'bf16' | 'int8') =>
+  cangenDriver(
+    { key: `cangen-flat-${precision}`, label: `cangen FlatIndex ${precision} (ours)`, precision },
+    (dim, threads) => new FlatIndex({ dim, metric: 'ip', threads, precision }),
+  );
+export const cangenFlatBf16 = reducedFlat('bf16');
+export const cangenFlatInt8 = reducedFlat('int8');
 
 export const cangenFaiss = cangenDriver(
   {

@@ -43,6 +43,10 @@ export interface Driver {
   readonly threads: number;
   /** Whether this row is cangen's own kernel (the reference for recall and the goals). */
   readonly ours?: boolean;
+  /** cangen's flat kind: the precision its scan reads (its FLOP ceiling and bytes per value). */
+  readonly precision?: 'fp32' | 'bf16' | 'int8';
+  /** Resident bytes per ad of the built index (vectors, reduced copy, ids and attributes). */
+  bytesPerAd?(): Promise<number>;
   /** undefined when the engine can run here, otherwise why not (shown as the row's note). */
   unavailable(): Promise<string | undefined>;
   /** Takes the corpus; may keep a reference to `data.vectors` but must not modify it. */

@@ -10,7 +10,7 @@
  */
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { AdIndex, type AdIndexOptions } from '../ad-index';
+import { AdIndex, type AdIndexOptions, type ScanPrecision } from '../ad-index';
 import type { Metric } from '../metric';
 import { AdStore, type AdInput } from './ad-store';
 import type { AdCatalog, AdChange, CampaignChange, ChangedAd } from './catalog';
@@ -31,6 +31,8 @@ export interface AdCorpusOptions {
   index?: IndexSettings;
   /** Dimension of the content (text) embeddings of cold-start ads; 0 for none (default 256). */
   contentDim?: number;
+  /** The content index's scan precision (it is exact, kind 'flat'): AdIndexOptions.precision (default 'fp32'). */
+  contentPrecision?: ScanPrecision;
   /** Threads per native operation (default 0: every core). */
   threads?: number;
   /** Where the catalog and snapshots live; absent: memory only (nothing survives the process). */
@@ -131,9 +133,11 @@ export class AdCorpus {
       store.importNames(catalog.names());
       loadStore(store, catalog);
       const snapshots = new SnapshotStore(join(options.dataDir, 'snapshots'), options.keepSnapshots);
-      const expected = new Map<string, Expected>([[names.behavioural, { dim: options.dim, metric: options.metric ?? 'ip', kind: options.index?.kind ?? 'flat' }]]);
+      // A snapshot of another shape or precision is passed over: the indexes are then rebuilt from the catalog.
+      const behaviouralShape = { dim: options.dim, metric: options.metric ?? 'ip', kind: options.index?.kind ?? 'flat', precision: options.index?.precision ?? 'fp32' };
+      const expected = new Map<string, Expected>([[names.behavioural, behaviouralShape]]);
       const contentDim = options.contentDim ?? 256;
-      if (contentDim > 0) expected.set(names.content, { dim: contentDim, metric: 'cosine', kind: 'flat' });
+      if (contentDim > 0) expected.set(names.content, { dim: contentDim, metric: 'cosine', kind: 'flat', precision: options.contentPrecision ?? 'fp32' });
       const snapshot = await snapshots.loadNewest(expected, options.threads ?? 0, log);
       const fresh = snapshot ? undefined : freshIndexes(options);
       const behavioural = snapshot?.indexes.get(names.behavioural) ?? fresh!.behavioural;
@@ -390,11 +394,11 @@ export class AdCorpus {
   }
 }
 
-function freshIndexes(options: Pick<AdCorpusOptions, 'dim' | 'metric' | 'index' | 'contentDim' | 'threads'>): { behavioural: AdIndex; content: AdIndex | undefined } {
+function freshIndexes(options: Pick<AdCorpusOptions, 'dim' | 'metric' | 'index' | 'contentDim' | 'contentPrecision' | 'threads'>): { behavioural: AdIndex; content: AdIndex | undefined } {
   const threads = options.threads ?? 0;
   const behavioural = new AdIndex({ ...options.index, dim: options.dim, metric: options.metric ?? 'ip', threads });
   const contentDim = options.contentDim ?? 256;
-  const content = contentDim > 0 ? new AdIndex({ dim: contentDim, metric: 'cosine', threads }) : undefined;
+  const content = contentDim > 0 ? new AdIndex({ dim: contentDim, metric: 'cosine', threads, precision: options.contentPrecision }) : undefined;
   return { behavioural, content };
 }
 

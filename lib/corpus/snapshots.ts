@@ -24,7 +24,7 @@ export interface LoadedSnapshot {
 }
 
 /** What a loaded index must match to be used: the corpus's current settings. */
-export type Expected = Pick<Required<AdIndexOptions>, 'dim' | 'metric' | 'kind'>;
+export type Expected = Pick<Required<AdIndexOptions>, 'dim' | 'metric' | 'kind' | 'precision'>;
 
 const namePattern = /^\d{16}$/;
 
@@ -84,8 +84,9 @@ export class SnapshotStore {
           const index = await AdIndex.load(join(folder, `${name}.cgx`), { threads });
           loaded.set(name, index);
           const o = (await index.stats()).options;
-          if (o.dim !== want.dim || o.metric !== want.metric || o.kind !== want.kind) {
-            throw new Error(`its ${name} index is ${o.kind}/${o.metric}/dim ${o.dim} but the corpus is configured as ${want.kind}/${want.metric}/dim ${want.dim}`);
+          if (o.dim !== want.dim || o.metric !== want.metric || o.kind !== want.kind || o.precision !== want.precision) {
+            const shape = (x: Expected) => `${x.kind}/${x.metric}/dim ${x.dim}/${x.precision}`;
+            throw new Error(`its ${name} index is ${shape(o)} but the corpus is configured as ${shape(want)}`);
           }
         }
         return { seq, createdAt: new Date(manifest.createdAt), indexes: loaded };

@@ -4,6 +4,7 @@
  * popularity), an allocator and the pipeline, with learned state saved to and restored from one file.
  */
 import { AdCorpus, type IndexSettings } from '../corpus/ad-corpus';
+import type { ScanPrecision } from '../ad-index';
 import type { Metric } from '../metric';
 import { DimensionMismatchError, NonFiniteError } from '../errors';
 import { toIdArray } from '../ids';
@@ -37,6 +38,8 @@ export interface EngineOptions {
   allocatorOptions?: ThompsonOptions;
   /** The behavioural index's kind and settings (default: exact, kind 'flat'). */
   index?: IndexSettings;
+  /** The content index's scan precision ('fp32' default, 'bf16' or 'int8': the same answers, faster; AdIndexOptions.precision). */
+  contentPrecision?: ScanPrecision;
   /**
    * Where the corpus keeps its catalog and snapshots (CandidateEngine.open only): every
    * acknowledged write survives a restart. Absent: the corpus lives in memory.
@@ -101,7 +104,7 @@ export const defaultScenarios: ScenarioConfig[] = [
 ];
 
 const optionNames = [
-  'dim', 'metric', 'scenarios', 'allocator', 'allocatorOptions', 'index', 'dataDir', 'durability', 'log', 'corpus', 'embedder',
+  'dim', 'metric', 'scenarios', 'allocator', 'allocatorOptions', 'index', 'contentPrecision', 'dataDir', 'durability', 'log', 'corpus', 'embedder',
   'scorerMode', 'scorer', 'popularity', 'sequence', 'generators', 'userFeatures', 'stateFile', 'ledgerSize', 'threads',
   'filterCacheSize', 'embedderCacheSize', 'embedderCallsPerSecond', 'batching',
 ];
@@ -290,6 +293,7 @@ function corpusOptions(options: EngineOptions) {
     metric: options.metric ?? 'ip',
     index: options.index,
     contentDim: options.embedder?.dim ?? 256,
+    contentPrecision: options.contentPrecision,
     threads: options.threads,
   };
 }

@@ -56,7 +56,8 @@ export async function buildEngine(config: ServiceConfig, options: BuildOptions =
     engine = await CandidateEngine.open({
     dim: config.dim,
     // nprobe / efSearch are the index's default search effort: every search of the engine uses them.
-    index: { nprobe: config.nprobe, efSearch: config.efSearch, ...indexKind(config.index) },
+    index: { nprobe: config.nprobe, efSearch: config.efSearch, ...indexKind(config.index), ...(config.index === 'flat' ? { precision: config.precision } : {}) },
+    contentPrecision: config.precision,
     dataDir: config.dataDir,
     durability: config.durability,
     log: options.log,

@@ -36,6 +36,12 @@ export interface ServiceConfig {
   ads: number;
   /** 'flat' (exact) or a FAISS factory string such as 'IVF1024,Flat'. */
   index: string;
+  /**
+   * What the exact indexes (the content index, and the behavioural one when `index` is 'flat')
+   * scan first: 'fp32', 'bf16' or 'int8'. Reduced scans re-rank in fp32 what a proven bound cannot
+   * rule out, so answers do not change; they cost an extra 2 (bf16) or 1 (int8) byte per value.
+   */
+  precision: 'fp32' | 'bf16' | 'int8';
   /** Threads per index search (0: every core; 1 gives the most throughput under concurrent load). */
   threads: number;
   /**
@@ -132,6 +138,7 @@ export const defaultConfig: ServiceConfig = {
   compactDeadShare: 0.2,
   ads: 20_000,
   index: 'flat',
+  precision: 'fp32',
   threads: 1,
   nprobe: 16,
   efSearch: 64,
@@ -191,6 +198,7 @@ export const environment: Record<string, keyof ServiceConfig> = {
   CANGEN_COMPACT_DEAD_SHARE: 'compactDeadShare',
   CANGEN_ADS: 'ads',
   CANGEN_INDEX: 'index',
+  CANGEN_PRECISION: 'precision',
   CANGEN_THREADS: 'threads',
   CANGEN_NPROBE: 'nprobe',
   CANGEN_EF_SEARCH: 'efSearch',
@@ -256,6 +264,7 @@ function check(config: ServiceConfig, source: (key: string) => string): ServiceC
   if (!['simulator', 'empty'].includes(config.corpus)) throw bad("'simulator' or 'empty'", 'corpus', source('corpus'), config.corpus);
   if (config.dataDir !== undefined && (typeof config.dataDir !== 'string' || config.dataDir === '')) throw bad('a folder path', 'dataDir', source('dataDir'), config.dataDir);
   if (!['power', 'process'].includes(config.durability)) throw bad("'power' or 'process'", 'durability', source('durability'), config.durability);
+  if (!['fp32', 'bf16', 'int8'].includes(config.precision)) throw bad("'fp32', 'bf16' or 'int8'", 'precision', source('precision'), config.precision);
   if (typeof config.compactDeadShare !== 'number' || !(config.compactDeadShare > 0 && config.compactDeadShare <= 1)) throw bad('a share in (0, 1]', 'compactDeadShare', source('compactDeadShare'), config.compactDeadShare);
   const delay = config.batchMaxDelayMs;
   if (typeof delay !== 'number' || !(delay >= 0 && delay <= 60_000)) throw bad('a number of milliseconds between 0 and 60000', 'batchMaxDelayMs', source('batchMaxDelayMs'), delay);

@@ -68,7 +68,7 @@ faiss::IndexHNSW* asHnsw(faiss::Index* index) { return dynamic_cast<faiss::Index
 }  // namespace
 
 AdIndex::AdIndex(const AnnConfig& config, int threads, Unbuilt)
-    : config_(config), threads_(std::max(threads, 0)), panels_(config.dim, config.metric) {}
+    : config_(config), threads_(std::max(threads, 0)), panels_(config.dim, config.metric, config.precision) {}
 
 AdIndex::AdIndex(const AnnConfig& config, int threads) : AdIndex(config, threads, Unbuilt{}) {
   validateAnnConfig(config_);
@@ -327,6 +327,12 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
       const uint64_t* bits = eligible ? eligible->words.data() : nullptr;
       if (params.device == Device::Gpu) {
         gpu_.search(panels_.view(), scaled.data(), nq, k, bits, params.gpuDevice, slots.data(), result.scores.data());
+      } else if (const ReducedPanels* reduced = panels_.reduced()) {
+        uint64_t reranked = 0;
+        exactSearchReduced(panels_.view(), *reduced, scaled.data(), nq, k, threads, bits, slots.data(), result.scores.data(),
+                           params.cancel, &reranked);
+        reducedQueries_ += nq;
+        reducedReranked_ += reranked;
       } else {
         exactSearchPanels(panels_.view(), scaled.data(), nq, k, threads, bits, slots.data(), result.scores.data(), params.cancel);
       }
@@ -422,7 +428,7 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
 // before the swap: slots appended since are added, slots killed since become tombstones of the
 // new numbering, and the catalog (attributes) is rebuilt from the current one.
 struct AdIndex::Compaction {
-  Compaction(int dim, Metric metric) : panels(dim, metric) {}
+  Compaction(const AnnConfig& config) : panels(config.dim, config.metric, config.precision) {}
   std::vector<uint32_t> included;         // ascending: new slot i is old slot included[i]
   size_t seen = 0;                        // old slots below this have been taken into account
   PanelStore panels;                      // the flat kind's vectors
@@ -527,7 +533,7 @@ void AdIndex::catchUp(Compaction& c, const std::vector<uint32_t>& slots, bool lo
 
 void AdIndex::compact(const std::function<void()>& betweenRounds) {
   std::lock_guard<std::mutex> single(compaction_);  // one compaction at a time; a second waits
-  Compaction c(config_.dim, config_.metric);
+  Compaction c(config_);
   {
     std::shared_lock lock(mutex_);
     if (catalog_.live() == catalog_.slots()) return;
@@ -596,6 +602,8 @@ AnnStats AdIndex::stats() const {
   s.filters = filters_.live();
   s.filterCompiles = filterCompiles_;
   s.filterSlotUpdates = filters_.slotUpdates();
+  s.reducedQueries = reducedQueries_;
+  s.reducedReranked = reducedReranked_;
   s.catalogBytes = catalog_.bytes();
   s.vectorBytes = panels_.bytes() + rows_.size() * sizeof(float);
   if (auto* ivf = asIvf(faiss_.get())) {

@@ -65,6 +65,8 @@ struct AnnStats {
   size_t filters = 0;             // compiled filters registered and not yet dropped
   uint64_t filterCompiles = 0;    // filters compiled over the whole corpus (compile(), one-off specs)
   uint64_t filterSlotUpdates = 0; // filter bits re-tested by writes for the slots they touched
+  uint64_t reducedQueries = 0;     // queries answered by a bf16 or int8 scan (flat kind)
+  uint64_t reducedReranked = 0;    // fp32 re-rankings those queries needed (k each at least)
 };
 
 class AdIndex {
@@ -159,6 +161,8 @@ class AdIndex {
   std::atomic<uint64_t> generation_{0};
   std::atomic<size_t> live_{0};
   mutable std::atomic<uint64_t> filterCompiles_{0};
+  mutable std::atomic<uint64_t> reducedQueries_{0};
+  mutable std::atomic<uint64_t> reducedReranked_{0};
 };
 
 }  // namespace cangen

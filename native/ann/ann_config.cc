@@ -138,6 +138,13 @@ void validateAnnConfig(const AnnConfig& c) {
   inRange(c.nprobe, 1, AnnLimits::kMaxNlist, "nprobe");
   inRange(c.efSearch, 1, AnnLimits::kMaxBeam, "efSearch");
   inRange(c.rerank, 0, AnnLimits::kMaxRerank, "rerank");
+  if (static_cast<uint8_t>(c.precision) > static_cast<uint8_t>(Precision::Int8)) {
+    bad("Unknown precision " + std::to_string(static_cast<int>(c.precision)));
+  }
+  if (c.precision != Precision::Fp32 && c.kind != AnnKind::Flat) {
+    bad(std::string("Precision '") + precisionName(c.precision) +
+        "' is for kind 'flat' (its exact scan); the other kinds have their own codes (e.g. IVF-SQ8, IVF-PQ)");
+  }
   if (c.kind == AnnKind::Factory) {
     if (c.factory.empty()) bad("Expected a FAISS factory string for kind 'faiss'");
     parseFactory(c.factory, c.dim);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/metric.h"
+#include "flat/reduced_panels.h"
 
 namespace cangen {
 
@@ -25,6 +26,7 @@ struct AnnConfig {
   int nprobe = 16;             // default search parameters
   int efSearch = 64;
   int rerank = 0;              // IVF-PQ: re-rank k * rerank candidates exactly (0: off)
+  Precision precision = Precision::Fp32;  // Flat: scan a bf16 or int8 copy first (still exact)
 };
 
 // The ranges lib/ad-index.ts enforces, kept equal to it.

@@ -2,7 +2,8 @@
 //   "CGNINDEX" | u32 format version | u32 reserved | u64 payload bytes | payload | u32 CRC-32C
 // where the CRC covers everything before it, and the payload is a sequence of sections
 //   u32 tag | u64 length | bytes
-// in ascending tag order, each at most once: the configuration, the catalog, then the exact
+// in ascending tag order, each at most once: the configuration (version 2, written only for a
+// reduced precision, ends it with the precision byte), the catalog, then the exact
 // kind's panels or the FAISS kinds' optional row vectors and FAISS index.
 // A save replaces the file atomically (common/atomic_file.h). A load trusts nothing that passes
 // the checksum: every count is checked against the bytes present before anything is allocated,
@@ -32,7 +33,7 @@ namespace cangen {
 namespace {
 
 constexpr char kMagic[8] = {'C', 'G', 'N', 'I', 'N', 'D', 'E', 'X'};
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;
 constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8;
 enum Tag : uint32_t { kConfig = 1, kCatalog = 2, kPanels = 3, kRows = 4, kFaiss = 5 };
 
@@ -141,6 +142,7 @@ void AdIndex::serialize(std::vector<uint8_t>& out) const {
     w.put<int32_t>(v);
   }
   w.string(config_.factory);
+  if (config_.precision != Precision::Fp32) w.put<uint8_t>(static_cast<uint8_t>(config_.precision));
   w.end(mark);
 
   mark = w.begin(kCatalog);
@@ -261,7 +263,9 @@ void AdIndex::save(const std::string& path) const {
   }
   const uint64_t payload = file.size() - kHeaderBytes;
   std::memcpy(file.data(), kMagic, 8);
-  std::memcpy(file.data() + 8, &kFormatVersion, 4);
+  // Version 2 adds the precision byte; an fp32 index is written as version 1, which older builds read.
+  const uint32_t version = config_.precision == Precision::Fp32 ? 1 : kFormatVersion;
+  std::memcpy(file.data() + 8, &version, 4);
   std::memset(file.data() + 12, 0, 4);
   std::memcpy(file.data() + 16, &payload, 8);
   const uint32_t crc = crc32c(file.data(), file.size());
@@ -325,6 +329,7 @@ std::unique_ptr<AdIndex> AdIndex::fromBytes(const uint8_t* data, size_t size, in
     *v = c.get<int32_t>();
   }
   config.factory = c.string();
+  if (version >= 2 && !c.done()) config.precision = static_cast<Precision>(c.get<uint8_t>());
   if (!c.done()) corrupt("the configuration has trailing bytes");
   try {
     validateAnnConfig(config);

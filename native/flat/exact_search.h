@@ -5,6 +5,7 @@
 
 #include "common/cancel.h"
 #include "flat/panels.h"
+#include "flat/reduced_panels.h"
 
 namespace cangen {
 
@@ -17,5 +18,15 @@ int exactSearchTeams(const PanelView& view, int threads);
 // A raised `cancel` stops the scan at the next chunk (~256 KiB of ads) with ErrorCode::Aborted.
 void exactSearchPanels(const PanelView& view, const float* queries, int nq, int k, int threads,
                        const uint64_t* eligible, int64_t* outSlots, float* outScores, const CancelFlag& cancel = {});
+
+// As exactSearchPanels, but the scan reads `reduced` (the same ads in bf16 or int8) and re-ranks,
+// per query, every ad it cannot rule out with the fp32 vectors of `view`. Guarantee: the answer
+// is exactly exactSearchPanels' (ties at the k-th score aside) whatever the data, because an ad
+// is ruled out only when its reduced score is more than twice a proven bound on the reduction's
+// error below the k-th best (ReducedPanels::encodeQueries). `reranked` receives the number of
+// candidates re-ranked over all queries.
+void exactSearchReduced(const PanelView& view, const ReducedPanels& reduced, const float* queries, int nq, int k,
+                        int threads, const uint64_t* eligible, int64_t* outSlots, float* outScores,
+                        const CancelFlag& cancel = {}, uint64_t* reranked = nullptr);
 
 }  // namespace cangen

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "flat/panels.h"
+#include "flat/reduced_panels.h"
 #include "flat/topk.h"
 
 namespace cangen {
@@ -19,6 +20,18 @@ using ScanFunction = void (*)(const PanelView& view, const float* queries, int n
 ScanFunction bestScanFunction();
 const char* bestScanName();
 
+// The bf16 or int8 scan (flat/reduced_panels.h): as ScanFunction, over the reduced panels, with
+// the queries encoded by ReducedPanels::encodeQueries (words, and int8 scales).
+using ReducedScanFunction = void (*)(const ReducedView& view, const uint32_t* queryWords, const float* queryScale,
+                                     int nq, size_t firstPanel, size_t lastPanel, const uint64_t* eligible,
+                                     TopKCollector* collectors);
+
+// The AVX-512 kernel when this CPU has VDPBF16PS (bf16) or VPDPBUSD (int8), else the AVX2 one.
+ReducedScanFunction bestReducedScanFunction(Precision precision);
+const char* bestReducedScanName(Precision precision);
+// The ceiling of that kernel's dot-product steps, in FLOP/s (2 per multiply-add, as peakFlops).
+double bestReducedPeakOps(Precision precision, int threads);
+
 namespace scan_avx2 {
 void scan(const PanelView&, const float*, int, size_t, size_t, const uint64_t*, TopKCollector*);
 double peakFlops(int threads);
@@ -26,6 +39,15 @@ double peakFlops(int threads);
 namespace scan_avx512 {
 void scan(const PanelView&, const float*, int, size_t, size_t, const uint64_t*, TopKCollector*);
 double peakFlops(int threads);
+}
+
+namespace scan_reduced_avx512 {
+void scanReduced(const ReducedView&, const uint32_t*, const float*, int, size_t, size_t, const uint64_t*, TopKCollector*);
+double peakOps(Precision precision, int threads);
+}
+namespace scan_reduced_generic {
+void scanReduced(const ReducedView&, const uint32_t*, const float*, int, size_t, size_t, const uint64_t*, TopKCollector*);
+double peakOps(Precision precision, int threads);
 }
 
 }  // namespace cangen

@@ -1,49 +1,16 @@
-// The scan kernel, written once over GCC vector types and compiled per instruction set by
-// scan_avx2.cc and scan_avx512.cc, which define CANGEN_SCAN_NS and CANGEN_LANES first.
-//
-// Register blocking: a tile is QR queries x P panels (P * 16 ads). For each dimension j the
-// tile loads P*16 ad values once and broadcasts each query's value once, so every load feeds
-// QR fused multiply-adds. The accumulators stay in registers for the whole dot product and are
-// written to a small L1 buffer only once per tile, where a vector compare against each query's
-// threshold decides (rarely, once warmed up) what reaches the top-k collector.
-#include <immintrin.h>
-
-#include <algorithm>
+// The fp32 scan kernel, compiled per instruction set by scan_avx2.cc and scan_avx512.cc, which
+// define CANGEN_SCAN_NS and CANGEN_LANES first. For each dimension j a tile loads P*16 ad values
+// once and broadcasts each query's value once, so every load feeds QR fused multiply-adds.
 #include <atomic>
 #include <chrono>
-#include <cstring>
 #include <thread>
 #include <vector>
 
-#include "flat/scan.h"
+#include "flat/scan_tiles.inl"
 
 namespace cangen {
 namespace CANGEN_SCAN_NS {
 namespace {
-
-constexpr int W = CANGEN_LANES;         // floats per register
-constexpr int V = kPanelWidth / W;      // registers per panel row
-constexpr int QR = 6;                   // queries per tile
-constexpr int P = (W == 16) ? 4 : 1;    // panels per tile: 24 (avx512) or 12 (avx2) accumulators
-typedef float vf __attribute__((vector_size(W * sizeof(float))));
-
-inline vf load(const float* p) {
-  vf v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline vf broadcast(float s) { return vf{} + s; }
-
-#if CANGEN_LANES == 16
-inline unsigned greaterMask(vf a, vf b) {
-  return _mm512_cmp_ps_mask(reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b), _CMP_GT_OQ);
-}
-#else
-inline unsigned greaterMask(vf a, vf b) {
-  return static_cast<unsigned>(_mm256_movemask_ps(
-      _mm256_cmp_ps(reinterpret_cast<__m256>(a), reinterpret_cast<__m256>(b), _CMP_GT_OQ)));
-}
-#endif
 
 // out[r * PT*16 + a] = dot(query r, ad a of the tile).
 template <int QT, int PT>
@@ -72,81 +39,23 @@ inline void scoreTile(const float* q, int dim, const float* panel, size_t panelS
     for (int i = 0; i < PT * V; ++i) std::memcpy(out + r * PT * kPanelWidth + i * W, &acc[r][i], sizeof(vf));
 }
 
-inline bool isEligible(const uint64_t* eligible, size_t ad) {
-  return eligible == nullptr || ((eligible[ad >> 6] >> (ad & 63)) & 1u);
-}
-
-// Whether any of ads [first, first + n) (n <= 64, n a multiple of 16) is eligible: tiles with
-// none are skipped without loading them, which makes selective filters cheap.
-inline bool anyEligible(const uint64_t* eligible, size_t first, size_t n) {
-  if (eligible == nullptr) return true;
-  const uint64_t word = eligible[first >> 6] >> (first & 63);
-  if ((first & 63) + n <= 64) return (n == 64 ? word : word & ((uint64_t{1} << n) - 1)) != 0;
-  const size_t low = 64 - (first & 63);
-  const uint64_t high = eligible[(first >> 6) + 1] & ((uint64_t{1} << (n - low)) - 1);
-  return word != 0 || high != 0;
-}
-
-template <int QT, int PT>
-inline void offerTile(const float* out, const float* bias, size_t firstAd, size_t count,
-                      const uint64_t* eligible, TopKCollector* collectors) {
-  for (int r = 0; r < QT; ++r) {
-    TopKCollector& collector = collectors[r];
-    vf threshold = broadcast(collector.threshold());
-    for (int i = 0; i < PT * V; ++i) {
-      vf s = load(out + r * PT * kPanelWidth + i * W);
-      if (bias != nullptr) s += load(bias + i * W);
-      unsigned mask = greaterMask(s, threshold);
-      while (mask != 0) {
-        int lane = __builtin_ctz(mask);
-        mask &= mask - 1;
-        size_t ad = firstAd + static_cast<size_t>(i) * W + lane;
-        if (ad < count && isEligible(eligible, ad) && s[lane] > collector.threshold()) {
-          collector.push(s[lane], static_cast<uint32_t>(ad));
-        }
-      }
-      threshold = broadcast(collector.threshold());
-    }
+struct Fp32Tile {
+  const float* queries;
+  int dim;
+  const float* panels;
+  size_t stride;  // floats per panel
+  template <int QT, int PT>
+  void score(int r0, size_t panel, float* out) const {
+    scoreTile<QT, PT>(queries + static_cast<size_t>(r0) * dim, dim, panels + panel * stride, stride, out);
   }
-}
-
-template <int QT, int PT>
-void scanPanels(const PanelView& view, const float* queries, size_t firstPanel, size_t lastPanel,
-                const uint64_t* eligible, TopKCollector* collectors) {
-  alignas(64) float out[QT * PT * kPanelWidth];
-  const size_t stride = panelFloats(view.dim);
-  for (size_t p = firstPanel; p + PT <= lastPanel; p += PT) {
-    if (!anyEligible(eligible, p * kPanelWidth, PT * kPanelWidth)) continue;
-    scoreTile<QT, PT>(queries, view.dim, view.panels + p * stride, stride, out);
-    const float* bias = view.bias ? view.bias + p * kPanelWidth : nullptr;
-    offerTile<QT, PT>(out, bias, p * kPanelWidth, view.count, eligible, collectors);
-  }
-}
-
-template <int QT>
-void scanRows(const PanelView& view, const float* queries, size_t firstPanel, size_t lastPanel,
-              const uint64_t* eligible, TopKCollector* collectors) {
-  size_t wholeTiles = firstPanel + (lastPanel - firstPanel) / P * P;
-  scanPanels<QT, P>(view, queries, firstPanel, wholeTiles, eligible, collectors);
-  if (P > 1) scanPanels<QT, 1>(view, queries, wholeTiles, lastPanel, eligible, collectors);
-}
+};
 
 }  // namespace
 
 void scan(const PanelView& view, const float* queries, int nq, size_t firstPanel, size_t lastPanel,
           const uint64_t* eligible, TopKCollector* collectors) {
-  for (int r0 = 0; r0 < nq; r0 += QR) {
-    const float* q = queries + static_cast<size_t>(r0) * view.dim;
-    TopKCollector* c = collectors + r0;
-    switch (std::min(QR, nq - r0)) {
-      case 6: scanRows<6>(view, q, firstPanel, lastPanel, eligible, c); break;
-      case 5: scanRows<5>(view, q, firstPanel, lastPanel, eligible, c); break;
-      case 4: scanRows<4>(view, q, firstPanel, lastPanel, eligible, c); break;
-      case 3: scanRows<3>(view, q, firstPanel, lastPanel, eligible, c); break;
-      case 2: scanRows<2>(view, q, firstPanel, lastPanel, eligible, c); break;
-      default: scanRows<1>(view, q, firstPanel, lastPanel, eligible, c); break;
-    }
-  }
+  const Fp32Tile tile{queries, view.dim, view.panels, panelFloats(view.dim)};
+  scanTiles(tile, nq, firstPanel, lastPanel, view.bias, view.count, eligible, collectors);
 }
 
 // Register-resident FMAs on every thread: the machine's FLOP/s ceiling for this vector width.

@@ -19,7 +19,10 @@ class TopKCollector {
   explicit TopKCollector(size_t k = 1) { reset(k); }
 
   void reset(size_t k);
-  // Scores at or below this can never enter the top k.
+  // Keeps, beside the best k, every candidate within `margin` of the k-th best (a reduced-precision
+  // scan's window, see flat/reduced_panels.h): threshold() is then the k-th best minus it.
+  void setMargin(float margin) { margin_ = margin; }
+  // Scores at or below this can never enter the top k (or the window).
   float threshold() const { return threshold_; }
   void push(float score, uint32_t slot) {
     buffer_.push_back({score, slot});
@@ -36,6 +39,7 @@ class TopKCollector {
 
   size_t k_ = 1;
   size_t capacity_ = 2;
+  float margin_ = 0;
   float threshold_ = -std::numeric_limits<float>::infinity();
   std::vector<ScoredSlot> buffer_;
 };

@@ -13,6 +13,8 @@ BuildInfo buildInfo() {
   info.faissVersion = CANGEN_FAISS_VERSION;
   info.faissSimd = CANGEN_FAISS_OPT_LEVEL;
   info.scanSimd = bestScanName();
+  info.bf16Simd = bestReducedScanName(Precision::Bf16);
+  info.int8Simd = bestReducedScanName(Precision::Int8);
   info.sequenceSimd = sequence::linearKernelName(sequence::bestLinearKernel());
   info.cudaCompiled = gpu::compiledWithCuda();
   info.cudaDevices = gpu::deviceCount();

@@ -9,6 +9,8 @@ struct BuildInfo {
   std::string faissVersion;
   std::string faissSimd;      // "avx2" or "generic": the SIMD level FAISS was compiled for
   std::string scanSimd;       // "avx512" or "avx2": the exact-search kernel chosen on this CPU
+  std::string bf16Simd;       // "avx512-bf16" or "avx2-bf16": the bf16 scan's kernel
+  std::string int8Simd;       // "avx512-vnni" or "avx2-int8": the int8 scan's kernel
   std::string sequenceSimd;   // "avx512", "avx2" or "scalar": the sequence encoder's linear kernel
   bool cudaCompiled = false;
   int cudaDevices = 0;

@@ -19,6 +19,9 @@ double measurePeakFlops(int threads) {
   return std::string(bestScanName()) == "avx512" ? scan_avx512::peakFlops(threads) : scan_avx2::peakFlops(threads);
 }
 
+double measurePeakBf16Flops(int threads) { return bestReducedPeakOps(Precision::Bf16, threads); }
+double measurePeakInt8Ops(int threads) { return bestReducedPeakOps(Precision::Int8, threads); }
+
 double measureReadBandwidth(int threads, double bytes) {
   const size_t words = static_cast<size_t>(bytes) / sizeof(uint64_t);
   AlignedBuffer<uint64_t> buffer(words);
