@@ -9,9 +9,9 @@
  * under load. Limiting the calls in flight is what makes them form: with every caller's call
  * running at once, each completion would release one caller whose next request goes alone.
  */
-import { availableParallelism } from 'node:os';
 import { defaults } from './defaults';
 import { AbortedError } from './errors';
+import { limits } from './system';
 import { integerIn, invalid, knownOptions, numberIn } from './validate';
 
 export interface BatchingOptions {
@@ -25,8 +25,9 @@ export interface BatchingOptions {
    */
   maxDelayMs?: number;
   /**
-   * Calls of this target running at once before requests queue (default: the cores available,
-   * for calls that use one thread each; 1 suits calls that use every core).
+   * Calls of this target running at once before requests queue (default: the thread budget,
+   * `limits().threads`: the cores the process may use, cgroup quota included; right for calls of
+   * one thread each, while 1 suits calls that use every core).
    */
   maxInFlight?: number;
 }
@@ -40,7 +41,7 @@ export function batchingOptions(options: BatchingOptions | undefined, label: str
     enabled,
     maxBatchSize: integerIn(o.maxBatchSize ?? defaults.batching.maxBatchSize, `${label}.maxBatchSize`, 1, 65_536),
     maxDelayMs: numberIn(o.maxDelayMs ?? defaults.batching.maxDelayMs, `${label}.maxDelayMs`, 0, 60_000),
-    maxInFlight: integerIn(o.maxInFlight ?? availableParallelism(), `${label}.maxInFlight`, 1, 4096),
+    maxInFlight: integerIn(o.maxInFlight ?? limits().threads, `${label}.maxInFlight`, 1, 4096),
   };
 }
 

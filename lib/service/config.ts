@@ -89,7 +89,7 @@ export interface ServiceConfig {
   batching: boolean;
   batchMaxSize: number;
   batchMaxDelayMs: number;
-  /** Calls per index running at once before searches queue (0: one per core). */
+  /** Calls per index running at once before searches queue (0: the thread budget, one per core the process may use). */
   batchMaxInFlight: number;
   /** Take the client address from X-Forwarded-For (behind a proxy you trust). */
   trustProxy: boolean;
