@@ -43,8 +43,9 @@ export interface LoadBenchArgs {
   eventRate?: number;
   /** 'autocannon' (default: 32 connections, each paced, so requests leave in bursts) or 'paced' (open loop, evenly spaced; paced-load.ts). */
   client?: 'autocannon' | 'paced';
-  /** Service config overrides applied last (a sweep variant's; see load-variants.ts). */
+  /** Service config overrides applied last, and extra environment of the server (a sweep variant's; see load-variants.ts). */
   overrides?: Partial<ServiceConfig>;
+  env?: Record<string, string>;
 }
 
 /** Writes (the bench users' events) need a token; the server listens on loopback for this run only. */
@@ -179,7 +180,7 @@ function ask<T>(child: ChildProcess, type: ServerRequest): Promise<T> {
 /** Forks the server child (this file, re-entered through the CLI) and waits until it listens. */
 export async function startBenchServer(args: LoadBenchArgs): Promise<BenchServer> {
   const script = join(__dirname, `index${extname(__filename)}`);
-  const child = fork(script, ['bench-server'], { env: { ...process.env, [childFlag]: JSON.stringify(args) }, execArgv: process.execArgv });
+  const child = fork(script, ['bench-server'], { env: { ...process.env, ...args.env, [childFlag]: JSON.stringify(args) }, execArgv: process.execArgv });
   const stop = async () => {
     if (child.exitCode === null && child.connected) {
       const exited = new Promise((r) => child.once('exit', r));

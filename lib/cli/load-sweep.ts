@@ -21,7 +21,7 @@ import type { ProfileCategory } from './cpu-profile';
 import { knownOverrides, variantsNamed } from './load-variants';
 import { pacedLoad } from './paced-load';
 
-export interface LoadSweepArgs extends Omit<LoadBenchArgs, 'rate' | 'seconds' | 'client' | 'overrides'> {
+export interface LoadSweepArgs extends Omit<LoadBenchArgs, 'rate' | 'seconds' | 'client' | 'overrides' | 'env'> {
   variants: string[];
   /** First offered rate, the increment, and the last rate tried (req/s). */
   from: number;
@@ -58,11 +58,12 @@ export interface SweepProfile extends SweepStep {
 export interface SweepVariant {
   name: string;
   overrides: Record<string, unknown>;
+  env?: Record<string, string>;
   /** Override keys this build's ServiceConfig does not know (not applied). */
   dropped: string[];
   steps: SweepStep[];
-  /** The highest offered rate with p99 within the limit and no failures. */
-  maxHeld: number | undefined;
+  /** The highest offered rate with p99 within the limit and no failures (null: not even the first). */
+  maxHeld: number | null;
   profile?: SweepProfile;
 }
 
@@ -170,7 +171,8 @@ async function sweepVariant(args: LoadSweepArgs, name: string, print: (line: str
   const [variant] = variantsNamed([name]);
   const { overrides, dropped } = knownOverrides(variant!);
   if (dropped.length > 0) print(`variant '${name}': ${dropped.join(', ')} not in this build's service config: not applied`);
-  const server = await startBenchServer({ ...args, rate: args.from, seconds: args.stepSeconds, overrides });
+  const env = variant!.env;
+  const server = await startBenchServer({ ...args, rate: args.from, seconds: args.stepSeconds, overrides, env });
   try {
     const { ready } = server;
     print(`variant '${name}': server ready after ${ready.loadSeconds.toFixed(1)} s (RSS ${ready.memoryMiB} MiB)`);
@@ -184,7 +186,7 @@ async function sweepVariant(args: LoadSweepArgs, name: string, print: (line: str
     // Warm-up: JIT, caches, allocator priors.
     await pacedLoad(`${ready.url}/v1/retrieve`, Math.min(200, args.from), Math.max(3, Math.ceil(users / 200)), body);
     const steps: SweepStep[] = [];
-    let maxHeld: number | undefined;
+    let maxHeld: number | null = null;
     for (let rate = args.from; rate <= args.maxRate; rate += args.step) {
       const step = await measureStep(server, body, rate, args.stepSeconds);
       steps.push(step);
@@ -201,7 +203,7 @@ async function sweepVariant(args: LoadSweepArgs, name: string, print: (line: str
       const answered = Math.max(1, step.answered);
       profile = { ...step, mainThread: categories.map((c) => ({ ...c, msPerRequest: Math.round((c.ms / answered) * 1000) / 1000 })) };
     }
-    return { name, overrides, dropped, steps, maxHeld, profile };
+    return { name, overrides, env, dropped, steps, maxHeld, profile };
   } finally {
     await server.stop();
   }
@@ -216,12 +218,16 @@ export async function runLoadSweep(args: LoadSweepArgs, print: (line: string) =>
   for (const name of args.variants) variants.push(await sweepVariant(args, name, print));
   const loadAfter = loadavg();
   for (const v of variants) {
-    print(`'${v.name}' held ${v.maxHeld === undefined ? 'no step' : `${v.maxHeld} req/s`} with p99 <= ${args.p99LimitMs} ms and no failures`);
+    print(`'${v.name}' held ${v.maxHeld === null ? 'no step' : `${v.maxHeld} req/s`} with p99 <= ${args.p99LimitMs} ms and no failures`);
     if (v.profile) for (const line of profileLines(v.name, v.profile)) print(line);
   }
   const summary = {
     machine: machine(),
-    server: { ads: args.ads, index: args.index, nprobe: args.nprobe, efSearch: args.efSearch, sequenceModel: args.sequenceModel },
+    server: {
+      ads: args.ads, index: args.index, nprobe: args.nprobe, efSearch: args.efSearch, sequenceModel: args.sequenceModel,
+      // The fast path's budget for tiny native calls (a variant's env may override it).
+      inlineMacs: process.env.CANGEN_INLINE_MACS ?? 'default',
+    },
     sweep: { from: args.from, step: args.step, maxRate: args.maxRate, stepSeconds: args.stepSeconds, p99LimitMs: args.p99LimitMs, tool: 'paced open loop (evenly spaced sends, latency from the scheduled time, loopback)' },
     // 1-minute load averages around the whole sweep: above ~2 on 2 cores, other work competed.
     loadAverage: { before: loadBefore.map((x) => Number(x.toFixed(2))), after: loadAfter.map((x) => Number(x.toFixed(2))) },

@@ -11,10 +11,14 @@ export type VariantOverrides = Partial<ServiceConfig> & { [key: string]: unknown
 export interface LoadVariant {
   name: string;
   overrides: VariantOverrides;
+  /** Environment variables of the server child (settings read from the environment, such as CANGEN_INLINE_MACS). */
+  env?: Record<string, string>;
 }
 
 export const loadVariants: readonly LoadVariant[] = [
   { name: 'before', overrides: {} },
+  // The fast path for tiny native calls off (bindings/inline_work.h): every call goes to a worker.
+  { name: 'no-fast-path', overrides: {}, env: { CANGEN_INLINE_MACS: '0' } },
   // Issue 10's settings; the keys are placeholders until the batching switch and the index
   // precision reach ServiceConfig (then name them as the config does).
   { name: 'batching', overrides: { batching: true } },
