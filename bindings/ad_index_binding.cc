@@ -342,7 +342,7 @@ Napi::Value AdIndexBinding::Search(const Napi::CallbackInfo& info) {
   }
   const int nq = static_cast<int>(queries.length / dim);
   if (params.device == Device::Cpu && !spec && Quiet(writes_) &&
-      EstimatedSearchMacs(index->config(), index->size(), params, nq, k, filter.get()) <= InlineMacBudget()) {
+      WithinInlineBudget(EstimatedSearchMacs(index->config(), index->size(), params, nq, k, filter.get()))) {
     ThreadLease lease(1, ThreadLease::IfFree{});
     if (lease.threads() > 0) {
       return SettledNow(env, [&] {

@@ -28,6 +28,12 @@ inline double InlineMacBudget() {
   return value > 0 ? value : 0;
 }
 
+// Whether a call of `macs` estimated multiply-adds may run inline (never with the budget at 0).
+inline bool WithinInlineBudget(double macs) {
+  const double budget = InlineMacBudget();
+  return budget > 0 && macs <= budget;
+}
+
 // Writes in flight on one native object. Touched only on the main thread (calls are made and
 // workers are destroyed there), so a plain counter.
 struct WriteGate {

@@ -281,7 +281,7 @@ Napi::Value ScorerBinding::Search(const Napi::CallbackInfo& info) {
     const double pairs = r.candidates ? static_cast<double>(r.nu) * r.candidatesPerUser
                          : r.eligibleIds ? static_cast<double>(r.nu) * r.eligibleIdCount
                                          : static_cast<double>(r.nu) * static_cast<double>(scorer->size());
-    if (pairs * scorer->flopsPerPair() / 2 + 16.0 * r.nu * r.k <= InlineMacBudget()) {
+    if (WithinInlineBudget(pairs * scorer->flopsPerPair() / 2 + 16.0 * r.nu * r.k)) {
       ThreadLease lease(1, ThreadLease::IfFree{});
       if (lease.threads() > 0) {
         r.filter = filter.get();

@@ -167,7 +167,7 @@ class EncodeWorker : public PromiseWorker {
 
 bool RunsInline(const SequenceSessionCache& cache, const std::vector<std::string>& users, const SequenceBatch& batch) {
   try {
-    return cache.plannedMacs(users, batch) <= InlineMacBudget();
+    return WithinInlineBudget(cache.plannedMacs(users, batch));
   } catch (const Error&) {
     return false;  // invalid input: the worker rejects with the error
   }

@@ -1,15 +1,14 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AdIndex, LearnedScorer, type AdIndexOptions, type IndexKind, type SearchResults } from '../lib';
+import { AdIndex, LearnedScorer, limits, type AdIndexOptions, type IndexKind, type SearchResults } from '../lib';
 import { clusteredVectors } from './helpers/clustered';
-import { settlesBeforeTheLoop } from './helpers/event-loop';
 import { randomVectors, sequentialIds } from './helpers/random';
 import { rejects } from './helpers/rejects';
 import { randomTensors, writeModel, type Config } from './helpers/scorer-model';
 
 // The fast path (bindings/inline_work.h): a search whose estimated work is under the inline
-// budget runs on the main thread. Observable from JavaScript: its Promise settles before the event
-// loop turns (a worker's completion can only arrive on a later turn). CANGEN_INLINE_MACS=0 turns it off.
+// budget runs on the main thread, counted by limits().inlineCalls as the call is made.
+// CANGEN_INLINE_MACS=0 turns it off.
 const fast = suite('the fast path for tiny calls: same answers, same errors, only when nothing can block');
 
 async function withFastPath<T>(on: boolean, run: () => Promise<T>): Promise<T> {
@@ -24,17 +23,20 @@ async function withFastPath<T>(on: boolean, run: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The search made with the fast path off and on: both answers, and whether each settled inline. */
+/** Whether `call` ran on the main thread (the fast path), and its Promise. */
+function counted<T>(call: () => Promise<T>): { inline: boolean; promise: Promise<T> } {
+  const before = limits().inlineCalls;
+  const promise = call();
+  return { inline: limits().inlineCalls > before, promise };
+}
+
+/** The search made with the fast path off and on: both answers, and whether each ran inline. */
 async function bothWays(search: () => Promise<SearchResults>) {
-  const off = await withFastPath(false, async () => {
-    const p = search();
-    return { inline: await settlesBeforeTheLoop(p), result: await p };
-  });
-  const on = await withFastPath(true, async () => {
-    const p = search();
-    return { inline: await settlesBeforeTheLoop(p), result: await p };
-  });
-  return { off, on };
+  const run = async () => {
+    const { inline, promise } = counted(search);
+    return { inline, result: await promise };
+  };
+  return { off: await withFastPath(false, run), on: await withFastPath(true, run) };
 }
 
 function assertSameResults(a: SearchResults, b: SearchResults, what: string) {
@@ -95,9 +97,9 @@ fast('an error raised inside an inline search rejects with the same typed error 
   cancel[0] = 1;
   for (const on of [false, true]) {
     await withFastPath(on, async () => {
-      const p = handle.search(queries.slice(0, dim), 10, { cancel }, null);
-      assert.is(await settlesBeforeTheLoop(p), on, `settled inline: ${on}`);
-      await rejects(p, 'ERR_ABORTED', /./);
+      const { inline, promise } = counted(() => handle.search(queries.slice(0, dim), 10, { cancel }, null));
+      assert.is(inline, on, `ran inline: ${on}`);
+      await rejects(promise, 'ERR_ABORTED', /./);
     });
   }
   index.close();
@@ -108,13 +110,32 @@ fast('while a write is queued or running, searches go to a worker (they would wa
   const far = new Float32Array(dim).fill(30);
   await withFastPath(true, async () => {
     const write = index.upsert([77n], far);
-    const during = index.search(far, 1);
-    assert.not.ok(await settlesBeforeTheLoop(during), 'a search made while an upsert is in flight went to a worker');
+    const during = counted(() => index.search(far, 1));
+    assert.not.ok(during.inline, 'a search made while an upsert is in flight went to a worker');
     await write;
-    assert.is((await during).ids[0], 77n, 'the search queued after the upsert saw it');
-    const after = index.search(far, 1);
-    assert.ok(await settlesBeforeTheLoop(after), 'once the write has finished the fast path is back');
-    assert.is((await after).ids[0], 77n);
+    assert.is((await during.promise).ids[0], 77n, 'the search queued after the upsert saw it');
+    const after = counted(() => index.search(far, 1));
+    assert.ok(after.inline, 'once the write has finished the fast path is back');
+    assert.is((await after.promise).ids[0], 77n);
+  });
+  index.close();
+});
+
+fast('an inline search settles on the next turn of the event loop: a loop awaiting only them does not starve it', async () => {
+  const index = await build('ivf-flat', { nlist: 32, nprobe: 4 });
+  const query = queries.subarray(0, dim);
+  await withFastPath(true, async () => {
+    let turned = false;
+    setImmediate(() => (turned = true));
+    const before = limits().inlineCalls;
+    let searches = 0;
+    while (!turned && searches < 10_000) {
+      await index.search(query, 10);
+      searches++;
+    }
+    assert.ok(turned, `the setImmediate callback ran (after ${searches} searches)`);
+    assert.ok(searches <= 2, `it ran after ${searches} searches`);
+    assert.is(limits().inlineCalls - before, searches, 'every search ran inline');
   });
   index.close();
 });
@@ -144,9 +165,9 @@ fast('scorer: re-ranking a short candidate list runs inline with the same answer
   // A candidate that is not one of the scorer's ads: the same typed error either way.
   for (const on of [false, true]) {
     await withFastPath(on, async () => {
-      const p = scorer.search(users, 10, { candidates: BigInt64Array.of(999_999_999n) });
-      assert.is(await settlesBeforeTheLoop(p), on, `settled inline: ${on}`);
-      await rejects(p, 'ERR_INVALID_ARGUMENT', /999999999/);
+      const { inline, promise } = counted(() => scorer.search(users, 10, { candidates: BigInt64Array.of(999_999_999n) }));
+      assert.is(inline, on, `ran inline: ${on}`);
+      await rejects(promise, 'ERR_INVALID_ARGUMENT', /999999999/);
     });
   }
   scorer.close();

@@ -1,14 +1,3 @@
-/** Whether `promise` settles within microtasks, i.e. without the event loop turning (a worker's completion needs a turn). */
-export async function settlesBeforeTheLoop(promise: Promise<unknown>): Promise<boolean> {
-  let settled = false;
-  promise.then(
-    () => (settled = true),
-    () => (settled = true),
-  );
-  for (let i = 0; i < 100 && !settled; i++) await Promise.resolve();
-  return settled;
-}
-
 /** A timer every `intervalMs`: stop() says how often it ran and the most it ran late. */
 export function watchTimer(intervalMs = 5): { stop(): { ticks: number; worst: number } } {
   let worst = 0;
