@@ -1,8 +1,11 @@
 #include "ad_index_binding.h"
 
+#include <algorithm>
+#include <cmath>
 
 #include "arrays.h"
 #include "errors.h"
+#include "inline_work.h"
 #include "instance_data.h"
 #include "promise_worker.h"
 
@@ -119,6 +122,49 @@ Napi::Object StatsToJs(Napi::Env env, const AnnStats& s) {
   return out;
 }
 
+
+// Estimated multiply-adds of a CPU search of nq queries, following AdIndex::search's plan
+// (ad_index.cc): the flat scan of every ad; IVF's coarse step over the nlist centroids plus
+// nprobe mean-sized lists (list sizes vary: the mean is an estimate, not a bound); HNSW's
+// efSearch expansions of up to 2M neighbours each; then the re-ranking of k x rerank candidates.
+// A filter keeping a fraction f widens nprobe and efSearch by 1/f as the search does, and a
+// selective one (at most max(4096, live / 50) ads) is priced as a visit of every list, or of every
+// eligible ad's vector, whichever costs more.
+// Infinity for what it cannot price (factory strings, per-call filter descriptions).
+double EstimatedSearchMacs(const AnnConfig& c, size_t live, const AnnSearchParams& p, int nq, int k,
+                           const CompiledFilter* filter) {
+  const double n = static_cast<double>(live), dim = c.dim;
+  const double eligible = filter ? static_cast<double>(filter->count()) : n;
+  const double fraction = n > 0 ? std::max(eligible, 1.0) / n : 1.0;
+  const bool selective = filter && eligible <= std::max(4096.0, n / 50);
+  const double rerank = c.storeVectors ? static_cast<double>(k) * std::max(p.rerank >= 0 ? p.rerank : c.rerank, 0) * dim : 0;
+  double perQuery = 0;
+  switch (c.kind) {
+    case AnnKind::Flat:
+      perQuery = n * dim;
+      break;
+    case AnnKind::IvfFlat:
+    case AnnKind::IvfSq8:
+    case AnnKind::IvfPq: {
+      const double nlist = c.nlist, perAd = c.kind == AnnKind::IvfPq ? c.pqBytes : dim;
+      const double tables = c.kind == AnnKind::IvfPq ? 256 * dim : 0;  // PQ distance tables
+      const double nprobe = selective ? nlist : std::min(nlist, std::ceil((p.nprobe > 0 ? p.nprobe : c.nprobe) / fraction));
+      perQuery = nlist * dim + tables + nprobe * (n / nlist) * perAd + rerank;
+      // A selective filter is answered over the eligible ads' stored vectors, or by every list.
+      if (selective) perQuery = std::max(perQuery, eligible * dim);
+      break;
+    }
+    case AnnKind::Hnsw: {
+      const double ef = std::min(4096.0, std::max<double>(std::max(p.efSearch > 0 ? p.efSearch : c.efSearch, k) / fraction, k));
+      perQuery = selective ? n * dim : ef * 2 * c.hnswM * dim + rerank;
+      break;
+    }
+    default:
+      return INFINITY;
+  }
+  return nq * (perQuery + 16.0 * k);  // + the top-k bookkeeping of every result
+}
+
 }  // namespace
 
 // ---- FilterBinding -----------------------------------------------------------------------
@@ -184,6 +230,15 @@ std::shared_ptr<AdIndex> AdIndexBinding::IndexOf(const Napi::Value& value, const
   return UnwrapHandle<AdIndexBinding>(value, &InstanceData::adIndexConstructor, "NativeAdIndex", name)->Open(value.Env());
 }
 
+std::shared_ptr<WriteGate> AdIndexBinding::WritesOf(const Napi::Value& value) {
+  return UnwrapHandle<AdIndexBinding>(value, &InstanceData::adIndexConstructor, "NativeAdIndex", "index")->writes_;
+}
+
+PromiseWorker* AdIndexBinding::Write(PromiseWorker* worker) const {
+  worker->Keep(std::make_shared<PendingWrite>(writes_));
+  return worker;
+}
+
 std::shared_ptr<AdIndex> AdIndexBinding::Open(Napi::Env env) const {
   if (!index_) ThrowError(env, ErrorCode::Closed, "This index is closed: load or create a new one");
   return index_;
@@ -213,7 +268,7 @@ Napi::Value AdIndexBinding::Train(const Napi::CallbackInfo& info) {
     ThrowError(env, ErrorCode::DimensionMismatch, "Expected a non-empty multiple of " + std::to_string(dim) +
                                                       " values for sample but received " + std::to_string(vectors.length));
   }
-  return (new Task(env, [=] { index->train(vectors.data, vectors.length / dim); }))->Start();
+  return Write(new Task(env, [=] { index->train(vectors.data, vectors.length / dim); }))->Start();
 }
 
 // upsert(ids: BigInt64Array, vectors: Float32Array, attributes: Uint32Array (n x 6) | null,
@@ -230,7 +285,7 @@ Napi::Value AdIndexBinding::Upsert(const Napi::CallbackInfo& info) {
   }
   auto attributes = std::make_shared<std::vector<AdAttributes>>(AttributesArg(info[2], ids.length));
   const bool insertOnly = info[3].ToBoolean().Value();
-  return (new Task(env, [=] {
+  return Write(new Task(env, [=] {
            index->upsert(ids.data, vectors.data, attributes->empty() ? nullptr : attributes->data(), ids.length, insertOnly);
          }))
       ->Start();
@@ -245,7 +300,7 @@ Napi::Value AdIndexBinding::Remove(const Napi::CallbackInfo& info) {
   auto* task = new Task(
       env, [=] { *removed = index->remove(ids.data, ids.length); },
       [removed](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, static_cast<double>(*removed)); });
-  return task->Start();
+  return Write(task)->Start();
 }
 
 // setAttributes(ids: BigInt64Array, attributes: Uint32Array (n x 6)): Promise<number changed>
@@ -259,7 +314,7 @@ Napi::Value AdIndexBinding::SetAttributes(const Napi::CallbackInfo& info) {
   auto* task = new Task(
       env, [=] { *changed = index->setAttributes(ids.data, attributes->data(), ids.length); },
       [changed](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, static_cast<double>(*changed)); });
-  return task->Start();
+  return Write(task)->Start();
 }
 
 // search(queries, k, { nprobe, efSearch, rerank, threads, cancel }, filter | null, spec?): filter is a
@@ -289,6 +344,16 @@ Napi::Value AdIndexBinding::Search(const Napi::CallbackInfo& info) {
                                                       " values for queries but received " + std::to_string(queries.length));
   }
   const int nq = static_cast<int>(queries.length / dim);
+  if (params.device == Device::Cpu && !spec && Quiet(writes_) &&
+      WithinInlineBudget(EstimatedSearchMacs(index->config(), index->size(), params, nq, k, filter.get()))) {
+    ThreadLease lease(1, ThreadLease::IfFree{});
+    if (lease.threads() > 0) {
+      return SettledNow(env, [&] {
+        params.filter = filter.get();
+        return SearchResultToJs(env, index->search(queries.data, nq, k, params));
+      });
+    }
+  }
   auto result = std::make_shared<SearchResult>();
   auto* task = new Task(
       env,
@@ -329,7 +394,7 @@ Napi::Value AdIndexBinding::EligibleIds(const Napi::CallbackInfo& info) {
 
 Napi::Value AdIndexBinding::Compact(const Napi::CallbackInfo& info) {
   auto index = Open(info.Env());
-  return (new Task(info.Env(), [=] { index->compact(); }))->Start();
+  return Write(new Task(info.Env(), [=] { index->compact(); }))->Start();
 }
 
 Napi::Value AdIndexBinding::Stats(const Napi::CallbackInfo& info) {

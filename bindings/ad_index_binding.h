@@ -4,6 +4,8 @@
 #include <memory>
 
 #include "ann/ad_index.h"
+#include "inline_work.h"
+#include "promise_worker.h"
 
 namespace cangen::bindings {
 
@@ -31,9 +33,13 @@ class AdIndexBinding : public Napi::ObjectWrap<AdIndexBinding> {
   static Napi::Value Load(const Napi::CallbackInfo& info);
   // The open index behind a NativeAdIndex handle `value` (a TypeError for anything else).
   static std::shared_ptr<AdIndex> IndexOf(const Napi::Value& value, const char* name);
+  // The writes in flight on that index (a scorer attached to it searches under its lock).
+  static std::shared_ptr<WriteGate> WritesOf(const Napi::Value& value);
 
  private:
   std::shared_ptr<AdIndex> Open(Napi::Env env) const;
+  // Marks `worker` as a write on this index until it has finished (no search runs inline meanwhile).
+  PromiseWorker* Write(PromiseWorker* worker) const;
   Napi::Value Train(const Napi::CallbackInfo& info);
   Napi::Value Upsert(const Napi::CallbackInfo& info);
   Napi::Value Remove(const Napi::CallbackInfo& info);
@@ -51,6 +57,7 @@ class AdIndexBinding : public Napi::ObjectWrap<AdIndexBinding> {
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   std::shared_ptr<AdIndex> index_;
+  std::shared_ptr<WriteGate> writes_ = std::make_shared<WriteGate>();
 };
 
 }  // namespace cangen::bindings

@@ -12,6 +12,7 @@ struct InstanceData {
   Napi::FunctionReference adIndexConstructor;
   Napi::FunctionReference filterConstructor;
   Napi::FunctionReference sequenceEncoderConstructor;
+  Napi::FunctionReference settleOnNextTurn;  // (value, ok) => Promise settled from setImmediate
 };
 
 InstanceData& GetInstanceData(Napi::Env env);

@@ -4,6 +4,7 @@
 // that resolves the Promise, and a native exception rejects it with the typed error.
 #include <napi.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <new>
@@ -69,24 +70,34 @@ class PromiseWorker : public Napi::AsyncWorker {
   ErrorCode code_ = ErrorCode::Internal;
 };
 
+// Calls SettledNow has run on the main thread (limits().inlineCalls).
+uint64_t InlineCalls();
+void CountInlineCall();
+// A Promise that settles with `value` (resolved, or rejected when !ok) from a setImmediate callback.
+Napi::Promise SettleOnNextTurn(Napi::Env env, Napi::Value value, bool ok);
+
 // Runs `work` (returning a Napi::Value) on the main thread now and returns a Promise settled
 // with its result, or rejected with the typed error, as a PromiseWorker would: for calls smaller
-// than the hop to a worker thread and back.
+// than the hop to a worker thread and back. The Promise settles on the event loop's next turn
+// (setImmediate), as a worker's would, never within the caller's microtasks: a loop that awaits
+// only such calls still lets timers, I/O and setImmediate callbacks run between them.
 template <typename F>
 Napi::Promise SettledNow(Napi::Env env, F&& work) {
-  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+  CountInlineCall();
+  Napi::Value value;
+  bool ok = true;
   try {
-    deferred.Resolve(work());
+    value = work();
   } catch (const Napi::Error& e) {
-    deferred.Reject(e.Value());
+    value = e.Value(), ok = false;
   } catch (const Error& e) {
-    deferred.Reject(MakeError(env, e.code(), e.what()).Value());
+    value = MakeError(env, e.code(), e.what()).Value(), ok = false;
   } catch (const std::bad_alloc&) {
-    deferred.Reject(MakeError(env, ErrorCode::Internal, "Out of memory").Value());
+    value = MakeError(env, ErrorCode::Internal, "Out of memory").Value(), ok = false;
   } catch (const std::exception& e) {
-    deferred.Reject(MakeError(env, ErrorCode::Internal, e.what()).Value());
+    value = MakeError(env, ErrorCode::Internal, e.what()).Value(), ok = false;
   }
-  return deferred.Promise();
+  return SettleOnNextTurn(env, value, ok);
 }
 
 // A PromiseWorker made of two lambdas, for operations that need no class of their own: `work`

@@ -6,6 +6,7 @@
 #include "ad_index_binding.h"
 #include "arrays.h"
 #include "errors.h"
+#include "inline_work.h"
 #include "promise_worker.h"
 
 namespace cangen::bindings {
@@ -206,14 +207,21 @@ Napi::Value ScorerBinding::Add(const Napi::CallbackInfo& info) {
     ThrowError(env, ErrorCode::DimensionMismatch, "Expected " + std::to_string(ids.length) + " x itemDim " + std::to_string(dim) +
                                                       " embedding values but received " + std::to_string(embeddings.length));
   }
-  return (new AddWorker(env, scorer, ids, embeddings))->Start();
+  auto* worker = new AddWorker(env, scorer, ids, embeddings);
+  worker->Keep(std::make_shared<PendingWrite>(writes_));
+  return worker->Start();
 }
 
 // attach(index: NativeAdIndex): Promise<void>
 Napi::Value ScorerBinding::Attach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto scorer = Open(env);
-  return (new AttachWorker(env, scorer, AdIndexBinding::IndexOf(info[0], "index")))->Start();
+  auto* worker = new AttachWorker(env, scorer, AdIndexBinding::IndexOf(info[0], "index"));
+  // A write on both: the scorer's own lock and the index's exclusive lock.
+  indexWrites_ = AdIndexBinding::WritesOf(info[0]);
+  worker->Keep(std::make_shared<PendingWrite>(writes_));
+  worker->Keep(std::make_shared<PendingWrite>(indexWrites_));
+  return worker->Start();
 }
 
 // search(users: Float32Array, headWeights: Float32Array, k, options: { eligibleMask?: Uint8Array,
@@ -267,6 +275,20 @@ Napi::Value ScorerBinding::Search(const Napi::CallbackInfo& info) {
   std::shared_ptr<const CompiledFilter> filter;
   Napi::Value filterArg = o.Get("filter");
   if (!filterArg.IsUndefined()) filter = FilterBinding::FilterOf(filterArg, "filter");
+  if (r.device == Device::Cpu && Quiet(writes_) && Quiet(indexWrites_)) {
+    // Pairs scored: the candidates, else the eligible ids, else every ad (a mask or filter only
+    // skips ads of the full scan).
+    const double pairs = r.candidates ? static_cast<double>(r.nu) * r.candidatesPerUser
+                         : r.eligibleIds ? static_cast<double>(r.nu) * r.eligibleIdCount
+                                         : static_cast<double>(r.nu) * static_cast<double>(scorer->size());
+    if (WithinInlineBudget(pairs * scorer->flopsPerPair() / 2 + 16.0 * r.nu * r.k)) {
+      ThreadLease lease(1, ThreadLease::IfFree{});
+      if (lease.threads() > 0) {
+        r.filter = filter.get();
+        return SettledNow(env, [&] { return SearchResultToJs(env, scorer->search(r)); });
+      }
+    }
+  }
   auto* worker = new SearchWorker(env, scorer, r);
   if (filter) worker->KeepFilter(std::move(filter));
   for (auto& copy : copies) worker->Keep(std::move(copy));

@@ -3,6 +3,7 @@
 
 #include <memory>
 
+#include "inline_work.h"
 #include "scorer/scorer.h"
 
 namespace cangen::bindings {
@@ -25,6 +26,9 @@ class ScorerBinding : public Napi::ObjectWrap<ScorerBinding> {
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Scorer> scorer_;
+  // Writes in flight on the scorer, and on the index it is attached to (none: not attached).
+  std::shared_ptr<WriteGate> writes_ = std::make_shared<WriteGate>();
+  std::shared_ptr<WriteGate> indexWrites_;
 };
 
 }  // namespace cangen::bindings

@@ -7,6 +7,7 @@
 #include "arrays.h"
 #include "errors.h"
 #include "instance_data.h"
+#include "inline_work.h"
 #include "promise_worker.h"
 
 namespace cangen::bindings {
@@ -161,12 +162,12 @@ class EncodeWorker : public PromiseWorker {
 };
 
 // A call whose sessions hold all but a few events (an append) costs less than the hop to a worker
-// thread and back (tens of microseconds): up to this many multiply-adds, it runs on the main thread.
-constexpr double kInlineMacs = 5e5;
+// thread and back (tens of microseconds): within the inline budget (inline_work.h), it runs on the
+// main thread.
 
 bool RunsInline(const SequenceSessionCache& cache, const std::vector<std::string>& users, const SequenceBatch& batch) {
   try {
-    return cache.plannedMacs(users, batch) <= kInlineMacs;
+    return WithinInlineBudget(cache.plannedMacs(users, batch));
   } catch (const Error&) {
     return false;  // invalid input: the worker rejects with the error
   }

@@ -51,6 +51,7 @@ Napi::Value LimitsJs(const Napi::CallbackInfo& info) {
   out.Set("activeThreads", counts.active);
   out.Set("peakThreads", counts.peak);
   out.Set("hnswVisitedBytes", static_cast<double>(hnswVisitedBytesKept()));
+  out.Set("inlineCalls", static_cast<double>(InlineCalls()));
   return out;
 }
 

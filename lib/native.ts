@@ -117,6 +117,7 @@ export interface NativeLimits {
   activeThreads: number;
   peakThreads: number;
   hnswVisitedBytes: number;
+  inlineCalls: number;
 }
 
 // ---- the learned scorer (bindings/scorer_binding.cc) ----

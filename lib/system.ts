@@ -45,6 +45,8 @@ export interface LimitsUsage extends Limits {
   peakThreads: number;
   /** Bytes of HNSW visited tables kept between searches (bounded by the thread budget). */
   hnswVisitedBytes: number;
+  /** Native calls small enough to have run on the main thread, not a worker, since the addon loaded (the fast path for tiny calls). */
+  inlineCalls: number;
 }
 
 /** The process-wide limits and current use. */

@@ -4,16 +4,18 @@
  * retrieve requests at a fixed rate on loopback for a bounded time and count. Results go to
  * <out>/load-<date>.json with the machine and date.
  */
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
+import { Session } from 'node:inspector';
 import { extname, join } from 'node:path';
 import { machine } from '../simulator/report';
 import { buildEngine, createService, loadConfig, type ServiceConfig } from '../service';
 import { simulatorSource } from '../simulator/service-corpus';
 import { defaultScenarios } from '../orchestration/engine';
 import { benchUser, seedHistories } from './bench-histories';
+import { mainThreadCpuMs, summarizeProfile, type CpuProfile } from './cpu-profile';
 import { pacedLoad, type LoadSummary } from './paced-load';
 import { progressBar } from './progress';
 
@@ -41,10 +43,13 @@ export interface LoadBenchArgs {
   eventRate?: number;
   /** 'autocannon' (default: 32 connections, each paced, so requests leave in bursts) or 'paced' (open loop, evenly spaced; paced-load.ts). */
   client?: 'autocannon' | 'paced';
+  /** Service config overrides applied last, and extra environment of the server (a sweep variant's; see load-variants.ts). */
+  overrides?: Partial<ServiceConfig>;
+  env?: Record<string, string>;
 }
 
 /** Writes (the bench users' events) need a token; the server listens on loopback for this run only. */
-const benchToken = 'cangen-bench-loopback-token';
+export const benchToken = 'cangen-bench-loopback-token';
 
 /** The scenario served by the sequence generator alone. */
 const sequenceOnly = { name: 'for-you', generators: ['sequence'], k: 200 };
@@ -53,7 +58,7 @@ const childFlag = 'CANGEN_BENCH_SERVER';
 
 type Autocannon = (options: Record<string, unknown>) => Promise<LoadSummary>;
 
-function serverConfig(args: Pick<LoadBenchArgs, 'ads' | 'index' | 'nprobe' | 'efSearch' | 'sequenceModel'>): ServiceConfig {
+export function serverConfig(args: Pick<LoadBenchArgs, 'ads' | 'index' | 'nprobe' | 'efSearch' | 'sequenceModel' | 'overrides'>): ServiceConfig {
   // The ads are the simulator's, in the model's dim (their embeddings are not the model's item
   // embeddings: the cost of a search does not depend on them).
   const sequence = args.sequenceModel
@@ -67,7 +72,7 @@ function serverConfig(args: Pick<LoadBenchArgs, 'ads' | 'index' | 'nprobe' | 'ef
     : {};
   return loadConfig({
     env: {},
-    overrides: { port: 0, host: '127.0.0.1', ads: args.ads, index: args.index, nprobe: args.nprobe, efSearch: args.efSearch, embedder: { kind: 'hashed', dim: 64 }, saveIntervalMs: 0, drainDelayMs: 0, ...sequence },
+    overrides: { port: 0, host: '127.0.0.1', ads: args.ads, index: args.index, nprobe: args.nprobe, efSearch: args.efSearch, embedder: { kind: 'hashed', dim: 64 }, saveIntervalMs: 0, drainDelayMs: 0, ...sequence, ...args.overrides },
   });
 }
 
@@ -98,12 +103,119 @@ async function serveChild(): Promise<void> {
   const m = process.memoryUsage();
   const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
   process.send!({ url, loadSeconds, memoryMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), arrayBuffersMiB: mib(m.arrayBuffers) });
-  process.on('message', async (m) => {
-    if (m === 'stop') {
+  let profiler: Session | undefined;
+  const post = <T>(method: string) => new Promise<T>((resolve, reject) => profiler!.post(method, (error, result) => (error ? reject(error) : resolve(result as T))));
+  process.on('message', async (message) => {
+    const { type } = message as { type: ServerRequest };
+    if (type === 'cpu') {
+      process.send!({ type, cpu: process.cpuUsage(), mainThreadMs: mainThreadCpuMs() });
+    } else if (type === 'profile-start') {
+      profiler = new Session();
+      profiler.connect();
+      await post('Profiler.enable');
+      await post('Profiler.start');
+      process.send!({ type });
+    } else if (type === 'profile-stop') {
+      const { profile } = await post<{ profile: CpuProfile }>('Profiler.stop');
+      profiler!.disconnect();
+      process.send!({ type, categories: summarizeProfile(profile) });
+    } else if (type === 'stop') {
       await service.stop();
       process.exit(0);
     }
   });
+}
+
+/** What the parent asks the server child (answered with a message of the same type). */
+type ServerRequest = 'cpu' | 'profile-start' | 'profile-stop' | 'stop';
+
+export interface ServerReady {
+  url: string;
+  loadSeconds: number;
+  memoryMiB: number;
+  heapUsedMiB: number;
+  arrayBuffersMiB: number;
+}
+
+/** The service running in a child process for a load test. */
+export interface BenchServer {
+  ready: ServerReady;
+  /** The child's CPU time so far: process.cpuUsage() (all threads, us) and its main thread's (ms). */
+  cpu(): Promise<{ cpu: NodeJS.CpuUsage; mainThreadMs: number }>;
+  /** A V8 CPU profile of the child's main thread between the two calls, summed by category. */
+  startProfile(): Promise<void>;
+  stopProfile(): Promise<ReturnType<typeof summarizeProfile>>;
+  stop(): Promise<void>;
+}
+
+/** Seconds the child may take to answer (a profile of a busy step takes the longest to hand over). */
+const answerSeconds = 60;
+
+function ask<T>(child: ChildProcess, type: ServerRequest): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    const onMessage = (m: unknown) => {
+      if ((m as { type?: string }).type !== type) return;
+      done();
+      resolve(m as T);
+    };
+    const onExit = (code: number | null) => {
+      done();
+      reject(new Error(`the server exited with code ${code} while asked for '${type}'`));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`the server did not answer '${type}' within ${answerSeconds} s`));
+    }, answerSeconds * 1000);
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+    child.send({ type });
+  });
+}
+
+/** Forks the server child (this file, re-entered through the CLI) and waits until it listens. */
+export async function startBenchServer(args: LoadBenchArgs): Promise<BenchServer> {
+  const script = join(__dirname, `index${extname(__filename)}`);
+  const child = fork(script, ['bench-server'], { env: { ...process.env, ...args.env, [childFlag]: JSON.stringify(args) }, execArgv: process.execArgv });
+  const stop = async () => {
+    if (child.exitCode === null && child.connected) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.send({ type: 'stop' });
+      // A server that does not drain within the answer time is killed: the run goes on.
+      const timer = setTimeout(() => child.kill('SIGKILL'), answerSeconds * 1000);
+      await exited;
+      clearTimeout(timer);
+    }
+  };
+  try {
+    const ready = await new Promise<ServerReady>((resolve, reject) => {
+      child.once('message', (m) => resolve(m as ServerReady));
+      child.once('exit', (code) => reject(new Error(`the server exited with code ${code} before it was ready`)));
+    });
+    return {
+      ready,
+      cpu: () => ask(child, 'cpu'),
+      startProfile: () => ask(child, 'profile-start'),
+      stopProfile: async () => (await ask<{ categories: ReturnType<typeof summarizeProfile> }>(child, 'profile-stop')).categories,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** Retrieve request bodies: bench users in a fixed stride, the scenarios in turn. */
+export function requestBodies(scenarios: readonly string[], users: number): () => string {
+  let n = 0;
+  return () => {
+    n++;
+    return JSON.stringify({ userId: benchUser((n * 7919) % users), scenario: scenarios[n % scenarios.length] });
+  };
 }
 
 export async function runLoadBench(args: LoadBenchArgs, print: (line: string) => void = console.log) {
@@ -115,13 +227,9 @@ export async function runLoadBench(args: LoadBenchArgs, print: (line: string) =>
   } catch {
     throw new Error('The load test needs autocannon: npm install --save-dev autocannon');
   }
-  const script = join(__dirname, `index${extname(__filename)}`);
-  const child = fork(script, ['bench-server'], { env: { ...process.env, [childFlag]: JSON.stringify(args) }, execArgv: process.execArgv });
+  const server = await startBenchServer(args);
+  const { ready } = server;
   try {
-    const ready = await new Promise<{ url: string; loadSeconds: number; memoryMiB: number; heapUsedMiB: number; arrayBuffersMiB: number }>((resolve, reject) => {
-      child.once('message', (m) => resolve(m as never));
-      child.once('exit', (code) => reject(new Error(`the server exited with code ${code} before it was ready`)));
-    });
     print(`server ready at ${ready.url} after ${ready.loadSeconds.toFixed(1)} s (${args.ads.toLocaleString('en-US')} ads, index ${args.index}, nprobe ${args.nprobe}, efSearch ${args.efSearch}; RSS ${ready.memoryMiB} MiB, JS heap ${ready.heapUsedMiB} MiB)`);
     const scenarios = args.scenario ? [args.scenario] : ['home', 'home', 'search', 'related'];
     const users = args.historyUsers ?? 2000;
@@ -130,11 +238,7 @@ export async function runLoadBench(args: LoadBenchArgs, print: (line: string) =>
       ? await seedHistories(ready.url, benchToken, args.sequenceModel, users, config.historyLength, config.eventsMaxBatch)
       : undefined;
     if (histories) print(`stored ${histories.seeded.toLocaleString('en-US')} events for ${users} users`);
-    let n = 0;
-    const body = () => {
-      n++;
-      return JSON.stringify({ userId: benchUser((n * 7919) % users), scenario: scenarios[n % scenarios.length] });
-    };
+    const body = requestBodies(scenarios, users);
     const run = async (rate: number, seconds: number) =>
       args.client === 'paced' ? pacedLoad(`${ready.url}/v1/retrieve`, rate, seconds, body) : autocannon({
         url: ready.url,
@@ -205,10 +309,7 @@ export async function runLoadBench(args: LoadBenchArgs, print: (line: string) =>
     print(`wrote ${file}`);
     return summary;
   } finally {
-    if (child.exitCode === null && child.connected) {
-      child.send('stop');
-      await new Promise((r) => child.once('exit', r));
-    }
+    await server.stop();
   }
 }
 

@@ -18,6 +18,9 @@ Commands:
              --ads N (1000000)  --rate N (1000)  --seconds N (20)  --index FACTORY  --nprobe N (16)  --ef-search N (64)  --tag NAME  --out DIR (results)
              --sequence-model DIR  --scenario NAME  --history-users N (2000)  --event-rate N (50): retrieve by user id with stored histories
              --client autocannon|paced: autocannon (bursts: 32 paced connections) or evenly spaced open-loop sends
+             --sweep: offered load up in steps (paced client) until p99 passes the limit or a request fails; table, JSON and SVG
+               --variants before,batching,... (before)  --from N (250)  --step N (250)  --max-rate N (5000)  --step-seconds N (10)
+               --p99-limit MS (50)  --profile: one more step per variant under a CPU profile (where the server's CPU goes)
   train      Train a sequential user model (HSTU or SASRec) on an interaction log and export it: see docs/TRAINING.md
              --data FILE  --model hstu|sasrec  --out DIR  (cangen train --help lists every flag)
   help       This text`;
@@ -47,6 +50,8 @@ export async function main(argv: string[]): Promise<number> {
       rate: { type: 'string' }, seconds: { type: 'string' }, tag: { type: 'string' }, nprobe: { type: 'string' }, 'ef-search': { type: 'string' },
       'sequence-model': { type: 'string' }, client: { type: 'string' }, scenario: { type: 'string' }, 'history-users': { type: 'string' }, 'event-rate': { type: 'string' },
       'model-dir': { type: 'string' }, 'no-sequence': { type: 'boolean' }, model: { type: 'string' }, 'compare-models': { type: 'boolean' },
+      sweep: { type: 'boolean' }, variants: { type: 'string' }, from: { type: 'string' }, step: { type: 'string' }, 'max-rate': { type: 'string' },
+      'step-seconds': { type: 'string' }, 'p99-limit': { type: 'string' }, profile: { type: 'boolean' },
     },
     strict: true,
   });
@@ -76,11 +81,8 @@ export async function main(argv: string[]): Promise<number> {
       });
       return 0;
     case 'bench': {
-      const { runLoadBench } = await import('./bench');
-      await runLoadBench({
+      const common = {
         ads: integer(values.ads, 'ads', 1_000_000),
-        rate: integer(values.rate, 'rate', 1000),
-        seconds: integer(values.seconds, 'seconds', 20),
         index: values.index ?? 'IVF1024,Flat',
         nprobe: integer(values.nprobe, 'nprobe', 16),
         efSearch: integer(values['ef-search'], 'ef-search', 64),
@@ -90,6 +92,26 @@ export async function main(argv: string[]): Promise<number> {
         scenario: values.scenario,
         historyUsers: integer(values['history-users'], 'history-users', 2000),
         eventRate: integer(values['event-rate'], 'event-rate', 50),
+      };
+      if (values.sweep) {
+        const { runLoadSweep } = await import('./load-sweep');
+        await runLoadSweep({
+          ...common,
+          variants: (values.variants ?? 'before').split(',').filter(Boolean),
+          from: integer(values.from, 'from', 250),
+          step: integer(values.step, 'step', 250),
+          maxRate: integer(values['max-rate'], 'max-rate', 5000),
+          stepSeconds: integer(values['step-seconds'] ?? values.seconds, 'step-seconds', 10),
+          p99LimitMs: integer(values['p99-limit'], 'p99-limit', 50),
+          profile: values.profile ?? false,
+        });
+        return 0;
+      }
+      const { runLoadBench } = await import('./bench');
+      await runLoadBench({
+        ...common,
+        rate: integer(values.rate, 'rate', 1000),
+        seconds: integer(values.seconds, 'seconds', 20),
         client: clientOf(values.client),
       });
       return 0;

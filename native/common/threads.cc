@@ -165,6 +165,26 @@ ThreadLease::ThreadLease(int wanted) {
   Budget& b = budget();
   std::unique_lock<std::mutex> lock(b.mutex);
   b.freed.wait(lock, [&] { return b.inUse < b.info.budget; });
+  take(wanted);
+}
+
+ThreadLease::ThreadLease(int wanted, IfFree) {
+  if (leasedHere > 0) {
+    threads_ = wanted > 0 ? std::min(wanted, leasedHere) : leasedHere;
+    return;
+  }
+  Budget& b = budget();
+  std::unique_lock<std::mutex> lock(b.mutex);
+  if (b.inUse >= b.info.budget) {
+    threads_ = 0;
+    return;
+  }
+  take(wanted);
+}
+
+// With the budget's mutex held and a thread free: leases up to `wanted` of the free ones.
+void ThreadLease::take(int wanted) {
+  Budget& b = budget();
   const int free = b.info.budget - b.inUse;
   threads_ = wanted > 0 ? std::min(wanted, free) : free;
   b.inUse += threads_;

@@ -43,12 +43,17 @@ class ThreadLease {
  public:
   // Up to `wanted` threads (<= 0: the whole budget), at least one; waits while none is free.
   explicit ThreadLease(int wanted);
+  // Up to `wanted` threads if any is free now, else none (threads() == 0) without waiting: for a
+  // call on the event loop's thread that would rather go to a worker than wait.
+  struct IfFree {};
+  ThreadLease(int wanted, IfFree);
   ~ThreadLease();
   ThreadLease(const ThreadLease&) = delete;
   ThreadLease& operator=(const ThreadLease&) = delete;
   int threads() const { return threads_; }
 
  private:
+  void take(int wanted);
   int threads_ = 1;
   bool owner_ = false;  // false: nested in a lease this thread holds
 };

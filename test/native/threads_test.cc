@@ -134,6 +134,32 @@ TEST_F(ThreadBudget, LeasesShareTheBudgetAndWaitWhenNoneIsFree) {
   EXPECT_LE(third.load(), 3);
 }
 
+TEST_F(ThreadBudget, IfFreeTakesWhatIsFreeOrNothingWithoutWaiting) {
+  cangen::setThreadBudget(2);
+  std::atomic<int> other{0};
+  std::atomic<bool> release{false};
+  std::thread holder([&] {
+    cangen::ThreadLease lease(1);
+    other = lease.threads();
+    while (!release) std::this_thread::yield();
+  });
+  while (other == 0) std::this_thread::yield();
+  {
+    cangen::ThreadLease free(4, cangen::ThreadLease::IfFree{});
+    EXPECT_EQ(free.threads(), 1);  // one of two was free
+    cangen::ThreadLease nested(1);  // nests in it, does not wait
+    EXPECT_EQ(nested.threads(), 1);
+    std::atomic<int> none{-1};
+    std::thread c([&] { none = cangen::ThreadLease(1, cangen::ThreadLease::IfFree{}).threads(); });
+    c.join();  // returns at once although the budget is spent
+    EXPECT_EQ(none.load(), 0);
+  }
+  cangen::ThreadLease after(1, cangen::ThreadLease::IfFree{});
+  EXPECT_EQ(after.threads(), 1);  // the budget's accounting survived the empty lease
+  release = true;
+  holder.join();
+}
+
 TEST_F(ThreadBudget, FaissSettingIsRestoredAfterTheCall) {
   const int before = omp_get_max_threads();
   {
