@@ -16,9 +16,9 @@ export interface LoadVariant {
 }
 
 export const loadVariants: readonly LoadVariant[] = [
-  // Issue 10's settings (ServiceConfig.batching and .precision, as main names them): 'before' is
-  // the service without them.
-  { name: 'before', overrides: { batching: false, precision: 'fp32' } },
+  // Issue 10's settings (ServiceConfig.batching and .precision, and the fast path for tiny native
+  // calls): 'before' is the service without any of them.
+  { name: 'before', overrides: { batching: false, precision: 'fp32' }, env: { CANGEN_INLINE_MACS: '0' } },
   { name: 'batching', overrides: { batching: true, precision: 'fp32' } },
   { name: 'batching+bf16', overrides: { batching: true, precision: 'bf16' } },
   { name: 'batching+int8', overrides: { batching: true, precision: 'int8' } },
