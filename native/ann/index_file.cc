@@ -3,7 +3,7 @@
 // where the CRC covers everything before it, and the payload is a sequence of sections
 //   u32 tag | u64 length | bytes
 // in ascending tag order, each at most once: the configuration (version 2, written only for a
-// reduced precision, ends it with the precision byte), the catalog, then the exact
+// reduced precision, ends it with the precision as an int32), the catalog, then the exact
 // kind's panels or the FAISS kinds' optional row vectors and FAISS index.
 // A save replaces the file atomically (common/atomic_file.h). A load trusts nothing that passes
 // the checksum: every count is checked against the bytes present before anything is allocated,
@@ -142,7 +142,8 @@ void AdIndex::serialize(std::vector<uint8_t>& out) const {
     w.put<int32_t>(v);
   }
   w.string(config_.factory);
-  if (config_.precision != Precision::Fp32) w.put<uint8_t>(static_cast<uint8_t>(config_.precision));
+  // Four bytes, so that the sections after it stay 4-byte aligned (the panels are read as floats).
+  if (config_.precision != Precision::Fp32) w.put<int32_t>(static_cast<int32_t>(config_.precision));
   w.end(mark);
 
   mark = w.begin(kCatalog);
@@ -263,7 +264,7 @@ void AdIndex::save(const std::string& path) const {
   }
   const uint64_t payload = file.size() - kHeaderBytes;
   std::memcpy(file.data(), kMagic, 8);
-  // Version 2 adds the precision byte; an fp32 index is written as version 1, which older builds read.
+  // Version 2 adds the precision field; an fp32 index is written as version 1, which older builds read.
   const uint32_t version = config_.precision == Precision::Fp32 ? 1 : kFormatVersion;
   std::memcpy(file.data() + 8, &version, 4);
   std::memset(file.data() + 12, 0, 4);
@@ -329,7 +330,11 @@ std::unique_ptr<AdIndex> AdIndex::fromBytes(const uint8_t* data, size_t size, in
     *v = c.get<int32_t>();
   }
   config.factory = c.string();
-  if (version >= 2 && !c.done()) config.precision = static_cast<Precision>(c.get<uint8_t>());
+  if (version >= 2 && !c.done()) {
+    const int32_t precision = c.get<int32_t>();
+    if (precision < 0 || precision > static_cast<int32_t>(Precision::Int8)) corrupt("unknown precision " + std::to_string(precision));
+    config.precision = static_cast<Precision>(precision);
+  }
   if (!c.done()) corrupt("the configuration has trailing bytes");
   try {
     validateAnnConfig(config);
