@@ -200,6 +200,19 @@ batching('a search arriving at an idle corpus goes at once: before any timer or 
 });
 
 batching('batches form under load: queued searches go together when the call in flight returns; filters, k far apart and repeated vectors', async () => {
+  // Searches of this size would run inline on the main thread (the fast path for tiny calls) and
+  // finish within one loop turn, before the next arrives: off, so that a call spans several turns.
+  const savedBudget = process.env.CANGEN_INLINE_MACS;
+  process.env.CANGEN_INLINE_MACS = '0';
+  try {
+    await batchesFormUnderLoad();
+  } finally {
+    if (savedBudget === undefined) delete process.env.CANGEN_INLINE_MACS;
+    else process.env.CANGEN_INLINE_MACS = savedBudget;
+  }
+});
+
+async function batchesFormUnderLoad(): Promise<void> {
   const { corpus, ads } = await corpusWith(30_000, 7);
   // One call at a time: what is asked while it runs queues.
   const c = new EmbeddingCorpus(corpus.behavioural, corpus.store, { batching: { maxDelayMs: 10_000, maxInFlight: 1 } });
@@ -258,7 +271,7 @@ batching('batches form under load: queued searches go together when the call in 
   assert.equal(splitBySize(ks, (k) => k).map((g) => g.map((i) => ks[i])), [[1000, 300], [200, 50], [12, 10, 3]]);
   assert.equal(splitBySize(ks, (k) => k, (k, member) => k === 3 && member === 1000).map((g) => g.map((i) => ks[i])), [[1000, 300, 3], [200, 50], [12, 10]]);
   await corpus.close();
-});
+}
 
 batching('maxBatchSize bounds every call; maxDelayMs sends the queue while a call is still in flight', async () => {
   const { corpus } = await corpusWith(1000, 11);
