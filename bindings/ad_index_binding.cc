@@ -317,27 +317,27 @@ Napi::Value AdIndexBinding::SetAttributes(const Napi::CallbackInfo& info) {
   return Write(task)->Start();
 }
 
-// search(queries, k, { nprobe, efSearch, rerank, threads, cancel }, filter | null, spec?): filter is a
-// NativeFilter; spec a filter description compiled inside the search for this search only.
+// search(queries, k, nprobe, efSearch, rerank, threads, device, gpuDevice, cancel | null, filter | null,
+// spec?): positional numbers (a search is called for every request: reading an options object's
+// properties by name cost more than a tiny search); filter is a NativeFilter; spec a filter
+// description compiled inside the search for this search only.
 Napi::Value AdIndexBinding::Search(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto index = Open(env);
   auto queries = TypedArrayArg<float>(info[0], "queries");
   int k = IntArg(info[1], "k", 1, 1 << 24);
-  if (!info[2].IsObject()) throw Napi::TypeError::New(env, "Expected search parameters");
-  Napi::Object o = info[2].As<Napi::Object>();
   AnnSearchParams params;
-  params.nprobe = IntOption(o, "nprobe", 0, 0, 1 << 24);
-  params.efSearch = IntOption(o, "efSearch", 0, 0, 1 << 16);
-  params.rerank = IntOption(o, "rerank", -1, -1, 1024);
-  params.threads = IntOption(o, "threads", 0, 0, 4096);
-  params.device = IntOption(o, "device", 0, 0, 1) == 1 ? Device::Gpu : Device::Cpu;
-  params.gpuDevice = IntOption(o, "gpuDevice", 0, 0, 1024);
-  params.cancel.word = CancelWord(o);
+  params.nprobe = IntArg(info[2], "nprobe", 0, 1 << 24);
+  params.efSearch = IntArg(info[3], "efSearch", 0, 1 << 16);
+  params.rerank = IntArg(info[4], "rerank", -1, 1024);
+  params.threads = IntArg(info[5], "threads", 0, 4096);
+  params.device = IntArg(info[6], "device", 0, 1) == 1 ? Device::Gpu : Device::Cpu;
+  params.gpuDevice = IntArg(info[7], "gpuDevice", 0, 1024);
+  params.cancel.word = CancelWordArg(info[8]);
   std::shared_ptr<const CompiledFilter> filter;
   std::shared_ptr<const FilterSpec> spec;
-  if (info[3].IsObject()) filter = FilterBinding::FilterOf(info[3], "filter");
-  if (info.Length() > 4 && info[4].IsObject()) spec = std::make_shared<const FilterSpec>(FilterArg(info[4]));
+  if (info[9].IsObject()) filter = FilterBinding::FilterOf(info[9], "filter");
+  if (info.Length() > 10 && info[10].IsObject()) spec = std::make_shared<const FilterSpec>(FilterArg(info[10]));
   const size_t dim = static_cast<size_t>(index->config().dim);
   if (queries.length == 0 || queries.length % dim != 0) {
     ThrowError(env, ErrorCode::DimensionMismatch, "Expected a non-empty multiple of " + std::to_string(dim) +
@@ -363,7 +363,7 @@ Napi::Value AdIndexBinding::Search(const Napi::CallbackInfo& info) {
         *result = index->search(queries.data, nq, k, params);
       },
       [result](Napi::Env env) -> Napi::Value { return SearchResultToJs(env, *result); });
-  if (params.cancel.word != nullptr) task->Pin(o.Get("cancel"));  // shared with JavaScript, never copied
+  if (params.cancel.word != nullptr) task->Pin(info[8].As<Napi::Object>());  // shared with JavaScript, never copied
   return task->Start();
 }
 

@@ -104,15 +104,17 @@ Napi::TypedArrayOf<T> CopyToTypedArray(Napi::Env env, const std::vector<T>& valu
 // The optional `cancel` of a search's options: one Int32 the caller raises (lib/ makes it over a
 // SharedArrayBuffer, which cannot be detached, and sets it with Atomics.store when its AbortSignal
 // fires). The search reads it from a worker thread: pin the array until the search ends.
-inline const int32_t* CancelWord(const Napi::Object& options) {
-  Napi::Value value = options.Get("cancel");
-  if (value.IsUndefined()) return nullptr;
+// The same word passed as an argument of its own (undefined or null: none).
+inline const int32_t* CancelWordArg(const Napi::Value& value) {
+  if (value.IsUndefined() || value.IsNull()) return nullptr;
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
       value.As<Napi::Int32Array>().ElementLength() < 1) {
-    throw Napi::TypeError::New(options.Env(), "Expected an Int32Array of at least one element for cancel");
+    throw Napi::TypeError::New(value.Env(), "Expected an Int32Array of at least one element for cancel");
   }
   return value.As<Napi::Int32Array>().Data();
 }
+
+inline const int32_t* CancelWord(const Napi::Object& options) { return CancelWordArg(options.Get("cancel")); }
 
 inline Napi::Object SearchResultToJs(Napi::Env env, const SearchResult& result) {
   Napi::Object out = Napi::Object::New(env);

@@ -232,11 +232,10 @@ export class AdIndex {
 
   /** Loads an index saved with save(). A damaged file rejects with CorruptFileError. */
   static async load(path: string, options: { threads?: number } = {}): Promise<AdIndex> {
-    const stack = new Error();
     if (typeof path !== 'string' || path.length === 0) throw invalid('a file path', 'path', path);
     const o = knownOptions(options, 'load options', ['threads']);
     const threads = integerIn(o.threads ?? 0, 'load options.threads', 0, 4096);
-    const handle = await withCallerStack(native().NativeAdIndex.load(path, threads), stack);
+    const handle = await withCallerStack(native().NativeAdIndex.load(path, threads));
     const c = handle.config();
     const kind = kinds[c.kind]!;
     const settings: IndexStats['options'] = { ...c, kind, metric: metrics[c.metric]!, precision: precisions[c.precision ?? 0]!, threads };
@@ -264,10 +263,9 @@ export class AdIndex {
 
   /** Learns centroids and codebooks (IVF kinds) from a sample of n x dim embeddings. */
   async train(sample: Float32Array): Promise<void> {
-    const stack = new Error();
     const handle = this.open();
     float32Array(sample, 'sample');
-    await withCallerStack(withPrivateInputs([sample], ['sample'], (s) => handle.train(s)), stack);
+    await withCallerStack(withPrivateInputs([sample], ['sample'], (s) => handle.train(s)));
   }
 
   /**
@@ -281,7 +279,7 @@ export class AdIndex {
    * during which their buffer must stay in place.
    */
   async upsert(ids: IdsInput, vectors: Float32Array, attributes?: readonly AdAttributes[] | Uint32Array): Promise<void> {
-    return this.write(new Error(), ids, vectors, attributes, false);
+    return this.write(ids, vectors, attributes, false);
   }
 
   /**
@@ -289,17 +287,17 @@ export class AdIndex {
    * DuplicateIdError and writes none (the meaning add() had on FlatIndex and FaissIndex in 0.1).
    */
   async add(ids: IdsInput, vectors: Float32Array, attributes?: readonly AdAttributes[] | Uint32Array): Promise<void> {
-    return this.write(new Error(), ids, vectors, attributes, true);
+    return this.write(ids, vectors, attributes, true);
   }
 
-  private async write(stack: Error, ids: IdsInput, vectors: Float32Array, attributes: readonly AdAttributes[] | Uint32Array | undefined,
+  private async write(ids: IdsInput, vectors: Float32Array, attributes: readonly AdAttributes[] | Uint32Array | undefined,
     insertOnly: boolean): Promise<void> {
     const handle = this.open();
     const idArray = toIdArray(ids);
     rowsPerId(vectors, idArray.length, this.dim);
     const packed = attributes === undefined ? null : packAttributes(attributes, idArray.length);
     if (idArray.length === 0) return;
-    await withCallerStack(withPrivateInputs([idArray, vectors], ['ids', 'vectors'], (i, v) => handle.upsert(i, v, packed, insertOnly)), stack);
+    await withCallerStack(withPrivateInputs([idArray, vectors], ['ids', 'vectors'], (i, v) => handle.upsert(i, v, packed, insertOnly)));
   }
 
   /**
@@ -307,26 +305,23 @@ export class AdIndex {
    * their embeddings; returns how many were present. Compiled filters are updated with the write.
    */
   async setAttributes(ids: IdsInput, attributes: readonly AdAttributes[] | Uint32Array): Promise<number> {
-    const stack = new Error();
     const handle = this.open();
     const idArray = toIdArray(ids);
     // The addon reads the attributes into its own structs as the call is made.
-    return withCallerStack(withPrivateInputs([idArray], ['ids'], (i) => handle.setAttributes(i, packAttributes(attributes, i.length))), stack);
+    return withCallerStack(withPrivateInputs([idArray], ['ids'], (i) => handle.setAttributes(i, packAttributes(attributes, i.length))));
   }
 
   /** Removes ads by id; returns how many were present. A removed ad never comes back. */
   async remove(ids: IdsInput): Promise<number> {
-    const stack = new Error();
     const handle = this.open();
-    return withCallerStack(withPrivateInputs([toIdArray(ids)], ['ids'], (i) => handle.remove(i)), stack);
+    return withCallerStack(withPrivateInputs([toIdArray(ids)], ['ids'], (i) => handle.remove(i)));
   }
 
   /** Compiles an eligibility filter once, for reuse across the queries of a request. */
   async filter(spec: EligibilityFilter): Promise<CompiledFilter> {
-    const stack = new Error();
     const handle = this.open();
     const nativeSpec = toNativeFilter(spec);
-    const compiled = await withCallerStack(handle.compileFilter(nativeSpec), stack);
+    const compiled = await withCallerStack(handle.compileFilter(nativeSpec));
     return new CompiledFilter(this, spec, compiled);
   }
 
@@ -335,10 +330,9 @@ export class AdIndex {
    * same ads under their own numbering (a LearnedScorer accepts a CompiledFilter directly).
    */
   async eligibleIds(filter: CompiledFilter | EligibilityFilter): Promise<BigInt64Array> {
-    const stack = new Error();
     const compiled = filter instanceof CompiledFilter ? filter : await this.filter(filter);
     if (compiled.owner !== this) throw new InvalidArgumentError('Expected a filter compiled by this index (index.filter())');
-    return withCallerStack(this.open().eligibleIds(compiled.native), stack);
+    return withCallerStack(this.open().eligibleIds(compiled.native));
   }
 
   /**
@@ -346,20 +340,16 @@ export class AdIndex {
    * answered exactly; others widen the approximate search so recall holds.
    */
   async search(queries: Float32Array, k: number, options?: AdSearchOptions): Promise<SearchResults> {
-    const stack = new Error();
     const handle = this.open();
     wholeRows(queries, this.dim, 'queries');
     const o = knownOptions(options, 'search options', searchOptionNames);
     const onGpu = resolveDevice(oneOf(o.device ?? defaults.device, 'options.device', ['cpu', 'gpu', 'auto'])) === 'gpu' && this.kind === 'flat';
     integerIn(k, 'k', 1, onGpu ? maxGpuK : maxK);
-    const params = {
-      nprobe: integerIn(o.nprobe ?? 0, 'options.nprobe', 0, 1 << 24),
-      efSearch: integerIn(o.efSearch ?? 0, 'options.efSearch', 0, 65536),
-      rerank: integerIn(o.rerank ?? -1, 'options.rerank', -1, 1024),
-      threads: integerIn(o.threads ?? 0, 'options.threads', 0, 4096),
-      device: onGpu ? 1 : 0,
-      gpuDevice: integerIn(o.gpuDevice ?? defaults.gpuDevice, 'options.gpuDevice', 0, 1024),
-    };
+    const nprobe = integerIn(o.nprobe ?? 0, 'options.nprobe', 0, 1 << 24);
+    const efSearch = integerIn(o.efSearch ?? 0, 'options.efSearch', 0, 65536);
+    const rerank = integerIn(o.rerank ?? -1, 'options.rerank', -1, 1024);
+    const threads = integerIn(o.threads ?? 0, 'options.threads', 0, 4096);
+    const gpuDevice = integerIn(o.gpuDevice ?? defaults.gpuDevice, 'options.gpuDevice', 0, 1024);
     if (o.device === 'gpu' && this.kind !== 'flat') {
       throw new InvalidArgumentError(`Expected device 'cpu' or 'auto' for a '${this.kind}' index: only kind 'flat' searches on the GPU`);
     }
@@ -375,18 +365,15 @@ export class AdIndex {
     const raw = await withCancel(o.signal, 'options.signal', (cancel) =>
       withCallerStack(
         withPrivateInputs([queries], ['queries'], (q) =>
-          handle.search(q, k, cancel ? { ...params, cancel } : params, filter?.native ?? null, description),
-        ),
-        stack,
-      ),
+          handle.search(q, k, nprobe, efSearch, rerank, threads, onGpu ? 1 : 0, gpuDevice, cancel ?? null, filter?.native ?? null, description),
+        )),
     );
     return new SearchResults(k, this.metric, raw);
   }
 
   /** Drops removed ads for good and renumbers the rest (HNSW: rebuilds its graph). */
   async compact(): Promise<void> {
-    const stack = new Error();
-    await withCallerStack(this.open().compact(), stack);
+    await withCallerStack(this.open().compact());
   }
 
   async stats(): Promise<IndexStats> {
@@ -399,9 +386,8 @@ export class AdIndex {
    * A failure leaves any previous file at `path` as it was.
    */
   async save(path: string): Promise<void> {
-    const stack = new Error();
     if (typeof path !== 'string' || path.length === 0) throw invalid('a file path', 'path', path);
-    await withCallerStack(this.open().save(path), stack);
+    await withCallerStack(this.open().save(path));
   }
 
   close(): void {

@@ -1,15 +1,20 @@
 /**
  * Re-throws a native rejection with the caller's stack, so the trace points at user code.
- * `caller` is an Error made at the call site; its stack is only formatted if something fails,
- * which keeps the success path cheap.
+ *
+ * The stack is taken when the rejection arrives, inside this async function: V8's async stack
+ * traces then list every caller that awaited the call (`at async main (app.ts:12)`). Capturing
+ * an Error at the call site instead would cost about 5 us on every call, success or not, which
+ * was a third of a small search's time.
  */
-export async function withCallerStack<T>(promise: Promise<T>, caller: Error): Promise<T> {
+export async function withCallerStack<T>(promise: Promise<T>): Promise<T> {
   try {
     return await promise;
   } catch (error) {
-    const callerStack = caller.stack;
-    if (error instanceof Error && callerStack) {
-      error.stack = `${error.name}: ${error.message}\n${callerStack.split('\n').slice(2).join('\n')}`;
+    if (error instanceof Error) {
+      const here: { stack?: string } = {};
+      Error.captureStackTrace(here, withCallerStack);
+      const frames = here.stack?.slice(here.stack.indexOf('\n')) ?? '';
+      error.stack = `${error.name}: ${error.message}${frames}`;
     }
     throw error;
   }

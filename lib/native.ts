@@ -69,11 +69,19 @@ export interface NativeAdIndex {
   upsert(ids: BigInt64Array, vectors: Float32Array, attributes: Uint32Array | null, insertOnly: boolean): Promise<void>;
   remove(ids: BigInt64Array): Promise<number>;
   setAttributes(ids: BigInt64Array, attributes: Uint32Array): Promise<number>;
+  // Positional numbers (0: the index's setting; rerank -1), not an options object: reading
+  // properties by name in the addon cost more than a tiny search.
   search(
     queries: Float32Array,
     k: number,
-    // cancel: one Int32 over a SharedArrayBuffer; the search stops (ERR_ABORTED) once it is non-zero.
-    params: { nprobe?: number; efSearch?: number; rerank?: number; threads?: number; device?: number; gpuDevice?: number; cancel?: Int32Array },
+    nprobe: number,
+    efSearch: number,
+    rerank: number,
+    threads: number,
+    device: number,
+    gpuDevice: number,
+    // One Int32 over a SharedArrayBuffer; the search stops (ERR_ABORTED) once it is non-zero.
+    cancel: Int32Array | null,
     filter: NativeFilter | null,
     // A filter description compiled inside this search (under its lock) and not kept.
     spec?: NativeFilterSpec,

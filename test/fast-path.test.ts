@@ -97,7 +97,7 @@ fast('an error raised inside an inline search rejects with the same typed error 
   cancel[0] = 1;
   for (const on of [false, true]) {
     await withFastPath(on, async () => {
-      const { inline, promise } = counted(() => handle.search(queries.slice(0, dim), 10, { cancel }, null));
+      const { inline, promise } = counted(() => handle.search(queries.slice(0, dim), 10, 0, 0, -1, 0, 0, 0, cancel, null));
       assert.is(inline, on, `ran inline: ${on}`);
       await rejects(promise, 'ERR_ABORTED', /./);
     });

@@ -136,13 +136,12 @@ export class LearnedScorer {
    * const top = await scorer.search(users, 100, { eligible });     // filtered inside the scan
    */
   async attach(index: AdIndex): Promise<void> {
-    const stack = new Error();
     const handle = this.open();
     if (!(index instanceof AdIndex)) throw invalid('an AdIndex', 'index', index);
     if (index.dim !== this.itemDim) {
       throw new DimensionMismatchError(`Expected an index of dim ${this.itemDim} (the model's itemDim) but received dim ${index.dim}`);
     }
-    await withCallerStack(handle.attach(index.open()), stack);
+    await withCallerStack(handle.attach(index.open()));
     this.attachedTo = index;
   }
 
@@ -152,7 +151,6 @@ export class LearnedScorer {
    * An attached scorer takes no ads: write them to its index.
    */
   async add(ids: IdsInput, embeddings: Float32Array): Promise<void> {
-    const stack = new Error();
     const handle = this.open();
     if (this.attachedTo) throw new InvalidArgumentError('Expected ads written to the index this scorer is attached to (index.upsert), not added to the scorer');
     const idArray = toIdArray(ids);
@@ -163,7 +161,7 @@ export class LearnedScorer {
       );
     }
     if (idArray.length === 0) return;
-    await withCallerStack(withPrivateInputs([idArray, embeddings], ['ids', 'embeddings'], (i, e) => handle.add(i, e)), stack);
+    await withCallerStack(withPrivateInputs([idArray, embeddings], ['ids', 'embeddings'], (i, e) => handle.add(i, e)));
   }
 
   /** The head weights a request uses: from a scenario, from weights by name, or the default. */
@@ -206,7 +204,6 @@ export class LearnedScorer {
    * padded with id -1 and score NaN. Scores are the blended head outputs, larger is better.
    */
   async search(users: Float32Array, k: number, options?: ScorerSearchOptions): Promise<SearchResults> {
-    const stack = new Error();
     const handle = this.open();
     const nu = this.checkUsers(users);
     const o = knownOptions(options, 'search options', searchOptionNames) as ScorerSearchOptions;
@@ -242,9 +239,7 @@ export class LearnedScorer {
             eligibleIds: ids ?? undefined,
             candidates: c ?? undefined,
             ...(cancel ? { cancel } : {}),
-          })),
-        stack,
-      ),
+          }))),
     );
     return new SearchResults(k, 'ip', raw);
   }
@@ -254,16 +249,13 @@ export class LearnedScorer {
    * insertion order when `ids` is omitted: the scorer's exact outputs, for checks and analysis.
    */
   async score(users: Float32Array, ids?: IdsInput, options?: BlendOptions & { threads?: number }): Promise<Float32Array> {
-    const stack = new Error();
     const handle = this.open();
     this.checkUsers(users);
     const o = knownOptions(options, 'score options', blendOptionNames) as BlendOptions & { threads?: number };
     const weights = this.headWeights(o);
     const threads = integerIn(o.threads ?? 0, 'options.threads', 0, 4096);
     return withCallerStack(
-      withPrivateInputs([users, ids === undefined ? null : toIdArray(ids)], ['users', 'ids'], (u, i) => handle.score(u, weights, i, threads)),
-      stack,
-    );
+      withPrivateInputs([users, ids === undefined ? null : toIdArray(ids)], ['users', 'ids'], (u, i) => handle.score(u, weights, i, threads)));
   }
 
   /** Frees the ads and weights. Calls already running finish; later calls throw ClosedError. */

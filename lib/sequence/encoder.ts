@@ -111,7 +111,6 @@ export class SequenceEncoder {
    * const onGpu = await encoder.encode(histories, { device: 'auto' }); // the GPU when there is one
    */
   encode(histories: SequenceHistories, options?: SequenceEncodeDeviceOptions): Promise<Float32Array> {
-    const stack = new Error();
     const handle = this.open();
     const { items, offsets, actions, times } = checkHistories(histories);
     const o = knownOptions(options, 'encode options', ['threads', 'device', 'gpuDevice']);
@@ -121,7 +120,7 @@ export class SequenceEncoder {
     const call = withPrivateInputs([items, offsets, actions, times], ['items', 'offsets', 'actions', 'times'], (i, off, a, t) =>
       handle.encode(i, off, a, t, threads, device === 'gpu' ? 1 : 0, gpuDevice),
     );
-    return withCallerStack(call, stack);
+    return withCallerStack(call);
   }
 
   /**

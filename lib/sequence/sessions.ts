@@ -36,7 +36,6 @@ export class SequenceSessions {
    * recent history (e.g. from a history store), and the events already encoded are not redone.
    */
   encode(users: readonly string[], histories: SequenceHistories, options?: SequenceEncodeOptions): Promise<Float32Array> {
-    const stack = new Error();
     const handle = this.open();
     const { items, offsets, actions, times } = checkHistories(histories);
     if (!Array.isArray(users) || users.length !== offsets.length - 1 || !users.every((u) => typeof u === 'string')) {
@@ -48,7 +47,7 @@ export class SequenceSessions {
     const call = withPrivateInputs([items, offsets, actions, times], ['items', 'offsets', 'actions', 'times'], (i, off, a, t) =>
       handle.encode(i, off, a, t, threads, names),
     );
-    return withCallerStack(call, stack);
+    return withCallerStack(call);
   }
 
   /** Drops these users' sessions (e.g. when their history was edited or deleted). */

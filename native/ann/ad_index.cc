@@ -18,9 +18,11 @@
 #include "ann/faiss_call.h"
 #include "ann/faiss_writes.h"
 #include "ann/hnsw_search.h"
+#include "ann/ivf_flat_scan.h"
 #include "common/error.h"
 #include "common/limits.h"
 #include "common/parallel.h"
+#include "common/row_score.h"
 #include "common/threads.h"
 #include "common/vectors.h"
 #include "flat/exact_search.h"
@@ -100,6 +102,7 @@ void AdIndex::train(const float* vectors, size_t n) {
   ScopedOmpThreads team(lease.threads());
   callFaiss("train", [&] { faiss_->train(static_cast<faiss::Index::idx_t>(n), x.data); });
   trained_ = faiss_->is_trained;
+  coarse_.rebuild(faiss_.get());
   generation_++;
 }
 
@@ -243,15 +246,7 @@ void AdIndex::exactOverSlots(const float* queries, int nq, int k, const Bitmap* 
     TopKCollector top(k);
     set.forEach([&](size_t slot) {
       const float* x = rowVector(slot);
-      float score = 0;
-      if (l2) {
-#pragma omp simd reduction(+ : score)
-        for (int j = 0; j < dim; ++j) score += (query[j] - x[j]) * (query[j] - x[j]);
-        score = -score;
-      } else {
-#pragma omp simd reduction(+ : score)
-        for (int j = 0; j < dim; ++j) score += query[j] * x[j];
-      }
+      const float score = l2 ? rowScore<true>(query, x, dim) : rowScore<false>(query, x, dim);
       if (score > top.threshold()) top.push(score, static_cast<uint32_t>(slot));
     });
     std::vector<ScoredSlot> best = top.sorted();
@@ -321,9 +316,7 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
   if (eligibleCount > 0) {
     if (!faiss_) {
       std::vector<float> scaled(q, q + static_cast<size_t>(nq) * config_.dim);
-      if (config_.metric == Metric::L2) {
-        for (float& v : scaled) v *= 2.0f;
-      }
+      if (config_.metric == Metric::L2) scaleQueriesForL2(scaled.data(), scaled.size());
       const uint64_t* bits = eligible ? eligible->words.data() : nullptr;
       if (params.device == Device::Gpu) {
         gpu_.search(panels_.view(), scaled.data(), nq, k, bits, params.gpuDevice, slots.data(), result.scores.data());
@@ -336,15 +329,7 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
       } else {
         exactSearchPanels(panels_.view(), scaled.data(), nq, k, threads, bits, slots.data(), result.scores.data(), params.cancel);
       }
-      if (config_.metric == Metric::L2) {
-        for (int i = 0; i < nq; ++i) {
-          const float qq = static_cast<float>(squaredNorm(q + static_cast<size_t>(i) * config_.dim, config_.dim));
-          for (int r = 0; r < k; ++r) {
-            float& s = result.scores[static_cast<size_t>(i) * k + r];
-            s = std::max(0.0f, qq - s);
-          }
-        }
-      }
+      if (config_.metric == Metric::L2) l2ScoresToDistances(q, nq, config_.dim, k, result.scores.data());
     } else if (eligibleCount <= exactLimit(catalog_.live()) && rowVector(0) != nullptr) {
       exactOverSlots(q, nq, k, eligible, threads, slots.data(), result.scores.data(), params.cancel);
       params.cancel.check();
@@ -393,11 +378,28 @@ SearchResult AdIndex::search(const float* queries, int nq, int k, const AnnSearc
         } else {
           // With a cancel flag, queries go to FAISS in batches (a FAISS call cannot be stopped inside).
           const int batch = params.cancel.word ? std::max(1, 4 * threads) : nq;
+          const faiss::IndexIVF* ivf = coarse_.ivf() == faiss_.get() ? coarse_.ivf() : nullptr;
+          std::vector<int64_t> lists(ivf ? static_cast<size_t>(std::min(batch, nq)) * ivfParams.nprobe : 0);
+          std::vector<float> listDistances(lists.size());
           for (int first = 0; first < nq; first += batch) {
             params.cancel.check();
+            const int n = std::min(batch, nq - first);
             const size_t at = static_cast<size_t>(first);
-            faiss_->search(std::min(batch, nq - first), q + at * config_.dim, kSearch, distances.data() + at * kSearch,
-                           labels.data() + at * kSearch, selector || chosen != &plainParams ? chosen : nullptr);
+            if (ivf) {
+              const int nprobe = static_cast<int>(ivfParams.nprobe);
+              coarse_.assign(q + at * config_.dim, n, nprobe, threads, lists.data(), listDistances.data());
+              if (scansIvfFlatLists(*ivf)) {
+                searchIvfFlatLists(*ivf, q + at * config_.dim, n, lists.data(), nprobe, kSearch,
+                                   eligible ? eligible->words.data() : nullptr, eligible ? eligible->words.size() : 0,
+                                   threads, distances.data() + at * kSearch, labels.data() + at * kSearch, params.cancel);
+              } else {
+                ivf->search_preassigned(n, q + at * config_.dim, kSearch, lists.data(), listDistances.data(),
+                                        distances.data() + at * kSearch, labels.data() + at * kSearch, false, &ivfParams);
+              }
+            } else {
+              faiss_->search(n, q + at * config_.dim, kSearch, distances.data() + at * kSearch,
+                             labels.data() + at * kSearch, selector || chosen != &plainParams ? chosen : nullptr);
+            }
           }
         }
       });

@@ -19,6 +19,7 @@
 #include "ann/catalog.h"
 #include "ann/filter.h"
 #include "ann/filter_registry.h"
+#include "ann/ivf_coarse.h"
 #include "ann/list_positions.h"
 #include "ann/slot_column.h"
 #include "common/aligned_buffer.h"
@@ -157,6 +158,7 @@ class AdIndex {
   AlignedBuffer<float> rows_;        // other kinds with storeVectors (not HNSW: its storage holds them)
   std::unique_ptr<faiss::Index> faiss_;
   ListPositions positions_;          // IVF kinds: each slot's place in the inverted lists
+  IvfCoarse coarse_;                 // IVF kinds: the coarse step on the exact kernel
   std::atomic<bool> trained_{false};
   std::atomic<uint64_t> generation_{0};
   std::atomic<size_t> live_{0};

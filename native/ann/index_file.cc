@@ -239,6 +239,7 @@ void AdIndex::deserialize(const uint8_t* data, size_t size) {
         checkFaissIndex(*faiss_, config_, catalog_);
         if (faiss::ArrayInvertedLists* lists = ListPositions::trackedLists(*faiss_)) positions_.rebuild(*lists, catalog_.slots());
         restorePqTable(faiss_.get(), length);
+        coarse_.rebuild(faiss_.get());
         break;
       }
       default:

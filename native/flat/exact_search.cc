@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/parallel.h"
+#include "common/vectors.h"
 #include "flat/scan.h"
 #include "flat/topk.h"
 
@@ -103,6 +104,20 @@ void exactSearchReduced(const PanelView& view, const ReducedPanels& reduced, con
         writeBest(exact.sorted(), k, q, outSlots, outScores);
       });
   if (reranked != nullptr) *reranked = candidates.load();
+}
+
+void scaleQueriesForL2(float* queries, size_t values) {
+  for (size_t i = 0; i < values; ++i) queries[i] *= 2.0f;
+}
+
+void l2ScoresToDistances(const float* queries, int nq, int dim, int k, float* scores) {
+  for (int i = 0; i < nq; ++i) {
+    const float qq = static_cast<float>(squaredNorm(queries + static_cast<size_t>(i) * dim, dim));
+    for (int r = 0; r < k; ++r) {
+      float& s = scores[static_cast<size_t>(i) * k + r];
+      s = std::max(0.0f, qq - s);
+    }
+  }
 }
 
 }  // namespace cangen

@@ -9,6 +9,12 @@
 
 namespace cangen {
 
+// The L2 panels rank by 2 q.x - |x|^2 (flat/panel_store.h): queries are scaled by 2 before a scan
+// (in place, nq x dim values), and each score becomes the squared distance |q|^2 - score after it
+// (`queries` unscaled, nq x k scores).
+void scaleQueriesForL2(float* queries, size_t values);
+void l2ScoresToDistances(const float* queries, int nq, int dim, int k, float* scores);
+
 // Threads a scan of `view` can keep busy (one per chunk of panels), at most `threads`: what a
 // caller leases from the thread budget.
 int exactSearchTeams(const PanelView& view, int threads);

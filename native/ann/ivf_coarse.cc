@@ -1,0 +1,40 @@
+#include "ann/ivf_coarse.h"
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFFastScan.h>
+
+#include <vector>
+
+#include "flat/exact_search.h"
+
+namespace cangen {
+
+void IvfCoarse::rebuild(const faiss::Index* index) {
+  ivf_ = nullptr;
+  centroids_.reset();
+  const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(index);
+  // Fast-scan IVF indexes have their own search (search_preassigned is not theirs to call).
+  if (!ivf || !ivf->is_trained || dynamic_cast<const faiss::IndexIVFFastScan*>(ivf)) return;
+  const auto* flat = dynamic_cast<const faiss::IndexFlat*>(ivf->quantizer);
+  if (!flat || flat->ntotal != static_cast<faiss::Index::idx_t>(ivf->nlist)) return;
+  const bool l2 = flat->metric_type == faiss::METRIC_L2;
+  if (!l2 && flat->metric_type != faiss::METRIC_INNER_PRODUCT) return;
+  centroids_.emplace(static_cast<int>(flat->d), l2 ? Metric::L2 : Metric::InnerProduct);
+  centroids_->append(flat->get_xb(), ivf->nlist);
+  ivf_ = ivf;
+}
+
+void IvfCoarse::assign(const float* queries, int nq, int nprobe, int threads, int64_t* lists, float* distances) const {
+  const PanelView view = centroids_->view();
+  if (!view.bias) {
+    exactSearchPanels(view, queries, nq, nprobe, threads, nullptr, lists, distances);
+    return;
+  }
+  std::vector<float> scaled(queries, queries + static_cast<size_t>(nq) * view.dim);
+  scaleQueriesForL2(scaled.data(), scaled.size());
+  exactSearchPanels(view, scaled.data(), nq, nprobe, threads, nullptr, lists, distances);
+  l2ScoresToDistances(queries, nq, view.dim, nprobe, distances);
+}
+
+}  // namespace cangen
