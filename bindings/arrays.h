@@ -116,13 +116,10 @@ inline const int32_t* CancelWordArg(const Napi::Value& value) {
 
 inline const int32_t* CancelWord(const Napi::Object& options) { return CancelWordArg(options.Get("cancel")); }
 
-inline Napi::Object SearchResultToJs(Napi::Env env, const SearchResult& result) {
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("ids", CopyToTypedArray(env, result.ids));
-  out.Set("scores", CopyToTypedArray(env, result.scores));
-  out.Set("counts", CopyToTypedArray(env, result.counts));
-  if (!result.gpuFallback.empty()) out.Set("gpuFallback", result.gpuFallback);
-  return out;
-}
+// { ids, scores, counts[, gpuFallback] }: the three arrays are views of one ArrayBuffer (ids, then
+// scores, then counts), and the object is made by a JavaScript literal (InstanceData), because a
+// search result is made on every call: three backing stores and three property sets by name cost
+// more than a tiny search.
+Napi::Object SearchResultToJs(Napi::Env env, const SearchResult& result);
 
 }  // namespace cangen::bindings

@@ -4,15 +4,6 @@
 
 namespace cangen::bindings {
 
-InstanceData& GetInstanceData(Napi::Env env) {
-  auto* data = env.GetInstanceData<InstanceData>();
-  if (data == nullptr) {
-    data = new InstanceData();
-    env.SetInstanceData(data);
-  }
-  return *data;
-}
-
 Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() != 1 || !info[0].IsFunction()) {

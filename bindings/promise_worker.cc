@@ -14,11 +14,9 @@ uint64_t InlineCalls() { return inlineCalls.load(std::memory_order_relaxed); }
 void CountInlineCall() { inlineCalls.fetch_add(1, std::memory_order_relaxed); }
 
 Napi::Promise SettleOnNextTurn(Napi::Env env, Napi::Value value, bool ok) {
-  Napi::FunctionReference& settle = GetInstanceData(env).settleOnNextTurn;
-  if (settle.IsEmpty()) {
-    Napi::Value made = env.RunScript("(value, ok) => new Promise((resolve, reject) => setImmediate(ok ? resolve : reject, value))");
-    settle = Napi::Persistent(made.As<Napi::Function>());
-  }
+  Napi::Function settle =
+      ScriptFunction(env, &InstanceData::settleOnNextTurn,
+                     "(value, ok) => new Promise((resolve, reject) => setImmediate(ok ? resolve : reject, value))");
   return settle.Call({value, Napi::Boolean::New(env, ok)}).As<Napi::Promise>();
 }
 

@@ -47,6 +47,20 @@ void scanList(const float* q, const float* rows, const int64_t* ids, size_t n, i
   }
 }
 
+// One build for AVX-512 CPUs and one for the AVX2 baseline, picked at load time (an ifunc);
+// `flatten` inlines the row scoring into each, so each gets its own vector width.
+#define CANGEN_LIST_SCAN_CLONES __attribute__((target_clones("arch=x86-64-v4", "default"), flatten))
+
+CANGEN_LIST_SCAN_CLONES void scanListL2(const float* q, const float* rows, const int64_t* ids, size_t n, int d,
+                                        const uint64_t* eligible, size_t words, TopKCollector& top) {
+  scanList<true>(q, rows, ids, n, d, eligible, words, top);
+}
+
+CANGEN_LIST_SCAN_CLONES void scanListIp(const float* q, const float* rows, const int64_t* ids, size_t n, int d,
+                                        const uint64_t* eligible, size_t words, TopKCollector& top) {
+  scanList<false>(q, rows, ids, n, d, eligible, words, top);
+}
+
 }  // namespace
 
 bool scansIvfFlatLists(const faiss::IndexIVF& ivf) {
@@ -72,11 +86,7 @@ void searchIvfFlatLists(const faiss::IndexIVF& ivf, const float* queries, int nq
       faiss::InvertedLists::ScopedCodes codes(&invlists, static_cast<size_t>(list));
       faiss::InvertedLists::ScopedIds ids(&invlists, static_cast<size_t>(list));
       const float* rows = reinterpret_cast<const float*>(codes.get());
-      if (l2) {
-        scanList<true>(q, rows, ids.get(), n, d, eligible, eligibleWords, top);
-      } else {
-        scanList<false>(q, rows, ids.get(), n, d, eligible, eligibleWords, top);
-      }
+      (l2 ? scanListL2 : scanListIp)(q, rows, ids.get(), n, d, eligible, eligibleWords, top);
     }
     const std::vector<ScoredSlot> best = top.sorted();
     float* outDistances = distances + static_cast<size_t>(qi) * k;
