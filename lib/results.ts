@@ -1,4 +1,8 @@
-/** Search results over flat typed arrays: nq rows of k, best first, padded with id -1. */
+/**
+ * Search results over flat typed arrays: nq rows of k, best first, padded with id -1. A native
+ * search's ids, scores and counts are views of one ArrayBuffer (one allocation per call):
+ * transferring one array's buffer to a worker detaches all three, so copy (slice()) what you send.
+ */
 import type { Metric } from './metric';
 
 export interface ResultRow {
