@@ -8,8 +8,8 @@
 #include <typeinfo>
 #include <vector>
 
+#include "ann/row_block.h"
 #include "common/parallel.h"
-#include "common/row_score.h"
 #include "flat/topk.h"
 
 namespace cangen {
@@ -21,44 +21,28 @@ inline bool admitted(const uint64_t* eligible, size_t words, int64_t id) {
   return at / 64 < words && ((eligible[at / 64] >> (at % 64)) & 1u);
 }
 
-template <bool L2>
-void scanList(const float* q, const float* rows, const int64_t* ids, size_t n, int d, const uint64_t* eligible,
-              size_t words, TopKCollector& top) {
-  const size_t stride = static_cast<size_t>(d);
-  if (!eligible) {
-    size_t i = 0;
-    float s[4];
-    for (; i + 4 <= n; i += 4) {
-      rowScoresFour<L2>(q, rows + i * stride, stride, d, s);
-      for (int r = 0; r < 4; ++r) {
-        if (s[r] > top.threshold()) top.push(s[r], static_cast<uint32_t>(ids[i + r]));
-      }
+// Rows go to the scorer in blocks of 16 (the eligible ones only, so a filter costs its bit tests
+// and nothing more), and scores above the running threshold to the collector.
+void scanList(RowBlockFunction score, bool l2, const float* q, const float* rows, const int64_t* ids, size_t n, int d,
+              const uint64_t* eligible, size_t words, TopKCollector& top) {
+  const float* block[kRowBlock16];
+  uint32_t slots[kRowBlock16];
+  float scores[kRowBlock16];
+  int filled = 0;
+  const auto flush = [&] {
+    score(q, block, filled, d, l2, scores);
+    for (int r = 0; r < filled; ++r) {
+      if (scores[r] > top.threshold()) top.push(scores[r], slots[r]);
     }
-    for (; i < n; ++i) {
-      const float score = rowScore<L2>(q, rows + i * stride, d);
-      if (score > top.threshold()) top.push(score, static_cast<uint32_t>(ids[i]));
-    }
-    return;
-  }
+    filled = 0;
+  };
   for (size_t i = 0; i < n; ++i) {
-    if (!admitted(eligible, words, ids[i])) continue;
-    const float score = rowScore<L2>(q, rows + i * stride, d);
-    if (score > top.threshold()) top.push(score, static_cast<uint32_t>(ids[i]));
+    if (eligible && !admitted(eligible, words, ids[i])) continue;
+    block[filled] = rows + i * static_cast<size_t>(d);
+    slots[filled] = static_cast<uint32_t>(ids[i]);
+    if (++filled == kRowBlock16) flush();
   }
-}
-
-// One build for AVX-512 CPUs and one for the AVX2 baseline, picked at load time (an ifunc);
-// `flatten` inlines the row scoring into each, so each gets its own vector width.
-#define CANGEN_LIST_SCAN_CLONES __attribute__((target_clones("arch=x86-64-v4", "default"), flatten))
-
-CANGEN_LIST_SCAN_CLONES void scanListL2(const float* q, const float* rows, const int64_t* ids, size_t n, int d,
-                                        const uint64_t* eligible, size_t words, TopKCollector& top) {
-  scanList<true>(q, rows, ids, n, d, eligible, words, top);
-}
-
-CANGEN_LIST_SCAN_CLONES void scanListIp(const float* q, const float* rows, const int64_t* ids, size_t n, int d,
-                                        const uint64_t* eligible, size_t words, TopKCollector& top) {
-  scanList<false>(q, rows, ids, n, d, eligible, words, top);
+  if (filled > 0) flush();
 }
 
 }  // namespace
@@ -74,6 +58,7 @@ void searchIvfFlatLists(const faiss::IndexIVF& ivf, const float* queries, int nq
   const bool l2 = ivf.metric_type == faiss::METRIC_L2;
   const int d = static_cast<int>(ivf.d);
   const faiss::InvertedLists& invlists = *ivf.invlists;
+  const RowBlockFunction score = bestRowBlockFunction();
   parallelFor(threads, nq, 1, [&](int64_t qi) {
     if (cancel.raised()) return;  // the caller's check() reports it
     const float* q = queries + static_cast<size_t>(qi) * d;
@@ -86,7 +71,7 @@ void searchIvfFlatLists(const faiss::IndexIVF& ivf, const float* queries, int nq
       faiss::InvertedLists::ScopedCodes codes(&invlists, static_cast<size_t>(list));
       faiss::InvertedLists::ScopedIds ids(&invlists, static_cast<size_t>(list));
       const float* rows = reinterpret_cast<const float*>(codes.get());
-      (l2 ? scanListL2 : scanListIp)(q, rows, ids.get(), n, d, eligible, eligibleWords, top);
+      scanList(score, l2, q, rows, ids.get(), n, d, eligible, eligibleWords, top);
     }
     const std::vector<ScoredSlot> best = top.sorted();
     float* outDistances = distances + static_cast<size_t>(qi) * k;

@@ -19,14 +19,14 @@ inline float rowScore(const float* q, const float* x, int d) {
   return L2 ? -s : s;
 }
 
-// Four consecutive rows `stride` floats apart: four independent accumulator chains hide the
-// multiply-add latency that a single row's reduction waits on.
+// Four rows at once: four independent accumulator chains hide the multiply-add latency that a
+// single row's reduction waits on.
 template <bool L2>
-inline void rowScoresFour(const float* q, const float* x, size_t stride, int d, float out[4]) {
-  const float* x0 = x;
-  const float* x1 = x + stride;
-  const float* x2 = x + 2 * stride;
-  const float* x3 = x + 3 * stride;
+inline void rowScoresFour(const float* q, const float* const* rows, int d, float out[4]) {
+  const float* x0 = rows[0];
+  const float* x1 = rows[1];
+  const float* x2 = rows[2];
+  const float* x3 = rows[3];
   float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
   for (int j = 0; j < d; ++j) {

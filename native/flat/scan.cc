@@ -1,13 +1,11 @@
 #include "flat/scan.h"
 
+#include "common/cpu_features.h"
+
 namespace cangen {
 
 namespace {
-bool hasAvx512() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-}
+bool hasAvx512() { return cpuHasAvx512(); }
 bool hasReducedDot(Precision precision) {
   __builtin_cpu_init();
   return hasAvx512() && (precision == Precision::Bf16 ? __builtin_cpu_supports("avx512bf16")

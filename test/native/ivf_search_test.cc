@@ -9,12 +9,15 @@
 #include <faiss/IndexScalarQuantizer.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <set>
 #include <vector>
 
 #include "ann/ivf_coarse.h"
 #include "ann/ivf_flat_scan.h"
+#include "ann/row_block.h"
+#include "common/cpu_features.h"
 #include "test_data.h"
 
 namespace {
@@ -120,7 +123,9 @@ TEST_P(IvfSearch, FlatListScanEqualsAFloat64BruteForceOverTheVisitedLists) {
       for (int r = 0; r < k; ++r) {
         const int64_t id = labels[q * k + r];
         ASSERT_GE(id, 0);
-        if (filtered) EXPECT_EQ(id % 3, 0) << "an ineligible ad was returned";
+        if (filtered) {
+          EXPECT_EQ(id % 3, 0) << "an ineligible ad was returned";
+        }
         const double got = score64(&queries[q * kDim], &b.ads[id * kDim], kDim, l2);
         EXPECT_NEAR(got, expected[r].first, 1e-4 * (1 + std::abs(expected[r].first))) << "query " << q << " rank " << r;
         EXPECT_NEAR(distances[q * k + r], l2 ? -got : got, 1e-3 * (1 + std::abs(got)));
@@ -148,6 +153,34 @@ TEST_P(IvfSearch, CoarseStepFeedingFaissListScanEqualsFaissSearch) {
   b.ivf->search(kQueries, queries.data(), k, theirs.data(), theirLabels.data(), &params);
   for (int i = 0; i < kQueries * k; ++i) {
     EXPECT_NEAR(ours[i], theirs[i], 1e-3 * (1 + std::abs(theirs[i]))) << "result " << i;
+  }
+}
+
+TEST(RowBlock, BothKernelsEqualAFloat64ReferenceForEveryBlockSizeAndOddDimensions) {
+  std::vector<std::pair<const char*, cangen::RowBlockFunction>> kernels = {{"baseline", cangen::row_block_baseline::scoreRows}};
+  if (cangen::cpuHasAvx512()) {
+    kernels.push_back({"avx512", cangen::row_block_avx512::scoreRows});
+  } else {
+    std::printf("skipped: the AVX-512 row kernel (this CPU has no AVX-512)\n");
+  }
+  for (const int d : {1, 7, 16, 33, 64, 129}) {
+    const std::vector<float> rows = randomRows(16, d, 20 + d);
+    const std::vector<float> query = randomRows(1, d, 40 + d);
+    const float* pointers[16];
+    // Rows out of order, as a filter leaves them.
+    for (int r = 0; r < 16; ++r) pointers[r] = &rows[static_cast<size_t>((r * 7) % 16) * d];
+    for (const bool l2 : {false, true}) {
+      for (int n = 1; n <= 16; ++n) {
+        for (const auto& [name, kernel] : kernels) {
+          float out[16];
+          kernel(query.data(), pointers, n, d, l2, out);
+          for (int r = 0; r < n; ++r) {
+            const double want = score64(query.data(), pointers[r], d, l2);
+            EXPECT_NEAR(out[r], want, 1e-4 * (1 + std::abs(want))) << name << " d " << d << " n " << n << " row " << r;
+          }
+        }
+      }
+    }
   }
 }
 
