@@ -20,20 +20,21 @@ void IvfCoarse::rebuild(const faiss::Index* index) {
   if (!flat || flat->ntotal != static_cast<faiss::Index::idx_t>(ivf->nlist)) return;
   const bool l2 = flat->metric_type == faiss::METRIC_L2;
   if (!l2 && flat->metric_type != faiss::METRIC_INNER_PRODUCT) return;
-  centroids_.emplace(static_cast<int>(flat->d), l2 ? Metric::L2 : Metric::InnerProduct);
+  centroids_.emplace(static_cast<int>(flat->d), l2 ? Metric::L2 : Metric::InnerProduct, Precision::Int8);
   centroids_->append(flat->get_xb(), ivf->nlist);
   ivf_ = ivf;
 }
 
 void IvfCoarse::assign(const float* queries, int nq, int nprobe, int threads, int64_t* lists, float* distances) const {
   const PanelView view = centroids_->view();
+  const ReducedPanels& reduced = *centroids_->reduced();
   if (!view.bias) {
-    exactSearchPanels(view, queries, nq, nprobe, threads, nullptr, lists, distances);
+    exactSearchReduced(view, reduced, queries, nq, nprobe, threads, nullptr, lists, distances);
     return;
   }
   std::vector<float> scaled(queries, queries + static_cast<size_t>(nq) * view.dim);
   scaleQueriesForL2(scaled.data(), scaled.size());
-  exactSearchPanels(view, scaled.data(), nq, nprobe, threads, nullptr, lists, distances);
+  exactSearchReduced(view, reduced, scaled.data(), nq, nprobe, threads, nullptr, lists, distances);
   l2ScoresToDistances(queries, nq, view.dim, nprobe, distances);
 }
 
