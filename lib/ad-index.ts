@@ -3,7 +3,7 @@
  * string) behind one interface, with eligibility attributes, upserts and removes without a
  * rebuild, filters compiled once and reused, compaction, and atomic persistence.
  */
-import { withCallerStack } from './caller-stack';
+import { withCallerStack, withStackHere } from './caller-stack';
 import { defaults, maxDim, maxGpuK, maxK } from './defaults';
 import { withCancel } from './cancel';
 import { ClosedError, InvalidArgumentError } from './errors';
@@ -362,13 +362,17 @@ export class AdIndex {
       // A one-off description: compiled inside the search, under its lock, and not kept.
       description = toNativeFilter(o.filter);
     }
-    const raw = await withCancel(o.signal, 'options.signal', (cancel) =>
-      withCallerStack(
+    try {
+      const raw = await withCancel(o.signal, 'options.signal', (cancel) =>
         withPrivateInputs([queries], ['queries'], (q) =>
           handle.search(q, k, nprobe, efSearch, rerank, threads, onGpu ? 1 : 0, gpuDevice, cancel ?? null, filter?.native ?? null, description),
-        )),
-    );
-    return new SearchResults(k, this.metric, raw);
+        ),
+      );
+      return new SearchResults(k, this.metric, raw);
+    } catch (error) {
+      // The hot path awaits the native call itself (one async layer fewer than withCallerStack).
+      throw withStackHere(error);
+    }
   }
 
   /** Drops removed ads for good and renumbers the rest (HNSW: rebuilds its graph). */

@@ -14,8 +14,8 @@ const cancel = suite('search cancellation by AbortSignal');
 const dim = 64;
 
 async function bigIndex(): Promise<AdIndex> {
-  // Large enough that a search of 64 queries takes far longer than the abort below (and is never
-  // run inline, where it could not be stopped part-way).
+  // Large enough that a search of 256 queries takes far longer than the abort below, even when a
+  // loaded machine delays the abort (and is never run inline, where it could not be stopped).
   const n = 200_000;
   const index = new AdIndex({ kind: 'flat', dim, threads: 1 });
   await index.upsert(BigInt64Array.from({ length: n }, (_, i) => BigInt(i)), randomVectors(n, dim, 5));
@@ -34,11 +34,11 @@ cancel('a signal aborted before the call rejects at once; a value that is not a 
 
 cancel('one abort stops every running search of that signal, and only those', async () => {
   const index = await bigIndex();
-  const queries = randomVectors(64, dim, 6);
+  const queries = randomVectors(256, dim, 6);
   const controller = new AbortController();
   const shared = [0, 1, 2].map(() => rejects(index.search(queries, 10, { signal: controller.signal }), 'ERR_ABORTED', /./));
   const other = index.search(queries.subarray(0, dim), 10, { signal: new AbortController().signal });
-  setTimeout(() => controller.abort(), 5);
+  setImmediate(() => controller.abort());
   await Promise.all(shared);
   const answered = await other;
   assert.is(answered.counts[0], 10, 'a search of another signal is not stopped');
@@ -53,8 +53,8 @@ cancel('a signal whose earlier searches finished still cancels the next ones', a
     const result = await index.search(query, 5, { signal: controller.signal });
     assert.is(result.counts[0], 5, 'searches under a live signal answer');
   }
-  const running = rejects(index.search(randomVectors(64, dim, 8), 10, { signal: controller.signal }), 'ERR_ABORTED', /./);
-  setTimeout(() => controller.abort(), 5);
+  const running = rejects(index.search(randomVectors(256, dim, 8), 10, { signal: controller.signal }), 'ERR_ABORTED', /./);
+  setImmediate(() => controller.abort());
   await running;
   await rejects(index.search(query, 5, { signal: controller.signal }), 'ERR_ABORTED', /before it started/);
   index.close();

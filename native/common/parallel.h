@@ -56,14 +56,21 @@ struct RegionThreadCounts {
 };
 RegionThreadCounts regionThreadCounts(bool resetPeak = false);
 
-// body(thread, teamSize) on a team of `threads` (the calling thread is thread 0).
+// body(thread, teamSize) on a team of `threads` (the calling thread is thread 0). One thread runs
+// on the calling thread without a team: starting even a team of one costs about a microsecond,
+// more than a tiny search's whole scan.
 template <typename Body>
 void parallelTeam(int threads, Body&& body) {
   FirstFailure failure;
-#pragma omp parallel num_threads(std::max(threads, 1))
-  {
+  if (threads <= 1) {
     RegionThread counted;
-    failure.run([&] { body(omp_get_thread_num(), omp_get_num_threads()); });
+    failure.run([&] { body(0, 1); });
+  } else {
+#pragma omp parallel num_threads(threads)
+    {
+      RegionThread counted;
+      failure.run([&] { body(omp_get_thread_num(), omp_get_num_threads()); });
+    }
   }
   failure.rethrow();
 }
