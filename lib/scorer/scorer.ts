@@ -316,7 +316,7 @@ export class LearnedScorer {
   private checkPrecision(device: string, o: ScorerSearchOptions, rerankFactor: number | undefined): void {
     if (rerankFactor !== undefined && (this.precision !== 'bf16' || this.kind === 'dot')) {
       throw new InvalidArgumentError(
-        `Expected no options.rerankFactor: it sizes the re-scored window of a bf16 'mlp' or 'mol' scorer, and this is a ${this.precision} '${this.kind}' scorer`,
+        `Expected no options.rerankFactor: it sizes the re-scored window of a bf16 'mlp' or 'mol' scorer, and this scorer is ${this.precision} '${this.kind}'`,
       );
     }
     if (this.precision === 'fp32' || o.candidates !== undefined) return;

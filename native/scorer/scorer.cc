@@ -628,8 +628,8 @@ void Scorer::checkPrecisionRequest(const ScorerRequest& r) const {
   }
   if (r.rerankFactor != 0 && !bf16Scan) {
     throw Error(ErrorCode::InvalidArgument, std::string("Expected no rerankFactor: it sizes the re-scored window of a bf16 "
-                                                        "'mlp' or 'mol' scorer, and this is a ") +
-                                                precisionName(precision_) + " '" + scorerKindName(model_.kind) + "' scorer");
+                                                        "'mlp' or 'mol' scorer, and this scorer is ") +
+                                                precisionName(precision_) + " '" + scorerKindName(model_.kind) + "'");
   }
   if (precision_ == Precision::Fp32 || r.candidates != nullptr) return;
   if (r.device == Device::Gpu) {
