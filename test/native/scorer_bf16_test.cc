@@ -1,7 +1,8 @@
 // The learned scorer's bf16 tiles, both builds (AVX-512 with VDPBF16PS where this CPU has it, and
 // AVX2), against a float64 forward pass of the model written here: each approximate score stays
 // within bf16's error of the exact one, the builds agree with each other, and the native scorer
-// refuses int8 for MLP and MoL models.
+// refuses int8 for MLP and MoL models. And the whole bf16 search of a Scorer, own ads and attached
+// to an index through writes and a compaction: fp32 scores and near-full recall against fp32.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ann/ad_index.h"
 #include "common/error.h"
 #include "flat/reduced_panels.h"
 #include "scorer/plan.h"
@@ -245,6 +247,59 @@ void expectBuildsNearTheReference(const ScorerModel& m) {
 TEST(ScorerBf16, MlpTilesOfBothBuildsStayNearTheFloat64Scores) { expectBuildsNearTheReference(mlpModel()); }
 
 TEST(ScorerBf16, MolTilesOfBothBuildsStayNearTheFloat64Scores) { expectBuildsNearTheReference(molModel()); }
+
+// The bf16 search's answer against the fp32 search's: every score an fp32 score of that ad
+// (Scorer::score), every row sorted, at least 95% of each row in the fp32 top k.
+void expectBf16SearchNearFp32(const cangen::Scorer& bf16, const cangen::Scorer& fp32, const std::vector<float>& users, int nu,
+                              int k, const std::string& what) {
+  const std::vector<float> weights = {1.0f, 0.5f};
+  cangen::ScorerRequest r;
+  r.users = users.data();
+  r.nu = nu;
+  r.headWeights = weights.data();
+  r.k = k;
+  const cangen::SearchResult got = bf16.search(r), want = fp32.search(r);
+  for (int u = 0; u < nu; ++u) {
+    ASSERT_EQ(got.counts[u], want.counts[u]) << what;
+    const size_t row = static_cast<size_t>(u) * k;
+    std::vector<int64_t> ids(got.ids.begin() + row, got.ids.begin() + row + got.counts[u]);
+    const std::vector<float> exact = fp32.score(users.data() + static_cast<size_t>(u) * bf16.model().userDim, 1, weights.data(),
+                                                ids.data(), ids.size(), 1);
+    size_t hits = 0;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      EXPECT_EQ(got.scores[row + i], exact[i]) << what << " user " << u << " rank " << i;
+      if (i > 0) EXPECT_GE(got.scores[row + i - 1], got.scores[row + i]) << what;
+      hits += std::count(want.ids.begin() + row, want.ids.begin() + row + want.counts[u], ids[i]);
+    }
+    EXPECT_GE(hits, 0.95 * ids.size()) << what << " user " << u;
+  }
+}
+
+TEST(ScorerBf16, SearchesReturnFp32ScoresWithNearFullRecall) {
+  const size_t n = 3000;
+  for (const ScorerModel& m : {mlpModel(), molModel()}) {
+    const std::vector<float> ads = cangen::testdata::randomRows(n, m.itemDim, 41);
+    const std::vector<float> users = cangen::testdata::randomRows(4, m.userDim, 42);
+    std::vector<int64_t> ids(n);
+    for (size_t i = 0; i < n; ++i) ids[i] = static_cast<int64_t>(i) + 1;
+    cangen::Scorer fp32(m, 2), bf16(m, 2, cangen::Precision::Bf16);
+    for (cangen::Scorer* s : {&fp32, &bf16}) s->add(ids.data(), ads.data(), n);
+    for (int k : {1, 10, 100}) expectBf16SearchNearFp32(bf16, fp32, users, 4, k, "own ads, k " + std::to_string(k));
+
+    // Attached: the planes and their bf16 copy follow upserts, removals and a compaction.
+    auto fp32Attached = std::make_shared<cangen::Scorer>(m, 2);
+    auto bf16Attached = std::make_shared<cangen::Scorer>(m, 2, cangen::Precision::Bf16);
+    auto index = std::make_shared<cangen::AdIndex>(cangen::testdata::flatConfig(m.itemDim), 1);
+    index->upsert(ids.data(), ads.data(), nullptr, n / 2);
+    fp32Attached->attach(index);
+    bf16Attached->attach(index);
+    index->upsert(ids.data() + n / 2, ads.data() + n / 2 * m.itemDim, nullptr, n - n / 2);
+    index->remove(ids.data() + 100, 700);
+    expectBf16SearchNearFp32(*bf16Attached, *fp32Attached, users, 4, 50, "attached after writes");
+    index->compact();
+    expectBf16SearchNearFp32(*bf16Attached, *fp32Attached, users, 4, 50, "attached after compaction");
+  }
+}
 
 TEST(ScorerBf16, Int8IsRefusedForMlpAndMol) {
   for (const ScorerModel& m : {mlpModel(), molModel()}) {
