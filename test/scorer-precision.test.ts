@@ -1,6 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AdIndex, LearnedScorer, type SearchResults } from '../lib';
+import { clusteredVectors } from './helpers/clustered';
 import { randomVectors, sequentialIds } from './helpers/random';
 import { rejects } from './helpers/rejects';
 import { randomTensors, referenceScores, writeModel, type Config, type Tensors } from './helpers/scorer-model';
@@ -28,12 +31,8 @@ const models: Record<string, Config> = {
 /** The recall the bf16 scan must reach against the fp32 scan, per user and k, at the default rerankFactor (4). */
 const minRecall = 0.98;
 
-/** 25 centres, each ad a centre plus noise of `spread`: many ads score alike, so bf16 noise reorders them. */
-function clustered(n: number, dim: number, spread: number, seed: number): Float32Array {
-  const centres = randomVectors(25, dim, seed);
-  const noise = randomVectors(n, dim, seed + 1);
-  return noise.map((v, i) => centres[(Math.floor(i / dim) % 25) * dim + (i % dim)]! + spread * v);
-}
+/** 25 topics, each ad a centre plus noise of `spread`: many ads score alike, so bf16 noise reorders them. */
+const clustered = (n: number, dim: number, spread: number, seed: number) => clusteredVectors(n, dim, 25, seed, spread);
 
 interface Fixture {
   config: Config;
@@ -206,6 +205,21 @@ precision('an attached bf16 scorer follows the index: upserts, removals, filters
   await compare('after compaction');
   fp32!.close();
   bf16!.close();
+});
+
+precision('the AVX2 bf16 kernels (forced in a child process) give the same guarantees', () => {
+  const child = spawnSync(process.execPath, ['--import', 'tsx', join(__dirname, 'helpers', 'scorer-bf16-child.ts')], {
+    encoding: 'utf8', timeout: 120_000, env: { ...process.env, CANGEN_SCORER_SIMD: 'avx2' },
+  });
+  assert.is(child.status, 0, child.stderr);
+  const models = JSON.parse(child.stdout) as { kind: string; simd: string; reducedSimd: string; recalls: number[]; fp32Scores: boolean }[];
+  assert.is(models.length, 2);
+  for (const m of models) {
+    assert.is(m.simd, 'avx2', m.kind);
+    assert.is(m.reducedSimd, 'avx2-bf16', m.kind);
+    assert.ok(m.fp32Scores, `${m.kind}: a returned score is not the fp32 score`);
+    m.recalls.forEach((r, u) => assert.ok(r >= minRecall, `${m.kind} user ${u}: recall ${r}`));
+  }
 });
 
 precision('info() reports the bytes each ad takes at each precision', async () => {
