@@ -71,6 +71,9 @@ export interface ScorerSearchOptions extends BlendOptions {
   rerankFactor?: number;
 }
 
+/** What `LearnedScorer.info()` reports (see there). */
+export type ScorerInfo = NativeScorerInfo;
+
 const searchOptionNames = ['scenario', 'weights', 'eligible', 'candidates', 'device', 'gpuDevice', 'threads', 'mode', 'signal', 'rerankFactor'] as const;
 const scorerPrecisions: readonly ScanPrecision[] = ['fp32', 'bf16', 'int8'];
 /** The largest rerankFactor (native/scorer/scorer.h kMaxRerankFactor). */
@@ -141,7 +144,7 @@ export class LearnedScorer {
    * the reduced scan's kernels ('none' for fp32) and the bytes each ad takes (fp32 planes plus the
    * reduced copy).
    */
-  info(): NativeScorerInfo {
+  info(): ScorerInfo {
     return this.open().info();
   }
 
