@@ -233,6 +233,17 @@ precision('the AVX2 bf16 kernels (forced in a child process) give the same guara
   }
 });
 
+precision('an abort rejects a bf16 search with ERR_ABORTED', async () => {
+  const config = models['mlp relu [u, x, u*x] 48-24']!;
+  const scorer = await LearnedScorer.load(writeModel(config, randomTensors(config)), { precision: 'bf16' });
+  await scorer.add(sequentialIds(200_000), randomVectors(200_000, 16, 91));
+  const controller = new AbortController();
+  const search = scorer.search(randomVectors(16, 16, 92), 10, { signal: controller.signal }); // ~10 GFLOP of bf16 scan
+  controller.abort();
+  await rejects(search, 'ERR_ABORTED', /./);
+  scorer.close();
+});
+
 precision('info() reports the bytes each ad takes at each precision', async () => {
   const cases: [Config, string, number][] = [
     // 16 fp32 values; bf16 adds 8 pairs of the embedding.
