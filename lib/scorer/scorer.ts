@@ -110,7 +110,7 @@ export class LearnedScorer {
     const model = await readModelDirectory(dir);
     if (precision === 'int8' && model.config.kind !== 'dot') {
       throw new InvalidArgumentError(
-        `Expected precision 'fp32' or 'bf16' for a scorer of kind '${model.config.kind}': int8 is for kind 'dot' (its activations would need quantising per tile, which costs what it saves)`,
+        `Expected precision 'fp32' or 'bf16' for a scorer of kind '${model.config.kind}': int8 is for kind 'dot' (in an MLP or MoL it would reach only the per-ad inputs, a fraction of the work; they scan in bf16)`,
       );
     }
     const Native = native().NativeScorer;

@@ -62,7 +62,7 @@ Scorer::Scorer(ScorerModel model, int threads, Precision precision)
   if (precision_ == Precision::Int8 && model_.kind != ScorerKind::Dot) {
     throw Error(ErrorCode::InvalidArgument,
                 std::string("Expected precision 'fp32' or 'bf16' for a scorer of kind '") + scorerKindName(model_.kind) +
-                    "': int8 is for kind 'dot' (its activations would need quantising per tile, which costs what it saves)");
+                    "': int8 is for kind 'dot' (in an MLP or MoL it would reach only the per-ad inputs, a fraction of the work; they scan in bf16)");
   }
   switch (model_.kind) {
     case ScorerKind::Dot:
