@@ -4,7 +4,7 @@
 // computes the same sums with fused multiply-adds). Activations are rounded to bf16 between
 // layers; biases, layer norm, activations and the MoL softmax stay fp32. The scores are
 // approximate: a bf16 scan keeps a window of candidates per user and scores them again in fp32
-// (Scorer::searchBf16).
+// (Scorer::searchReduced, scorer/scorer_reduced.cc).
 //
 // Layout: a word holds two consecutive input rows of one ad, the lower-numbered row in the low 16
 // bits. A tile of words is [pair][32 ads] like TileIn; packed weights are PackedDense's blocks of
