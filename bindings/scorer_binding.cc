@@ -183,12 +183,17 @@ Napi::Function ScorerBinding::Define(Napi::Env env) {
                       InstanceMethod<&ScorerBinding::Info>("info"), InstanceMethod<&ScorerBinding::Close>("close")});
 }
 
-// new NativeScorer(model, threads)
+// new NativeScorer(model, threads, precision: 'fp32' | 'bf16' | 'int8')
 ScorerBinding::ScorerBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ScorerBinding>(info) {
   Napi::Env env = info.Env();
   Napi::Object spec = ObjectArg(info[0], "model");
   const int threads = IntArg(info[1], "threads", 0, 4096);
-  scorer_ = Guard(env, [&] { return std::make_shared<Scorer>(ModelFromJs(spec), threads); });
+  const std::string name = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "fp32";
+  const Precision precision = name == "bf16" ? Precision::Bf16 : name == "int8" ? Precision::Int8 : Precision::Fp32;
+  if (precision == Precision::Fp32 && name != "fp32") {
+    ThrowError(env, ErrorCode::InvalidArgument, "Expected precision 'fp32', 'bf16' or 'int8' but received '" + name + "'");
+  }
+  scorer_ = Guard(env, [&] { return std::make_shared<Scorer>(ModelFromJs(spec), threads, precision); });
 }
 
 std::shared_ptr<Scorer> ScorerBinding::Open(Napi::Env env) const {
@@ -226,7 +231,7 @@ Napi::Value ScorerBinding::Attach(const Napi::CallbackInfo& info) {
 
 // search(users: Float32Array, headWeights: Float32Array, k, options: { eligibleMask?: Uint8Array,
 //   eligibleIds?: BigInt64Array, filter?: NativeCompiledFilter (attached scorers),
-//   candidates?: BigInt64Array, candidatesPerUser?, threads, fused, device (0 cpu, 1 gpu),
+//   candidates?: BigInt64Array, candidatesPerUser?, threads, fused, rerankFactor?, device (0 cpu, 1 gpu),
 //   gpuDevice }): Promise<{ids, scores, counts}>
 Napi::Value ScorerBinding::Search(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -242,6 +247,7 @@ Napi::Value ScorerBinding::Search(const Napi::CallbackInfo& info) {
   Napi::Object o = ObjectArg(info[3], "options");
   r.threads = IntArg(o.Get("threads"), "threads", 0, 4096);
   r.fused = o.Get("fused").ToBoolean().Value();
+  if (!o.Get("rerankFactor").IsUndefined()) r.rerankFactor = IntArg(o.Get("rerankFactor"), "rerankFactor", 1, kMaxRerankFactor);
   r.device = IntArg(o.Get("device"), "device", 0, 1) == 1 ? Device::Gpu : Device::Cpu;
   r.gpuDevice = IntArg(o.Get("gpuDevice"), "gpuDevice", 0, 1024);
   r.cancel.word = CancelWord(o);
@@ -316,12 +322,15 @@ Napi::Value ScorerBinding::Size(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(Open(info.Env())->size()));
 }
 
-// info(): { simd, flopsPerPair }
+// info(): { simd, flopsPerPair, precision, reducedSimd, bytesPerAd }
 Napi::Value ScorerBinding::Info(const Napi::CallbackInfo& info) {
   auto scorer = Open(info.Env());
   Napi::Object out = Napi::Object::New(info.Env());
   out.Set("simd", scorer->simdName());
   out.Set("flopsPerPair", scorer->flopsPerPair());
+  out.Set("precision", precisionName(scorer->precision()));
+  out.Set("reducedSimd", scorer->reducedSimdName());
+  out.Set("bytesPerAd", static_cast<double>(scorer->bytesPerAd()));
   return out;
 }
 

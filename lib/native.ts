@@ -159,6 +159,8 @@ export interface NativeScorerSearchOptions {
   candidatesPerUser?: number;
   threads: number;
   fused: boolean;
+  /** Bf16 MLP and MoL scorers: candidates re-scored in fp32 per user = k x this. */
+  rerankFactor?: number;
   device: number;
   gpuDevice: number;
   /** One Int32 over a SharedArrayBuffer: the CPU scan stops (ERR_ABORTED) once it is non-zero. */
@@ -171,11 +173,21 @@ export interface NativeScorer {
   search(users: Float32Array, headWeights: Float32Array, k: number, options: NativeScorerSearchOptions): Promise<NativeSearchResult>;
   score(users: Float32Array, headWeights: Float32Array, ids: BigInt64Array | null, threads: number): Promise<Float32Array>;
   size(): number;
-  info(): { simd: string; flopsPerPair: number };
+  info(): NativeScorerInfo;
   close(): void;
 }
 
-export type NativeScorerConstructor = new (model: NativeScorerModel, threads: number) => NativeScorer;
+export interface NativeScorerInfo {
+  simd: string;
+  flopsPerPair: number;
+  precision: 'fp32' | 'bf16' | 'int8';
+  /** The reduced scan's kernels ('avx512-bf16', 'avx2-bf16', 'avx512-vnni', 'avx2-int8'), or 'none'. */
+  reducedSimd: string;
+  /** Bytes of the per-ad planes: fp32, plus the reduced copy. */
+  bytesPerAd: number;
+}
+
+export type NativeScorerConstructor = new (model: NativeScorerModel, threads: number, precision: 'fp32' | 'bf16' | 'int8') => NativeScorer;
 
 // ---- the user-sequence encoder (bindings/sequence_binding.cc) ----
 

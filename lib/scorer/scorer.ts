@@ -2,12 +2,12 @@
  * A learned scorer over a table of ads (dot, MLP or Mixture-of-Logits, with scenario-blended heads),
  * loaded from a model directory. Every scan runs off the main thread and keeps only the top-k.
  */
-import { AdIndex, CompiledFilter } from '../ad-index';
+import { AdIndex, CompiledFilter, type ScanPrecision } from '../ad-index';
 import { withCancel } from '../cancel';
 import { defaults, maxGpuK, maxK } from '../defaults';
 import { ClosedError, DimensionMismatchError, InvalidArgumentError } from '../errors';
 import { toIdArray, type IdsInput } from '../ids';
-import { native, type NativeScorer } from '../native';
+import { native, type NativeScorer, type NativeScorerInfo } from '../native';
 import { SearchResults } from '../results';
 import { float32Array, integerIn, invalid, knownOptions, oneOf, wholeRows } from '../validate';
 import { withCallerStack } from '../caller-stack';
@@ -20,6 +20,17 @@ import { withPrivateInputs } from '../private-input';
 export interface ScorerOptions {
   /** Threads per operation; 0 (default) uses every core. */
   threads?: number;
+  /**
+   * The full scan's precision (default 'fp32'). 'bf16' (kinds 'mlp', 'mol' and 'dot') or 'int8'
+   * (kind 'dot' only) keep a reduced copy of the per-ad planes beside the fp32 ones (see
+   * info().bytesPerAd); a full scan reads it first and scores a window of candidates per user
+   * in fp32, so every returned score is the ad's fp32 score. Kind 'dot': the window comes from a
+   * proven error bound and the answer equals the fp32 scan's. Kinds 'mlp' and 'mol': the window is
+   * the best k x rerankFactor by bf16 score, and the answer's recall against fp32 is measured, not
+   * guaranteed (README, "Scorer precision"). Candidate lists and score() always run in fp32; the
+   * GPU and the unfused mode have no reduced scan (a typed error).
+   */
+  precision?: ScanPrecision;
 }
 
 /** How a request blends the heads: a scenario of config.json, or weights by head name. */
@@ -53,21 +64,34 @@ export interface ScorerSearchOptions extends BlendOptions {
   mode?: 'fused' | 'unfused';
   /** Stops the CPU scan between chunks of ads when it aborts; the promise rejects with AbortedError (`ERR_ABORTED`). */
   signal?: AbortSignal;
+  /**
+   * A bf16 'mlp' or 'mol' scorer's full scan: ads re-scored in fp32 per user = k x this
+   * (1 to 64, default 4). More: higher recall, slower. Any other scorer rejects it.
+   */
+  rerankFactor?: number;
 }
 
-const searchOptionNames = ['scenario', 'weights', 'eligible', 'candidates', 'device', 'gpuDevice', 'threads', 'mode', 'signal'] as const;
+/** What `LearnedScorer.info()` reports (see there). */
+export type ScorerInfo = NativeScorerInfo;
+
+const searchOptionNames = ['scenario', 'weights', 'eligible', 'candidates', 'device', 'gpuDevice', 'threads', 'mode', 'signal', 'rerankFactor'] as const;
+const scorerPrecisions: readonly ScanPrecision[] = ['fp32', 'bf16', 'int8'];
+/** The largest rerankFactor (native/scorer/scorer.h kMaxRerankFactor). */
+const maxRerankFactor = 64;
 const blendOptionNames = ['scenario', 'weights', 'threads'] as const;
 
 export class LearnedScorer {
   readonly config: ScorerConfig;
   readonly threads: number;
+  readonly precision: ScanPrecision;
   private handle: NativeScorer | undefined;
   private attachedTo: AdIndex | undefined;
 
-  private constructor(config: ScorerConfig, handle: NativeScorer, threads: number) {
+  private constructor(config: ScorerConfig, handle: NativeScorer, threads: number, precision: ScanPrecision) {
     this.config = config;
     this.handle = handle;
     this.threads = threads;
+    this.precision = precision;
   }
 
   /**
@@ -80,11 +104,17 @@ export class LearnedScorer {
    */
   static async load(dir: string, options?: ScorerOptions): Promise<LearnedScorer> {
     if (typeof dir !== 'string' || dir.length === 0) throw invalid('a model directory path', 'dir', dir);
-    const o = knownOptions(options, 'scorer options', ['threads']);
+    const o = knownOptions(options, 'scorer options', ['threads', 'precision']);
     const threads = integerIn(o.threads ?? defaults.threads, 'options.threads', 0, 4096);
+    const precision = oneOf(o.precision ?? 'fp32', 'options.precision', scorerPrecisions);
     const model = await readModelDirectory(dir);
+    if (precision === 'int8' && model.config.kind !== 'dot') {
+      throw new InvalidArgumentError(
+        `Expected precision 'fp32' or 'bf16' for a scorer of kind '${model.config.kind}': int8 is for kind 'dot' (in an MLP or MoL it would reach only the per-ad inputs, a fraction of the work; they scan in bf16)`,
+      );
+    }
     const Native = native().NativeScorer;
-    return new LearnedScorer(model.config, new Native(toNativeModel(model), threads), threads);
+    return new LearnedScorer(model.config, new Native(toNativeModel(model), threads, precision), threads, precision);
   }
 
   get kind(): ScorerKind {
@@ -109,8 +139,12 @@ export class LearnedScorer {
   get closed(): boolean {
     return this.handle === undefined;
   }
-  /** The SIMD level of the CPU kernels and the FLOPs one (user, ad) score costs. */
-  info(): { simd: string; flopsPerPair: number } {
+  /**
+   * The SIMD level of the CPU kernels, the FLOPs one (user, ad) score costs, the scan precision,
+   * the reduced scan's kernels ('none' for fp32) and the bytes each ad takes (fp32 planes plus the
+   * reduced copy).
+   */
+  info(): ScorerInfo {
     return this.open().info();
   }
 
@@ -209,8 +243,11 @@ export class LearnedScorer {
     const o = knownOptions(options, 'search options', searchOptionNames) as ScorerSearchOptions;
     const weights = this.headWeights(o);
     let device = oneOf(o.device ?? defaults.device, 'options.device', ['cpu', 'gpu', 'auto']);
-    if (device === 'auto') device = native().buildInfo().cudaDevices > 0 && o.candidates === undefined ? 'gpu' : 'cpu';
+    // 'auto' picks the GPU only where it can run the request: fp32 scans.
+    if (device === 'auto') device = native().buildInfo().cudaDevices > 0 && o.candidates === undefined && this.precision === 'fp32' ? 'gpu' : 'cpu';
     integerIn(k, 'k', 1, device === 'gpu' ? maxGpuK : maxK);
+    const rerankFactor = o.rerankFactor === undefined ? undefined : integerIn(o.rerankFactor, 'options.rerankFactor', 1, maxRerankFactor);
+    this.checkPrecision(device, o, rerankFactor);
     // The attached index's filter goes in as it is; another index's is resolved to its ids, which
     // waits: keep the users as they are now.
     if (this.attachedTo && o.eligible instanceof Uint8Array) {
@@ -221,6 +258,7 @@ export class LearnedScorer {
     const request = {
       threads: integerIn(o.threads ?? 0, 'options.threads', 0, 4096),
       fused: oneOf(o.mode ?? 'fused', 'options.mode', ['fused', 'unfused']) === 'fused',
+      ...(rerankFactor === undefined ? {} : { rerankFactor }),
       device: device === 'gpu' ? 1 : 0,
       gpuDevice: integerIn(o.gpuDevice ?? defaults.gpuDevice, 'options.gpuDevice', 0, 1024),
       ...(ownFilter
@@ -267,6 +305,22 @@ export class LearnedScorer {
   private open(): NativeScorer {
     if (!this.handle) throw new ClosedError('This LearnedScorer is closed: load the model again to add or search');
     return this.handle;
+  }
+
+  /** A request the scorer's precision cannot serve is an error, never a quiet fp32 scan. */
+  private checkPrecision(device: string, o: ScorerSearchOptions, rerankFactor: number | undefined): void {
+    if (rerankFactor !== undefined && (this.precision !== 'bf16' || this.kind === 'dot')) {
+      throw new InvalidArgumentError(
+        `Expected no options.rerankFactor: it sizes the re-scored window of a bf16 'mlp' or 'mol' scorer, and this scorer is ${this.precision} '${this.kind}'`,
+      );
+    }
+    if (this.precision === 'fp32' || o.candidates !== undefined) return;
+    if (device === 'gpu') {
+      throw new InvalidArgumentError(`Expected device 'cpu' for the full scan of a ${this.precision} scorer: the GPU scan is fp32 only (load the scorer with precision 'fp32')`);
+    }
+    if (o.mode === 'unfused') {
+      throw new InvalidArgumentError(`Expected the fused mode for a ${this.precision} scorer: the unfused mode is the fp32 comparison path`);
+    }
   }
 
   private checkUsers(users: Float32Array): number {

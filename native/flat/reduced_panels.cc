@@ -9,24 +9,6 @@ namespace cangen {
 
 namespace {
 
-// Round to nearest even. Subnormals become zero (VDPBF16PS treats them so; encoding them as zero
-// keeps the error bound honest), and a value that would round up to infinity is truncated.
-uint16_t toBf16(float f) {
-  if (std::fabs(f) < FLT_MIN) return 0;
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  uint16_t h = static_cast<uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
-  if ((h & 0x7F80u) == 0x7F80u) h = static_cast<uint16_t>(u >> 16);
-  return h;
-}
-
-float fromBf16(uint16_t h) {
-  const uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
 // Symmetric codes in [-127, 127] with one scale per vector.
 float int8Scale(const float* v, int dim) {
   float largest = 0;
@@ -76,6 +58,24 @@ Encoded encode(Precision precision, const float* v, int dim, float scale, uint32
 double roundedUp(double bound) { return bound * (1 + 1e-6) + DBL_MIN; }
 
 }  // namespace
+
+// Round to nearest even. Subnormals become zero (VDPBF16PS treats them so; encoding them as zero
+// keeps the error bound honest), and a value that would round up to infinity is truncated.
+uint16_t toBf16(float f) {
+  if (std::fabs(f) < FLT_MIN) return 0;
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  uint16_t h = static_cast<uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+  if ((h & 0x7F80u) == 0x7F80u) h = static_cast<uint16_t>(u >> 16);
+  return h;
+}
+
+float fromBf16(uint16_t h) {
+  const uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
 
 const char* precisionName(Precision precision) {
   switch (precision) {

@@ -18,6 +18,10 @@ namespace cangen {
 enum class Precision : uint8_t { Fp32 = 0, Bf16 = 1, Int8 = 2 };
 
 const char* precisionName(Precision precision);
+
+// fp32 -> bf16 rounded to nearest even (subnormals to zero, never rounded up to infinity), and back.
+uint16_t toBf16(float f);
+float fromBf16(uint16_t h);
 // Dimensions per 32-bit word: 2 (bf16) or 4 (int8).
 int dimsPerWord(Precision precision);
 inline int wordGroups(int dim, Precision precision) {

@@ -14,38 +14,22 @@
 #include "common/limits.h"
 #include "common/parallel.h"
 #include "common/threads.h"
+#include "flat/exact_search.h"
 #include "flat/panels.h"
 #include "flat/scan.h"
 #include "flat/topk.h"
 #include "scorer/gpu_scorer.h"
 #include "scorer/plan.h"
+#include "scorer/scorer_internal.h"
 
 namespace cangen {
 
+using scorer_detail::kTilesPerChunk;
+using scorer_detail::offer;
+using scorer_detail::tileMask;
+using scorer_detail::tilesOf;
+
 namespace {
-
-size_t tilesOf(size_t ads) { return (ads + kTileAds - 1) / kTileAds; }
-
-// Tiles per work item: enough to amortise scheduling, few enough to balance two to 64 threads.
-constexpr size_t kTilesPerChunk = 8;
-
-// Bits of the ads of tile t that exist and are eligible.
-uint32_t tileMask(size_t tile, size_t count, const uint64_t* eligible) {
-  const size_t first = tile * kTileAds;
-  uint32_t mask = count - first >= kTileAds ? 0xffffffffu : ((1u << (count - first)) - 1);
-  if (eligible != nullptr) mask &= static_cast<uint32_t>(eligible[first / 64] >> (first % 64));
-  return mask;
-}
-
-void offer(TopKCollector& collector, const float* scores, uint32_t mask, const uint32_t* slots, size_t first) {
-  while (mask != 0) {
-    const int a = __builtin_ctz(mask);
-    mask &= mask - 1;
-    if (scores[a] > collector.threshold()) {
-      collector.push(scores[a], slots ? slots[first + a] : static_cast<uint32_t>(first + a));
-    }
-  }
-}
 
 std::vector<float> unpack(const PackedDense& p) {
   std::vector<float> w(static_cast<size_t>(p.out) * p.in);
@@ -68,16 +52,18 @@ struct Scorer::Table {
   bool attached = false;
 };
 
-struct Scorer::Prepared {
-  std::vector<MlpUserPlan> mlp;
-  std::vector<MolUserPlan> mol;
-  std::vector<float> dotQueries;       // nu x itemDim
-  std::vector<PackedDense> dotPacked;  // one row per user, for tiles of candidates
-};
-
-Scorer::Scorer(ScorerModel model, int threads)
-    : model_(std::move(model)), threads_(std::max(threads, 0)), kernels_(bestTileKernels()) {
+Scorer::Scorer(ScorerModel model, int threads, Precision precision)
+    : model_(std::move(model)),
+      threads_(std::max(threads, 0)),
+      kernels_(bestTileKernels()),
+      precision_(precision),
+      bf16Kernels_(bestTileKernelsBf16()) {
   validateModel(model_);
+  if (precision_ == Precision::Int8 && model_.kind != ScorerKind::Dot) {
+    throw Error(ErrorCode::InvalidArgument,
+                std::string("Expected precision 'fp32' or 'bf16' for a scorer of kind '") + scorerKindName(model_.kind) +
+                    "': int8 is for kind 'dot' (in an MLP or MoL it would reach only the per-ad inputs, a fraction of the work; they scan in bf16)");
+  }
   switch (model_.kind) {
     case ScorerKind::Dot:
       planeRows_ = {model_.itemDim};
@@ -92,6 +78,24 @@ Scorer::Scorer(ScorerModel model, int threads)
       break;
   }
   planes_.resize(planeRows_.size());
+  if (precision_ == Precision::Fp32) return;
+  switch (model_.kind) {
+    case ScorerKind::Dot: reduced_ = std::make_unique<ReducedPanels>(model_.itemDim, precision_); break;
+    case ScorerKind::Mlp:
+      mlpBf16_ = buildMlpPlanBf16(mlp_);
+      if (!mlp_.precomputedFirst) wordRows_ = (model_.itemDim + 1) / 2;  // else layer 1 is an add of the fp32 plane
+      break;
+    case ScorerKind::Mol:
+      molBf16_ = buildMolPlanBf16(mol_);
+      wordRows_ = model_.itemComponents * molBf16_.keyPairs;
+      break;
+  }
+}
+
+void Scorer::resizePlanes(size_t slots) {
+  for (size_t p = 0; p < planes_.size(); ++p) planes_[p].resize(tilesOf(slots) * kTileAds * planeRows_[p]);
+  if (wordRows_ > 0) words_.resize(tilesOf(slots) * kTileAds * wordRows_);
+  if (reduced_) reduced_->resize(slots);
 }
 
 Scorer::~Scorer() = default;
@@ -168,7 +172,7 @@ void Scorer::attach(std::shared_ptr<AdIndex> index) {
 }
 
 void Scorer::stage(const float* vectors, size_t n, size_t first) {
-  for (size_t p = 0; p < planes_.size(); ++p) planes_[p].resize(tilesOf(first + n) * kTileAds * planeRows_[p]);
+  resizePlanes(first + n);
   precompute(vectors, n, first);
   firstDirtyAd_ = std::min(firstDirtyAd_, first);
 }
@@ -185,11 +189,21 @@ void Scorer::prepareKeep(const std::vector<uint32_t>& keep) {
     }
     keptPlanes_.push_back(std::move(kept));
   }
+  keptWords_ = AlignedBuffer<uint32_t>(tilesOf(keep.size()) * kTileAds * wordRows_);
+  if (reduced_) {
+    keptReduced_ = std::make_unique<ReducedPanels>(model_.itemDim, precision_);
+    keptReduced_->resize(keep.size());
+  }
+  encodeReduced(0, keep.size(), keptPlanes_, keptWords_, keptReduced_.get());
 }
 
 void Scorer::commitKeep() noexcept {
   planes_.swap(keptPlanes_);
   keptPlanes_.clear();
+  words_.swap(keptWords_);
+  keptWords_ = AlignedBuffer<uint32_t>();
+  if (reduced_) reduced_.swap(keptReduced_);
+  keptReduced_.reset();
   firstDirtyAd_ = 0;  // every slot moved
 }
 
@@ -216,9 +230,7 @@ void Scorer::add(const int64_t* ids, const float* embeddings, size_t n) {
   }
   if (count_ + n > UINT32_MAX - kTileAds) throw Error(ErrorCode::InvalidArgument, "A scorer holds at most 2^32 - 64 ads");
   const size_t first = count_;
-  for (size_t p = 0; p < planes_.size(); ++p) {
-    planes_[p].resize(tilesOf(first + n) * kTileAds * planeRows_[p]);
-  }
+  resizePlanes(first + n);
   precompute(embeddings, n, first);
   ids_.resize(first + n);
   slotOfId_.reserve(first + n);
@@ -266,6 +278,7 @@ void Scorer::precompute(const float* embeddings, size_t n, size_t firstSlot) {
       }
     }
   });
+  encodeReduced(firstSlot, n, planes_, words_, reduced_.get());
 }
 
 Scorer::Prepared Scorer::prepare(const float* users, int nu, const float* w) const {
@@ -546,6 +559,7 @@ bool Scorer::searchGpuLocked(const Prepared& p, const ScorerRequest& r, size_t c
 SearchResult Scorer::search(const ScorerRequest& r) const {
   if (r.nu < 1) throw Error(ErrorCode::InvalidArgument, "Expected at least one user but received " + std::to_string(r.nu));
   if (r.k < 1) throw Error(ErrorCode::InvalidArgument, "Expected k >= 1 but received " + std::to_string(r.k));
+  checkPrecisionRequest(r);
   Prepared prepared = prepare(r.users, r.nu, r.headWeights);
   SearchResult result = SearchResult::padded(r.nu, r.k);
   std::vector<int64_t> slots(static_cast<size_t>(r.nu) * r.k, -1);
@@ -557,6 +571,8 @@ SearchResult Scorer::search(const ScorerRequest& r) const {
       if (r.candidates != nullptr) {
         std::vector<std::vector<uint32_t>> lists = candidateSlots(r, t, bits);
         searchCpu(prepared, r, t.count, nullptr, &lists, slots.data(), result.scores.data());
+      } else if (precision_ != Precision::Fp32) {
+        searchReduced(prepared, r, t.count, bits, slots.data(), result.scores.data());
       } else if (r.device == Device::Gpu) {
         if (!searchGpu(prepared, r, t.count, bits, slots.data(), result.scores.data(), &result.gpuFallback)) {
           std::fill(slots.begin(), slots.end(), int64_t{-1});

@@ -10,6 +10,14 @@
 // renumbered by its compactions, and a search reads the index's ids, liveness and compiled
 // filters under the index's shared lock: one id space and one eligibility for both.
 //
+// Precision (Fp32 by default): a Bf16 or Int8 scorer keeps, beside its fp32 planes, a reduced copy
+// that a full scan reads first, then scores a window of candidates per user in fp32, so every
+// returned score is the fp32 score of that ad. Dot (Bf16 or Int8): the flat index's reduced scan,
+// whose proven error bound makes the answer the fp32 answer (flat/exact_search.h). MLP and MoL
+// (Bf16 only): the window is the best k x rerankFactor by bf16 score; no cheap bound survives
+// the non-linear layers, so the answer's recall against the fp32 scan is measured, not proven.
+// Candidate lists and score() always run fp32.
+//
 // Thread-safe like AdIndex: searches share a lock, add() takes it alone.
 #include <atomic>
 #include <cstddef>
@@ -28,8 +36,10 @@
 #include "common/cancel.h"
 #include "common/fair_shared_mutex.h"
 #include "common/search_result.h"
+#include "flat/reduced_panels.h"
 #include "scorer/model.h"
 #include "scorer/tile.h"
+#include "scorer/tile_bf16.h"
 
 namespace cangen {
 
@@ -57,15 +67,22 @@ struct ScorerRequest {
   int k = 10;
   int threads = 0;     // 0: the scorer's default
   bool fused = true;   // false: score everything into an array, then select (for comparison)
+  // Bf16 MLP and MoL scorers' full scan: candidates kept per user for the fp32 re-scoring = k x
+  // this (0: kDefaultRerankFactor). Must be 0 for other scorers.
+  int rerankFactor = 0;
   Device device = Device::Cpu;
   int gpuDevice = 0;
   // Raised by the caller: the CPU scan stops between chunks of tiles with ErrorCode::Aborted.
   CancelFlag cancel;
 };
 
+constexpr int kDefaultRerankFactor = 4;
+constexpr int kMaxRerankFactor = 64;
+
 class Scorer : public SlotColumn, public std::enable_shared_from_this<Scorer> {
  public:
-  Scorer(ScorerModel model, int threads);
+  // Throws Error(InvalidArgument) for Int8 with an MLP or MoL model (bf16 only there).
+  Scorer(ScorerModel model, int threads, Precision precision = Precision::Fp32);
   ~Scorer();
   Scorer(const Scorer&) = delete;
   Scorer& operator=(const Scorer&) = delete;
@@ -74,6 +91,11 @@ class Scorer : public SlotColumn, public std::enable_shared_from_this<Scorer> {
   // Ads: its own, or the attached index's live ones.
   size_t size() const;
   const char* simdName() const { return kernels_.name; }
+  Precision precision() const { return precision_; }
+  // The reduced scan's kernels ("avx512-bf16", "avx2-int8", ...), or "none" for fp32.
+  const char* reducedSimdName() const;
+  // Bytes each ad takes in this scorer's planes: fp32, plus the reduced copy if any.
+  size_t bytesPerAd() const;
 
   // Adds n ads (embeddings n x itemDim). All or nothing, like AdIndex::upsert. Not once attached.
   void add(const int64_t* ids, const float* embeddings, size_t n);
@@ -119,6 +141,17 @@ class Scorer : public SlotColumn, public std::enable_shared_from_this<Scorer> {
                        int64_t* outSlots, float* outScores, std::string* fallbackReason) const;
   TileIn planeTile(int plane, size_t tile) const;
   void precompute(const float* embeddings, size_t n, size_t firstSlot);
+  // Room for `slots` slots in every plane (and the reduced copy).
+  void resizePlanes(size_t slots);
+  // The reduced copy of slots [first, first + n) from their fp32 planes.
+  void encodeReduced(size_t first, size_t n, const std::vector<AlignedBuffer<float>>& planes, AlignedBuffer<uint32_t>& words,
+                     ReducedPanels* reduced) const;
+  void checkPrecisionRequest(const ScorerRequest& request) const;
+  // The reduced full scans (see the class comment); outputs as searchCpu.
+  void searchReduced(const Prepared& prepared, const ScorerRequest& request, size_t count, const uint64_t* eligible,
+                     int64_t* outSlots, float* outScores) const;
+  std::vector<std::vector<uint32_t>> bf16Window(const Prepared& prepared, const ScorerRequest& request, size_t count,
+                                                const uint64_t* eligible) const;
 
   const ScorerModel model_;
   const int threads_;
@@ -130,6 +163,16 @@ class Scorer : public SlotColumn, public std::enable_shared_from_this<Scorer> {
   std::vector<int> planeRows_;               // rows of each per-ad plane
   std::vector<AlignedBuffer<float>> planes_;  // panel layout (flat/panels.h), whole 32-ad tiles
   std::vector<AlignedBuffer<float>> keptPlanes_;  // prepareKeep's renumbered copy
+  // The reduced copy. Bf16 MLP (with the cross feature: the raw embedding) and MoL (the item
+  // components): wordRows_ bf16 pairs per ad in panels (flat/panels.h), whole 32-ad tiles. Dot:
+  // the flat index's reduced panels over plane 0. Others: nothing.
+  const Precision precision_;
+  const TileKernelsBf16& bf16Kernels_;
+  MlpPlanBf16 mlpBf16_;
+  MolPlanBf16 molBf16_;
+  int wordRows_ = 0;
+  AlignedBuffer<uint32_t> words_, keptWords_;
+  std::unique_ptr<ReducedPanels> reduced_, keptReduced_;
 
   mutable FairSharedMutex mutex_;  // the scorer's own ads, and which index it is attached to
   std::shared_ptr<AdIndex> index_;

@@ -1,9 +1,13 @@
-// AVX-512 build of the scorer's tile kernels (16 floats per register, 8 x 2 accumulators).
-// The target pragma stands in for per-file -mavx512* flags; the function is only called after
-// the CPU was checked (tile.cc).
-#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,fma")
+// AVX-512 build of the scorer's tile kernels (16 floats per register, 8 x 2 accumulators), and of
+// its bf16 tiles with VDPBF16PS. The target pragma stands in for per-file -mavx512* flags; the
+// fp32 functions are only called after the CPU was checked for AVX-512 (tile.cc), the bf16 ones
+// after it was checked for AVX-512 BF16 too (tile_bf16.cc). No fp32 code uses bf16 types, so
+// the bf16 target adds no instruction to the fp32 kernels.
+#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx512bf16,fma")
 #define CANGEN_TILE_NS tile_avx512
 #define CANGEN_TILE_NAME "avx512"
 #define CANGEN_LANES 16
 #define CANGEN_ROWS 8
+#define CANGEN_REDUCED_DOT 1
 #include "scorer/tile_kernel.inl"
+#include "scorer/tile_bf16_kernel.inl"

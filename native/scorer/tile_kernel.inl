@@ -131,7 +131,12 @@ void activate(float* h, int rows, Activation act) {
   }
 }
 
-void mlpTile(const MlpPlan& plan, const MlpUserPlan& user, const TileIn& x, float* scratch, float* scores) {
+// An MLP tile with its GEMMs passed in, so that the fp32 and bf16 tiles share the rest:
+// first(h) writes the first layer's pre-activations (unless the ads carry them precomputed) and
+// layer(l, h, next) hidden layer l + 1's, both with their biases.
+template <typename First, typename Layer>
+void mlpTileWith(const MlpPlan& plan, const MlpUserPlan& user, const TileIn& x, float* scratch, float* scores,
+                 First first, Layer layer) {
   int rows = plan.firstOut;
   int rowsPad = padRows(rows);
   float* h = scratch;
@@ -142,18 +147,19 @@ void mlpTile(const MlpPlan& plan, const MlpUserPlan& user, const TileIn& x, floa
         store(h + r * kTileAds + a, broadcast(user.firstBias[r]) + load(x.row(r, a >= 16) + (a & 15)));
       }
   } else {
-    dense(user.first, x, user.firstBias.data(), nullptr, h);
+    first(h);
   }
   layerNorm(h, rows, plan.firstGamma, plan.firstBeta, plan.eps);
   activate(h, rowsPad, plan.activation);
   float* next = scratch + static_cast<size_t>(mlpBufferRows(plan)) * kTileAds;
-  for (const PackedDense& layer : plan.layers) {
-    dense(layer, scratchIn(h), layer.bias.empty() ? nullptr : layer.bias.data(), nullptr, next);
-    layerNorm(next, layer.out, layer.gamma, layer.beta, plan.eps);
-    activate(next, layer.outPad, plan.activation);
+  for (size_t l = 0; l < plan.layers.size(); ++l) {
+    const PackedDense& p = plan.layers[l];
+    layer(l, h, rowsPad, next);
+    layerNorm(next, p.out, p.gamma, p.beta, plan.eps);
+    activate(next, p.outPad, plan.activation);
     std::swap(h, next);
-    rows = layer.out;
-    rowsPad = layer.outPad;
+    rows = p.out;
+    rowsPad = p.outPad;
   }
   for (int v = 0; v < kTileVectors; ++v) {
     vf s = broadcast(user.outBias);
@@ -162,21 +168,30 @@ void mlpTile(const MlpPlan& plan, const MlpUserPlan& user, const TileIn& x, floa
   }
 }
 
-void molTile(const MolPlan& plan, const MolUserPlan& user, const TileIn& keys, const TileIn& gate, float* scratch,
-             float* scores) {
-  const int pq = plan.queryComponents, qpad = plan.queryPad, px = plan.itemComponents, dc = plan.componentDim;
+void mlpTile(const MlpPlan& plan, const MlpUserPlan& user, const TileIn& x, float* scratch, float* scores) {
+  mlpTileWith(
+      plan, user, x, scratch, scores, [&](float* h) { dense(user.first, x, user.firstBias.data(), nullptr, h); },
+      [&](size_t l, const float* h, int, float* next) {
+        const PackedDense& p = plan.layers[l];
+        dense(p, scratchIn(h), p.bias.empty() ? nullptr : p.bias.data(), nullptr, next);
+      });
+}
+
+// A MoL tile with its GEMMs passed in (see mlpTileWith): logits(j, out) writes item component j's
+// qpad logit rows, gating(logits, hidden) the gating layer's pre-activations (user and item halves
+// and biases included) and gatesOut(hidden, gates) the gate logits.
+template <typename Logits, typename Gating, typename GatesOut>
+void molTileWith(const MolPlan& plan, const MolUserPlan& user, float* scratch, float* scores, Logits logitsOf,
+                 Gating gating, GatesOut gatesOut) {
+  const int pq = plan.queryComponents, qpad = plan.queryPad, px = plan.itemComponents;
   const int p = pq * px;
   float* logits = scratch;  // px * qpad rows: (item component j, query component i)
   float* hidden = logits + static_cast<size_t>(px) * qpad * kTileAds;
   float* gates = hidden + static_cast<size_t>(plan.gateLogits.outPad) * kTileAds;
-  for (int j = 0; j < px; ++j) {
-    const size_t offset = static_cast<size_t>(j) * dc * keys.stride;
-    dense(user.query, TileIn{keys.lo + offset, keys.hi + offset, keys.stride}, nullptr, nullptr,
-          logits + static_cast<size_t>(j) * qpad * kTileAds);
-  }
-  dense(plan.gateLogits, scratchIn(logits), user.gateBias.data(), &gate, hidden);
+  for (int j = 0; j < px; ++j) logitsOf(j, logits + static_cast<size_t>(j) * qpad * kTileAds);
+  gating(static_cast<const float*>(logits), hidden);
   activate(hidden, plan.gateLogits.outPad, plan.activation);
-  dense(plan.gateOut, scratchIn(hidden), plan.gateOut.bias.data(), nullptr, gates);
+  gatesOut(static_cast<const float*>(hidden), gates);
   for (int v = 0; v < kTileVectors; ++v) {
     vf total{};
     for (int h = 0; h < plan.heads; ++h) {
@@ -195,6 +210,19 @@ void molTile(const MolPlan& plan, const MolUserPlan& user, const TileIn& keys, c
     }
     store(scores + v * W, total);
   }
+}
+
+void molTile(const MolPlan& plan, const MolUserPlan& user, const TileIn& keys, const TileIn& gate, float* scratch,
+             float* scores) {
+  const size_t dc = plan.componentDim;
+  molTileWith(
+      plan, user, scratch, scores,
+      [&](int j, float* out) {
+        const size_t offset = j * dc * keys.stride;
+        dense(user.query, TileIn{keys.lo + offset, keys.hi + offset, keys.stride}, nullptr, nullptr, out);
+      },
+      [&](const float* logits, float* hidden) { dense(plan.gateLogits, scratchIn(logits), user.gateBias.data(), &gate, hidden); },
+      [&](const float* hidden, float* gates) { dense(plan.gateOut, scratchIn(hidden), plan.gateOut.bias.data(), nullptr, gates); });
 }
 
 }  // namespace
