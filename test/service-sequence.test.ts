@@ -105,6 +105,42 @@ test('events in, retrieve by user id out; bad histories answer 400; a model of a
   );
 });
 
+test('scorerPrecision bf16: the Mixture-of-Logits scorer answers as in fp32 (its window covers every item here)', async () => {
+  const answers: string[][] = [];
+  for (const scorerPrecision of ['fp32', 'bf16'] as const) {
+    const encoder = await SequenceEncoder.load(models.mol);
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        port: 0, corpus: 'empty', dim: encoder.dim, drainDelayMs: 0, saveIntervalMs: 0, token, sequenceModel: models.mol, scorerPrecision,
+        scenarios: [{ name: 's', generators: ['sequence'], k: 5, overfetch: 1, deadlineMs: 5000 }],
+      },
+    });
+    const lines: string[] = [];
+    const { engine, histories } = await buildEngine(config, { log: (line) => lines.push(line) });
+    assert.ok(lines.includes(`sequence model: Mixture-of-Logits scorer, ${scorerPrecision} scan`), lines.join('\n'));
+    const running = createService(engine, config, undefined, histories);
+    try {
+      const base = await running.start();
+      const ids = Array.from({ length: ITEMS }, (_, i) => String(i + 1));
+      const table = encoder.itemEmbeddings();
+      const rows = encoder.rows(ids);
+      const ads = ids.map((id, i) => ({ id, category: 'c', embedding: Array.from(table.subarray(rows[i]! * encoder.dim, (rows[i]! + 1) * encoder.dim)) }));
+      assert.is((await httpCall(base, 'PUT', '/v1/ads', { ads }, auth)).status, 200);
+      const events = ['12', '3', '25', '7'].map((item, i) => ({ userId: 'u4', item, action: 'view', time: 9000 + i }));
+      assert.is((await httpCall(base, 'POST', '/v1/events', { events }, auth)).status, 200);
+      const answer = await httpCall(base, 'POST', '/v1/retrieve', { userId: 'u4', scenario: 's' });
+      assert.is(answer.status, 200, JSON.stringify(answer.json));
+      answers.push((answer.json as { candidates: { adId: string }[] }).candidates.map((c) => String(c.adId)));
+    } finally {
+      await running.stop();
+      encoder.close();
+    }
+  }
+  assert.is(answers[0]!.length, 5);
+  assert.equal(answers[1], answers[0]);
+});
+
 test("a multi-task model's heads are blended by the request's scenario; a scenario it does not know gets the mean blend", async () => {
   const { encoder, dim, base, ids, rows, table, stop } = await serveModel(models.multi, ['home', 'search', 'elsewhere'], 6, () => 'y');
   try {

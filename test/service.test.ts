@@ -370,6 +370,8 @@ lifecycle('config: file, then environment, with clear errors', async () => {
     assert.throws(() => loadConfig({ env: { CANGEN_NPROBE: '0' } }), /Expected an integer between 1 and 16777216 for nprobe \(from environment variable CANGEN_NPROBE\)/);
     assert.throws(() => loadConfig({ env: { CANGEN_EF_SEARCH: 'wide' } }), /for efSearch \(from environment variable CANGEN_EF_SEARCH\)/);
     assert.throws(() => loadConfig({ env: { CANGEN_PRECISION: 'fp16' } }), /Expected 'fp32', 'bf16' or 'int8' for precision \(from environment variable CANGEN_PRECISION\)/);
+    assert.is(loadConfig({ env: { CANGEN_SCORER_PRECISION: 'bf16' } }).scorerPrecision, 'bf16');
+    assert.throws(() => loadConfig({ env: { CANGEN_SCORER_PRECISION: 'int8' } }), /Expected 'fp32' or 'bf16' for scorerPrecision \(from environment variable CANGEN_SCORER_PRECISION\)/);
     assert.throws(() => loadConfig({ env: { CANGEN_PORT: 'eighty' } }), /Expected an integer between 0 and 65535 for port \(from environment variable CANGEN_PORT\) but received "eighty"/);
     assert.throws(() => loadConfig({ env: { CANGEN_TOKEN: 'short' } }), /at least 16 characters/);
     await import('node:fs/promises').then((fs) => fs.writeFile(file, JSON.stringify({ prot: 1 })));

@@ -112,7 +112,8 @@ async function openSequence(config: ServiceConfig, log?: (line: string) => void)
     // The export's scorer/ directory: kind 'dot' needs nothing beyond the index; 'mol' is a LearnedScorer.
     const scorerConfig = join(dir, 'scorer', 'config.json');
     if (existsSync(scorerConfig) && (JSON.parse(readFileSync(scorerConfig, 'utf8')) as { kind?: string }).kind === 'mol') {
-      scorer = await LearnedScorer.load(join(dir, 'scorer'), { threads: config.threads });
+      scorer = await LearnedScorer.load(join(dir, 'scorer'), { threads: config.threads, precision: config.scorerPrecision });
+      log?.(`sequence model: Mixture-of-Logits scorer, ${scorer.precision} scan`);
     }
     if (encoder.config.headNames.length > 0) heads = await ScenarioHeads.load(dir);
     const histories = await openServiceHistories(config, log ? (line) => log(line) : undefined);

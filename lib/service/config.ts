@@ -119,6 +119,12 @@ export interface ServiceConfig {
    * `features.history`. Its dim must be the service's dim, and the ads' embeddings its item embeddings.
    */
   sequenceModel: string | undefined;
+  /**
+   * What a sequence model's Mixture-of-Logits scorer scans with: 'fp32', or 'bf16' (its layers in
+   * bf16, the best k x 4 per user re-scored in fp32: measured recall against fp32, not a bound;
+   * docs/SCORERS.md). Other scorers ignore it.
+   */
+  scorerPrecision: 'fp32' | 'bf16';
   /** Bytes of per-user encoder sessions (keys and values of each layer; about 200 KiB a user at maxLen 200, dim 64, 2 layers); 0: none. */
   sequenceSessionBytes: number;
 }
@@ -177,6 +183,7 @@ export const defaultConfig: ServiceConfig = {
   historyTtlSeconds: 0,
   eventsMaxBatch: 1000,
   sequenceModel: undefined,
+  scorerPrecision: 'fp32',
   sequenceSessionBytes: 256 * 2 ** 20,
 };
 
@@ -235,6 +242,7 @@ export const environment: Record<string, keyof ServiceConfig> = {
   CANGEN_HISTORY_TTL_SECONDS: 'historyTtlSeconds',
   CANGEN_EVENTS_MAX_BATCH: 'eventsMaxBatch',
   CANGEN_SEQUENCE_MODEL: 'sequenceModel',
+  CANGEN_SCORER_PRECISION: 'scorerPrecision',
   CANGEN_SEQUENCE_SESSION_BYTES: 'sequenceSessionBytes',
 };
 
@@ -287,6 +295,7 @@ function checkHistory(config: ServiceConfig, source: (key: string) => string): v
   if (typeof config.redisPrefix !== 'string') throw bad('a string', 'redisPrefix', source('redisPrefix'), config.redisPrefix);
   if (config.historyFile !== undefined && (typeof config.historyFile !== 'string' || config.historyFile === '')) throw bad('a file path', 'historyFile', source('historyFile'), config.historyFile);
   if (config.sequenceModel !== undefined && (typeof config.sequenceModel !== 'string' || config.sequenceModel === '')) throw bad('a model directory', 'sequenceModel', source('sequenceModel'), config.sequenceModel);
+  if (!['fp32', 'bf16'].includes(config.scorerPrecision)) throw bad("'fp32' or 'bf16'", 'scorerPrecision', source('scorerPrecision'), config.scorerPrecision);
 }
 
 /** Reads the file (if any) and the environment over the defaults. */
