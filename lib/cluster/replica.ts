@@ -1,0 +1,274 @@
+/**
+ * A shard replica: holds one shard's AdIndex (any kind), applies the shard's corpus log in order
+ * through a durable JetStream consumer, registers in the membership bucket, and answers shard
+ * searches by NATS request-reply on its own subject.
+ *
+ * Applying is idempotent: a message at or below the applied sequence (a redelivery) is
+ * acknowledged without being applied again, and upserts and removes replace state rather than
+ * add to it. A message that does not decode, or that the index refuses, goes to the shard's
+ * dead-letter subject (with its sequence and the reason in headers) and counts in `deadLetters`;
+ * the replica moves on and never stops on bad input.
+ *
+ * Until index snapshots exist (a later slice), a replica's index starts empty and the consumer is
+ * re-created at every start to replay the shard's whole log from its first message.
+ */
+import { AckPolicy, DeliverPolicy, headers, nanos, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type Msg, type NatsConnection, type Subscription } from 'nats';
+import { AdIndex } from '../ad-index';
+import { CangenError, ClosedError, DimensionMismatchError } from '../errors';
+import { integerIn, knownOptions } from '../validate';
+import { ClusterError } from './errors';
+import { MemberRegistration, membersBucket, type MemberEntry, type ReplicaHealth } from './membership';
+import { checkName, clusterNames, type ClusterNames } from './names';
+import { readShardMap, type ShardMap } from './shard-map';
+import { decodeSearchRequest, encodeErrorReply, encodeSearchReply } from './search-codec';
+import { decodeUpdate, type CorpusUpdate } from './update-codec';
+
+export interface ReplicaOptions {
+  cluster: string;
+  shard: number;
+  /** Unique among the cluster's replicas (letters, digits, '_', '-'): names its consumer, entry and search subject. */
+  replicaId: string;
+  /** The shard's index, empty (any kind; IVF kinds trained); default a flat index of the shard map's dim and metric. Closed by close(). */
+  index?: AdIndex;
+  /** Membership refresh interval (default a third of the shard map's membership TTL). */
+  heartbeatMs?: number;
+  /** Threads per shard search (default 0: the index's own). */
+  searchThreads?: number;
+  /** Log messages in flight to this replica at once (default 256). */
+  prefetch?: number;
+  log?: (line: string) => void;
+}
+
+export interface ReplicaStats {
+  applied: number;
+  /** The shard's last log sequence when the replica started: it serves once applied reaches it. */
+  startTarget: number;
+  health: ReplicaHealth;
+  updatesApplied: number;
+  deadLetters: number;
+  searches: number;
+  inflight: number;
+}
+
+export class ShardReplica {
+  readonly shard: number;
+  readonly replicaId: string;
+  readonly index: AdIndex;
+  private appliedSeq = 0;
+  private healthState: ReplicaHealth = 'catching-up';
+  private updates = 0;
+  private dead = 0;
+  private searchCount = 0;
+  private readonly answering = new Set<Promise<void>>();
+  private readonly waiters = new Set<{ seq: number; wake: () => void }>();
+  private messages: ConsumerMessages | undefined;
+  private subscription: Subscription | undefined;
+  private registration: MemberRegistration | undefined;
+  private applying: Promise<void> = Promise.resolve();
+  private closing = false;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly names: ClusterNames,
+    readonly map: ShardMap,
+    private readonly startTarget: number,
+    private readonly options: ReplicaOptions,
+    private readonly log: (line: string) => void,
+  ) {
+    this.shard = options.shard;
+    this.replicaId = options.replicaId;
+    this.index = options.index ?? new AdIndex({ dim: map.dim, metric: map.metric });
+    if (startTarget === 0) this.healthState = 'serving';
+  }
+
+  /** Joins the cluster: replays the shard's log, registers, and answers searches. Resolves once subscribed (it may still be catching up). */
+  static async start(nc: NatsConnection, options: ReplicaOptions): Promise<ShardReplica> {
+    knownOptions(options, 'replica options', ['cluster', 'shard', 'replicaId', 'index', 'heartbeatMs', 'searchThreads', 'prefetch', 'log']);
+    const names = clusterNames(options.cluster);
+    checkName(options.replicaId, 'options.replicaId');
+    const map = await readShardMap(nc, options.cluster);
+    integerIn(options.shard, 'options.shard', 0, map.shards - 1);
+    if (options.index && (options.index.dim !== map.dim || options.index.metric !== map.metric)) {
+      throw new ClusterError('ERR_SHARD_MAP', `Expected an index of dim ${map.dim} and metric '${map.metric}' for cluster '${map.cluster}' but received dim ${options.index.dim} and '${options.index.metric}'`);
+    }
+    const jsm = await nc.jetstreamManager();
+    const subject = names.shardSubject(options.shard);
+    const target = await lastSequence(jsm, names.logStream, subject);
+    const log = options.log ?? (() => {});
+    const replica = new ShardReplica(nc, nc.jetstream(), names, map, target, options, log);
+    try {
+      await replica.begin(jsm);
+    } catch (error) {
+      await replica.close();
+      throw error;
+    }
+    return replica;
+  }
+
+  private async begin(jsm: JetStreamManager): Promise<void> {
+    const durable = `replica-${this.replicaId}`;
+    const stream = this.names.logStream;
+    // The index starts empty, so the consumer starts at the shard's first message (see the file comment).
+    await jsm.consumers.delete(stream, durable).catch(() => undefined);
+    await jsm.consumers.add(stream, {
+      durable_name: durable,
+      filter_subject: this.names.shardSubject(this.shard),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(30_000),
+    });
+    const consumer = await this.js.consumers.get(stream, durable);
+    this.messages = await consumer.consume({ max_messages: this.options.prefetch ?? 256 });
+    this.applying = this.applyAll(this.messages);
+    this.subscription = this.nc.subscribe(this.names.searchSubject(this.replicaId), {
+      callback: (error, msg) => {
+        if (error) return;
+        const answer = this.answer(msg);
+        this.answering.add(answer);
+        void answer.finally(() => this.answering.delete(answer));
+      },
+    });
+    const heartbeat = this.options.heartbeatMs ?? Math.max(50, Math.floor(this.map.membershipTtlMs / 3));
+    this.registration = new MemberRegistration(await membersBucket(this.nc, this.map.cluster), () => this.entry(), heartbeat, this.log);
+    await this.registration.start();
+  }
+
+  get applied(): number {
+    return this.appliedSeq;
+  }
+
+  get health(): ReplicaHealth {
+    return this.healthState;
+  }
+
+  stats(): ReplicaStats {
+    return {
+      applied: this.appliedSeq, startTarget: this.startTarget, health: this.healthState, updatesApplied: this.updates,
+      deadLetters: this.dead, searches: this.searchCount, inflight: this.answering.size,
+    };
+  }
+
+  /** Resolves true once the applied sequence reaches `seq`, false when `timeoutMs` passes first. */
+  waitApplied(seq: number, timeoutMs: number): Promise<boolean> {
+    if (this.appliedSeq >= seq) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter = { seq, wake: () => finish(true) };
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      const finish = (ok: boolean) => {
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+        resolve(ok);
+      };
+      this.waiters.add(waiter);
+    });
+  }
+
+  private entry(): MemberEntry {
+    return {
+      replicaId: this.replicaId, shard: this.shard, subject: this.names.searchSubject(this.replicaId), applied: this.appliedSeq,
+      health: this.healthState, inflight: this.answering.size, deadLetters: this.dead, updatedAt: Date.now(),
+    };
+  }
+
+  private async applyAll(messages: ConsumerMessages): Promise<void> {
+    for await (const m of messages) {
+      if (m.seq > this.appliedSeq) {
+        try {
+          await this.apply(decodeUpdate(m.data));
+          this.updates++;
+        } catch (error) {
+          if (this.closing || error instanceof ClosedError) return; // not acknowledged: redelivered to the next start
+          await this.deadLetter(m, error);
+        }
+        this.appliedSeq = m.seq;
+      }
+      m.ack();
+      this.afterApply();
+    }
+  }
+
+  private async apply(update: CorpusUpdate): Promise<void> {
+    if (update.op === 'upsert') {
+      if (update.dim !== this.index.dim) throw new DimensionMismatchError(`Expected embeddings of dim ${this.index.dim} but the update has dim ${update.dim}`);
+      await this.index.upsert(update.ids, update.vectors!, update.attributes);
+    } else if (update.op === 'remove') {
+      await this.index.remove(update.ids);
+    } else {
+      await this.index.setAttributes(update.ids, update.attributes!);
+    }
+  }
+
+  private afterApply(): void {
+    for (const waiter of this.waiters) if (this.appliedSeq >= waiter.seq) waiter.wake();
+    if (this.healthState === 'catching-up' && this.appliedSeq >= this.startTarget) {
+      this.healthState = 'serving';
+      this.log(`replica ${this.replicaId} of shard ${this.shard} caught up at sequence ${this.appliedSeq}`);
+      void this.registration?.refresh();
+    }
+  }
+
+  /** Stores the message on the dead-letter subject before it is acknowledged, so nothing is lost; retried until stored or closing. */
+  private async deadLetter(m: JsMsg, error: unknown): Promise<void> {
+    const reason = error instanceof CangenError ? `${error.code}: ${error.message}` : String((error as Error)?.message ?? error);
+    this.dead++;
+    this.log(`replica ${this.replicaId}: log message ${m.seq} of shard ${this.shard} dead-lettered (${reason})`);
+    const h = headers();
+    h.set('Cangen-Sequence', String(m.seq));
+    h.set('Cangen-Shard', String(this.shard));
+    h.set('Cangen-Replica', this.replicaId);
+    h.set('Cangen-Reason', reason.slice(0, 1000).replace(/[\r\n]/g, ' '));
+    // One dead letter per log message, however many replicas reject it (JetStream de-duplicates by msgID).
+    const msgID = `${this.names.cluster}-${this.shard}-${m.seq}`;
+    for (let attempt = 0; !this.closing; attempt++) {
+      try {
+        await this.js.publish(this.names.deadLetterSubject(this.shard), m.data, { headers: h, msgID });
+        return;
+      } catch (publishError) {
+        this.log(`replica ${this.replicaId}: dead letter not stored yet (${(publishError as Error).message}); retrying`);
+        await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt)));
+      }
+    }
+  }
+
+  private async answer(msg: Msg): Promise<void> {
+    this.searchCount++;
+    try {
+      const request = decodeSearchRequest(msg.data);
+      if (request.dim !== this.index.dim) throw new DimensionMismatchError(`Expected queries of dim ${this.index.dim} but received dim ${request.dim}`);
+      if (request.minApplied > this.appliedSeq && !(await this.waitApplied(request.minApplied, request.waitMs))) {
+        throw new ClusterError('ERR_CLUSTER', `Replica ${this.replicaId} of shard ${this.shard} has applied sequence ${this.appliedSeq}, not ${request.minApplied}, after waiting ${request.waitMs} ms`);
+      }
+      const applied = this.appliedSeq;
+      const threads = this.options.searchThreads ?? 0;
+      const results = await this.index.search(request.queries, request.k, { threads, ...(request.filter ? { filter: request.filter } : {}) });
+      msg.respond(encodeSearchReply(results, applied));
+    } catch (error) {
+      msg.respond(encodeErrorReply(error));
+    }
+  }
+
+  /** Leaves the cluster: deregisters, stops consuming and answering, waits for searches in flight, closes the index. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.healthState = 'stopping';
+    await this.registration?.stop();
+    this.subscription?.unsubscribe();
+    this.messages?.stop();
+    await this.applying.catch(() => undefined);
+    await Promise.allSettled([...this.answering]);
+    for (const waiter of this.waiters) waiter.wake();
+    this.index.close();
+  }
+}
+
+/** The stream sequence of the last message on `subject`, 0 when there is none. */
+async function lastSequence(jsm: JetStreamManager, stream: string, subject: string): Promise<number> {
+  try {
+    return (await jsm.streams.getMessage(stream, { last_by_subj: subject })).seq;
+  } catch (error) {
+    if (/no message found|not found/i.test((error as Error).message)) return 0;
+    throw new ClusterError('ERR_CLUSTER', `Could not read the last sequence of '${subject}' in stream '${stream}' (${(error as Error).message}): is the cluster initialised?`);
+  }
+}

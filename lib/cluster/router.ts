@@ -1,0 +1,206 @@
+/**
+ * The router: scatter-gather of a search over the shards. For each shard it asks one serving
+ * replica (fewest searches in flight from this router, then the most caught up; a replica that
+ * just failed goes last), optionally hedges with a second replica after `hedgeAfterMs`, fails
+ * over at once to the next replica when one refuses or has no responders, and stops waiting at
+ * the deadline: shards without an answer by then are reported (`partial`, `missingShards`), and
+ * the answer merges the shards that did answer. `readAfter` (a LogPosition from CorpusLog) makes
+ * each shard's replica answer only once it has applied that write.
+ */
+import type { NatsConnection } from 'nats';
+import type { EligibilityFilter } from '../ad-index';
+import { DimensionMismatchError } from '../errors';
+import type { SearchResults } from '../results';
+import { maxK } from '../defaults';
+import { integerIn, knownOptions, wholeRows } from '../validate';
+import type { LogPosition } from './log-position';
+import { mergeShardResults } from './merge-shards';
+import { MembershipView, type MemberEntry } from './membership';
+import { checkName } from './names';
+import { decodeSearchReply, encodeSearchRequest, type ShardSearchReply } from './search-codec';
+import { noShardMap, readShardMap, type ShardMap } from './shard-map';
+import { NoShardMapError } from './errors';
+
+export interface RouterOptions {
+  cluster: string;
+  /** Default time budget of a search in ms (default 200). */
+  deadlineMs?: number;
+  /** Default delay before a hedged second request to another replica of a shard that has not answered (0, default: no hedging). */
+  hedgeAfterMs?: number;
+  /** How often to look for the shard map while none is known (default 1000 ms). */
+  shardMapPollMs?: number;
+}
+
+export interface ClusterSearchOptions {
+  deadlineMs?: number;
+  hedgeAfterMs?: number;
+  /** Read-your-writes: each shard answers only after applying its sequence in this position. */
+  readAfter?: LogPosition;
+  filter?: EligibilityFilter;
+}
+
+export interface ShardOutcome {
+  shard: number;
+  answered: boolean;
+  /** The replica whose answer was used. */
+  replicaId?: string;
+  /** Replicas asked (more than one after a failover or a hedge). */
+  asked: string[];
+  /** True when the answer came from the hedged request. */
+  hedged: boolean;
+  ms: number;
+  /** Why the shard has no answer (no serving replica, every replica failed, deadline). */
+  error?: string;
+}
+
+export interface ClusterSearchResult {
+  results: SearchResults;
+  /** True when at least one shard did not answer by the deadline: the results cover the others. */
+  partial: boolean;
+  missingShards: number[];
+  shards: ShardOutcome[];
+}
+
+export const routerDefaults = { deadlineMs: 200, hedgeAfterMs: 0, shardMapPollMs: 1000 };
+
+/** A replica that failed is tried last for this long. */
+const failurePenaltyMs = 1000;
+
+export class ClusterRouter {
+  private map: ShardMap | undefined;
+  private members: MembershipView | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private readonly inflight = new Map<string, number>();
+  private readonly failedAt = new Map<string, number>();
+  private closed = false;
+
+  private constructor(private readonly nc: NatsConnection, private readonly options: Required<RouterOptions>) {}
+
+  /** Starts a router; it need not find a shard map yet (requests are refused until it does). */
+  static async start(nc: NatsConnection, options: RouterOptions): Promise<ClusterRouter> {
+    const o = knownOptions(options, 'router options', ['cluster', 'deadlineMs', 'hedgeAfterMs', 'shardMapPollMs']);
+    const router = new ClusterRouter(nc, {
+      cluster: checkName(options.cluster, 'options.cluster'),
+      deadlineMs: integerIn(o.deadlineMs ?? routerDefaults.deadlineMs, 'options.deadlineMs', 1, 600_000),
+      hedgeAfterMs: integerIn(o.hedgeAfterMs ?? routerDefaults.hedgeAfterMs, 'options.hedgeAfterMs', 0, 600_000),
+      shardMapPollMs: integerIn(o.shardMapPollMs ?? routerDefaults.shardMapPollMs, 'options.shardMapPollMs', 10, 600_000),
+    });
+    await router.lookForShardMap();
+    return router;
+  }
+
+  /** The shard map, once known. */
+  get shardMap(): ShardMap | undefined {
+    return this.map;
+  }
+
+  /** Replicas of a shard the router currently sees (any health). */
+  replicas(shard: number): MemberEntry[] {
+    return this.members?.members(shard) ?? [];
+  }
+
+  private async lookForShardMap(): Promise<void> {
+    try {
+      const map = await readShardMap(this.nc, this.options.cluster);
+      // The shard map never changes once created (no resharding yet): read once, then watch membership.
+      this.members = await MembershipView.watch(this.nc, map.cluster, map.membershipTtlMs);
+      this.map = map;
+    } catch (error) {
+      if (!(error instanceof NoShardMapError)) throw error;
+      if (!this.closed) {
+        this.pollTimer = setTimeout(() => void this.lookForShardMap().catch(() => undefined), this.options.shardMapPollMs);
+        this.pollTimer.unref();
+      }
+    }
+  }
+
+  /**
+   * Top-k over every shard for each query (nq x dim). Rejects with NoShardMapError while no shard
+   * map is known; otherwise resolves by the deadline, flagged partial when shards are missing.
+   */
+  async search(queries: Float32Array, k: number, options: ClusterSearchOptions = {}): Promise<ClusterSearchResult> {
+    const map = this.map;
+    if (!map) throw noShardMap(this.options.cluster);
+    const o = knownOptions(options, 'search options', ['deadlineMs', 'hedgeAfterMs', 'readAfter', 'filter']);
+    wholeRows(queries, map.dim, 'queries');
+    if (queries.length === 0) throw new DimensionMismatchError(`Expected at least one query of dim ${map.dim}`);
+    integerIn(k, 'k', 1, maxK);
+    const deadlineMs = integerIn(o.deadlineMs ?? this.options.deadlineMs, 'options.deadlineMs', 1, 600_000);
+    const hedgeAfterMs = integerIn(o.hedgeAfterMs ?? this.options.hedgeAfterMs, 'options.hedgeAfterMs', 0, 600_000);
+    const readAfter = options.readAfter ?? {};
+    const started = Date.now();
+    const deadlineAt = started + deadlineMs;
+    const outcomes = await Promise.all(Array.from({ length: map.shards }, (_, shard) => {
+      const minApplied = readAfter[shard] ?? 0;
+      const payload = encodeSearchRequest({ queries, dim: map.dim, k, minApplied, waitMs: Math.max(0, deadlineMs - 5), ...(options.filter ? { filter: options.filter } : {}) });
+      return this.askShard(shard, payload, minApplied, deadlineAt, hedgeAfterMs, map);
+    }));
+    const answered = outcomes.filter((o) => o.reply).map((o) => o.reply!.results);
+    const results = mergeShardResults(map.metric, k, queries.length / map.dim, answered);
+    const missingShards = outcomes.filter((o) => !o.reply).map((o) => o.outcome.shard);
+    return { results, partial: missingShards.length > 0, missingShards, shards: outcomes.map((o) => o.outcome) };
+  }
+
+  /** Serving replicas of a shard, best first. */
+  private ranked(shard: number, minApplied: number): MemberEntry[] {
+    const now = Date.now();
+    const penalised = (m: MemberEntry) => (now - (this.failedAt.get(m.replicaId) ?? -Infinity) < failurePenaltyMs ? 1 : 0);
+    return this.replicas(shard)
+      .filter((m) => m.health === 'serving')
+      .sort((a, b) =>
+        penalised(a) - penalised(b) ||
+        Number(b.applied >= minApplied) - Number(a.applied >= minApplied) ||
+        (this.inflight.get(a.replicaId) ?? 0) - (this.inflight.get(b.replicaId) ?? 0) ||
+        b.applied - a.applied);
+  }
+
+  private askShard(shard: number, payload: Uint8Array, minApplied: number, deadlineAt: number, hedgeAfterMs: number, map: ShardMap):
+    Promise<{ outcome: ShardOutcome; reply?: ShardSearchReply }> {
+    const started = Date.now();
+    const candidates = this.ranked(shard, minApplied);
+    const outcome: ShardOutcome = { shard, answered: false, asked: [], hedged: false, ms: 0 };
+    return new Promise((resolve) => {
+      let next = 0;
+      let pending = 0;
+      let done = false;
+      let lastError = candidates.length === 0 ? 'no serving replica' : '';
+      const timers: NodeJS.Timeout[] = [];
+      const finish = (reply?: ShardSearchReply, replicaId?: string, hedged = false) => {
+        if (done) return;
+        done = true;
+        timers.forEach(clearTimeout);
+        outcome.ms = Date.now() - started;
+        if (reply) Object.assign(outcome, { answered: true, replicaId, hedged });
+        else outcome.error = Date.now() >= deadlineAt - 1 ? `no answer within the deadline${lastError ? ` (${lastError})` : ''}` : lastError;
+        resolve({ outcome, reply });
+      };
+      const launch = (hedged: boolean): boolean => {
+        const remaining = deadlineAt - Date.now();
+        if (done || next >= candidates.length || remaining <= 0) return false;
+        const member = candidates[next++]!;
+        outcome.asked.push(member.replicaId);
+        pending++;
+        this.inflight.set(member.replicaId, (this.inflight.get(member.replicaId) ?? 0) + 1);
+        this.nc.request(member.subject, payload, { timeout: remaining })
+          .then((msg) => finish(decodeSearchReply(msg.data, map.metric), member.replicaId, hedged))
+          .catch((error: Error) => {
+            this.failedAt.set(member.replicaId, Date.now());
+            lastError = `${member.replicaId}: ${error.message}`;
+            pending--;
+            if (!launch(false) && pending === 0) finish();
+          })
+          .finally(() => this.inflight.set(member.replicaId, (this.inflight.get(member.replicaId) ?? 1) - 1));
+        return true;
+      };
+      if (!launch(false)) return finish();
+      if (hedgeAfterMs > 0) timers.push(setTimeout(() => launch(true), hedgeAfterMs));
+      timers.push(setTimeout(() => finish(), Math.max(0, deadlineAt - Date.now())));
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.pollTimer);
+    await this.members?.close();
+  }
+}
