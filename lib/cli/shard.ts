@@ -1,0 +1,56 @@
+/**
+ * `cangen shard`: one shard replica as its own process (docs/CLUSTER.md). It joins a cluster made
+ * by initCluster() (or `cangen shard --init`), replays its shard's log, registers and answers
+ * shard searches until SIGINT or SIGTERM, then leaves cleanly. Its state is the log: a replica
+ * killed and started again with the same id replays and serves again.
+ */
+import { parseArgs } from 'node:util';
+import { connect } from 'nats';
+import { AdIndex, type IndexKind } from '../ad-index';
+import { initCluster, ShardReplica } from '../cluster';
+import { readShardMap } from '../cluster/shard-map';
+import type { Metric } from '../metric';
+import { stopOnSignal } from './on-signal';
+
+export const shardUsage = `Usage: cangen shard --cluster NAME --shard N --replica-id ID [options]
+
+  --nats URLS        NATS servers, comma-separated (nats://127.0.0.1:4222)
+  --cluster NAME     the cluster (names its streams and buckets)
+  --shard N          the shard this replica serves (0 to shards-1)
+  --replica-id ID    unique among the cluster's replicas (letters, digits, '_', '-')
+  --kind flat|hnsw   the shard's index kind (flat: exact; default flat)
+  --init S:DIM[:METRIC]  create the cluster first if it does not exist (S shards, DIM dimensions)`;
+
+export async function runShard(argv: string[], print: (line: string) => void = console.log): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      nats: { type: 'string' }, cluster: { type: 'string' }, shard: { type: 'string' }, 'replica-id': { type: 'string' },
+      kind: { type: 'string' }, init: { type: 'string' }, help: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  if (values.help || !values.cluster || values.shard === undefined || !values['replica-id']) {
+    print(shardUsage);
+    return values.help ? 0 : 2;
+  }
+  if (!/^\d+$/.test(values.shard)) throw new Error(`Expected a whole number for --shard but received '${values.shard}'`);
+  const kind = (values.kind ?? 'flat') as IndexKind;
+  if (kind !== 'flat' && kind !== 'hnsw') throw new Error(`Expected flat or hnsw for --kind but received '${values.kind}' (IVF kinds need training, not yet offered here)`);
+  const nc = await connect({ servers: (values.nats ?? 'nats://127.0.0.1:4222').split(','), name: `cangen-shard-${values['replica-id']}`, maxReconnectAttempts: -1 });
+  if (values.init) {
+    const [shards, dim, metric] = values.init.split(':');
+    await initCluster(nc, { cluster: values.cluster, shards: Number(shards), dim: Number(dim), ...(metric ? { metric: metric as Metric } : {}) });
+  }
+  const map = await readShardMap(nc, values.cluster);
+  const replica = await ShardReplica.start(nc, {
+    cluster: values.cluster,
+    shard: Number(values.shard),
+    replicaId: values['replica-id'],
+    index: new AdIndex({ dim: map.dim, metric: map.metric, kind }),
+    log: print,
+  });
+  print(`cangen shard ${replica.shard}/${map.shards} replica ${replica.replicaId} started (${kind} index, dim ${map.dim}, ${replica.health})`);
+  stopOnSignal('leaving the cluster', () => replica.close().then(() => nc.drain()), print);
+  return -1; // keeps running
+}
