@@ -48,6 +48,6 @@ export {
 export {
   initCluster, CorpusLog, ShardReplica, ClusterRouter, readShardMap, shardOf, adIdHash, clusterNames, laterPosition, mergeShardResults,
   encodeUpdate, decodeUpdate, ClusterError, NoShardMapError, MalformedMessageError,
-  type ClusterInitOptions, type ReplicaOptions, type ReplicaStats, type RouterOptions, type ClusterSearchOptions, type ClusterSearchResult,
-  type ShardOutcome, type ShardMap, type LogPosition, type MemberEntry, type ReplicaHealth, type CorpusUpdate, type ClusterErrorCode,
+  type ClusterInitOptions, type CorpusLogOptions, type CorpusLogStats, type ReplicaOptions, type ReplicaStats, type RouterOptions, type ClusterSearchOptions, type ClusterSearchResult,
+  type ShardOutcome, type RouterStats, type ShardMap, type LogPosition, type MemberEntry, type ReplicaHealth, type CorpusUpdate, type ClusterErrorCode,
 } from './cluster';

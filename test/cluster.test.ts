@@ -307,13 +307,19 @@ cluster('a hung replica: without hedging the shard misses the deadline; hedging 
     const started = Date.now();
     const slow = await ctx.router.search(queries, 10, { deadlineMs: 250 });
     const took = Date.now() - started;
-    assert.ok(took >= 240 && took < 600, `answered after ${took} ms`);
+    // Bounded by the deadline, with room for a loaded CI machine's timers.
+    assert.ok(took >= 240 && took < 1000, `answered after ${took} ms`);
     assert.is(slow.partial, true);
     assert.equal(slow.missingShards, [1]);
     assert.match(slow.shards[1]!.error!, /no answer within the deadline/);
     // Wait out the failure penalty, so that the hung replica is chosen first again.
     await new Promise((r) => setTimeout(r, 1100));
+    const counted = ctx.router.stats();
     const hedged = await ctx.router.search(queries, 10, { deadlineMs: 1000, hedgeAfterMs: 30 });
+    const stats = ctx.router.stats();
+    assert.is(stats.hedgesWon - counted.hedgesWon, 1);
+    assert.ok(stats.hedgesSent - counted.hedgesSent >= 1);
+    assert.is(stats.partialAnswers, counted.partialAnswers);
     assert.is(hedged.partial, false);
     assert.is(hedged.shards[1]!.hedged, true);
     assert.equal(hedged.shards[1]!.asked.length, 2);
@@ -334,7 +340,7 @@ cluster('a shard with every replica down answers within the deadline, flagged pa
     const started = Date.now();
     const routed = await ctx.router.search(queries, 25, { deadlineMs: 300 });
     const took = Date.now() - started;
-    assert.ok(took < 700, `answered after ${took} ms`);
+    assert.ok(took >= 290 && took < 1000, `answered after ${took} ms`);
     assert.is(routed.partial, true);
     assert.equal(routed.missingShards, [3]);
     const { ids, vectors } = ctx.reference.arrays((id) => shardOf(id, shards) !== 3);
@@ -347,9 +353,50 @@ cluster('a shard with every replica down answers within the deadline, flagged pa
   while (ctx.router.replicas(3).length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
   const started = Date.now();
   const routed = await ctx.router.search(randomVectors(1, dim, 52), 5, { deadlineMs: 2000 });
-  assert.ok(Date.now() - started < 500);
+  assert.ok(Date.now() - started < 1000);
   assert.equal(routed.missingShards, [3]);
   assert.match(routed.shards[3]!.error!, /no serving replica/);
+});
+
+cluster('an approximate kind (IVF-Flat) per shard: recall within 0.01 of one IVF-Flat index over every ad', async () => {
+  if (skip) return;
+  await initCluster(ctx.nc, { cluster: 'ann', shards, dim });
+  const log = await CorpusLog.open(ctx.nc, 'ann');
+  // Over 4096 ads per shard, so that no shard answers exactly from its stored vectors.
+  const n = 24_000;
+  const ids = BigInt64Array.from({ length: n }, (_, i) => BigInt(i));
+  const vectors = randomVectors(n, dim, 61);
+  const sample = randomVectors(4000, dim, 63);
+  const ivf = { dim, kind: 'ivf-flat' as const, nlist: 64, nprobe: 8 };
+  const trained = async () => {
+    const index = new AdIndex(ivf);
+    await index.train(sample);
+    return index;
+  };
+  const replicas = await Promise.all([0, 1, 2, 3].map(async (s) => ShardReplica.start(ctx.nc, { cluster: 'ann', shard: s, replicaId: `ann${s}`, index: await trained() })));
+  const router = await ClusterRouter.start(ctx.nc, { cluster: 'ann', deadlineMs: 10_000 });
+  const single = await trained();
+  try {
+    const position = await log.upsert(ids, vectors);
+    await single.upsert(ids, vectors);
+    const k = 10;
+    const queries = randomVectors(100, dim, 62);
+    const truth = bruteForce('ip', ids, vectors, queries, dim, k);
+    const recall = (results: SearchResults) => truth.reduce((sum, t, q) => sum + t.ids.filter((id) => results.row(q).ids.includes(id)).length, 0) / (k * truth.length);
+    const until = Date.now() + 5000;
+    while ([0, 1, 2, 3].some((s) => router.replicas(s).length === 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    const routed = await router.search(queries, k, { readAfter: position });
+    assert.is(routed.partial, false);
+    const sharded = recall(routed.results);
+    const whole = recall(await single.search(queries, k));
+    console.log(`  IVF-Flat recall@${k} (nprobe 8 of 64): 4 shards ${sharded.toFixed(3)}, one index ${whole.toFixed(3)}`);
+    assert.ok(whole < 0.99, `the single index should be approximate here (recall ${whole})`);
+    assert.ok(sharded >= whole - 0.01, `sharded recall ${sharded} vs ${whole}`);
+  } finally {
+    await router.close();
+    await Promise.all(replicas.map((r) => r.close()));
+    single.close();
+  }
 });
 
 formats.run();

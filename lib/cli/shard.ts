@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { connect } from 'nats';
 import { AdIndex, type IndexKind } from '../ad-index';
 import { initCluster, ShardReplica } from '../cluster';
-import { readShardMap } from '../cluster/shard-map';
+import { readShardMap, type ShardMap } from '../cluster/shard-map';
 import type { Metric } from '../metric';
 import { stopOnSignal } from './on-signal';
 
@@ -38,18 +38,25 @@ export async function runShard(argv: string[], print: (line: string) => void = c
   const kind = (values.kind ?? 'flat') as IndexKind;
   if (kind !== 'flat' && kind !== 'hnsw') throw new Error(`Expected flat or hnsw for --kind but received '${values.kind}' (IVF kinds need training, not yet offered here)`);
   const nc = await connect({ servers: (values.nats ?? 'nats://127.0.0.1:4222').split(','), name: `cangen-shard-${values['replica-id']}`, maxReconnectAttempts: -1 });
-  if (values.init) {
-    const [shards, dim, metric] = values.init.split(':');
-    await initCluster(nc, { cluster: values.cluster, shards: Number(shards), dim: Number(dim), ...(metric ? { metric: metric as Metric } : {}) });
+  let replica: ShardReplica;
+  let map: ShardMap;
+  try {
+    if (values.init) {
+      const [shards, dim, metric] = values.init.split(':');
+      await initCluster(nc, { cluster: values.cluster, shards: Number(shards), dim: Number(dim), ...(metric ? { metric: metric as Metric } : {}) });
+    }
+    map = await readShardMap(nc, values.cluster);
+    replica = await ShardReplica.start(nc, {
+      cluster: values.cluster,
+      shard: Number(values.shard),
+      replicaId: values['replica-id'],
+      index: new AdIndex({ dim: map.dim, metric: map.metric, kind }),
+      log: print,
+    });
+  } catch (error) {
+    await nc.close(); // an open connection would keep the process alive
+    throw error;
   }
-  const map = await readShardMap(nc, values.cluster);
-  const replica = await ShardReplica.start(nc, {
-    cluster: values.cluster,
-    shard: Number(values.shard),
-    replicaId: values['replica-id'],
-    index: new AdIndex({ dim: map.dim, metric: map.metric, kind }),
-    log: print,
-  });
   print(`cangen shard ${replica.shard}/${map.shards} replica ${replica.replicaId} started (${kind} index, dim ${map.dim}, ${replica.health})`);
   stopOnSignal('leaving the cluster', () => replica.close().then(() => nc.drain()), print);
   return -1; // keeps running

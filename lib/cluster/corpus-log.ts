@@ -6,11 +6,12 @@
  * it back (readAfter). Inputs are checked here, before anything is published, with the same rules
  * the index applies, so an acknowledged write is one every replica can apply.
  */
+import { randomUUID } from 'node:crypto';
 import type { JetStreamClient, NatsConnection } from 'nats';
 import { packAttributes, type AdAttributes } from '../ad-index';
 import { DuplicateIdError, InvalidArgumentError, NonFiniteError } from '../errors';
 import { toIdArray, type IdsInput } from '../ids';
-import { rowsPerId } from '../validate';
+import { integerIn, knownOptions, rowsPerId } from '../validate';
 import { ClusterError } from './errors';
 import type { LogPosition } from './log-position';
 import { clusterNames, type ClusterNames } from './names';
@@ -21,13 +22,39 @@ import { encodeUpdate, updateBytes, type CorpusUpdate, type UpdateOperation } fr
 /** Room left in each message below the server's max_payload for the protocol's own bytes. */
 const payloadHeadroom = 4096;
 
+export interface CorpusLogOptions {
+  /**
+   * How long a message's publish is retried when JetStream does not store it (no stream leader
+   * while a server fails over, a timeout): default 10000 ms, 0 to fail at once. Each message
+   * carries a unique id, so a retry of a message that was stored after all is de-duplicated by
+   * the stream (within its 2-minute duplicate window) rather than logged twice.
+   */
+  retryForMs?: number;
+}
+
+export interface CorpusLogStats {
+  /** Messages stored (acknowledged by the stream). */
+  messages: number;
+  /** Publish attempts that failed and were retried. */
+  retries: number;
+}
+
 export class CorpusLog {
-  private constructor(private readonly js: JetStreamClient, readonly map: ShardMap, private readonly names: ClusterNames, private readonly maxPayload: number) {}
+  private readonly counters: CorpusLogStats = { messages: 0, retries: 0 };
+
+  private constructor(private readonly js: JetStreamClient, readonly map: ShardMap, private readonly names: ClusterNames, private readonly maxPayload: number,
+    private readonly retryForMs: number) {}
 
   /** Binds to a cluster's log; NoShardMapError when the cluster was never initialised. */
-  static async open(nc: NatsConnection, cluster: string): Promise<CorpusLog> {
+  static async open(nc: NatsConnection, cluster: string, options: CorpusLogOptions = {}): Promise<CorpusLog> {
+    const o = knownOptions(options, 'CorpusLog options', ['retryForMs']);
+    const retryForMs = integerIn(o.retryForMs ?? 10_000, 'options.retryForMs', 0, 600_000);
     const map = await readShardMap(nc, cluster);
-    return new CorpusLog(nc.jetstream(), map, clusterNames(cluster), nc.info?.max_payload ?? 1024 * 1024);
+    return new CorpusLog(nc.jetstream(), map, clusterNames(cluster), nc.info?.max_payload ?? 1024 * 1024, retryForMs);
+  }
+
+  stats(): CorpusLogStats {
+    return { ...this.counters };
   }
 
   /** Inserts or replaces ads (embedding and attributes; attributes default as AdIndex.upsert's do). */
@@ -70,18 +97,31 @@ export class CorpusLog {
     await Promise.all(byShard.map(async (rows, shard) => {
       for (let start = 0; start < rows.length; start += perMessage) {
         const payload = encodeUpdate(build(rows.slice(start, start + perMessage)));
-        const subject = this.names.shardSubject(shard);
-        let ack;
-        try {
-          ack = await this.js.publish(subject, payload);
-        } catch (error) {
-          throw new ClusterError('ERR_CLUSTER', `The corpus log did not store a ${op} for shard ${shard} on '${subject}' (${(error as Error).message}); ` +
-            'messages acknowledged before it stay stored: retry the whole write (writes are idempotent)');
-        }
-        position[shard] = ack.seq;
+        position[shard] = await this.store(op, shard, payload);
       }
     }));
     return position;
+  }
+
+  /** Publishes one message until the stream acknowledges it or retryForMs passes; returns its sequence. */
+  private async store(op: UpdateOperation, shard: number, payload: Uint8Array): Promise<number> {
+    const subject = this.names.shardSubject(shard);
+    const msgID = randomUUID();
+    const since = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const ack = await this.js.publish(subject, payload, { msgID });
+        this.counters.messages++;
+        return ack.seq;
+      } catch (error) {
+        if (Date.now() - since >= this.retryForMs) {
+          throw new ClusterError('ERR_CLUSTER', `The corpus log did not store a ${op} for shard ${shard} on '${subject}' within ${this.retryForMs} ms (${(error as Error).message}); ` +
+            'messages acknowledged before it stay stored: retry the whole write (writes are idempotent), and check the JetStream servers');
+        }
+        this.counters.retries++;
+        await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+      }
+    }
   }
 }
 

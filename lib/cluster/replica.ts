@@ -1,18 +1,19 @@
 /**
  * A shard replica: holds one shard's AdIndex (any kind), applies the shard's corpus log in order
- * through a durable JetStream consumer, registers in the membership bucket, and answers shard
+ * through an ordered JetStream consumer, registers in the membership bucket, and answers shard
  * searches by NATS request-reply on its own subject.
  *
- * Applying is idempotent: a message at or below the applied sequence (a redelivery) is
- * acknowledged without being applied again, and upserts and removes replace state rather than
- * add to it. A message that does not decode, or that the index refuses, goes to the shard's
+ * Applying is idempotent: a message at or below the applied sequence (seen again after a consumer
+ * reset) is skipped, and upserts and removes replace state rather than add to it. A message that does not decode, or that the index refuses, goes to the shard's
  * dead-letter subject (with its sequence and the reason in headers) and counts in `deadLetters`;
  * the replica moves on and never stops on bad input.
  *
- * Until index snapshots exist (a later slice), a replica's index starts empty and the consumer is
- * re-created at every start to replay the shard's whole log from its first message.
+ * Until index snapshots exist (a later slice), a replica's index starts empty and every start
+ * replays the shard's whole log from its first message; with snapshots it will start at the
+ * snapshot's sequence + 1. The position lives in the replica (its applied sequence), not in a
+ * server-side cursor.
  */
-import { AckPolicy, DeliverPolicy, headers, nanos, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type Msg, type NatsConnection, type Subscription } from 'nats';
+import { headers, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { AdIndex } from '../ad-index';
 import { CangenError, ClosedError, DimensionMismatchError } from '../errors';
 import { integerIn, knownOptions } from '../validate';
@@ -36,6 +37,12 @@ export interface ReplicaOptions {
   searchThreads?: number;
   /** Log messages in flight to this replica at once (default 256). */
   prefetch?: number;
+  /**
+   * How long one pull request for log messages lasts (ms, default 5000, at least 1000). Server
+   * heartbeats come every half of it, and two missed ones make the client pull again, so after
+   * a JetStream node failure the replica resumes within about this long.
+   */
+  pullExpiresMs?: number;
   log?: (line: string) => void;
 }
 
@@ -84,7 +91,8 @@ export class ShardReplica {
 
   /** Joins the cluster: replays the shard's log, registers, and answers searches. Resolves once subscribed (it may still be catching up). */
   static async start(nc: NatsConnection, options: ReplicaOptions): Promise<ShardReplica> {
-    knownOptions(options, 'replica options', ['cluster', 'shard', 'replicaId', 'index', 'heartbeatMs', 'searchThreads', 'prefetch', 'log']);
+    knownOptions(options, 'replica options', ['cluster', 'shard', 'replicaId', 'index', 'heartbeatMs', 'searchThreads', 'prefetch', 'pullExpiresMs', 'log']);
+    integerIn(options.pullExpiresMs ?? 5000, 'options.pullExpiresMs', 1000, 600_000);
     const names = clusterNames(options.cluster);
     checkName(options.replicaId, 'options.replicaId');
     const map = await readShardMap(nc, options.cluster);
@@ -98,7 +106,7 @@ export class ShardReplica {
     const log = options.log ?? (() => {});
     const replica = new ShardReplica(nc, nc.jetstream(), names, map, target, options, log);
     try {
-      await replica.begin(jsm);
+      await replica.begin();
     } catch (error) {
       await replica.close();
       throw error;
@@ -106,20 +114,19 @@ export class ShardReplica {
     return replica;
   }
 
-  private async begin(jsm: JetStreamManager): Promise<void> {
-    const durable = `replica-${this.replicaId}`;
-    const stream = this.names.logStream;
-    // The index starts empty, so the consumer starts at the shard's first message (see the file comment).
-    await jsm.consumers.delete(stream, durable).catch(() => undefined);
-    await jsm.consumers.add(stream, {
-      durable_name: durable,
-      filter_subject: this.names.shardSubject(this.shard),
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(30_000),
+  private async begin(): Promise<void> {
+    // An ordered consumer: JetStream delivers the shard's messages in stream order, the client
+    // checks every delivery sequence, and on a gap, missed heartbeats or a lost server it
+    // re-creates the consumer at the last applied message + 1. Order is thus guaranteed, which a
+    // durable consumer's redelivery after a server failure does not give (see docs/CLUSTER.md).
+    // The index starts empty, so the replica starts at the shard's first message.
+    const consumer = await this.js.consumers.get(this.names.logStream, {
+      filterSubjects: this.names.shardSubject(this.shard),
+      opt_start_seq: 1,
+      name_prefix: `replica-${this.replicaId}`,
     });
-    const consumer = await this.js.consumers.get(stream, durable);
-    this.messages = await consumer.consume({ max_messages: this.options.prefetch ?? 256 });
+    this.messages = await consumer.consume({ max_messages: this.options.prefetch ?? 256, expires: this.options.pullExpiresMs ?? 5000 });
+    void this.reportStatus(this.messages);
     this.applying = this.applyAll(this.messages);
     this.subscription = this.nc.subscribe(this.names.searchSubject(this.replicaId), {
       callback: (error, msg) => {
@@ -173,18 +180,25 @@ export class ShardReplica {
 
   private async applyAll(messages: ConsumerMessages): Promise<void> {
     for await (const m of messages) {
+      // Below the applied sequence: a message seen before a consumer reset, applied already.
       if (m.seq > this.appliedSeq) {
         try {
           await this.apply(decodeUpdate(m.data));
           this.updates++;
         } catch (error) {
-          if (this.closing || error instanceof ClosedError) return; // not acknowledged: redelivered to the next start
+          if (this.closing || error instanceof ClosedError) return;
           await this.deadLetter(m, error);
         }
         this.appliedSeq = m.seq;
       }
-      m.ack();
       this.afterApply();
+    }
+  }
+
+  /** Logs the consumer's notices (missed heartbeats, a consumer or stream gone) for operators. */
+  private async reportStatus(messages: ConsumerMessages): Promise<void> {
+    for await (const status of await messages.status()) {
+      this.log(`replica ${this.replicaId}: log consumer ${status.type} ${JSON.stringify(status.data)}`);
     }
   }
 
@@ -208,7 +222,7 @@ export class ShardReplica {
     }
   }
 
-  /** Stores the message on the dead-letter subject before it is acknowledged, so nothing is lost; retried until stored or closing. */
+  /** Stores the message on the dead-letter subject before the replica moves past it, so nothing is lost; retried until stored or closing. */
   private async deadLetter(m: JsMsg, error: unknown): Promise<void> {
     const reason = error instanceof CangenError ? `${error.code}: ${error.message}` : String((error as Error)?.message ?? error);
     this.dead++;

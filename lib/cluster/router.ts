@@ -61,6 +61,21 @@ export interface ClusterSearchResult {
   shards: ShardOutcome[];
 }
 
+/** Counters since the router started (for metrics and tests). */
+export interface RouterStats {
+  searches: number;
+  /** Searches answered without every shard. */
+  partialAnswers: number;
+  /** Shard answers missing from those (summed over searches). */
+  missingShardAnswers: number;
+  /** Second requests sent because the first replica had not answered after hedgeAfterMs. */
+  hedgesSent: number;
+  /** Shard answers that came from a hedged request. */
+  hedgesWon: number;
+  /** Requests re-sent to another replica after one refused or had no responders. */
+  failovers: number;
+}
+
 export const routerDefaults = { deadlineMs: 200, hedgeAfterMs: 0, shardMapPollMs: 1000 };
 
 /** A replica that failed is tried last for this long. */
@@ -73,6 +88,7 @@ export class ClusterRouter {
   private readonly inflight = new Map<string, number>();
   private readonly failedAt = new Map<string, number>();
   private closed = false;
+  private readonly counters: RouterStats = { searches: 0, partialAnswers: 0, missingShardAnswers: 0, hedgesSent: 0, hedgesWon: 0, failovers: 0 };
 
   private constructor(private readonly nc: NatsConnection, private readonly options: Required<RouterOptions>) {}
 
@@ -97,6 +113,10 @@ export class ClusterRouter {
   /** Replicas of a shard the router currently sees (any health). */
   replicas(shard: number): MemberEntry[] {
     return this.members?.members(shard) ?? [];
+  }
+
+  stats(): RouterStats {
+    return { ...this.counters };
   }
 
   private async lookForShardMap(): Promise<void> {
@@ -138,6 +158,10 @@ export class ClusterRouter {
     const answered = outcomes.filter((o) => o.reply).map((o) => o.reply!.results);
     const results = mergeShardResults(map.metric, k, queries.length / map.dim, answered);
     const missingShards = outcomes.filter((o) => !o.reply).map((o) => o.outcome.shard);
+    this.counters.searches++;
+    if (missingShards.length > 0) this.counters.partialAnswers++;
+    this.counters.missingShardAnswers += missingShards.length;
+    this.counters.hedgesWon += outcomes.filter((o) => o.outcome.hedged).length;
     return { results, partial: missingShards.length > 0, missingShards, shards: outcomes.map((o) => o.outcome) };
   }
 
@@ -187,13 +211,14 @@ export class ClusterRouter {
             this.failedAt.set(member.replicaId, Date.now());
             lastError = `${member.replicaId}: ${error.message}`;
             pending--;
-            if (!launch(false) && pending === 0) finish();
+            if (launch(false)) this.counters.failovers++;
+            else if (pending === 0) finish();
           })
           .finally(() => this.inflight.set(member.replicaId, (this.inflight.get(member.replicaId) ?? 1) - 1));
         return true;
       };
       if (!launch(false)) return finish();
-      if (hedgeAfterMs > 0) timers.push(setTimeout(() => launch(true), hedgeAfterMs));
+      if (hedgeAfterMs > 0) timers.push(setTimeout(() => launch(true) && this.counters.hedgesSent++, hedgeAfterMs));
       timers.push(setTimeout(() => finish(), Math.max(0, deadlineAt - Date.now())));
     });
   }
