@@ -243,6 +243,22 @@ cluster('writes then read-your-writes: replaced embeddings, removes and attribut
   ctx.position = laterPosition(ctx.position, after);
 });
 
+cluster('read-your-writes for a sequence no replica reaches: the shard is reported missing at the deadline, the others answer', async () => {
+  if (skip) return;
+  const started = Date.now();
+  const routed = await ctx.router.search(randomVectors(2, dim, 25), 10, { readAfter: { 0: 1e9 }, deadlineMs: 300 });
+  const took = Date.now() - started;
+  assert.ok(took >= 290 && took < 1000, `answered after ${took} ms`);
+  assert.equal(routed.missingShards, [0]);
+  assert.match(routed.shards[0]!.error!, /no answer within the deadline/);
+  assert.equal(routed.shards.slice(1).map((s) => s.answered), [true, true, true]);
+  // The replica's own refusal, as a router sees it when its wait ends before the router's deadline.
+  const replica = ctx.replicas.find((r) => r.shard === 0)!;
+  const reply = await ctx.nc.request(clusterNames('ads').searchSubject(replica.replicaId),
+    encodeSearchRequest({ queries: new Float32Array(dim), dim, k: 1, minApplied: 1e9, waitMs: 50 }), { timeout: 2000 });
+  assert.throws(() => decodeSearchReply(reply.data, 'ip'), /answered ERR_CLUSTER: Replica s0a of shard 0 has applied sequence \d+, not 1000000000, after waiting 50 ms/);
+});
+
 cluster('bad writes are refused before anything is published', async () => {
   if (skip) return;
   await rejects(ctx.log.upsert([1, 2], new Float32Array(2 * dim).fill(Number.NaN)), 'ERR_NON_FINITE', /finite embeddings/);
