@@ -4,8 +4,7 @@
  * replays the log and answers exactly again. Then a 3-node JetStream cluster with a replicated log
  * keeps acknowledging and applying writes while one node is killed and restarted.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { connect, type NatsConnection } from 'nats';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,44 +12,10 @@ import { AdIndex, ClusterRouter, CorpusLog, ShardReplica, initCluster, laterPosi
 import { clusterNames } from '../lib/cluster/names';
 import { NatsDeployment, natsServerMissing } from './helpers/nats-server';
 import { randomVectors } from './helpers/random';
+import { shardProcess, until } from './helpers/shard-process';
 
-const cli = join(__dirname, '..', 'lib', 'cli', 'index.ts');
 const dim = 8;
 const skip = natsServerMissing();
-
-/** Starts `cangen shard` and resolves once it printed its start line. */
-async function shardProcess(servers: string[], cluster: string, shard: number, replicaId: string, extra: string[] = []): Promise<ChildProcess> {
-  const args = ['shard', '--nats', servers.join(','), '--cluster', cluster, '--shard', String(shard), '--replica-id', replicaId, ...extra];
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
-  const reap = () => child.kill('SIGKILL');
-  process.once('exit', reap);
-  child.once('exit', () => process.removeListener('exit', reap));
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`cangen shard ${replicaId} did not start within 20 s: ${out}`));
-    }, 20_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes(`replica ${replicaId} started`)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`cangen shard ${replicaId} exited with ${code}: ${out}`)));
-  });
-  return child;
-}
-
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function assertIdentical(got: SearchResults, expected: SearchResults, label: string): void {
   assert.equal([...got.ids], [...expected.ids], `${label}: ids`);

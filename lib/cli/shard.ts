@@ -9,6 +9,7 @@ import { connect } from 'nats';
 import { AdIndex, type IndexKind } from '../ad-index';
 import { initCluster, ShardReplica } from '../cluster';
 import { readShardMap, type ShardMap } from '../cluster/shard-map';
+import { retryTransient } from '../cluster/transient';
 import type { Metric } from '../metric';
 import { stopOnSignal } from './on-signal';
 
@@ -45,7 +46,8 @@ export async function runShard(argv: string[], print: (line: string) => void = c
       const [shards, dim, metric] = values.init.split(':');
       await initCluster(nc, { cluster: values.cluster, shards: Number(shards), dim: Number(dim), ...(metric ? { metric: metric as Metric } : {}) });
     }
-    map = await readShardMap(nc, values.cluster);
+    // Patient through a JetStream failover, like the replica's own start.
+    map = await retryTransient(() => readShardMap(nc, values.cluster!), 30_000, (error) => print(`reading the shard map failed (${error.message}); retrying`));
     replica = await ShardReplica.start(nc, {
       cluster: values.cluster,
       shard: Number(values.shard),

@@ -13,6 +13,7 @@
  * snapshot's sequence + 1. The position lives in the replica (its applied sequence), not in a
  * server-side cursor.
  */
+import { randomBytes } from 'node:crypto';
 import { headers, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { AdIndex } from '../ad-index';
 import { CangenError, ClosedError, DimensionMismatchError } from '../errors';
@@ -22,6 +23,7 @@ import { MemberRegistration, membersBucket, type MemberEntry, type ReplicaHealth
 import { checkName, clusterNames, type ClusterNames } from './names';
 import { readShardMap, type ShardMap } from './shard-map';
 import { decodeSearchRequest, encodeErrorReply, encodeSearchReply } from './search-codec';
+import { isTransient, retryTransient } from './transient';
 import { decodeUpdate, type CorpusUpdate } from './update-codec';
 
 export interface ReplicaOptions {
@@ -43,6 +45,8 @@ export interface ReplicaOptions {
    * a JetStream node failure the replica resumes within about this long.
    */
   pullExpiresMs?: number;
+  /** How long start() keeps retrying JetStream calls that time out (a failover in progress): default 30000 ms. */
+  startTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -91,22 +95,25 @@ export class ShardReplica {
 
   /** Joins the cluster: replays the shard's log, registers, and answers searches. Resolves once subscribed (it may still be catching up). */
   static async start(nc: NatsConnection, options: ReplicaOptions): Promise<ShardReplica> {
-    knownOptions(options, 'replica options', ['cluster', 'shard', 'replicaId', 'index', 'heartbeatMs', 'searchThreads', 'prefetch', 'pullExpiresMs', 'log']);
+    knownOptions(options, 'replica options', ['cluster', 'shard', 'replicaId', 'index', 'heartbeatMs', 'searchThreads', 'prefetch', 'pullExpiresMs', 'startTimeoutMs', 'log']);
     integerIn(options.pullExpiresMs ?? 5000, 'options.pullExpiresMs', 1000, 600_000);
+    const startTimeoutMs = integerIn(options.startTimeoutMs ?? 30_000, 'options.startTimeoutMs', 0, 3_600_000);
     const names = clusterNames(options.cluster);
     checkName(options.replicaId, 'options.replicaId');
-    const map = await readShardMap(nc, options.cluster);
+    const log = options.log ?? (() => {});
+    const patiently = <T>(what: string, call: () => Promise<T>) =>
+      retryTransient(call, startTimeoutMs, (error) => log(`replica ${options.replicaId}: ${what} failed (${error.message}); retrying`));
+    const map = await patiently('reading the shard map', () => readShardMap(nc, options.cluster));
     integerIn(options.shard, 'options.shard', 0, map.shards - 1);
     if (options.index && (options.index.dim !== map.dim || options.index.metric !== map.metric)) {
       throw new ClusterError('ERR_SHARD_MAP', `Expected an index of dim ${map.dim} and metric '${map.metric}' for cluster '${map.cluster}' but received dim ${options.index.dim} and '${options.index.metric}'`);
     }
-    const jsm = await nc.jetstreamManager();
+    const jsm = await patiently('binding JetStream', () => nc.jetstreamManager());
     const subject = names.shardSubject(options.shard);
-    const target = await lastSequence(jsm, names.logStream, subject);
-    const log = options.log ?? (() => {});
+    const target = await patiently('reading the last log sequence', () => lastSequence(jsm, names.logStream, subject));
     const replica = new ShardReplica(nc, nc.jetstream(), names, map, target, options, log);
     try {
-      await replica.begin();
+      await replica.begin(patiently);
     } catch (error) {
       await replica.close();
       throw error;
@@ -114,17 +121,18 @@ export class ShardReplica {
     return replica;
   }
 
-  private async begin(): Promise<void> {
+  private async begin(patiently: <T>(what: string, call: () => Promise<T>) => Promise<T>): Promise<void> {
     // An ordered consumer: JetStream delivers the shard's messages in stream order, the client
     // checks every delivery sequence, and on a gap, missed heartbeats or a lost server it
     // re-creates the consumer at the last applied message + 1. Order is thus guaranteed, which a
     // durable consumer's redelivery after a server failure does not give (see docs/CLUSTER.md).
     // The index starts empty, so the replica starts at the shard's first message.
-    const consumer = await this.js.consumers.get(this.names.logStream, {
+    const consumer = await patiently('creating the log consumer', () => this.js.consumers.get(this.names.logStream, {
       filterSubjects: this.names.shardSubject(this.shard),
       opt_start_seq: 1,
-      name_prefix: `replica-${this.replicaId}`,
-    });
+      // Unique per start: the consumer of a killed predecessor with the same id may still exist.
+      name_prefix: `replica-${this.replicaId}-${randomBytes(4).toString('hex')}`,
+    }));
     this.messages = await consumer.consume({ max_messages: this.options.prefetch ?? 256, expires: this.options.pullExpiresMs ?? 5000 });
     void this.reportStatus(this.messages);
     this.applying = this.applyAll(this.messages);
@@ -137,8 +145,9 @@ export class ShardReplica {
       },
     });
     const heartbeat = this.options.heartbeatMs ?? Math.max(50, Math.floor(this.map.membershipTtlMs / 3));
-    this.registration = new MemberRegistration(await membersBucket(this.nc, this.map.cluster), () => this.entry(), heartbeat, this.log);
-    await this.registration.start();
+    const bucket = await patiently('binding the members bucket', () => membersBucket(this.nc, this.map.cluster));
+    this.registration = new MemberRegistration(bucket, () => this.entry(), heartbeat, this.log);
+    await patiently('registering', () => this.registration!.start());
   }
 
   get applied(): number {
@@ -283,6 +292,7 @@ async function lastSequence(jsm: JetStreamManager, stream: string, subject: stri
     return (await jsm.streams.getMessage(stream, { last_by_subj: subject })).seq;
   } catch (error) {
     if (/no message found|not found/i.test((error as Error).message)) return 0;
+    if (isTransient(error)) throw error;
     throw new ClusterError('ERR_CLUSTER', `Could not read the last sequence of '${subject}' in stream '${stream}' (${(error as Error).message}): is the cluster initialised?`);
   }
 }
