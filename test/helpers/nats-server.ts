@@ -7,13 +7,24 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { connect } from 'nats';
+
+/**
+ * The nats-server executable: $NATS_SERVER, else the first on PATH, else Debian's /usr/sbin one
+ * (the package installs it there, which is not on a normal user's PATH).
+ */
+function natsServerBinary(): string {
+  if (process.env.NATS_SERVER) return process.env.NATS_SERVER;
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin'];
+  return dirs.map((d) => join(d, 'nats-server')).find((path) => existsSync(path)) ?? 'nats-server';
+}
 
 /** Why nats-server cannot run here, or undefined when it can. In CI (CI set) a missing server is an error, not a skip. */
 export function natsServerMissing(): string | undefined {
-  const probe = spawnSync('nats-server', ['--version'], { encoding: 'utf8' });
+  const probe = spawnSync(natsServerBinary(), ['--version'], { encoding: 'utf8' });
   if (!probe.error) return undefined;
   const reason = `nats-server is not installed (${probe.error.message}); .ci/run installs it (apt-get install nats-server)`;
   if (process.env.CI) throw new Error(reason);
@@ -68,7 +79,7 @@ export class NatsNode {
     const file = join(this.dir, 'nats.conf');
     await writeFile(file, this.config());
     this.stderr = '';
-    const child = spawn('nats-server', ['-c', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(natsServerBinary(), ['-c', file], { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr!.on('data', (chunk: Buffer) => {
       this.stderr = (this.stderr + chunk.toString()).slice(-4000);
     });
