@@ -10,7 +10,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AdIndex, ClusterRouter, CorpusLog, ShardReplica, initCluster, laterPosition, shardOf, type LogPosition, type SearchResults } from '../lib';
 import { clusterNames } from '../lib/cluster/names';
-import { NatsDeployment, natsServerMissing } from './helpers/nats-server';
+import { retryTransient } from '../lib/cluster/transient';
+import { freePort, NatsDeployment, natsServerMissing } from './helpers/nats-server';
 import { randomVectors } from './helpers/random';
 import { shardProcess, until } from './helpers/shard-process';
 
@@ -85,7 +86,8 @@ processes('a SIGKILLed shard process: partial while down, caught up from the log
 
   // Restarted with the same id: it replays shard 0's log from the start and serves again.
   const started = Date.now();
-  ctx.children.push(await shardProcess(ctx.nats.servers, 'proc', 0, 'p0'));
+  const metricsPort = await freePort();
+  ctx.children.push(await shardProcess(ctx.nats.servers, 'proc', 0, 'p0', ['--metrics-port', String(metricsPort)]));
   await until(() => ctx.router.replicas(0).some((m) => m.replicaId === 'p0' && m.health === 'serving' && m.applied >= position[0]!), 10_000, 'p0 serving again');
   const after = await ctx.router.search(queries, 20, { readAfter: position, deadlineMs: 10_000 });
   const caughtUpMs = Date.now() - started;
@@ -97,6 +99,10 @@ processes('a SIGKILLed shard process: partial while down, caught up from the log
   const everything = await ctx.router.search(queries.subarray(0, dim), 1000, { readAfter: position });
   const fromShard0 = [...everything.results.row(0).ids].filter((id) => shardOf(id, 2) === 0).length;
   assert.is(fromShard0, expected);
+  // The process's own metrics say the same.
+  const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  assert.ok(metrics.includes(`cangen_shard_applied_sequence{shard="0",replica="p0"} ${position[0]}\n`), metrics);
+  assert.ok(metrics.includes(`cangen_shard_ads{shard="0",replica="p0"} ${expected}\n`));
   console.log(`  restarted shard process served read-your-writes after ${caughtUpMs} ms (tsx start-up included)`);
 });
 
@@ -133,7 +139,8 @@ processes('a 3-node JetStream cluster: writes are acknowledged and applied while
     console.log(`  3-node JetStream, one node killed and restarted: ${acknowledged.length} ads acknowledged in ${messages} messages, ${retries} publish retries, slowest write ${slowestMs} ms`);
     assert.is(messages, 15);
     // Retried publishes were not logged twice: the stream holds exactly the 15 messages.
-    assert.is((await (await nc.jetstreamManager()).streams.info(clusterNames('ha').logStream)).state.messages, 15);
+    const stream = await retryTransient(async () => (await nc.jetstreamManager()).streams.info(clusterNames('ha').logStream), 20_000);
+    assert.is(stream.state.messages, 15);
     assert.ok(await replica.waitApplied(last, 15_000), `applied ${replica.applied} of ${last}`);
     assert.is(replica.index.size, acknowledged.length);
     const stored = await replica.index.eligibleIds({});

@@ -7,7 +7,7 @@ import { connect, type NatsConnection } from 'nats';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  AdIndex, ClusterRouter, CorpusLog, ShardReplica, adIdHash, clusterNames, decodeUpdate, encodeUpdate, initCluster, laterPosition,
+  AdIndex, ClusterMetrics, ClusterRouter, CorpusLog, ShardReplica, adIdHash, clusterNames, decodeUpdate, encodeUpdate, initCluster, laterPosition,
   MalformedMessageError, shardOf, type ClusterSearchResult, type LogPosition, type SearchResults,
 } from '../lib';
 import { decodeSearchReply, decodeSearchRequest, encodeSearchReply, encodeSearchRequest } from '../lib/cluster/search-codec';
@@ -299,12 +299,36 @@ cluster('a malformed log message goes to the dead-letter subject; replicas count
   ctx.position = laterPosition(ctx.position, good);
 });
 
+cluster('metrics: per replica and per router, read at scrape time', async () => {
+  if (skip) return;
+  const metrics = new ClusterMetrics();
+  for (const replica of ctx.replicas) metrics.watchReplica(replica);
+  metrics.watchRouter(ctx.router);
+  assert.throws(() => metrics.watchRouter(ctx.router), /one router per ClusterMetrics/);
+  const before = ctx.router.stats();
+  await ctx.router.search(randomVectors(1, dim, 71), 5, { deadlineMs: 5000 });
+  const text = await metrics.text();
+  const value = (series: string) => Number(text.split('\n').find((line) => line.startsWith(`${series} `))?.slice(series.length + 1));
+  assert.is(value('cangen_router_searches_total'), before.searches + 1);
+  assert.is(value('cangen_router_partial_answers_total'), before.partialAnswers);
+  for (const r of ctx.replicas) {
+    const labels = `{shard="${r.shard}",replica="${r.replicaId}"}`;
+    assert.is(value(`cangen_shard_applied_sequence${labels}`), r.applied);
+    assert.is(value(`cangen_shard_ads${labels}`), r.index.size);
+    assert.is(value(`cangen_shard_lag_messages${labels}`), 0);
+    assert.is(value(`cangen_shard_serving${labels}`), 1);
+    assert.is(value(`cangen_shard_dead_letters${labels}`), r.shard === 2 ? 2 : 0);
+  }
+  assert.is(value('cangen_router_shard_duration_seconds_count{shard="0",outcome="answered"}'), 1);
+  assert.is(value('cangen_router_search_duration_seconds_count{answer="full"}'), 1);
+});
+
 /** Registers a replica that never answers (a hung process), advertising itself as the most caught up so routers pick it first. */
 async function hungReplica(shard: number, replicaId: string): Promise<() => Promise<void>> {
   const names = clusterNames('ads');
   const subscription = ctx.nc.subscribe(names.searchSubject(replicaId), { callback: () => {} });
   const kv = await membersBucket(ctx.nc, 'ads');
-  const entry = { replicaId, shard, subject: names.searchSubject(replicaId), applied: 1e12, health: 'serving', inflight: 0, deadLetters: 0, updatedAt: Date.now() };
+  const entry = { replicaId, shard, subject: names.searchSubject(replicaId), applied: 1e12, health: 'serving', inflight: 0, lagMessages: 0, deadLetters: 0, updatedAt: Date.now() };
   await kv.put(memberKey(shard, replicaId), new TextEncoder().encode(JSON.stringify(entry)));
   const until = Date.now() + 3000;
   while (!ctx.router.replicas(shard).some((m) => m.replicaId === replicaId) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));

@@ -22,7 +22,7 @@ Commands:
                --variants before,batching,... (before)  --from N (250)  --step N (250)  --max-rate N (5000)  --step-seconds N (10)
                --p99-limit MS (50)  --profile: one more step per variant under a CPU profile (where the server's CPU goes)
   shard      One replica of a shard of a sharded corpus on NATS JetStream: see docs/CLUSTER.md (cangen shard --help)
-             --nats URLS  --cluster NAME  --shard N  --replica-id ID  --kind flat|hnsw  --init S:DIM[:METRIC]
+             --nats URLS  --cluster NAME  --shard N  --replica-id ID  --kind flat|hnsw  --init S:DIM[:METRIC]  --metrics-port N
   train      Train a sequential user model (HSTU or SASRec) on an interaction log and export it: see docs/TRAINING.md
              --data FILE  --model hstu|sasrec  --out DIR  (cangen train --help lists every flag)
   help       This text`;

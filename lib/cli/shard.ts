@@ -4,10 +4,11 @@
  * shard searches until SIGINT or SIGTERM, then leaves cleanly. Its state is the log: a replica
  * killed and started again with the same id replays and serves again.
  */
+import { createServer, type Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import { connect } from 'nats';
 import { AdIndex, type IndexKind } from '../ad-index';
-import { initCluster, ShardReplica } from '../cluster';
+import { ClusterMetrics, initCluster, ShardReplica } from '../cluster';
 import { readShardMap, type ShardMap } from '../cluster/shard-map';
 import { retryTransient } from '../cluster/transient';
 import type { Metric } from '../metric';
@@ -20,14 +21,31 @@ export const shardUsage = `Usage: cangen shard --cluster NAME --shard N --replic
   --shard N          the shard this replica serves (0 to shards-1)
   --replica-id ID    unique among the cluster's replicas (letters, digits, '_', '-')
   --kind flat|hnsw   the shard's index kind (flat: exact; default flat)
-  --init S:DIM[:METRIC]  create the cluster first if it does not exist (S shards, DIM dimensions)`;
+  --init S:DIM[:METRIC]  create the cluster first if it does not exist (S shards, DIM dimensions)
+  --metrics-port N   serve Prometheus metrics on http://0.0.0.0:N/metrics (lag, applied sequence, dead letters, searches)`;
+
+async function serveMetrics(replica: ShardReplica, port: string, print: (line: string) => void): Promise<Server> {
+  if (!/^\d+$/.test(port)) throw new Error(`Expected a port number for --metrics-port but received '${port}'`);
+  const metrics = new ClusterMetrics();
+  metrics.watchReplica(replica);
+  const server = createServer((request, response) => {
+    if (request.url !== '/metrics') {
+      response.writeHead(404).end();
+      return;
+    }
+    metrics.text().then((text) => response.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text), () => response.writeHead(500).end());
+  });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(Number(port), resolve));
+  print(`metrics on port ${(server.address() as { port: number }).port}`);
+  return server;
+}
 
 export async function runShard(argv: string[], print: (line: string) => void = console.log): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
       nats: { type: 'string' }, cluster: { type: 'string' }, shard: { type: 'string' }, 'replica-id': { type: 'string' },
-      kind: { type: 'string' }, init: { type: 'string' }, help: { type: 'boolean' },
+      kind: { type: 'string' }, init: { type: 'string' }, 'metrics-port': { type: 'string' }, help: { type: 'boolean' },
     },
     strict: true,
   });
@@ -60,6 +78,11 @@ export async function runShard(argv: string[], print: (line: string) => void = c
     throw error;
   }
   print(`cangen shard ${replica.shard}/${map.shards} replica ${replica.replicaId} started (${kind} index, dim ${map.dim}, ${replica.health})`);
-  stopOnSignal('leaving the cluster', () => replica.close().then(() => nc.drain()), print);
+  const metricsServer = values['metrics-port'] === undefined ? undefined : await serveMetrics(replica, values['metrics-port'], print);
+  stopOnSignal('leaving the cluster', async () => {
+    metricsServer?.close();
+    await replica.close();
+    await nc.drain();
+  }, print);
   return -1; // keeps running
 }

@@ -10,6 +10,7 @@ import { integerIn, knownOptions, oneOf } from '../validate';
 import { allDeadLetterSubjects, allShardSubjects, clusterNames } from './names';
 import { shardHashName } from './shard-hash';
 import { storeShardMap, type ShardMap } from './shard-map';
+import { isTransient, retryTransient } from './transient';
 
 export interface ClusterInitOptions {
   /** Names the streams, buckets and subjects (letters, digits, '_', '-'). */
@@ -42,20 +43,24 @@ export async function initCluster(nc: NatsConnection, options: ClusterInitOption
     membershipTtlMs: integerIn(o.membershipTtlMs ?? clusterDefaults.membershipTtlMs, 'options.membershipTtlMs', 100, 3_600_000),
     createdAt: new Date().toISOString(),
   };
-  const jsm = await nc.jetstreamManager();
-  const replicas = map.streamReplicas;
-  await ensureStream(jsm, names.logStream, allShardSubjects(names.cluster), replicas);
-  await ensureStream(jsm, names.deadLetterStream, allDeadLetterSubjects(names.cluster), replicas);
-  const js = nc.jetstream();
-  await js.views.kv(names.membersBucket, { history: 1, ttl: map.membershipTtlMs, replicas });
-  const config = await js.views.kv(names.configBucket, { history: 1, replicas });
-  return storeShardMap(config, map);
+  // Every step checks what exists first, so the whole is retried through a JetStream failover (30 s at most).
+  return retryTransient(async () => {
+    const jsm = await nc.jetstreamManager();
+    const replicas = map.streamReplicas;
+    await ensureStream(jsm, names.logStream, allShardSubjects(names.cluster), replicas);
+    await ensureStream(jsm, names.deadLetterStream, allDeadLetterSubjects(names.cluster), replicas);
+    const js = nc.jetstream();
+    await js.views.kv(names.membersBucket, { history: 1, ttl: map.membershipTtlMs, replicas });
+    const config = await js.views.kv(names.configBucket, { history: 1, replicas });
+    return storeShardMap(config, map);
+  }, 30_000);
 }
 
 async function ensureStream(jsm: Awaited<ReturnType<NatsConnection['jetstreamManager']>>, name: string, subject: string, replicas: number): Promise<void> {
   try {
     await jsm.streams.info(name);
-  } catch {
+  } catch (error) {
+    if (isTransient(error)) throw error;
     // The log is the source of truth until snapshots exist: nothing expires, writes beyond limits are refused rather than old ones dropped.
     await jsm.streams.add({ name, subjects: [subject], num_replicas: replicas, storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.New });
   }

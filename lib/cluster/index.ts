@@ -11,3 +11,4 @@ export { type MemberEntry, type ReplicaHealth } from './membership';
 export { encodeUpdate, decodeUpdate, updateFormatVersion, type CorpusUpdate, type UpdateOperation } from './update-codec';
 export { mergeShardResults } from './merge-shards';
 export { ClusterError, NoShardMapError, MalformedMessageError, type ClusterErrorCode } from './errors';
+export { ClusterMetrics } from './metrics';

@@ -19,6 +19,8 @@ export interface MemberEntry {
   health: ReplicaHealth;
   /** Searches the replica was answering when it wrote this entry. */
   inflight: number;
+  /** Log messages of its shard stored and not yet applied. */
+  lagMessages: number;
   deadLetters: number;
   /** The replica's clock when it wrote the entry (ms since the epoch): for people reading the bucket. */
   updatedAt: number;

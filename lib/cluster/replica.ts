@@ -56,6 +56,10 @@ export interface ReplicaStats {
   startTarget: number;
   health: ReplicaHealth;
   updatesApplied: number;
+  /** Messages of the shard stored in the log and not yet applied, as of the last message applied. */
+  lagMessages: number;
+  /** While messages are pending: seconds since the log stored the last message applied (an upper bound of the delay; 0 when caught up). */
+  lagSeconds: number;
   deadLetters: number;
   searches: number;
   inflight: number;
@@ -68,6 +72,9 @@ export class ShardReplica {
   private appliedSeq = 0;
   private healthState: ReplicaHealth = 'catching-up';
   private updates = 0;
+  private pending = 0;
+  /** When the log stored the last applied message (ms since the epoch). */
+  private appliedStoredAt = 0;
   private dead = 0;
   private searchCount = 0;
   private readonly answering = new Set<Promise<void>>();
@@ -161,6 +168,7 @@ export class ShardReplica {
   stats(): ReplicaStats {
     return {
       applied: this.appliedSeq, startTarget: this.startTarget, health: this.healthState, updatesApplied: this.updates,
+      lagMessages: this.pending, lagSeconds: this.pending > 0 ? Math.max(0, (Date.now() - this.appliedStoredAt) / 1000) : 0,
       deadLetters: this.dead, searches: this.searchCount, inflight: this.answering.size,
     };
   }
@@ -183,7 +191,7 @@ export class ShardReplica {
   private entry(): MemberEntry {
     return {
       replicaId: this.replicaId, shard: this.shard, subject: this.names.searchSubject(this.replicaId), applied: this.appliedSeq,
-      health: this.healthState, inflight: this.answering.size, deadLetters: this.dead, updatedAt: Date.now(),
+      health: this.healthState, inflight: this.answering.size, lagMessages: this.pending, deadLetters: this.dead, updatedAt: Date.now(),
     };
   }
 
@@ -199,6 +207,8 @@ export class ShardReplica {
           await this.deadLetter(m, error);
         }
         this.appliedSeq = m.seq;
+        this.pending = m.info.pending;
+        this.appliedStoredAt = m.info.timestampNanos / 1e6;
       }
       this.afterApply();
     }

@@ -20,6 +20,7 @@ import { checkName } from './names';
 import { decodeSearchReply, encodeSearchRequest, type ShardSearchReply } from './search-codec';
 import { noShardMap, readShardMap, type ShardMap } from './shard-map';
 import { NoShardMapError } from './errors';
+import { isTransient } from './transient';
 
 export interface RouterOptions {
   cluster: string;
@@ -59,6 +60,8 @@ export interface ClusterSearchResult {
   partial: boolean;
   missingShards: number[];
   shards: ShardOutcome[];
+  /** Time from the call to the merged answer. */
+  ms: number;
 }
 
 /** Counters since the router started (for metrics and tests). */
@@ -88,6 +91,8 @@ export class ClusterRouter {
   private readonly inflight = new Map<string, number>();
   private readonly failedAt = new Map<string, number>();
   private closed = false;
+  private mapError: Error | undefined;
+  private readonly listeners = new Set<(result: ClusterSearchResult) => void>();
   private readonly counters: RouterStats = { searches: 0, partialAnswers: 0, missingShardAnswers: 0, hedgesSent: 0, hedgesWon: 0, failovers: 0 };
 
   private constructor(private readonly nc: NatsConnection, private readonly options: Required<RouterOptions>) {}
@@ -115,6 +120,12 @@ export class ClusterRouter {
     return this.members?.members(shard) ?? [];
   }
 
+  /** Calls `listener` with every search's result (metrics); returns a function that removes it. */
+  observe(listener: (result: ClusterSearchResult) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   stats(): RouterStats {
     return { ...this.counters };
   }
@@ -126,7 +137,12 @@ export class ClusterRouter {
       this.members = await MembershipView.watch(this.nc, map.cluster, map.membershipTtlMs);
       this.map = map;
     } catch (error) {
-      if (!(error instanceof NoShardMapError)) throw error;
+      // No map yet, or JetStream failing over: look again later. Anything else (a map this
+      // version cannot read) is kept and given to every search.
+      if (!(error instanceof NoShardMapError) && !isTransient(error)) {
+        this.mapError = error as Error;
+        throw error;
+      }
       if (!this.closed) {
         this.pollTimer = setTimeout(() => void this.lookForShardMap().catch(() => undefined), this.options.shardMapPollMs);
         this.pollTimer.unref();
@@ -140,7 +156,7 @@ export class ClusterRouter {
    */
   async search(queries: Float32Array, k: number, options: ClusterSearchOptions = {}): Promise<ClusterSearchResult> {
     const map = this.map;
-    if (!map) throw noShardMap(this.options.cluster);
+    if (!map) throw this.mapError ?? noShardMap(this.options.cluster);
     const o = knownOptions(options, 'search options', ['deadlineMs', 'hedgeAfterMs', 'readAfter', 'filter']);
     wholeRows(queries, map.dim, 'queries');
     if (queries.length === 0) throw new DimensionMismatchError(`Expected at least one query of dim ${map.dim}`);
@@ -162,7 +178,9 @@ export class ClusterRouter {
     if (missingShards.length > 0) this.counters.partialAnswers++;
     this.counters.missingShardAnswers += missingShards.length;
     this.counters.hedgesWon += outcomes.filter((o) => o.outcome.hedged).length;
-    return { results, partial: missingShards.length > 0, missingShards, shards: outcomes.map((o) => o.outcome) };
+    const result = { results, partial: missingShards.length > 0, missingShards, shards: outcomes.map((o) => o.outcome), ms: Date.now() - started };
+    for (const listener of this.listeners) listener(result);
+    return result;
   }
 
   /** Serving replicas of a shard, best first. */
