@@ -259,8 +259,14 @@ cluster('read-your-writes for a sequence no replica reaches: the shard is report
   assert.throws(() => decodeSearchReply(reply.data, 'ip'), /answered ERR_CLUSTER: Replica s0a of shard 0 has applied sequence \d+, not 1000000000, after waiting 50 ms/);
 });
 
-cluster('bad writes are refused before anything is published', async () => {
+cluster('bad writes are refused before anything is published, bad searches before any fan-out', async () => {
   if (skip) return;
+  await rejects(ctx.router.search(new Float32Array(dim).fill(Number.NaN), 5), 'ERR_NON_FINITE', /finite queries/);
+  await rejects(ctx.router.search(new Float32Array(dim + 1), 5), 'ERR_DIMENSION_MISMATCH', /dim/);
+  await rejects(ctx.router.search(new Float32Array(dim), 0), 'ERR_INVALID_ARGUMENT', /for k/);
+  await rejects(ctx.router.search(new Float32Array(dim), 5, { filter: { geo: [1] } as never }), 'ERR_INVALID_ARGUMENT', /Unknown option 'geo' in options.filter \(did you mean 'geos'\?\)/);
+  await rejects(ctx.router.search(new Float32Array(dim), 5, { readAfter: { 0: -1 } }), 'ERR_INVALID_ARGUMENT', /options.readAfter\[0\]/);
+  await rejects(ctx.router.search(new Float32Array(dim), 5, { deadlineMs: 0 }), 'ERR_INVALID_ARGUMENT', /options.deadlineMs/);
   await rejects(ctx.log.upsert([1, 2], new Float32Array(2 * dim).fill(Number.NaN)), 'ERR_NON_FINITE', /finite embeddings/);
   await rejects(ctx.log.upsert([1, 1], new Float32Array(2 * dim)), 'ERR_DUPLICATE_ID', /1 repeats: nothing was written/);
   await rejects(ctx.log.upsert([1], new Float32Array(dim + 1)), 'ERR_DIMENSION_MISMATCH', /dim/);

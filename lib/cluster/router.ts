@@ -9,10 +9,10 @@
  */
 import type { NatsConnection } from 'nats';
 import type { EligibilityFilter } from '../ad-index';
-import { DimensionMismatchError } from '../errors';
+import { DimensionMismatchError, NonFiniteError } from '../errors';
 import type { SearchResults } from '../results';
 import { maxK } from '../defaults';
-import { integerIn, knownOptions, wholeRows } from '../validate';
+import { integerIn, invalid, knownOptions, wholeRows } from '../validate';
 import type { LogPosition } from './log-position';
 import { mergeShardResults } from './merge-shards';
 import { MembershipView, type MemberEntry } from './membership';
@@ -80,6 +80,18 @@ export interface RouterStats {
 }
 
 export const routerDefaults = { deadlineMs: 200, hedgeAfterMs: 0, shardMapPollMs: 1000 };
+
+const filterFields = ['ids', 'active', 'budget', 'advertisers', 'excludeAdvertisers', 'campaigns', 'categories', 'geos'];
+
+function checkPosition(position: unknown): LogPosition {
+  if (position === undefined) return {};
+  if (position === null || typeof position !== 'object' || Array.isArray(position)) throw invalid('a LogPosition from CorpusLog (shard -> sequence)', 'options.readAfter', position);
+  for (const [shard, seq] of Object.entries(position)) {
+    integerIn(Number(shard), `options.readAfter key '${shard}'`, 0, 65535);
+    integerIn(seq, `options.readAfter[${shard}]`, 0, Number.MAX_SAFE_INTEGER);
+  }
+  return position as LogPosition;
+}
 
 /** A replica that failed is tried last for this long. */
 const failurePenaltyMs = 1000;
@@ -163,13 +175,27 @@ export class ClusterRouter {
     integerIn(k, 'k', 1, maxK);
     const deadlineMs = integerIn(o.deadlineMs ?? this.options.deadlineMs, 'options.deadlineMs', 1, 600_000);
     const hedgeAfterMs = integerIn(o.hedgeAfterMs ?? this.options.hedgeAfterMs, 'options.hedgeAfterMs', 0, 600_000);
-    const readAfter = options.readAfter ?? {};
+    // Checked here, so that a bad request is refused at once rather than by every replica (which would read as missing shards).
+    for (let i = 0; i < queries.length; i++) {
+      if (!Number.isFinite(queries[i])) throw new NonFiniteError(`Expected finite queries but queries[${i}] is ${queries[i]}`);
+    }
+    if (options.filter !== undefined) knownOptions(options.filter, 'options.filter', filterFields);
+    const readAfter = checkPosition(options.readAfter);
     const started = Date.now();
     const deadlineAt = started + deadlineMs;
+    // One payload per distinct minimum sequence (usually one for every shard).
+    const payloads = new Map<number, Uint8Array>();
+    const payloadFor = (minApplied: number) => {
+      let payload = payloads.get(minApplied);
+      if (!payload) {
+        payload = encodeSearchRequest({ queries, dim: map.dim, k, minApplied, waitMs: Math.max(0, deadlineMs - 5), ...(options.filter ? { filter: options.filter } : {}) });
+        payloads.set(minApplied, payload);
+      }
+      return payload;
+    };
     const outcomes = await Promise.all(Array.from({ length: map.shards }, (_, shard) => {
       const minApplied = readAfter[shard] ?? 0;
-      const payload = encodeSearchRequest({ queries, dim: map.dim, k, minApplied, waitMs: Math.max(0, deadlineMs - 5), ...(options.filter ? { filter: options.filter } : {}) });
-      return this.askShard(shard, payload, minApplied, deadlineAt, hedgeAfterMs, map);
+      return this.askShard(shard, payloadFor(minApplied), minApplied, deadlineAt, hedgeAfterMs, map);
     }));
     const answered = outcomes.filter((o) => o.reply).map((o) => o.reply!.results);
     const results = mergeShardResults(map.metric, k, queries.length / map.dim, answered);
@@ -179,7 +205,13 @@ export class ClusterRouter {
     this.counters.missingShardAnswers += missingShards.length;
     this.counters.hedgesWon += outcomes.filter((o) => o.outcome.hedged).length;
     const result = { results, partial: missingShards.length > 0, missingShards, shards: outcomes.map((o) => o.outcome), ms: Date.now() - started };
-    for (const listener of this.listeners) listener(result);
+    for (const listener of this.listeners) {
+      try {
+        listener(result);
+      } catch {
+        // An observer's failure (a metrics bug) must not fail the search.
+      }
+    }
     return result;
   }
 
