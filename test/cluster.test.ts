@@ -329,6 +329,30 @@ cluster('metrics: per replica and per router, read at scrape time', async () => 
   assert.is(value('cangen_router_search_duration_seconds_count{answer="full"}'), 1);
 });
 
+cluster('a replica whose log consumer is deleted on the server re-creates it and applies on, in order', async () => {
+  if (skip) return;
+  await initCluster(ctx.nc, { cluster: 'resume', shards: 1, dim });
+  const log = await CorpusLog.open(ctx.nc, 'resume');
+  const notices: string[] = [];
+  const replica = await ShardReplica.start(ctx.nc, { cluster: 'resume', shard: 0, replicaId: 'res0', pullExpiresMs: 2000, log: (line) => notices.push(line) });
+  try {
+    const first = await log.upsert([1, 2], randomVectors(2, dim, 81));
+    assert.ok(await replica.waitApplied(first[0]!, 5000));
+    const jsm = await ctx.nc.jetstreamManager();
+    const stream = clusterNames('resume').logStream;
+    for await (const consumer of jsm.consumers.list(stream)) await jsm.consumers.delete(stream, consumer.name);
+    const started = Date.now();
+    await log.remove([1]);
+    const last = await log.upsert([3], randomVectors(1, dim, 82));
+    assert.ok(await replica.waitApplied(last[0]!, 15_000), `applied ${replica.applied} of ${last[0]}`);
+    assert.equal([...(await replica.index.eligibleIds({}))].sort(), [2n, 3n]);
+    assert.ok(notices.some((line) => /ordered_consumer_recreated/.test(line)), notices.join('\n'));
+    console.log(`  log consumer deleted on the server: re-created and caught up in ${Date.now() - started} ms (pulls of 2 s)`);
+  } finally {
+    await replica.close();
+  }
+});
+
 /** Registers a replica that never answers (a hung process), advertising itself as the most caught up so routers pick it first. */
 async function hungReplica(shard: number, replicaId: string): Promise<() => Promise<void>> {
   const names = clusterNames('ads');
