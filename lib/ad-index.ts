@@ -438,7 +438,8 @@ function toNativeFilter(spec: unknown): NativeFilterSpec {
   return out;
 }
 
-function packAttributes(attributes: readonly AdAttributes[] | Uint32Array, n: number): Uint32Array {
+/** @internal Attributes as the n x 6 Uint32Array the addon reads (lib/cluster writes them to its log). */
+export function packAttributes(attributes: readonly AdAttributes[] | Uint32Array, n: number): Uint32Array {
   if (attributes instanceof Uint32Array) {
     if (attributes.length !== n * 6) throw invalid(`a Uint32Array of ${n} x 6 attribute values`, 'attributes', attributes);
     for (let i = 0; i < n; i++) {

@@ -44,3 +44,10 @@ export {
   type UserHistoryStore, type HistoryEvent, type StoredEvent, type AppendResult, type HistoryHealth, type HistoryStats,
   type HistoryStoreOptions, type MemoryHistoryOptions, type RedisHistoryOptions, type HistoryErrorCode,
 } from './history';
+// The sharded, replicated corpus on NATS JetStream (docs/CLUSTER.md).
+export {
+  initCluster, CorpusLog, ShardReplica, ClusterRouter, readShardMap, shardOf, adIdHash, clusterNames, laterPosition, mergeShardResults,
+  encodeUpdate, decodeUpdate, ClusterMetrics, ClusterError, NoShardMapError, MalformedMessageError,
+  type ClusterInitOptions, type CorpusLogOptions, type CorpusLogStats, type ReplicaOptions, type ReplicaStats, type RouterOptions, type ClusterSearchOptions, type ClusterSearchResult,
+  type ShardOutcome, type RouterStats, type ShardMap, type LogPosition, type MemberEntry, type ReplicaHealth, type CorpusUpdate, type ClusterErrorCode,
+} from './cluster';

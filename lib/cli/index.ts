@@ -21,6 +21,8 @@ Commands:
              --sweep: offered load up in steps (paced client) until p99 passes the limit or a request fails; table, JSON and SVG
                --variants before,batching,... (before)  --from N (250)  --step N (250)  --max-rate N (5000)  --step-seconds N (10)
                --p99-limit MS (50)  --profile: one more step per variant under a CPU profile (where the server's CPU goes)
+  shard      One replica of a shard of a sharded corpus on NATS JetStream: see docs/CLUSTER.md (cangen shard --help)
+             --nats URLS  --cluster NAME  --shard N  --replica-id ID  --kind flat|hnsw  --init S:DIM[:METRIC]  --metrics-port N
   train      Train a sequential user model (HSTU or SASRec) on an interaction log and export it: see docs/TRAINING.md
              --data FILE  --model hstu|sasrec  --out DIR  (cangen train --help lists every flag)
   help       This text`;
@@ -41,6 +43,10 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'train') {
     const { runTrain } = await import('./train');
     return runTrain(rest); // the Python trainer parses its own flags
+  }
+  if (command === 'shard') {
+    const { runShard } = await import('./shard');
+    return runShard(rest);
   }
   const { values } = parseArgs({
     args: rest,

@@ -2,6 +2,7 @@
 import { buildEngine, createService, loadConfig, type ServiceConfig } from '../service';
 import { simulatorSource } from '../simulator/service-corpus';
 import { historyStoreOptions } from '../service/history';
+import { stopOnSignal } from './on-signal';
 import { progressBar } from './progress';
 
 /** Where the service keeps user histories, for the start-up line. */
@@ -21,17 +22,6 @@ export async function runServe(file: string | undefined, overrides: Partial<Serv
   const service = createService(engine, config, undefined, histories);
   const address = await service.start();
   print(`cangen listening on ${address} (${engine.store.size} ads, scenarios ${engine.pipeline.scenarios.names.join(', ')}; corpus writes ${config.token ? 'need the token' : 'disabled'}; corpus ${config.dataDir ? `kept in ${config.dataDir}` : 'in memory only: set dataDir to keep it'}; user histories ${historyWhere(config)}${config.sequenceModel ? `; sequence model ${config.sequenceModel}` : ''})`);
-  const shutdown = (signal: string) => {
-    print(`${signal}: draining`);
-    service.stop().then(
-      () => process.exit(0),
-      (error) => {
-        console.error(error);
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
+  stopOnSignal('draining', () => service.stop(), print);
   return service;
 }

@@ -1,0 +1,88 @@
+/**
+ * `cangen shard`: one shard replica as its own process (docs/CLUSTER.md). It joins a cluster made
+ * by initCluster() (or `cangen shard --init`), replays its shard's log, registers and answers
+ * shard searches until SIGINT or SIGTERM, then leaves cleanly. Its state is the log: a replica
+ * killed and started again with the same id replays and serves again.
+ */
+import { createServer, type Server } from 'node:http';
+import { parseArgs } from 'node:util';
+import { connect } from 'nats';
+import { AdIndex, type IndexKind } from '../ad-index';
+import { ClusterMetrics, initCluster, ShardReplica } from '../cluster';
+import { readShardMap, type ShardMap } from '../cluster/shard-map';
+import { retryTransient } from '../cluster/transient';
+import type { Metric } from '../metric';
+import { stopOnSignal } from './on-signal';
+
+export const shardUsage = `Usage: cangen shard --cluster NAME --shard N --replica-id ID [options]
+
+  --nats URLS        NATS servers, comma-separated (nats://127.0.0.1:4222)
+  --cluster NAME     the cluster (names its streams and buckets)
+  --shard N          the shard this replica serves (0 to shards-1)
+  --replica-id ID    unique among the cluster's replicas (letters, digits, '_', '-')
+  --kind flat|hnsw   the shard's index kind (flat: exact; default flat)
+  --init S:DIM[:METRIC]  create the cluster first if it does not exist (S shards, DIM dimensions)
+  --metrics-port N   serve Prometheus metrics on http://0.0.0.0:N/metrics (lag, applied sequence, dead letters, searches)`;
+
+async function serveMetrics(replica: ShardReplica, port: string, print: (line: string) => void): Promise<Server> {
+  if (!/^\d+$/.test(port)) throw new Error(`Expected a port number for --metrics-port but received '${port}'`);
+  const metrics = new ClusterMetrics();
+  metrics.watchReplica(replica);
+  const server = createServer((request, response) => {
+    if (request.url !== '/metrics') {
+      response.writeHead(404).end();
+      return;
+    }
+    metrics.text().then((text) => response.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text), () => response.writeHead(500).end());
+  });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(Number(port), resolve));
+  print(`metrics on port ${(server.address() as { port: number }).port}`);
+  return server;
+}
+
+export async function runShard(argv: string[], print: (line: string) => void = console.log): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      nats: { type: 'string' }, cluster: { type: 'string' }, shard: { type: 'string' }, 'replica-id': { type: 'string' },
+      kind: { type: 'string' }, init: { type: 'string' }, 'metrics-port': { type: 'string' }, help: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  if (values.help || !values.cluster || values.shard === undefined || !values['replica-id']) {
+    print(shardUsage);
+    return values.help ? 0 : 2;
+  }
+  if (!/^\d+$/.test(values.shard)) throw new Error(`Expected a whole number for --shard but received '${values.shard}'`);
+  const kind = (values.kind ?? 'flat') as IndexKind;
+  if (kind !== 'flat' && kind !== 'hnsw') throw new Error(`Expected flat or hnsw for --kind but received '${values.kind}' (IVF kinds need training, not yet offered here)`);
+  const nc = await connect({ servers: (values.nats ?? 'nats://127.0.0.1:4222').split(','), name: `cangen-shard-${values['replica-id']}`, maxReconnectAttempts: -1 });
+  let replica: ShardReplica;
+  let map: ShardMap;
+  try {
+    if (values.init) {
+      const [shards, dim, metric] = values.init.split(':');
+      await initCluster(nc, { cluster: values.cluster, shards: Number(shards), dim: Number(dim), ...(metric ? { metric: metric as Metric } : {}) });
+    }
+    // Patient through a JetStream failover, like the replica's own start.
+    map = await retryTransient(() => readShardMap(nc, values.cluster!), 30_000, (error) => print(`reading the shard map failed (${error.message}); retrying`));
+    replica = await ShardReplica.start(nc, {
+      cluster: values.cluster,
+      shard: Number(values.shard),
+      replicaId: values['replica-id'],
+      index: new AdIndex({ dim: map.dim, metric: map.metric, kind }),
+      log: print,
+    });
+  } catch (error) {
+    await nc.close(); // an open connection would keep the process alive
+    throw error;
+  }
+  print(`cangen shard ${replica.shard}/${map.shards} replica ${replica.replicaId} started (${kind} index, dim ${map.dim}, ${replica.health})`);
+  const metricsServer = values['metrics-port'] === undefined ? undefined : await serveMetrics(replica, values['metrics-port'], print);
+  stopOnSignal('leaving the cluster', async () => {
+    metricsServer?.close();
+    await replica.close();
+    await nc.drain();
+  }, print);
+  return -1; // keeps running
+}

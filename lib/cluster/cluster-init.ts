@@ -1,0 +1,67 @@
+/**
+ * Creates a cluster's JetStream state once per deployment: the corpus log stream (one subject per
+ * shard), the dead-letter stream, the config bucket with the shard map, and the membership
+ * bucket whose entries expire unless replicas refresh them. Running it again with the same
+ * settings is harmless; different shards, dim or metric are refused (no resharding yet).
+ */
+import { DiscardPolicy, RetentionPolicy, StorageType, type NatsConnection } from 'nats';
+import { metrics, type Metric } from '../metric';
+import { integerIn, knownOptions, oneOf } from '../validate';
+import { allDeadLetterSubjects, allShardSubjects, clusterNames } from './names';
+import { shardHashName } from './shard-hash';
+import { storeShardMap, type ShardMap } from './shard-map';
+import { isTransient, retryTransient } from './transient';
+
+export interface ClusterInitOptions {
+  /** Names the streams, buckets and subjects (letters, digits, '_', '-'). */
+  cluster: string;
+  /** Number of shards S (1 to 65536). */
+  shards: number;
+  /** Embedding dimension of every shard's index. */
+  dim: number;
+  /** 'ip' (default), 'l2' or 'cosine'. */
+  metric?: Metric;
+  /** JetStream replication factor of the log, dead letters and buckets: 1 (default), 3 or 5 (needs that many servers). */
+  streamReplicas?: number;
+  /** A replica registration not refreshed within this many ms expires (default 5000). */
+  membershipTtlMs?: number;
+}
+
+export const clusterDefaults = { metric: 'ip' as Metric, streamReplicas: 1, membershipTtlMs: 5000 };
+
+export async function initCluster(nc: NatsConnection, options: ClusterInitOptions): Promise<ShardMap> {
+  const o = knownOptions(options, 'initCluster options', ['cluster', 'shards', 'dim', 'metric', 'streamReplicas', 'membershipTtlMs']);
+  const names = clusterNames(options.cluster);
+  const map: ShardMap = {
+    version: 1,
+    cluster: names.cluster,
+    shards: integerIn(o.shards, 'options.shards', 1, 65536),
+    hash: shardHashName,
+    dim: integerIn(o.dim, 'options.dim', 1, 65536),
+    metric: oneOf(o.metric ?? clusterDefaults.metric, 'options.metric', metrics),
+    streamReplicas: integerIn(o.streamReplicas ?? clusterDefaults.streamReplicas, 'options.streamReplicas', 1, 5),
+    membershipTtlMs: integerIn(o.membershipTtlMs ?? clusterDefaults.membershipTtlMs, 'options.membershipTtlMs', 100, 3_600_000),
+    createdAt: new Date().toISOString(),
+  };
+  // Every step checks what exists first, so the whole is retried through a JetStream failover (30 s at most).
+  return retryTransient(async () => {
+    const jsm = await nc.jetstreamManager();
+    const replicas = map.streamReplicas;
+    await ensureStream(jsm, names.logStream, allShardSubjects(names.cluster), replicas);
+    await ensureStream(jsm, names.deadLetterStream, allDeadLetterSubjects(names.cluster), replicas);
+    const js = nc.jetstream();
+    await js.views.kv(names.membersBucket, { history: 1, ttl: map.membershipTtlMs, replicas });
+    const config = await js.views.kv(names.configBucket, { history: 1, replicas });
+    return storeShardMap(config, map);
+  }, 30_000);
+}
+
+async function ensureStream(jsm: Awaited<ReturnType<NatsConnection['jetstreamManager']>>, name: string, subject: string, replicas: number): Promise<void> {
+  try {
+    await jsm.streams.info(name);
+  } catch (error) {
+    if (isTransient(error)) throw error;
+    // The log is the source of truth until snapshots exist: nothing expires, writes beyond limits are refused rather than old ones dropped.
+    await jsm.streams.add({ name, subjects: [subject], num_replicas: replicas, storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.New });
+  }
+}
