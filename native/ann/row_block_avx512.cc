@@ -1,7 +1,9 @@
 // AVX-512 build of the row-block scorer (ann/row_block.h); compiled with -mavx512*.
 // GCC 12's own intrinsics (_mm512_unpacklo_ps and others) trip -Wmaybe-uninitialized on the
 // undefined vector they start from.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include "ann/row_block.h"
