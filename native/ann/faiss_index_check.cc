@@ -27,6 +27,14 @@ void checkIvf(const faiss::IndexIVF& ivf, const Catalog& catalog) {
   auto* lists = dynamic_cast<const faiss::ArrayInvertedLists*>(ivf.invlists);
   if (lists == nullptr || lists->nlist != ivf.nlist) corrupt("has no array inverted lists");
   if (!ivf.is_trained && catalog.slots() > 0) corrupt("is untrained but the catalog has ads");
+  // The coarse step packs the centroids (ann/ivf_coarse.h), and every search ranks them.
+  if (auto* flat = dynamic_cast<const faiss::IndexFlat*>(ivf.quantizer)) {
+    const float* centroids = flat->get_xb();
+    const size_t values = static_cast<size_t>(flat->ntotal) * static_cast<size_t>(flat->d);
+    for (size_t i = 0; i < values; ++i) {
+      if (!std::isfinite(centroids[i])) corrupt("has a centroid that is not a finite number");
+    }
+  }
   std::vector<bool> seen(catalog.slots());
   size_t entries = 0;
   for (size_t l = 0; l < lists->nlist; ++l) {

@@ -13,7 +13,10 @@ namespace {
 float int8Scale(const float* v, int dim) {
   float largest = 0;
   for (int j = 0; j < dim; ++j) largest = std::max(largest, std::fabs(v[j]));
-  return largest > 0 ? largest / 127.0f : 1.0f;
+  // A vector of subnormal values would get a scale of 0 (then 0 / 0 codes): codes of 0 with scale
+  // 1 instead, whose error the bound measures like any other.
+  const float scale = largest / 127.0f;
+  return scale > 0 ? scale : 1.0f;
 }
 
 int8_t int8Code(float value, float scale) {

@@ -4,6 +4,7 @@
 // crash, an out-of-bounds access (the --sanitize build checks) or an allocation the file cannot justify.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -268,6 +269,45 @@ TEST(IndexFile, SectionsRepeatedReorderedOrUnknownAreRejected) {
   newer[8] = 3;  // this build writes versions 1 and 2
   rechecksum(newer);
   EXPECT_EQ(loadError(newer), ErrorCode::UnsupportedFormat);
+}
+
+}  // namespace
+}  // namespace cangen::testing
+
+namespace cangen::testing {
+namespace {
+
+// A centroid that is not a finite number (the fuzzer's find: the coarse step packed it into its
+// int8 copy, undefined behaviour) is a corrupt file, whatever the checksum says.
+TEST(IndexFile, NonFiniteCentroidIsRejected) {
+  for (const KindCase& c : allKindCases(16)) {
+    if (c.name != "ivf-flat-l2") continue;
+    auto index = buildIndex(c, 600, 5);
+    const std::vector<uint8_t> file = savedBytes(*index);
+    const Section faiss = sectionsOf(file).back();
+    // The flat quantizer's fourcc, then its header, then its centroids: NaN written at every
+    // offset in a window after the fourcc must either be rejected as a non-finite centroid, or
+    // land in a header field and be rejected as corrupt or load consistently.
+    const std::string fourcc = "IxF2";
+    auto at = std::search(file.begin() + faiss.begin, file.begin() + faiss.end, fourcc.begin(), fourcc.end());
+    ASSERT_NE(at, file.begin() + faiss.end) << "no flat quantizer in the FAISS section";
+    const size_t start = static_cast<size_t>(at - file.begin()) + 4;
+    const float nan = std::nanf("");
+    int centroidRejections = 0;
+    for (size_t p = start; p < start + 64 && p + 4 <= faiss.end; ++p) {
+      std::vector<uint8_t> damaged = file;
+      std::memcpy(&damaged[p], &nan, 4);
+      rechecksum(damaged);
+      try {
+        auto loaded = AdIndex::fromBytes(damaged.data(), damaged.size(), 1);
+        exercise(*loaded, ("ivf-flat with a NaN written at " + std::to_string(p)).c_str());
+      } catch (const Error& e) {
+        ASSERT_TRUE(e.code() == ErrorCode::CorruptFile || e.code() == ErrorCode::UnsupportedFormat) << e.what();
+        if (std::string(e.what()).find("centroid") != std::string::npos) ++centroidRejections;
+      }
+    }
+    EXPECT_GT(centroidRejections, 0) << "no write of NaN into a centroid was caught";
+  }
 }
 
 }  // namespace

@@ -188,6 +188,28 @@ TEST(ReducedScan, SaveAndLoadKeepThePrecisionAndAnFp32FileStaysVersion1) {
   }
 }
 
+// Ads whose values are all subnormal (the fuzzer's find: their int8 scale underflowed to 0 and
+// every code was 0 / 0) are encoded and ranked like any other: answers equal the fp32 scan's.
+TEST(ReducedScan, SubnormalAdsAreEncodedAndRankedExactly) {
+  const int dim = 24, n = 300;
+  std::vector<float> rows = cangen::testdata::randomRows(n, dim, 31);
+  for (int i = 0; i < n; i += 3) {
+    for (int j = 0; j < dim; ++j) rows[size_t(i) * dim + j] *= 1e-40f;  // below FLT_MIN: subnormal
+  }
+  std::vector<int64_t> ids(n);
+  for (int i = 0; i < n; ++i) ids[i] = i;
+  const std::vector<float> queries = cangen::testdata::randomRows(6, dim, 32);
+  for (Precision precision : {Precision::Bf16, Precision::Int8}) {
+    for (Metric metric : {Metric::InnerProduct, Metric::L2}) {
+      cangen::AdIndex reduced(config(dim, metric, precision), 1);
+      cangen::AdIndex fp32(config(dim, metric, Precision::Fp32), 1);
+      reduced.upsert(ids.data(), rows.data(), nullptr, n);
+      fp32.upsert(ids.data(), rows.data(), nullptr, n);
+      expectSameAnswers(reduced, fp32, queries, 6, 50, "subnormal ads");
+    }
+  }
+}
+
 TEST(ReducedScan, PrecisionIsOnlyForTheFlatKind) {
   cangen::AnnConfig c = cangen::testdata::smallConfig(cangen::AnnKind::Hnsw, 8, Metric::InnerProduct);
   c.precision = Precision::Bf16;
