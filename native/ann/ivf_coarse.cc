@@ -27,14 +27,23 @@ void IvfCoarse::rebuild(const faiss::Index* index) {
 
 void IvfCoarse::assign(const float* queries, int nq, int nprobe, int threads, int64_t* lists, float* distances) const {
   const PanelView view = centroids_->view();
-  const ReducedPanels& reduced = *centroids_->reduced();
+  // The int8 scan re-ranks in fp32 what it cannot rule out: when a filter has widened nprobe to a
+  // large share of the lists, that is most of them, so the fp32 scan alone does less work.
+  const bool reduced = static_cast<size_t>(nprobe) * 4 <= view.count;
+  const auto scan = [&](const float* q) {
+    if (reduced) {
+      exactSearchReduced(view, *centroids_->reduced(), q, nq, nprobe, threads, nullptr, lists, distances);
+    } else {
+      exactSearchPanels(view, q, nq, nprobe, threads, nullptr, lists, distances);
+    }
+  };
   if (!view.bias) {
-    exactSearchReduced(view, reduced, queries, nq, nprobe, threads, nullptr, lists, distances);
+    scan(queries);
     return;
   }
   std::vector<float> scaled(queries, queries + static_cast<size_t>(nq) * view.dim);
   scaleQueriesForL2(scaled.data(), scaled.size());
-  exactSearchReduced(view, reduced, scaled.data(), nq, nprobe, threads, nullptr, lists, distances);
+  scan(scaled.data());
   l2ScoresToDistances(queries, nq, view.dim, nprobe, distances);
 }
 

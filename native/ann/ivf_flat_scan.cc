@@ -3,7 +3,6 @@
 #include <faiss/IndexIVFFlat.h>
 #include <faiss/invlists/InvertedLists.h>
 
-#include <cmath>
 #include <limits>
 #include <typeinfo>
 #include <vector>

@@ -67,22 +67,24 @@ TEST_P(IvfSearch, CoarseStepFindsTheNearestListsOfAFloat64BruteForce) {
   coarse.rebuild(b.ivf.get());
   ASSERT_EQ(coarse.ivf(), b.ivf.get());
   const std::vector<float> queries = randomRows(kQueries, kDim, 13);
-  const int nprobe = 5;
-  std::vector<int64_t> lists(kQueries * nprobe);
-  std::vector<float> distances(lists.size());
-  coarse.assign(queries.data(), kQueries, nprobe, 2, lists.data(), distances.data());
   const float* centroids = b.quantizer->get_xb();
-  for (int q = 0; q < kQueries; ++q) {
-    std::vector<std::pair<double, int64_t>> all;
-    for (int c = 0; c < kLists; ++c) all.push_back({score64(&queries[q * kDim], centroids + c * kDim, kDim, l2), c});
-    const auto expected = best64(all, nprobe);
-    for (int r = 0; r < nprobe; ++r) {
-      const double want = expected[r].first;
-      // Same list, or a tie with it at float precision.
-      const double got = score64(&queries[q * kDim], centroids + lists[q * nprobe + r] * kDim, kDim, l2);
-      EXPECT_NEAR(got, want, 1e-4 * (1 + std::abs(want))) << "query " << q << " rank " << r;
-      // FAISS's convention: the squared distance, or the inner product.
-      EXPECT_NEAR(distances[q * nprobe + r], l2 ? -got : got, 1e-3 * (1 + std::abs(want)));
+  // 5 of 32 lists: the int8 scan with its fp32 window; 20 of 32: the fp32 scan alone.
+  for (const int nprobe : {5, 20}) {
+    std::vector<int64_t> lists(kQueries * nprobe);
+    std::vector<float> distances(lists.size());
+    coarse.assign(queries.data(), kQueries, nprobe, 2, lists.data(), distances.data());
+    for (int q = 0; q < kQueries; ++q) {
+      std::vector<std::pair<double, int64_t>> all;
+      for (int c = 0; c < kLists; ++c) all.push_back({score64(&queries[q * kDim], centroids + c * kDim, kDim, l2), c});
+      const auto expected = best64(all, nprobe);
+      for (int r = 0; r < nprobe; ++r) {
+        const double want = expected[r].first;
+        // Same list, or a tie with it at float precision.
+        const double got = score64(&queries[q * kDim], centroids + lists[q * nprobe + r] * kDim, kDim, l2);
+        EXPECT_NEAR(got, want, 1e-4 * (1 + std::abs(want))) << "query " << q << " rank " << r;
+        // FAISS's convention: the squared distance, or the inner product.
+        EXPECT_NEAR(distances[q * nprobe + r], l2 ? -got : got, 1e-3 * (1 + std::abs(want)));
+      }
     }
   }
 }
