@@ -50,4 +50,5 @@ export {
   encodeUpdate, decodeUpdate, ClusterMetrics, ClusterError, NoShardMapError, MalformedMessageError,
   type ClusterInitOptions, type CorpusLogOptions, type CorpusLogStats, type ReplicaOptions, type ReplicaStats, type RouterOptions, type ClusterSearchOptions, type ClusterSearchResult,
   type ShardOutcome, type RouterStats, type ShardMap, type LogPosition, type MemberEntry, type ReplicaHealth, type CorpusUpdate, type ClusterErrorCode,
+  type SnapshotOptions, type SnapshotManifest,
 } from './cluster';

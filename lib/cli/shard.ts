@@ -22,7 +22,11 @@ export const shardUsage = `Usage: cangen shard --cluster NAME --shard N --replic
   --replica-id ID    unique among the cluster's replicas (letters, digits, '_', '-')
   --kind flat|hnsw   the shard's index kind (flat: exact; default flat)
   --init S:DIM[:METRIC]  create the cluster first if it does not exist (S shards, DIM dimensions)
-  --metrics-port N   serve Prometheus metrics on http://0.0.0.0:N/metrics (lag, applied sequence, dead letters, searches)`;
+  --metrics-port N   serve Prometheus metrics on http://0.0.0.0:N/metrics (lag, applied sequence, dead letters, searches, snapshot age)
+  --snapshot-every-s S   snapshot the shard's index to JetStream every S seconds when it changed and this
+                     replica holds the shard's snapshot lease (default 300; 0: never; starts load one either way)
+  --snapshots-keep N snapshots kept per shard (default 2)
+  --snapshot-dir DIR where snapshot files are written and read locally (default the OS's temporary directory)`;
 
 async function serveMetrics(replica: ShardReplica, port: string, print: (line: string) => void): Promise<Server> {
   if (!/^\d+$/.test(port)) throw new Error(`Expected a port number for --metrics-port but received '${port}'`);
@@ -46,6 +50,7 @@ export async function runShard(argv: string[], print: (line: string) => void = c
     options: {
       nats: { type: 'string' }, cluster: { type: 'string' }, shard: { type: 'string' }, 'replica-id': { type: 'string' },
       kind: { type: 'string' }, init: { type: 'string' }, 'metrics-port': { type: 'string' }, help: { type: 'boolean' },
+      'snapshot-every-s': { type: 'string' }, 'snapshots-keep': { type: 'string' }, 'snapshot-dir': { type: 'string' },
     },
     strict: true,
   });
@@ -53,7 +58,17 @@ export async function runShard(argv: string[], print: (line: string) => void = c
     print(shardUsage);
     return values.help ? 0 : 2;
   }
-  if (!/^\d+$/.test(values.shard)) throw new Error(`Expected a whole number for --shard but received '${values.shard}'`);
+  const whole = (flag: string, value: string | undefined, fallback: number) => {
+    if (value === undefined) return fallback;
+    if (!/^\d+$/.test(value)) throw new Error(`Expected a whole number for --${flag} but received '${value}'`);
+    return Number(value);
+  };
+  const shard = whole('shard', values.shard, 0);
+  const snapshots = {
+    everyMs: whole('snapshot-every-s', values['snapshot-every-s'], 300) * 1000,
+    keep: whole('snapshots-keep', values['snapshots-keep'], 2),
+    ...(values['snapshot-dir'] ? { dir: values['snapshot-dir'] } : {}),
+  };
   const kind = (values.kind ?? 'flat') as IndexKind;
   if (kind !== 'flat' && kind !== 'hnsw') throw new Error(`Expected flat or hnsw for --kind but received '${values.kind}' (IVF kinds need training, not yet offered here)`);
   const nc = await connect({ servers: (values.nats ?? 'nats://127.0.0.1:4222').split(','), name: `cangen-shard-${values['replica-id']}`, maxReconnectAttempts: -1 });
@@ -68,9 +83,10 @@ export async function runShard(argv: string[], print: (line: string) => void = c
     map = await retryTransient(() => readShardMap(nc, values.cluster!), 30_000, (error) => print(`reading the shard map failed (${error.message}); retrying`));
     replica = await ShardReplica.start(nc, {
       cluster: values.cluster,
-      shard: Number(values.shard),
+      shard,
       replicaId: values['replica-id'],
       index: new AdIndex({ dim: map.dim, metric: map.metric, kind }),
+      snapshots,
       log: print,
     });
   } catch (error) {

@@ -1,7 +1,7 @@
 /**
  * Creates a cluster's JetStream state once per deployment: the corpus log stream (one subject per
- * shard), the dead-letter stream, the config bucket with the shard map, and the membership
- * bucket whose entries expire unless replicas refresh them. Running it again with the same
+ * shard), the dead-letter stream, the config bucket with the shard map, the membership
+ * bucket whose entries expire unless replicas refresh them, and the snapshot object store. Running it again with the same
  * settings is harmless; different shards, dim or metric are refused (no resharding yet).
  */
 import { DiscardPolicy, RetentionPolicy, StorageType, type NatsConnection } from 'nats';
@@ -51,6 +51,7 @@ export async function initCluster(nc: NatsConnection, options: ClusterInitOption
     await ensureStream(jsm, names.deadLetterStream, allDeadLetterSubjects(names.cluster), replicas);
     const js = nc.jetstream();
     await js.views.kv(names.membersBucket, { history: 1, ttl: map.membershipTtlMs, replicas });
+    await js.views.os(names.snapshotBucket, { replicas, storage: StorageType.File });
     const config = await js.views.kv(names.configBucket, { history: 1, replicas });
     return storeShardMap(config, map);
   }, 30_000);

@@ -11,6 +11,8 @@ export type ClusterErrorCode =
   | 'ERR_SHARD_MAP'
   /** A corpus log message or shard search payload that is not what this version of cangen writes. */
   | 'ERR_MALFORMED_MESSAGE'
+  /** A snapshot that fails its checksum, has no manifest, or was deleted while read. */
+  | 'ERR_SNAPSHOT'
   /** JetStream refused or did not answer (stream missing, server unreachable, a write not stored). */
   | 'ERR_CLUSTER';
 

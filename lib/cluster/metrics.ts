@@ -1,6 +1,7 @@
 /**
  * Prometheus metrics of the sharded corpus, in a registry of their own: per replica its applied
- * sequence, lag (messages and seconds), updates applied, dead letters, searches and health, read
+ * sequence, lag (messages and seconds), updates applied, dead letters, searches, health and
+ * snapshot age, read
  * at every scrape; per router its searches, partial answers, hedges and failovers, and the
  * fan-out latency per shard and outcome.
  */
@@ -47,6 +48,10 @@ export class ClusterMetrics {
     perReplica('cangen_shard_searches', 'Shard searches the replica answered since it started', (r) => r.stats().searches);
     perReplica('cangen_shard_serving', '1 when the replica serves, 0 while it catches up or stops', (r) => (r.health === 'serving' ? 1 : 0));
     perReplica('cangen_shard_ads', 'Live ads in the replica\'s index', (r) => r.index.size);
+    perReplica('cangen_shard_snapshot_age_seconds', 'Age of the newest snapshot of the shard the replica knows of (-1: none)', (r) => r.stats().snapshotAgeSeconds);
+    perReplica('cangen_shard_snapshot_sequence', 'Log sequence the newest known snapshot of the shard includes (-1: none)', (r) => r.stats().snapshotSequence);
+    perReplica('cangen_shard_snapshots_taken', 'Snapshots the replica stored since it started', (r) => r.stats().snapshotsTaken);
+    perReplica('cangen_shard_snapshot_fallbacks', 'Snapshots passed over at start (failed checksum, refused file, another kind)', (r) => r.stats().snapshotFallbacks);
   }
 
   /** Reports a replica until it is closed. */

@@ -14,6 +14,8 @@ export interface ClusterNames {
   configBucket: string;
   /** KV bucket of replica registrations (entries expire unless refreshed). */
   membersBucket: string;
+  /** Object store bucket of the shards' index snapshots. */
+  snapshotBucket: string;
   /** Subject of a shard's updates. */
   shardSubject(shard: number): string;
   /** Subject where a shard's rejected updates go. */
@@ -39,6 +41,7 @@ export function clusterNames(cluster: string): ClusterNames {
     deadLetterStream: `CANGEN_${cluster}_DEAD`,
     configBucket: `cangen_${cluster}_config`,
     membersBucket: `cangen_${cluster}_members`,
+    snapshotBucket: `cangen_${cluster}_snapshots`,
     shardSubject: (shard) => `${prefix}.log.${shard}`,
     deadLetterSubject: (shard) => `${prefix}.dead.${shard}`,
     searchSubject: (replicaId) => `${prefix}.search.${checkName(replicaId, 'replicaId')}`,

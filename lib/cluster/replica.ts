@@ -8,21 +8,25 @@
  * dead-letter subject (with its sequence and the reason in headers) and counts in `deadLetters`;
  * the replica moves on and never stops on bad input.
  *
- * Until index snapshots exist (a later slice), a replica's index starts empty and every start
- * replays the shard's whole log from its first message; with snapshots it will start at the
- * snapshot's sequence + 1. The position lives in the replica (its applied sequence), not in a
- * server-side cursor.
+ * A replica starts from the newest snapshot of its shard that verifies (lib/cluster/snapshots.ts;
+ * an older one, or the whole log, when it does not) and replays the log after the snapshot's
+ * sequence. Periodically the replica holding the shard's snapshot lease saves its index, between
+ * two log messages so that the file includes exactly the applied sequence, and uploads it. The
+ * position lives in the replica (its applied sequence), not in a server-side cursor.
  */
 import { randomBytes } from 'node:crypto';
+import { unlink } from 'node:fs/promises';
 import { headers, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { AdIndex } from '../ad-index';
 import { CangenError, ClosedError, DimensionMismatchError } from '../errors';
-import { integerIn, knownOptions } from '../validate';
+import { integerIn, invalid, knownOptions } from '../validate';
 import { ClusterError } from './errors';
 import { MemberRegistration, membersBucket, type MemberEntry, type ReplicaHealth } from './membership';
 import { checkName, clusterNames, type ClusterNames } from './names';
 import { readShardMap, type ShardMap } from './shard-map';
 import { decodeSearchRequest, encodeErrorReply, encodeSearchReply } from './search-codec';
+import { SnapshotLease } from './snapshot-lease';
+import { loadNewestSnapshot, snapshotFormat, SnapshotStore, snapshotTempPath, writeSnapshotFile, type SnapshotManifest } from './snapshots';
 import { isTransient, retryTransient } from './transient';
 import { decodeUpdate, type CorpusUpdate } from './update-codec';
 
@@ -47,7 +51,20 @@ export interface ReplicaOptions {
   pullExpiresMs?: number;
   /** How long start() keeps retrying JetStream calls that time out (a failover in progress): default 30000 ms. */
   startTimeoutMs?: number;
+  /** Snapshots of the shard's index (default: loaded at start, taken every 5 minutes, 2 kept); false: neither. */
+  snapshots?: false | SnapshotOptions;
   log?: (line: string) => void;
+}
+
+export interface SnapshotOptions {
+  /** How often the replica holding the shard's lease snapshots when the index changed (ms, default 300000; 0: only on snapshot()). */
+  everyMs?: number;
+  /** Snapshots kept per shard, newest first (default 2: one to fall back to). */
+  keep?: number;
+  /** The lease's length (default 3 x everyMs, at least 60 s): how long a crashed snapshotter holds the role. */
+  leaseMs?: number;
+  /** Where snapshot files are written and read locally (default the OS's temporary directory). */
+  dir?: string;
 }
 
 export interface ReplicaStats {
@@ -63,13 +80,33 @@ export interface ReplicaStats {
   deadLetters: number;
   searches: number;
   inflight: number;
+  /** The sequence of the snapshot the replica started from (0: it replayed the whole log). */
+  startedFromSnapshot: number;
+  /** Snapshots passed over at start (failed checksum, refused file, another kind). */
+  snapshotFallbacks: number;
+  snapshotsTaken: number;
+  /** The newest snapshot of the shard this replica knows of (taken, loaded or listed): its sequence and age in seconds (-1: none). */
+  snapshotSequence: number;
+  snapshotAgeSeconds: number;
+}
+
+interface SnapshotState {
+  store: SnapshotStore;
+  options: SnapshotOptions;
+  lease?: SnapshotLease;
+  timer?: NodeJS.Timeout;
+  taking?: Promise<SnapshotManifest | undefined>;
+  startedFrom: number;
+  fallbacks: number;
+  taken: number;
+  newest?: { sequence: number; createdAt: number };
 }
 
 export class ShardReplica {
   readonly shard: number;
   readonly replicaId: string;
   readonly index: AdIndex;
-  private appliedSeq = 0;
+  private appliedSeq: number;
   private healthState: ReplicaHealth = 'catching-up';
   private updates = 0;
   private pending = 0;
@@ -83,6 +120,8 @@ export class ShardReplica {
   private subscription: Subscription | undefined;
   private registration: MemberRegistration | undefined;
   private applying: Promise<void> = Promise.resolve();
+  /** Applying a log message and saving a snapshot take turns here, so a snapshot includes exactly the applied sequence. */
+  private turn: Promise<unknown> = Promise.resolve();
   private closing = false;
 
   private constructor(
@@ -93,16 +132,20 @@ export class ShardReplica {
     private readonly startTarget: number,
     private readonly options: ReplicaOptions,
     private readonly log: (line: string) => void,
+    index: AdIndex,
+    private readonly snapshots: SnapshotState | undefined,
   ) {
     this.shard = options.shard;
     this.replicaId = options.replicaId;
-    this.index = options.index ?? new AdIndex({ dim: map.dim, metric: map.metric });
-    if (startTarget === 0) this.healthState = 'serving';
+    this.index = index;
+    this.appliedSeq = snapshots?.startedFrom ?? 0;
+    if (this.appliedSeq >= startTarget) this.healthState = 'serving';
   }
 
   /** Joins the cluster: replays the shard's log, registers, and answers searches. Resolves once subscribed (it may still be catching up). */
   static async start(nc: NatsConnection, options: ReplicaOptions): Promise<ShardReplica> {
-    knownOptions(options, 'replica options', ['cluster', 'shard', 'replicaId', 'index', 'heartbeatMs', 'searchThreads', 'prefetch', 'pullExpiresMs', 'startTimeoutMs', 'log']);
+    knownOptions(options, 'replica options', ['cluster', 'shard', 'replicaId', 'index', 'heartbeatMs', 'searchThreads', 'prefetch', 'pullExpiresMs', 'startTimeoutMs', 'snapshots', 'log']);
+    const snapshotOptions = options.snapshots === false ? undefined : checkSnapshotOptions(options.snapshots ?? {});
     integerIn(options.pullExpiresMs ?? 5000, 'options.pullExpiresMs', 1000, 600_000);
     const startTimeoutMs = integerIn(options.startTimeoutMs ?? 30_000, 'options.startTimeoutMs', 0, 3_600_000);
     const names = clusterNames(options.cluster);
@@ -118,7 +161,27 @@ export class ShardReplica {
     const jsm = await patiently('binding JetStream', () => nc.jetstreamManager());
     const subject = names.shardSubject(options.shard);
     const target = await patiently('reading the last log sequence', () => lastSequence(jsm, names.logStream, subject));
-    const replica = new ShardReplica(nc, nc.jetstream(), names, map, target, options, log);
+    let snapshots: SnapshotState | undefined;
+    let index = options.index;
+    if (snapshotOptions) {
+      const store = await patiently('binding the snapshot store', () => SnapshotStore.open(nc, names, map.streamReplicas));
+      snapshots = { store, options: snapshotOptions, startedFrom: 0, fallbacks: 0, taken: 0 };
+      const expect = index ?? { kind: 'flat', dim: map.dim, metric: map.metric };
+      const outcome = await patiently('loading a snapshot', () => loadNewestSnapshot(store, names.cluster, options.shard, {
+        expect: { kind: expect.kind, dim: expect.dim, metric: expect.metric }, threads: options.index?.threads, dir: snapshotOptions.dir,
+      }));
+      for (const { name, reason } of outcome.skipped) log(`replica ${options.replicaId}: snapshot ${name} passed over (${reason})`);
+      snapshots.fallbacks = outcome.skipped.length;
+      if (outcome.loaded) {
+        const { manifest } = outcome.loaded;
+        index?.close(); // the caller handed it over; the snapshot's index takes its place
+        index = outcome.loaded.index;
+        snapshots.startedFrom = manifest.sequence;
+        snapshots.newest = { sequence: manifest.sequence, createdAt: Date.parse(manifest.createdAt) };
+        log(`replica ${options.replicaId}: loaded snapshot of shard ${options.shard} at sequence ${manifest.sequence} (${manifest.ads} ads, ${manifest.bytes} bytes)`);
+      }
+    }
+    const replica = new ShardReplica(nc, nc.jetstream(), names, map, target, options, log, index ?? new AdIndex({ dim: map.dim, metric: map.metric }), snapshots);
     try {
       await replica.begin(patiently);
     } catch (error) {
@@ -133,10 +196,10 @@ export class ShardReplica {
     // checks every delivery sequence, and on a gap, missed heartbeats or a lost server it
     // re-creates the consumer at the last applied message + 1. Order is thus guaranteed, which a
     // durable consumer's redelivery after a server failure does not give (see docs/CLUSTER.md).
-    // The index starts empty, so the replica starts at the shard's first message.
+    // The index holds the shard through the applied sequence (0 without a snapshot): replay starts after it.
     const consumer = await patiently('creating the log consumer', () => this.js.consumers.get(this.names.logStream, {
       filterSubjects: this.names.shardSubject(this.shard),
-      opt_start_seq: 1,
+      opt_start_seq: this.appliedSeq + 1,
       // Unique per start: the consumer of a killed predecessor with the same id may still exist.
       name_prefix: `replica-${this.replicaId}-${randomBytes(4).toString('hex')}`,
     }));
@@ -155,6 +218,14 @@ export class ShardReplica {
     const bucket = await patiently('binding the members bucket', () => membersBucket(this.nc, this.map.cluster));
     this.registration = new MemberRegistration(bucket, () => this.entry(), heartbeat, this.log);
     await patiently('registering', () => this.registration!.start());
+    const snapshots = this.snapshots;
+    const everyMs = snapshots?.options.everyMs ?? 0;
+    if (snapshots && everyMs > 0) {
+      const config = await patiently('binding the config bucket', () => this.js.views.kv(this.names.configBucket, { bindOnly: true }));
+      snapshots.lease = new SnapshotLease(config, this.shard, this.replicaId, snapshots.options.leaseMs ?? Math.max(60_000, 3 * everyMs));
+      snapshots.timer = setInterval(() => void this.snapshotTick(), everyMs);
+      snapshots.timer.unref();
+    }
   }
 
   get applied(): number {
@@ -170,7 +241,65 @@ export class ShardReplica {
       applied: this.appliedSeq, startTarget: this.startTarget, health: this.healthState, updatesApplied: this.updates,
       lagMessages: this.pending, lagSeconds: this.pending > 0 ? Math.max(0, (Date.now() - this.appliedStoredAt) / 1000) : 0,
       deadLetters: this.dead, searches: this.searchCount, inflight: this.answering.size,
+      startedFromSnapshot: this.snapshots?.startedFrom ?? 0, snapshotFallbacks: this.snapshots?.fallbacks ?? 0, snapshotsTaken: this.snapshots?.taken ?? 0,
+      snapshotSequence: this.snapshots?.newest?.sequence ?? -1,
+      snapshotAgeSeconds: this.snapshots?.newest ? Math.max(0, (Date.now() - this.snapshots.newest.createdAt) / 1000) : -1,
     };
+  }
+
+  /**
+   * Snapshots the index now, whoever holds the lease, and keeps the newest `keep`. Applying waits
+   * while the file is saved (searches go on); the upload runs beside it. Resolves with the
+   * manifest, or undefined when the newest snapshot already includes every applied message.
+   */
+  snapshot(): Promise<SnapshotManifest | undefined> {
+    const s = this.snapshots;
+    if (!s) return Promise.reject(new ClusterError('ERR_SNAPSHOT', `Replica ${this.replicaId} was started with snapshots: false`));
+    if (this.closing) return Promise.reject(new ClosedError(`Replica ${this.replicaId} is closing`));
+    s.taking ??= this.takeSnapshot(s).finally(() => { s.taking = undefined; });
+    return s.taking;
+  }
+
+  private async takeSnapshot(s: SnapshotState): Promise<SnapshotManifest | undefined> {
+    const path = snapshotTempPath(s.options.dir, this.names.cluster, this.shard);
+    try {
+      const saved = await this.exclusive(async () => {
+        if (s.newest && s.newest.sequence >= this.appliedSeq) return undefined;
+        return { sequence: this.appliedSeq, ads: this.index.size, file: await writeSnapshotFile(this.index, path) };
+      });
+      if (!saved) return undefined;
+      const manifest: SnapshotManifest = {
+        format: snapshotFormat, cluster: this.names.cluster, shard: this.shard, sequence: saved.sequence, kind: this.index.kind, dim: this.index.dim,
+        metric: this.index.metric, ads: saved.ads, bytes: saved.file.bytes, sha256: saved.file.sha256, createdAt: new Date().toISOString(), replicaId: this.replicaId,
+      };
+      await s.store.upload(saved.file, manifest);
+      s.taken++;
+      s.newest = { sequence: manifest.sequence, createdAt: Date.parse(manifest.createdAt) };
+      const pruned = await s.store.prune(this.shard, s.options.keep ?? 2);
+      this.log(`replica ${this.replicaId}: snapshot of shard ${this.shard} at sequence ${manifest.sequence} stored (${manifest.ads} ads, ${manifest.bytes} bytes; ${pruned} older deleted)`);
+      return manifest;
+    } finally {
+      await unlink(path).catch(() => undefined);
+    }
+  }
+
+  /** The periodic check: learn the newest snapshot (for its age), and snapshot when this replica holds the lease and the index changed since. */
+  private async snapshotTick(): Promise<void> {
+    const s = this.snapshots!;
+    if (this.closing || this.healthState !== 'serving' || s.taking) return;
+    try {
+      const newest = (await s.store.list(this.shard)).find((e) => e.manifest)?.manifest;
+      if (newest && newest.sequence > (s.newest?.sequence ?? -1)) s.newest = { sequence: newest.sequence, createdAt: Date.parse(newest.createdAt) };
+      if (await s.lease!.acquire()) await this.snapshot();
+    } catch (error) {
+      if (!this.closing) this.log(`replica ${this.replicaId}: snapshot of shard ${this.shard} failed (${(error as Error).message}); next try in ${s.options.everyMs} ms`);
+    }
+  }
+
+  private exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.turn.then(task, task);
+    this.turn = run.catch(() => undefined);
+    return run;
   }
 
   /** Resolves true once the applied sequence reaches `seq`, false when `timeoutMs` passes first. */
@@ -198,20 +327,24 @@ export class ShardReplica {
   private async applyAll(messages: ConsumerMessages): Promise<void> {
     for await (const m of messages) {
       // Below the applied sequence: a message seen before a consumer reset, applied already.
-      if (m.seq > this.appliedSeq) {
-        try {
-          await this.apply(decodeUpdate(m.data));
-          this.updates++;
-        } catch (error) {
-          if (this.closing || error instanceof ClosedError) return;
-          await this.deadLetter(m, error);
-        }
-        this.appliedSeq = m.seq;
-        this.pending = m.info.pending;
-        this.appliedStoredAt = m.info.timestampNanos / 1e6;
-      }
+      if (m.seq > this.appliedSeq && !(await this.exclusive(() => this.applyMessage(m)))) return;
       this.afterApply();
     }
+  }
+
+  /** Applies one log message (or dead-letters it); false when the replica is closing. */
+  private async applyMessage(m: JsMsg): Promise<boolean> {
+    try {
+      await this.apply(decodeUpdate(m.data));
+      this.updates++;
+    } catch (error) {
+      if (this.closing || error instanceof ClosedError) return false;
+      await this.deadLetter(m, error);
+    }
+    this.appliedSeq = m.seq;
+    this.pending = m.info.pending;
+    this.appliedStoredAt = m.info.timestampNanos / 1e6;
+    return true;
   }
 
   /** Logs the consumer's notices (missed heartbeats, a consumer or stream gone) for operators. */
@@ -286,10 +419,13 @@ export class ShardReplica {
     if (this.closing) return;
     this.closing = true;
     this.healthState = 'stopping';
+    clearInterval(this.snapshots?.timer);
     await this.registration?.stop();
     this.subscription?.unsubscribe();
     this.messages?.stop();
     await this.applying.catch(() => undefined);
+    await this.snapshots?.taking?.catch(() => undefined);
+    await this.snapshots?.lease?.release().catch(() => undefined);
     await Promise.allSettled([...this.answering]);
     for (const waiter of this.waiters) waiter.wake();
     this.index.close();
@@ -305,4 +441,19 @@ async function lastSequence(jsm: JetStreamManager, stream: string, subject: stri
     if (isTransient(error)) throw error;
     throw new ClusterError('ERR_CLUSTER', `Could not read the last sequence of '${subject}' in stream '${stream}' (${(error as Error).message}): is the cluster initialised?`);
   }
+}
+
+function directory(value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) throw invalid('a directory path', 'options.snapshots.dir', value);
+  return value;
+}
+
+function checkSnapshotOptions(options: SnapshotOptions): SnapshotOptions {
+  const o = knownOptions(options, 'replica options.snapshots', ['everyMs', 'keep', 'leaseMs', 'dir']);
+  return {
+    everyMs: integerIn(o.everyMs ?? 300_000, 'options.snapshots.everyMs', 0, 86_400_000),
+    keep: integerIn(o.keep ?? 2, 'options.snapshots.keep', 1, 1000),
+    ...(o.leaseMs !== undefined ? { leaseMs: integerIn(o.leaseMs, 'options.snapshots.leaseMs', 100, 86_400_000) } : {}),
+    ...(o.dir !== undefined ? { dir: directory(o.dir) } : {}),
+  };
 }

@@ -1,0 +1,195 @@
+/**
+ * Snapshots of a shard's index in the cluster's JetStream object store, so that a replica that
+ * starts or joins loads the newest one and replays only the log after it.
+ *
+ * An object is one AdIndex file (AdIndex.save) named `shard.<shard>.seq.<sequence>`; its metadata
+ * is the manifest: the log sequence the index includes, kind, dim, metric, ads, size and the
+ * SHA-256 of the file as written, computed before upload and checked after download (the object
+ * store's own digest covers the transfer, ours covers everything between save and load). An object
+ * becomes visible only once all its chunks are stored (the store writes its metadata last), so a
+ * snapshot is atomic: a reader sees all of it or none.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { stat, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { StorageType, type NatsConnection, type ObjectInfo, type ObjectStore } from 'nats';
+import { AdIndex } from '../ad-index';
+import { ClusterError } from './errors';
+import type { ClusterNames } from './names';
+
+export const snapshotFormat = 1;
+
+export interface SnapshotManifest {
+  format: number;
+  cluster: string;
+  shard: number;
+  /** The last log sequence of the shard the index includes: replay starts after it. */
+  sequence: number;
+  kind: string;
+  dim: number;
+  metric: string;
+  ads: number;
+  bytes: number;
+  /** SHA-256 (hex) of the index file as saved. */
+  sha256: string;
+  /** When the snapshot was taken (ISO 8601, the taker's clock). */
+  createdAt: string;
+  replicaId: string;
+}
+
+export interface SnapshotEntry {
+  name: string;
+  /** Absent when the object's metadata is not a cangen manifest: such an entry is never loaded. */
+  manifest?: SnapshotManifest;
+}
+
+/** A snapshot file written locally, before upload. */
+export interface SnapshotFile {
+  path: string;
+  bytes: number;
+  sha256: string;
+}
+
+export function snapshotName(shard: number, sequence: number): string {
+  return `shard.${shard}.seq.${String(sequence).padStart(16, '0')}`;
+}
+
+/** A local temporary path for a snapshot file (removed by whoever made it). */
+export function snapshotTempPath(dir: string | undefined, cluster: string, shard: number): string {
+  return join(dir ?? tmpdir(), `cangen-snapshot-${cluster}-${shard}-${randomBytes(6).toString('hex')}.idx`);
+}
+
+/** Saves `index` to `path` and hashes the file. */
+export async function writeSnapshotFile(index: AdIndex, path: string): Promise<SnapshotFile> {
+  await index.save(path);
+  const hash = createHash('sha256');
+  await finished(createReadStream(path).on('data', (chunk) => hash.update(chunk)));
+  return { path, bytes: (await stat(path)).size, sha256: hash.digest('hex') };
+}
+
+export class SnapshotStore {
+  private constructor(private readonly os: ObjectStore, private readonly names: ClusterNames) {}
+
+  /** Binds the cluster's snapshot bucket, creating it (with the shard map's replication) when absent. */
+  static async open(nc: NatsConnection, names: ClusterNames, replicas: number): Promise<SnapshotStore> {
+    const os = await nc.jetstream().views.os(names.snapshotBucket, { replicas, storage: StorageType.File });
+    return new SnapshotStore(os, names);
+  }
+
+  /** The shard's snapshots, newest (highest sequence) first. */
+  async list(shard: number): Promise<SnapshotEntry[]> {
+    const prefix = `shard.${shard}.seq.`;
+    const infos = (await this.os.list()).filter((info) => !info.deleted && info.name.startsWith(prefix));
+    infos.sort((a, b) => b.name.localeCompare(a.name)); // zero-padded sequences: name order is sequence order
+    return infos.map((info) => ({ name: info.name, manifest: manifestOf(info, this.names.cluster, shard) }));
+  }
+
+  async upload(file: SnapshotFile, manifest: SnapshotManifest): Promise<void> {
+    const name = snapshotName(manifest.shard, manifest.sequence);
+    const data = Readable.toWeb(createReadStream(file.path)) as unknown as ReadableStream<Uint8Array>;
+    await this.os.put({ name, description: `cangen index of shard ${manifest.shard} through log sequence ${manifest.sequence}`, metadata: { manifest: JSON.stringify(manifest) } }, data);
+  }
+
+  /**
+   * Downloads a snapshot to `path` and checks it against its manifest (size and SHA-256); a
+   * mismatch rejects with ERR_SNAPSHOT and removes the file.
+   */
+  async download(entry: SnapshotEntry, path: string): Promise<SnapshotManifest> {
+    const manifest = entry.manifest;
+    if (!manifest) throw new ClusterError('ERR_SNAPSHOT', `Snapshot '${entry.name}' has no cangen manifest in its metadata`);
+    const result = await this.os.get(entry.name);
+    if (!result) throw new ClusterError('ERR_SNAPSHOT', `Snapshot '${entry.name}' was deleted before it could be read`);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    try {
+      const out = createWriteStream(path);
+      const reader = result.data.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        hash.update(value);
+        bytes += value.length;
+        if (!out.write(value)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+      }
+      out.end();
+      await finished(out);
+      const transferError = await result.error;
+      if (transferError) throw new ClusterError('ERR_SNAPSHOT', `Snapshot '${entry.name}' did not download whole: ${transferError.message}`);
+      const sha256 = hash.digest('hex');
+      if (bytes !== manifest.bytes || sha256 !== manifest.sha256) {
+        throw new ClusterError('ERR_SNAPSHOT', `Snapshot '${entry.name}' fails its checksum: ${bytes} bytes with SHA-256 ${sha256}, its manifest says ${manifest.bytes} bytes with ${manifest.sha256}`);
+      }
+      return manifest;
+    } catch (error) {
+      await unlink(path).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Deletes the shard's snapshots beyond the newest `keep`. */
+  async prune(shard: number, keep: number): Promise<number> {
+    const old = (await this.list(shard)).slice(keep);
+    for (const entry of old) await this.os.delete(entry.name);
+    return old.length;
+  }
+}
+
+function manifestOf(info: ObjectInfo, cluster: string, shard: number): SnapshotManifest | undefined {
+  try {
+    const m = JSON.parse(info.metadata?.manifest ?? '') as SnapshotManifest;
+    const ok = m.format === snapshotFormat && m.cluster === cluster && m.shard === shard && Number.isSafeInteger(m.sequence) && m.sequence >= 0 &&
+      Number.isSafeInteger(m.bytes) && typeof m.sha256 === 'string' && typeof m.kind === 'string' && snapshotName(shard, m.sequence) === info.name;
+    return ok ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface LoadedSnapshot {
+  index: AdIndex;
+  manifest: SnapshotManifest;
+}
+
+export interface SnapshotLoadOutcome {
+  loaded?: LoadedSnapshot;
+  /** Snapshots tried and passed over (a checksum that fails, a file the index refuses, another kind or dim), each with why. */
+  skipped: { name: string; reason: string }[];
+}
+
+export interface SnapshotLoadOptions {
+  /** The index the replica expects: a snapshot of another kind, dim or metric is passed over. */
+  expect: { kind: string; dim: number; metric: string };
+  threads?: number;
+  /** Where the downloaded file goes while it loads (default the OS's temporary directory). */
+  dir?: string;
+}
+
+/**
+ * Loads the newest snapshot of a shard that verifies, falling back to older ones; with none
+ * usable, `loaded` is absent and the replica replays the whole log.
+ */
+export async function loadNewestSnapshot(store: SnapshotStore, cluster: string, shard: number, options: SnapshotLoadOptions): Promise<SnapshotLoadOutcome> {
+  const skipped: SnapshotLoadOutcome['skipped'] = [];
+  for (const entry of await store.list(shard)) {
+    const m = entry.manifest;
+    if (m && (m.kind !== options.expect.kind || m.dim !== options.expect.dim || m.metric !== options.expect.metric)) {
+      skipped.push({ name: entry.name, reason: `a ${m.kind} index of dim ${m.dim} and metric ${m.metric}, not the ${options.expect.kind} of dim ${options.expect.dim} and ${options.expect.metric} this replica serves` });
+      continue;
+    }
+    const path = snapshotTempPath(options.dir, cluster, shard);
+    try {
+      const manifest = await store.download(entry, path);
+      const index = await AdIndex.load(path, { threads: options.threads ?? 0 });
+      return { loaded: { index, manifest }, skipped };
+    } catch (error) {
+      skipped.push({ name: entry.name, reason: (error as Error).message });
+    } finally {
+      await unlink(path).catch(() => undefined);
+    }
+  }
+  return { skipped };
+}
