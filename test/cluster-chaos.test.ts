@@ -14,7 +14,7 @@ import { clusterNames } from '../lib/cluster/names';
 import { decodeSearchReply, encodeSearchRequest } from '../lib/cluster/search-codec';
 import { NatsDeployment, natsServerMissing } from './helpers/nats-server';
 import { randomVectors, rng } from './helpers/random';
-import { shardProcess, until } from './helpers/shard-process';
+import { shardProcess, startLines, until } from './helpers/shard-process';
 
 const chaos = suite('cluster: random faults');
 const skip = natsServerMissing();
@@ -22,6 +22,8 @@ const dim = 8;
 const shards = 2;
 const replicaIds = ['c0a', 'c0b', 'c1a', 'c1b'];
 const shardOfReplica = (id: string) => Number(id[1]);
+// Snapshots every second, so that restarted replicas start from a snapshot taken mid-stream and replay the rest.
+const snapshotEverySecond = ['--snapshot-every-s', '1'];
 
 chaos('writes go on while replicas are SIGKILLed and a JetStream node dies; every replica ends equal to the log', async () => {
   if (skip) return console.log(`skipped: ${skip}`);
@@ -36,7 +38,7 @@ chaos('writes go on while replicas are SIGKILLed and a JetStream node dies; ever
   try {
     await initCluster(nc, { cluster: 'chaos', shards, dim, streamReplicas: 3, membershipTtlMs: 1500 });
     const log = await CorpusLog.open(nc, 'chaos', { retryForMs: 20_000 });
-    for (const id of replicaIds) children.set(id, await shardProcess(nats.servers, 'chaos', shardOfReplica(id), id));
+    for (const id of replicaIds) children.set(id, await shardProcess(nats.servers, 'chaos', shardOfReplica(id), id, snapshotEverySecond));
     router = await ClusterRouter.start(nc, { cluster: 'chaos' });
 
     // The writer: batches of upserts and removes over a pool of 300 ids, each applied to the
@@ -67,6 +69,7 @@ chaos('writes go on while replicas are SIGKILLed and a JetStream node dies; ever
 
     // The faults: four replica kills with restarts, and one JetStream node killed and restarted.
     let kills = 0;
+    let fromSnapshot = 0;
     for (let round = 0; round < 4; round++) {
       await new Promise((r) => setTimeout(r, 300 + random() * 500));
       const victim = replicaIds[Math.floor(random() * replicaIds.length)]!;
@@ -81,7 +84,9 @@ chaos('writes go on while replicas are SIGKILLed and a JetStream node dies; ever
         await new Promise((r) => setTimeout(r, 1500));
         await node.start();
       }
-      children.set(victim, await shardProcess(nats.servers, 'chaos', shardOfReplica(victim), victim));
+      const restarted = await shardProcess(nats.servers, 'chaos', shardOfReplica(victim), victim, snapshotEverySecond);
+      if (/from the snapshot at sequence/.test(startLines.get(restarted) ?? '')) fromSnapshot++;
+      children.set(victim, restarted);
     }
     await stopWriter();
 
@@ -102,7 +107,7 @@ chaos('writes go on while replicas are SIGKILLed and a JetStream node dies; ever
       assert.ok(reply.applied >= (position[shard] ?? 0));
     }
     const { messages, retries } = log.stats();
-    console.log(`  seed ${seed}: ${writes} writes acknowledged (${messages} log messages, ${retries} publish retries), ${kills} replica kills and 1 JetStream node kill survived; ` +
+    console.log(`  seed ${seed}: ${writes} writes acknowledged (${messages} log messages, ${retries} publish retries), ${kills} replica kills (${fromSnapshot} restarts from a snapshot) and 1 JetStream node kill survived; ` +
       `${live.length} live ads, every replica equal to the log`);
   } finally {
     await stopWriter().catch(() => undefined); // after a failure: no write left running against a closed connection

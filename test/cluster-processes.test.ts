@@ -106,6 +106,65 @@ processes('a SIGKILLed shard process: partial while down, caught up from the log
   console.log(`  restarted shard process served read-your-writes after ${caughtUpMs} ms (tsx start-up included)`);
 });
 
+processes('a new replica process joins from the newest snapshot + the log after it and serves within 10 s', async () => {
+  if (skip) return;
+  const joinDim = 16;
+  await initCluster(ctx.nc, { cluster: 'join', shards: 1, dim: joinDim, membershipTtlMs: 1500 });
+  const log = await CorpusLog.open(ctx.nc, 'join');
+  const single = new AdIndex({ dim: joinDim });
+  const router = await ClusterRouter.start(ctx.nc, { cluster: 'join', deadlineMs: 5000 });
+  try {
+    let last = 0;
+    const write = async (batch: number) => {
+      const ids = BigInt64Array.from({ length: 200 }, (_, i) => BigInt(batch * 200 + i));
+      const vectors = randomVectors(200, joinDim, batch);
+      await single.upsert(ids, vectors);
+      last = (await log.upsert(ids, vectors))[0]!;
+    };
+    for (let b = 0; b < 150; b++) await write(b);
+    // The first replica snapshots every second once it serves (it holds the lease: it is alone).
+    ctx.children.push(await shardProcess(ctx.nats.servers, 'join', 0, 'j0', ['--snapshot-every-s', '1']));
+    const os = await ctx.nc.jetstream().views.os(clusterNames('join').snapshotBucket);
+    const snapshotted = last;
+    const snapshotSeq = async () => Math.max(0, ...(await os.list()).filter((o) => !o.deleted).map((o) => Number(o.name.split('.').pop())));
+    const end = Date.now() + 15_000;
+    while ((await snapshotSeq()) < snapshotted) {
+      assert.ok(Date.now() < end, 'no snapshot of the first 150 messages within 15 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // j0 leaves (no later snapshot), writes go on (new ads and removes), then a new replica joins.
+    const j0 = ctx.children.pop()!;
+    const exited = new Promise((resolve) => j0.once('exit', resolve));
+    j0.kill('SIGKILL');
+    await exited;
+    for (let b = 150; b < 160; b++) await write(b);
+    const removed = BigInt64Array.from({ length: 100 }, (_, i) => BigInt(i * 7));
+    await single.remove(removed);
+    last = (await log.remove(removed))[0]!;
+    const seqAtJoin = await snapshotSeq();
+    const started = Date.now();
+    const metricsPort = await freePort();
+    ctx.children.push(await shardProcess(ctx.nats.servers, 'join', 0, 'j1', ['--metrics-port', String(metricsPort), '--snapshot-every-s', '0']));
+    await until(() => router.replicas(0).some((m) => m.replicaId === 'j1' && m.health === 'serving' && m.applied >= last), 10_000, 'j1 serving');
+    const joinedMs = Date.now() - started;
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const value = (name: string) => Number(new RegExp(`${name}\\{shard="0",replica="j1"\\} ([\\d.e+-]+)`).exec(metrics)?.[1]);
+    // It started from a snapshot and applied only what came after it.
+    assert.is(value('cangen_shard_snapshot_sequence'), seqAtJoin);
+    assert.is(value('cangen_shard_updates_applied'), last - seqAtJoin, metrics);
+    assert.is(value('cangen_shard_ads'), single.size);
+    // Answers from the joined replica (the only one alive) equal the single index.
+    const queries = randomVectors(3, joinDim, 77);
+    const answer = await router.search(queries, 50, { readAfter: { 0: last } });
+    assert.is(answer.shards[0]!.replicaId, 'j1');
+    assertIdentical(answer.results, await single.search(queries, 50), 'the joined replica');
+    console.log(`  a new replica process joined from a snapshot at ${seqAtJoin} (${single.size + removed.length - 2000} ads then) + ${last - seqAtJoin} log messages and served in ${joinedMs} ms (tsx start-up included; bound 10 s)`);
+  } finally {
+    await router.close();
+    single.close();
+  }
+});
+
 processes('a 3-node JetStream cluster: writes are acknowledged and applied while one node is killed and restarted', async () => {
   if (skip) return;
   const nats = await NatsDeployment.cluster(3);

@@ -93,8 +93,10 @@ export async function runShard(argv: string[], print: (line: string) => void = c
     await nc.close(); // an open connection would keep the process alive
     throw error;
   }
-  print(`cangen shard ${replica.shard}/${map.shards} replica ${replica.replicaId} started (${kind} index, dim ${map.dim}, ${replica.health})`);
+  // Metrics first: whoever waits for the start line may scrape at once.
   const metricsServer = values['metrics-port'] === undefined ? undefined : await serveMetrics(replica, values['metrics-port'], print);
+  const from = replica.stats().startedFromSnapshot;
+  print(`cangen shard ${replica.shard}/${map.shards} replica ${replica.replicaId} started (${kind} index, dim ${map.dim}, ${replica.health}${from > 0 ? `, from the snapshot at sequence ${from}` : ''})`);
   stopOnSignal('leaving the cluster', async () => {
     metricsServer?.close();
     await replica.close();

@@ -4,6 +4,9 @@ import { join } from 'node:path';
 
 const cli = join(__dirname, '..', '..', 'lib', 'cli', 'index.ts');
 
+/** Each started process's start line (it says whether the replica loaded a snapshot). */
+export const startLines = new WeakMap<ChildProcess, string>();
+
 /** Starts `cangen shard` and resolves once it printed its start line. */
 export async function shardProcess(servers: string[], cluster: string, shard: number, replicaId: string, extra: string[] = []): Promise<ChildProcess> {
   const args = ['shard', '--nats', servers.join(','), '--cluster', cluster, '--shard', String(shard), '--replica-id', replicaId, ...extra];
@@ -20,6 +23,7 @@ export async function shardProcess(servers: string[], cluster: string, shard: nu
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       if (out.includes(`replica ${replicaId} started`)) {
+        startLines.set(child, out.split('\n').find((line) => line.includes(`replica ${replicaId} started`))!);
         clearTimeout(timer);
         resolve();
       }
