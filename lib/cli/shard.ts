@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { connect } from 'nats';
 import { AdIndex, type IndexKind } from '../ad-index';
 import { ClusterMetrics, initCluster, ShardReplica } from '../cluster';
+import { LearnedScorer } from '../scorer';
 import { readShardMap, type ShardMap } from '../cluster/shard-map';
 import { retryTransient } from '../cluster/transient';
 import type { Metric } from '../metric';
@@ -21,6 +22,8 @@ export const shardUsage = `Usage: cangen shard --cluster NAME --shard N --replic
   --shard N          the shard this replica serves (0 to shards-1)
   --replica-id ID    unique among the cluster's replicas (letters, digits, '_', '-')
   --kind flat|hnsw   the shard's index kind (flat: exact; default flat)
+  --scorer DIR       a learned scorer's model directory (docs/SCORERS.md; itemDim = the cluster's dim):
+                     the replica also answers scorer searches over its shard's ads
   --init S:DIM[:METRIC]  create the cluster first if it does not exist (S shards, DIM dimensions)
   --metrics-port N   serve Prometheus metrics on http://0.0.0.0:N/metrics (lag, applied sequence, dead letters, searches, snapshot age)
   --snapshot-every-s S   snapshot the shard's index to JetStream every S seconds when it changed and this
@@ -50,7 +53,7 @@ export async function runShard(argv: string[], print: (line: string) => void = c
     options: {
       nats: { type: 'string' }, cluster: { type: 'string' }, shard: { type: 'string' }, 'replica-id': { type: 'string' },
       kind: { type: 'string' }, init: { type: 'string' }, 'metrics-port': { type: 'string' }, help: { type: 'boolean' },
-      'snapshot-every-s': { type: 'string' }, 'snapshots-keep': { type: 'string' }, 'snapshot-dir': { type: 'string' },
+      'snapshot-every-s': { type: 'string' }, 'snapshots-keep': { type: 'string' }, 'snapshot-dir': { type: 'string' }, scorer: { type: 'string' },
     },
     strict: true,
   });
@@ -86,6 +89,7 @@ export async function runShard(argv: string[], print: (line: string) => void = c
       shard,
       replicaId: values['replica-id'],
       index: new AdIndex({ dim: map.dim, metric: map.metric, kind }),
+      ...(values.scorer ? { scorer: await LearnedScorer.load(values.scorer) } : {}),
       snapshots,
       log: print,
     });

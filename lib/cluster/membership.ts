@@ -22,6 +22,8 @@ export interface MemberEntry {
   /** Log messages of its shard stored and not yet applied. */
   lagMessages: number;
   deadLetters: number;
+  /** The learned scorer the replica ranks with, when it has one (routers check users against userDim). */
+  scorer?: { kind: string; userDim: number; heads: readonly string[]; scenarios: readonly string[] };
   /** The replica's clock when it wrote the entry (ms since the epoch): for people reading the bucket. */
   updatedAt: number;
 }

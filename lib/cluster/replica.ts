@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { headers, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { AdIndex } from '../ad-index';
+import type { LearnedScorer } from '../scorer';
 import { CangenError, ClosedError, DimensionMismatchError } from '../errors';
 import { integerIn, invalid, knownOptions } from '../validate';
 import { ClusterError } from './errors';
@@ -51,6 +52,12 @@ export interface ReplicaOptions {
   pullExpiresMs?: number;
   /** How long start() keeps retrying JetStream calls that time out (a failover in progress): default 30000 ms. */
   startTimeoutMs?: number;
+  /**
+   * A learned scorer (LearnedScorer.load, holding no ads; its itemDim the shard map's dim), attached
+   * to the shard's index at start: the replica then also answers scorer searches (router option
+   * `scorer`), ranking its shard's ads for users of the model's userDim. Closed by close().
+   */
+  scorer?: LearnedScorer;
   /** Snapshots of the shard's index (default: loaded at start, taken every 5 minutes, 2 kept); false: neither. */
   snapshots?: false | SnapshotOptions;
   log?: (line: string) => void;
@@ -106,6 +113,7 @@ export class ShardReplica {
   readonly shard: number;
   readonly replicaId: string;
   readonly index: AdIndex;
+  readonly scorer: LearnedScorer | undefined;
   private appliedSeq: number;
   private healthState: ReplicaHealth = 'catching-up';
   private updates = 0;
@@ -138,13 +146,14 @@ export class ShardReplica {
     this.shard = options.shard;
     this.replicaId = options.replicaId;
     this.index = index;
+    this.scorer = options.scorer;
     this.appliedSeq = snapshots?.startedFrom ?? 0;
     if (this.appliedSeq >= startTarget) this.healthState = 'serving';
   }
 
   /** Joins the cluster: replays the shard's log, registers, and answers searches. Resolves once subscribed (it may still be catching up). */
   static async start(nc: NatsConnection, options: ReplicaOptions): Promise<ShardReplica> {
-    knownOptions(options, 'replica options', ['cluster', 'shard', 'replicaId', 'index', 'heartbeatMs', 'searchThreads', 'prefetch', 'pullExpiresMs', 'startTimeoutMs', 'snapshots', 'log']);
+    knownOptions(options, 'replica options', ['cluster', 'shard', 'replicaId', 'index', 'scorer', 'heartbeatMs', 'searchThreads', 'prefetch', 'pullExpiresMs', 'startTimeoutMs', 'snapshots', 'log']);
     const snapshotOptions = options.snapshots === false ? undefined : checkSnapshotOptions(options.snapshots ?? {});
     integerIn(options.pullExpiresMs ?? 5000, 'options.pullExpiresMs', 1000, 600_000);
     const startTimeoutMs = integerIn(options.startTimeoutMs ?? 30_000, 'options.startTimeoutMs', 0, 3_600_000);
@@ -183,6 +192,7 @@ export class ShardReplica {
     }
     const replica = new ShardReplica(nc, nc.jetstream(), names, map, target, options, log, index ?? new AdIndex({ dim: map.dim, metric: map.metric }), snapshots);
     try {
+      await options.scorer?.attach(replica.index);
       await replica.begin(patiently);
     } catch (error) {
       await replica.close();
@@ -321,6 +331,7 @@ export class ShardReplica {
     return {
       replicaId: this.replicaId, shard: this.shard, subject: this.names.searchSubject(this.replicaId), applied: this.appliedSeq,
       health: this.healthState, inflight: this.answering.size, lagMessages: this.pending, deadLetters: this.dead, updatedAt: Date.now(),
+      ...(this.scorer ? { scorer: { kind: this.scorer.kind, userDim: this.scorer.userDim, heads: this.scorer.heads, scenarios: this.scorer.scenarios } } : {}),
     };
   }
 
@@ -401,17 +412,27 @@ export class ShardReplica {
     this.searchCount++;
     try {
       const request = decodeSearchRequest(msg.data);
-      if (request.dim !== this.index.dim) throw new DimensionMismatchError(`Expected queries of dim ${this.index.dim} but received dim ${request.dim}`);
+      const dim = request.scorer ? this.scorerOrThrow().userDim : this.index.dim;
+      if (request.dim !== dim) throw new DimensionMismatchError(`Expected ${request.scorer ? 'users' : 'queries'} of dim ${dim} but received dim ${request.dim}`);
       if (request.minApplied > this.appliedSeq && !(await this.waitApplied(request.minApplied, request.waitMs))) {
         throw new ClusterError('ERR_CLUSTER', `Replica ${this.replicaId} of shard ${this.shard} has applied sequence ${this.appliedSeq}, not ${request.minApplied}, after waiting ${request.waitMs} ms`);
       }
       const applied = this.appliedSeq;
       const threads = this.options.searchThreads ?? 0;
-      const results = await this.index.search(request.queries, request.k, { threads, ...(request.filter ? { filter: request.filter } : {}) });
+      const results = request.scorer
+        ? await this.scorerOrThrow().search(request.queries, request.k, {
+          threads, ...request.scorer, ...(request.filter ? { eligible: await this.index.filter(request.filter) } : {}),
+        })
+        : await this.index.search(request.queries, request.k, { threads, ...(request.filter ? { filter: request.filter } : {}) });
       msg.respond(encodeSearchReply(results, applied));
     } catch (error) {
       msg.respond(encodeErrorReply(error));
     }
+  }
+
+  private scorerOrThrow(): LearnedScorer {
+    if (!this.scorer) throw new ClusterError('ERR_CLUSTER', `Replica ${this.replicaId} of shard ${this.shard} has no learned scorer (start it with one: ShardReplica option scorer, cangen shard --scorer DIR)`);
+    return this.scorer;
   }
 
   /** Leaves the cluster: deregisters, stops consuming and answering, waits for searches in flight, closes the index. */
@@ -428,6 +449,7 @@ export class ShardReplica {
     await this.snapshots?.lease?.release().catch(() => undefined);
     await Promise.allSettled([...this.answering]);
     for (const waiter of this.waiters) waiter.wake();
+    this.scorer?.close();
     this.index.close();
   }
 }

@@ -9,7 +9,9 @@
  */
 import type { NatsConnection } from 'nats';
 import type { EligibilityFilter } from '../ad-index';
-import { DimensionMismatchError, NonFiniteError } from '../errors';
+import type { BlendOptions } from '../scorer';
+import { DimensionMismatchError, InvalidArgumentError, NonFiniteError } from '../errors';
+import { UnknownHeadError, UnknownScenarioError } from '../scorer/errors';
 import type { SearchResults } from '../results';
 import { maxK } from '../defaults';
 import { integerIn, invalid, knownOptions, wholeRows } from '../validate';
@@ -19,7 +21,8 @@ import { MembershipView, type MemberEntry } from './membership';
 import { checkName } from './names';
 import { decodeSearchReply, encodeSearchRequest, type ShardSearchReply } from './search-codec';
 import { noShardMap, readShardMap, type ShardMap } from './shard-map';
-import { NoShardMapError } from './errors';
+import { ClusterError, NoShardMapError } from './errors';
+import type { Metric } from '../metric';
 import { isTransient } from './transient';
 
 export interface RouterOptions {
@@ -38,6 +41,12 @@ export interface ClusterSearchOptions {
   /** Read-your-writes: each shard answers only after applying its sequence in this position. */
   readAfter?: LogPosition;
   filter?: EligibilityFilter;
+  /**
+   * Rank with the replicas' learned scorer instead of their index: `queries` are then users of the
+   * scorer's userDim, blended by `{ scenario }`, `{ weights }` or the model's default (`{}`).
+   * Only replicas started with a scorer are asked.
+   */
+  scorer?: BlendOptions;
 }
 
 export interface ShardOutcome {
@@ -169,9 +178,11 @@ export class ClusterRouter {
   async search(queries: Float32Array, k: number, options: ClusterSearchOptions = {}): Promise<ClusterSearchResult> {
     const map = this.map;
     if (!map) throw this.mapError ?? noShardMap(this.options.cluster);
-    const o = knownOptions(options, 'search options', ['deadlineMs', 'hedgeAfterMs', 'readAfter', 'filter']);
-    wholeRows(queries, map.dim, 'queries');
-    if (queries.length === 0) throw new DimensionMismatchError(`Expected at least one query of dim ${map.dim}`);
+    const o = knownOptions(options, 'search options', ['deadlineMs', 'hedgeAfterMs', 'readAfter', 'filter', 'scorer']);
+    const scorer = o.scorer === undefined ? undefined : knownOptions(o.scorer, 'options.scorer', ['scenario', 'weights']) as BlendOptions;
+    const dim = scorer ? this.checkScorerSearch(map, scorer) : map.dim;
+    wholeRows(queries, dim, 'queries');
+    if (queries.length === 0) throw new DimensionMismatchError(`Expected at least one query of dim ${dim}`);
     integerIn(k, 'k', 1, maxK);
     const deadlineMs = integerIn(o.deadlineMs ?? this.options.deadlineMs, 'options.deadlineMs', 1, 600_000);
     const hedgeAfterMs = integerIn(o.hedgeAfterMs ?? this.options.hedgeAfterMs, 'options.hedgeAfterMs', 0, 600_000);
@@ -181,6 +192,8 @@ export class ClusterRouter {
     }
     if (options.filter !== undefined) knownOptions(options.filter, 'options.filter', filterFields);
     const readAfter = checkPosition(options.readAfter);
+    // Learned scores are higher-is-better whatever the index's metric.
+    const metric = scorer ? 'ip' : map.metric;
     const started = Date.now();
     const deadlineAt = started + deadlineMs;
     // One payload per distinct minimum sequence (usually one for every shard).
@@ -188,17 +201,19 @@ export class ClusterRouter {
     const payloadFor = (minApplied: number) => {
       let payload = payloads.get(minApplied);
       if (!payload) {
-        payload = encodeSearchRequest({ queries, dim: map.dim, k, minApplied, waitMs: Math.max(0, deadlineMs - 5), ...(options.filter ? { filter: options.filter } : {}) });
+        payload = encodeSearchRequest({
+          queries, dim, k, minApplied, waitMs: Math.max(0, deadlineMs - 5), ...(options.filter ? { filter: options.filter } : {}), ...(scorer ? { scorer } : {}),
+        });
         payloads.set(minApplied, payload);
       }
       return payload;
     };
     const outcomes = await Promise.all(Array.from({ length: map.shards }, (_, shard) => {
       const minApplied = readAfter[shard] ?? 0;
-      return this.askShard(shard, payloadFor(minApplied), minApplied, deadlineAt, hedgeAfterMs, map);
+      return this.askShard(shard, payloadFor(minApplied), minApplied, deadlineAt, hedgeAfterMs, scorer !== undefined, metric);
     }));
     const answered = outcomes.filter((o) => o.reply).map((o) => o.reply!.results);
-    const results = mergeShardResults(map.metric, k, queries.length / map.dim, answered);
+    const results = mergeShardResults(metric, k, queries.length / dim, answered);
     const missingShards = outcomes.filter((o) => !o.reply).map((o) => o.outcome.shard);
     this.counters.searches++;
     if (missingShards.length > 0) this.counters.partialAnswers++;
@@ -215,12 +230,38 @@ export class ClusterRouter {
     return result;
   }
 
-  /** Serving replicas of a shard, best first. */
-  private ranked(shard: number, minApplied: number): MemberEntry[] {
+  /**
+   * Checks a scorer search against the scorer the replicas advertise (one userDim across the
+   * cluster, a scenario or heads it knows), so that a bad request is refused here rather than by
+   * every replica; returns the userDim.
+   */
+  private checkScorerSearch(map: ShardMap, blend: BlendOptions): number {
+    const scorers = [];
+    for (let shard = 0; shard < map.shards; shard++) for (const m of this.replicas(shard)) if (m.scorer) scorers.push(m.scorer);
+    if (scorers.length === 0) throw new ClusterError('ERR_CLUSTER', `Expected replicas with a learned scorer for options.scorer but no replica of cluster '${map.cluster}' has one (cangen shard --scorer DIR)`);
+    const dims = new Set(scorers.map((s) => s.userDim));
+    if (dims.size > 1) throw new ClusterError('ERR_SHARD_MAP', `Expected one learned scorer across cluster '${map.cluster}' but its replicas' scorers take users of dims ${[...dims].join(', ')}`);
+    const { heads, scenarios } = scorers[0]!;
+    if (blend.scenario !== undefined && blend.weights !== undefined) throw new InvalidArgumentError('Expected either options.scorer.scenario or options.scorer.weights, not both');
+    if (blend.scenario !== undefined && !scenarios.includes(blend.scenario)) {
+      throw new UnknownScenarioError(`Unknown scenario ${JSON.stringify(blend.scenario)}: the replicas' scorer defines ${scenarios.map((s) => `'${s}'`).join(', ') || 'no scenarios'}`);
+    }
+    if (blend.weights !== undefined) {
+      if (blend.weights === null || typeof blend.weights !== 'object' || Array.isArray(blend.weights)) throw invalid('an object { head: weight }', 'options.scorer.weights', blend.weights);
+      for (const [head, w] of Object.entries(blend.weights)) {
+        if (!heads.includes(head)) throw new UnknownHeadError(`Unknown head '${head}': the replicas' scorer has heads ${heads.map((h) => `'${h}'`).join(', ')}`);
+        if (typeof w !== 'number' || !Number.isFinite(w)) throw invalid('a finite number', `options.scorer.weights.${head}`, w);
+      }
+    }
+    return [...dims][0]!;
+  }
+
+  /** Serving replicas of a shard (with a learned scorer, for a scorer search), best first. */
+  private ranked(shard: number, minApplied: number, withScorer: boolean): MemberEntry[] {
     const now = Date.now();
     const penalised = (m: MemberEntry) => (now - (this.failedAt.get(m.replicaId) ?? -Infinity) < failurePenaltyMs ? 1 : 0);
     return this.replicas(shard)
-      .filter((m) => m.health === 'serving')
+      .filter((m) => m.health === 'serving' && (!withScorer || m.scorer !== undefined))
       .sort((a, b) =>
         penalised(a) - penalised(b) ||
         Number(b.applied >= minApplied) - Number(a.applied >= minApplied) ||
@@ -228,16 +269,16 @@ export class ClusterRouter {
         b.applied - a.applied);
   }
 
-  private askShard(shard: number, payload: Uint8Array, minApplied: number, deadlineAt: number, hedgeAfterMs: number, map: ShardMap):
+  private askShard(shard: number, payload: Uint8Array, minApplied: number, deadlineAt: number, hedgeAfterMs: number, withScorer: boolean, metric: Metric):
     Promise<{ outcome: ShardOutcome; reply?: ShardSearchReply }> {
     const started = Date.now();
-    const candidates = this.ranked(shard, minApplied);
+    const candidates = this.ranked(shard, minApplied, withScorer);
     const outcome: ShardOutcome = { shard, answered: false, asked: [], hedged: false, ms: 0 };
     return new Promise((resolve) => {
       let next = 0;
       let pending = 0;
       let done = false;
-      let lastError = candidates.length === 0 ? 'no serving replica' : '';
+      let lastError = candidates.length === 0 ? `no serving replica${withScorer ? ' with a learned scorer' : ''}` : '';
       const timers: NodeJS.Timeout[] = [];
       const finish = (reply?: ShardSearchReply, replicaId?: string, hedged = false) => {
         if (done) return;
@@ -256,7 +297,7 @@ export class ClusterRouter {
         pending++;
         this.inflight.set(member.replicaId, (this.inflight.get(member.replicaId) ?? 0) + 1);
         this.nc.request(member.subject, payload, { timeout: remaining })
-          .then((msg) => finish(decodeSearchReply(msg.data, map.metric), member.replicaId, hedged))
+          .then((msg) => finish(decodeSearchReply(msg.data, metric), member.replicaId, hedged))
           .catch((error: Error) => {
             this.failedAt.set(member.replicaId, Date.now());
             lastError = `${member.replicaId}: ${error.message}`;

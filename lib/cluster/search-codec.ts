@@ -3,13 +3,16 @@
  * version 1, little-endian, every array section aligned to its element size.
  *
  * Request:  0 'CGSQ' | 4 u8 version | 8 u32 k | 12 u32 dim | 16 u32 nq | 20 u32 filter bytes |
- *           24 f64 minimum applied log sequence | 32 u32 wait ms | 36 u32 reserved |
- *           40 f32 x nq*dim queries | filter as JSON (UTF-8; ad ids as decimal strings)
+ *           24 f64 minimum applied log sequence | 32 u32 wait ms | 36 u32 scorer bytes |
+ *           40 f32 x nq*dim queries | filter as JSON (UTF-8; ad ids as decimal strings) |
+ *           scorer blend as JSON ({ scenario } or { weights } or {}; absent: a search of the index,
+ *           present: a search of the replica's learned scorer with users as queries)
  * Reply:    0 'CGSR' | 4 u8 version | 5 u8 status (0 ok, 1 error) | 8 u32 k | 12 u32 nq |
  *           16 f64 applied sequence | 24 u32 x nq counts | (pad to 8) i64 x nq*k ids | f32 x nq*k scores
  *           An error reply carries JSON { code, message } after the 24-byte header.
  */
 import type { EligibilityFilter } from '../ad-index';
+import type { BlendOptions } from '../scorer';
 import { CangenError } from '../errors';
 import type { Metric } from '../metric';
 import { SearchResults } from '../results';
@@ -30,6 +33,8 @@ export interface ShardSearchRequest {
   /** How long the replica may wait for minApplied before it answers with an error. */
   waitMs: number;
   filter?: EligibilityFilter;
+  /** Present: rank with the replica's learned scorer (queries are users of its userDim), blended so. */
+  scorer?: BlendOptions;
 }
 
 export interface ShardSearchReply {
@@ -47,8 +52,9 @@ function checkMagic(bytes: Uint8Array, expected: number[], what: string, minimum
 export function encodeSearchRequest(request: ShardSearchRequest): Uint8Array {
   const filter = request.filter === undefined ? new Uint8Array(0) : new TextEncoder().encode(JSON.stringify(request.filter, (key, value: unknown) =>
     key === 'ids' && value !== undefined ? Array.from(value as ArrayLike<number | bigint>, (id) => String(id)) : value));
+  const scorer = request.scorer === undefined ? new Uint8Array(0) : new TextEncoder().encode(JSON.stringify(request.scorer));
   const nq = request.queries.length / request.dim;
-  const out = new Uint8Array(requestHeader + request.queries.length * 4 + filter.length);
+  const out = new Uint8Array(requestHeader + request.queries.length * 4 + filter.length + scorer.length);
   const view = new DataView(out.buffer);
   out.set(requestMagic, 0);
   out[4] = version;
@@ -58,8 +64,10 @@ export function encodeSearchRequest(request: ShardSearchRequest): Uint8Array {
   view.setUint32(20, filter.length, true);
   view.setFloat64(24, request.minApplied, true);
   view.setUint32(32, request.waitMs, true);
+  view.setUint32(36, scorer.length, true);
   new Float32Array(out.buffer, requestHeader, request.queries.length).set(request.queries);
   out.set(filter, requestHeader + request.queries.length * 4);
+  out.set(scorer, requestHeader + request.queries.length * 4 + filter.length);
   return out;
 }
 
@@ -69,7 +77,9 @@ export function decodeSearchRequest(bytes: Uint8Array): ShardSearchRequest {
   const dim = view.getUint32(12, true);
   const nq = view.getUint32(16, true);
   const filterBytes = view.getUint32(20, true);
-  if (bytes.length !== requestHeader + nq * dim * 4 + filterBytes) throw new MalformedMessageError(`Expected ${requestHeader + nq * dim * 4 + filterBytes} bytes for a search of ${nq} x ${dim} but received ${bytes.length}`);
+  const scorerBytes = view.getUint32(36, true);
+  const filterAt = requestHeader + nq * dim * 4;
+  if (bytes.length !== filterAt + filterBytes + scorerBytes) throw new MalformedMessageError(`Expected ${filterAt + filterBytes + scorerBytes} bytes for a search of ${nq} x ${dim} but received ${bytes.length}`);
   const copy = new Uint8Array(bytes); // a private, aligned copy (a Buffer's slice() would be a view)
   const request: ShardSearchRequest = {
     k, dim, queries: new Float32Array(copy.buffer, requestHeader, nq * dim),
@@ -77,11 +87,20 @@ export function decodeSearchRequest(bytes: Uint8Array): ShardSearchRequest {
   };
   if (filterBytes > 0) {
     try {
-      const filter = JSON.parse(new TextDecoder().decode(copy.subarray(requestHeader + nq * dim * 4))) as Omit<EligibilityFilter, 'ids'> & { ids?: string[] };
+      const filter = JSON.parse(new TextDecoder().decode(copy.subarray(filterAt, filterAt + filterBytes))) as Omit<EligibilityFilter, 'ids'> & { ids?: string[] };
       const { ids, ...rest } = filter;
       request.filter = ids === undefined ? rest : { ...rest, ids: BigInt64Array.from(ids, (id) => BigInt(id)) };
     } catch (error) {
       throw new MalformedMessageError(`Expected a JSON filter in the shard search request: ${(error as Error).message}`);
+    }
+  }
+  if (scorerBytes > 0) {
+    try {
+      const blend = JSON.parse(new TextDecoder().decode(copy.subarray(filterAt + filterBytes))) as unknown;
+      if (blend === null || typeof blend !== 'object' || Array.isArray(blend)) throw new Error('not an object');
+      request.scorer = blend as BlendOptions;
+    } catch (error) {
+      throw new MalformedMessageError(`Expected a JSON scorer blend in the shard search request: ${(error as Error).message}`);
     }
   }
   return request;
