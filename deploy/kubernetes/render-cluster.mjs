@@ -196,6 +196,9 @@ spec:
             capabilities:
               drop: ["ALL"]
           volumeMounts:
+            # The OS temporary directory, the root filesystem being read-only: a snapshot is
+            # written here before its upload and downloaded here before its load, so the node
+            # needs room for one index file of the shard (docs/SIZING.md).
             - name: tmp
               mountPath: /tmp
       volumes:
