@@ -102,6 +102,8 @@ function checkCluster(docs: Doc[], expected: { cluster: string; shards: number; 
     assert.is(set.spec.template.metadata.annotations['prometheus.io/scrape'], 'true');
     assert.is(String(container.ports[0].containerPort), metricsPort, `${name}: container port`);
     assert.ok(pod.terminationGracePeriodSeconds >= 30, `${name}: time for a clean leave`);
+    const startup = container.startupProbe;
+    assert.ok(startup.periodSeconds * startup.failureThreshold >= 600, `${name}: 10 minutes or more to load a snapshot before liveness applies`);
     const anti = pod.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution;
     assert.equal(anti, [{ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: labels } }], `${name}: replicas of the shard on different nodes`);
     assert.ok(container.resources.requests.memory && container.resources.limits.memory === container.resources.requests.memory, `${name}: memory request = limit`);

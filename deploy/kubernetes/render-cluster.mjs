@@ -199,6 +199,15 @@ spec:
                 - ${JSON.stringify(ready)}
             periodSeconds: 5
             timeoutSeconds: 3
+          startupProbe:
+            # The metrics port opens once the replica has joined, after it loaded its shard's
+            # newest snapshot: minutes for a large shard (docs/SIZING.md). Up to 30 minutes here;
+            # the liveness probe starts after.
+            httpGet:
+              path: /metrics
+              port: metrics
+            periodSeconds: 10
+            failureThreshold: 180
           livenessProbe:
             # Answers while the event loop runs, also during a long catch-up.
             httpGet:
@@ -247,6 +256,8 @@ kind: Job
 ${metadata(`${objectPrefix(o.cluster)}-init`, labels(o, 'init'))}
 spec:
   backoffLimit: 10
+  # The script waits for NATS to come up; a Job still waiting after 15 minutes fails visibly.
+  activeDeadlineSeconds: 900
   # A Job's pod template cannot change: letting it go after a day lets a later apply create it anew.
   ttlSecondsAfterFinished: 86400
   template:
