@@ -50,10 +50,13 @@ function render(args: string[]): { status: number | null; stdout: string; stderr
 /** The `--flags` a usage text names. */
 const flagsOf = (usage: string) => new Set(usage.match(/--[a-z][a-z-]*/g) ?? []);
 
-/** `cangen router`'s flags: its usage text once lib/cli/router.ts exists, until then the names agreed for it. */
+/**
+ * `cangen router`'s flags: its usage text once lib/cli/router.ts exists; until then the names
+ * agreed for it, and --host (the router listens on loopback unless told otherwise).
+ */
 async function routerFlags(): Promise<Set<string>> {
   const file = join(root, 'lib', 'cli', 'router.ts');
-  if (!existsSync(file)) return new Set(['--cluster', '--nats', '--port', '--deadline-ms', '--hedge-after-ms', '--config']);
+  if (!existsSync(file)) return new Set(['--cluster', '--nats', '--host', '--port', '--deadline-ms', '--hedge-after-ms', '--config']);
   const module = (await import(file)) as { routerUsage?: unknown };
   if (typeof module.routerUsage !== 'string') throw new Error('lib/cli/router.ts exports no routerUsage string to check the router manifest against');
   return flagsOf(module.routerUsage);
@@ -179,6 +182,7 @@ manifests('routers: Deployment and Service; probes /readyz and /healthz; args ar
   assert.is(argOf(args, '--cluster'), 'ads');
   assert.is(argOf(args, '--deadline-ms'), '200');
   assert.is(argOf(args, '--hedge-after-ms'), '20');
+  assert.is(argOf(args, '--host'), '0.0.0.0', 'listens beyond loopback: probes and the Service reach it');
   const port = Number(argOf(args, '--port'));
   assert.is(container.ports[0].containerPort, port, 'container port is --port');
   assert.is(container.readinessProbe.httpGet.path, '/readyz');

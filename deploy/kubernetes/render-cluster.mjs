@@ -329,8 +329,9 @@ spec:
       annotations:
         ${at(8, prometheus(8080))}
     spec:
-      # preStop's pause (the Service stops sending new requests meanwhile), then SIGTERM: the
-      # router finishes the requests in flight, each bounded by its ${o.deadlineMs} ms deadline.
+      # On SIGTERM a router answers /readyz 503 for its drain delay (5 s: the Service stops
+      # sending it requests meanwhile), then closes its listener and finishes the requests in
+      # flight, each bounded by its ${o.deadlineMs} ms deadline.
       terminationGracePeriodSeconds: 30
       affinity:
         podAntiAffinity:
@@ -352,6 +353,9 @@ spec:
             - ${o.cluster}
             - --nats
             - ${o.nats}
+            # Its default is loopback only: in a pod, probes and the Service come from outside.
+            - --host
+            - 0.0.0.0
             - --port
             - "8080"
             - --deadline-ms
@@ -361,6 +365,15 @@ spec:
             # (cangen_router_hedges_sent_total against cangen_router_searches_total).
             - --hedge-after-ms
             - "${o.hedgeAfterMs}"
+          env:
+            # Writes through the router (PUT/DELETE /v1/ads) need this bearer token; without the
+            # Secret they are refused and searches still work. deploy/kubernetes/README.md.
+            - name: CANGEN_TOKEN
+              valueFrom:
+                secretKeyRef:
+                  name: cangen-router
+                  key: token
+                  optional: true
           ports:
             - name: http
               containerPort: 8080
@@ -379,10 +392,6 @@ spec:
             periodSeconds: 10
             timeoutSeconds: 5
             failureThreshold: 3
-          lifecycle:
-            preStop:
-              exec:
-                command: ["sleep", "5"]
           resources:
             # A router holds no ads: its memory is the requests in flight and the merge buffers
             # (k x shards per query). CPU scales with requests/s; no CPU limit (throttling is p99).
