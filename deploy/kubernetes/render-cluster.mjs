@@ -136,9 +136,10 @@ spec:
         ${at(8, prometheus(o.metricsPort))}
     spec:
       # On SIGTERM a replica deregisters first (routers stop choosing it within a watch update),
-      # then stops reading the log, answers the searches in flight (each bounded by its router's
-      # deadline) and drains its NATS connection: seconds. The rest is margin for a snapshot
-      # being written at that moment (its size per shard: docs/SIZING.md).
+      # then stops reading the log, finishes a snapshot it is taking, answers the searches in
+      # flight (each bounded by its router's deadline) and drains its NATS connection. Without a
+      # snapshot under way that takes seconds; raise this when a shard's snapshot takes longer
+      # to write and upload (docs/SIZING.md). One cut short is not stored (uploads are atomic).
       terminationGracePeriodSeconds: 60
       affinity:
         podAntiAffinity:
