@@ -92,6 +92,8 @@ const metadata = (name, labelBlock) => `metadata:\n  name: ${name}\n  labels:\n 
 // The pods run as the image's uid 1000 with a read-only root filesystem and no capabilities.
 const podSecurity = 'securityContext:\n  runAsNonRoot: true\n  runAsUser: 1000\n  runAsGroup: 1000';
 const containerSecurity = 'securityContext:\n  allowPrivilegeEscalation: false\n  readOnlyRootFilesystem: true\n  capabilities:\n    drop: ["ALL"]';
+/** The start of a pod's one container running the cangen command line; its args follow. */
+const cangenContainer = (name) => `containers:\n  - name: ${name}\n    image: cangen\n    command: ["cangen"]\n    args:`;
 const prometheus = (port) => `prometheus.io/scrape: "true"\nprometheus.io/port: "${port}"\nprometheus.io/path: /metrics`;
 
 function disruptionBudget(name, labelBlock, selectorBlock, why) {
@@ -157,11 +159,7 @@ spec:
             matchLabels:
               ${at(14, shardOnly)}
       ${at(6, podSecurity)}
-      containers:
-        - name: replica
-          image: cangen
-          command: ["cangen"]
-          args:
+      ${at(6, cangenContainer('replica'))}
             - shard
             - --cluster
             - ${o.cluster}
@@ -344,11 +342,7 @@ spec:
                   matchLabels:
                     ${at(20, own)}
       ${at(6, podSecurity)}
-      containers:
-        - name: router
-          image: cangen
-          command: ["cangen"]
-          args:
+      ${at(6, cangenContainer('router'))}
             - router
             - --cluster
             - ${o.cluster}
