@@ -2,21 +2,21 @@
  * The Kubernetes manifests in deploy/kubernetes: every file parses as YAML (PyYAML, an independent
  * parser), the committed ads/ folder is exactly what render-cluster.mjs writes, each shard's
  * StatefulSet, PodDisruptionBudget and anti-affinity name that shard and no other, the args pass
- * only flags the commands document, the replicas' readiness probe tells a serving replica from a
- * stopped one on real metrics, and the init Job's script creates a cluster on a real nats-server.
+ * only flags the commands document, the replicas' probe paths answer on a real `cangen shard`'s
+ * metrics port, and the init Job's script creates a cluster on a real nats-server.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'nats';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ClusterMetrics, ShardReplica, readShardMap } from '../lib/cluster';
+import { readShardMap } from '../lib/cluster';
 import { clusterNames } from '../lib/cluster/names';
 import { shardUsage } from '../lib/cli/shard';
 import { freePort, NatsDeployment, natsServerMissing } from './helpers/nats-server';
+import { shardProcess } from './helpers/shard-process';
 
 const root = join(__dirname, '..');
 const k8s = join(root, 'deploy', 'kubernetes');
@@ -262,34 +262,29 @@ live('init-cluster.cjs creates the cluster, is harmless run again, and refuses o
   assert.match(missing.stderr, 'CANGEN_CLUSTER');
 });
 
-live('the replicas\' readiness probe: ready while the replica serves, not once it stops or when nothing answers', async () => {
+live('the replicas\' probes: the manifest\'s paths on the metrics port of a real cangen shard; ready while it serves', async () => {
   if (skip) return console.log(`skipped: ${skip}`);
   const set = byKind(manifestsOf(join(k8s, 'ads')), 'StatefulSet')[0]!;
-  const probe: string[] = set.spec.template.spec.containers[0].readinessProbe.exec.command;
-  assert.equal(probe.slice(0, 2), ['node', '-e']);
-  const port = await freePort();
-  const code = probe[2]!.replace('127.0.0.1:9464', `127.0.0.1:${port}`);
-  assert.is.not(code, probe[2], 'the probe reads the metrics port');
-  // Asynchronously: this process serves the metrics the probe reads.
-  const runProbe = () => new Promise<number | null>((resolve) => execFile(process.execPath, ['-e', code], { timeout: 10_000 }, (error) => resolve(error ? (typeof error.code === 'number' ? error.code : null) : 0)));
+  const container = set.spec.template.spec.containers[0];
+  const metricsPort = container.ports.find((p: { name: string }) => p.name === 'metrics');
+  const probes = ['readinessProbe', 'livenessProbe', 'startupProbe'].map((name) => container[name].httpGet as { path: string; port: string });
+  for (const probe of probes) assert.is(probe.port, 'metrics');
+  assert.equal(probes.map((p) => p.path), ['/readyz', '/healthz', '/healthz']);
+  assert.ok(container.args.includes('--metrics-port') && container.args.includes(String(metricsPort.containerPort)));
 
-  const nc = await connect({ servers: ctx.nats.servers });
-  const replica = await ShardReplica.start(nc, { cluster: 'deploytest', shard: 1, replicaId: 'probe-a' });
-  const metrics = new ClusterMetrics();
-  metrics.watchReplica(replica);
-  const server: Server = createServer((_, response) => void metrics.text().then((text) => response.end(text)));
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const port = await freePort();
+  const child = await shardProcess(ctx.nats.servers, 'deploytest', 0, 'probe-a', ['--metrics-port', String(port)]);
+  const status = (path: string) => fetch(`http://127.0.0.1:${port}${path}`).then((r) => r.status, () => 0);
   try {
-    assert.is(replica.health, 'serving');
-    assert.is(await runProbe(), 0, 'serving: ready');
-    await replica.close();
-    assert.is(await runProbe(), 1, 'stopped: not ready');
+    assert.is(await status('/readyz'), 200, 'serving: ready');
+    assert.is(await status('/healthz'), 200);
+    assert.is(await status('/nope'), 404, 'only the named paths answer');
   } finally {
-    await replica.close();
-    await new Promise((resolve) => server.close(resolve));
-    await nc.close();
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
   }
-  assert.is(await runProbe(), 1, 'no metrics server: not ready');
+  assert.is(await status('/readyz'), 0, 'stopped: nothing answers');
 });
 
 manifests.run();

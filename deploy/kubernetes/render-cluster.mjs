@@ -113,10 +113,6 @@ function shardManifest(o, shard) {
   const name = `${objectPrefix(o.cluster)}-shard-${shard}`;
   const own = selector(o, 'shard', shard);
   const shardOnly = own.split('\n').filter((l) => l.startsWith('cangen/')).join('\n');
-  // The exec readiness probe: ready while the replica reports itself serving (caught up with its
-  // shard's log), so that a rolling restart waits for a restarted replica to catch up before it
-  // takes the shard's next one down. /metrics is the only HTTP endpoint a replica has.
-  const ready = `fetch('http://127.0.0.1:${o.metricsPort}/metrics').then((r) => r.text()).then((t) => process.exit(/^cangen_shard_serving\\{[^}]*\\} 1$/m.test(t) ? 0 : 1), () => process.exit(1))`;
   return `${header}apiVersion: apps/v1
 kind: StatefulSet
 ${metadata(name, labels(o, 'shard', shard))}
@@ -191,11 +187,11 @@ spec:
             limits:
               memory: ${o.memory}
           readinessProbe:
-            exec:
-              command:
-                - node
-                - -e
-                - ${JSON.stringify(ready)}
+            # Ready while the replica serves (caught up with its shard's log), so that a rolling
+            # restart waits for a restarted replica to catch up before it takes the next one down.
+            httpGet:
+              path: /readyz
+              port: metrics
             periodSeconds: 5
             timeoutSeconds: 3
           startupProbe:
@@ -203,14 +199,14 @@ spec:
             # newest snapshot: minutes for a large shard (docs/SIZING.md). Up to 30 minutes here;
             # the liveness probe starts after.
             httpGet:
-              path: /metrics
+              path: /healthz
               port: metrics
             periodSeconds: 10
             failureThreshold: 180
           livenessProbe:
             # Answers while the event loop runs, also during a long catch-up.
             httpGet:
-              path: /metrics
+              path: /healthz
               port: metrics
             periodSeconds: 10
             timeoutSeconds: 5

@@ -25,7 +25,8 @@ export const shardUsage = `Usage: cangen shard --cluster NAME --shard N --replic
   --scorer DIR       a learned scorer's model directory (docs/SCORERS.md; itemDim = the cluster's dim):
                      the replica also answers scorer searches over its shard's ads
   --init S:DIM[:METRIC]  create the cluster first if it does not exist (S shards, DIM dimensions)
-  --metrics-port N   serve Prometheus metrics on http://0.0.0.0:N/metrics (lag, applied sequence, dead letters, searches, snapshot age)
+  --metrics-port N   serve Prometheus metrics on http://0.0.0.0:N/metrics (lag, applied sequence, dead letters, searches,
+                     snapshot age), and probes: /healthz (the process runs), /readyz (200 while the replica serves)
   --snapshot-every-s S   snapshot the shard's index to JetStream every S seconds when it changed and this
                      replica holds the shard's snapshot lease (default 300; 0: never; starts load one either way)
   --snapshots-keep N snapshots kept per shard (default 2)
@@ -36,6 +37,10 @@ async function serveMetrics(replica: ShardReplica, port: string, print: (line: s
   const metrics = new ClusterMetrics();
   metrics.watchReplica(replica);
   const server = createServer((request, response) => {
+    // Probes: /healthz while the process runs (also during a long catch-up); /readyz while the
+    // replica serves (caught up with its shard's log), so a rolling restart waits for it.
+    if (request.url === '/healthz') return void response.writeHead(200).end('ok\n');
+    if (request.url === '/readyz') return void response.writeHead(replica.health === 'serving' ? 200 : 503).end(`${replica.health}\n`);
     if (request.url !== '/metrics') {
       response.writeHead(404).end();
       return;
