@@ -1,15 +1,16 @@
 /**
  * No acknowledged write is lost: a stream of upserts and removes through a 3-node JetStream
  * cluster (replicated log) while `cangen shard` processes are SIGKILLed and restarted at random and
- * one nats-server node is killed and restarted. At the end every replica's contents, asked of that
- * replica directly, equal the log's: the same ads with the same scores as one index that applied
- * every acknowledged write.
+ * one nats-server node is killed and restarted, with snapshots every second and the log trimmed
+ * behind them. At the end every replica's contents, asked of that replica directly, equal the
+ * log's: the same ads with the same scores as one index that applied every acknowledged write.
  */
 import type { ChildProcess } from 'node:child_process';
 import { connect } from 'nats';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AdIndex, ClusterRouter, CorpusLog, initCluster, laterPosition, shardOf, type LogPosition } from '../lib';
+import { readTrimPoint } from '../lib/cluster/log-trim';
 import { clusterNames } from '../lib/cluster/names';
 import { decodeSearchReply, encodeSearchRequest } from '../lib/cluster/search-codec';
 import { NatsDeployment, natsServerMissing } from './helpers/nats-server';
@@ -22,8 +23,9 @@ const dim = 8;
 const shards = 2;
 const replicaIds = ['c0a', 'c0b', 'c1a', 'c1b'];
 const shardOfReplica = (id: string) => Number(id[1]);
-// Snapshots every second, so that restarted replicas start from a snapshot taken mid-stream and replay the rest.
-const snapshotEverySecond = ['--snapshot-every-s', '1'];
+// Snapshots every second and the log trimmed behind them, so that restarted replicas start from a
+// snapshot taken mid-stream and replay the rest, with the log's older part gone.
+const snapshotEverySecond = ['--snapshot-every-s', '1', '--trim-log'];
 
 chaos('writes go on while replicas are SIGKILLed and a JetStream node dies; every replica ends equal to the log', async () => {
   if (skip) return console.log(`skipped: ${skip}`);
@@ -107,8 +109,11 @@ chaos('writes go on while replicas are SIGKILLed and a JetStream node dies; ever
       assert.ok(reply.applied >= (position[shard] ?? 0));
     }
     const { messages, retries } = log.stats();
+    const config = await nc.jetstream().views.kv(names.configBucket, { bindOnly: true });
+    const trimmed = await Promise.all([0, 1].map((shard) => readTrimPoint(config, shard)));
+    const stored = (await (await nc.jetstreamManager()).streams.info(names.logStream)).state.messages;
     console.log(`  seed ${seed}: ${writes} writes acknowledged (${messages} log messages, ${retries} publish retries), ${kills} replica kills (${fromSnapshot} restarts from a snapshot) and 1 JetStream node kill survived; ` +
-      `${live.length} live ads, every replica equal to the log`);
+      `${live.length} live ads, every replica equal to the log; the log trimmed through sequences ${trimmed.join(' and ')}, ${stored} of its messages kept`);
   } finally {
     await stopWriter().catch(() => undefined); // after a failure: no write left running against a closed connection
     for (const child of children.values()) child.kill('SIGKILL');

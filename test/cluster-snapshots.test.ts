@@ -9,6 +9,8 @@ import { connect, type NatsConnection } from 'nats';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AdIndex, ClusterMetrics, CorpusLog, ShardReplica, clusterNames, initCluster, shardOf, type SnapshotManifest } from '../lib';
+import { readTrimPoint, trimShardLog } from '../lib/cluster/log-trim';
+import { memberKey } from '../lib/cluster/membership';
 import { snapshotName } from '../lib/cluster/snapshots';
 import { NatsDeployment, natsServerMissing } from './helpers/nats-server';
 import { randomVectors } from './helpers/random';
@@ -190,6 +192,75 @@ test('one replica at a time snapshots a shard (the lease), the lease passes on w
     await until(() => other.stats().snapshotsTaken > 0, 5000, 'the other replica snapshotting');
     assert.is(other.stats().snapshotSequence, other.applied);
     await assertEqualsLog(other, f.reference, await lastSequenceOfShard0(f.cluster));
+  } finally {
+    await f.close();
+  }
+});
+
+test('trimLog: the log is purged through the oldest snapshot kept, never past a registered replica; later starts need a snapshot', async () => {
+  if (skip) return console.log(`skipped: ${skip}`);
+  const f = await fixture();
+  try {
+    const names = clusterNames(f.cluster);
+    const jsm = await nc.jetstreamManager();
+    const config = await nc.jetstream().views.kv(names.configBucket);
+    const members = await nc.jetstream().views.kv(names.membersBucket);
+    const shardSequences = async () => {
+      const out: number[] = [];
+      const info = await jsm.streams.info(names.logStream);
+      for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+        const m = await jsm.streams.getMessage(names.logStream, { seq }).catch(() => undefined);
+        if (m?.subject === names.shardSubject(0)) out.push(seq);
+      }
+      return out;
+    };
+    for (let i = 0; i < 4; i++) await f.write(100, 100 + i);
+    const trimming = await f.start('trimmer', { snapshots: { everyMs: 0, keep: 2, trimLog: true } });
+    const all = await shardSequences();
+    await assertEqualsLog(trimming, f.reference, all.at(-1)!);
+    // A registered replica that has applied only the first two messages of the shard holds the trim back.
+    await members.put(memberKey(0, 'laggard'), new TextEncoder().encode(JSON.stringify({ replicaId: 'laggard', shard: 0, subject: 'x', applied: all[1], health: 'catching-up', inflight: 0, lagMessages: 0, deadLetters: 0, updatedAt: Date.now() })));
+    const first = (await trimming.snapshot())!;
+    await f.write(100, 200);
+    const second = (await trimming.snapshot())!;
+    assert.is(await readTrimPoint(config, 0), all[1], 'held back by the laggard');
+    assert.equal(await shardSequences(), (await shardSequences()).filter((seq) => seq > all[1]!));
+    assert.ok(!(await shardSequences()).includes(all[0]!), 'the first messages are purged');
+
+    // Without the laggard: through the oldest snapshot kept (of two), not the newest.
+    await members.delete(memberKey(0, 'laggard'));
+    await f.remove([1n, 2n, 3n]);
+    const third = (await trimming.snapshot())!;
+    assert.is(await readTrimPoint(config, 0), second.sequence);
+    assert.ok(first.sequence < second.sequence && second.sequence < third.sequence);
+    assert.ok((await shardSequences()).every((seq) => seq > second.sequence), 'the log keeps only what follows the oldest snapshot kept');
+
+    // A new replica starts from a snapshot and equals the log; without snapshots it is refused.
+    const joined = await f.start('joined');
+    await assertEqualsLog(joined, f.reference, await lastSequenceOfShard0(f.cluster));
+    assert.ok(joined.stats().startedFromSnapshot >= second.sequence);
+    await rejects(() => f.start('no-snapshots', { snapshots: false }), 'ERR_SNAPSHOT', /trimmed through sequence \d+ and this replica was started with snapshots: false/);
+  } finally {
+    await f.close();
+  }
+});
+
+test('a replica that finds itself behind the log\'s trim point leaves the cluster and reports it', async () => {
+  if (skip) return console.log(`skipped: ${skip}`);
+  const f = await fixture();
+  try {
+    await f.write(50, 1);
+    let fatal: Error | undefined;
+    const behind = await f.start('behind', { snapshots: { everyMs: 100 }, onFatal: (error) => { fatal = error; } });
+    await assertEqualsLog(behind, f.reference, await lastSequenceOfShard0(f.cluster));
+    // Another process trimmed the log further than this replica has applied (as after a long partition).
+    const names = clusterNames(f.cluster);
+    await trimShardLog(await nc.jetstreamManager(), await nc.jetstream().views.kv(names.configBucket), names, 0, behind.applied + 100);
+    await until(() => fatal !== undefined, 3000, 'the replica noticing');
+    assert.is((fatal as Error & { code: string }).code, 'ERR_SNAPSHOT');
+    assert.match(fatal!.message, /trimmed through/);
+    assert.is(behind.health, 'stopping');
+    assert.is(await (await nc.jetstream().views.kv(names.membersBucket)).get(memberKey(0, 'behind')).then((e) => e?.operation ?? 'none'), 'DEL');
   } finally {
     await f.close();
   }

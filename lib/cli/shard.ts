@@ -30,6 +30,8 @@ export const shardUsage = `Usage: cangen shard --cluster NAME --shard N --replic
   --snapshot-every-s S   snapshot the shard's index to JetStream every S seconds when it changed and this
                      replica holds the shard's snapshot lease (default 300; 0: never; starts load one either way)
   --snapshots-keep N snapshots kept per shard (default 2)
+  --trim-log         after each snapshot, purge the shard's log up to the oldest snapshot kept (never past
+                     what a registered replica applied); replicas then start from snapshots only
   --snapshot-dir DIR where snapshot files are written and read locally (default the OS's temporary directory)`;
 
 async function serveMetrics(replica: ShardReplica, port: string, print: (line: string) => void): Promise<Server> {
@@ -58,7 +60,7 @@ export async function runShard(argv: string[], print: (line: string) => void = c
     options: {
       nats: { type: 'string' }, cluster: { type: 'string' }, shard: { type: 'string' }, 'replica-id': { type: 'string' },
       kind: { type: 'string' }, init: { type: 'string' }, 'metrics-port': { type: 'string' }, help: { type: 'boolean' },
-      'snapshot-every-s': { type: 'string' }, 'snapshots-keep': { type: 'string' }, 'snapshot-dir': { type: 'string' }, scorer: { type: 'string' },
+      'snapshot-every-s': { type: 'string' }, 'snapshots-keep': { type: 'string' }, 'snapshot-dir': { type: 'string' }, scorer: { type: 'string' }, 'trim-log': { type: 'boolean' },
     },
     strict: true,
   });
@@ -76,6 +78,7 @@ export async function runShard(argv: string[], print: (line: string) => void = c
     everyMs: whole('snapshot-every-s', values['snapshot-every-s'], 300) * 1000,
     keep: whole('snapshots-keep', values['snapshots-keep'], 2),
     ...(values['snapshot-dir'] ? { dir: values['snapshot-dir'] } : {}),
+    ...(values['trim-log'] ? { trimLog: true } : {}),
   };
   const kind = (values.kind ?? 'flat') as IndexKind;
   if (kind !== 'flat' && kind !== 'hnsw') throw new Error(`Expected flat or hnsw for --kind but received '${values.kind}' (IVF kinds need training, not yet offered here)`);
@@ -96,6 +99,11 @@ export async function runShard(argv: string[], print: (line: string) => void = c
       index: new AdIndex({ dim: map.dim, metric: map.metric, kind }),
       ...(values.scorer ? { scorer: await LearnedScorer.load(values.scorer) } : {}),
       snapshots,
+      // Behind a trimmed log: the replica has left the cluster; exit so that the orchestrator restarts it from a snapshot.
+      onFatal: (error) => {
+        print(`cangen shard: ${error.message}`);
+        void nc.close().finally(() => process.exit(1));
+      },
       log: print,
     });
   } catch (error) {

@@ -16,13 +16,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
-import { headers, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type Msg, type NatsConnection, type Subscription } from 'nats';
+import { headers, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type KV, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { AdIndex } from '../ad-index';
 import type { LearnedScorer } from '../scorer';
 import { CangenError, ClosedError, DimensionMismatchError } from '../errors';
 import { integerIn, invalid, knownOptions } from '../validate';
 import { ClusterError } from './errors';
-import { MemberRegistration, membersBucket, type MemberEntry, type ReplicaHealth } from './membership';
+import { readTrimPoint, trimShardLog } from './log-trim';
+import { MemberRegistration, memberKey, membersBucket, type MemberEntry, type ReplicaHealth } from './membership';
 import { checkName, clusterNames, type ClusterNames } from './names';
 import { readShardMap, type ShardMap } from './shard-map';
 import { decodeSearchRequest, encodeErrorReply, encodeSearchReply } from './search-codec';
@@ -53,6 +54,13 @@ export interface ReplicaOptions {
   /** How long start() keeps retrying JetStream calls that time out (a failover in progress): default 30000 ms. */
   startTimeoutMs?: number;
   /**
+   * Called when the replica finds it can no longer follow its shard's log (it is behind the log's
+   * trim point: partitioned from NATS longer than its membership lasts while the log was trimmed).
+   * The replica has already left the cluster (deregistered, closed); restart it to load a
+   * snapshot. Default: the error is logged. `cangen shard` exits with status 1.
+   */
+  onFatal?: (error: Error) => void;
+  /**
    * A learned scorer (LearnedScorer.load, holding no ads; its itemDim the shard map's dim), attached
    * to the shard's index at start: the replica then also answers scorer searches (router option
    * `scorer`), ranking its shard's ads for users of the model's userDim. Closed by close().
@@ -72,6 +80,12 @@ export interface SnapshotOptions {
   leaseMs?: number;
   /** Where snapshot files are written and read locally (default the OS's temporary directory). */
   dir?: string;
+  /**
+   * After storing a snapshot, purge the shard's log up to the oldest snapshot kept, and never past
+   * the sequence any registered replica of the shard has applied (default false: the log keeps
+   * everything). A replica can then start only from a snapshot at or after the purged point.
+   */
+  trimLog?: boolean;
 }
 
 export interface ReplicaStats {
@@ -106,6 +120,7 @@ interface SnapshotState {
   startedFrom: number;
   fallbacks: number;
   taken: number;
+  trimmedThrough?: number;
   newest?: { sequence: number; createdAt: number };
 }
 
@@ -136,6 +151,7 @@ export class ShardReplica {
     private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly names: ClusterNames,
+    private readonly config: KV,
     readonly map: ShardMap,
     private readonly startTarget: number,
     private readonly options: ReplicaOptions,
@@ -153,7 +169,7 @@ export class ShardReplica {
 
   /** Joins the cluster: replays the shard's log, registers, and answers searches. Resolves once subscribed (it may still be catching up). */
   static async start(nc: NatsConnection, options: ReplicaOptions): Promise<ShardReplica> {
-    knownOptions(options, 'replica options', ['cluster', 'shard', 'replicaId', 'index', 'scorer', 'heartbeatMs', 'searchThreads', 'prefetch', 'pullExpiresMs', 'startTimeoutMs', 'snapshots', 'log']);
+    knownOptions(options, 'replica options', ['cluster', 'shard', 'replicaId', 'index', 'scorer', 'heartbeatMs', 'searchThreads', 'prefetch', 'pullExpiresMs', 'startTimeoutMs', 'snapshots', 'onFatal', 'log']);
     const snapshotOptions = options.snapshots === false ? undefined : checkSnapshotOptions(options.snapshots ?? {});
     integerIn(options.pullExpiresMs ?? 5000, 'options.pullExpiresMs', 1000, 600_000);
     const startTimeoutMs = integerIn(options.startTimeoutMs ?? 30_000, 'options.startTimeoutMs', 0, 3_600_000);
@@ -170,6 +186,8 @@ export class ShardReplica {
     const jsm = await patiently('binding JetStream', () => nc.jetstreamManager());
     const subject = names.shardSubject(options.shard);
     const target = await patiently('reading the last log sequence', () => lastSequence(jsm, names.logStream, subject));
+    const config = await patiently('binding the config bucket', () => nc.jetstream().views.kv(names.configBucket, { bindOnly: true }));
+    const trimmed = await patiently('reading the log trim point', () => readTrimPoint(config, options.shard));
     let snapshots: SnapshotState | undefined;
     let index = options.index;
     if (snapshotOptions) {
@@ -177,7 +195,7 @@ export class ShardReplica {
       snapshots = { store, options: snapshotOptions, startedFrom: 0, fallbacks: 0, taken: 0 };
       const expect = index ?? { kind: 'flat', dim: map.dim, metric: map.metric };
       const outcome = await patiently('loading a snapshot', () => loadNewestSnapshot(store, names.cluster, options.shard, {
-        expect: { kind: expect.kind, dim: expect.dim, metric: expect.metric }, threads: options.index?.threads, dir: snapshotOptions.dir,
+        expect: { kind: expect.kind, dim: expect.dim, metric: expect.metric }, minSequence: trimmed, threads: options.index?.threads, dir: snapshotOptions.dir,
       }));
       for (const { name, reason } of outcome.skipped) log(`replica ${options.replicaId}: snapshot ${name} passed over (${reason})`);
       snapshots.fallbacks = outcome.skipped.length;
@@ -190,7 +208,12 @@ export class ShardReplica {
         log(`replica ${options.replicaId}: loaded snapshot of shard ${options.shard} at sequence ${manifest.sequence} (${manifest.ads} ads, ${manifest.bytes} bytes)`);
       }
     }
-    const replica = new ShardReplica(nc, nc.jetstream(), names, map, target, options, log, index ?? new AdIndex({ dim: map.dim, metric: map.metric }), snapshots);
+    if ((snapshots?.startedFrom ?? 0) < trimmed) {
+      index?.close();
+      throw new ClusterError('ERR_SNAPSHOT', `The log of shard ${options.shard} is trimmed through sequence ${trimmed} and ${snapshots ? 'no snapshot at or after it could be loaded' : 'this replica was started with snapshots: false'}: ` +
+        'it cannot be rebuilt from the log alone. Restore a snapshot of the shard (or start the replica with snapshots) and try again.');
+    }
+    const replica = new ShardReplica(nc, nc.jetstream(), names, config, map, target, options, log, index ?? new AdIndex({ dim: map.dim, metric: map.metric }), snapshots);
     try {
       await options.scorer?.attach(replica.index);
       await replica.begin(patiently);
@@ -231,8 +254,7 @@ export class ShardReplica {
     const snapshots = this.snapshots;
     const everyMs = snapshots?.options.everyMs ?? 0;
     if (snapshots && everyMs > 0) {
-      const config = await patiently('binding the config bucket', () => this.js.views.kv(this.names.configBucket, { bindOnly: true }));
-      snapshots.lease = new SnapshotLease(config, this.shard, this.replicaId, snapshots.options.leaseMs ?? Math.max(60_000, 3 * everyMs));
+      snapshots.lease = new SnapshotLease(this.config, this.shard, this.replicaId, snapshots.options.leaseMs ?? Math.max(60_000, 3 * everyMs));
       snapshots.timer = setInterval(() => void this.snapshotTick(), everyMs);
       snapshots.timer.unref();
     }
@@ -287,10 +309,46 @@ export class ShardReplica {
       s.newest = { sequence: manifest.sequence, createdAt: Date.parse(manifest.createdAt) };
       const pruned = await s.store.prune(this.shard, s.options.keep ?? 2);
       this.log(`replica ${this.replicaId}: snapshot of shard ${this.shard} at sequence ${manifest.sequence} stored (${manifest.ads} ads, ${manifest.bytes} bytes; ${pruned} older deleted)`);
+      if (s.options.trimLog) await this.trimLog(s);
       return manifest;
     } finally {
       await unlink(path).catch(() => undefined);
     }
+  }
+
+  /** Purges the shard's log through the oldest snapshot kept, but never past what a registered replica of the shard has applied. */
+  private async trimLog(s: SnapshotState): Promise<void> {
+    const oldestKept = (await s.store.list(this.shard)).filter((e) => e.manifest).at(-1)?.manifest?.sequence ?? 0;
+    const members = await membersBucket(this.nc, this.map.cluster);
+    let through = Math.min(oldestKept, this.appliedSeq);
+    // Keys first, entries after: awaiting inside the key listing's loop lost keys (nats 2.29.3).
+    const keys: string[] = [];
+    for await (const key of await members.keys(`shard.${this.shard}.*`)) keys.push(key);
+    // Its own entry may be a heartbeat old: this replica's applied sequence is taken as it is now.
+    for (const key of keys.filter((k) => k !== memberKey(this.shard, this.replicaId))) {
+      const entry = await members.get(key);
+      if (entry?.operation !== 'PUT') continue;
+      const applied = Number((JSON.parse(new TextDecoder().decode(entry.value)) as Partial<MemberEntry>).applied);
+      if (Number.isSafeInteger(applied)) through = Math.min(through, applied);
+    }
+    if (through <= (s.trimmedThrough ?? 0)) return;
+    s.trimmedThrough = await trimShardLog(await this.nc.jetstreamManager(), this.config, this.names, this.shard, through);
+    this.log(`replica ${this.replicaId}: log of shard ${this.shard} trimmed through sequence ${s.trimmedThrough}`);
+  }
+
+  /**
+   * A replica below the log's trim point would skip purged updates without noticing: checked when
+   * the log consumer is re-created and at every snapshot check; such a replica leaves the cluster.
+   */
+  private async checkTrimPoint(): Promise<void> {
+    if (this.closing) return;
+    const trimmed = await readTrimPoint(this.config, this.shard);
+    if (trimmed <= this.appliedSeq || this.closing) return;
+    const error = new ClusterError('ERR_SNAPSHOT', `Replica ${this.replicaId} of shard ${this.shard} has applied sequence ${this.appliedSeq} but the log is trimmed through ${trimmed}: ` +
+      'it cannot follow the log any more and leaves the cluster; restart it to load a snapshot');
+    this.log(error.message);
+    await this.close();
+    if (this.options.onFatal) this.options.onFatal(error);
   }
 
   /** The periodic check: learn the newest snapshot (for its age), and snapshot when this replica holds the lease and the index changed since. */
@@ -298,6 +356,7 @@ export class ShardReplica {
     const s = this.snapshots!;
     if (this.closing || this.healthState !== 'serving' || s.taking) return;
     try {
+      await this.checkTrimPoint();
       const newest = (await s.store.list(this.shard)).find((e) => e.manifest)?.manifest;
       if (newest && newest.sequence > (s.newest?.sequence ?? -1)) s.newest = { sequence: newest.sequence, createdAt: Date.parse(newest.createdAt) };
       if (await s.lease!.acquire()) await this.snapshot();
@@ -362,6 +421,7 @@ export class ShardReplica {
   private async reportStatus(messages: ConsumerMessages): Promise<void> {
     for await (const status of await messages.status()) {
       this.log(`replica ${this.replicaId}: log consumer ${status.type} ${JSON.stringify(status.data)}`);
+      if (String(status.type) === 'ordered_consumer_recreated') void this.checkTrimPoint().catch((error: Error) => this.log(`replica ${this.replicaId}: reading the log trim point failed (${error.message})`));
     }
   }
 
@@ -471,11 +531,13 @@ function directory(value: unknown): string {
 }
 
 function checkSnapshotOptions(options: SnapshotOptions): SnapshotOptions {
-  const o = knownOptions(options, 'replica options.snapshots', ['everyMs', 'keep', 'leaseMs', 'dir']);
+  const o = knownOptions(options, 'replica options.snapshots', ['everyMs', 'keep', 'leaseMs', 'dir', 'trimLog']);
+  if (o.trimLog !== undefined && typeof o.trimLog !== 'boolean') throw invalid('true or false', 'options.snapshots.trimLog', o.trimLog);
   return {
     everyMs: integerIn(o.everyMs ?? 300_000, 'options.snapshots.everyMs', 0, 86_400_000),
     keep: integerIn(o.keep ?? 2, 'options.snapshots.keep', 1, 1000),
     ...(o.leaseMs !== undefined ? { leaseMs: integerIn(o.leaseMs, 'options.snapshots.leaseMs', 100, 86_400_000) } : {}),
     ...(o.dir !== undefined ? { dir: directory(o.dir) } : {}),
+    ...(o.trimLog ? { trimLog: true } : {}),
   };
 }

@@ -163,6 +163,8 @@ export interface SnapshotLoadOutcome {
 export interface SnapshotLoadOptions {
   /** The index the replica expects: a snapshot of another kind, dim or metric is passed over. */
   expect: { kind: string; dim: number; metric: string };
+  /** The shard's log is purged through this sequence: an older snapshot could not be brought up to date. */
+  minSequence?: number;
   threads?: number;
   /** Where the downloaded file goes while it loads (default the OS's temporary directory). */
   dir?: string;
@@ -176,6 +178,10 @@ export async function loadNewestSnapshot(store: SnapshotStore, cluster: string, 
   const skipped: SnapshotLoadOutcome['skipped'] = [];
   for (const entry of await store.list(shard)) {
     const m = entry.manifest;
+    if (m && m.sequence < (options.minSequence ?? 0)) {
+      skipped.push({ name: entry.name, reason: `older than the shard's log, which is trimmed through sequence ${options.minSequence}` });
+      continue;
+    }
     if (m && (m.kind !== options.expect.kind || m.dim !== options.expect.dim || m.metric !== options.expect.metric)) {
       skipped.push({ name: entry.name, reason: `a ${m.kind} index of dim ${m.dim} and metric ${m.metric}, not the ${options.expect.kind} of dim ${options.expect.dim} and ${options.expect.metric} this replica serves` });
       continue;
