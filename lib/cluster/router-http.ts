@@ -42,11 +42,13 @@ export interface RouterServer {
   metrics: ClusterMetrics;
   /** Listens; resolves to the bound address (http://host:port). */
   start(): Promise<string>;
-  /** Readiness 503, then drainDelayMs, then the listener closes once requests in flight finish. Safe to call twice. */
+  /** Readiness 503, then drainDelayMs, then the listener closes once requests in flight finish (cut after 10 s). Safe to call twice. */
   stop(): Promise<void>;
 }
 
 type Id = string | number;
+/** On stop, how long requests in flight may take after the listener closed before their connections are cut. */
+const drainTimeoutMs = 10_000;
 type AttributesBody = { id: Id; advertiser?: number; campaign?: number; category?: number; geo?: number; active?: boolean; budget?: BudgetState };
 type FilterBody = Omit<EligibilityFilter, 'ids'> & { ids?: Id[] };
 interface SearchBody {
@@ -171,7 +173,10 @@ export function createRouterServer(nc: NatsConnection, router: ClusterRouter, op
         http.drain();
         // Readiness is 503 from now on; the listener stays open while load balancers notice.
         if (options.drainDelayMs > 0) await new Promise((r) => setTimeout(r, options.drainDelayMs));
+        // Searches in flight end by their deadline; connections still busy after the grace period are cut.
+        const grace = setTimeout(() => app.server.closeAllConnections(), drainTimeoutMs).unref();
         await app.close();
+        clearTimeout(grace);
       })();
       return stopped;
     },
