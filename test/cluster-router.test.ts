@@ -3,7 +3,8 @@
  * refused with a clear 503 before the cluster exists; ready once every shard serves; writes
  * through its HTTP API read back at once (readAfter) with ids and scores identical to one flat
  * AdIndex holding the same ads; bad input refused with 400 and a code; a shard with its only
- * replica killed answered partial within the deadline; a clean exit on SIGTERM.
+ * replica killed answered partial within the deadline; NATS lost: not ready, every shard missing;
+ * a clean exit on SIGTERM.
  */
 import type { ChildProcess } from 'node:child_process';
 import { connect, type NatsConnection } from 'nats';
@@ -227,11 +228,21 @@ test('every replica of a shard killed: partial within the deadline with that sha
   assert.match(metrics, /\ncangen_router_http_errors_total\{route="\/v1\/search",code="ERR_VALIDATION"\} 6\n/);
 });
 
-test('SIGTERM: the router drains and exits 0', async () => {
+test('NATS lost: /readyz 503 at once, searches partial with every shard missing by the deadline; SIGTERM still exits 0', async () => {
   if (skip) return;
+  await ctx.nats.nodes[0]!.kill();
+  await eventually(async () => (await httpCall(ctx.url, 'GET', '/readyz')).json?.status === 'nats disconnected', 2000, '/readyz reporting NATS lost');
+  const started = Date.now();
+  const answer = await search({ queries: [Array(dim).fill(1)], k: 5, deadlineMs: 200 });
+  assert.is(answer.status, 200, answer.text);
+  assert.is(answer.json.partial, true);
+  assert.equal(answer.json.results, [{ ids: [], scores: [] }]);
+  assert.ok(Date.now() - started < 450, `answered in ${Date.now() - started} ms`);
+  assert.equal(answer.json.missingShards, [0, 1, 2], JSON.stringify(answer.json.shards));
+  // The drain does not wait for NATS to come back.
   const exited = new Promise<number | null>((resolve) => ctx.router.once('exit', (code) => resolve(code)));
   ctx.router.kill('SIGTERM');
-  const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 5000))]);
+  const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 3000))]);
   assert.is(code, 0);
 });
 

@@ -80,6 +80,8 @@ export async function runRouter(argv: string[], print: (line: string) => void = 
     `corpus writes ${token ? 'need the token' : 'disabled: set CANGEN_TOKEN'})`);
   stopOnSignal('draining', async () => {
     await server.stop();
+    // Cut off from NATS there is nothing to flush, and a drain would wait for the reconnection.
+    if (server.natsDown) return nc.close();
     await router.close();
     await nc.drain();
   }, print);

@@ -5,7 +5,7 @@
  * HTTP service's framework (lib/service/http-app.ts): the same strict bodies, error answers and
  * status codes, load shedding, and the same bearer token for writes. SECURITY.md says what it exposes.
  */
-import type { NatsConnection } from 'nats';
+import { Events, type NatsConnection } from 'nats';
 import { Counter } from 'prom-client';
 import type { AdAttributes, BudgetState, EligibilityFilter } from '../ad-index';
 import { DimensionMismatchError } from '../errors';
@@ -42,6 +42,8 @@ export interface RouterServer {
   metrics: ClusterMetrics;
   /** Listens; resolves to the bound address (http://host:port). */
   start(): Promise<string>;
+  /** Why the router is cut off from NATS (disconnected, reconnecting), or undefined while connected. */
+  readonly natsDown: string | undefined;
   /** Readiness 503, then drainDelayMs, then the listener closes once requests in flight finish (cut after 10 s). Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -104,6 +106,15 @@ export function createRouterServer(nc: NatsConnection, router: ClusterRouter, op
   });
   const requireToken = bearerGuard(options.token, http.fail).require('corpus writes');
 
+  // Cut off from NATS the router can answer nothing but partial answers: not ready until it reconnects.
+  let natsDown: string | undefined;
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === Events.Disconnect) natsDown = `disconnected from ${String(status.data)}, reconnecting`;
+      else if (status.type === Events.Reconnect) natsDown = undefined;
+    }
+  })().catch(() => undefined);
+
   const knownMap = () => {
     const map = router.shardMap;
     if (!map) throw noShardMap(options.cluster);
@@ -152,6 +163,7 @@ export function createRouterServer(nc: NatsConnection, router: ClusterRouter, op
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     if (http.draining) return reply.code(503).send({ status: 'draining' });
+    if (natsDown || nc.isClosed()) return reply.code(503).send({ status: 'nats disconnected', reason: natsDown ?? 'connection closed' });
     const map = router.shardMap;
     if (!map) return reply.code(503).send({ status: 'no shard map', reason: noShardMap(options.cluster).message });
     const unserved = Array.from({ length: map.shards }, (_, shard) => shard).filter((shard) => !router.replicas(shard).some((m) => m.health === 'serving'));
@@ -167,6 +179,9 @@ export function createRouterServer(nc: NatsConnection, router: ClusterRouter, op
   return {
     http,
     metrics,
+    get natsDown() {
+      return natsDown;
+    },
     start: () => app.listen({ host: options.host, port: options.port }),
     stop() {
       stopped ??= (async () => {
