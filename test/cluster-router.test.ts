@@ -3,17 +3,19 @@
  * refused with a clear 503 before the cluster exists; ready once every shard serves; writes
  * through its HTTP API read back at once (readAfter) with ids and scores identical to one flat
  * AdIndex holding the same ads; bad input refused with 400 and a code; a shard with its only
- * replica killed answered partial within the deadline; NATS lost: not ready, every shard missing;
+ * replica killed answered partial within the deadline; learned-scorer searches equal to one scorer
+ * over every ad; NATS lost: not ready, every shard missing;
  * a clean exit on SIGTERM.
  */
 import type { ChildProcess } from 'node:child_process';
 import { connect, type NatsConnection } from 'nats';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AdIndex, initCluster, laterPosition, shardOf, type AdAttributes, type EligibilityFilter, type LogPosition } from '../lib';
+import { AdIndex, CorpusLog, LearnedScorer, ShardReplica, initCluster, laterPosition, shardOf, type AdAttributes, type EligibilityFilter, type LogPosition, type SearchResults } from '../lib';
 import { httpCall } from './helpers/http';
 import { NatsDeployment, natsServerMissing } from './helpers/nats-server';
 import { randomVectors } from './helpers/random';
+import { randomTensors, writeModel, type Config } from './helpers/scorer-model';
 import { routerProcess, shardProcess } from './helpers/shard-process';
 
 const dim = 8;
@@ -40,6 +42,14 @@ async function eventually(check: () => Promise<boolean>, timeoutMs: number, what
   }
 }
 
+/** Results as the router's JSON gives them: per query its real results, ids as strings. */
+function asJson(r: SearchResults) {
+  return Array.from(r.counts, (count, q) => ({
+    ids: Array.from(r.ids.subarray(q * r.k, q * r.k + count), String),
+    scores: Array.from(r.scores.subarray(q * r.k, q * r.k + count)),
+  }));
+}
+
 /** One flat AdIndex holding the ads `keep` admits: the reference a sharded answer must equal. */
 async function reference(queries: Float32Array, k: number, filter?: EligibilityFilter, keep: (id: bigint) => boolean = () => true) {
   const index = new AdIndex({ dim });
@@ -48,17 +58,13 @@ async function reference(queries: Float32Array, k: number, filter?: EligibilityF
     const vectors = new Float32Array(entries.length * dim);
     entries.forEach(([, ad], i) => vectors.set(ad.vector, i * dim));
     if (entries.length > 0) await index.upsert(BigInt64Array.from(entries.map(([id]) => id)), vectors, entries.map(([, ad]) => ad.attributes));
-    const r = await index.search(queries, k, filter ? { filter } : undefined);
-    return Array.from(r.counts, (count, q) => ({
-      ids: Array.from(r.ids.subarray(q * r.k, q * r.k + count), String),
-      scores: Array.from(r.scores.subarray(q * r.k, q * r.k + count)),
-    }));
+    return asJson(await index.search(queries, k, filter ? { filter } : undefined));
   } finally {
     index.close();
   }
 }
 
-const rowsOf = (queries: Float32Array) => Array.from({ length: queries.length / dim }, (_, q) => Array.from(queries.subarray(q * dim, (q + 1) * dim)));
+const rowsOf = (queries: Float32Array, width = dim) => Array.from({ length: queries.length / width }, (_, q) => Array.from(queries.subarray(q * width, (q + 1) * width)));
 
 async function search(body: Record<string, unknown>) {
   const answer = await httpCall(ctx.url, 'POST', '/v1/search', body);
@@ -183,6 +189,11 @@ test('bad input: 400 with a code (and 401 for a write without the token), nothin
     assert.is(answer.status, 400, `${what}: ${answer.text}`);
     assert.is(answer.json.error.code, code, what);
   }
+  // No replica of this cluster has a learned scorer: a scorer search is refused before any fan-out.
+  const scorer = await search({ queries: [query], k: 5, scorer: { scenario: 'feed' } });
+  assert.is(scorer.status, 503, scorer.text);
+  assert.is(scorer.json.error.code, 'ERR_CLUSTER');
+  assert.match(scorer.json.error.message, /cangen shard --scorer DIR/);
   const twice = await httpCall(ctx.url, 'PUT', '/v1/ads', { ads: [{ id: 7, embedding: query }, { id: '7', embedding: query }] }, auth);
   assert.is(twice.status, 400);
   assert.is(twice.json.error.code, 'ERR_DUPLICATE_ID');
@@ -226,6 +237,58 @@ test('every replica of a shard killed: partial within the deadline with that sha
   assert.match(metrics, /\ncangen_router_partial_answers_total 2\n/);
   assert.match(metrics, /\ncangen_router_search_duration_seconds_count\{answer="partial"\} 2\n/);
   assert.match(metrics, /\ncangen_router_http_errors_total\{route="\/v1\/search",code="ERR_VALIDATION"\} 6\n/);
+});
+
+test('a learned-scorer search through the router equals one scorer over every ad', async () => {
+  if (skip) return;
+  const mol: Config = {
+    format: 'cangen-scorer', version: 1, kind: 'mol', userDim: 10, itemDim: 12, heads: ['click', 'conversion'],
+    mol: { queryComponents: 3, itemComponents: 2, componentDim: 8, gatingWidth: 16, temperature: 0.2 },
+    scenarios: { feed: { click: 1, conversion: 0.5 }, shop: { click: 0.2, conversion: 1 } }, defaultScenario: 'feed',
+  };
+  const model = writeModel(mol, randomTensors(mol));
+  const single = new AdIndex({ dim: mol.itemDim });
+  const reference = await LearnedScorer.load(model);
+  const replicas: ShardReplica[] = [];
+  let learned: { child: ChildProcess; url: string } | undefined;
+  try {
+    await reference.attach(single);
+    await initCluster(ctx.nc, { cluster: 'rtl', shards: 2, dim: mol.itemDim });
+    const ids = BigInt64Array.from({ length: 400 }, (_, i) => BigInt(5000 + i));
+    const vectors = randomVectors(ids.length, mol.itemDim, 11);
+    const position = await (await CorpusLog.open(ctx.nc, 'rtl')).upsert(ids, vectors);
+    await single.upsert(ids, vectors);
+    for (const shard of [0, 1]) {
+      const replica = await ShardReplica.start(ctx.nc, { cluster: 'rtl', shard, replicaId: `l${shard}`, snapshots: false, scorer: await LearnedScorer.load(model) });
+      replicas.push(replica);
+      assert.ok(await replica.waitApplied(position[shard]!, 10_000));
+    }
+    learned = await routerProcess(ctx.nats.servers, 'rtl', ['--deadline-ms', '3000', '--drain-delay-ms', '0']);
+    await eventually(async () => (await httpCall(learned!.url, 'GET', '/readyz')).status === 200, 10_000, 'the scorer router ready');
+    const users = randomVectors(3, mol.userDim, 12);
+    const ask = (scorer: unknown, k: number, queries = rowsOf(users, mol.userDim)) => httpCall(learned!.url, 'POST', '/v1/search', { queries, k, scorer });
+    for (const [blend, k] of [[{ scenario: 'shop' }, 25], [{}, 10], [{ weights: { click: 0.3, conversion: 2 } }, 40]] as const) {
+      const answer = await ask(blend, k);
+      assert.is(answer.status, 200, answer.text);
+      assert.is(answer.json.partial, false);
+      assert.equal(answer.json.results, asJson(await reference.search(users, k, blend)), JSON.stringify(blend));
+    }
+    const unknownScenario = await ask({ scenario: 'nope' }, 5);
+    assert.is(unknownScenario.status, 404);
+    assert.is(unknownScenario.json.error.code, 'ERR_UNKNOWN_SCENARIO');
+    const unknownHead = await ask({ weights: { views: 1 } }, 5);
+    assert.is(unknownHead.status, 400);
+    assert.is(unknownHead.json.error.code, 'ERR_UNKNOWN_HEAD');
+    // Queries of the index's dim are not users of the scorer's.
+    const itemDimQueries = await ask({}, 5, [Array.from(randomVectors(1, mol.itemDim, 13))]);
+    assert.is(itemDimQueries.status, 400);
+    assert.is(itemDimQueries.json.error.code, 'ERR_DIMENSION_MISMATCH');
+  } finally {
+    learned?.child.kill('SIGKILL');
+    for (const replica of replicas) await replica.close();
+    reference.close();
+    single.close();
+  }
 });
 
 test('NATS lost: /readyz 503 at once, searches partial with every shard missing by the deadline; SIGTERM still exits 0', async () => {

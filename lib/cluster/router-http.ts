@@ -8,6 +8,7 @@
 import { Events, type NatsConnection } from 'nats';
 import { Counter } from 'prom-client';
 import type { AdAttributes, BudgetState, EligibilityFilter } from '../ad-index';
+import type { BlendOptions } from '../scorer';
 import { DimensionMismatchError } from '../errors';
 import { toIdArray } from '../ids';
 import { bearerGuard, createHttpApp, type HttpApp } from '../service/http-app';
@@ -60,6 +61,7 @@ interface SearchBody {
   hedgeAfterMs?: number;
   readAfter?: Record<string, number>;
   filter?: FilterBody;
+  scorer?: BlendOptions;
 }
 
 /** One search's answer as JSON: per query only its real results (no -1 padding), ids as decimal strings. */
@@ -78,10 +80,10 @@ function attributesOf({ id: _id, embedding: _embedding, ...rest }: AttributesBod
 }
 
 /** Rows of the same length, as one Float32Array (a row of another length is refused even when the total fits). */
-function rows(values: number[][], dim: number, what: string): Float32Array {
+function rows(values: number[][], dim: number, what: string, whose = 'the shard map\'s'): Float32Array {
   const out = new Float32Array(values.length * dim);
   values.forEach((row, i) => {
-    if (row.length !== dim) throw new DimensionMismatchError(`Expected ${dim} values (the shard map's dim) for ${what}[${i}] but received ${row.length}`);
+    if (row.length !== dim) throw new DimensionMismatchError(`Expected ${dim} values (${whose} dim) for ${what}[${i}] but received ${row.length}`);
     out.set(row, i * dim);
   });
   return out;
@@ -132,13 +134,15 @@ export function createRouterServer(nc: NatsConnection, router: ClusterRouter, op
   app.post<{ Body: SearchBody }>('/v1/search', { schema: searchSchema }, async (request) => {
     const b = request.body;
     const map = knownMap();
-    const queries = rows(b.queries, map.dim, 'queries');
+    // A scorer search takes users of the scorer's dim, which ClusterRouter checks against what the replicas advertise.
+    const queries = b.scorer ? rows(b.queries, b.queries[0]!.length, 'queries', 'the first query\'s') : rows(b.queries, map.dim, 'queries');
     const filter: EligibilityFilter | undefined = b.filter && { ...b.filter, ids: b.filter.ids && toIdArray(b.filter.ids.map(BigInt), 'filter.ids') };
     const result = await router.search(queries, b.k, {
       ...(b.deadlineMs !== undefined ? { deadlineMs: b.deadlineMs } : {}),
       ...(b.hedgeAfterMs !== undefined ? { hedgeAfterMs: b.hedgeAfterMs } : {}),
       ...(b.readAfter ? { readAfter: b.readAfter as LogPosition } : {}),
       ...(filter ? { filter } : {}),
+      ...(b.scorer ? { scorer: b.scorer } : {}),
     });
     return searchAnswer(b.k, result);
   });

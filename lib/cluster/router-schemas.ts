@@ -35,6 +35,15 @@ export const searchSchema = {
       deadlineMs: ms(1),
       hedgeAfterMs: ms(0),
       readAfter: position,
+      // Rank with the replicas' learned scorer (cangen shard --scorer): queries are then users of its userDim.
+      scorer: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          scenario: { type: 'string', minLength: 1, maxLength: 64 },
+          weights: { type: 'object', maxProperties: 64, additionalProperties: { type: 'number' } },
+        },
+      },
       filter: {
         type: 'object',
         additionalProperties: false,

@@ -46,6 +46,7 @@ export function statusOf(code: string): number {
     case 'ERR_DIMENSION_MISMATCH':
     case 'ERR_NON_FINITE':
     case 'ERR_DUPLICATE_ID':
+    case 'ERR_UNKNOWN_HEAD':
       return 400;
     case 'ERR_CLOSED':
     case 'ERR_HISTORY_UNAVAILABLE':
