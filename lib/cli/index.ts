@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The cangen command line: serve, simulate, bench, train. */
+/** The cangen command line: serve, simulate, bench, shard, router, train. */
 import { parseArgs } from 'node:util';
 import { runSimulate, simulatorModel } from './simulate';
 import { runServe } from './serve';
@@ -23,6 +23,8 @@ Commands:
                --p99-limit MS (50)  --profile: one more step per variant under a CPU profile (where the server's CPU goes)
   shard      One replica of a shard of a sharded corpus on NATS JetStream: see docs/CLUSTER.md (cangen shard --help)
              --nats URLS  --cluster NAME  --shard N  --replica-id ID  --kind flat|hnsw  --init S:DIM[:METRIC]  --metrics-port N
+  router     The router of a sharded corpus as an HTTP service: searches over every shard, writes to its log
+             (see docs/CLUSTER.md; cangen router --help)  --nats URLS  --cluster NAME  --port N (8080)  --deadline-ms N (200)  --hedge-after-ms N (0)
   train      Train a sequential user model (HSTU or SASRec) on an interaction log and export it: see docs/TRAINING.md
              --data FILE  --model hstu|sasrec  --out DIR  (cangen train --help lists every flag)
   help       This text`;
@@ -47,6 +49,10 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'shard') {
     const { runShard } = await import('./shard');
     return runShard(rest);
+  }
+  if (command === 'router') {
+    const { runRouter } = await import('./router');
+    return runRouter(rest);
   }
   const { values } = parseArgs({
     args: rest,

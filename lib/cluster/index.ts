@@ -13,3 +13,4 @@ export { encodeUpdate, decodeUpdate, updateFormatVersion, type CorpusUpdate, typ
 export { mergeShardResults } from './merge-shards';
 export { ClusterError, NoShardMapError, MalformedMessageError, type ClusterErrorCode } from './errors';
 export { ClusterMetrics } from './metrics';
+export { createRouterServer, type RouterServer, type RouterServerOptions } from './router-http';

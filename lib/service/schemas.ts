@@ -17,9 +17,9 @@ export function decimalAtMost(max: bigint): string {
   return `^(?:${options.join('|')})$`;
 }
 
-/** Ad ids: 0 to 2^63-1, as a string of digits or a JSON integer up to 2^53. */
+/** Ad ids: 0 to 2^63-1, as a string of digits or a JSON integer up to 2^53 (the pattern, and the schema of one id). */
 export const adIdPattern = decimalAtMost((1n << 63n) - 1n);
-const adId = { anyOf: [{ type: 'string', pattern: adIdPattern }, { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }] };
+export const adId = { anyOf: [{ type: 'string', pattern: adIdPattern }, { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }] };
 const vector = (dim: number) => ({ type: 'array', items: { type: 'number' }, minItems: dim, maxItems: dim });
 /** A name (id, geo, category, advertiser, scenario): no control character, so none can pose as a separator. */
 const name = (maxLength: number, minLength = 0) => ({ type: 'string', minLength, maxLength, pattern: '^[^\\u0000-\\u001F\\u007F]*$' });

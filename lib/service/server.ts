@@ -8,15 +8,13 @@
  * SECURITY.md is the threat model. stop() drains: readiness turns 503, the listener stays open for drainDelayMs, then closes;
  * in-flight requests finish, learned state is saved.
  */
-import { timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { CangenError } from '../errors';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { HistoryEvent, UserHistoryStore } from '../history';
 import type { CandidateEngine } from '../orchestration/engine';
 import type { FeedbackType, RetrieveRequest, RetrieveResult } from '../orchestration/types';
 import type { ServiceConfig } from './config';
-import { discardBody } from './discard-body';
 import { FeedbackGuard } from './feedback-guard';
+import { bearerGuard, createHttpApp } from './http-app';
 import { openServiceHistories } from './history';
 import { ServiceMetrics } from './metrics';
 import { deleteSchema, eventsSchema, feedbackSchema, historySchema, retrieveSchema, upsertSchema } from './schemas';
@@ -31,9 +29,6 @@ export interface CangenService {
 }
 
 type Id = string | number;
-/** A body answered before it was read is dropped up to this size (or 4 x bodyLimit) and time; past that the connection is cut. */
-const discardBytes = 16 * 1024 * 1024;
-const discardMs = 10_000;
 const toId = (id: Id) => BigInt(id);
 const floats = (values: number[] | undefined) => (values ? Float32Array.from(values) : undefined);
 
@@ -75,111 +70,37 @@ export function serializeRetrieve(r: RetrieveResult): string {
   return `${out}]}`;
 }
 
-/** HTTP status for an error code: caller mistakes are 4xx, the rest 5xx. */
-function statusOf(code: string): number {
-  switch (code) {
-    case 'ERR_UNKNOWN_SCENARIO':
-      return 404;
-    case 'ERR_INVALID_ARGUMENT':
-    case 'ERR_DIMENSION_MISMATCH':
-    case 'ERR_NON_FINITE':
-    case 'ERR_DUPLICATE_ID':
-      return 400;
-    case 'ERR_CLOSED':
-    case 'ERR_HISTORY_UNAVAILABLE':
-    case 'ERR_CATALOG':
-    case 'ERR_CORPUS_FAILED':
-      return 503;
-    case 'ERR_ABORTED':
-      return 499; // the client went away; nobody reads this answer
-    case 'ERR_EMBEDDER':
-      return 502;
-    default:
-      return 500;
-  }
-}
-
 /**
  * `histories`: the user-history store (the service closes it at stop); none given, start() opens
  * the one the configuration names (openServiceHistories).
  */
 export function createService(engine: CandidateEngine, config: ServiceConfig, drainTimeoutMs = 10_000, histories?: UserHistoryStore): CangenService {
   const metrics = new ServiceMetrics();
-  const app = Fastify({
-    logger: config.log,
+  const http = createHttpApp({
+    log: config.log,
     bodyLimit: config.bodyLimit,
-    // Strict bodies: no type coercion, and unknown fields are errors rather than silently dropped.
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
-    forceCloseConnections: 'idle',
     trustProxy: config.trustProxy,
+    maxInFlight: config.maxInFlight,
+    onError: (route, code) => metrics.errors.inc({ route, code }),
   });
-  let draining = false;
+  const { app, fail } = http;
   let stopped: Promise<void> | undefined;
   engine.pipeline.onRetrieve((r) => metrics.observeRetrieve(r));
   engine.pipeline.onFeedback((e) => metrics.observeFeedback(e));
   metrics.watchCorpus(() => engine.corpus.stats());
   metrics.watchBatching(() => ({ behavioural: engine.embeddings.batching, content: engine.content.corpus.batching }));
   metrics.watchHistories(() => histories);
-  const expected = config.token ? Buffer.from(config.token) : undefined;
-  /** Whether an Authorization header carries the token (compared in constant time). */
-  const tokenIs = (header: string | undefined) => {
-    const given = header?.startsWith('Bearer ') ? Buffer.from(header.slice(7)) : undefined;
-    return expected !== undefined && given !== undefined && given.length === expected.length && timingSafeEqual(given, expected);
-  };
+  const { tokenIs, require: tokenFor } = bearerGuard(config.token, fail);
   if (config.feedbackSecret === undefined) {
     process.emitWarning('No feedbackSecret configured: request ids are signed with a random secret of this process, so feedback for them is refused by any other replica or after a restart. Set CANGEN_FEEDBACK_SECRET (the same on every replica).', 'CangenWarning');
   }
   const guard = new FeedbackGuard({ secret: config.feedbackSecret, maxAgeMs: config.feedbackMaxAgeMs, rate: config.feedbackRate, burst: config.feedbackBurst, dedupeSize: config.feedbackDedupeSize });
 
-  const fail = (reply: FastifyReply, status: number, code: string, message: string) => {
-    metrics.errors.inc({ route: reply.request.routeOptions.url ?? 'unknown', code });
-    return reply.code(status).send({ error: { code, message } });
-  };
-
-  app.setErrorHandler((error: Error & { code?: string; statusCode?: number; validation?: unknown }, _request, reply) => {
-    if (error.validation) return fail(reply, 400, 'ERR_VALIDATION', `Invalid request: ${error.message}`);
-    if (error instanceof CangenError) return fail(reply, statusOf(error.code), error.code, error.message);
-    // The rest of an oversize or unsupported body is read and dropped (onSend), so the client sees this answer.
-    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return fail(reply, 413, 'ERR_BODY_TOO_LARGE', `Request body is larger than ${config.bodyLimit} bytes`);
-    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return fail(reply, 415, 'ERR_MEDIA_TYPE', 'Expected content-type application/json');
-    if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
-      return fail(reply, 400, 'ERR_MALFORMED_JSON', `Malformed JSON body: ${error.message}`);
-    }
-    if (error.statusCode && error.statusCode < 500) return fail(reply, error.statusCode, error.code ?? 'ERR_BAD_REQUEST', error.message);
-    reply.request.log.error(error);
-    return fail(reply, 500, 'ERR_INTERNAL', 'Internal error');
-  });
-  app.setNotFoundHandler((request, reply) => fail(reply, 404, 'ERR_NOT_FOUND', `No route ${request.method} ${request.url}`));
-  app.addHook('onSend', async (request, reply) => {
-    // While draining, answers end their keep-alive connection, so close() need not wait for it.
-    if (draining) reply.header('connection', 'close');
-    // Answered before the body was read (413, a refused token): the rest of it is read and dropped first.
-    if (!request.raw.complete) await discardBody(request.raw, Math.max(4 * config.bodyLimit, discardBytes), discardMs);
-  });
-  // Load shedding: past maxInFlight requests on the API routes, answer 503 at once (before the body is parsed).
-  let inFlight = 0;
-  app.addHook('onRequest', async (request, reply) => {
-    if (!request.url.startsWith('/v1/')) return;
-    if (inFlight >= config.maxInFlight) {
-      return fail(reply.header('retry-after', '1'), 503, 'ERR_OVERLOADED', `The service is busy (${config.maxInFlight} requests in flight); retry after 1 s`);
-    }
-    inFlight++;
-    reply.raw.once('close', () => inFlight--);
-  });
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpRequests.inc({ route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) });
   });
 
-  /**
-   * Corpus writes and user histories need `Authorization: Bearer <token>`; checked on the headers,
-   * before the body is read or parsed. `what` names the guarded routes in the answers.
-   */
-  const tokenFor = (what: string) => async (request: FastifyRequest, reply: FastifyReply) => {
-    if (!expected) return fail(reply, 403, 'ERR_WRITES_DISABLED', `${what[0]!.toUpperCase()}${what.slice(1)} are disabled: start the service with a token (CANGEN_TOKEN)`);
-    const header = request.headers.authorization;
-    if (!header?.startsWith('Bearer ')) return fail(reply.header('www-authenticate', 'Bearer'), 401, 'ERR_UNAUTHORIZED', `Expected an Authorization: Bearer <token> header for ${what}`);
-    if (!tokenIs(header)) return fail(reply, 403, 'ERR_FORBIDDEN', 'The token is not valid');
-  };
+  // Corpus writes and user histories need `Authorization: Bearer <token>` (checked before the body is read).
   const requireToken = tokenFor('corpus writes');
   const requireHistoryToken = tokenFor('user histories');
 
@@ -306,7 +227,7 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
-    if (draining) return reply.code(503).send({ status: 'draining' });
+    if (http.draining) return reply.code(503).send({ status: 'draining' });
     const failure = engine.corpus.failure;
     if (failure) return reply.code(503).send({ status: 'corpus failed', reason: failure });
     const history = histories?.health() ?? { healthy: false, reason: 'not open yet' };
@@ -351,7 +272,7 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
     },
     stop() {
       stopped ??= (async () => {
-        draining = true;
+        http.drain();
         if (saver) clearInterval(saver);
         if (snapshotter) clearInterval(snapshotter);
         // Readiness is 503 from now on; the listener stays open while load balancers notice.
