@@ -368,7 +368,8 @@ spec:
           ports:
             - name: http
               containerPort: 8080
-          # /readyz: the shard map is known and every shard has a serving replica.
+          # /readyz: the shard map is known, NATS reachable and some shard serves (partial answers
+          # name the missing shards; a shard's outage does not empty the Service).
           readinessProbe:
             httpGet:
               path: /readyz

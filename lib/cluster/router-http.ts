@@ -171,8 +171,11 @@ export function createRouterServer(nc: NatsConnection, router: ClusterRouter, op
     const map = router.shardMap;
     if (!map) return reply.code(503).send({ status: 'no shard map', reason: noShardMap(options.cluster).message });
     const unserved = Array.from({ length: map.shards }, (_, shard) => shard).filter((shard) => !router.replicas(shard).some((m) => m.health === 'serving'));
-    if (unserved.length > 0) return reply.code(503).send({ status: 'shards without a serving replica', shards: unserved });
-    return { status: 'ready', cluster: map.cluster, shards: map.shards, dim: map.dim, metric: map.metric };
+    // Ready while some shard serves: an answer without one shard (flagged partial) beats none, and a
+    // shard's outage must not take every router out of its load balancer at once.
+    if (unserved.length === map.shards) return reply.code(503).send({ status: 'shards without a serving replica', shards: unserved });
+    const about = { cluster: map.cluster, shards: map.shards, dim: map.dim, metric: map.metric };
+    return unserved.length > 0 ? { status: 'partial', unservedShards: unserved, ...about } : { status: 'ready', ...about };
   });
   app.get('/metrics', async (_request, reply) => {
     reply.header('content-type', metrics.registry.contentType);
