@@ -21,7 +21,11 @@ export const shardUsage = `Usage: cangen shard --cluster NAME --shard N --replic
   --cluster NAME     the cluster (names its streams and buckets)
   --shard N          the shard this replica serves (0 to shards-1)
   --replica-id ID    unique among the cluster's replicas (letters, digits, '_', '-')
-  --kind flat|hnsw   the shard's index kind (flat: exact; default flat)
+  --kind KIND        the shard's index kind: flat (exact; default), hnsw, ivf-flat, ivf-sq8 or ivf-pq
+  --nlist N, --nprobe N, --pq-bytes N   IVF settings (AdIndex options of the same names)
+  --train-sample N   IVF: train on the first N live ads of the shard's log (default 100000), holding the
+                     log until then; --train-min N: train on fewer once caught up (default 1000).
+                     A replica that loads a snapshot starts trained.
   --scorer DIR       a learned scorer's model directory (docs/SCORERS.md; itemDim = the cluster's dim):
                      the replica also answers scorer searches over its shard's ads
   --init S:DIM[:METRIC]  create the cluster first if it does not exist (S shards, DIM dimensions)
@@ -61,6 +65,7 @@ export async function runShard(argv: string[], print: (line: string) => void = c
       nats: { type: 'string' }, cluster: { type: 'string' }, shard: { type: 'string' }, 'replica-id': { type: 'string' },
       kind: { type: 'string' }, init: { type: 'string' }, 'metrics-port': { type: 'string' }, help: { type: 'boolean' },
       'snapshot-every-s': { type: 'string' }, 'snapshots-keep': { type: 'string' }, 'snapshot-dir': { type: 'string' }, scorer: { type: 'string' }, 'trim-log': { type: 'boolean' },
+      nlist: { type: 'string' }, nprobe: { type: 'string' }, 'pq-bytes': { type: 'string' }, 'train-sample': { type: 'string' }, 'train-min': { type: 'string' },
     },
     strict: true,
   });
@@ -81,7 +86,17 @@ export async function runShard(argv: string[], print: (line: string) => void = c
     ...(values['trim-log'] ? { trimLog: true } : {}),
   };
   const kind = (values.kind ?? 'flat') as IndexKind;
-  if (kind !== 'flat' && kind !== 'hnsw') throw new Error(`Expected flat or hnsw for --kind but received '${values.kind}' (IVF kinds need training, not yet offered here)`);
+  const kinds: IndexKind[] = ['flat', 'hnsw', 'ivf-flat', 'ivf-sq8', 'ivf-pq'];
+  if (!kinds.includes(kind)) throw new Error(`Expected one of ${kinds.join(', ')} for --kind but received '${values.kind}'`);
+  const ivf = {
+    ...(values.nlist !== undefined ? { nlist: whole('nlist', values.nlist, 0) } : {}),
+    ...(values.nprobe !== undefined ? { nprobe: whole('nprobe', values.nprobe, 0) } : {}),
+    ...(values['pq-bytes'] !== undefined ? { pqBytes: whole('pq-bytes', values['pq-bytes'], 0) } : {}),
+  };
+  const train = {
+    ...(values['train-sample'] !== undefined ? { sample: whole('train-sample', values['train-sample'], 0) } : {}),
+    ...(values['train-min'] !== undefined ? { minimum: whole('train-min', values['train-min'], 0) } : {}),
+  };
   const nc = await connect({ servers: (values.nats ?? 'nats://127.0.0.1:4222').split(','), name: `cangen-shard-${values['replica-id']}`, maxReconnectAttempts: -1 });
   let replica: ShardReplica;
   let map: ShardMap;
@@ -96,7 +111,8 @@ export async function runShard(argv: string[], print: (line: string) => void = c
       cluster: values.cluster,
       shard,
       replicaId: values['replica-id'],
-      index: new AdIndex({ dim: map.dim, metric: map.metric, kind }),
+      index: new AdIndex({ dim: map.dim, metric: map.metric, kind, ...ivf }),
+      train,
       ...(values.scorer ? { scorer: await LearnedScorer.load(values.scorer) } : {}),
       snapshots,
       // Behind a trimmed log: the replica has left the cluster; exit so that the orchestrator restarts it from a snapshot.

@@ -23,6 +23,7 @@ import { CangenError, ClosedError, DimensionMismatchError } from '../errors';
 import { integerIn, invalid, knownOptions } from '../validate';
 import { ClusterError } from './errors';
 import { readTrimPoint, trimShardLog } from './log-trim';
+import { checkTrainOptions, LogTrainer, type HeldMessage, type TrainOptions } from './log-trainer';
 import { MemberRegistration, memberKey, membersBucket, type MemberEntry, type ReplicaHealth } from './membership';
 import { checkName, clusterNames, type ClusterNames } from './names';
 import { readShardMap, type ShardMap } from './shard-map';
@@ -66,6 +67,12 @@ export interface ReplicaOptions {
    * `scorer`), ranking its shard's ads for users of the model's userDim. Closed by close().
    */
   scorer?: LearnedScorer;
+  /**
+   * For an IVF index given untrained: the replica trains it from its shard's log (lib/cluster/log-trainer.ts),
+   * holding the log's messages until `sample` live ads (default 100000) or, once caught up, `minimum`
+   * (default 1000), then applies them. Not used when a snapshot is loaded (it is trained).
+   */
+  train?: TrainOptions;
   /** Snapshots of the shard's index (default: loaded at start, taken every 5 minutes, 2 kept); false: neither. */
   snapshots?: false | SnapshotOptions;
   log?: (line: string) => void;
@@ -101,6 +108,8 @@ export interface ReplicaStats {
   deadLetters: number;
   searches: number;
   inflight: number;
+  /** Log messages held while an IVF index waits for its training sample (0 once trained). */
+  heldForTraining: number;
   /** The sequence of the snapshot the replica started from (0: it replayed the whole log). */
   startedFromSnapshot: number;
   /** Snapshots passed over at start (failed checksum, refused file, another kind). */
@@ -158,6 +167,8 @@ export class ShardReplica {
     private readonly log: (line: string) => void,
     index: AdIndex,
     private readonly snapshots: SnapshotState | undefined,
+    /** Present while the IVF index waits for enough ads from the log to train on. */
+    private trainer: LogTrainer | undefined,
   ) {
     this.shard = options.shard;
     this.replicaId = options.replicaId;
@@ -169,7 +180,8 @@ export class ShardReplica {
 
   /** Joins the cluster: replays the shard's log, registers, and answers searches. Resolves once subscribed (it may still be catching up). */
   static async start(nc: NatsConnection, options: ReplicaOptions): Promise<ShardReplica> {
-    knownOptions(options, 'replica options', ['cluster', 'shard', 'replicaId', 'index', 'scorer', 'heartbeatMs', 'searchThreads', 'prefetch', 'pullExpiresMs', 'startTimeoutMs', 'snapshots', 'onFatal', 'log']);
+    knownOptions(options, 'replica options', ['cluster', 'shard', 'replicaId', 'index', 'scorer', 'heartbeatMs', 'searchThreads', 'prefetch', 'pullExpiresMs', 'startTimeoutMs', 'snapshots', 'onFatal', 'train', 'log']);
+    const trainOptions = checkTrainOptions(options.train);
     const snapshotOptions = options.snapshots === false ? undefined : checkSnapshotOptions(options.snapshots ?? {});
     integerIn(options.pullExpiresMs ?? 5000, 'options.pullExpiresMs', 1000, 600_000);
     const startTimeoutMs = integerIn(options.startTimeoutMs ?? 30_000, 'options.startTimeoutMs', 0, 3_600_000);
@@ -213,7 +225,9 @@ export class ShardReplica {
       throw new ClusterError('ERR_SNAPSHOT', `The log of shard ${options.shard} is trimmed through sequence ${trimmed} and ${snapshots ? 'no snapshot at or after it could be loaded' : 'this replica was started with snapshots: false'}: ` +
         'it cannot be rebuilt from the log alone. Restore a snapshot of the shard (or start the replica with snapshots) and try again.');
     }
-    const replica = new ShardReplica(nc, nc.jetstream(), names, config, map, target, options, log, index ?? new AdIndex({ dim: map.dim, metric: map.metric }), snapshots);
+    const shardIndex = index ?? new AdIndex({ dim: map.dim, metric: map.metric });
+    const trainer = shardIndex.isTrained ? undefined : new LogTrainer(trainOptions, map.dim);
+    const replica = new ShardReplica(nc, nc.jetstream(), names, config, map, target, options, log, shardIndex, snapshots, trainer);
     try {
       await options.scorer?.attach(replica.index);
       await replica.begin(patiently);
@@ -273,7 +287,7 @@ export class ShardReplica {
       applied: this.appliedSeq, startTarget: this.startTarget, health: this.healthState, updatesApplied: this.updates,
       lagMessages: this.pending, lagSeconds: this.pending > 0 ? Math.max(0, (Date.now() - this.appliedStoredAt) / 1000) : 0,
       deadLetters: this.dead, searches: this.searchCount, inflight: this.answering.size,
-      startedFromSnapshot: this.snapshots?.startedFrom ?? 0, snapshotFallbacks: this.snapshots?.fallbacks ?? 0, snapshotsTaken: this.snapshots?.taken ?? 0,
+      heldForTraining: this.trainer?.heldMessages ?? 0, startedFromSnapshot: this.snapshots?.startedFrom ?? 0, snapshotFallbacks: this.snapshots?.fallbacks ?? 0, snapshotsTaken: this.snapshots?.taken ?? 0,
       snapshotSequence: this.snapshots?.newest?.sequence ?? -1,
       snapshotAgeSeconds: this.snapshots?.newest ? Math.max(0, (Date.now() - this.snapshots.newest.createdAt) / 1000) : -1,
     };
@@ -296,7 +310,8 @@ export class ShardReplica {
     const path = snapshotTempPath(s.options.dir, this.names.cluster, this.shard);
     try {
       const saved = await this.exclusive(async () => {
-        if (s.newest && s.newest.sequence >= this.appliedSeq) return undefined;
+        // Nothing new since the newest snapshot, or an IVF index still waiting for its training sample.
+        if ((s.newest && s.newest.sequence >= this.appliedSeq) || this.trainer) return undefined;
         return { sequence: this.appliedSeq, ads: this.index.size, file: await writeSnapshotFile(this.index, path) };
       });
       if (!saved) return undefined;
@@ -396,16 +411,19 @@ export class ShardReplica {
 
   private async applyAll(messages: ConsumerMessages): Promise<void> {
     for await (const m of messages) {
-      // Below the applied sequence: a message seen before a consumer reset, applied already.
-      if (m.seq > this.appliedSeq && !(await this.exclusive(() => this.applyMessage(m)))) return;
+      // Below the applied (or held) sequence: a message seen before a consumer reset, applied already.
+      if (m.seq <= Math.max(this.appliedSeq, this.trainer?.heldThrough ?? 0)) continue;
+      const applied = this.trainer ? await this.exclusive(() => this.holdForTraining(m)) : await this.exclusive(() => this.applyMessage(m));
+      if (!applied) return;
       this.afterApply();
     }
   }
 
   /** Applies one log message (or dead-letters it); false when the replica is closing. */
-  private async applyMessage(m: JsMsg): Promise<boolean> {
+  private async applyMessage(m: JsMsg, held?: HeldMessage): Promise<boolean> {
     try {
-      await this.apply(decodeUpdate(m.data));
+      if (held?.error) throw held.error;
+      await this.apply(held?.update ?? decodeUpdate(m.data));
       this.updates++;
     } catch (error) {
       if (this.closing || error instanceof ClosedError) return false;
@@ -414,6 +432,39 @@ export class ShardReplica {
     this.appliedSeq = m.seq;
     this.pending = m.info.pending;
     this.appliedStoredAt = m.info.timestampNanos / 1e6;
+    return true;
+  }
+
+  /** Holds a message while the IVF index waits for a training sample; trains and applies everything held once there is one. */
+  private async holdForTraining(m: JsMsg): Promise<boolean> {
+    const trainer = this.trainer!;
+    let held: HeldMessage;
+    try {
+      held = { msg: m, update: decodeUpdate(m.data) };
+    } catch (error) {
+      held = { msg: m, error };
+    }
+    trainer.hold(held);
+    this.pending = m.info.pending;
+    if (this.healthState === 'serving') {
+      // Ads are waiting to be indexed: answers would miss them until the index is trained.
+      this.healthState = 'catching-up';
+      void this.registration?.refresh();
+    }
+    if (!trainer.ready(m.info.pending === 0 || m.seq >= this.startTarget)) return true;
+    const sample = trainer.sampleVectors();
+    try {
+      await this.index.train(sample);
+    } catch (error) {
+      if (this.closing || error instanceof ClosedError) return false;
+      this.log(`replica ${this.replicaId}: training the shard's ${this.index.kind} index on ${sample.length / this.index.dim} ads failed (${(error as Error).message}); holding the log until more ads arrive`);
+      return true;
+    }
+    this.log(`replica ${this.replicaId}: trained the shard's ${this.index.kind} index on ${sample.length / this.index.dim} ads of its log; applying ${trainer.heldMessages} held messages`);
+    this.trainer = undefined;
+    for (const message of trainer.release()) {
+      if (!(await this.applyMessage(message.msg, message))) return false;
+    }
     return true;
   }
 
@@ -438,7 +489,7 @@ export class ShardReplica {
 
   private afterApply(): void {
     for (const waiter of this.waiters) if (this.appliedSeq >= waiter.seq) waiter.wake();
-    if (this.healthState === 'catching-up' && this.appliedSeq >= this.startTarget) {
+    if (this.healthState === 'catching-up' && this.appliedSeq >= this.startTarget && !this.trainer) {
       this.healthState = 'serving';
       this.log(`replica ${this.replicaId} of shard ${this.shard} caught up at sequence ${this.appliedSeq}`);
       void this.registration?.refresh();
