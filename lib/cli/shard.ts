@@ -10,7 +10,7 @@ import { connect } from 'nats';
 import { AdIndex, type IndexKind } from '../ad-index';
 import { ClusterMetrics, initCluster, ShardReplica } from '../cluster';
 import { LearnedScorer } from '../scorer';
-import { readShardMap, type ShardMap } from '../cluster/shard-map';
+import { readShardMap, type Placement, type ShardMap } from '../cluster/shard-map';
 import { retryTransient } from '../cluster/transient';
 import type { Metric } from '../metric';
 import { stopOnSignal } from './on-signal';
@@ -28,7 +28,8 @@ export const shardUsage = `Usage: cangen shard --cluster NAME --shard N --replic
                      A replica that loads a snapshot starts trained.
   --scorer DIR       a learned scorer's model directory (docs/SCORERS.md; itemDim = the cluster's dim):
                      the replica also answers scorer searches over its shard's ads
-  --init S:DIM[:METRIC]  create the cluster first if it does not exist (S shards, DIM dimensions)
+  --init S:DIM[:METRIC[:PLACEMENT]]  create the cluster first if it does not exist (S shards, DIM dimensions,
+                     metric ip|l2|cosine, placement ad|advertiser: initCluster's options)
   --metrics-port N   serve Prometheus metrics on http://0.0.0.0:N/metrics (lag, applied sequence, dead letters, searches,
                      snapshot age), and probes: /healthz (the process runs), /readyz (200 while the replica serves)
   --snapshot-every-s S   snapshot the shard's index to JetStream every S seconds when it changed and this
@@ -102,8 +103,10 @@ export async function runShard(argv: string[], print: (line: string) => void = c
   let map: ShardMap;
   try {
     if (values.init) {
-      const [shards, dim, metric] = values.init.split(':');
-      await initCluster(nc, { cluster: values.cluster, shards: Number(shards), dim: Number(dim), ...(metric ? { metric: metric as Metric } : {}) });
+      const [shards, dim, metric, placement] = values.init.split(':');
+      await initCluster(nc, {
+        cluster: values.cluster, shards: Number(shards), dim: Number(dim), ...(metric ? { metric: metric as Metric } : {}), ...(placement ? { placement: placement as Placement } : {}),
+      });
     }
     // Patient through a JetStream failover, like the replica's own start.
     map = await retryTransient(() => readShardMap(nc, values.cluster!), 30_000, (error) => print(`reading the shard map failed (${error.message}); retrying`));

@@ -9,7 +9,7 @@ import { metrics, type Metric } from '../metric';
 import { integerIn, knownOptions, oneOf } from '../validate';
 import { allDeadLetterSubjects, allShardSubjects, clusterNames } from './names';
 import { shardHashName } from './shard-hash';
-import { storeShardMap, type ShardMap } from './shard-map';
+import { placements, storeShardMap, type Placement, type ShardMap } from './shard-map';
 import { isTransient, retryTransient } from './transient';
 
 export interface ClusterInitOptions {
@@ -25,12 +25,19 @@ export interface ClusterInitOptions {
   streamReplicas?: number;
   /** A replica registration not refreshed within this many ms expires (default 5000). */
   membershipTtlMs?: number;
+  /**
+   * What decides an ad's shard: 'ad' (default: a hash of its id, the most even spread) or
+   * 'advertiser' (a hash of its advertiser: every ad of an advertiser on one shard, so a search
+   * filtered to some advertisers asks only their shards; upserts must give each ad's advertiser,
+   * which must never change, and removes and attribute changes go to every shard).
+   */
+  placement?: Placement;
 }
 
-export const clusterDefaults = { metric: 'ip' as Metric, streamReplicas: 1, membershipTtlMs: 5000 };
+export const clusterDefaults = { metric: 'ip' as Metric, streamReplicas: 1, membershipTtlMs: 5000, placement: 'ad' as Placement };
 
 export async function initCluster(nc: NatsConnection, options: ClusterInitOptions): Promise<ShardMap> {
-  const o = knownOptions(options, 'initCluster options', ['cluster', 'shards', 'dim', 'metric', 'streamReplicas', 'membershipTtlMs']);
+  const o = knownOptions(options, 'initCluster options', ['cluster', 'shards', 'dim', 'metric', 'streamReplicas', 'membershipTtlMs', 'placement']);
   const names = clusterNames(options.cluster);
   const map: ShardMap = {
     version: 1,
@@ -41,6 +48,7 @@ export async function initCluster(nc: NatsConnection, options: ClusterInitOption
     metric: oneOf(o.metric ?? clusterDefaults.metric, 'options.metric', metrics),
     streamReplicas: integerIn(o.streamReplicas ?? clusterDefaults.streamReplicas, 'options.streamReplicas', 1, 5),
     membershipTtlMs: integerIn(o.membershipTtlMs ?? clusterDefaults.membershipTtlMs, 'options.membershipTtlMs', 100, 3_600_000),
+    placement: oneOf(o.placement ?? clusterDefaults.placement, 'options.placement', placements),
     createdAt: new Date().toISOString(),
   };
   // Every step checks what exists first, so the whole is retried through a JetStream failover (30 s at most).

@@ -15,9 +15,12 @@ import { integerIn, knownOptions, rowsPerId } from '../validate';
 import { ClusterError } from './errors';
 import type { LogPosition } from './log-position';
 import { clusterNames, type ClusterNames } from './names';
-import { rowsByShard } from './shard-hash';
+import { rowsByShard, shardOf, shardOfAdvertiser } from './shard-hash';
 import { readShardMap, type ShardMap } from './shard-map';
 import { encodeUpdate, updateBytes, type CorpusUpdate, type UpdateOperation } from './update-codec';
+
+/** The advertiser's column in packed attributes (active, budget, advertiser, campaign, category, geo). */
+const advertiserColumn = 2;
 
 /** Room left in each message below the server's max_payload for the protocol's own bytes. */
 const payloadHeadroom = 4096;
@@ -70,28 +73,41 @@ export class CorpusLog {
         if (vectors.subarray(r * dim, (r + 1) * dim).every((v) => v === 0)) throw new InvalidArgumentError(`Expected a non-zero embedding for metric 'cosine' but ad ${idArray[r]} is all zeros`);
       }
     }
+    if (attributes === undefined && this.map.placement === 'advertiser') {
+      throw new InvalidArgumentError(`Expected attributes with each ad's advertiser: cluster '${this.map.cluster}' places ads on shards by advertiser`);
+    }
     const packed = attributes === undefined ? defaultAttributes(idArray.length) : packAttributes(attributes, idArray.length);
-    return this.publish('upsert', idArray, (rows) => ({
+    const byAdvertiser = this.map.placement === 'advertiser';
+    const byShard = rowsByShard(idArray.length, this.map.shards, (row) => byAdvertiser ? shardOfAdvertiser(packed[row * 6 + advertiserColumn]!, this.map.shards) : shardOf(idArray[row]!, this.map.shards));
+    return this.publish('upsert', byShard, (rows) => ({
       op: 'upsert', dim, ids: pick(idArray, rows, 1), vectors: pick(vectors, rows, dim), attributes: pick(packed, rows, 6),
     }));
   }
 
-  /** Removes ads (an id no shard holds is not an error, as with AdIndex.remove). */
+  /** Removes ads (an id no shard holds is not an error, as with AdIndex.remove). Under placement 'advertiser', sent to every shard. */
   async remove(ids: IdsInput): Promise<LogPosition> {
     const idArray = uniqueIds(ids);
-    return this.publish('remove', idArray, (rows) => ({ op: 'remove', ids: pick(idArray, rows, 1) }));
+    return this.publish('remove', this.byAdId(idArray), (rows) => ({ op: 'remove', ids: pick(idArray, rows, 1) }));
   }
 
   /** Changes the attributes of ads (a paused ad, an exhausted budget) without touching embeddings. */
   async setAttributes(ids: IdsInput, attributes: readonly AdAttributes[] | Uint32Array): Promise<LogPosition> {
     const idArray = uniqueIds(ids);
     const packed = packAttributes(attributes, idArray.length);
-    return this.publish('setAttributes', idArray, (rows) => ({ op: 'setAttributes', ids: pick(idArray, rows, 1), attributes: pick(packed, rows, 6) }));
+    return this.publish('setAttributes', this.byAdId(idArray), (rows) => ({ op: 'setAttributes', ids: pick(idArray, rows, 1), attributes: pick(packed, rows, 6) }));
   }
 
-  private async publish(op: UpdateOperation, ids: BigInt64Array, build: (rows: number[]) => CorpusUpdate): Promise<LogPosition> {
+  /**
+   * The rows of a write that names ads by id only: each to its ad's shard, or, when ads are placed
+   * by advertiser (which the write does not give), all to every shard (absent ids are ignored there).
+   */
+  private byAdId(ids: BigInt64Array): number[][] {
+    if (this.map.placement === 'advertiser') return Array.from({ length: this.map.shards }, () => Array.from(ids.keys()));
+    return rowsByShard(ids.length, this.map.shards, (row) => shardOf(ids[row]!, this.map.shards));
+  }
+
+  private async publish(op: UpdateOperation, byShard: number[][], build: (rows: number[]) => CorpusUpdate): Promise<LogPosition> {
     const perMessage = Math.max(1, Math.floor((this.maxPayload - payloadHeadroom - updateBytes(op, 0, 0)) / (updateBytes(op, 1, this.map.dim) - updateBytes(op, 0, 0))));
-    const byShard = rowsByShard(ids, this.map.shards);
     const position: Record<number, number> = {};
     // Shards in parallel; one shard's messages in order, so they are applied in the order given.
     await Promise.all(byShard.map(async (rows, shard) => {

@@ -80,6 +80,7 @@ export class ClusterMetrics {
     router.observe((result) => {
       this.searchSeconds.observe({ answer: result.partial ? 'partial' : 'full' }, result.ms / 1000);
       for (const shard of result.shards) {
+        if (shard.skipped) continue;
         const outcome = !shard.answered ? 'missing' : shard.hedged ? 'hedged' : 'answered';
         this.shardSeconds.observe({ shard: String(shard.shard), outcome }, shard.ms / 1000);
       }

@@ -17,6 +17,7 @@ import { maxK } from '../defaults';
 import { integerIn, invalid, knownOptions, wholeRows } from '../validate';
 import type { LogPosition } from './log-position';
 import { mergeShardResults } from './merge-shards';
+import { shardOfAdvertiser } from './shard-hash';
 import { MembershipView, type MemberEntry } from './membership';
 import { checkName } from './names';
 import { decodeSearchReply, encodeSearchRequest, type ShardSearchReply } from './search-codec';
@@ -61,6 +62,8 @@ export interface ShardOutcome {
   ms: number;
   /** Why the shard has no answer (no serving replica, every replica failed, deadline). */
   error?: string;
+  /** Not asked: ads are placed by advertiser and the filter's advertisers have none on this shard. */
+  skipped?: boolean;
 }
 
 export interface ClusterSearchResult {
@@ -100,6 +103,17 @@ function checkPosition(position: unknown): LogPosition {
     integerIn(seq, `options.readAfter[${shard}]`, 0, Number.MAX_SAFE_INTEGER);
   }
   return position as LogPosition;
+}
+
+/**
+ * Which shards can hold an ad the filter admits: all of them, but only the filter's advertisers'
+ * shards when ads are placed by advertiser and the filter names advertisers.
+ */
+function shardsHolding(map: ShardMap, filter: EligibilityFilter | undefined): (shard: number) => boolean {
+  const advertisers = filter?.advertisers;
+  if (map.placement !== 'advertiser' || !advertisers || advertisers.length === 0) return () => true;
+  const shards = new Set(Array.from(advertisers, (a) => shardOfAdvertiser(Number(a), map.shards)));
+  return (shard) => shards.has(shard);
 }
 
 /** A replica that failed is tried last for this long. */
@@ -208,13 +222,15 @@ export class ClusterRouter {
       }
       return payload;
     };
+    const wanted = shardsHolding(map, options.filter);
     const outcomes = await Promise.all(Array.from({ length: map.shards }, (_, shard) => {
+      if (!wanted(shard)) return { outcome: { shard, answered: false, skipped: true, asked: [], hedged: false, ms: 0 }, reply: undefined };
       const minApplied = readAfter[shard] ?? 0;
       return this.askShard(shard, payloadFor(minApplied), minApplied, deadlineAt, hedgeAfterMs, scorer !== undefined, metric);
     }));
     const answered = outcomes.filter((o) => o.reply).map((o) => o.reply!.results);
     const results = mergeShardResults(metric, k, queries.length / dim, answered);
-    const missingShards = outcomes.filter((o) => !o.reply).map((o) => o.outcome.shard);
+    const missingShards = outcomes.filter((o) => !o.reply && !o.outcome.skipped).map((o) => o.outcome.shard);
     this.counters.searches++;
     if (missingShards.length > 0) this.counters.partialAnswers++;
     this.counters.missingShardAnswers += missingShards.length;

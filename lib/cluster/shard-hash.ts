@@ -29,9 +29,14 @@ export function shardOf(id: bigint, shards: number): number {
   return adIdHash(id) % shards;
 }
 
-/** Row indices of `ids` grouped by shard: entry s lists the rows whose ad belongs to shard s, in order. */
-export function rowsByShard(ids: BigInt64Array, shards: number): number[][] {
-  const rows: number[][] = Array.from({ length: shards }, () => []);
-  for (let i = 0; i < ids.length; i++) rows[shardOf(ids[i]!, shards)]!.push(i);
-  return rows;
+/** The shard of every ad of an advertiser, under placement 'advertiser' (the same hash over the advertiser number). */
+export function shardOfAdvertiser(advertiser: number, shards: number): number {
+  return adIdHash(BigInt(advertiser)) % shards;
+}
+
+/** Row indices grouped by shard: entry s lists, in order, the rows `shardOfRow` puts on shard s. */
+export function rowsByShard(rows: number, shards: number, shardOfRow: (row: number) => number): number[][] {
+  const out: number[][] = Array.from({ length: shards }, () => []);
+  for (let i = 0; i < rows; i++) out[shardOfRow(i)]!.push(i);
+  return out;
 }

@@ -27,8 +27,13 @@ export interface ShardMap {
   streamReplicas: number;
   /** Registrations not refreshed within this many ms are gone. */
   membershipTtlMs: number;
+  /** What decides an ad's shard: its id ('ad', the default) or its advertiser ('advertiser': every ad of an advertiser on one shard). */
+  placement: Placement;
   createdAt: string;
 }
+
+export type Placement = 'ad' | 'advertiser';
+export const placements: readonly Placement[] = ['ad', 'advertiser'];
 
 /** Opens (binds to) the cluster's config bucket. */
 export async function configBucket(nc: NatsConnection, cluster: string): Promise<KV> {
@@ -55,6 +60,8 @@ export function parseShardMap(bytes: Uint8Array, cluster: string): ShardMap {
     metric: oneOf(value.metric, 'shardMap.metric', metrics),
     streamReplicas: integerIn(value.streamReplicas, 'shardMap.streamReplicas', 1, 5),
     membershipTtlMs: integerIn(value.membershipTtlMs, 'shardMap.membershipTtlMs', 100, 3_600_000),
+    // Maps stored before placements existed place by ad id.
+    placement: oneOf(value.placement ?? 'ad', 'shardMap.placement', placements),
     createdAt: String(value.createdAt),
   };
 }
@@ -79,7 +86,7 @@ export function noShardMap(cluster: string): NoShardMapError {
   );
 }
 
-/** Stores `map` unless one exists; returns the stored map, which must agree with `map` on shards, dim and metric. */
+/** Stores `map` unless one exists; returns the stored map, which must agree with `map` on shards, dim, metric and placement. */
 export async function storeShardMap(kv: KV, map: ShardMap): Promise<ShardMap> {
   try {
     await kv.create(shardMapKey, new TextEncoder().encode(JSON.stringify(map)));
@@ -88,7 +95,7 @@ export async function storeShardMap(kv: KV, map: ShardMap): Promise<ShardMap> {
     const entry = await kv.get(shardMapKey);
     if (!entry || entry.operation !== 'PUT') throw error;
     const stored = parseShardMap(entry.value, map.cluster);
-    for (const field of ['shards', 'dim', 'metric'] as const) {
+    for (const field of ['shards', 'dim', 'metric', 'placement'] as const) {
       if (stored[field] !== map[field]) {
         throw new ClusterError('ERR_SHARD_MAP', `Cluster '${map.cluster}' already has ${field} ${stored[field]}, not ${map[field]}: resharding is not supported; use a new cluster name`);
       }

@@ -10,7 +10,9 @@ import { CangenError } from '../errors';
 export function isTransient(error: unknown): boolean {
   if (error instanceof CangenError) return false;
   const code = String((error as { code?: unknown })?.code ?? '');
-  return code === 'TIMEOUT' || code === '503' || code === 'DISCONNECT' || /timeout|no responders|leader|not ready/i.test(String((error as Error)?.message));
+  // 'no suitable peers': a JetStream cluster that has just formed does not know all its servers yet
+  // (with more replicas asked for than servers exist, the retries end with the same message).
+  return code === 'TIMEOUT' || code === '503' || code === 'DISCONNECT' || /timeout|no responders|leader|not ready|no suitable peers/i.test(String((error as Error)?.message));
 }
 
 /** Runs `call` until it succeeds, a non-transient error, or `timeoutMs` passes (then its last error). */
