@@ -130,6 +130,13 @@ async function closedLoop(workers: number, forSeconds: number, call: (i: number)
 }
 
 const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** At most `keep` samples for the JSON, at evenly spaced ranks of the sorted set: the same quantiles, a bounded file. */
+function keptSamples(samples: number[], keep = 2000): number[] {
+  const sorted = ascending(samples);
+  const n = Math.min(keep, sorted.length);
+  return Array.from({ length: n }, (_, i) => round(sorted[n === 1 ? 0 : Math.round((i * (sorted.length - 1)) / (n - 1))]!, 4));
+}
 const thousands = (x: number) => Math.round(x).toLocaleString('en-US');
 
 
@@ -210,7 +217,7 @@ async function routerRuns(nc: NatsConnection, corpus: Corpus, local: AdIndex) {
     concurrencyN: summary(await closedLoop(concurrency, seconds, async (i) => void (await local.search(corpus.query(i), k, { threads: 1 })))),
   };
   const localSamples = (await closedLoop(1, seconds / 2, async (i) => void (await local.search(corpus.query(i), k, { threads: 1 })))).samples;
-  shardSamples[String(corpus.n)] = localSamples;
+  shardSamples[String(corpus.n)] = keptSamples(localSamples);
   progress(`local index: ${round(localRuns.concurrency1.p50Ms)} ms p50 at concurrency 1`);
   const tiny = new Corpus(tinyAdsPerShard * 4);
   for (const shards of shardCounts) {
@@ -234,14 +241,14 @@ async function routerRuns(nc: NatsConnection, corpus: Corpus, local: AdIndex) {
     for (const replica of cluster.replicas) {
       const direct = await closedLoop(1, seconds / (2 * shards), async (i) => void (await replica.index.search(corpus.query(i), k, { threads: 1 })));
       perShard.push({ shard: replica.shard, ads: replica.index.size, ...summary(direct) });
-      if (shards > 1 && replica.shard === 0) shardSamples[String(replica.index.size)] = direct.samples;
+      if (shards > 1 && replica.shard === 0) shardSamples[String(replica.index.size)] = keptSamples(direct.samples);
     }
     out.push({
       shards, ads: corpus.n, load: cluster.load, catchUp: cluster.catchUp,
       routerOverheadConcurrency1: { adsPerShard: tinyAdsPerShard, ...summary(overhead1) },
       routerOverheadConcurrencyN: { adsPerShard: tinyAdsPerShard, ...summary(overheadN) },
       routerConcurrency1: summary(router1), routerConcurrencyN: summary(routerN), perShard,
-      overheadSamplesConcurrency1: overhead1.samples.map((x) => round(x, 4)),
+      overheadSamplesConcurrency1: keptSamples(overhead1.samples),
     });
     await cluster.stop(nc);
   }
@@ -365,7 +372,7 @@ async function snapshotRuns(nc: NatsConnection, dir: string) {
       metric, ...(c.kind.startsWith('ivf') ? { nlist } : {}), ...tuned, buildSeconds,
       memoryBytesPerAd: stats.bytes / c.n, vectorBytes: stats.vectorBytes, indexBytes: stats.indexBytes, catalogBytes: stats.catalogBytes,
       fileBytes, fileBytesPerAd: fileBytes / c.n, saveSeconds, loadSeconds, saveSecondsPerMillion: saveSeconds * perMillion, loadSecondsPerMillion: loadSeconds * perMillion,
-      search: summary(latency), ...(recall === undefined ? {} : { recallAtK: recall }), latencySamples: latency.samples.map((x) => round(x, 4)),
+      search: summary(latency), ...(recall === undefined ? {} : { recallAtK: recall }), latencySamples: keptSamples(latency.samples),
     });
     loaded.close();
     index.close();
@@ -439,13 +446,14 @@ async function main() {
 
     console.log(`\ncluster on loopback: ${thousands(ads)} ads x ${dim}, flat exact, k=${k}, one thread per search; ${result.machine && (result.machine as { cpu: string }).cpu}, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     const l = search.local;
-    const rows: (string | number)[][] = [[`local AdIndex (${thousands(ads)} ads)`, '-', round(l.concurrency1.p50Ms), round(l.concurrency1.p99Ms), thousands(l.concurrencyN.perSecond), round(l.concurrencyN.p50Ms), round(l.concurrencyN.p99Ms), '-', '-']];
+    const rows: (string | number)[][] = [[`local AdIndex (${thousands(ads)} ads)`, '-', round(l.concurrency1.p50Ms), round(l.concurrency1.p99Ms), '-', thousands(l.concurrencyN.perSecond), round(l.concurrencyN.p50Ms), round(l.concurrencyN.p99Ms), '-', '-']];
     for (const run of search.runs) {
       const shardP50 = Math.max(...run.perShard.map((s) => s.p50Ms));
-      rows.push([`router, S=${run.shards}`, thousands(ads / run.shards), round(run.routerConcurrency1.p50Ms), round(run.routerConcurrency1.p99Ms), thousands(run.routerConcurrencyN.perSecond),
+      rows.push([`router, S=${run.shards}`, thousands(ads / run.shards), round(run.routerConcurrency1.p50Ms), round(run.routerConcurrency1.p99Ms),
+        round(run.routerConcurrency1.p50Ms - l.concurrency1.p50Ms), thousands(run.routerConcurrencyN.perSecond),
         round(run.routerConcurrencyN.p50Ms), round(run.routerConcurrencyN.p99Ms), round(shardP50), round(run.routerOverheadConcurrency1.p50Ms)]);
     }
-    printTable(`a. searches (concurrency 1, and ${concurrency})`, ['', 'ads/shard', 'p50 ms (c1)', 'p99 ms (c1)', `req/s (c${concurrency})`, `p50 ms (c${concurrency})`, `p99 ms (c${concurrency})`, 'shard p50 ms', 'router overhead p50 ms'], rows);
+    printTable(`a. searches (concurrency 1, and ${concurrency})`, ['', 'ads/shard', 'p50 ms (c1)', 'p99 ms (c1)', 'p50 vs local (c1)', `req/s (c${concurrency})`, `p50 ms (c${concurrency})`, `p99 ms (c${concurrency})`, 'shard p50 ms', 'router overhead p50 ms'], rows);
     printTable(`b. corpus log (batches of ${logBatch} upserts x ${dim})`, ['', 'acked updates/s', 'replica lag at last ack (msgs)', 'replica done after (ms)'],
       [log.inFlight1!, log.inFlight16!].map((r, i) => [`${i === 0 ? 1 : 16} write(s) in flight`, thousands(r.ackedUpdatesPerSecond), r.replicaLagAtLastAckMessages, round(r.replicaAppliedAllMsAfterLastAck, 0)]));
     const c = log.catchUp;
