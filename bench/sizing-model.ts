@@ -18,6 +18,18 @@ export function quantile(sorted: ArrayLike<number>, q: number): number {
   return sorted[below]! + (sorted[above]! - sorted[below]!) * (position - below);
 }
 
+/**
+ * The smallest sample whose empirical CDF reaches p (the inverse of empiricalCdf, no
+ * interpolation): exactly the p-quantile of a draw from the samples, which is what the
+ * simulation draws; at the extreme quantiles a fan-out reads, interpolating between two far-apart
+ * outliers would describe neither.
+ */
+export function empiricalQuantile(sorted: ArrayLike<number>, p: number): number {
+  const n = sorted.length;
+  if (n === 0) throw new Error('Expected at least one sample for a quantile');
+  return sorted[Math.min(n - 1, Math.max(0, Math.ceil(p * n - 1e-9) - 1))]!;
+}
+
 /** The empirical CDF of ascending `sorted` at t: the fraction of samples <= t. */
 export function empiricalCdf(sorted: ArrayLike<number>, t: number): number {
   let lo = 0;
@@ -40,7 +52,7 @@ export function ascending(values: Iterable<number>): Float64Array {
  * P(max of S <= t) = F(t)^S, so the q-quantile of the max is F's quantile at q^(1/S).
  */
 export function fanOutQuantile(sorted: ArrayLike<number>, shards: number, q: number, overheadMs = 0): number {
-  return overheadMs + quantile(sorted, q ** (1 / shards));
+  return overheadMs + empiricalQuantile(sorted, q ** (1 / shards));
 }
 
 /**

@@ -251,7 +251,8 @@ async function main() {
         const hedgedSimulated = simulate(hedgeMs, overhead, 9);
         const hedgedSimulatedWithOverhead = simulate(hedgeMs, overheadSamplesAt(shards), 10);
         // Capacity: CPU, one core per search at `utilisation`; GPU, `batch` queries per pass.
-        const shardsPerMachine = Math.max(1, Math.floor(memAds / n));
+        // A GPU scan uses the whole device's bandwidth: one shard per GPU.
+        const shardsPerMachine = machine.gpu ? 1 : Math.max(1, Math.floor(memAds / n));
         const machinesForLoad = machine.gpu
           ? Math.ceil((qps * shards * gpuPassMs(n)) / (1000 * gpu.batch * utilisation))
           : Math.ceil((qps * shards * mean(samples)) / (1000 * machine.cores * utilisation));
@@ -263,7 +264,7 @@ async function main() {
         const replayAdsPerSecond = Math.min(cluster.log.catchUp.updatesPerSecond, measured.ads / measured.buildSeconds);
         const restoreSeconds = snapshotBytes / objectStoreGet + (n / 1e6) * measured.loadSecondsPerMillion + (snapshotEverySeconds * updatesPerSecond) / shards / replayAdsPerSecond;
         rows.push({
-          total, machine: machine.name, kind: label, feasible: true, bytesPerAd: machine.gpu ? deviceBytesPerAd : b.memory, bound: latencyAds < Math.floor(memAds) ? 'latency' : 'memory',
+          total, machine: machine.name, kind: label, feasible: true, bytesPerAd: machine.gpu ? deviceBytesPerAd : b.memory, bound: memAds >= total && shards === 1 ? 'one shard' : latencyAds < Math.floor(memAds) ? 'latency' : 'memory',
           adsPerShard: n, shards, shardP99Ms: quantile(samples, q), overheadMs: overhead, modelP99Ms: model, simulatedP99Ms: simulated, simulatedWithOverheadP99Ms: simulatedWithOverhead, hedgeAfterMs: hedgeMs,
           hedgedModelP99Ms: hedgedModel, hedgedSimulatedP99Ms: hedgedSimulated, hedgedSimulatedWithOverheadP99Ms: hedgedSimulatedWithOverhead, replicas, machines, shardsPerMachine, snapshotGiB: snapshotBytes / 2 ** 30,
           restoreSeconds, fullReplaySeconds: n / replayAdsPerSecond, recallAtK: machine.gpu ? undefined : measured.recallAtK, measured: !machine.gpu, loadFactor,

@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  ascending, costFactor, empiricalCdf, fanOutQuantile, hedgedFanOutQuantile, largestShardWithin, quantile, scaleSamples, simulateFanOut,
+  ascending, costFactor, empiricalCdf, empiricalQuantile, fanOutQuantile, hedgedFanOutQuantile, largestShardWithin, quantile, scaleSamples, simulateFanOut,
 } from '../bench/sizing-model';
 
 /** n samples placed at the exact quantiles (i + 0.5) / n of Exp(1): an empirical CDF within 1/n of the true one. */
@@ -24,6 +24,9 @@ test('quantile and CDF of a small sample', () => {
   assert.is(empiricalCdf(s, 2.5), 0.4);
   assert.is(empiricalCdf(s, 5), 1);
   assert.is(empiricalCdf(s, 0), 0);
+  // The inverse of the CDF: the smallest sample whose CDF reaches p.
+  assert.equal([0.1, 0.2, 0.21, 0.8, 0.99, 1].map((p) => empiricalQuantile(s, p)), [1, 1, 2, 4, 5, 5]);
+  for (const p of [0.05, 0.2, 0.5, 0.93]) assert.ok(empiricalCdf(s, empiricalQuantile(s, p)) >= p);
 });
 
 test('fan-out quantile equals the exact max-of-S order statistic (exponential and uniform)', () => {
@@ -61,6 +64,16 @@ test('the Monte-Carlo simulation agrees with the formulas, with and without hedg
     close(quantile(sim, 0.5), fanOutQuantile(exp, shards, 0.5), 0.02, `simulated p50, S=${shards}`);
     const hedged = simulateFanOut(exp, { shards, trials: 100_000, hedgeMs: 1, seed: 100 + shards });
     close(quantile(hedged, 0.99), hedgedFanOutQuantile(exp, shards, 0.99, 1), 0.04, `simulated hedged p99, S=${shards}`);
+  }
+  // A small sample with far-apart outliers (a noisy machine): the fan-out reads its extreme tail,
+  // and the formula must describe the same draws the simulation makes.
+  const noisy = ascending([...Array.from({ length: 1990 }, (_, i) => 1 + i / 1990), 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
+  for (const shards of [2, 8, 32]) {
+    const sim = simulateFanOut(noisy, { shards, trials: 200_000, seed: 40 + shards });
+    const model = fanOutQuantile(noisy, shards, 0.99);
+    // The simulated p99 lands on the model's sample or, within Monte-Carlo error, its neighbour.
+    const rank = noisy.indexOf(model);
+    assert.ok(quantile(sim, 0.99) >= noisy[rank - 1]! && quantile(sim, 0.99) <= noisy[Math.min(rank + 1, noisy.length - 1)]!, `S=${shards}: sim ${quantile(sim, 0.99)}, model ${model}`);
   }
   // Overhead samples are drawn per trial: a constant list adds exactly that constant.
   const constant = simulateFanOut(exp, { shards: 4, trials: 20_000, seed: 9, overheadMs: [2, 2, 2] });
