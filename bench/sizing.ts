@@ -2,7 +2,7 @@
  * A sizing model for a sharded corpus of 100M, 1B and 10B ads (docs/SIZING.md).
  *
  *   npm run bench:sizing -- [--quick] [--from bench/results/cluster-<date>.json] [--qps 1000]
- *                           [--p99-ms 50] [--updates 5000] [--ads 20k] [--overhead-per-shard-ms X] [--record]
+ *                           [--p99-ms 50] [--updates 5000] [--ads 20k] [--overhead-per-shard-ms X] [--hedge-at 0.9] [--record]
  *
  * 1. Measures bytes per ad for every index kind and precision at dim 64 and 128: AdIndex.stats().bytes
  *    (the index's own count of what it allocated) and AdIndex.save's file size, each as the slope
@@ -14,7 +14,8 @@
  *    the fan-out p99 from the order-statistics model and from a Monte-Carlo simulation over the
  *    measured samples (with and without hedging), replicas, machines, snapshot size and restore time;
  *    and a projection of the benchmark corpus on S machines beside what the loopback run measured.
- * --overhead-per-shard-ms replaces the router's measured cost per shard (the line through S = 1, 2, 4
+ * --hedge-at Q sizes shards for the hedged p99 (a second replica asked after the shard's Q-quantile)
+ * instead of the plain one; without it, hedging at the p90 is only reported. --overhead-per-shard-ms replaces the router's measured cost per shard (the line through S = 1, 2, 4
  * keeps its value at S = 1). GPU shards were not measured (no GPU here): their latency is derived from memory bandwidth and
  * marked as such. Writes results/sizing-<date>.json (bench/results/ with --record).
  */
@@ -30,10 +31,13 @@ import {
   ascending, fanOutQuantile, hedgedFanOutQuantile, largestShardWithin, quantile, scaleSamples, simulateFanOut, type CostModel,
 } from './sizing-model';
 
-const flags = readFlags(process.argv.slice(2), ['--quick', '--from', '--qps', '--p99-ms', '--updates', '--ads', '--overhead-per-shard-ms', '--record', '--help'], __filename);
+const flags = readFlags(process.argv.slice(2), ['--quick', '--from', '--qps', '--p99-ms', '--updates', '--ads', '--overhead-per-shard-ms', '--hedge-at', '--record', '--help'], __filename);
 const quick = flags.has('--quick');
 const qps = Number(flags.get('--qps') ?? 1000);
 const budgetMs = Number(flags.get('--p99-ms') ?? 50);
+/** Hedge at this quantile of a shard's latency (0.9: its p90); with --hedge-at, shards are also sized for the hedged p99. */
+const hedgeAt = Number(flags.get('--hedge-at') ?? 0.9);
+const sizeHedged = flags.has('--hedge-at');
 /** Corpus updates per second (upserts), spread evenly over the shards. */
 const updatesPerSecond = Number(flags.get('--updates') ?? 5000);
 const measureAds = parseCount(flags.get('--ads') ?? (quick ? '5k' : '20k'), '--ads');
@@ -228,7 +232,10 @@ async function main() {
           return Float64Array.from(base, (x) => (x / median) * gpuPassMs(n) * 1.5);
         };
         const shardsFor = (n: number) => Math.ceil(total / n);
-        const p99At = (n: number) => overheadAt(shardsFor(n)) + fanOutQuantile(samplesAt(n), shardsFor(n), q);
+        const p99At = (n: number) => {
+          const at = samplesAt(n);
+          return sizeHedged ? hedgedFanOutQuantile(at, shardsFor(n), q, quantile(at, hedgeAt), overheadAt(shardsFor(n))) : overheadAt(shardsFor(n)) + fanOutQuantile(at, shardsFor(n), q);
+        };
         // At most 65,536 shards (the shard map's limit).
         const latencyAds = largestShardWithin(budgetMs, Math.floor(memAds), p99At, total / 65536);
         if (latencyAds === 0) {
@@ -238,7 +245,7 @@ async function main() {
         const shards = shardsFor(latencyAds);
         const n = total / shards;
         const samples = samplesAt(n);
-        const hedgeMs = quantile(samples, 0.9);
+        const hedgeMs = quantile(samples, hedgeAt);
         const overhead = overheadAt(shards);
         const model = overhead + fanOutQuantile(samples, shards, q);
         // The simulation with the model's constant overhead checks the formula; with the measured
@@ -274,7 +281,7 @@ async function main() {
     }
   }
   for (const total of corpusSizes) {
-    printTable(`3. ${human(total)} ads x 64, k=${cluster.k}, ${qps} req/s, p99 budget ${budgetMs} ms (GPU rows: unmeasured, from HBM bandwidth)`,
+    printTable(`3. ${human(total)} ads x 64, k=${cluster.k}, ${qps} req/s, ${sizeHedged ? 'hedged ' : ''}p99 budget ${budgetMs} ms (GPU rows: unmeasured, from HBM bandwidth)`,
       ['machine', 'kind', 'recall', 'B/ad', 'ads/shard', 'bound', 'S', 'shard p99', 'p99 model', 'sim', 'sim+ovh', 'hedged model', 'sim', 'sim+ovh', 'replicas', 'machines', 'snapshot GiB', 'restore s'],
       rows.filter((r) => r.total === total).map((r) => r.feasible
         ? [r.machine as string, r.kind as string, r.recallAtK === undefined ? 'exact' : round(r.recallAtK as number, 2), round(r.bytesPerAd as number, 0), human(r.adsPerShard as number), r.bound as string, r.shards as number, round(r.shardP99Ms as number, 2),
@@ -286,13 +293,13 @@ async function main() {
 
   const result = {
     benchmark: 'sizing', date: new Date().toISOString().slice(0, 10), machine: machineInfo(), from, fromDate: cluster.date, fromMachine: cluster.machine,
-    qps, budgetMs, quantile: q, updatesPerSecond, measureAds,
+    qps, budgetMs, quantile: q, updatesPerSecond, measureAds, hedgeAt, sizeHedged,
     assumptions: { cpuMachines, gpuMachines, cpuMemoryUse, gpuMemoryUse, utilisation, gpu, minReplicas, snapshotEverySeconds, overheadLine, simulationTrials },
     bytes, projection, rows,
   };
   const out = resultsDir(flags.has('--record'));
   mkdirSync(out, { recursive: true });
-  const file = join(out, `sizing-${result.date}${quick ? '-quick' : ''}.json`);
+  const file = join(out, `sizing-${result.date}${quick ? '-quick' : ''}${sizeHedged ? '-hedged' : ''}.json`);
   writeFileSync(file, JSON.stringify(result, null, 1));
   console.error(`\nmodel inputs from ${from}; wrote ${file}`);
 }
