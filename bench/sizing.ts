@@ -175,6 +175,15 @@ async function main() {
   printTable('1. bytes per ad (slope between n and 2n ads; memory = AdIndex.stats().bytes, file = AdIndex.save)', ['kind', 'dim', 'memory', 'file', 'of which vectors'],
     bytes.map((b) => [b.label, b.dim, round(b.memory), round(b.file), round(b.vector)]), 1);
 
+  // Ads one machine's memory holds per kind (dim 64 and 128), before any latency bound.
+  const capacity = [64, 128].flatMap((dim) => [
+    ...kindCases.map((c) => ({ dim, kind: c.label, ...Object.fromEntries(cpuMachines.map((m) => [m.name, (cpuMemoryUse * m.memGiB * 2 ** 30) / bytesOf(c.label, dim).memory])) })),
+    { dim, kind: 'flat fp32 on the GPU', ...Object.fromEntries(gpuMachines.map((m) => [m.name, (gpuMemoryUse * m.memGiB * 2 ** 30) / bytesOf('flat fp32', dim).vector])) },
+  ]) as Array<Record<string, number | string>>;
+  const capacityColumns = [...cpuMachines, ...gpuMachines].map((m) => m.name);
+  printTable(`1b. ads per shard that fit in memory (${cpuMemoryUse * 100}% of a CPU machine's memory, ${gpuMemoryUse * 100}% of a GPU's; GPU: the fp32 vectors on the device)`,
+    ['kind', 'dim', ...capacityColumns], capacity.map((r) => [r.kind as string, r.dim as number, ...capacityColumns.map((name) => (r[name] === undefined ? '-' : human(r[name] as number)))]), 1);
+
   // Router overhead: p50 at concurrency 1 on shards of a few hundred ads, a line in S; its samples at the largest S measured, shifted along that line.
   const runs = cluster.search.runs;
   // Measured in one process, the slope includes the replicas' own message handling, which shares
@@ -295,7 +304,7 @@ async function main() {
     benchmark: 'sizing', date: new Date().toISOString().slice(0, 10), machine: machineInfo(), from, fromDate: cluster.date, fromMachine: cluster.machine,
     qps, budgetMs, quantile: q, updatesPerSecond, measureAds, hedgeAt, sizeHedged,
     assumptions: { cpuMachines, gpuMachines, cpuMemoryUse, gpuMemoryUse, utilisation, gpu, minReplicas, snapshotEverySeconds, overheadLine, simulationTrials },
-    bytes, projection, rows,
+    bytes, capacity, projection, rows,
   };
   const out = resultsDir(flags.has('--record'));
   mkdirSync(out, { recursive: true });
