@@ -5,11 +5,11 @@
  * sends that replica nothing for a second); with a hedged request after 20 ms, p99 stays well
  * within the deadline and every answer is complete and equal to one index holding every ad.
  */
-import { connect, type NatsConnection } from 'nats';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AdIndex, ClusterRouter, CorpusLog, ShardReplica, initCluster, laterPosition, type LogPosition } from '../lib';
-import { NatsDeployment, natsServerMissing } from './helpers/nats-server';
+import { withNats } from './helpers/cluster';
+import { natsServerMissing } from './helpers/nats-server';
 import { randomVectors, rng } from './helpers/random';
 import { until } from './helpers/shard-process';
 
@@ -31,12 +31,9 @@ function quantile(sorted: number[], q: number): number {
 
 test('hedging keeps p99 within the deadline when a replica stalls', async () => {
   if (skip) return console.log(`skipped: ${skip}`);
-  const nats = await NatsDeployment.single();
-  const nc: NatsConnection = await connect({ servers: nats.servers });
-  const replicas: ShardReplica[] = [];
-  const single = new AdIndex({ dim });
-  let router: ClusterRouter | undefined;
-  try {
+  await withNats(async ({ nc, own }) => {
+    const replicas: ShardReplica[] = [];
+    const single = own(new AdIndex({ dim }));
     await initCluster(nc, { cluster: 'hedge', shards: 2, dim });
     const log = await CorpusLog.open(nc, 'hedge');
     let position: LogPosition = {};
@@ -48,7 +45,7 @@ test('hedging keeps p99 within the deadline when a replica stalls', async () => 
     }
     // The slow replica registers first, so that ties in the router's choice go to it.
     for (const [shard, id] of [[0, 'slow0'], [0, 'fast0'], [1, 'r1a'], [1, 'r1b']] as const) {
-      const replica = await ShardReplica.start(nc, { cluster: 'hedge', shard, replicaId: id, snapshots: false });
+      const replica = own(await ShardReplica.start(nc, { cluster: 'hedge', shard, replicaId: id, snapshots: false }));
       assert.ok(await replica.waitApplied(position[shard]!, 10_000));
       replicas.push(replica);
     }
@@ -59,8 +56,8 @@ test('hedging keeps p99 within the deadline when a replica stalls', async () => 
       if (stall() < 0.5) await new Promise((r) => setTimeout(r, 150));
       return search(...args);
     }) as AdIndex['search'];
-    router = await ClusterRouter.start(nc, { cluster: 'hedge', deadlineMs: 100 });
-    await until(() => [0, 1].every((s) => router!.replicas(s).filter((m) => m.health === 'serving').length === 2), 5000, 'four replicas serving');
+    const router = own(await ClusterRouter.start(nc, { cluster: 'hedge', deadlineMs: 100 }));
+    await until(() => [0, 1].every((s) => router.replicas(s).filter((m) => m.health === 'serving').length === 2), 5000, 'four replicas serving');
 
     const queries = randomVectors(240, dim, 5);
     const expected = await single.search(queries, 10);
@@ -73,7 +70,7 @@ test('hedging keeps p99 within the deadline when a replica stalls', async () => 
       await Promise.all(Array.from({ length: 4 }, async () => {
         for (let q = nextQuery++; q < 240; q = nextQuery++) {
           const started = performance.now();
-          const answer = await router!.search(queries.subarray(q * dim, (q + 1) * dim), 10, { hedgeAfterMs });
+          const answer = await router.search(queries.subarray(q * dim, (q + 1) * dim), 10, { hedgeAfterMs });
           ms.push(performance.now() - started);
           if (answer.partial) partial++;
           else if (String(answer.results.row(0).ids) !== String(expected.row(q).ids)) wrong++;
@@ -98,13 +95,7 @@ test('hedging keeps p99 within the deadline when a replica stalls', async () => 
     assert.is(hedged.partial, 0);
     assert.ok(won >= 1, `answers from hedged requests: ${won}`);
     assert.is(plain.wrong + hedged.wrong, 0, 'complete answers equal the single index');
-  } finally {
-    await router?.close();
-    for (const r of replicas) await r.close();
-    single.close();
-    await nc.close();
-    await nats.stop();
-  }
+  });
 });
 
 test.run();

@@ -5,11 +5,11 @@
  * alike; recall@10 against an exact index is at least that of one IVF index over every ad
  * (less 0.01); a replica that joins later loads a trained snapshot and trains nothing.
  */
-import { connect, type NatsConnection } from 'nats';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AdIndex, ClusterRouter, CorpusLog, ShardReplica, initCluster, laterPosition, shardOf, type LogPosition, type SearchResults } from '../lib';
-import { NatsDeployment, natsServerMissing } from './helpers/nats-server';
+import { withNats } from './helpers/cluster';
+import { natsServerMissing } from './helpers/nats-server';
 import { randomVectors } from './helpers/random';
 import { until } from './helpers/shard-process';
 
@@ -31,13 +31,10 @@ function recall(got: SearchResults, exact: SearchResults, queries: number): numb
 
 test('replicas train their IVF index from the log, hold every ad, agree, and match one IVF index in recall', async () => {
   if (skip) return console.log(`skipped: ${skip}`);
-  const nats = await NatsDeployment.single();
-  const nc: NatsConnection = await connect({ servers: nats.servers });
-  const replicas: ShardReplica[] = [];
-  const exact = new AdIndex({ dim });
-  const single = new AdIndex(ivf);
-  let router: ClusterRouter | undefined;
-  try {
+  await withNats(async ({ nc, own }) => {
+    const replicas: ShardReplica[] = [];
+    const exact = own(new AdIndex({ dim }));
+    const single = own(new AdIndex(ivf));
     await initCluster(nc, { cluster: 'ivf', shards: 2, dim });
     const log = await CorpusLog.open(nc, 'ivf');
     let position: LogPosition = {};
@@ -55,7 +52,7 @@ test('replicas train their IVF index from the log, hold every ad, agree, and mat
     // shard 0. (Above 4096 ads per shard, so that searches are approximate: AdIndex answers smaller
     // eligible sets exactly.)
     const start = async (shard: number, replicaId: string) => {
-      const replica = await ShardReplica.start(nc, { cluster: 'ivf', shard, replicaId, index: new AdIndex(ivf), train: { sample: 8000, minimum: 500 }, snapshots: { everyMs: 0 } });
+      const replica = own(await ShardReplica.start(nc, { cluster: 'ivf', shard, replicaId, index: new AdIndex(ivf), train: { sample: 8000, minimum: 500 }, snapshots: { everyMs: 0 } }));
       replicas.push(replica);
       return replica;
     };
@@ -83,8 +80,8 @@ test('replicas train their IVF index from the log, hold every ad, agree, and mat
     all.forEach((v, i) => joined.set(v, i * 500 * dim));
     await single.train(joined.subarray(0, 12_000 * dim));
     await single.upsert(BigInt64Array.from({ length: all.length * 500 }, (_, i) => BigInt(i)), joined);
-    router = await ClusterRouter.start(nc, { cluster: 'ivf', deadlineMs: 5000 });
-    await until(() => [0, 1].every((s) => router!.replicas(s).some((m) => m.health === 'serving')), 10_000, 'both shards serving');
+    const router = own(await ClusterRouter.start(nc, { cluster: 'ivf', deadlineMs: 5000 }));
+    await until(() => [0, 1].every((s) => router.replicas(s).some((m) => m.health === 'serving')), 10_000, 'both shards serving');
     const truth = await exact.search(queries, 10);
     const sharded = recall((await router.search(queries, 10, { readAfter: position })).results, truth, 50);
     const one = recall(await single.search(queries, 10), truth, 50);
@@ -99,39 +96,25 @@ test('replicas train their IVF index from the log, hold every ad, agree, and mat
     assert.is(late.stats().heldForTraining, 0);
     const fromLate = await late.index.search(queries, 10);
     assert.equal([...fromLate.ids], [...fromA.ids]);
-  } finally {
-    await router?.close();
-    for (const r of replicas) await r.close();
-    exact.close();
-    single.close();
-    await nc.close();
-    await nats.stop();
-  }
+  });
 });
 
 test('an empty IVF shard answers empty, holds the first writes until it can train, then serves them', async () => {
   if (skip) return console.log(`skipped: ${skip}`);
-  const nats = await NatsDeployment.single();
-  const nc: NatsConnection = await connect({ servers: nats.servers });
-  let replica: ShardReplica | undefined;
-  try {
+  await withNats(async ({ nc, own }) => {
     await initCluster(nc, { cluster: 'ivfempty', shards: 1, dim });
-    replica = await ShardReplica.start(nc, { cluster: 'ivfempty', shard: 0, replicaId: 'e', index: new AdIndex(ivf), train: { sample: 1300, minimum: 1300 }, snapshots: false });
+    const replica = own(await ShardReplica.start(nc, { cluster: 'ivfempty', shard: 0, replicaId: 'e', index: new AdIndex(ivf), train: { sample: 1300, minimum: 1300 }, snapshots: false }));
     assert.is(replica.health, 'serving', 'an empty shard serves (empty answers)');
     const log = await CorpusLog.open(nc, 'ivfempty');
     await log.upsert(BigInt64Array.from({ length: 700 }, (_, i) => BigInt(i)), randomVectors(700, dim, 1));
-    await until(() => replica!.stats().heldForTraining === 1, 5000, 'the first write held');
+    await until(() => replica.stats().heldForTraining === 1, 5000, 'the first write held');
     assert.is(replica.health, 'catching-up', 'ads waiting for training: not serving');
     assert.is(replica.index.size, 0);
     const last = (await log.upsert(BigInt64Array.from({ length: 700 }, (_, i) => BigInt(1000 + i)), randomVectors(700, dim, 2)))[0]!;
     assert.ok(await replica.waitApplied(last, 10_000));
     assert.is(replica.index.size, 1400);
     assert.is(replica.health, 'serving');
-  } finally {
-    await replica?.close();
-    await nc.close();
-    await nats.stop();
-  }
+  });
 });
 
 test.run();

@@ -4,12 +4,12 @@
  * filtered to some advertisers asks only their shards, removes and attribute changes (which name
  * ads by id only) reach the ad wherever it is, and upserts without advertisers are refused.
  */
-import { connect, type NatsConnection } from 'nats';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AdIndex, ClusterRouter, CorpusLog, ShardReplica, initCluster, laterPosition, readShardMap, type AdAttributes, type LogPosition, type SearchResults } from '../lib';
+import { AdIndex, ClusterRouter, CorpusLog, ShardReplica, initCluster, laterPosition, readShardMap, type AdAttributes, type LogPosition } from '../lib';
 import { adIdHash } from '../lib/cluster/shard-hash';
-import { NatsDeployment, natsServerMissing } from './helpers/nats-server';
+import { assertIdentical, withNats } from './helpers/cluster';
+import { natsServerMissing } from './helpers/nats-server';
 import { randomVectors } from './helpers/random';
 import { rejects } from './helpers/rejects';
 import { until } from './helpers/shard-process';
@@ -19,19 +19,11 @@ const skip = natsServerMissing();
 const dim = 8;
 const shards = 4;
 
-function assertIdentical(got: SearchResults, expected: SearchResults, label: string): void {
-  assert.equal([...got.ids], [...expected.ids], `${label}: ids`);
-  assert.equal([...got.scores], [...expected.scores], `${label}: scores`);
-}
-
 test('ads live on their advertiser\'s shard; advertiser filters ask only those shards; removes and attribute changes reach every ad', async () => {
   if (skip) return console.log(`skipped: ${skip}`);
-  const nats = await NatsDeployment.single();
-  const nc: NatsConnection = await connect({ servers: nats.servers });
-  const replicas: ShardReplica[] = [];
-  const single = new AdIndex({ dim });
-  let router: ClusterRouter | undefined;
-  try {
+  await withNats(async ({ nc, own }) => {
+    const replicas: ShardReplica[] = [];
+    const single = own(new AdIndex({ dim }));
     await initCluster(nc, { cluster: 'adv', shards, dim, placement: 'advertiser' });
     assert.is((await readShardMap(nc, 'adv')).placement, 'advertiser');
     await rejects(() => initCluster(nc, { cluster: 'adv', shards, dim }), 'ERR_SHARD_MAP', /placement advertiser, not ad/);
@@ -45,7 +37,7 @@ test('ads live on their advertiser\'s shard; advertiser filters ask only those s
     await single.upsert(ids, vectors, attributes);
     await rejects(() => log.upsert([1n], new Float32Array(dim).fill(1)), 'ERR_INVALID_ARGUMENT', /advertiser/);
 
-    for (let s = 0; s < shards; s++) replicas.push(await ShardReplica.start(nc, { cluster: 'adv', shard: s, replicaId: `a${s}`, snapshots: false }));
+    for (let s = 0; s < shards; s++) replicas.push(own(await ShardReplica.start(nc, { cluster: 'adv', shard: s, replicaId: `a${s}`, snapshots: false })));
     for (const r of replicas) assert.ok(await r.waitApplied(position[r.shard] ?? 0, 10_000));
     // Each shard holds exactly the ads of the advertisers hashed to it (FNV-1a of the advertiser number).
     for (const r of replicas) {
@@ -54,8 +46,8 @@ test('ads live on their advertiser\'s shard; advertiser filters ask only those s
       assert.equal(held, expected, `shard ${r.shard}`);
     }
 
-    router = await ClusterRouter.start(nc, { cluster: 'adv', deadlineMs: 5000 });
-    await until(() => [0, 1, 2, 3].every((s) => router!.replicas(s).length === 1), 5000, 'four replicas');
+    const router = own(await ClusterRouter.start(nc, { cluster: 'adv', deadlineMs: 5000 }));
+    await until(() => [0, 1, 2, 3].every((s) => router.replicas(s).length === 1), 5000, 'four replicas');
     const queries = randomVectors(3, dim, 6);
     assertIdentical((await router.search(queries, 30)).results, await single.search(queries, 30), 'no filter');
     const chosen = [103, 117];
@@ -77,13 +69,7 @@ test('ads live on their advertiser\'s shard; advertiser filters ask only those s
     assert.equal(Object.keys(position).length, shards, 'those writes reached every shard');
     const after = await router.search(queries, 1200, { readAfter: position, filter: { active: true } });
     assertIdentical(after.results, await single.search(queries, 1200, { filter: { active: true } }), 'after removes and pauses');
-  } finally {
-    await router?.close();
-    for (const r of replicas) await r.close();
-    single.close();
-    await nc.close();
-    await nats.stop();
-  }
+  });
 });
 
 test.run();

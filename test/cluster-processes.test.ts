@@ -8,9 +8,10 @@ import type { ChildProcess } from 'node:child_process';
 import { connect, type NatsConnection } from 'nats';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AdIndex, ClusterRouter, CorpusLog, ShardReplica, initCluster, laterPosition, shardOf, type LogPosition, type SearchResults } from '../lib';
+import { AdIndex, ClusterRouter, CorpusLog, ShardReplica, initCluster, laterPosition, shardOf, type LogPosition } from '../lib';
 import { clusterNames } from '../lib/cluster/names';
 import { retryTransient } from '../lib/cluster/transient';
+import { assertIdentical } from './helpers/cluster';
 import { freePort, NatsDeployment, natsServerMissing } from './helpers/nats-server';
 import { randomVectors } from './helpers/random';
 import { shardProcess, until } from './helpers/shard-process';
@@ -18,10 +19,6 @@ import { shardProcess, until } from './helpers/shard-process';
 const dim = 8;
 const skip = natsServerMissing();
 
-function assertIdentical(got: SearchResults, expected: SearchResults, label: string): void {
-  assert.equal([...got.ids], [...expected.ids], `${label}: ids`);
-  assert.equal([...got.scores], [...expected.scores], `${label}: scores`);
-}
 
 const processes = suite('cluster: replica processes killed and restarted');
 const ctx = {} as { nats: NatsDeployment; nc: NatsConnection; children: ChildProcess[]; local: ShardReplica; router: ClusterRouter; single: AdIndex };

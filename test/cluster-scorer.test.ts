@@ -4,11 +4,11 @@
  * to one index holding every ad (ids and scores), with scenarios, weights and filters. Replicas
  * without a scorer are never asked for one; bad blends are refused before any fan-out.
  */
-import { connect, type NatsConnection } from 'nats';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AdIndex, ClusterRouter, CorpusLog, LearnedScorer, ShardReplica, initCluster, type AdAttributes, type SearchResults } from '../lib';
-import { NatsDeployment, natsServerMissing } from './helpers/nats-server';
+import { AdIndex, ClusterRouter, CorpusLog, LearnedScorer, ShardReplica, initCluster, type AdAttributes } from '../lib';
+import { assertIdentical, withNats } from './helpers/cluster';
+import { natsServerMissing } from './helpers/nats-server';
 import { randomVectors } from './helpers/random';
 import { rejects } from './helpers/rejects';
 import { randomTensors, writeModel, type Config } from './helpers/scorer-model';
@@ -22,22 +22,13 @@ const mol: Config = {
   scenarios: { feed: { click: 1, conversion: 0.5 }, shop: { click: 0.2, conversion: 1 } }, defaultScenario: 'feed',
 };
 
-function assertIdentical(got: SearchResults, expected: SearchResults, label: string): void {
-  assert.equal([...got.counts], [...expected.counts], `${label}: counts`);
-  assert.equal([...got.ids], [...expected.ids], `${label}: ids`);
-  assert.equal([...got.scores], [...expected.scores], `${label}: scores`);
-}
-
 test('scorer searches over 2 shards equal one scorer over every ad; replicas without a scorer are not asked', async () => {
   if (skip) return console.log(`skipped: ${skip}`);
-  const nats = await NatsDeployment.single();
-  const nc: NatsConnection = await connect({ servers: nats.servers });
-  const model = writeModel(mol, randomTensors(mol));
-  const replicas: ShardReplica[] = [];
-  const single = new AdIndex({ dim: mol.itemDim });
-  const reference = await LearnedScorer.load(model);
-  let router: ClusterRouter | undefined;
-  try {
+  await withNats(async ({ nc, own }) => {
+    const model = writeModel(mol, randomTensors(mol));
+    const replicas: ShardReplica[] = [];
+    const single = own(new AdIndex({ dim: mol.itemDim }));
+    const reference = own(await LearnedScorer.load(model));
     await reference.attach(single);
     await initCluster(nc, { cluster: 'learned', shards: 2, dim: mol.itemDim });
     const log = await CorpusLog.open(nc, 'learned');
@@ -49,12 +40,12 @@ test('scorer searches over 2 shards equal one scorer over every ad; replicas wit
     await single.upsert(ids, vectors, attributes);
     // Shard 1's vector-only replica registers first, so a router ignoring scorers would pick it.
     for (const [shard, id, withScorer] of [[1, 'plain1', false], [0, 'learned0', true], [1, 'learned1', true]] as const) {
-      const replica = await ShardReplica.start(nc, { cluster: 'learned', shard, replicaId: id, snapshots: false, ...(withScorer ? { scorer: await LearnedScorer.load(model) } : {}) });
+      const replica = own(await ShardReplica.start(nc, { cluster: 'learned', shard, replicaId: id, snapshots: false, ...(withScorer ? { scorer: await LearnedScorer.load(model) } : {}) }));
       assert.ok(await replica.waitApplied(position[shard]!, 10_000));
       replicas.push(replica);
     }
-    router = await ClusterRouter.start(nc, { cluster: 'learned', deadlineMs: 5000 });
-    await until(() => router!.replicas(0).length === 1 && router!.replicas(1).length === 2, 5000, 'three replicas registered');
+    const router = own(await ClusterRouter.start(nc, { cluster: 'learned', deadlineMs: 5000 }));
+    await until(() => router.replicas(0).length === 1 && router.replicas(1).length === 2, 5000, 'three replicas registered');
 
     const users = randomVectors(4, mol.userDim, 8);
     const byScenario = await router.search(users, 25, { scorer: { scenario: 'shop' } });
@@ -73,24 +64,17 @@ test('scorer searches over 2 shards equal one scorer over every ad; replicas wit
     const queries = randomVectors(2, mol.itemDim, 9);
     assertIdentical((await router.search(queries, 10)).results, await single.search(queries, 10), 'vector search');
 
-    await rejects(() => router!.search(users, 10, { scorer: { scenario: 'nope' } }), 'ERR_UNKNOWN_SCENARIO', /'feed', 'shop'/);
-    await rejects(() => router!.search(users, 10, { scorer: { weights: { views: 1 } } }), 'ERR_UNKNOWN_HEAD', /'click', 'conversion'/);
-    await rejects(() => router!.search(queries, 10, { scorer: {} }), 'ERR_DIMENSION_MISMATCH', /10/);
-    await rejects(() => router!.search(users, 10, { scorer: { scenario: 'feed', weights } }), 'ERR_INVALID_ARGUMENT', /not both/);
+    await rejects(() => router.search(users, 10, { scorer: { scenario: 'nope' } }), 'ERR_UNKNOWN_SCENARIO', /'feed', 'shop'/);
+    await rejects(() => router.search(users, 10, { scorer: { weights: { views: 1 } } }), 'ERR_UNKNOWN_HEAD', /'click', 'conversion'/);
+    await rejects(() => router.search(queries, 10, { scorer: {} }), 'ERR_DIMENSION_MISMATCH', /10/);
+    await rejects(() => router.search(users, 10, { scorer: { scenario: 'feed', weights } }), 'ERR_INVALID_ARGUMENT', /not both/);
 
     // A shard whose scorer replica is gone is reported missing, not answered by the plain one.
     await replicas.pop()!.close();
     const missing = await router.search(users, 10, { scorer: {}, deadlineMs: 300 });
     assert.equal(missing.missingShards, [1]);
     assert.match(missing.shards[1]!.error!, /no serving replica with a learned scorer/);
-  } finally {
-    await router?.close();
-    for (const r of replicas) await r.close();
-    reference.close();
-    single.close();
-    await nc.close();
-    await nats.stop();
-  }
+  });
 });
 
 test.run();

@@ -12,6 +12,7 @@ import {
 } from '../lib';
 import { decodeSearchReply, decodeSearchRequest, encodeSearchReply, encodeSearchRequest } from '../lib/cluster/search-codec';
 import { memberKey, membersBucket } from '../lib/cluster/membership';
+import { assertIdentical } from './helpers/cluster';
 import { NatsDeployment, natsServerMissing } from './helpers/nats-server';
 import { randomVectors } from './helpers/random';
 import { assertExact, bruteForce, offsetsOf } from './helpers/reference';
@@ -110,12 +111,6 @@ class ReferenceCorpus {
   }
 }
 
-/** Identical ids and scores, rank by rank (the exact kind computes every score the same way on every shard). */
-function assertIdentical(got: SearchResults, expected: SearchResults, label: string): void {
-  assert.equal([...got.counts], [...expected.counts], `${label}: counts`);
-  assert.equal([...got.ids], [...expected.ids], `${label}: ids`);
-  assert.equal([...got.scores], [...expected.scores], `${label}: scores`);
-}
 
 const dim = 16;
 const shards = 4;

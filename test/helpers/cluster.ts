@@ -1,0 +1,33 @@
+/** Shared by the cluster tests: one nats-server for a test, with what the test opened closed after it, and exact comparison of answers. */
+import { connect, type NatsConnection } from 'nats';
+import * as assert from 'uvu/assert';
+import type { SearchResults } from '../../lib';
+import { NatsDeployment } from './nats-server';
+
+/** Same counts, ids and scores, rank by rank. */
+export function assertIdentical(got: SearchResults, expected: SearchResults, label: string): void {
+  assert.equal([...got.counts], [...expected.counts], `${label}: counts`);
+  assert.equal([...got.ids], [...expected.ids], `${label}: ids`);
+  assert.equal([...got.scores], [...expected.scores], `${label}: scores`);
+}
+
+export interface NatsScope {
+  nats: NatsDeployment;
+  nc: NatsConnection;
+  /** Closes `resource` when the test ends, pass or fail, the last owned first. */
+  own<T extends { close(): unknown }>(resource: T): T;
+}
+
+/** Runs `body` against a fresh single-node nats-server; closes what it owned, the connection and the server after. */
+export async function withNats(body: (scope: NatsScope) => Promise<void>): Promise<void> {
+  const nats = await NatsDeployment.single();
+  const nc = await connect({ servers: nats.servers });
+  const owned: { close(): unknown }[] = [];
+  try {
+    await body({ nats, nc, own: (resource) => (owned.push(resource), resource) });
+  } finally {
+    for (const resource of owned.reverse()) await resource.close();
+    await nc.close();
+    await nats.stop();
+  }
+}
