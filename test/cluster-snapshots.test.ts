@@ -67,6 +67,15 @@ async function fixture() {
   return { cluster, log, reference, write, remove, start, close };
 }
 
+async function withFixture(body: (f: Awaited<ReturnType<typeof fixture>>) => Promise<void>): Promise<void> {
+  const f = await fixture();
+  try {
+    await body(f);
+  } finally {
+    await f.close();
+  }
+}
+
 /** The replica holds exactly shard 0's live ads, with the reference's scores. */
 async function assertEqualsLog(replica: ShardReplica, reference: AdIndex, lastSeq: number): Promise<void> {
   assert.ok(await replica.waitApplied(lastSeq, 10_000), `${replica.replicaId} applied ${replica.applied} < ${lastSeq}`);
@@ -87,8 +96,7 @@ async function lastSequenceOfShard0(cluster: string): Promise<number> {
 
 test('a replica starts from the newest snapshot, replays only the log after it, and equals the log', async () => {
   if (skip) return console.log(`skipped: ${skip}`);
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     for (let i = 0; i < 10; i++) await f.write(200, i);
     const first = await f.start('a');
     await assertEqualsLog(first, f.reference, await lastSequenceOfShard0(f.cluster));
@@ -118,15 +126,12 @@ test('a replica starts from the newest snapshot, replays only the log after it, 
     assert.match(text, new RegExp(`cangen_shard_snapshot_sequence\\{shard="0",replica="b"\\} ${manifest.sequence}\\n`));
     const age = Number(/cangen_shard_snapshot_age_seconds\{shard="0",replica="b"\} ([\d.e-]+)/.exec(text)?.[1]);
     assert.ok(age >= 0 && age < 60, `snapshot age ${age}`);
-  } finally {
-    await f.close();
-  }
+  });
 });
 
 test('a snapshot that fails its checksum, or that the index refuses, is passed over for an older one, then for a full replay', async () => {
   if (skip) return console.log(`skipped: ${skip}`);
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     await f.write(400, 1);
     const taker = await f.start('taker', { snapshots: { everyMs: 0, keep: 5 } });
     await assertEqualsLog(taker, f.reference, await lastSequenceOfShard0(f.cluster));
@@ -163,15 +168,12 @@ test('a snapshot that fails its checksum, or that the index refuses, is passed o
     const other = await f.start('hnsw', { index: new AdIndex({ dim, kind: 'hnsw' }) });
     assert.is(other.stats().startedFromSnapshot, 0);
     assert.ok(other.stats().snapshotFallbacks >= 1);
-  } finally {
-    await f.close();
-  }
+  });
 });
 
 test('one replica at a time snapshots a shard (the lease), the lease passes on when it stops, and only `keep` snapshots stay', async () => {
   if (skip) return console.log(`skipped: ${skip}`);
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     const periodic = { everyMs: 150, keep: 2, leaseMs: 600 };
     const a = await f.start('a', { snapshots: periodic });
     const b = await f.start('b', { snapshots: periodic });
@@ -192,15 +194,12 @@ test('one replica at a time snapshots a shard (the lease), the lease passes on w
     await until(() => other.stats().snapshotsTaken > 0, 5000, 'the other replica snapshotting');
     assert.is(other.stats().snapshotSequence, other.applied);
     await assertEqualsLog(other, f.reference, await lastSequenceOfShard0(f.cluster));
-  } finally {
-    await f.close();
-  }
+  });
 });
 
 test('trimLog: the log is purged through the oldest snapshot kept, never past a registered replica; later starts need a snapshot', async () => {
   if (skip) return console.log(`skipped: ${skip}`);
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     const names = clusterNames(f.cluster);
     const jsm = await nc.jetstreamManager();
     const config = await nc.jetstream().views.kv(names.configBucket);
@@ -240,15 +239,12 @@ test('trimLog: the log is purged through the oldest snapshot kept, never past a 
     await assertEqualsLog(joined, f.reference, await lastSequenceOfShard0(f.cluster));
     assert.ok(joined.stats().startedFromSnapshot >= second.sequence);
     await rejects(() => f.start('no-snapshots', { snapshots: false }), 'ERR_SNAPSHOT', /trimmed through sequence \d+ and this replica was started with snapshots: false/);
-  } finally {
-    await f.close();
-  }
+  });
 });
 
 test('a replica that finds itself behind the log\'s trim point leaves the cluster and reports it', async () => {
   if (skip) return console.log(`skipped: ${skip}`);
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     await f.write(50, 1);
     let fatal: Error | undefined;
     const behind = await f.start('behind', { snapshots: { everyMs: 100 }, onFatal: (error) => { fatal = error; } });
@@ -261,23 +257,18 @@ test('a replica that finds itself behind the log\'s trim point leaves the cluste
     assert.match(fatal!.message, /trimmed through/);
     assert.is(behind.health, 'stopping');
     assert.is(await (await nc.jetstream().views.kv(names.membersBucket)).get(memberKey(0, 'behind')).then((e) => e?.operation ?? 'none'), 'DEL');
-  } finally {
-    await f.close();
-  }
+  });
 });
 
 test('snapshot options are checked, and snapshot() on a replica without snapshots says why', async () => {
   if (skip) return console.log(`skipped: ${skip}`);
-  const f = await fixture();
-  try {
+  await withFixture(async (f) => {
     await rejects(() => f.start('x', { snapshots: { everyMs: -1 } }), 'ERR_INVALID_ARGUMENT', /options\.snapshots\.everyMs/);
     await rejects(() => f.start('y', { snapshots: { keep: 0 } }), 'ERR_INVALID_ARGUMENT', /options\.snapshots\.keep/);
     await rejects(() => f.start('z', { snapshots: { every: 5 } as never }), 'ERR_INVALID_ARGUMENT', /every/);
     const plain = await f.start('plain', { snapshots: false });
     await rejects(() => plain.snapshot(), 'ERR_SNAPSHOT', /snapshots: false/);
-  } finally {
-    await f.close();
-  }
+  });
 });
 
 test.run();
