@@ -69,10 +69,14 @@ chaos('writes go on while replicas are SIGKILLed and a JetStream node dies; ever
       }
     })();
 
-    // The faults: four replica kills with restarts, and one JetStream node killed and restarted.
+    // The faults: replica kills with restarts (4 by default, CANGEN_CHAOS_KILLS for longer runs), and
+    // JetStream nodes killed and restarted (1, CANGEN_CHAOS_NODE_KILLS), spread over the kills.
+    const killRounds = Number(process.env.CANGEN_CHAOS_KILLS ?? 4);
+    const nodeKillEvery = Math.max(1, Math.floor(killRounds / Number(process.env.CANGEN_CHAOS_NODE_KILLS ?? 1)));
     let kills = 0;
+    let nodeKills = 0;
     let fromSnapshot = 0;
-    for (let round = 0; round < 4; round++) {
+    for (let round = 0; round < killRounds; round++) {
       await new Promise((r) => setTimeout(r, 300 + random() * 500));
       const victim = replicaIds[Math.floor(random() * replicaIds.length)]!;
       const child = children.get(victim)!;
@@ -80,7 +84,8 @@ chaos('writes go on while replicas are SIGKILLed and a JetStream node dies; ever
       child.kill('SIGKILL');
       await exited;
       kills++;
-      if (round === 1) {
+      if (round % nodeKillEvery === 1 % nodeKillEvery) {
+        nodeKills++;
         const node = nats.nodes.find((n) => !nc.getServer().includes(String(n.ports.client)))!;
         await node.kill();
         await new Promise((r) => setTimeout(r, 1500));
@@ -112,7 +117,7 @@ chaos('writes go on while replicas are SIGKILLed and a JetStream node dies; ever
     const config = await nc.jetstream().views.kv(names.configBucket, { bindOnly: true });
     const trimmed = await Promise.all([0, 1].map((shard) => readTrimPoint(config, shard)));
     const stored = (await (await nc.jetstreamManager()).streams.info(names.logStream)).state.messages;
-    console.log(`  seed ${seed}: ${writes} writes acknowledged (${messages} log messages, ${retries} publish retries), ${kills} replica kills (${fromSnapshot} restarts from a snapshot) and 1 JetStream node kill survived; ` +
+    console.log(`  seed ${seed}: ${writes} writes acknowledged (${messages} log messages, ${retries} publish retries), ${kills} replica kills (${fromSnapshot} restarts from a snapshot) and ${nodeKills} JetStream node kill(s) survived; ` +
       `${live.length} live ads, every replica equal to the log; the log trimmed through sequences ${trimmed.join(' and ')}, ${stored} of its messages kept`);
   } finally {
     await stopWriter().catch(() => undefined); // after a failure: no write left running against a closed connection

@@ -1,7 +1,9 @@
 /** The sharded, replicated corpus on NATS JetStream (docs/CLUSTER.md). */
 export { initCluster, clusterDefaults, type ClusterInitOptions } from './cluster-init';
 export { CorpusLog, type CorpusLogOptions, type CorpusLogStats } from './corpus-log';
-export { ShardReplica, type ReplicaOptions, type ReplicaStats, type SnapshotOptions } from './replica';
+export { ShardReplica, type ReplicaOptions, type ReplicaStats } from './replica';
+export { type SnapshotOptions } from './shard-snapshots';
+export { type TrainOptions } from './log-trainer';
 export { type SnapshotManifest } from './snapshots';
 export { ClusterRouter, routerDefaults, type RouterOptions, type ClusterSearchOptions, type ClusterSearchResult, type ShardOutcome, type RouterStats } from './router';
 export { readShardMap, type ShardMap } from './shard-map';

@@ -15,21 +15,20 @@
  * position lives in the replica (its applied sequence), not in a server-side cursor.
  */
 import { randomBytes } from 'node:crypto';
-import { unlink } from 'node:fs/promises';
 import { headers, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type KV, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { AdIndex } from '../ad-index';
 import type { LearnedScorer } from '../scorer';
 import { CangenError, ClosedError, DimensionMismatchError } from '../errors';
-import { integerIn, invalid, knownOptions } from '../validate';
+import { integerIn, knownOptions } from '../validate';
 import { ClusterError } from './errors';
-import { readTrimPoint, trimShardLog } from './log-trim';
+import { readTrimPoint } from './log-trim';
 import { checkTrainOptions, LogTrainer, type HeldMessage, type TrainOptions } from './log-trainer';
-import { MemberRegistration, memberKey, membersBucket, type MemberEntry, type ReplicaHealth } from './membership';
+import { MemberRegistration, membersBucket, type MemberEntry, type ReplicaHealth } from './membership';
 import { checkName, clusterNames, type ClusterNames } from './names';
 import { readShardMap, type ShardMap } from './shard-map';
 import { decodeSearchRequest, encodeErrorReply, encodeSearchReply } from './search-codec';
-import { SnapshotLease } from './snapshot-lease';
-import { loadNewestSnapshot, snapshotFormat, SnapshotStore, snapshotTempPath, writeSnapshotFile, type SnapshotManifest } from './snapshots';
+import { checkSnapshotOptions, ShardSnapshots, type ReplicaView, type SnapshotOptions } from './shard-snapshots';
+import type { SnapshotManifest } from './snapshots';
 import { isTransient, retryTransient } from './transient';
 import { decodeUpdate, type CorpusUpdate } from './update-codec';
 
@@ -38,7 +37,7 @@ export interface ReplicaOptions {
   shard: number;
   /** Unique among the cluster's replicas (letters, digits, '_', '-'): names its consumer, entry and search subject. */
   replicaId: string;
-  /** The shard's index, empty (any kind; IVF kinds trained); default a flat index of the shard map's dim and metric. Closed by close(). */
+  /** The shard's index, empty (any kind; an untrained IVF index trains from the log, see train); default a flat index of the shard map's dim and metric. Closed by close(). */
   index?: AdIndex;
   /** Membership refresh interval (default a third of the shard map's membership TTL). */
   heartbeatMs?: number;
@@ -78,23 +77,6 @@ export interface ReplicaOptions {
   log?: (line: string) => void;
 }
 
-export interface SnapshotOptions {
-  /** How often the replica holding the shard's lease snapshots when the index changed (ms, default 300000; 0: only on snapshot()). */
-  everyMs?: number;
-  /** Snapshots kept per shard, newest first (default 2: one to fall back to). */
-  keep?: number;
-  /** The lease's length (default 3 x everyMs, at least 60 s): how long a crashed snapshotter holds the role. */
-  leaseMs?: number;
-  /** Where snapshot files are written and read locally (default the OS's temporary directory). */
-  dir?: string;
-  /**
-   * After storing a snapshot, purge the shard's log up to the oldest snapshot kept, and never past
-   * the sequence any registered replica of the shard has applied (default false: the log keeps
-   * everything). A replica can then start only from a snapshot at or after the purged point.
-   */
-  trimLog?: boolean;
-}
-
 export interface ReplicaStats {
   applied: number;
   /** The shard's last log sequence when the replica started: it serves once applied reaches it. */
@@ -120,19 +102,6 @@ export interface ReplicaStats {
   snapshotAgeSeconds: number;
 }
 
-interface SnapshotState {
-  store: SnapshotStore;
-  options: SnapshotOptions;
-  lease?: SnapshotLease;
-  timer?: NodeJS.Timeout;
-  taking?: Promise<SnapshotManifest | undefined>;
-  startedFrom: number;
-  fallbacks: number;
-  taken: number;
-  trimmedThrough?: number;
-  newest?: { sequence: number; createdAt: number };
-}
-
 export class ShardReplica {
   readonly shard: number;
   readonly replicaId: string;
@@ -155,6 +124,9 @@ export class ShardReplica {
   /** Applying a log message and saving a snapshot take turns here, so a snapshot includes exactly the applied sequence. */
   private turn: Promise<unknown> = Promise.resolve();
   private closing = false;
+  private snapshotTimer: NodeJS.Timeout | undefined;
+  /** What the snapshots see of this replica. */
+  private readonly view: ReplicaView;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -166,7 +138,7 @@ export class ShardReplica {
     private readonly options: ReplicaOptions,
     private readonly log: (line: string) => void,
     index: AdIndex,
-    private readonly snapshots: SnapshotState | undefined,
+    private readonly snapshots: ShardSnapshots | undefined,
     /** Present while the IVF index waits for enough ads from the log to train on. */
     private trainer: LogTrainer | undefined,
   ) {
@@ -175,6 +147,7 @@ export class ShardReplica {
     this.index = index;
     this.scorer = options.scorer;
     this.appliedSeq = snapshots?.startedFrom ?? 0;
+    this.view = { index, applied: () => this.appliedSeq, snapshottable: () => !this.trainer, exclusive: (task) => this.exclusive(task) };
     if (this.appliedSeq >= startTarget) this.healthState = 'serving';
   }
 
@@ -199,31 +172,20 @@ export class ShardReplica {
     const subject = names.shardSubject(options.shard);
     const target = await patiently('reading the last log sequence', () => lastSequence(jsm, names.logStream, subject));
     const config = await patiently('binding the config bucket', () => nc.jetstream().views.kv(names.configBucket, { bindOnly: true }));
-    const trimmed = await patiently('reading the log trim point', () => readTrimPoint(config, options.shard));
-    let snapshots: SnapshotState | undefined;
-    let index = options.index;
-    if (snapshotOptions) {
-      const store = await patiently('binding the snapshot store', () => SnapshotStore.open(nc, names, map.streamReplicas));
-      snapshots = { store, options: snapshotOptions, startedFrom: 0, fallbacks: 0, taken: 0 };
-      const expect = index ?? { kind: 'flat', dim: map.dim, metric: map.metric };
-      const outcome = await patiently('loading a snapshot', () => loadNewestSnapshot(store, names.cluster, options.shard, {
-        expect: { kind: expect.kind, dim: expect.dim, metric: expect.metric }, minSequence: trimmed, threads: options.index?.threads, dir: snapshotOptions.dir,
-      }));
-      for (const { name, reason } of outcome.skipped) log(`replica ${options.replicaId}: snapshot ${name} passed over (${reason})`);
-      snapshots.fallbacks = outcome.skipped.length;
-      if (outcome.loaded) {
-        const { manifest } = outcome.loaded;
-        index?.close(); // the caller handed it over; the snapshot's index takes its place
-        index = outcome.loaded.index;
-        snapshots.startedFrom = manifest.sequence;
-        snapshots.newest = { sequence: manifest.sequence, createdAt: Date.parse(manifest.createdAt) };
-        log(`replica ${options.replicaId}: loaded snapshot of shard ${options.shard} at sequence ${manifest.sequence} (${manifest.ads} ads, ${manifest.bytes} bytes)`);
-      }
+    const context = { nc, config, names, shard: options.shard, replicaId: options.replicaId, streamReplicas: map.streamReplicas, log, patiently };
+    const expect = options.index ?? { kind: 'flat', dim: map.dim, metric: map.metric };
+    let opened;
+    try {
+      opened = await ShardSnapshots.open(snapshotOptions, context, { kind: expect.kind, dim: expect.dim, metric: expect.metric, threads: options.index?.threads });
+    } catch (error) {
+      options.index?.close(); // handed over to the replica, which does not start
+      throw error;
     }
-    if ((snapshots?.startedFrom ?? 0) < trimmed) {
-      index?.close();
-      throw new ClusterError('ERR_SNAPSHOT', `The log of shard ${options.shard} is trimmed through sequence ${trimmed} and ${snapshots ? 'no snapshot at or after it could be loaded' : 'this replica was started with snapshots: false'}: ` +
-        'it cannot be rebuilt from the log alone. Restore a snapshot of the shard (or start the replica with snapshots) and try again.');
+    const { snapshots } = opened;
+    let index = options.index;
+    if (opened.index) {
+      index?.close(); // the caller handed it over; the snapshot's index takes its place
+      index = opened.index;
     }
     const shardIndex = index ?? new AdIndex({ dim: map.dim, metric: map.metric });
     const trainer = shardIndex.isTrained ? undefined : new LogTrainer(trainOptions, map.dim);
@@ -265,12 +227,10 @@ export class ShardReplica {
     const bucket = await patiently('binding the members bucket', () => membersBucket(this.nc, this.map.cluster));
     this.registration = new MemberRegistration(bucket, () => this.entry(), heartbeat, this.log);
     await patiently('registering', () => this.registration!.start());
-    const snapshots = this.snapshots;
-    const everyMs = snapshots?.options.everyMs ?? 0;
-    if (snapshots && everyMs > 0) {
-      snapshots.lease = new SnapshotLease(this.config, this.shard, this.replicaId, snapshots.options.leaseMs ?? Math.max(60_000, 3 * everyMs));
-      snapshots.timer = setInterval(() => void this.snapshotTick(), everyMs);
-      snapshots.timer.unref();
+    const everyMs = this.snapshots?.options.everyMs ?? 0;
+    if (everyMs > 0) {
+      this.snapshotTimer = setInterval(() => void this.periodicCheck(), everyMs);
+      this.snapshotTimer.unref();
     }
   }
 
@@ -283,13 +243,14 @@ export class ShardReplica {
   }
 
   stats(): ReplicaStats {
+    const newest = this.snapshots?.newestKnown;
     return {
       applied: this.appliedSeq, startTarget: this.startTarget, health: this.healthState, updatesApplied: this.updates,
       lagMessages: this.pending, lagSeconds: this.pending > 0 ? Math.max(0, (Date.now() - this.appliedStoredAt) / 1000) : 0,
       deadLetters: this.dead, searches: this.searchCount, inflight: this.answering.size,
-      heldForTraining: this.trainer?.heldMessages ?? 0, startedFromSnapshot: this.snapshots?.startedFrom ?? 0, snapshotFallbacks: this.snapshots?.fallbacks ?? 0, snapshotsTaken: this.snapshots?.taken ?? 0,
-      snapshotSequence: this.snapshots?.newest?.sequence ?? -1,
-      snapshotAgeSeconds: this.snapshots?.newest ? Math.max(0, (Date.now() - this.snapshots.newest.createdAt) / 1000) : -1,
+      heldForTraining: this.trainer?.heldMessages ?? 0, startedFromSnapshot: this.snapshots?.startedFrom ?? 0,
+      snapshotFallbacks: this.snapshots?.fallbacks ?? 0, snapshotsTaken: this.snapshots?.takenCount ?? 0, snapshotSequence: newest?.sequence ?? -1,
+      snapshotAgeSeconds: newest ? Math.max(0, (Date.now() - newest.createdAt) / 1000) : -1,
     };
   }
 
@@ -299,61 +260,14 @@ export class ShardReplica {
    * manifest, or undefined when the newest snapshot already includes every applied message.
    */
   snapshot(): Promise<SnapshotManifest | undefined> {
-    const s = this.snapshots;
-    if (!s) return Promise.reject(new ClusterError('ERR_SNAPSHOT', `Replica ${this.replicaId} was started with snapshots: false`));
+    if (!this.snapshots) return Promise.reject(new ClusterError('ERR_SNAPSHOT', `Replica ${this.replicaId} was started with snapshots: false`));
     if (this.closing) return Promise.reject(new ClosedError(`Replica ${this.replicaId} is closing`));
-    s.taking ??= this.takeSnapshot(s).finally(() => { s.taking = undefined; });
-    return s.taking;
-  }
-
-  private async takeSnapshot(s: SnapshotState): Promise<SnapshotManifest | undefined> {
-    const path = snapshotTempPath(s.options.dir, this.names.cluster, this.shard);
-    try {
-      const saved = await this.exclusive(async () => {
-        // Nothing new since the newest snapshot, or an IVF index still waiting for its training sample.
-        if ((s.newest && s.newest.sequence >= this.appliedSeq) || this.trainer) return undefined;
-        return { sequence: this.appliedSeq, ads: this.index.size, file: await writeSnapshotFile(this.index, path) };
-      });
-      if (!saved) return undefined;
-      const manifest: SnapshotManifest = {
-        format: snapshotFormat, cluster: this.names.cluster, shard: this.shard, sequence: saved.sequence, kind: this.index.kind, dim: this.index.dim,
-        metric: this.index.metric, ads: saved.ads, bytes: saved.file.bytes, sha256: saved.file.sha256, createdAt: new Date().toISOString(), replicaId: this.replicaId,
-      };
-      await s.store.upload(saved.file, manifest);
-      s.taken++;
-      s.newest = { sequence: manifest.sequence, createdAt: Date.parse(manifest.createdAt) };
-      const pruned = await s.store.prune(this.shard, s.options.keep ?? 2);
-      this.log(`replica ${this.replicaId}: snapshot of shard ${this.shard} at sequence ${manifest.sequence} stored (${manifest.ads} ads, ${manifest.bytes} bytes; ${pruned} older deleted)`);
-      if (s.options.trimLog) await this.trimLog(s);
-      return manifest;
-    } finally {
-      await unlink(path).catch(() => undefined);
-    }
-  }
-
-  /** Purges the shard's log through the oldest snapshot kept, but never past what a registered replica of the shard has applied. */
-  private async trimLog(s: SnapshotState): Promise<void> {
-    const oldestKept = (await s.store.list(this.shard)).filter((e) => e.manifest).at(-1)?.manifest?.sequence ?? 0;
-    const members = await membersBucket(this.nc, this.map.cluster);
-    let through = Math.min(oldestKept, this.appliedSeq);
-    // Keys first, entries after: awaiting inside the key listing's loop lost keys (nats 2.29.3).
-    const keys: string[] = [];
-    for await (const key of await members.keys(`shard.${this.shard}.*`)) keys.push(key);
-    // Its own entry may be a heartbeat old: this replica's applied sequence is taken as it is now.
-    for (const key of keys.filter((k) => k !== memberKey(this.shard, this.replicaId))) {
-      const entry = await members.get(key);
-      if (entry?.operation !== 'PUT') continue;
-      const applied = Number((JSON.parse(new TextDecoder().decode(entry.value)) as Partial<MemberEntry>).applied);
-      if (Number.isSafeInteger(applied)) through = Math.min(through, applied);
-    }
-    if (through <= (s.trimmedThrough ?? 0)) return;
-    s.trimmedThrough = await trimShardLog(await this.nc.jetstreamManager(), this.config, this.names, this.shard, through);
-    this.log(`replica ${this.replicaId}: log of shard ${this.shard} trimmed through sequence ${s.trimmedThrough}`);
+    return this.snapshots.take(this.view);
   }
 
   /**
    * A replica below the log's trim point would skip purged updates without noticing: checked when
-   * the log consumer is re-created and at every snapshot check; such a replica leaves the cluster.
+   * the log consumer is re-created and at every periodic check; such a replica leaves the cluster.
    */
   private async checkTrimPoint(): Promise<void> {
     if (this.closing) return;
@@ -366,17 +280,14 @@ export class ShardReplica {
     if (this.options.onFatal) this.options.onFatal(error);
   }
 
-  /** The periodic check: learn the newest snapshot (for its age), and snapshot when this replica holds the lease and the index changed since. */
-  private async snapshotTick(): Promise<void> {
-    const s = this.snapshots!;
-    if (this.closing || this.healthState !== 'serving' || s.taking) return;
+  /** Every snapshot interval, while serving: the trim point, then a snapshot when this replica holds the lease. */
+  private async periodicCheck(): Promise<void> {
+    if (this.closing || this.healthState !== 'serving') return;
     try {
       await this.checkTrimPoint();
-      const newest = (await s.store.list(this.shard)).find((e) => e.manifest)?.manifest;
-      if (newest && newest.sequence > (s.newest?.sequence ?? -1)) s.newest = { sequence: newest.sequence, createdAt: Date.parse(newest.createdAt) };
-      if (await s.lease!.acquire()) await this.snapshot();
+      if (!this.closing) await this.snapshots!.tick(this.view);
     } catch (error) {
-      if (!this.closing) this.log(`replica ${this.replicaId}: snapshot of shard ${this.shard} failed (${(error as Error).message}); next try in ${s.options.everyMs} ms`);
+      if (!this.closing) this.log(`replica ${this.replicaId}: snapshot of shard ${this.shard} failed (${(error as Error).message}); next try in ${this.snapshots!.options.everyMs} ms`);
     }
   }
 
@@ -551,13 +462,12 @@ export class ShardReplica {
     if (this.closing) return;
     this.closing = true;
     this.healthState = 'stopping';
-    clearInterval(this.snapshots?.timer);
+    clearInterval(this.snapshotTimer);
     await this.registration?.stop();
     this.subscription?.unsubscribe();
     this.messages?.stop();
     await this.applying.catch(() => undefined);
-    await this.snapshots?.taking?.catch(() => undefined);
-    await this.snapshots?.lease?.release().catch(() => undefined);
+    await this.snapshots?.stop();
     await Promise.allSettled([...this.answering]);
     for (const waiter of this.waiters) waiter.wake();
     this.scorer?.close();
@@ -576,19 +486,3 @@ async function lastSequence(jsm: JetStreamManager, stream: string, subject: stri
   }
 }
 
-function directory(value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0) throw invalid('a directory path', 'options.snapshots.dir', value);
-  return value;
-}
-
-function checkSnapshotOptions(options: SnapshotOptions): SnapshotOptions {
-  const o = knownOptions(options, 'replica options.snapshots', ['everyMs', 'keep', 'leaseMs', 'dir', 'trimLog']);
-  if (o.trimLog !== undefined && typeof o.trimLog !== 'boolean') throw invalid('true or false', 'options.snapshots.trimLog', o.trimLog);
-  return {
-    everyMs: integerIn(o.everyMs ?? 300_000, 'options.snapshots.everyMs', 0, 86_400_000),
-    keep: integerIn(o.keep ?? 2, 'options.snapshots.keep', 1, 1000),
-    ...(o.leaseMs !== undefined ? { leaseMs: integerIn(o.leaseMs, 'options.snapshots.leaseMs', 100, 86_400_000) } : {}),
-    ...(o.dir !== undefined ? { dir: directory(o.dir) } : {}),
-    ...(o.trimLog ? { trimLog: true } : {}),
-  };
-}
