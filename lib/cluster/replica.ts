@@ -119,7 +119,8 @@ export class ShardReplica {
   private readonly waiters = new Set<{ seq: number; wake: () => void }>();
   private messages: ConsumerMessages | undefined;
   private subscription: Subscription | undefined;
-  private registration: MemberRegistration | undefined;
+  /** A check of the log's trim point after the log consumer was re-created: applying waits for it. */
+  private trimCheck: Promise<void> | undefined;
   private applying: Promise<void> = Promise.resolve();
   /** Applying a log message and saving a snapshot take turns here, so a snapshot includes exactly the applied sequence. */
   private turn: Promise<unknown> = Promise.resolve();
@@ -141,6 +142,7 @@ export class ShardReplica {
     private readonly snapshots: ShardSnapshots | undefined,
     /** Present while the IVF index waits for enough ads from the log to train on. */
     private trainer: LogTrainer | undefined,
+    private readonly registration: MemberRegistration,
   ) {
     this.shard = options.shard;
     this.replicaId = options.replicaId;
@@ -172,12 +174,24 @@ export class ShardReplica {
     const subject = names.shardSubject(options.shard);
     const target = await patiently('reading the last log sequence', () => lastSequence(jsm, names.logStream, subject));
     const config = await patiently('binding the config bucket', () => nc.jetstream().views.kv(names.configBucket, { bindOnly: true }));
+    // Registered (not serving: routers pass it over) before the log's trim point is read: the log
+    // is never trimmed past a registered replica's applied sequence, so nothing this replica will
+    // replay after its snapshot can be purged while it loads one (docs/CLUSTER.md, Bounding the log).
+    const heartbeat = options.heartbeatMs ?? Math.max(50, Math.floor(map.membershipTtlMs / 3));
+    const bucket = await patiently('binding the members bucket', () => membersBucket(nc, map.cluster));
+    let entryOf = (): MemberEntry => ({
+      replicaId: options.replicaId, shard: options.shard, subject: names.searchSubject(options.replicaId), applied: 0, health: 'catching-up',
+      inflight: 0, lagMessages: 0, deadLetters: 0, updatedAt: Date.now(),
+    });
+    const registration = new MemberRegistration(bucket, () => entryOf(), heartbeat, log);
+    await patiently('registering', () => registration.start());
     const context = { nc, config, names, shard: options.shard, replicaId: options.replicaId, streamReplicas: map.streamReplicas, log, patiently };
     const expect = options.index ?? { kind: 'flat', dim: map.dim, metric: map.metric };
     let opened;
     try {
       opened = await ShardSnapshots.open(snapshotOptions, context, { kind: expect.kind, dim: expect.dim, metric: expect.metric, threads: options.index?.threads });
     } catch (error) {
+      await registration.stop();
       options.index?.close(); // handed over to the replica, which does not start
       throw error;
     }
@@ -189,7 +203,8 @@ export class ShardReplica {
     }
     const shardIndex = index ?? new AdIndex({ dim: map.dim, metric: map.metric });
     const trainer = shardIndex.isTrained ? undefined : new LogTrainer(trainOptions, map.dim);
-    const replica = new ShardReplica(nc, nc.jetstream(), names, config, map, target, options, log, shardIndex, snapshots, trainer);
+    const replica = new ShardReplica(nc, nc.jetstream(), names, config, map, target, options, log, shardIndex, snapshots, trainer, registration);
+    entryOf = () => replica.entry();
     try {
       await options.scorer?.attach(replica.index);
       await replica.begin(patiently);
@@ -223,10 +238,7 @@ export class ShardReplica {
         void answer.finally(() => this.answering.delete(answer));
       },
     });
-    const heartbeat = this.options.heartbeatMs ?? Math.max(50, Math.floor(this.map.membershipTtlMs / 3));
-    const bucket = await patiently('binding the members bucket', () => membersBucket(this.nc, this.map.cluster));
-    this.registration = new MemberRegistration(bucket, () => this.entry(), heartbeat, this.log);
-    await patiently('registering', () => this.registration!.start());
+    void this.registration.refresh(); // the entry as it is now (applied, health) rather than at the next beat
     const everyMs = this.snapshots?.options.everyMs ?? 0;
     if (everyMs > 0) {
       this.snapshotTimer = setInterval(() => void this.periodicCheck(), everyMs);
@@ -312,7 +324,8 @@ export class ShardReplica {
     });
   }
 
-  private entry(): MemberEntry {
+  /** This replica's membership entry, as the registration writes it every heartbeat. */
+  entry(): MemberEntry {
     return {
       replicaId: this.replicaId, shard: this.shard, subject: this.names.searchSubject(this.replicaId), applied: this.appliedSeq,
       health: this.healthState, inflight: this.answering.size, lagMessages: this.pending, deadLetters: this.dead, updatedAt: Date.now(),
@@ -324,6 +337,8 @@ export class ShardReplica {
     for await (const m of messages) {
       // Below the applied (or held) sequence: a message seen before a consumer reset, applied already.
       if (m.seq <= Math.max(this.appliedSeq, this.trainer?.heldThrough ?? 0)) continue;
+      if (this.trimCheck) await this.trimCheck;
+      if (this.closing) return;
       const applied = this.trainer ? await this.exclusive(() => this.holdForTraining(m)) : await this.exclusive(() => this.applyMessage(m));
       if (!applied) return;
       this.afterApply();
@@ -360,7 +375,7 @@ export class ShardReplica {
     if (this.healthState === 'serving') {
       // Ads are waiting to be indexed: answers would miss them until the index is trained.
       this.healthState = 'catching-up';
-      void this.registration?.refresh();
+      void this.registration.refresh();
     }
     if (!trainer.ready(m.info.pending === 0 || m.seq >= this.startTarget)) return true;
     const sample = trainer.sampleVectors();
@@ -383,7 +398,14 @@ export class ShardReplica {
   private async reportStatus(messages: ConsumerMessages): Promise<void> {
     for await (const status of await messages.status()) {
       this.log(`replica ${this.replicaId}: log consumer ${status.type} ${JSON.stringify(status.data)}`);
-      if (String(status.type) === 'ordered_consumer_recreated') void this.checkTrimPoint().catch((error: Error) => this.log(`replica ${this.replicaId}: reading the log trim point failed (${error.message})`));
+      if (String(status.type) === 'ordered_consumer_recreated') {
+        // Resumed after an interruption (a lost connection, a server failover): the log may have been
+        // trimmed past this replica meanwhile. Nothing more is applied until that is ruled out.
+        const check: Promise<void> = this.checkTrimPoint()
+          .catch((error: Error) => this.log(`replica ${this.replicaId}: reading the log trim point failed (${error.message})`))
+          .finally(() => { if (this.trimCheck === check) this.trimCheck = undefined; });
+        this.trimCheck = check;
+      }
     }
   }
 
@@ -403,7 +425,7 @@ export class ShardReplica {
     if (this.healthState === 'catching-up' && this.appliedSeq >= this.startTarget && !this.trainer) {
       this.healthState = 'serving';
       this.log(`replica ${this.replicaId} of shard ${this.shard} caught up at sequence ${this.appliedSeq}`);
-      void this.registration?.refresh();
+      void this.registration.refresh();
     }
   }
 
@@ -463,7 +485,7 @@ export class ShardReplica {
     this.closing = true;
     this.healthState = 'stopping';
     clearInterval(this.snapshotTimer);
-    await this.registration?.stop();
+    await this.registration.stop();
     this.subscription?.unsubscribe();
     this.messages?.stop();
     await this.applying.catch(() => undefined);

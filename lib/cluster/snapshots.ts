@@ -20,6 +20,7 @@ import { StorageType, type NatsConnection, type ObjectInfo, type ObjectStore } f
 import { AdIndex } from '../ad-index';
 import { ClusterError } from './errors';
 import type { ClusterNames } from './names';
+import { isTransient } from './transient';
 
 export const snapshotFormat = 1;
 
@@ -107,7 +108,7 @@ export class SnapshotStore {
     const manifest = entry.manifest;
     if (!manifest) throw new ClusterError('ERR_SNAPSHOT', `Snapshot '${entry.name}' has no cangen manifest in its metadata`);
     const result = await this.os.get(entry.name);
-    if (!result) throw new ClusterError('ERR_SNAPSHOT', `Snapshot '${entry.name}' was deleted before it could be read`);
+    if (!result) throw new SnapshotGoneError(`Snapshot '${entry.name}' was deleted before it could be read`);
     const hash = createHash('sha256');
     let bytes = 0;
     try {
@@ -123,7 +124,10 @@ export class SnapshotStore {
       out.end();
       await finished(out);
       const transferError = await result.error;
-      if (transferError) throw new ClusterError('ERR_SNAPSHOT', `Snapshot '${entry.name}' did not download whole: ${transferError.message}`);
+      // A timeout or lost server is retried by the caller; chunks gone mean the snapshot was pruned meanwhile.
+      if (transferError && isTransient(transferError)) throw transferError;
+      if (transferError && /digest/i.test(transferError.message)) throw new ClusterError('ERR_SNAPSHOT', `Snapshot '${entry.name}' is damaged in the object store: ${transferError.message}`);
+      if (transferError) throw new SnapshotGoneError(`Snapshot '${entry.name}' did not download whole (${transferError.message}): pruned while it was read?`);
       const sha256 = hash.digest('hex');
       if (bytes !== manifest.bytes || sha256 !== manifest.sha256) {
         throw new ClusterError('ERR_SNAPSHOT', `Snapshot '${entry.name}' fails its checksum: ${bytes} bytes with SHA-256 ${sha256}, its manifest says ${manifest.bytes} bytes with ${manifest.sha256}`);
@@ -154,6 +158,13 @@ function manifestOf(info: ObjectInfo, cluster: string, shard: number): SnapshotM
   }
 }
 
+/** A snapshot deleted (pruned by the snapshotter) while it was listed or read: list again. */
+export class SnapshotGoneError extends ClusterError {
+  constructor(message: string) {
+    super('ERR_SNAPSHOT', message);
+  }
+}
+
 export interface LoadedSnapshot {
   index: AdIndex;
   manifest: SnapshotManifest;
@@ -177,9 +188,22 @@ export interface SnapshotLoadOptions {
 
 /**
  * Loads the newest snapshot of a shard that verifies, falling back to older ones; with none
- * usable, `loaded` is absent and the replica replays the whole log.
+ * usable, `loaded` is absent and the replica replays the whole log. A snapshot pruned while it is
+ * read makes it list again (a few times); a timeout or lost server rejects, for the caller to retry
+ * (a failing transfer says nothing about the snapshot, and falling back on it would load an older
+ * one or none).
  */
 export async function loadNewestSnapshot(store: SnapshotStore, cluster: string, shard: number, options: SnapshotLoadOptions): Promise<SnapshotLoadOutcome> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await loadOnce(store, cluster, shard, options);
+    } catch (error) {
+      if (!(error instanceof SnapshotGoneError) || attempt === 5) throw error;
+    }
+  }
+}
+
+async function loadOnce(store: SnapshotStore, cluster: string, shard: number, options: SnapshotLoadOptions): Promise<SnapshotLoadOutcome> {
   const skipped: SnapshotLoadOutcome['skipped'] = [];
   for (const entry of await store.list(shard)) {
     const m = entry.manifest;
@@ -197,6 +221,7 @@ export async function loadNewestSnapshot(store: SnapshotStore, cluster: string, 
       const index = await AdIndex.load(path, { threads: options.threads ?? 0 });
       return { loaded: { index, manifest }, skipped };
     } catch (error) {
+      if (isTransient(error) || error instanceof SnapshotGoneError) throw error;
       skipped.push({ name: entry.name, reason: (error as Error).message });
     } finally {
       await unlink(path).catch(() => undefined);
