@@ -7,7 +7,11 @@ const cli = join(__dirname, '..', '..', 'lib', 'cli', 'index.ts');
 /** Each started process's start line (it says whether the replica loaded a snapshot). */
 export const startLines = new WeakMap<ChildProcess, string>();
 
-/** Starts `cangen <args>` and resolves with the child and the match once its stdout matches `ready` (20 s at most). */
+/**
+ * Starts `cangen <args>` and resolves with the child and the match once its stdout matches `ready`
+ * (40 s at most: longer than a replica's own 30 s of retries through a JetStream failover, so that
+ * its error, not this bound, is what a failure shows).
+ */
 async function cangenChild(args: string[], ready: RegExp, what: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
   const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const reap = () => child.kill('SIGKILL');
@@ -17,8 +21,8 @@ async function cangenChild(args: string[], ready: RegExp, what: string, env: Rec
     let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${what} did not start within 20 s: ${out}`));
-    }, 20_000);
+      reject(new Error(`${what} did not start within 40 s: ${out}`));
+    }, 40_000);
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const found = ready.exec(out);
