@@ -169,6 +169,9 @@ spec:
             - "${o.metricsPort}"
             - --snapshot-every-s
             - "${o.snapshotEveryS}"
+            # The log is purged behind the oldest snapshot kept, so JetStream's storage follows the
+            # write rate, not the corpus's history (docs/CLUSTER.md, "Bounding the log").
+            - --trim-log
           env:
             # The pod's name is stable across restarts (StatefulSet): a restarted replica keeps its id.
             - name: POD_NAME
