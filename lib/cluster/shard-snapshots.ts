@@ -55,6 +55,9 @@ interface Context {
   patiently: <T>(what: string, call: () => Promise<T>) => Promise<T>;
 }
 
+/** An upload whose last chunk is this old and that no object lists was abandoned (its writer died). */
+const abandonedUploadMs = 10 * 60_000;
+
 export class ShardSnapshots {
   private taking: Promise<SnapshotManifest | undefined> | undefined;
   private lease: SnapshotLease | undefined;
@@ -130,6 +133,8 @@ export class ShardSnapshots {
       this.taken++;
       this.newest = { sequence: manifest.sequence, createdAt: Date.parse(manifest.createdAt) };
       const pruned = await this.store.prune(shard, this.options.keep ?? 2);
+      // A snapshotter killed mid-upload left chunks no object lists: gone once surely abandoned.
+      await this.store.purgeAbandonedUploads(Math.max(abandonedUploadMs, 2 * (this.options.everyMs ?? 0)));
       this.c.log(`replica ${replicaId}: snapshot of shard ${shard} at sequence ${manifest.sequence} stored (${manifest.ads} ads, ${manifest.bytes} bytes; ${pruned} older deleted)`);
       if (this.options.trimLog) await this.trimLog(replica.applied());
       return manifest;

@@ -73,14 +73,14 @@ export async function writeSnapshotFile(index: AdIndex, path: string): Promise<S
 }
 
 export class SnapshotStore {
-  private constructor(private readonly os: ObjectStore, private readonly names: ClusterNames, private readonly chunkBytes: number) {}
+  private constructor(private readonly nc: NatsConnection, private readonly os: ObjectStore, private readonly names: ClusterNames, private readonly chunkBytes: number) {}
 
   /** Binds the cluster's snapshot bucket, creating it (with the shard map's replication) when absent. */
   static async open(nc: NatsConnection, names: ClusterNames, replicas: number): Promise<SnapshotStore> {
     const os = await nc.jetstream().views.os(names.snapshotBucket, { replicas, storage: StorageType.File });
     // Chunks as large as a message may be: the client's default 128 KiB chunks moved 20-30 MiB/s
     // on loopback, 1 MiB chunks 34-39 MiB/s (bench:cluster, 2026-12-03).
-    return new SnapshotStore(os, names, Math.max(128 * 1024, (nc.info?.max_payload ?? 1024 * 1024) - 4096));
+    return new SnapshotStore(nc, os, names, Math.max(128 * 1024, (nc.info?.max_payload ?? 1024 * 1024) - 4096));
   }
 
   /** The shard's snapshots, newest (highest sequence) first. */
@@ -144,6 +144,29 @@ export class SnapshotStore {
     const old = (await this.list(shard)).slice(keep);
     for (const entry of old) await this.os.delete(entry.name);
     return old.length;
+  }
+
+  /**
+   * Purges the chunks of uploads that never completed (a snapshotter killed mid-upload leaves its
+   * chunks in the bucket's stream, listed by no object) once their last chunk is older than
+   * `olderThanMs`: an upload still under way elsewhere is younger. Returns the bytes' chunk
+   * subjects purged.
+   */
+  async purgeAbandonedUploads(olderThanMs: number): Promise<number> {
+    const bucket = this.names.snapshotBucket;
+    const stream = `OBJ_${bucket}`;
+    const jsm = await this.nc.jetstreamManager();
+    const live = new Set((await this.os.list()).map((info) => info.nuid));
+    const chunks = (await jsm.streams.info(stream, { subjects_filter: `$O.${bucket}.C.>` })).state.subjects ?? {};
+    let purged = 0;
+    for (const subject of Object.keys(chunks)) {
+      if (live.has(subject.slice(subject.lastIndexOf('.') + 1))) continue;
+      const last = await jsm.streams.getMessage(stream, { last_by_subj: subject }).catch(() => undefined);
+      if (!last || Date.now() - last.time.getTime() < olderThanMs) continue;
+      await jsm.streams.purge(stream, { filter: subject });
+      purged++;
+    }
+    return purged;
   }
 }
 
