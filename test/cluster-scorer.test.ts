@@ -6,7 +6,8 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AdIndex, ClusterRouter, CorpusLog, LearnedScorer, ShardReplica, initCluster, type AdAttributes } from '../lib';
+import { AdIndex, ClusterRouter, CorpusLog, LearnedScorer, MalformedMessageError, ShardReplica, initCluster, type AdAttributes } from '../lib';
+import { decodeSearchRequest, encodeSearchRequest } from '../lib/cluster/search-codec';
 import { assertIdentical, withNats } from './helpers/cluster';
 import { natsServerMissing } from './helpers/nats-server';
 import { randomVectors } from './helpers/random';
@@ -75,6 +76,15 @@ test('scorer searches over 2 shards equal one scorer over every ad; replicas wit
     assert.equal(missing.missingShards, [1]);
     assert.match(missing.shards[1]!.error!, /no serving replica with a learned scorer/);
   });
+});
+
+test('a shard search request carries the scorer blend only: other scorer options are refused as malformed', () => {
+  const users = randomVectors(1, mol.userDim, 1);
+  const back = decodeSearchRequest(encodeSearchRequest({ queries: users, dim: mol.userDim, k: 5, minApplied: 0, waitMs: 0, scorer: { weights: { click: 2 } } }));
+  assert.equal(back.scorer, { weights: { click: 2 } });
+  assert.is(decodeSearchRequest(encodeSearchRequest({ queries: users, dim: mol.userDim, k: 5, minApplied: 0, waitMs: 0 })).scorer, undefined);
+  const sneaky = encodeSearchRequest({ queries: users, dim: mol.userDim, k: 5, minApplied: 0, waitMs: 0, scorer: { scenario: 'feed', device: 'gpu' } as never });
+  assert.throws(() => decodeSearchRequest(sneaky), (error: Error) => error instanceof MalformedMessageError && /unknown field 'device'/.test(error.message));
 });
 
 test.run();

@@ -98,6 +98,9 @@ export function decodeSearchRequest(bytes: Uint8Array): ShardSearchRequest {
     try {
       const blend = JSON.parse(new TextDecoder().decode(copy.subarray(filterAt + filterBytes))) as unknown;
       if (blend === null || typeof blend !== 'object' || Array.isArray(blend)) throw new Error('not an object');
+      // The blend only: a request must not reach the scorer's other search options (device, threads, mode).
+      const extra = Object.keys(blend).filter((key) => key !== 'scenario' && key !== 'weights');
+      if (extra.length > 0) throw new Error(`unknown field '${extra[0]}'`);
       request.scorer = blend as BlendOptions;
     } catch (error) {
       throw new MalformedMessageError(`Expected a JSON scorer blend in the shard search request: ${(error as Error).message}`);
