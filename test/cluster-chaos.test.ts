@@ -12,6 +12,7 @@ import * as assert from 'uvu/assert';
 import { AdIndex, ClusterRouter, CorpusLog, initCluster, laterPosition, shardOf, type LogPosition } from '../lib';
 import { readTrimPoint } from '../lib/cluster/log-trim';
 import { clusterNames } from '../lib/cluster/names';
+import { retryTransient } from '../lib/cluster/transient';
 import { decodeSearchReply, encodeSearchRequest } from '../lib/cluster/search-codec';
 import { NatsDeployment, natsServerMissing } from './helpers/nats-server';
 import { randomVectors, rng } from './helpers/random';
@@ -31,7 +32,8 @@ const snapshotEverySecond = ['--snapshot-every-s', '1', '--trim-log'];
 async function streamCurrent(nc: NatsConnection, stream: string): Promise<void> {
   const end = Date.now() + 30_000;
   for (;;) {
-    const info = await (await nc.jetstreamManager()).streams.info(stream).catch(() => undefined);
+    // Timeouts are expected while the restarted server rejoins: ask again.
+    const info = await nc.jetstreamManager().then((jsm) => jsm.streams.info(stream)).catch(() => undefined);
     const peers = info?.cluster?.replicas ?? [];
     if (info?.cluster?.leader && peers.length === 2 && peers.every((p) => p.current && !p.offline)) return;
     if (Date.now() > end) throw new Error(`the log stream's replicas were not current within 30 s: ${JSON.stringify(info?.cluster)}`);
@@ -129,9 +131,12 @@ chaos('writes go on while replicas are SIGKILLed and a JetStream node dies; ever
       assert.ok(reply.applied >= (position[shard] ?? 0));
     }
     const { messages, retries } = log.stats();
-    const config = await nc.jetstream().views.kv(names.configBucket, { bindOnly: true });
-    const trimmed = await Promise.all([0, 1].map((shard) => readTrimPoint(config, shard)));
-    const stored = (await (await nc.jetstreamManager()).streams.info(names.logStream)).state.messages;
+    // Read through any leader election still settling after the node kills (reports only).
+    const trimmed = await retryTransient(async () => {
+      const config = await nc.jetstream().views.kv(names.configBucket, { bindOnly: true });
+      return Promise.all([0, 1].map((shard) => readTrimPoint(config, shard)));
+    }, 20_000);
+    const stored = await retryTransient(async () => (await (await nc.jetstreamManager()).streams.info(names.logStream)).state.messages, 20_000);
     console.log(`  seed ${seed}: ${writes} writes acknowledged (${messages} log messages, ${retries} publish retries), ${kills} replica kills (${fromSnapshot} restarts from a snapshot) and ${nodeKills} JetStream node kill(s) survived; ` +
       `${live.length} live ads, every replica equal to the log; the log trimmed through sequences ${trimmed.join(' and ')}, ${stored} of its messages kept`);
   } finally {
