@@ -28,6 +28,7 @@ export type CangenErrorCode =
   // the durable corpus (lib/corpus)
   | 'ERR_CATALOG'
   | 'ERR_CORPUS_FAILED'
+  | 'ERR_CORPUS_REMOTE'
   | 'ERR_STORE_OWNED';
 
 export class CangenError extends Error {

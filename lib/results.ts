@@ -29,11 +29,16 @@ export class SearchResults {
    * wide for the device's shared memory, or too little device memory is free); otherwise undefined.
    */
   readonly gpuFallback?: string;
+  /**
+   * Set by a search over a sharded corpus (lib/cluster's RemoteIndex) when shards did not answer
+   * by the deadline: the results cover the other shards. Undefined for a local index.
+   */
+  readonly missingShards?: readonly number[];
 
   constructor(
     k: number,
     metric: Metric,
-    raw: { ids: BigInt64Array; scores: Float32Array; counts: Uint32Array; gpuFallback?: string },
+    raw: { ids: BigInt64Array; scores: Float32Array; counts: Uint32Array; gpuFallback?: string; missingShards?: readonly number[] },
   ) {
     this.k = k;
     this.metric = metric;
@@ -42,6 +47,7 @@ export class SearchResults {
     this.counts = raw.counts;
     this.queries = raw.counts.length;
     if (raw.gpuFallback !== undefined) this.gpuFallback = raw.gpuFallback;
+    if (raw.missingShards !== undefined) this.missingShards = raw.missingShards;
   }
 
   /** The real results of query `i` (views, no copy). */

@@ -24,6 +24,7 @@ import { randomVectors } from './helpers/random';
 import { randomTensors, referenceScores, writeModel } from './helpers/scorer-model';
 import { IndexReranker, LearnedScorer, TwoStageRetriever } from '../lib/scorer';
 import { EmbeddingCorpus, LearnedScorerAdapter, ScorerGenerator, isMarkedEligible } from '../lib/orchestration';
+import { compiledFilter, localIndex } from '../lib/corpus/search-index';
 import { FlatIndex } from '../lib';
 import { AdIndex } from '../lib/ad-index';
 
@@ -363,7 +364,7 @@ generators('two-stage written once: the engine, TwoStageRetriever and a float64 
     result.candidates.forEach((c) => assert.ok(Math.abs(c.score - score(Number(c.adId))) < 1e-4 * Math.max(1, Math.abs(c.score)), `${name}: score of ${c.adId}`));
     // TwoStageRetriever called directly on the engine's index, re-ranker and compiled filter.
     const retriever = new TwoStageRetriever({ firstStage: engine.corpus.behavioural, scorer: scorer?.reranker ?? new IndexReranker(engine.corpus.behavioural), candidates: 40 });
-    const eligible = await engine.embeddings.filterFor(requestEligibility(undefined, eligibility));
+    const eligible = compiledFilter(await engine.embeddings.filterFor(requestEligibility(undefined, eligibility)), 'the test');
     const direct = await retriever.search(shortTerm, 10, {
       firstStageQueries: embedding, eligible, exclude: new Set(excluded.map(BigInt)), ...(scorer ? { scenario: 's' } : {}),
     });
@@ -592,7 +593,7 @@ generators('a LearnedScorer from lib/scorer plugs in: full scan and two-stage eq
   assert.equal(twoStage.map((c) => Number(c.adId)), exact.slice(0, 10));
   twoStage.forEach((c) => assert.ok(Math.abs(c.score - dot(Number(c.adId))) < 1e-4));
   model.close?.();
-  firstStage.index.close();
+  localIndex(firstStage.index, 'the test').close();
 });
 
 pipeline.run();

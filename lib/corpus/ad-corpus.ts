@@ -45,6 +45,20 @@ export interface AdCorpusOptions {
   log?: (line: string) => void;
 }
 
+/**
+ * Where a corpus whose writes are ordered elsewhere sends them (a cluster router's catalog stream,
+ * lib/cluster): `append` resolves with the write's sequence there once this corpus has applied it
+ * (through `applyOrdered`, in that order, like every other corpus following the same stream).
+ */
+export interface WriteOrderer {
+  append(write: CorpusWrite): Promise<number>;
+}
+
+export interface RemoteEmbeddingsOptions {
+  /** Says where the behavioural embeddings live, for errors (e.g. "cluster 'ads'"). */
+  embeddingsIn: string;
+}
+
 /** One write: all of it is applied, or none. */
 export interface CorpusWrite {
   /** Ads to add or update; attributes not given keep their value. */
@@ -76,7 +90,6 @@ export class AdCorpus {
   readonly dim: number;
   readonly metric: Metric;
   readonly store: AdStore;
-  readonly behavioural: AdIndex;
   readonly content: AdIndex | undefined;
   readonly catalog: AdCatalog;
   private readonly snapshots: SnapshotStore | undefined;
@@ -86,21 +99,25 @@ export class AdCorpus {
   private snapshotAt: Date | undefined;
   private failure_: Error | undefined;
   private closed = false;
+  private orderer: WriteOrderer | undefined;
+  /** Where the behavioural embeddings live when this corpus keeps none (see AdCorpus.withRemoteEmbeddings). */
+  private readonly embeddingsIn: string | undefined;
 
   private constructor(
     options: AdCorpusOptions,
     catalog: AdCatalog,
     store: AdStore,
-    behavioural: AdIndex,
+    private readonly localBehavioural: AdIndex | undefined,
     content: AdIndex | undefined,
     snapshots?: SnapshotStore,
     private readonly lock?: DataDirLock,
+    embeddingsIn?: string,
   ) {
     this.dim = options.dim;
     this.metric = options.metric ?? 'ip';
     this.catalog = catalog;
     this.store = store;
-    this.behavioural = behavioural;
+    this.embeddingsIn = embeddingsIn;
     this.content = content;
     this.snapshots = snapshots;
     this.appliedSeq = catalog.head();
@@ -111,6 +128,15 @@ export class AdCorpus {
   static inMemory(options: Omit<AdCorpusOptions, 'dataDir' | 'durability' | 'keepSnapshots' | 'log'>): AdCorpus {
     const { behavioural, content } = freshIndexes(options);
     return new AdCorpus(options, new MemoryCatalog(), new AdStore(), behavioural, content);
+  }
+
+  /**
+   * A corpus in memory that keeps the ads' attributes, names and content index but no behavioural
+   * index: the embeddings live elsewhere (a cluster's shards). Its `behavioural` throws; writes
+   * still carry embeddings, so that `store.hasEmbedding` knows which ads have one.
+   */
+  static withRemoteEmbeddings(options: Omit<AdCorpusOptions, 'dataDir' | 'durability' | 'keepSnapshots' | 'log' | 'index'> & RemoteEmbeddingsOptions): AdCorpus {
+    return new AdCorpus(options, new MemoryCatalog(), new AdStore(), undefined, freshContentIndex(options), undefined, undefined, options.embeddingsIn);
   }
 
   /** Opens the corpus in `options.dataDir` (created if absent): snapshot, then replay. */
@@ -165,6 +191,19 @@ export class AdCorpus {
     return this.store.size;
   }
 
+  /** The behavioural index; a corpus made withRemoteEmbeddings has none and throws. */
+  get behavioural(): AdIndex {
+    if (!this.localBehavioural) {
+      throw new CorpusError('ERR_CORPUS_REMOTE', `This corpus keeps no behavioural index: its embeddings live in ${this.embeddingsIn}; search them there (a RemoteIndex)`);
+    }
+    return this.localBehavioural;
+  }
+
+  /** False for a corpus made withRemoteEmbeddings. */
+  get hasLocalEmbeddings(): boolean {
+    return this.localBehavioural !== undefined;
+  }
+
   /** Why the corpus stopped taking writes (a committed write could not be applied), if it did. */
   get failure(): string | undefined {
     return this.failure_?.message;
@@ -172,16 +211,32 @@ export class AdCorpus {
 
   /** The indexes by name, as snapshots store them. */
   get indexes(): ReadonlyMap<string, AdIndex> {
-    const out = new Map<string, AdIndex>([[names.behavioural, this.behavioural]]);
+    const out = new Map<string, AdIndex>();
+    if (this.localBehavioural) out.set(names.behavioural, this.localBehavioural);
     if (this.content) out.set(names.content, this.content);
     return out;
   }
 
   /**
    * Commits `write` to the catalog and applies it to the indexes; resolves with its sequence once
-   * searches see it. Rejects, changing nothing, when the catalog refuses it.
+   * searches see it. Rejects, changing nothing, when the catalog refuses it. With an orderer
+   * (orderWritesThrough), the write goes there and the sequence is the orderer's.
    */
   write(write: CorpusWrite): Promise<number> {
+    if (this.orderer) return this.orderer.append(write);
+    return this.applyOrdered(write);
+  }
+
+  /**
+   * Sends every later write() to `orderer`, which applies it here (applyOrdered) in its order:
+   * corpora following one order intern the same names to the same codes.
+   */
+  orderWritesThrough(orderer: WriteOrderer): void {
+    this.orderer = orderer;
+  }
+
+  /** Commits and applies a write that its orderer has placed (or any write, for a corpus without one); resolves with the local sequence. */
+  applyOrdered(write: CorpusWrite): Promise<number> {
     return this.enqueue(() => this.commitAndApply(write));
   }
 
@@ -325,11 +380,11 @@ export class AdCorpus {
     } finally {
       store.offChange(listen);
     }
-    await this.upsertVectors(this.behavioural, embedded);
+    if (this.localBehavioural) await this.upsertVectors(this.localBehavioural, embedded);
     if (this.content) await this.upsertVectors(this.content, contents);
     if (gone.length > 0) {
       const ids = BigInt64Array.from(gone);
-      await this.behavioural.remove(ids);
+      await this.localBehavioural?.remove(ids);
       await this.content?.remove(ids);
     }
     if (leftContent.length > 0) await this.content?.remove(BigInt64Array.from(leftContent));
@@ -339,14 +394,14 @@ export class AdCorpus {
     if (rest.length > 0) {
       const ids = BigInt64Array.from(rest);
       const attributes = store.nativeAttributes(rest);
-      await this.behavioural.setAttributes(ids, attributes);
+      await this.localBehavioural?.setAttributes(ids, attributes);
       await this.content?.setAttributes(ids, attributes);
     }
   }
 
   private async upsertVectors(index: AdIndex, rows: readonly { id: bigint; vector: Float32Array }[]): Promise<void> {
     if (rows.length === 0) return;
-    const dim = index === this.behavioural ? this.dim : rows[0]!.vector.length;
+    const dim = index === this.localBehavioural ? this.dim : rows[0]!.vector.length;
     const vectors = new Float32Array(rows.length * dim);
     rows.forEach((r, i) => vectors.set(r.vector, i * dim));
     const ids = rows.map((r) => r.id);
@@ -395,11 +450,13 @@ export class AdCorpus {
 }
 
 function freshIndexes(options: Pick<AdCorpusOptions, 'dim' | 'metric' | 'index' | 'contentDim' | 'contentPrecision' | 'threads'>): { behavioural: AdIndex; content: AdIndex | undefined } {
-  const threads = options.threads ?? 0;
-  const behavioural = new AdIndex({ ...options.index, dim: options.dim, metric: options.metric ?? 'ip', threads });
+  const behavioural = new AdIndex({ ...options.index, dim: options.dim, metric: options.metric ?? 'ip', threads: options.threads ?? 0 });
+  return { behavioural, content: freshContentIndex(options) };
+}
+
+function freshContentIndex(options: Pick<AdCorpusOptions, 'contentDim' | 'contentPrecision' | 'threads'>): AdIndex | undefined {
   const contentDim = options.contentDim ?? 256;
-  const content = contentDim > 0 ? new AdIndex({ dim: contentDim, metric: 'cosine', threads, precision: options.contentPrecision }) : undefined;
-  return { behavioural, content };
+  return contentDim > 0 ? new AdIndex({ dim: contentDim, metric: 'cosine', threads: options.threads ?? 0, precision: options.contentPrecision }) : undefined;
 }
 
 /** The dimensions a catalog was created with must match the options (vectors cannot be reshaped). */

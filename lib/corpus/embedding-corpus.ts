@@ -7,13 +7,13 @@
  * share index calls (lib/request-batcher.ts; a call carries k down to a quarter of its largest,
  * and a vector asked twice once): batches form only under load. Writes go through AdCorpus, never through here.
  */
-import type { AdIndex, CompiledFilter as NativeCompiledFilter } from '../ad-index';
 import { maxK } from '../defaults';
 import { DimensionMismatchError } from '../errors';
 import { RequestBatcher, splitBySize, type BatchingOptions, type BatcherStats } from '../request-batcher';
 import { integerIn } from '../validate';
 import type { AdStore } from './ad-store';
 import type { RequestEligibility } from './eligibility';
+import type { IndexFilter, SearchIndex } from './search-index';
 
 export interface CorpusHit {
   adIds: bigint[];
@@ -21,6 +21,8 @@ export interface CorpusHit {
   scores: number[];
   /** True when every ad is eligible for the request: the search ran with its native filter and its excluded ads were dropped. */
   eligible?: boolean;
+  /** Shards of a sharded corpus that did not answer by the deadline (the hit covers the others); absent when all did. */
+  missingShards?: readonly number[];
 }
 
 export interface EmbeddingCorpusOptions {
@@ -44,19 +46,20 @@ interface Query {
 
 /** A compiled filter in the cache: its value once compiled, so a search can start without waiting a microtask. */
 interface CachedFilter {
-  promise: Promise<NativeCompiledFilter>;
-  value?: NativeCompiledFilter;
+  promise: Promise<IndexFilter>;
+  value?: IndexFilter;
 }
 
 export class EmbeddingCorpus {
-  readonly index: AdIndex;
+  /** An AdIndex, or a RemoteIndex over a cluster's shards (lib/cluster). */
+  readonly index: SearchIndex;
   readonly dim: number;
   readonly store: AdStore;
   private readonly filterCacheSize: number;
   private readonly batcher: RequestBatcher<Query, CorpusHit>;
   private readonly filters = new Map<string, CachedFilter>();
 
-  constructor(index: AdIndex, store: AdStore, options: EmbeddingCorpusOptions = {}) {
+  constructor(index: SearchIndex, store: AdStore, options: EmbeddingCorpusOptions = {}) {
     this.index = index;
     this.dim = index.dim;
     this.store = store;
@@ -105,7 +108,7 @@ export class EmbeddingCorpus {
     return cached.value ? this.searchWith(batch, cached.value, signal) : cached.promise.then((filter) => this.searchWith(batch, filter, signal));
   }
 
-  private async searchWith(batch: readonly Query[], filter: NativeCompiledFilter | undefined, signal: AbortSignal | undefined): Promise<CorpusHit[]> {
+  private async searchWith(batch: readonly Query[], filter: IndexFilter | undefined, signal: AbortSignal | undefined): Promise<CorpusHit[]> {
     const live = this.index.size;
     const out = batch.map((): CorpusHit => ({ adIds: [], scores: [] }));
     if (live === 0) return out;
@@ -141,6 +144,7 @@ export class EmbeddingCorpus {
         hit.scores.push(sign * scores[i]!);
       }
       hit.eligible = filter !== undefined;
+      if (results.missingShards && results.missingShards.length > 0) hit.missingShards = results.missingShards;
     }
     return out;
   }
@@ -150,7 +154,7 @@ export class EmbeddingCorpus {
    * filter to hand to components that search the same index, e.g. TwoStageRetriever's `eligible`.
    * Ads in `excludeAds` are not in it: they are dropped after a search.
    */
-  filterFor(e: RequestEligibility): Promise<NativeCompiledFilter> {
+  filterFor(e: RequestEligibility): Promise<IndexFilter> {
     return this.cachedFilter(e).promise;
   }
 

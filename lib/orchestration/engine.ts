@@ -15,6 +15,7 @@ import type { QuotaAllocator } from './allocators/allocator';
 import { StaticAllocator } from './allocators/static';
 import { ThompsonAllocator, type ThompsonOptions } from './allocators/thompson';
 import { EmbeddingCorpus } from '../corpus/embedding-corpus';
+import type { SearchIndex } from '../corpus/search-index';
 import type { Embedder } from './embedders/embedder';
 import { HashedNgramEmbedder } from './embedders/hashed';
 import { ContentGenerator } from './generators/content';
@@ -51,6 +52,17 @@ export interface EngineOptions {
   log?: (line: string) => void;
   /** Use this opened corpus instead of building one (engines sharing it share its ads). */
   corpus?: AdCorpus;
+  /**
+   * Where the behavioural generators search, for a corpus that keeps no behavioural index
+   * (AdCorpus.withRemoteEmbeddings): a cluster's RemoteIndex (lib/cluster, openClusterEngine).
+   */
+  embeddings?: SearchIndex;
+  /**
+   * Makes `request.readAfter` wait until the write of that sequence is searchable, within
+   * `timeoutMs` (a cluster router's catalog and shards). Without it, readAfter is checked against
+   * the corpus, which searches every write it has acknowledged.
+   */
+  readAfter?: (sequence: number, timeoutMs: number) => Promise<void>;
   /** Text embeddings for cold-start ads (default: hashed n-grams, 256 dimensions). */
   embedder?: Embedder;
   /** 'full' (default: the scorer scans the corpus) or 'two-stage' (ANN first stage, exact re-rank). */
@@ -97,6 +109,9 @@ export interface AdUpsert extends AdInput {
   embedding?: Float32Array;
 }
 
+/** How long request.readAfter waits for its write when the request gives no deadline. */
+const readAfterWaitMs = 1000;
+
 export const defaultScenarios: ScenarioConfig[] = [
   { name: 'home', generators: ['two-tower', 'scorer', 'content', 'popularity'], k: 200, deadlineMs: 50 },
   { name: 'search', generators: ['two-tower', 'scorer', 'content', 'popularity'], k: 200, deadlineMs: 30 },
@@ -104,7 +119,7 @@ export const defaultScenarios: ScenarioConfig[] = [
 ];
 
 const optionNames = [
-  'dim', 'metric', 'scenarios', 'allocator', 'allocatorOptions', 'index', 'contentPrecision', 'dataDir', 'durability', 'log', 'corpus', 'embedder',
+  'dim', 'metric', 'scenarios', 'allocator', 'allocatorOptions', 'index', 'contentPrecision', 'dataDir', 'durability', 'log', 'corpus', 'embeddings', 'readAfter', 'embedder',
   'scorerMode', 'scorer', 'popularity', 'sequence', 'generators', 'userFeatures', 'stateFile', 'ledgerSize', 'threads',
   'filterCacheSize', 'embedderCacheSize', 'embedderCallsPerSecond', 'batching',
 ];
@@ -128,6 +143,7 @@ export class CandidateEngine {
   readonly ready: Promise<void>;
   private readonly userFeatures: ((userId: string) => UserFeatures | undefined) | undefined;
   private readonly ownsCorpus: boolean;
+  private readonly awaitSequence: ((sequence: number, timeoutMs: number) => Promise<void>) | undefined;
 
   /** An engine whose corpus lives in `options.dataDir` (loaded from its snapshot and catalog), or in memory without one. */
   static async open(options: EngineOptions): Promise<CandidateEngine> {
@@ -165,7 +181,12 @@ export class CandidateEngine {
     }
     this.store = this.corpus.store;
     const batching = batchingOptions(options.batching, 'CandidateEngine options.batching');
-    const behavioural = new EmbeddingCorpus(this.corpus.behavioural, this.store, { filterCacheSize: options.filterCacheSize, batching });
+    if (!options.embeddings && !this.corpus.hasLocalEmbeddings) {
+      throw new ConfigError('Expected options.embeddings (where to search the behavioural embeddings) for a corpus that keeps none: a RemoteIndex over the cluster');
+    }
+    if (options.embeddings && options.embeddings.dim !== this.dim) throw new DimensionMismatchError(`Expected options.embeddings of dim ${this.dim} but received dim ${options.embeddings.dim}`);
+    const index = options.embeddings ?? this.corpus.behavioural;
+    const behavioural = new EmbeddingCorpus(index, this.store, { filterCacheSize: options.filterCacheSize, batching });
     this.embeddings = behavioural;
     this.content = new ContentGenerator({
       embedder,
@@ -191,6 +212,7 @@ export class CandidateEngine {
     this.pipeline = new Pipeline({ generators, scenarios, allocator: this.allocator, store: this.store, ledgerSize: options.ledgerSize });
     this.stateFile = options.stateFile;
     this.userFeatures = options.userFeatures;
+    this.awaitSequence = options.readAfter;
   }
 
   /**
@@ -199,7 +221,7 @@ export class CandidateEngine {
    * the corpus has a dataDir: every check and the embedder's call come before the commit; the
    * promise resolves once searches see the batch.
    */
-  async upsertAds(ads: readonly AdUpsert[]): Promise<{ embedded: number; cold: number }> {
+  async upsertAds(ads: readonly AdUpsert[]): Promise<{ embedded: number; cold: number; seq: number }> {
     const ids = toIdArray(ads.map((ad) => ad?.id), 'ads[].id');
     const cold: AdUpsert[] = [];
     ads.forEach((ad, i) => {
@@ -222,8 +244,8 @@ export class CandidateEngine {
       // An ad with an embedding leaves the cold-start corpus (if it was in it).
       content: embedding ? (this.store.hasContent(ad.id) ? null : undefined) : contentOf.get(ad.id),
     }));
-    await this.corpus.write({ upserts });
-    return { embedded: ads.filter((a) => a.embedding).length, cold: prepared.ids.length };
+    const seq = await this.corpus.write({ upserts });
+    return { embedded: ads.filter((a) => a.embedding).length, cold: prepared.ids.length, seq };
   }
 
   /** Removes ads from the corpus; resolves with how many existed, once searches no longer see them. */
@@ -248,10 +270,14 @@ export class CandidateEngine {
     await this.corpus.write({ campaigns: budgets });
   }
 
-  retrieve(request: RetrieveRequest): Promise<RetrieveResult> {
+  async retrieve(request: RetrieveRequest): Promise<RetrieveResult> {
     if (!request?.features && this.userFeatures && typeof request?.userId === 'string') {
       const features = this.userFeatures(request.userId);
       if (features) request = { ...request, features };
+    }
+    if (request?.readAfter !== undefined) {
+      const seq = integerIn(request.readAfter, 'request.readAfter', 0, Number.MAX_SAFE_INTEGER);
+      if (this.awaitSequence) await this.awaitSequence(seq, integerIn(request.deadlineMs ?? readAfterWaitMs, 'request.deadlineMs', 1, 60_000));
     }
     return this.pipeline.retrieve(request);
   }

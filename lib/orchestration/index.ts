@@ -15,7 +15,7 @@ export { PopularityGenerator, type PopularityOptions } from './generators/popula
 export { LearnedScorerAdapter } from './generators/learned-scorer';
 export { DotProductScorer, ScorerGenerator, type Scorer, type ScorerGeneratorOptions } from './generators/scorer';
 export { TwoTowerGenerator, type TwoTowerOptions } from './generators/two-tower';
-export { isMarkedEligible, markEligible, mergeCandidates, type MergeInput, type MergeOutput } from './merge';
+export { isMarkedEligible, markEligible, markPartial, missingShardsOf, mergeCandidates, type MergeInput, type MergeOutput } from './merge';
 export { Pipeline, type FeedbackInput, type LedgerFeedback, type PipelineOptions } from './pipeline';
 export { readStateFile, writeStateFile } from './state-file';
 export { parseScenario, Scenarios, type Scenario, type ScenarioConfig } from './scenarios';

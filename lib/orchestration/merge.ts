@@ -29,6 +29,22 @@ export function isMarkedEligible(list: readonly GeneratedCandidate[]): boolean {
   return eligibleLists.has(list);
 }
 
+const partialLists = new WeakMap<readonly GeneratedCandidate[], readonly number[]>();
+
+/**
+ * Marks a generator's answer as partial: its search went to a sharded corpus whose shards
+ * `missingShards` did not answer by the deadline. The pipeline reports it with the generator.
+ */
+export function markPartial<T extends readonly GeneratedCandidate[]>(list: T, missingShards: readonly number[]): T {
+  if (missingShards.length > 0) partialLists.set(list, missingShards);
+  return list;
+}
+
+/** The shards a generator's answer misses (markPartial), or undefined when it is whole. */
+export function missingShardsOf(list: readonly GeneratedCandidate[]): readonly number[] | undefined {
+  return partialLists.get(list);
+}
+
 export interface MergeOutput {
   candidates: Candidate[];
   /** Per input: candidates that made the answer. */

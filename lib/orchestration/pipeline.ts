@@ -10,7 +10,7 @@ import { integerIn, invalid } from '../validate';
 import { compileFilter, type AdStore } from '../corpus/ad-store';
 import type { QuotaAllocator, ServedReport } from './allocators/allocator';
 import { UnknownGeneratorError } from './errors';
-import { isMarkedEligible, mergeCandidates } from './merge';
+import { isMarkedEligible, mergeCandidates, missingShardsOf } from './merge';
 import type { Scenarios } from './scenarios';
 import { feedbackTypes, requestEligibility, type CandidateGenerator, type FeedbackEvent, type FeedbackType, type GeneratedCandidate, type GeneratorReport, type RetrieveRequest, type RetrieveResult } from './types';
 
@@ -139,6 +139,8 @@ export class Pipeline {
         lists[i] = list;
         report.status = 'ok';
         report.returned = list.length;
+        const missing = missingShardsOf(list);
+        if (missing) report.missingShards = [...missing];
       } catch (error) {
         if (controller.signal.aborted) return;
         if (isCallerError(error)) callerError ??= error;

@@ -36,6 +36,12 @@ export interface RetrieveRequest {
   features?: UserFeatures;
   eligibility?: EligibilityFilter;
   /**
+   * Read-your-writes: the sequence a write resolved with (upsertAds' `seq`). The search waits
+   * until that write is searchable: at once on a local corpus; on a cluster router, until the
+   * shards hold it (within the deadline, else an ERR_CLUSTER error).
+   */
+  readAfter?: number;
+  /**
    * The caller gave up (its client went away): the generators' searches stop, native ones
    * included, and retrieve() rejects with AbortedError without recording anything.
    */
@@ -126,6 +132,8 @@ export interface GeneratorReport {
   /** Time until it answered, or until it was cut off. */
   ms: number;
   error?: string;
+  /** Set when its search covered only part of a sharded corpus: the shards that did not answer by the deadline. */
+  missingShards?: number[];
 }
 
 export interface RetrieveResult {

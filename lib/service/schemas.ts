@@ -53,6 +53,8 @@ export function retrieveSchema(dim: number, limits: RetrieveLimits) {
         scenario: name(64, 1),
         k: { type: 'integer', minimum: 1, maximum: limits.maxK },
         deadlineMs: { type: 'integer', minimum: 1, maximum: limits.maxDeadlineMs },
+        // Read-your-writes: the `seq` a PUT /v1/ads answered with.
+        readAfter: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
         features: {
           type: 'object',
           additionalProperties: false,
@@ -94,7 +96,7 @@ export function retrieveSchema(dim: number, limits: RetrieveLimits) {
             type: 'array',
             items: {
               type: 'object',
-              properties: { name: { type: 'string' }, status: { type: 'string' }, quota: { type: 'integer' }, returned: { type: 'integer' }, kept: { type: 'integer' }, ms: { type: 'number' }, error: { type: 'string' } },
+              properties: { name: { type: 'string' }, status: { type: 'string' }, quota: { type: 'integer' }, returned: { type: 'integer' }, kept: { type: 'integer' }, ms: { type: 'number' }, error: { type: 'string' }, partial: { type: 'boolean' }, missingShards: { type: 'array', items: { type: 'integer' } } },
             },
           },
         },

@@ -65,7 +65,7 @@ export function serializeRetrieve(r: RetrieveResult): string {
   const g = r.generators;
   for (let i = 0; i < g.length; i++) {
     const x = g[i]!;
-    out += `${i ? ',' : ''}{"name":${str(x.name)},"status":"${x.status}","quota":${x.quota},"returned":${x.returned},"kept":${x.kept},"ms":${number(x.ms)}${x.error === undefined ? '' : `,"error":${JSON.stringify(x.error)}`}}`;
+    out += `${i ? ',' : ''}{"name":${str(x.name)},"status":"${x.status}","quota":${x.quota},"returned":${x.returned},"kept":${x.kept},"ms":${number(x.ms)}${x.error === undefined ? '' : `,"error":${JSON.stringify(x.error)}`}${x.missingShards === undefined ? '' : `,"partial":true,"missingShards":[${x.missingShards.join(',')}]`}}`;
   }
   return `${out}]}`;
 }
@@ -128,6 +128,7 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
         scenario: b.scenario,
         k: b.k,
         deadlineMs: b.deadlineMs,
+        readAfter: b.readAfter,
         features: b.features && {
           ...b.features,
           embedding: floats(b.features.embedding),

@@ -9,6 +9,7 @@
  * model takes several users per call.
  */
 import type { EmbeddingCorpus } from '../../corpus/embedding-corpus';
+import { compiledFilter, localIndex } from '../../corpus/search-index';
 import type { BlendOptions, LearnedScorer } from '../../scorer';
 import { maxK } from '../../defaults';
 import { DimensionMismatchError } from '../../errors';
@@ -63,7 +64,11 @@ export class LearnedScorerAdapter implements Scorer {
   attach(corpus: EmbeddingCorpus): Promise<void> {
     if (this.corpus) return Promise.reject(new ConfigError(`Expected a LearnedScorerAdapter used by one engine: ${this.name} is attached to a corpus already`));
     this.corpus = corpus;
-    this.attaching = this.reranker.attachedIndex === corpus.index ? Promise.resolve() : this.reranker.attach(corpus.index);
+    try {
+      this.attaching = this.reranker.attachedIndex === corpus.index ? Promise.resolve() : this.reranker.attach(localIndex(corpus.index, this.name));
+    } catch (error) {
+      this.attaching = Promise.reject(error);
+    }
     this.attaching.catch(() => undefined);  // reported to whoever awaits it
     return this.attaching;
   }
@@ -85,7 +90,7 @@ export class LearnedScorerAdapter implements Scorer {
   /** One scan for the users of one blend and filter, at the largest k among them; each gets its own k. */
   private async scan(batch: readonly TopKRequest[], signal: AbortSignal | undefined): Promise<GeneratedCandidate[][]> {
     const first = batch[0]!;
-    const eligible = first.eligibility ? await this.corpus!.filterFor(first.eligibility) : undefined;
+    const eligible = first.eligibility ? compiledFilter(await this.corpus!.filterFor(first.eligibility), this.name) : undefined;
     const dim = this.reranker.userDim;
     const users = batch.length === 1 ? first.user : new Float32Array(batch.length * dim);
     if (batch.length > 1) batch.forEach((b, i) => users.set(b.user, i * dim));

@@ -5,7 +5,9 @@
  * Any scorer plugs in through `Scorer`; `DotProductScorer` is the one built on the index;
  * LearnedScorerAdapter plugs in lib/scorer's MLP and Mixture-of-Logits models.
  */
+import { AdIndex } from '../../ad-index';
 import type { EmbeddingCorpus } from '../../corpus/embedding-corpus';
+import { compiledFilter, localIndex } from '../../corpus/search-index';
 import { InvalidArgumentError } from '../../errors';
 import type { SearchResults } from '../../results';
 import { IndexReranker, TwoStageRetriever, type BlendOptions, type Reranker } from '../../scorer';
@@ -35,12 +37,13 @@ export interface Scorer {
  */
 export class DotProductScorer implements Scorer {
   readonly name = 'dot-product';
-  readonly reranker: IndexReranker;
+  /** Over a local index only: a remote one (a cluster's shards) serves 'full' mode. */
+  readonly reranker: IndexReranker | undefined;
   private readonly corpus: EmbeddingCorpus;
 
   constructor(corpus: EmbeddingCorpus) {
     this.corpus = corpus;
-    this.reranker = new IndexReranker(corpus.index);
+    this.reranker = corpus.index instanceof AdIndex ? new IndexReranker(corpus.index) : undefined;
   }
 
   async topK(user: Float32Array, k: number, _scenario?: string, eligibility?: RequestEligibility, signal?: AbortSignal): Promise<GeneratedCandidate[]> {
@@ -85,6 +88,7 @@ export class ScorerGenerator implements CandidateGenerator {
     if (this.mode === 'two-stage' && !this.firstStage) {
       throw new InvalidArgumentError(`Expected a firstStage corpus for ScorerGenerator mode 'two-stage' but received undefined`);
     }
+    if (this.mode === 'two-stage') localIndex(this.firstStage!.index, "ScorerGenerator mode 'two-stage'");
     if (this.mode === 'two-stage' && !this.scorer.reranker) {
       throw new InvalidArgumentError(`Expected a scorer with a reranker (a LearnedScorer, an IndexReranker) for ScorerGenerator mode 'two-stage' but received ${this.scorer.name}`);
     }
@@ -101,9 +105,9 @@ export class ScorerGenerator implements CandidateGenerator {
     const corpus = this.firstStage!;
     const candidates = Math.min(Math.max(Math.ceil(input.fetch * this.factor), input.fetch), corpus.size, maxCandidates);
     if (candidates === 0) return [];
-    const eligible = await corpus.filterFor(eligibility);
+    const eligible = compiledFilter(await corpus.filterFor(eligibility), "ScorerGenerator mode 'two-stage'");
     if (input.signal.aborted) return [];
-    const retriever = new TwoStageRetriever({ firstStage: corpus.index, scorer: this.scorer.reranker!, candidates });
+    const retriever = new TwoStageRetriever({ firstStage: localIndex(corpus.index, "ScorerGenerator mode 'two-stage'"), scorer: this.scorer.reranker!, candidates });
     const { results } = await retriever.search(user, input.fetch, {
       ...(input.scenario !== undefined ? this.scorer.blend?.(input.scenario) : undefined),
       firstStageQueries: this.firstQuery(input.features) ?? user,

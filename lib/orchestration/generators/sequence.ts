@@ -10,12 +10,13 @@
  * The corpus's ads must carry the model's item embeddings (encoder.itemEmbeddings()), and their ids
  * must be the model's item ids.
  */
-import type { EmbeddingCorpus } from '../../corpus/embedding-corpus';
+import type { CorpusHit, EmbeddingCorpus } from '../../corpus/embedding-corpus';
+import { compiledFilter, localIndex } from '../../corpus/search-index';
 import type { UserHistoryStore } from '../../history';
 import type { LearnedScorer } from '../../scorer';
 import type { ScenarioHeads, SequenceEncoder, SequenceHistories, SequenceSessions } from '../../sequence';
 import { ConfigError } from '../errors';
-import { markEligible } from '../merge';
+import { markEligible, markPartial } from '../merge';
 import { requestEligibility, type CandidateGenerator, type GeneratedCandidate, type GeneratorInput, type UserHistory } from '../types';
 
 export interface SequenceGeneratorOptions {
@@ -57,7 +58,7 @@ export class SequenceGenerator implements CandidateGenerator {
     if (this.heads && (this.heads.userDim !== this.encoder.dim || this.heads.itemDim !== this.encoder.dim)) {
       throw new ConfigError(`Expected scenario heads of the encoder's dim ${this.encoder.dim} but they map ${this.heads.userDim} to ${this.heads.itemDim}`);
     }
-    this.ready = !this.scorer || this.scorer.attachedIndex === this.corpus.index ? Promise.resolve() : this.scorer.attach(this.corpus.index);
+    this.ready = !this.scorer || this.scorer.attachedIndex === this.corpus.index ? Promise.resolve() : this.scorer.attach(localIndex(this.corpus.index, 'a sequence model with a Mixture-of-Logits scorer'));
     this.ready.catch(() => undefined);  // reported to whoever awaits it
     this.sessions = options.sessions === false ? undefined : options.sessions ?? this.encoder.sessions();
   }
@@ -81,17 +82,20 @@ export class SequenceGenerator implements CandidateGenerator {
       : await Promise.all(interests.map((query) => this.corpus.search(query, input.fetch, eligibility, input.signal)));
     const best = new Map<bigint, number>();
     let eligible = true;
+    const missing = new Set<number>();
     for (const hit of hits) {
       eligible &&= hit.eligible === true;
+      for (const shard of hit.missingShards ?? []) missing.add(shard);
       hit.adIds.forEach((id, i) => best.set(id, Math.max(best.get(id) ?? -Infinity, hit.scores[i]!)));
     }
     const out = [...best].map(([adId, score]) => ({ adId, score })).sort((a, b) => b.score - a.score).slice(0, input.fetch);
+    markPartial(out, [...missing].sort((a, b) => a - b));
     return eligible ? markEligible(out) : out;
   }
 
   /** The Mixture-of-Logits head's top-k for every interest (rows of `queries`), in one scan. */
-  private async scoreWithHead(queries: Float32Array, k: number, eligibility: NonNullable<GeneratorInput['eligibility']>, signal: AbortSignal) {
-    const filter = await this.corpus.filterFor(eligibility);
+  private async scoreWithHead(queries: Float32Array, k: number, eligibility: NonNullable<GeneratorInput['eligibility']>, signal: AbortSignal): Promise<CorpusHit[]> {
+    const filter = compiledFilter(await this.corpus.filterFor(eligibility), 'a Mixture-of-Logits sequence scorer');
     const results = await this.scorer!.search(queries, k, { eligible: filter, signal });
     return Array.from(results, ({ ids, scores }) => ({ adIds: Array.from(ids), scores: Array.from(scores), eligible: true }));
   }

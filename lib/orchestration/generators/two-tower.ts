@@ -3,7 +3,7 @@
  * corpus the search takes the request's eligibility filter, so it returns only eligible ads.
  */
 import type { EmbeddingCorpus } from '../../corpus/embedding-corpus';
-import { markEligible } from '../merge';
+import { markEligible, markPartial } from '../merge';
 import { requestEligibility, type CandidateGenerator, type GeneratedCandidate, type GeneratorInput, type UserFeatures } from '../types';
 
 export interface TwoTowerOptions {
@@ -32,9 +32,10 @@ export class TwoTowerGenerator implements CandidateGenerator {
   }
 }
 
-/** A corpus hit as candidates, marked eligible when the search guaranteed it. */
-export function toCandidates(hit: { adIds: readonly bigint[]; scores: readonly number[]; eligible?: boolean }): GeneratedCandidate[] {
+/** A corpus hit as candidates, marked eligible when the search guaranteed it, and partial when shards were missing. */
+export function toCandidates(hit: { adIds: readonly bigint[]; scores: readonly number[]; eligible?: boolean; missingShards?: readonly number[] }): GeneratedCandidate[] {
   const out: GeneratedCandidate[] = new Array(hit.adIds.length);
   for (let i = 0; i < out.length; i++) out[i] = { adId: hit.adIds[i]!, score: hit.scores[i]! };
+  if (hit.missingShards) markPartial(out, hit.missingShards);
   return hit.eligible ? markEligible(out) : out;
 }
