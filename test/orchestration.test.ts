@@ -442,7 +442,7 @@ generators('content generator finds cold-start ads by text; they graduate with a
     { id: 2n, title: 'Weekend city break in Lisbon', category: 'travel' },
     { id: 3n, title: 'Noise cancelling headphones', category: 'electronics' },
   ]);
-  assert.equal(cold, { embedded: 0, cold: 3 });
+  assert.equal(cold, { embedded: 0, cold: 3, seq: 1 }, 'the first write of a new corpus is sequence 1');
   const result = await engine.retrieve({ userId: 'u', scenario: 's', k: 1, features: { text: 'waterproof running shoe' } });
   assert.equal(result.candidates.map((c) => [c.adId, c.source]), [[1n, 'content']]);
   await engine.upsertAds([{ id: 1n, embedding: new Float32Array([1, 0, 0, 0]) }]);

@@ -123,7 +123,8 @@ service('corpus writes need the token; upserted ads are served, deleted ones are
   assert.is(wrong.status, 403);
   const ok = await call('PUT', '/v1/ads', { ads: [ad, { id: 900000002, title: 'fresh cold start ad about espresso', category: 'kitchen' }] }, { authorization: `Bearer ${token}` });
   assert.is(ok.status, 200, ok.text);
-  assert.equal(ok.json, { upserted: 2, embedded: 1, cold: 1 });
+  assert.equal(ok.json, { upserted: 2, embedded: 1, cold: 1, seq: ok.json.seq });
+  assert.ok(Number.isInteger(ok.json.seq) && ok.json.seq > 0, `the write's sequence, for readAfter: ${ok.json.seq}`);
   // A long deadline: this test is about corpus writes, not about cutting off slow generators
   // (which a loaded CI machine would otherwise turn into a flaky miss). k 40: the allocator gives
   // each generator at least one of its 20 units, 2 slots here; at k 5 a sampled allocation could
