@@ -34,6 +34,7 @@ export {
   type FeedbackType, type FeedbackInput, type LedgerFeedback, type QuotaAllocator, type ServedReport, type ThompsonOptions,
   type Scorer, type Embedder, type ScenarioConfig, type Scenario, type OrchestrationErrorCode,
 } from './orchestration';
+export { type SearchIndex, type IndexFilter } from './corpus/search-index';
 export { simulate, Marketplace, quotasSvg, formatReport, type SimulationOptions, type SimulationReport, type ArmResult } from './simulator';
 export { createService, buildEngine, loadConfig, type ServiceConfig, type CangenService } from './service';
 // Cross-request batching of native searches (docs/ORCHESTRATION.md, "Batching concurrent searches").
@@ -48,6 +49,8 @@ export {
 export {
   initCluster, CorpusLog, ShardReplica, ClusterRouter, readShardMap, shardOf, adIdHash, clusterNames, laterPosition, mergeShardResults,
   encodeUpdate, decodeUpdate, ClusterMetrics, ClusterError, NoShardMapError, MalformedMessageError,
+  ClusterEngine, RemoteIndex, CatalogLog, CatalogApplier, CatalogProgress,
+  type ClusterEngineOptions, type RemoteIndexOptions, type CatalogApplied, type CatalogStats,
   type ClusterInitOptions, type CorpusLogOptions, type CorpusLogStats, type ReplicaOptions, type ReplicaStats, type RouterOptions, type ClusterSearchOptions, type ClusterSearchResult,
   type ShardOutcome, type RouterStats, type ShardMap, type LogPosition, type MemberEntry, type ReplicaHealth, type CorpusUpdate, type ClusterErrorCode,
   type SnapshotOptions, type SnapshotManifest,

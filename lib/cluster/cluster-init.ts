@@ -1,6 +1,6 @@
 /**
  * Creates a cluster's JetStream state once per deployment: the corpus log stream (one subject per
- * shard), the dead-letter stream, the config bucket with the shard map, the membership
+ * shard), the catalog stream (routers' service-level writes), the dead-letter stream, the config bucket with the shard map, the membership
  * bucket whose entries expire unless replicas refresh them, and the snapshot object store. Running it again with the same
  * settings is harmless; different shards, dim or metric are refused (no resharding yet).
  */
@@ -57,6 +57,7 @@ export async function initCluster(nc: NatsConnection, options: ClusterInitOption
     const replicas = map.streamReplicas;
     await ensureStream(jsm, names.logStream, allShardSubjects(names.cluster), replicas);
     await ensureStream(jsm, names.deadLetterStream, allDeadLetterSubjects(names.cluster), replicas);
+    await ensureStream(jsm, names.catalogStream, names.catalogSubject, replicas);
     const js = nc.jetstream();
     await js.views.kv(names.membersBucket, { history: 1, ttl: map.membershipTtlMs, replicas });
     await js.views.os(names.snapshotBucket, { replicas, storage: StorageType.File });

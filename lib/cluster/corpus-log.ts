@@ -6,13 +6,12 @@
  * it back (readAfter). Inputs are checked here, before anything is published, with the same rules
  * the index applies, so an acknowledged write is one every replica can apply.
  */
-import { randomUUID } from 'node:crypto';
 import type { JetStreamClient, NatsConnection } from 'nats';
 import { packAttributes, type AdAttributes } from '../ad-index';
 import { DuplicateIdError, InvalidArgumentError, NonFiniteError } from '../errors';
 import { toIdArray, type IdsInput } from '../ids';
 import { integerIn, knownOptions, rowsPerId } from '../validate';
-import { ClusterError } from './errors';
+import { publishStored } from './publish';
 import type { LogPosition } from './log-position';
 import { clusterNames, type ClusterNames } from './names';
 import { rowsByShard, shardOf, shardOfAdvertiser } from './shard-hash';
@@ -121,23 +120,9 @@ export class CorpusLog {
 
   /** Publishes one message until the stream acknowledges it or retryForMs passes; returns its sequence. */
   private async store(op: UpdateOperation, shard: number, payload: Uint8Array): Promise<number> {
-    const subject = this.names.shardSubject(shard);
-    const msgID = randomUUID();
-    const since = Date.now();
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const ack = await this.js.publish(subject, payload, { msgID });
-        this.counters.messages++;
-        return ack.seq;
-      } catch (error) {
-        if (Date.now() - since >= this.retryForMs) {
-          throw new ClusterError('ERR_CLUSTER', `The corpus log did not store a ${op} for shard ${shard} on '${subject}' within ${this.retryForMs} ms (${(error as Error).message}); ` +
-            'messages acknowledged before it stay stored: retry the whole write (writes are idempotent), and check the JetStream servers');
-        }
-        this.counters.retries++;
-        await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
-      }
-    }
+    const seq = await publishStored(this.js, this.names.shardSubject(shard), payload, { retryForMs: this.retryForMs, what: `a ${op} for shard ${shard}`, onRetry: () => this.counters.retries++ });
+    this.counters.messages++;
+    return seq;
   }
 }
 

@@ -16,3 +16,8 @@ export { mergeShardResults } from './merge-shards';
 export { ClusterError, NoShardMapError, MalformedMessageError, type ClusterErrorCode } from './errors';
 export { ClusterMetrics } from './metrics';
 export { createRouterServer, type RouterServer, type RouterServerOptions } from './router-http';
+export { ClusterEngine, clusterEngineDefaults, type ClusterEngineOptions } from './cluster-engine';
+export { RemoteIndex, type RemoteIndexOptions } from './remote-index';
+export { CatalogLog, type CatalogLogOptions, type CatalogStats } from './catalog-log';
+export { CatalogApplier, CatalogProgress, catalogAppliedKey, type CatalogApplied, type CatalogApplierOptions, type CatalogApplierStats } from './catalog-applier';
+export { encodeCatalogWrite, decodeCatalogWrite } from './catalog-codec';

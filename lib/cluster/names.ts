@@ -16,6 +16,11 @@ export interface ClusterNames {
   membersBucket: string;
   /** Object store bucket of the shards' index snapshots. */
   snapshotBucket: string;
+  /** The catalog stream: the service-level writes (names as strings) every router applies in order. */
+  catalogStream: string;
+  catalogSubject: string;
+  /** Where the catalog applier puts catalog messages no router could decode. */
+  catalogDeadLetterSubject: string;
   /** Subject of a shard's updates. */
   shardSubject(shard: number): string;
   /** Subject where a shard's rejected updates go. */
@@ -42,6 +47,9 @@ export function clusterNames(cluster: string): ClusterNames {
     configBucket: `cangen_${cluster}_config`,
     membersBucket: `cangen_${cluster}_members`,
     snapshotBucket: `cangen_${cluster}_snapshots`,
+    catalogStream: `CANGEN_${cluster}_CATALOG`,
+    catalogSubject: `${prefix}.catalog`,
+    catalogDeadLetterSubject: `${prefix}.dead.catalog`,
     shardSubject: (shard) => `${prefix}.log.${shard}`,
     deadLetterSubject: (shard) => `${prefix}.dead.${shard}`,
     searchSubject: (replicaId) => `${prefix}.search.${checkName(replicaId, 'replicaId')}`,

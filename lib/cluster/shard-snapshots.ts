@@ -13,7 +13,7 @@ import { ClusterError } from './errors';
 import { readTrimPoint, trimShardLog } from './log-trim';
 import { memberKey, membersBucket, type MemberEntry } from './membership';
 import type { ClusterNames } from './names';
-import { SnapshotLease } from './snapshot-lease';
+import { KvLease, snapshotLeaseKey } from './lease';
 import { loadNewestSnapshot, snapshotFormat, SnapshotStore, snapshotTempPath, writeSnapshotFile, type SnapshotManifest } from './snapshots';
 
 export interface SnapshotOptions {
@@ -60,7 +60,7 @@ const abandonedUploadMs = 10 * 60_000;
 
 export class ShardSnapshots {
   private taking: Promise<SnapshotManifest | undefined> | undefined;
-  private lease: SnapshotLease | undefined;
+  private lease: KvLease | undefined;
   private trimmedThrough = 0;
   private taken = 0;
   private newest: { sequence: number; createdAt: number } | undefined;
@@ -168,7 +168,7 @@ export class ShardSnapshots {
   async tick(replica: ReplicaView): Promise<void> {
     if (this.taking) return;
     const everyMs = this.options.everyMs ?? 0;
-    this.lease ??= new SnapshotLease(this.c.config, this.c.shard, this.c.replicaId, this.options.leaseMs ?? Math.max(60_000, 3 * everyMs));
+    this.lease ??= new KvLease(this.c.config, snapshotLeaseKey(this.c.shard), this.c.replicaId, this.options.leaseMs ?? Math.max(60_000, 3 * everyMs));
     const newest = (await this.store.list(this.c.shard)).find((e) => e.manifest)?.manifest;
     if (newest && newest.sequence > (this.newest?.sequence ?? -1)) this.newest = { sequence: newest.sequence, createdAt: Date.parse(newest.createdAt) };
     if (await this.lease.acquire()) await this.take(replica);

@@ -1,10 +1,10 @@
 /**
- * Who snapshots a shard: one replica at a time, chosen by compare-and-set on the config bucket's
- * key `snapshot-lease.<shard>`, not by any election of our own. The holder renews its lease each
- * time it considers a snapshot; when it stops renewing (a crash, a long pause), the lease expires
- * and the next replica to ask takes it with a compare-and-set on the revision it read, so two
- * replicas cannot both take an expired lease. Expiry compares the holder's clock with the
- * reader's: clocks need only agree to well within the lease (minutes by default).
+ * One holder at a time for a cluster-wide job (who snapshots a shard, who applies the catalog to
+ * the shard logs), chosen by compare-and-set on a key of the config bucket, not by any election
+ * of our own. The holder renews its lease while it works; when it stops renewing (a crash, a long
+ * pause), the lease expires and the next process to ask takes it with a compare-and-set on the
+ * revision it read, so two cannot both take an expired lease. Expiry compares the holder's clock
+ * with the reader's: clocks need only agree to well within the lease.
  */
 import type { KV } from 'nats';
 
@@ -18,12 +18,15 @@ export function snapshotLeaseKey(shard: number): string {
   return `snapshot-lease.${shard}`;
 }
 
-export class SnapshotLease {
-  constructor(private readonly kv: KV, private readonly shard: number, private readonly replicaId: string, private readonly leaseMs: number) {}
+/** The key of the catalog applier's lease (lib/cluster/catalog-applier.ts). */
+export const catalogApplierLeaseKey = 'catalog-applier-lease';
 
-  /** Takes or renews the lease; false when another replica holds an unexpired one or won the race. */
+export class KvLease {
+  constructor(private readonly kv: KV, private readonly key: string, private readonly replicaId: string, private readonly leaseMs: number) {}
+
+  /** Takes or renews the lease; false when another holder has an unexpired one or won the race. */
   async acquire(): Promise<boolean> {
-    const key = snapshotLeaseKey(this.shard);
+    const key = this.key;
     const value = new TextEncoder().encode(JSON.stringify({ replicaId: this.replicaId, expiresAt: Date.now() + this.leaseMs } satisfies LeaseValue));
     const current = await this.kv.get(key);
     try {
@@ -41,9 +44,9 @@ export class SnapshotLease {
     }
   }
 
-  /** Gives the lease up when this replica holds it (a clean stop), so another can take it at once. */
+  /** Gives the lease up when this process holds it (a clean stop), so another can take it at once. */
   async release(): Promise<void> {
-    const key = snapshotLeaseKey(this.shard);
+    const key = this.key;
     const current = await this.kv.get(key);
     if (current?.operation === 'PUT' && parseLease(current.value)?.replicaId === this.replicaId) {
       await this.kv.delete(key, { previousSeq: current.revision }).catch(() => undefined);
