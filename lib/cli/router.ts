@@ -4,11 +4,18 @@
  * over HTTP, until SIGINT or SIGTERM, then drains: readiness turns 503, requests in flight finish.
  * It may start before the cluster exists; until a shard map appears, searches and writes answer
  * 503 ERR_NO_SHARD_MAP and /readyz 503.
+ *
+ * With --config FILE it runs the candidate pipeline instead (ClusterEngine): the service's API
+ * (/v1/retrieve, /v1/ads with names, /v1/feedback ...) over the cluster's shards and catalog.
  */
 import { parseArgs } from 'node:util';
 import { connect } from 'nats';
+import { hostname } from 'node:os';
+import { ClusterEngine, clusterEngineDefaults } from '../cluster/cluster-engine';
 import { ClusterRouter, routerDefaults } from '../cluster/router';
 import { createRouterServer } from '../cluster/router-http';
+import { ConfigError } from '../orchestration/errors';
+import { buildEngine, createService, loadConfig, type ServiceConfig } from '../service';
 import { stopOnSignal } from './on-signal';
 
 export const routerUsage = `Usage: cangen router --cluster NAME [options]
@@ -23,6 +30,12 @@ export const routerUsage = `Usage: cangen router --cluster NAME [options]
   --max-in-flight N      requests served at once; more are answered 503 (256)
   --drain-delay-ms N     on SIGTERM, how long /readyz answers 503 before the listener closes (5000)
   --log                  log requests (JSON lines)
+  --config FILE          run the candidate pipeline (cangen serve's API: /v1/retrieve, /v1/ads with
+                         names, /v1/feedback ...) over the cluster, with the service settings of
+                         FILE (its corpus must be 'empty' and it has no dataDir: the cluster's
+                         catalog is the corpus); --deadline-ms is then each shard search's budget
+                         (${clusterEngineDefaults.shardDeadlineMs}), kept under the scenarios' deadlines
+  --router-id ID         this router's name for the catalog applier's lease (default: the host name)
 
   Writes (PUT/DELETE /v1/ads, PUT /v1/ads/attributes) need CANGEN_TOKEN in the environment (at
   least 16 characters) and an Authorization: Bearer <token> header; without it they are refused.`;
@@ -40,6 +53,7 @@ export async function runRouter(argv: string[], print: (line: string) => void = 
       nats: { type: 'string' }, cluster: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
       'deadline-ms': { type: 'string' }, 'hedge-after-ms': { type: 'string' }, 'body-limit': { type: 'string' },
       'max-in-flight': { type: 'string' }, 'drain-delay-ms': { type: 'string' }, log: { type: 'boolean' }, help: { type: 'boolean' },
+      config: { type: 'string' }, 'router-id': { type: 'string' },
     },
     strict: true,
   });
@@ -60,6 +74,15 @@ export async function runRouter(argv: string[], print: (line: string) => void = 
     token,
   };
   const nc = await connect({ servers: (values.nats ?? 'nats://127.0.0.1:4222').split(','), name: `cangen-router-${values.cluster}`, maxReconnectAttempts: -1 });
+  if (values.config !== undefined) {
+    try {
+      await runPipelineRouter(nc, values.cluster, values, print);
+    } catch (error) {
+      await nc.close();
+      throw error;
+    }
+    return -1;
+  }
   let router: ClusterRouter;
   let server: ReturnType<typeof createRouterServer>;
   let address: string;
@@ -86,4 +109,50 @@ export async function runRouter(argv: string[], print: (line: string) => void = 
     await nc.drain();
   }, print);
   return -1; // keeps running
+}
+
+/** `cangen router --config FILE`: the service's API, with a ClusterEngine as its engine. */
+async function runPipelineRouter(
+  nc: Awaited<ReturnType<typeof connect>>,
+  cluster: string,
+  values: { config?: string; host?: string; port?: string; 'router-id'?: string; 'deadline-ms'?: string; 'hedge-after-ms'?: string },
+  print: (line: string) => void,
+): Promise<void> {
+  const overrides: Partial<ServiceConfig> = {};
+  if (values.host !== undefined) overrides.host = values.host;
+  if (values.port !== undefined) overrides.port = whole(values.port, 'port', 8080);
+  const config = loadConfig({ file: values.config, overrides });
+  if (config.corpus !== 'empty' || config.dataDir !== undefined) {
+    throw new ConfigError(`Expected corpus 'empty' and no dataDir in ${values.config} for a router: its corpus is cluster '${cluster}''s catalog stream`);
+  }
+  const routerId = values['router-id'] ?? hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 64);
+  let clustered: ClusterEngine | undefined;
+  const { engine, histories } = await buildEngine(config, {
+    log: print,
+    // The cluster gives the dim, metric, corpus and index; the config the rest.
+    open: async ({ dim, index: _index, dataDir: _dataDir, durability: _durability, metric: _metric, ...options }) => {
+      clustered = await ClusterEngine.open(nc, {
+        ...options,
+        cluster,
+        routerId,
+        shardDeadlineMs: whole(values['deadline-ms'], 'deadline-ms', clusterEngineDefaults.shardDeadlineMs),
+        hedgeAfterMs: whole(values['hedge-after-ms'], 'hedge-after-ms', clusterEngineDefaults.hedgeAfterMs),
+      });
+      if (clustered.engine.dim !== dim) {
+        await clustered.close();
+        throw new ConfigError(`Expected dim ${clustered.engine.dim} (cluster '${cluster}''s shard map) in ${values.config} but it sets dim ${dim}`);
+      }
+      return clustered.engine;
+    },
+  });
+  const service = createService(engine, config, undefined, histories);
+  const address = await service.start();
+  const map = clustered!.router.shardMap!;
+  print(`cangen router (pipeline) ${routerId} for cluster ${cluster} listening on ${address} (${map.shards} shards of dim ${map.dim}; ${engine.store.size} ads in the catalog; ` +
+    `scenarios ${engine.pipeline.scenarios.names.join(', ')}; corpus writes ${config.token ? 'need the token' : 'disabled'})`);
+  stopOnSignal('draining', async () => {
+    await service.stop();
+    await clustered!.close();
+    await nc.drain();
+  }, print);
 }

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AdIndexOptions } from '../ad-index';
 import type { UserHistoryStore } from '../history';
-import { CandidateEngine } from '../orchestration/engine';
+import { CandidateEngine, type EngineOptions } from '../orchestration/engine';
 import { HashedNgramEmbedder } from '../orchestration/embedders/hashed';
 import { OpenAIEmbedder } from '../orchestration/embedders/openai';
 import { ConfigError } from '../orchestration/errors';
@@ -35,6 +35,11 @@ export interface BuildOptions {
   onProgress?: (done: number, total: number) => void;
   /** Hears what opening the corpus did (snapshot, replay). */
   log?: (line: string) => void;
+  /**
+   * Opens the engine from the options the config gives (default CandidateEngine.open): a cluster
+   * router passes its own (ClusterEngine.open, lib/cli/router.ts), which takes the corpus from the cluster.
+   */
+  open?: (options: EngineOptions) => Promise<CandidateEngine>;
 }
 
 /** Builds the engine: opens the corpus (config.dataDir: its snapshot and catalog), fills it from `source` when empty. */
@@ -53,7 +58,7 @@ export async function buildEngine(config: ServiceConfig, options: BuildOptions =
   const sequence = config.sequenceModel ? await openSequence(config, options.log) : undefined;
   let engine: CandidateEngine;
   try {
-    engine = await CandidateEngine.open({
+    engine = await (options.open ?? ((o: EngineOptions) => CandidateEngine.open(o)))({
     dim: config.dim,
     // nprobe / efSearch are the index's default search effort: every search of the engine uses them.
     index: { nprobe: config.nprobe, efSearch: config.efSearch, ...indexKind(config.index), ...(config.index === 'flat' ? { precision: config.precision } : {}) },
@@ -83,7 +88,7 @@ export async function buildEngine(config: ServiceConfig, options: BuildOptions =
     throw error;
   }
   try {
-    if (!engine.corpus.behavioural.isTrained && engine.store.size === 0 && !options.source) {
+    if (engine.corpus.hasLocalEmbeddings && !engine.corpus.behavioural.isTrained && engine.store.size === 0 && !options.source) {
       throw new ConfigError(`Expected an index that needs no training for corpus 'empty' but received '${config.index}': use 'flat' or 'HNSW32', or start from the simulator corpus`);
     }
     if (options.source && engine.store.size === 0) await options.source.fill(engine, options.onProgress);

@@ -1,0 +1,74 @@
+/**
+ * `cangen router --config FILE` as a child process: the service's API over a cluster of 2 shards
+ * on a real nats-server. Ads written with PUT /v1/ads (names, embeddings, a cold-start ad with a
+ * title only) are answered by POST /v1/retrieve with readAfter exactly as one in-process engine
+ * given the same ads answers (two-tower from the shards, content from the router's own index);
+ * a config with a dataDir is refused with a clear error; SIGTERM exits 0.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CandidateEngine, ShardReplica, initCluster, type AdUpsert, type ScenarioConfig } from '../lib';
+import { withNats } from './helpers/cluster';
+import { httpCall } from './helpers/http';
+import { natsServerMissing } from './helpers/nats-server';
+import { randomVectors } from './helpers/random';
+import { rejects } from './helpers/rejects';
+import { routerProcess } from './helpers/shard-process';
+import { runRouter } from '../lib/cli/router';
+
+const test = suite('cangen router --config: the pipeline over a cluster, as a process');
+const skip = natsServerMissing();
+const dim = 8;
+const token = 'pipeline-router-token-0123456789';
+const scenarios: ScenarioConfig[] = [{ name: 'feed', generators: ['two-tower', 'content'], k: 20, deadlineMs: 5000 }];
+
+test('writes through the catalog, retrieve with readAfter equal to one engine; dataDir refused; SIGTERM exits 0', async () => {
+  if (skip) return console.log(`skipped: ${skip}`);
+  const dir = mkdtempSync(join(tmpdir(), 'cangen-pipeline-'));
+  try {
+    await withNats(async ({ nats, nc, own }) => {
+      await initCluster(nc, { cluster: 'pp', shards: 2, dim });
+      for (let s = 0; s < 2; s++) own(await ShardReplica.start(nc, { cluster: 'pp', shard: s, replicaId: `pp${s}`, snapshots: false }));
+      const settings = { dim, corpus: 'empty', allocator: 'static', scenarios, feedbackSecret: 'a-feedback-secret-of-at-least-32-chars' };
+      const file = join(dir, 'router.json');
+      writeFileSync(file, JSON.stringify(settings));
+      const badFile = join(dir, 'bad.json');
+      writeFileSync(badFile, JSON.stringify({ ...settings, dataDir: join(dir, 'data') }));
+      await rejects(() => runRouter(['--nats', nats.servers.join(','), '--cluster', 'pp', '--config', badFile], () => undefined), 'ERR_CONFIG', /Expected corpus 'empty' and no dataDir/);
+
+      const { child, url } = await routerProcess(nats.servers, 'pp', ['--config', file, '--router-id', 'r1', '--deadline-ms', '2000'], { CANGEN_TOKEN: token });
+      const local = own(new CandidateEngine({ dim, scenarios, allocator: 'static' }));
+      const vectors = randomVectors(120, dim, 11);
+      const ads: AdUpsert[] = Array.from({ length: 120 }, (_, i) => ({
+        id: BigInt(700 + i), advertiserId: `adv-${i % 6}`, campaignId: `camp-${i % 9}`, category: i % 2 ? 'shoes' : 'books', geos: i % 3 ? ['fr'] : [],
+        ...(i % 15 === 0 ? { title: `waterproof trail running shoe ${i}` } : { embedding: vectors.slice(i * dim, (i + 1) * dim) }),
+      }));
+      const put = await httpCall(url, 'PUT', '/v1/ads', { ads: ads.map((ad) => ({ ...ad, id: String(ad.id), ...(ad.embedding ? { embedding: [...ad.embedding] } : {}) })) }, { authorization: `Bearer ${token}` });
+      assert.is(put.status, 200, put.text);
+      assert.equal({ ...put.json, seq: 0 }, { upserted: 120, embedded: 112, cold: 8, seq: 0 });
+      await local.upsertAds(ads);
+
+      const users = randomVectors(6, dim, 12);
+      for (let u = 0; u < 6; u++) {
+        const features = { embedding: users.slice(u * dim, (u + 1) * dim), geo: 'fr', text: 'trail running shoe' };
+        const eligibility = u % 2 ? { categories: ['shoes'] } : undefined;
+        const expected = await local.retrieve({ userId: `u${u}`, scenario: 'feed', features, eligibility });
+        const got = await httpCall(url, 'POST', '/v1/retrieve', { userId: `u${u}`, scenario: 'feed', features: { ...features, embedding: [...features.embedding] }, eligibility, readAfter: put.json.seq });
+        assert.is(got.status, 200, got.text);
+        assert.equal(got.json.candidates.map((c: { adId: string; source: string }) => `${c.adId}:${c.source}`), expected.candidates.map((c) => `${c.adId}:${c.source}`), `user ${u}`);
+        got.json.candidates.forEach((c: { score: number }, i: number) => assert.ok(Math.abs(c.score - expected.candidates[i]!.score) < 1e-5, `user ${u} score ${i}`));
+        assert.ok(expected.candidates.some((c) => c.source === 'content'), 'the cold-start ads are found by text');
+      }
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      assert.is(await exited, 0);
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
