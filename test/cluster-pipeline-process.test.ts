@@ -5,7 +5,9 @@
  * given the same ads answers (two-tower from the shards, content from the router's own index);
  * a config with a dataDir is refused with a clear error; SIGTERM exits 0.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -19,6 +21,7 @@ import { rejects } from './helpers/rejects';
 import { routerProcess } from './helpers/shard-process';
 import { runRouter } from '../lib/cli/router';
 
+const run = promisify(execFile);
 const test = suite('cangen router --config: the pipeline over a cluster, as a process');
 const skip = natsServerMissing();
 const dim = 8;
@@ -69,6 +72,16 @@ test('writes through the catalog, retrieve with readAfter equal to one engine; d
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('examples/cluster-pipeline.ts runs against a real nats-server and retrieves what it wrote', async () => {
+  if (skip) return console.log(`skipped: ${skip}`);
+  await withNats(async ({ nats }) => {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'examples', 'cluster-pipeline.ts')], { env: { ...process.env, NATS_URL: nats.servers[0]! }, timeout: 60_000 });
+    assert.match(stdout, /wrote 190 ads with an embedding and 10 cold-start ads through the catalog \(sequence 1\)/);
+    assert.match(stdout, /ad \d+ from two-tower/);
+    assert.match(stdout, /two-tower: ok, \d+ kept\n/);
+  });
 });
 
 test.run();
