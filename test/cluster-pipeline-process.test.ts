@@ -3,7 +3,8 @@
  * on a real nats-server. Ads written with PUT /v1/ads (names, embeddings, a cold-start ad with a
  * title only) are answered by POST /v1/retrieve with readAfter exactly as one in-process engine
  * given the same ads answers (two-tower from the shards, content from the router's own index);
- * a config with a dataDir is refused with a clear error; SIGTERM exits 0.
+ * its metrics say how far the catalog is; a config with a dataDir or another dim is refused with
+ * a clear error; SIGTERM exits 0.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,6 +42,9 @@ test('writes through the catalog, retrieve with readAfter equal to one engine; d
       const badFile = join(dir, 'bad.json');
       writeFileSync(badFile, JSON.stringify({ ...settings, dataDir: join(dir, 'data') }));
       await rejects(() => runRouter(['--nats', nats.servers.join(','), '--cluster', 'pp', '--config', badFile], () => undefined), 'ERR_CONFIG', /Expected corpus 'empty' and no dataDir/);
+      // Refused after joining the cluster: it leaves again (its applier lease is free for the next router).
+      writeFileSync(badFile, JSON.stringify({ ...settings, dim: 16 }));
+      await rejects(() => runRouter(['--nats', nats.servers.join(','), '--cluster', 'pp', '--config', badFile, '--router-id', 'wrong-dim'], () => undefined), 'ERR_CONFIG', /Expected dim 8 \(cluster 'pp''s shard map\)/);
 
       const { child, url } = await routerProcess(nats.servers, 'pp', ['--config', file, '--router-id', 'r1', '--deadline-ms', '2000'], { CANGEN_TOKEN: token });
       const local = own(new CandidateEngine({ dim, scenarios, allocator: 'static' }));
@@ -65,6 +69,10 @@ test('writes through the catalog, retrieve with readAfter equal to one engine; d
         got.json.candidates.forEach((c: { score: number }, i: number) => assert.ok(Math.abs(c.score - expected.candidates[i]!.score) < 1e-5, `user ${u} score ${i}`));
         assert.ok(expected.candidates.some((c) => c.source === 'content'), 'the cold-start ads are found by text');
       }
+      const metrics = await httpCall(url, 'GET', '/metrics');
+      assert.match(metrics.text, new RegExp(`cangen_catalog_applied_sequence ${put.json.seq}\\n`));
+      assert.match(metrics.text, /cangen_catalog_applier_holding 1\n/);
+      assert.match(metrics.text, /cangen_router_searches_total \d+/);
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       child.kill('SIGTERM');
       assert.is(await exited, 0);

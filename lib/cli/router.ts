@@ -12,10 +12,12 @@ import { parseArgs } from 'node:util';
 import { connect } from 'nats';
 import { hostname } from 'node:os';
 import { ClusterEngine, clusterEngineDefaults } from '../cluster/cluster-engine';
+import { ClusterMetrics } from '../cluster/metrics';
 import { ClusterRouter, routerDefaults } from '../cluster/router';
 import { createRouterServer } from '../cluster/router-http';
 import { ConfigError } from '../orchestration/errors';
-import { buildEngine, createService, loadConfig, type ServiceConfig } from '../service';
+import type { CandidateEngine } from '../orchestration/engine';
+import { buildEngine, createService, loadConfig, type CangenService, type ServiceConfig } from '../service';
 import { stopOnSignal } from './on-signal';
 
 export const routerUsage = `Usage: cangen router --cluster NAME [options]
@@ -127,26 +129,35 @@ async function runPipelineRouter(
   }
   const routerId = values['router-id'] ?? hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 64);
   let clustered: ClusterEngine | undefined;
-  const { engine, histories } = await buildEngine(config, {
-    log: print,
-    // The cluster gives the dim, metric, corpus and index; the config the rest.
-    open: async ({ dim, index: _index, dataDir: _dataDir, durability: _durability, metric: _metric, ...options }) => {
-      clustered = await ClusterEngine.open(nc, {
-        ...options,
-        cluster,
-        routerId,
-        shardDeadlineMs: whole(values['deadline-ms'], 'deadline-ms', clusterEngineDefaults.shardDeadlineMs),
-        hedgeAfterMs: whole(values['hedge-after-ms'], 'hedge-after-ms', clusterEngineDefaults.hedgeAfterMs),
-      });
-      if (clustered.engine.dim !== dim) {
-        await clustered.close();
-        throw new ConfigError(`Expected dim ${clustered.engine.dim} (cluster '${cluster}''s shard map) in ${values.config} but it sets dim ${dim}`);
-      }
-      return clustered.engine;
-    },
-  });
-  const service = createService(engine, config, undefined, histories);
-  const address = await service.start();
+  let engine: CandidateEngine;
+  let service: CangenService;
+  let address: string;
+  try {
+    const built = await buildEngine(config, {
+      log: print,
+      // The cluster gives the dim, metric, corpus and index; the config the rest.
+      open: async ({ dim, index: _index, dataDir: _dataDir, durability: _durability, metric: _metric, ...options }) => {
+        const opened = await ClusterEngine.open(nc, {
+          ...options,
+          cluster,
+          routerId,
+          shardDeadlineMs: whole(values['deadline-ms'], 'deadline-ms', clusterEngineDefaults.shardDeadlineMs),
+          hedgeAfterMs: whole(values['hedge-after-ms'], 'hedge-after-ms', clusterEngineDefaults.hedgeAfterMs),
+        });
+        clustered = opened;
+        if (opened.engine.dim !== dim) throw new ConfigError(`Expected dim ${opened.engine.dim} (cluster '${cluster}''s shard map) in ${values.config} but it sets dim ${dim}`);
+        return opened.engine;
+      },
+    });
+    engine = built.engine;
+    service = createService(engine, config, undefined, built.histories);
+    new ClusterMetrics(service.metrics.registry).watchPipeline(clustered!);
+    address = await service.start();
+  } catch (error) {
+    // Opened and then failed (a dim that disagrees, a port in use): leave the cluster, or the process stays up.
+    await clustered?.close().catch(() => undefined);
+    throw error;
+  }
   const map = clustered!.router.shardMap!;
   print(`cangen router (pipeline) ${routerId} for cluster ${cluster} listening on ${address} (${map.shards} shards of dim ${map.dim}; ${engine.store.size} ads in the catalog; ` +
     `scenarios ${engine.pipeline.scenarios.names.join(', ')}; corpus writes ${config.token ? 'need the token' : 'disabled'})`);

@@ -112,6 +112,11 @@ export class ClusterEngine {
     }
   }
 
+  /** The last catalog sequence the applier (any router) recorded as in the shard logs. */
+  get sentThrough(): number {
+    return this.progress.current.catalogSeq;
+  }
+
   /**
    * Waits until catalog write `seq` is in the shard logs (the applier recorded it), then makes
    * every later search read at least that position; ERR_CLUSTER after `timeoutMs`.

@@ -7,31 +7,34 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { InvalidArgumentError } from '../errors';
+import type { ClusterEngine } from './cluster-engine';
 import type { ShardReplica } from './replica';
 import type { ClusterRouter } from './router';
 
 const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1];
 
 export class ClusterMetrics {
-  readonly registry = new Registry();
   private readonly replicas = new Set<ShardReplica>();
   private router: ClusterRouter | undefined;
-  private readonly shardSeconds = new Histogram({
-    name: 'cangen_router_shard_duration_seconds',
-    help: 'Time until each shard answered or was given up, per shard and outcome (answered, hedged, missing)',
-    labelNames: ['shard', 'outcome'],
-    buckets: latencyBuckets,
-    registers: [this.registry],
-  });
-  private readonly searchSeconds = new Histogram({
-    name: 'cangen_router_search_duration_seconds',
-    help: 'Time of a routed search, fan-out and merge, per completeness (full, partial)',
-    labelNames: ['answer'],
-    buckets: latencyBuckets,
-    registers: [this.registry],
-  });
+  private readonly shardSeconds: Histogram;
+  private readonly searchSeconds: Histogram;
 
-  constructor() {
+  /** `registry`: where the metrics go (default: a registry of their own), e.g. a pipeline router's service metrics. */
+  constructor(readonly registry: Registry = new Registry()) {
+    this.shardSeconds = new Histogram({
+      name: 'cangen_router_shard_duration_seconds',
+      help: 'Time until each shard answered or was given up, per shard and outcome (answered, hedged, missing)',
+      labelNames: ['shard', 'outcome'],
+      buckets: latencyBuckets,
+      registers: [registry],
+    });
+    this.searchSeconds = new Histogram({
+      name: 'cangen_router_search_duration_seconds',
+      help: 'Time of a routed search, fan-out and merge, per completeness (full, partial)',
+      labelNames: ['answer'],
+      buckets: latencyBuckets,
+      registers: [registry],
+    });
     const perReplica = (name: string, help: string, read: (r: ShardReplica) => number) => new Gauge({
       name, help, labelNames: ['shard', 'replica'], registers: [this.registry],
       collect() {
@@ -85,6 +88,22 @@ export class ClusterMetrics {
         this.shardSeconds.observe({ shard: String(shard.shard), outcome }, shard.ms / 1000);
       }
     });
+  }
+
+  /** Reports a pipeline router: its router's metrics, and how far its catalog and the catalog applier are. */
+  watchPipeline(cluster: ClusterEngine): void {
+    this.watchRouter(cluster.router);
+    const gauge = (name: string, help: string, read: () => number) => new Gauge({
+      name, help, registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
+    gauge('cangen_catalog_applied_sequence', 'The last catalog sequence this router applied to its corpus', () => cluster.catalog.applied);
+    gauge('cangen_catalog_sent_sequence', 'The last catalog sequence the catalog applier recorded as in the shard logs', () => cluster.sentThrough);
+    gauge('cangen_catalog_applier_holding', '1 while this router holds the catalog applier lease', () => (cluster.applier.stats().holding ? 1 : 0));
+    gauge('cangen_catalog_malformed', 'Catalog messages this router could not decode (skipped)', () => cluster.catalog.stats().malformed);
+    gauge('cangen_catalog_refused', 'Catalog writes the corpus refused (refused alike by every router)', () => cluster.catalog.stats().refused);
   }
 
   /** The text a Prometheus scrape reads. */

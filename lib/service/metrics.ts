@@ -51,6 +51,12 @@ export class ServiceMetrics {
     labelNames: ['route', 'status'],
     registers: [this.registry],
   });
+  readonly partialAnswers = new Counter({
+    name: 'cangen_generator_partial_total',
+    help: 'Answers of a generator that missed shards of a sharded corpus (a cluster router), per scenario and generator',
+    labelNames: ['scenario', 'generator'],
+    registers: [this.registry],
+  });
   readonly errors = new Counter({
     name: 'cangen_errors_total',
     help: 'Failed requests, per route and error code',
@@ -148,6 +154,7 @@ export class ServiceMetrics {
     for (const g of result.generators) {
       if (g.status !== 'skipped') this.generatorSeconds.observe({ scenario, generator: g.name, status: g.status }, g.ms / 1000);
       if (g.kept > 0) this.candidates.inc({ scenario, source: g.name }, g.kept);
+      if (g.missingShards) this.partialAnswers.inc({ scenario, generator: g.name });
       this.quotaShare.set({ scenario, generator: g.name }, g.quota / result.k);
     }
   }
