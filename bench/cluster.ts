@@ -36,8 +36,9 @@ import { mixtureMatrix } from './ann/data';
 import { normalMatrix, seedFor } from './data';
 import { parseCount, readFlags, resultsDir } from './flags';
 import { machineInfo } from './machine';
+import { closedLoop, round, summary, thousands, type Summary } from './closed-loop';
 import { printTable } from './table';
-import { ascending, quantile } from './sizing-model';
+import { ascending } from './sizing-model';
 
 const flags = readFlags(process.argv.slice(2), ['--quick', '--ads', '--dim', '--k', '--concurrency', '--seconds', '--record', '--help'], __filename);
 const quick = flags.has('--quick');
@@ -56,9 +57,6 @@ const flatSnapshotAds = quick ? 100_000 : 1_000_000;
 const annAds = quick ? 20_000 : 200_000;
 /** ANN kinds are timed at the first operating point reaching this recall@k. */
 const targetRecall = 0.9;
-
-type Latencies = { samples: number[]; seconds: number };
-type Summary = ReturnType<typeof summary>;
 
 interface RouterRun {
   shards: number;
@@ -107,37 +105,12 @@ interface KindRun {
   latencySamples: number[];
 }
 
-function summary(l: Latencies) {
-  const sorted = ascending(l.samples);
-  return { requests: l.samples.length, perSecond: l.samples.length / l.seconds, p50Ms: quantile(sorted, 0.5), p90Ms: quantile(sorted, 0.9), p99Ms: quantile(sorted, 0.99), maxMs: sorted[sorted.length - 1]! };
-}
-
-/** Closed loop: `workers` callers each issue the next request when the last one returns, for `forSeconds` (after `warmup` untimed calls). */
-async function closedLoop(workers: number, forSeconds: number, call: (i: number) => Promise<void>, warmup = 20): Promise<Latencies> {
-  for (let i = 0; i < warmup; i++) await call(i);
-  const samples: number[] = [];
-  const started = performance.now();
-  const until = started + forSeconds * 1000;
-  let next = 0;
-  await Promise.all(Array.from({ length: workers }, async () => {
-    while (performance.now() < until) {
-      const t = performance.now();
-      await call(next++);
-      samples.push(performance.now() - t);
-    }
-  }));
-  return { samples, seconds: (performance.now() - started) / 1000 };
-}
-
-const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
-
 /** At most `keep` samples for the JSON, at evenly spaced ranks of the sorted set: the same quantiles, a bounded file. */
 function keptSamples(samples: number[], keep = 2000): number[] {
   const sorted = ascending(samples);
   const n = Math.min(keep, sorted.length);
   return Array.from({ length: n }, (_, i) => round(sorted[n === 1 ? 0 : Math.round((i * (sorted.length - 1)) / (n - 1))]!, 4));
 }
-const thousands = (x: number) => Math.round(x).toLocaleString('en-US');
 
 
 const progress = (line: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
