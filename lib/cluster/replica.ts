@@ -16,11 +16,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { headers, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type KV, type Msg, type NatsConnection, type Subscription } from 'nats';
-import { AdIndex } from '../ad-index';
+import { AdIndex, CompiledFilter } from '../ad-index';
 import type { LearnedScorer } from '../scorer';
 import { CangenError, ClosedError, DimensionMismatchError } from '../errors';
 import { integerIn, knownOptions } from '../validate';
 import { ClusterError } from './errors';
+import { FilterCache } from './filter-cache';
 import { readTrimPoint } from './log-trim';
 import { checkTrainOptions, LogTrainer, type HeldMessage, type TrainOptions } from './log-trainer';
 import { MemberRegistration, membersBucket, type MemberEntry, type ReplicaHealth } from './membership';
@@ -106,6 +107,7 @@ export class ShardReplica {
   readonly shard: number;
   readonly replicaId: string;
   readonly index: AdIndex;
+  private readonly filters: FilterCache;
   readonly scorer: LearnedScorer | undefined;
   private appliedSeq: number;
   private healthState: ReplicaHealth = 'catching-up';
@@ -147,6 +149,7 @@ export class ShardReplica {
     this.shard = options.shard;
     this.replicaId = options.replicaId;
     this.index = index;
+    this.filters = new FilterCache(index);
     this.scorer = options.scorer;
     this.appliedSeq = snapshots?.startedFrom ?? 0;
     this.view = { index, applied: () => this.appliedSeq, snapshottable: () => !this.trainer, exclusive: (task) => this.exclusive(task) };
@@ -388,6 +391,7 @@ export class ShardReplica {
     }
     this.log(`replica ${this.replicaId}: trained the shard's ${this.index.kind} index on ${sample.length / this.index.dim} ads of its log; applying ${trainer.heldMessages} held messages`);
     this.trainer = undefined;
+    this.filters.clear();
     for (const message of trainer.release()) {
       if (!(await this.applyMessage(message.msg, message))) return false;
     }
@@ -463,11 +467,12 @@ export class ShardReplica {
       }
       const applied = this.appliedSeq;
       const threads = this.options.searchThreads ?? 0;
+      const filter = request.filter ? await this.filters.get(request.filter) : undefined;
       const results = request.scorer
         ? await this.scorerOrThrow().search(request.queries, request.k, {
-          threads, ...request.scorer, ...(request.filter ? { eligible: await this.index.filter(request.filter) } : {}),
+          threads, ...request.scorer, ...(filter ? { eligible: filter instanceof CompiledFilter ? filter : await this.index.filter(filter) } : {}),
         })
-        : await this.index.search(request.queries, request.k, { threads, ...(request.filter ? { filter: request.filter } : {}) });
+        : await this.index.search(request.queries, request.k, { threads, ...(filter ? { filter } : {}) });
       msg.respond(encodeSearchReply(results, applied));
     } catch (error) {
       msg.respond(encodeErrorReply(error));
