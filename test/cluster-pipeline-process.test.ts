@@ -3,7 +3,7 @@
  * on a real nats-server. Ads written with PUT /v1/ads (names, embeddings, a cold-start ad with a
  * title only) are answered by POST /v1/retrieve with readAfter exactly as one in-process engine
  * given the same ads answers (two-tower from the shards, content from the router's own index);
- * its metrics say how far the catalog is; a config with a dataDir or another dim is refused with
+ * its metrics say how far the catalog is; a config with the simulator corpus or another dim is refused with
  * a clear error; SIGTERM exits 0.
  */
 import { execFile } from 'node:child_process';
@@ -40,8 +40,8 @@ test('writes through the catalog, retrieve with readAfter equal to one engine; d
       const file = join(dir, 'router.json');
       writeFileSync(file, JSON.stringify(settings));
       const badFile = join(dir, 'bad.json');
-      writeFileSync(badFile, JSON.stringify({ ...settings, dataDir: join(dir, 'data') }));
-      await rejects(() => runRouter(['--nats', nats.servers.join(','), '--cluster', 'pp', '--config', badFile], () => undefined), 'ERR_CONFIG', /Expected corpus 'empty' and no dataDir/);
+      writeFileSync(badFile, JSON.stringify({ ...settings, corpus: 'simulator' }));
+      await rejects(() => runRouter(['--nats', nats.servers.join(','), '--cluster', 'pp', '--config', badFile], () => undefined), 'ERR_CONFIG', /Expected corpus 'empty' in .* for a router/);
       // Refused after joining the cluster: it leaves again (its applier lease is free for the next router).
       writeFileSync(badFile, JSON.stringify({ ...settings, dim: 16 }));
       await rejects(() => runRouter(['--nats', nats.servers.join(','), '--cluster', 'pp', '--config', badFile, '--router-id', 'wrong-dim'], () => undefined), 'ERR_CONFIG', /Expected dim 8 \(cluster 'pp''s shard map\)/);

@@ -5,8 +5,12 @@
  * applier turns the writes into shard-log updates; and /retrieve over 2 shards answers exactly as
  * one in-process engine given the same writes. Then: a shard down (partial, reported per
  * generator), the applier's router closed (the other takes the lease), a malformed catalog
- * message (skipped by every router, dead-lettered once), and readAfter past what was written.
+ * message (skipped by every router, dead-lettered once), readAfter past what was written, and a
+ * router with a dataDir restarting from its corpus on disk.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CandidateEngine, ClusterEngine, ShardReplica, initCluster, shardOf, type AdUpsert, type RetrieveRequest, type ScenarioConfig } from '../lib';
@@ -138,6 +142,46 @@ test('two routers: same codes, writes reach the shards, answers equal one engine
     const found = await other.engine.retrieve({ userId: 'u', scenario: 'feed', features: { embedding: fresh[0]!.embedding! }, readAfter: written.seq });
     assert.ok(found.candidates.some((c) => c.adId === 9000n), 'the new ad is served');
   });
+});
+
+test('a router with a dataDir restarts from its corpus on disk and replays only the catalog after it', async () => {
+  if (skip) return console.log(`skipped: ${skip}`);
+  const dataDir = mkdtempSync(join(tmpdir(), 'cangen-router-corpus-'));
+  try {
+    await withNats(async ({ nc, own }) => {
+      await initCluster(nc, { cluster: 'pipe', shards, dim });
+      for (let s = 0; s < shards; s++) own(await ShardReplica.start(nc, { cluster: 'pipe', shard: s, replicaId: `d${s}`, snapshots: false }));
+      const lines: string[] = [];
+      let a = await openRouter(nc, 'router-a', { dataDir, log: (line) => lines.push(line) });
+      const b = own(await openRouter(nc, 'router-b'));
+      await a.engine.upsertAds(makeAds(200, 1000, 6));
+      await a.engine.spend([{ id: 1001n, amount: 500 }]);
+      const before = a.catalog.applied;
+      await a.close();
+      // While router a is down: more writes (through b) and a message no router can read.
+      await b.engine.upsertAds(makeAds(100, 3000, 7));
+      await b.engine.setCampaignBudgets([{ campaignId: 'campaign-4', budget: 0 }]);
+      const junk = (await nc.jetstream().publish(clusterNames('pipe').catalogSubject, new TextEncoder().encode('{"v":1,"removes":[7]}'))).seq;
+      const last = await b.engine.upsertAds([{ id: 1002n, category: 'category-moved' }]);
+      await b.catalog.appliedThrough(last.seq);
+
+      lines.length = 0;
+      a = own(await openRouter(nc, 'router-a', { dataDir, log: (line) => lines.push(line) }));
+      assert.ok(lines.some((line) => line.includes(`catalog: writes ${before + 1} to ${last.seq} replayed`)), lines.join('\n'));
+      assert.is(a.catalog.applied, last.seq);
+      assert.ok(a.engine.corpus.wasRefused(junk), 'the unreadable message is remembered as refused');
+      const ids = [...makeAds(200, 1000, 6), ...makeAds(100, 3000, 7)].map((ad) => ad.id);
+      assert.is(a.engine.store.size, b.engine.store.size);
+      assert.equal([...a.engine.store.nativeAttributes(ids)], [...b.engine.store.nativeAttributes(ids)], 'the same codes and budgets as a router that never stopped');
+      assert.equal(ids.map((id) => a.engine.store.hasEmbedding(id)), ids.map((id) => b.engine.store.hasEmbedding(id)), 'which ads have an embedding (the vectors are in the shards only)');
+      await a.readAfter(last.seq, 10_000);
+      for (const [i, request] of requests(8, 9).entries()) {
+        assert.equal(summary(await a.engine.retrieve(request)), summary(await b.engine.retrieve(request)), `request ${i}`);
+      }
+    });
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
 
 test('malformed catalog messages are skipped by every router and dead-lettered once; readAfter past the catalog fails clearly; no shard map is refused', async () => {

@@ -34,8 +34,9 @@ export const routerUsage = `Usage: cangen router --cluster NAME [options]
   --log                  log requests (JSON lines)
   --config FILE          run the candidate pipeline (cangen serve's API: /v1/retrieve, /v1/ads with
                          names, /v1/feedback ...) over the cluster, with the service settings of
-                         FILE (its corpus must be 'empty' and it has no dataDir: the cluster's
-                         catalog is the corpus); --deadline-ms is then each shard search's budget
+                         FILE (its corpus must be 'empty': the cluster's catalog fills it; with a
+                         dataDir a restart replays only the catalog after what it holds);
+                         --deadline-ms is then each shard search's budget
                          (${clusterEngineDefaults.shardDeadlineMs}), kept under the scenarios' deadlines
   --router-id ID         this router's name for the catalog applier's lease (default: the host name)
 
@@ -124,8 +125,8 @@ async function runPipelineRouter(
   if (values.host !== undefined) overrides.host = values.host;
   if (values.port !== undefined) overrides.port = whole(values.port, 'port', 8080);
   const config = loadConfig({ file: values.config, overrides });
-  if (config.corpus !== 'empty' || config.dataDir !== undefined) {
-    throw new ConfigError(`Expected corpus 'empty' and no dataDir in ${values.config} for a router: its corpus is cluster '${cluster}''s catalog stream`);
+  if (config.corpus !== 'empty') {
+    throw new ConfigError(`Expected corpus 'empty' in ${values.config} for a router: cluster '${cluster}''s catalog stream fills its corpus`);
   }
   const routerId = values['router-id'] ?? hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 64);
   let clustered: ClusterEngine | undefined;
@@ -136,7 +137,7 @@ async function runPipelineRouter(
     const built = await buildEngine(config, {
       log: print,
       // The cluster gives the dim, metric, corpus and index; the config the rest.
-      open: async ({ dim, index: _index, dataDir: _dataDir, durability: _durability, metric: _metric, ...options }) => {
+      open: async ({ dim, index: _index, metric: _metric, ...options }) => {
         const opened = await ClusterEngine.open(nc, {
           ...options,
           cluster,

@@ -8,7 +8,8 @@
  * a write the corpus refuses (an invalid ad) is refused the same way by every router, and its
  * publisher gets that error.
  *
- * A starting router replays the whole stream before it serves (`open` resolves then).
+ * A starting router replays the stream before it serves (`open` resolves then): all of it into a
+ * corpus in memory, the rest after what its corpus on disk holds (AdCorpus.orderedThrough).
  */
 import { randomBytes } from 'node:crypto';
 import type { ConsumerMessages, JetStreamClient, NatsConnection } from 'nats';
@@ -33,7 +34,7 @@ export interface CatalogLogOptions {
 export interface CatalogStats {
   /** The last catalog sequence this router has applied (or refused). */
   applied: number;
-  /** Writes every router refused (the corpus rejected them), and messages that did not decode. */
+  /** Since this router started: writes the corpus refused (every router refuses them alike), and messages that did not decode. */
   refused: number;
   malformed: number;
 }
@@ -41,8 +42,8 @@ export interface CatalogStats {
 /** What a catalog message held, for the applier: the write, or why it was not applied. */
 export type CatalogEntry = { write: CorpusWrite } | { refused: Error };
 
-/** Catalog entries kept for the applier; older ones are read back from the stream. */
-const recentEntries = 4096;
+/** Catalog entries kept for the applier (it reads them right after they are applied); older ones are read back from the stream. */
+const recentEntries = 256;
 
 export class CatalogLog implements WriteOrderer {
   private appliedSeq = 0;
@@ -53,6 +54,7 @@ export class CatalogLog implements WriteOrderer {
   private readonly recent = new Map<number, CatalogEntry>();
   private readonly listeners = new Set<(seq: number) => void>();
   private malformedCount = 0;
+  private refusedCount = 0;
   private failure: Error | undefined;
   private closing = false;
 
@@ -92,7 +94,7 @@ export class CatalogLog implements WriteOrderer {
   }
 
   stats(): CatalogStats {
-    return { applied: this.appliedSeq, refused: this.refusals.size, malformed: this.malformedCount };
+    return { applied: this.appliedSeq, refused: this.refusedCount, malformed: this.malformedCount };
   }
 
   /** Calls `listener` after each message is applied; returns a function that removes it. */
@@ -135,7 +137,7 @@ export class CatalogLog implements WriteOrderer {
     if (seq > this.appliedSeq) throw new ClusterError('ERR_CLUSTER', `Catalog message ${seq} is not applied here yet (applied through ${this.appliedSeq})`);
     const cached = this.recent.get(seq);
     if (cached) return cached;
-    const refused = this.refusals.get(seq);
+    const refused = this.refusals.get(seq) ?? (this.corpus.wasRefused(seq) ? new ClusterError('ERR_CLUSTER', `Catalog write ${seq} was refused when this router applied it`) : undefined);
     if (refused) return { refused };
     const jsm = await this.nc.jetstreamManager();
     const stored = await jsm.streams.getMessage(this.names.catalogStream, { seq });
@@ -160,16 +162,18 @@ export class CatalogLog implements WriteOrderer {
       throw new ClusterError('ERR_CLUSTER', `Cluster '${this.names.cluster}' has no catalog stream ${this.names.catalogStream} (${(error as Error).message}): run initCluster (cangen shard --init) again with this version, which adds it`);
     }
     // An ordered consumer: messages in stream order, re-created at the last applied one + 1 after an interruption.
+    this.appliedSeq = this.corpus.orderedThrough;
+    const resumed = this.appliedSeq;
     const consumer = await retryTransient(() => this.js.consumers.get(this.names.catalogStream, {
       filterSubjects: this.names.catalogSubject,
-      opt_start_seq: 1,
+      opt_start_seq: resumed + 1,
       name_prefix: `catalog-${randomBytes(4).toString('hex')}`,
     }), startTimeoutMs);
     this.messages = await consumer.consume({ max_messages: 256 });
     this.applying = this.applyAll(this.messages, log);
     const started = Date.now();
     await this.appliedThrough(head);
-    if (head > 0) log(`catalog: ${head} writes replayed into the router's corpus in ${Date.now() - started} ms (${this.corpus.size} ads)`);
+    if (head > resumed) log(`catalog: writes ${resumed + 1} to ${head} replayed into the router's corpus in ${Date.now() - started} ms (${this.corpus.size} ads)`);
   }
 
   private async applyAll(messages: ConsumerMessages, log: (line: string) => void): Promise<void> {
@@ -180,7 +184,7 @@ export class CatalogLog implements WriteOrderer {
       try {
         const write = decodeCatalogWrite(m.data);
         try {
-          await this.corpus.applyOrdered(write);
+          await this.corpus.applyOrdered(write, m.seq);
           entry = { write };
         } catch (error) {
           if (this.corpus.failure !== undefined) return this.fail(error as Error);
@@ -191,7 +195,12 @@ export class CatalogLog implements WriteOrderer {
         log(`catalog: message ${m.seq} skipped: ${(error as Error).message}`);
         entry = { refused: error as Error };
       }
-      if ('refused' in entry) this.refusals.set(m.seq, entry.refused);
+      if ('refused' in entry) {
+        this.refusals.set(m.seq, entry.refused);
+        if (this.refusals.size > recentEntries) this.refusals.delete(this.refusals.keys().next().value!);
+        this.refusedCount++;
+        await this.corpus.recordRefusal(m.seq);
+      }
       this.recent.set(m.seq, entry);
       if (this.recent.size > recentEntries) this.recent.delete(this.recent.keys().next().value!);
       this.appliedSeq = m.seq;

@@ -19,7 +19,7 @@ import { ClusterRouter, type RouterOptions } from './router';
 import { readShardMap } from './shard-map';
 
 /** What a cluster router's engine takes from EngineOptions: the rest comes from the cluster. */
-export type ClusterEngineEngineOptions = Omit<EngineOptions, 'dim' | 'metric' | 'corpus' | 'dataDir' | 'durability' | 'index' | 'embeddings' | 'readAfter' | 'scorer' | 'scorerMode'>;
+export type ClusterEngineEngineOptions = Omit<EngineOptions, 'dim' | 'metric' | 'corpus' | 'index' | 'embeddings' | 'readAfter' | 'scorer' | 'scorerMode'>;
 
 export interface ClusterEngineOptions extends ClusterEngineEngineOptions {
   cluster: string;
@@ -31,6 +31,8 @@ export interface ClusterEngineOptions extends ClusterEngineEngineOptions {
   hedgeAfterMs?: number;
   /** The catalog applier's lease (default 5000 ms). */
   applierLeaseMs?: number;
+  // dataDir (inherited): where the router keeps its corpus (attributes, names, content index; not the
+  // embeddings, which the shards hold). A restart then replays only the catalog after it; absent, the whole catalog.
 }
 
 export const clusterEngineDefaults = { shardDeadlineMs: 25, hedgeAfterMs: 0, applierLeaseMs: 5000 };
@@ -52,12 +54,12 @@ export class ClusterEngine {
    * applier's lease, and resolves with the engine ready to serve.
    */
   static async open(nc: NatsConnection, options: ClusterEngineOptions): Promise<ClusterEngine> {
-    for (const refused of ['dim', 'metric', 'corpus', 'dataDir', 'durability', 'index', 'embeddings', 'readAfter', 'scorer', 'scorerMode']) {
+    for (const refused of ['dim', 'metric', 'corpus', 'index', 'embeddings', 'readAfter', 'scorer', 'scorerMode']) {
       if ((options as unknown as Record<string, unknown>)[refused] !== undefined) {
-        throw new ClusterError('ERR_CLUSTER', `Expected no '${refused}' for a ClusterEngine: the cluster's shard map gives dim and metric, the catalog stream is its corpus, and the shards hold the index (and a learned scorer: cangen shard --scorer)`);
+        throw new ClusterError('ERR_CLUSTER', `Expected no '${refused}' for a ClusterEngine: the cluster's shard map gives dim and metric, the catalog stream fills its corpus, and the shards hold the index (and a learned scorer: cangen shard --scorer)`);
       }
     }
-    const { cluster, routerId, shardDeadlineMs, hedgeAfterMs, applierLeaseMs, ...engineOptions } = options;
+    const { cluster, routerId, shardDeadlineMs, hedgeAfterMs, applierLeaseMs, dataDir, durability, ...engineOptions } = options;
     checkName(cluster, 'options.cluster');
     checkName(routerId, 'options.routerId');
     const log = engineOptions.log;
@@ -74,12 +76,15 @@ export class ClusterEngine {
     try {
       const router = await ClusterRouter.start(nc, routerOptions);
       closers.push(() => router.close());
-      const corpus = AdCorpus.withRemoteEmbeddings({
+      const corpus = await AdCorpus.open({
         dim: map.dim,
         metric: map.metric,
         contentDim: engineOptions.embedder?.dim ?? 256,
         contentPrecision: engineOptions.contentPrecision,
         threads: engineOptions.threads,
+        dataDir,
+        durability,
+        log,
         embeddingsIn: `the shards of cluster '${cluster}'`,
       });
       closers.push(() => corpus.close());

@@ -43,6 +43,13 @@ export interface AdCorpusOptions {
   keepSnapshots?: number;
   /** Hears what recovery did (snapshot loaded, changes replayed, snapshots passed over). */
   log?: (line: string) => void;
+  /**
+   * Set when the behavioural embeddings live elsewhere (a cluster's shards), naming where (for
+   * errors): the corpus then keeps no behavioural index (`behavioural` throws), and its catalog
+   * records which ads have an embedding, not the vectors. Attributes, names, titles and the
+   * content index are kept as usual.
+   */
+  embeddingsIn?: string;
 }
 
 /**
@@ -52,11 +59,6 @@ export interface AdCorpusOptions {
  */
 export interface WriteOrderer {
   append(write: CorpusWrite): Promise<number>;
-}
-
-export interface RemoteEmbeddingsOptions {
-  /** Says where the behavioural embeddings live, for errors (e.g. "cluster 'ads'"). */
-  embeddingsIn: string;
 }
 
 /** One write: all of it is applied, or none. */
@@ -85,6 +87,7 @@ export interface CorpusStats {
 }
 
 const names = { behavioural: 'behavioural', content: 'content' } as const;
+const noVector = new Float32Array(0);
 
 export class AdCorpus {
   readonly dim: number;
@@ -100,7 +103,7 @@ export class AdCorpus {
   private failure_: Error | undefined;
   private closed = false;
   private orderer: WriteOrderer | undefined;
-  /** Where the behavioural embeddings live when this corpus keeps none (see AdCorpus.withRemoteEmbeddings). */
+  /** Where the behavioural embeddings live when this corpus keeps none (AdCorpusOptions.embeddingsIn). */
   private readonly embeddingsIn: string | undefined;
 
   private constructor(
@@ -111,13 +114,12 @@ export class AdCorpus {
     content: AdIndex | undefined,
     snapshots?: SnapshotStore,
     private readonly lock?: DataDirLock,
-    embeddingsIn?: string,
   ) {
     this.dim = options.dim;
     this.metric = options.metric ?? 'ip';
     this.catalog = catalog;
     this.store = store;
-    this.embeddingsIn = embeddingsIn;
+    this.embeddingsIn = options.embeddingsIn;
     this.content = content;
     this.snapshots = snapshots;
     this.appliedSeq = catalog.head();
@@ -128,15 +130,6 @@ export class AdCorpus {
   static inMemory(options: Omit<AdCorpusOptions, 'dataDir' | 'durability' | 'keepSnapshots' | 'log'>): AdCorpus {
     const { behavioural, content } = freshIndexes(options);
     return new AdCorpus(options, new MemoryCatalog(), new AdStore(), behavioural, content);
-  }
-
-  /**
-   * A corpus in memory that keeps the ads' attributes, names and content index but no behavioural
-   * index: the embeddings live elsewhere (a cluster's shards). Its `behavioural` throws; writes
-   * still carry embeddings, so that `store.hasEmbedding` knows which ads have one.
-   */
-  static withRemoteEmbeddings(options: Omit<AdCorpusOptions, 'dataDir' | 'durability' | 'keepSnapshots' | 'log' | 'index'> & RemoteEmbeddingsOptions): AdCorpus {
-    return new AdCorpus(options, new MemoryCatalog(), new AdStore(), undefined, freshContentIndex(options), undefined, undefined, options.embeddingsIn);
   }
 
   /** Opens the corpus in `options.dataDir` (created if absent): snapshot, then replay. */
@@ -161,12 +154,12 @@ export class AdCorpus {
       const snapshots = new SnapshotStore(join(options.dataDir, 'snapshots'), options.keepSnapshots);
       // A snapshot of another shape or precision is passed over: the indexes are then rebuilt from the catalog.
       const behaviouralShape = { dim: options.dim, metric: options.metric ?? 'ip', kind: options.index?.kind ?? 'flat', precision: options.index?.precision ?? 'fp32' };
-      const expected = new Map<string, Expected>([[names.behavioural, behaviouralShape]]);
+      const expected = new Map<string, Expected>(options.embeddingsIn === undefined ? [[names.behavioural, behaviouralShape]] : []);
       const contentDim = options.contentDim ?? 256;
       if (contentDim > 0) expected.set(names.content, { dim: contentDim, metric: 'cosine', kind: 'flat', precision: options.contentPrecision ?? 'fp32' });
       const snapshot = await snapshots.loadNewest(expected, options.threads ?? 0, log);
       const fresh = snapshot ? undefined : freshIndexes(options);
-      const behavioural = snapshot?.indexes.get(names.behavioural) ?? fresh!.behavioural;
+      const behavioural = options.embeddingsIn !== undefined ? undefined : snapshot?.indexes.get(names.behavioural) ?? fresh!.behavioural;
       const content = snapshot ? snapshot.indexes.get(names.content) : fresh!.content;
       const corpus = new AdCorpus(options, catalog, store, behavioural, content, snapshots, lock);
       const since = snapshot?.seq ?? 0;
@@ -175,7 +168,7 @@ export class AdCorpus {
         corpus.snapshotAt = snapshot.createdAt;
       } else if (catalog.head() > 0) {
         log('no usable snapshot: rebuilding the indexes from the catalog');
-        if (!behavioural.isTrained) await behavioural.train(catalog.sample(50_000, options.dim));
+        if (behavioural && !behavioural.isTrained) await behavioural.train(catalog.sample(50_000, options.dim));
       }
       const replayed = await corpus.replay(since);
       log(`corpus ready: ${store.size} ads, snapshot ${since || 'none'}, ${replayed} changes replayed to sequence ${catalog.head()} in ${Math.round(performance.now() - started)} ms`);
@@ -235,9 +228,28 @@ export class AdCorpus {
     this.orderer = orderer;
   }
 
-  /** Commits and applies a write that its orderer has placed (or any write, for a corpus without one); resolves with the local sequence. */
-  applyOrdered(write: CorpusWrite): Promise<number> {
-    return this.enqueue(() => this.commitAndApply(write));
+  /**
+   * Commits and applies a write that its orderer has placed (or any write, for a corpus without
+   * one); resolves with the local sequence. `origin`, the write's sequence in the orderer's stream,
+   * is committed with it (orderedThrough).
+   */
+  applyOrdered(write: CorpusWrite, origin?: number): Promise<number> {
+    return this.enqueue(() => this.commitAndApply(write, origin));
+  }
+
+  /** The stream sequence of the last write applied or refused with an origin: a follower resumes after it (0: none). */
+  get orderedThrough(): number {
+    return this.catalog.origin();
+  }
+
+  /** Records that the stream's write at `origin` was refused here, so that a restart skips it and wasRefused() says so. */
+  recordRefusal(origin: number): Promise<void> {
+    return this.enqueue(async () => this.catalog.recordRefusal(origin));
+  }
+
+  /** Whether the stream's write at `origin` was refused (recordRefusal). */
+  wasRefused(origin: number): boolean {
+    return this.catalog.wasRefused(origin);
   }
 
   /** Writes a snapshot of the indexes at the current sequence (writes wait meanwhile); undefined without a data dir. */
@@ -306,7 +318,7 @@ export class AdCorpus {
     return done;
   }
 
-  private async commitAndApply(write: CorpusWrite): Promise<number> {
+  private async commitAndApply(write: CorpusWrite, origin?: number): Promise<number> {
     const store = this.store;
     const changes: AdChange[] = [];
     const removed = new Set(write.removes ?? []);
@@ -338,7 +350,9 @@ export class AdCorpus {
     });
     for (const id of removed) changes.push({ kind: 'remove', id });
     const campaigns = [...campaignBudgets].map(([campaignId, budget]) => ({ campaignId, budget }));
-    const seq = this.catalog.commit({ ads: changes, campaigns, names: store.unpersistedNames() });
+    // Without a behavioural index the catalog records that an ad has an embedding (an empty vector), not the vector.
+    const committed = this.localBehavioural ? changes : changes.map((c) => (c.kind === 'upsert' && c.embedding ? { ...c, embedding: noVector } : c));
+    const seq = this.catalog.commit({ ads: committed, campaigns, names: store.unpersistedNames(), ...(origin !== undefined ? { origin } : {}) });
     store.markNamesPersisted();
     try {
       await this.apply(changes, campaigns);
@@ -416,7 +430,7 @@ export class AdCorpus {
       count += batch.length;
       const removed = batch.filter((c) => c.removed).map((c) => c.id);
       const present = batch.filter((c) => !c.removed);
-      await this.replayIndex(this.behavioural, present, since, (c) => c.embedding, (c) => c.embeddingSeq, removed);
+      if (this.localBehavioural) await this.replayIndex(this.localBehavioural, present, since, (c) => c.embedding, (c) => c.embeddingSeq, removed);
       if (this.content) await this.replayIndex(this.content, present, since, (c) => c.content, (c) => c.contentSeq, removed);
     }
     // Campaign budgets changed after the snapshot change the eligibility of all their ads.
@@ -424,7 +438,7 @@ export class AdCorpus {
     if (campaignAds.length > 0) {
       const ids = BigInt64Array.from(campaignAds);
       const attributes = store.nativeAttributes(campaignAds);
-      await this.behavioural.setAttributes(ids, attributes);
+      await this.localBehavioural?.setAttributes(ids, attributes);
       await this.content?.setAttributes(ids, attributes);
     }
     this.appliedSeq = this.catalog.head();
@@ -449,8 +463,9 @@ export class AdCorpus {
   }
 }
 
-function freshIndexes(options: Pick<AdCorpusOptions, 'dim' | 'metric' | 'index' | 'contentDim' | 'contentPrecision' | 'threads'>): { behavioural: AdIndex; content: AdIndex | undefined } {
-  const behavioural = new AdIndex({ ...options.index, dim: options.dim, metric: options.metric ?? 'ip', threads: options.threads ?? 0 });
+/** New empty indexes: no behavioural one when the embeddings live elsewhere. */
+function freshIndexes(options: Pick<AdCorpusOptions, 'dim' | 'metric' | 'index' | 'contentDim' | 'contentPrecision' | 'threads' | 'embeddingsIn'>): { behavioural: AdIndex | undefined; content: AdIndex | undefined } {
+  const behavioural = options.embeddingsIn === undefined ? new AdIndex({ ...options.index, dim: options.dim, metric: options.metric ?? 'ip', threads: options.threads ?? 0 }) : undefined;
   return { behavioural, content: freshContentIndex(options) };
 }
 

@@ -45,6 +45,11 @@ export interface CatalogBatch {
   campaigns?: readonly CampaignChange[];
   /** Names first interned by this batch. */
   names?: readonly NameEntry[];
+  /**
+   * Where the write was ordered, for a corpus following a stream (a cluster router's catalog
+   * stream): its sequence there, recorded with the batch so that a restart resumes after it.
+   */
+  origin?: number;
 }
 
 /** An ad changed after some sequence, as it is now. */
@@ -90,6 +95,12 @@ export interface AdCatalog {
   changesSince(since: number, batchSize?: number): Iterable<ChangedAd[]>;
   /** Up to `n` embeddings of present ads, row-major (a training sample for IVF kinds). */
   sample(n: number, dim: number): Float32Array;
+  /** The origin of the last batch committed with one, or of the last refusal recorded (0: none). */
+  origin(): number;
+  /** Records that the write at `origin` was refused (nothing of it committed): a restart resumes after it, and says so. */
+  recordRefusal(origin: number): void;
+  /** Whether the write at `origin` was refused (recordRefusal). */
+  wasRefused(origin: number): boolean;
   /** Deletes tombstones at or below `seq` (every retained snapshot already includes them). */
   dropTombstones(seq: number): number;
   stats(): CatalogStats;

@@ -7,13 +7,29 @@ import type { AdCatalog, CatalogBatch, CatalogStats } from './catalog';
 export class MemoryCatalog implements AdCatalog {
   readonly durable = false;
   private headSeq = 0;
+  private originSeq = 0;
+  private readonly refused = new Set<number>();
 
   head(): number {
     return this.headSeq;
   }
 
-  commit(_batch: CatalogBatch): number {
+  commit(batch: CatalogBatch): number {
+    if (batch.origin !== undefined) this.originSeq = batch.origin;
     return ++this.headSeq;
+  }
+
+  origin(): number {
+    return this.originSeq;
+  }
+
+  recordRefusal(origin: number): void {
+    this.refused.add(origin);
+    this.originSeq = origin;
+  }
+
+  wasRefused(origin: number): boolean {
+    return this.refused.has(origin);
   }
 
   names() {

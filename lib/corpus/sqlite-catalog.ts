@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS ads (
 CREATE INDEX IF NOT EXISTS ads_by_seq ON ads (seq, id);
 CREATE TABLE IF NOT EXISTS campaigns (name TEXT PRIMARY KEY, budget REAL NOT NULL, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS names (dictionary TEXT NOT NULL, code INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (dictionary, code));
+CREATE TABLE IF NOT EXISTS refused (origin INTEGER PRIMARY KEY);
 `;
 
 interface AdRow {
@@ -53,6 +54,7 @@ export class SqliteCatalog implements AdCatalog {
   readonly path: string;
   private readonly db: Database.Database;
   private headSeq: number;
+  private originSeq: number;
   private readonly statements: ReturnType<typeof prepare>;
 
   constructor(path: string, options: SqliteCatalogOptions = {}) {
@@ -72,6 +74,7 @@ export class SqliteCatalog implements AdCatalog {
       throw new CorpusError('ERR_CATALOG', `The ads catalog at ${path} has schema ${version}; this cangen reads schema ${schemaVersion}`);
     }
     this.headSeq = Number(this.meta('head') ?? 0);
+    this.originSeq = Number(this.meta('origin') ?? 0);
     this.statements = prepare(this.db);
   }
 
@@ -109,6 +112,7 @@ export class SqliteCatalog implements AdCatalog {
         });
       }
       s.head.run(String(seq));
+      if (batch.origin !== undefined) s.origin.run(String(batch.origin));
     });
     try {
       run.immediate();
@@ -116,7 +120,24 @@ export class SqliteCatalog implements AdCatalog {
       throw new CorpusError('ERR_CATALOG', `The ads catalog at ${this.path} refused a write (nothing of it was applied): ${(error as Error).message}`);
     }
     this.headSeq = seq;
+    if (batch.origin !== undefined) this.originSeq = batch.origin;
     return seq;
+  }
+
+  origin(): number {
+    return this.originSeq;
+  }
+
+  recordRefusal(origin: number): void {
+    this.db.transaction(() => {
+      this.statements.refuse.run(origin);
+      this.statements.origin.run(String(origin));
+    }).immediate();
+    this.originSeq = origin;
+  }
+
+  wasRefused(origin: number): boolean {
+    return this.statements.wasRefused.get(origin) !== undefined;
   }
 
   names(): NameEntry[] {
@@ -196,6 +217,9 @@ function prepare(db: Database.Database) {
         content_seq = CASE WHEN @setContent OR ads.removed THEN excluded.seq ELSE ads.content_seq END,
         removed = 0`),
     head: db.prepare("INSERT INTO meta (key, value) VALUES ('head', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+    origin: db.prepare("INSERT INTO meta (key, value) VALUES ('origin', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+    refuse: db.prepare('INSERT OR IGNORE INTO refused (origin) VALUES (?)'),
+    wasRefused: db.prepare('SELECT origin FROM refused WHERE origin = ?'),
     present: db.prepare(`SELECT id, advertiser, campaign, category, geos, active, budget_left, title,
       embedding IS NOT NULL AS has_embedding, content IS NOT NULL AS has_content FROM ads WHERE removed = 0 AND id > ? ORDER BY id LIMIT ?`),
     page: db.prepare('SELECT * FROM ads WHERE seq > ? OR (seq = ? AND id > ?) ORDER BY seq, id LIMIT ?'),
