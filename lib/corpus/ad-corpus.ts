@@ -184,7 +184,7 @@ export class AdCorpus {
     return this.store.size;
   }
 
-  /** The behavioural index; a corpus made withRemoteEmbeddings has none and throws. */
+  /** The behavioural index; a corpus whose embeddings live elsewhere (options.embeddingsIn) has none and throws. */
   get behavioural(): AdIndex {
     if (!this.localBehavioural) {
       throw new CorpusError('ERR_CORPUS_REMOTE', `This corpus keeps no behavioural index: its embeddings live in ${this.embeddingsIn}; search them there (a RemoteIndex)`);
@@ -192,7 +192,7 @@ export class AdCorpus {
     return this.localBehavioural;
   }
 
-  /** False for a corpus made withRemoteEmbeddings. */
+  /** False for a corpus whose embeddings live elsewhere (options.embeddingsIn). */
   get hasLocalEmbeddings(): boolean {
     return this.localBehavioural !== undefined;
   }

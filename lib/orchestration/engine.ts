@@ -54,7 +54,7 @@ export interface EngineOptions {
   corpus?: AdCorpus;
   /**
    * Where the behavioural generators search, for a corpus that keeps no behavioural index
-   * (AdCorpus.withRemoteEmbeddings): a cluster's RemoteIndex (lib/cluster, openClusterEngine).
+   * (AdCorpusOptions.embeddingsIn): a cluster's RemoteIndex (lib/cluster, ClusterEngine).
    */
   embeddings?: SearchIndex;
   /**
