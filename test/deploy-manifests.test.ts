@@ -15,6 +15,7 @@ import * as assert from 'uvu/assert';
 import { readShardMap } from '../lib/cluster';
 import { clusterNames } from '../lib/cluster/names';
 import { shardUsage } from '../lib/cli/shard';
+import { loadConfig } from '../lib/service';
 import { freePort, NatsDeployment, natsServerMissing } from './helpers/nats-server';
 import { shardProcess } from './helpers/shard-process';
 
@@ -193,6 +194,40 @@ manifests('routers: Deployment and Service; probes /readyz and /healthz; args ar
   assert.is(service?.spec.ports[0].targetPort, container.ports[0].name);
   const shardArgs: string[] = byKind(docs, 'StatefulSet')[0]!.spec.template.spec.containers[0].args;
   assert.is(argOf(args, '--nats'), argOf(shardArgs, '--nats'), 'routers and replicas use the same NATS');
+});
+
+manifests('--pipeline: routers run cangen router --config with a ConfigMap the service accepts, named by their pod', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'cangen-k8s-pipeline-'));
+  try {
+    const run = render(['--pipeline', '--dim', '32', '--out', out]);
+    assert.is(run.status, 0, run.stderr);
+    const docs = manifestsOf(out);
+    const [deployment] = byKind(docs, 'Deployment');
+    const pod = deployment!.spec.template.spec;
+    const container = pod.containers[0];
+    const args: string[] = container.args;
+    const flags = await routerFlags();
+    for (const arg of args.filter((a) => a.startsWith('--'))) assert.ok(flags.has(arg), `'${arg}' is not a flag of cangen router`);
+    assert.is(argOf(args, '--deadline-ms'), '25', 'each shard search under the scenarios\' deadlines');
+    assert.is(argOf(args, '--router-id'), '$(POD_NAME)');
+    assert.is(container.env.find((e: Doc) => e.name === 'POD_NAME')?.valueFrom.fieldRef.fieldPath, 'metadata.name');
+    // --config names a file of the mounted ConfigMap, and the service's own loader accepts it.
+    const configPath = argOf(args, '--config')!;
+    const mount = container.volumeMounts.find((m: Doc) => configPath.startsWith(`${m.mountPath}/`));
+    assert.ok(mount, `a volume mounted where ${configPath} is`);
+    const volume = pod.volumes.find((v: Doc) => v.name === mount.name);
+    const configMap = byKind(docs, 'ConfigMap').find((c) => c.metadata.name === volume.configMap.name);
+    const text = configMap!.data[configPath.slice(mount.mountPath.length + 1)];
+    const file = join(out, 'router.json');
+    writeFileSync(file, text);
+    const config = loadConfig({ file, env: {} });
+    assert.is(config.corpus, 'empty');
+    assert.is(config.dim, 32, 'the dim of the shard map the init Job creates');
+    const initEnv = byKind(docs, 'Job')[0]!.spec.template.spec.containers[0].env as Doc[];
+    assert.is(initEnv.find((e) => e.name === 'CANGEN_DIM')?.value, '32', 'the init Job creates the shard map with that dim');
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 });
 
 manifests('the top-level kustomization: the cluster folder, the init script\'s ConfigMap, the image', () => {

@@ -28,6 +28,10 @@ export const renderDefaults = {
   routers: 2,
   deadlineMs: 200,
   hedgeAfterMs: 20,
+  // --pipeline: the routers run the candidate pipeline (cangen router --config), each shard search
+  // bounded by pipelineDeadlineMs, under the scenarios' deadlines.
+  pipeline: false,
+  pipelineDeadlineMs: 25,
   metricsPort: 9464,
   snapshotEveryS: 300,
   // Sized per shard from docs/SIZING.md (memory per ad for the index kind and dimension, times the
@@ -46,6 +50,9 @@ const usage = `Usage: node deploy/kubernetes/render-cluster.mjs [options]
   --routers N         router pods (${renderDefaults.routers})
   --deadline-ms MS    the routers' search deadline (${renderDefaults.deadlineMs})
   --hedge-after-ms MS the routers' hedging delay, 0 for none (${renderDefaults.hedgeAfterMs})
+  --pipeline          routers serve the candidate pipeline (/v1/retrieve, writes with names) with the
+                      service settings of the ConfigMap <cluster>-router-config; --deadline-ms is
+                      then each shard search's budget (${renderDefaults.pipelineDeadlineMs})
   --dim N             embedding dimension, for the init Job (${renderDefaults.dim})
   --metric ip|l2|cosine  for the init Job (${renderDefaults.metric})
   --nats URLS         NATS servers (${renderDefaults.nats})
@@ -58,6 +65,8 @@ const clusterName = /^[A-Za-z0-9_-]+$/;
 /** Checks the options and fills in the defaults; throws with the option's name on a bad value. */
 export function renderOptions(given = {}) {
   const o = { ...renderDefaults, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) };
+  o.pipeline = o.pipeline === true || o.pipeline === 'true';
+  if (o.pipeline && given.deadlineMs === undefined) o.deadlineMs = o.pipelineDeadlineMs;
   for (const name of ['shards', 'replicas', 'routers', 'deadlineMs', 'hedgeAfterMs', 'dim', 'metricsPort', 'snapshotEveryS']) {
     o[name] = Number(o[name]);
     if (!Number.isInteger(o[name]) || o[name] < 0) throw new Error(`Expected a whole number for ${name} but received '${given[name]}'`);
@@ -307,7 +316,7 @@ function routerManifest(o) {
   return `${header}# The routers: stateless, behind one Service. Each reads the shard map and the members bucket from
 # JetStream, sends every search to one serving replica per shard and merges the top-k, answering by
 # the deadline (a partial answer names the missing shards). Scale them with the request rate.
-apiVersion: apps/v1
+${o.pipeline ? pipelineRouterConfig(o, name) : ''}apiVersion: apps/v1
 kind: Deployment
 ${metadata(name, labels(o, 'router'))}
 spec:
@@ -358,7 +367,13 @@ spec:
             # latency of one slow replica is cut at the cost of the extra searches
             # (cangen_router_hedges_sent_total against cangen_router_searches_total).
             - --hedge-after-ms
-            - "${o.hedgeAfterMs}"
+            - "${o.hedgeAfterMs}"${o.pipeline ? `
+            # The candidate pipeline (docs/CLUSTER.md, "The pipeline in the router"), named by its pod
+            # in the catalog applier's lease.
+            - --config
+            - /etc/cangen/router.json
+            - --router-id
+            - $(POD_NAME)` : ''}
           env:
             # Writes through the router (PUT/DELETE /v1/ads) need this bearer token; without the
             # Secret they are refused and searches still work. deploy/kubernetes/README.md.
@@ -367,7 +382,18 @@ spec:
                 secretKeyRef:
                   name: cangen-router
                   key: token
+                  optional: true${o.pipeline ? `
+            # Signs request ids for /v1/feedback: the same on every router, or feedback is refused.
+            - name: CANGEN_FEEDBACK_SECRET
+              valueFrom:
+                secretKeyRef:
+                  name: cangen-router
+                  key: feedbackSecret
                   optional: true
+            - name: POD_NAME
+              valueFrom:
+                fieldRef:
+                  fieldPath: metadata.name` : ''}
           ports:
             - name: http
               containerPort: 8080
@@ -387,21 +413,34 @@ spec:
             periodSeconds: 10
             timeoutSeconds: 5
             failureThreshold: 3
-          resources:
+          resources:${o.pipeline ? `
+            # A pipeline router holds every ad's attributes and titles and the content vectors of
+            # cold-start ads (not the embeddings): size it with the corpus. 4Gi is a placeholder.
+            requests:
+              cpu: "2"
+              memory: 4Gi
+            limits:
+              memory: 4Gi` : `
             # A router holds no ads: its memory is the requests in flight and the merge buffers
             # (k x shards per query). CPU scales with requests/s; no CPU limit (throttling is p99).
             requests:
               cpu: "1"
               memory: 512Mi
             limits:
-              memory: 1Gi
+              memory: 1Gi`}
           ${at(10, containerSecurity)}
           volumeMounts:
             - name: tmp
-              mountPath: /tmp
+              mountPath: /tmp${o.pipeline ? `
+            - name: config
+              mountPath: /etc/cangen
+              readOnly: true` : ''}
       volumes:
         - name: tmp
-          emptyDir: {}
+          emptyDir: {}${o.pipeline ? `
+        - name: config
+          configMap:
+            name: ${name}-config` : ''}
 ---
 apiVersion: v1
 kind: Service
@@ -415,6 +454,21 @@ spec:
       targetPort: http
 ---
 ${disruptionBudget(name, labels(o, 'router'), own, '# Routers are interchangeable: one away at a time keeps the others serving.')}`;
+}
+
+/**
+ * The pipeline routers' service settings (docs/SERVICE.md): the corpus comes from the cluster's
+ * catalog ('empty'), the dim from its shard map. Add scenarios, allocator, embedder here.
+ */
+function pipelineRouterConfig(o, name) {
+  return `apiVersion: v1
+kind: ConfigMap
+${metadata(`${name}-config`, labels(o, 'router'))}
+data:
+  router.json: |
+    ${JSON.stringify({ dim: o.dim, corpus: 'empty', allocator: 'learned' })}
+---
+`;
 }
 
 /** The files of one cluster's folder, name -> text. */
@@ -456,7 +510,7 @@ function main() {
       shards: { type: 'string' }, replicas: { type: 'string' }, routers: { type: 'string' }, 'deadline-ms': { type: 'string' },
       'hedge-after-ms': { type: 'string' }, cluster: { type: 'string' }, dim: { type: 'string' },
       metric: { type: 'string' }, nats: { type: 'string' }, memory: { type: 'string' }, cpu: { type: 'string' },
-      out: { type: 'string' }, help: { type: 'boolean' },
+      out: { type: 'string' }, pipeline: { type: 'boolean' }, help: { type: 'boolean' },
     },
     strict: true,
   });
