@@ -69,6 +69,7 @@ async function main() {
   const missing = natsServerMissing();
   if (missing) throw new Error(missing);
   const started = new Date();
+  const loadBefore = loadavg();
   const deployment = await NatsDeployment.single();
   const nc = await connect({ servers: deployment.servers });
   const closers: { close(): unknown }[] = [];
@@ -112,7 +113,7 @@ async function main() {
     await local.close();
 
     const result = {
-      benchmark: 'pipeline', date: started.toISOString().slice(0, 10), startedAt: started.toISOString(), machine: machineInfo(), loadBefore: loadavg(),
+      benchmark: 'pipeline', date: started.toISOString().slice(0, 10), startedAt: started.toISOString(), machine: machineInfo(), loadBefore,
       quick, ads, dim, shards, concurrency, seconds, writeBatch, scenarios,
       note: 'loopback: nats-server, replicas, router and local engine in one machine (all but nats-server in one Node process), one thread per index search',
       writes: { ackedAdsPerSecond: ads / ackedSeconds, endToEndAdsPerSecond: ads / endToEndSeconds, ackedSeconds, endToEndSeconds },

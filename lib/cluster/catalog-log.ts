@@ -116,14 +116,15 @@ export class CatalogLog implements WriteOrderer {
     const seq = await publishStored(this.js, this.names.catalogSubject, payload, { retryForMs: this.options.retryForMs ?? 10_000, what: 'a catalog write' });
     await this.appliedThrough(seq);
     if (this.failure) throw this.failure;
+    if (this.appliedSeq < seq) throw new ClusterError('ERR_CLUSTER', `Catalog write ${seq} is stored, but this router closed before applying it: read it back with readAfter on another router`);
     const refused = this.refusals.get(seq);
     if (refused) throw refused;
     return seq;
   }
 
-  /** Resolves once this router has applied the catalog through `seq`. */
+  /** Resolves once this router has applied the catalog through `seq` (or has closed: check `applied`). */
   appliedThrough(seq: number): Promise<void> {
-    if (this.appliedSeq >= seq) return Promise.resolve();
+    if (this.appliedSeq >= seq || this.closing) return Promise.resolve();
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve) => {
       const list = this.waiters.get(seq) ?? [];
@@ -149,6 +150,9 @@ export class CatalogLog implements WriteOrderer {
     this.closing = true;
     await this.messages?.close().catch(() => undefined);
     await this.applying.catch(() => undefined);
+    // Writes waiting to be applied here never will be: let them go (append says so).
+    for (const list of this.waiters.values()) list.forEach((resolve) => resolve());
+    this.waiters.clear();
   }
 
   private async follow(startTimeoutMs: number): Promise<void> {

@@ -3,9 +3,9 @@
  * (lib/cluster) whose search fans out over a cluster's shards. Writes never go through here.
  */
 import { AdIndex, CompiledFilter, type EligibilityFilter } from '../ad-index';
-import { ConfigError } from '../orchestration/errors';
 import type { Metric } from '../metric';
 import type { SearchResults } from '../results';
+import { CorpusError } from './errors';
 
 /** A filter the index compiled, or the plain description (a remote index sends it as it is). */
 export type IndexFilter = CompiledFilter | EligibilityFilter;
@@ -24,11 +24,11 @@ export interface SearchIndex {
 /** A filter from a local index's filter() (what learned scorers scan with); a clear error for a remote one's. */
 export function compiledFilter(filter: IndexFilter, what: string): CompiledFilter {
   if (filter instanceof CompiledFilter) return filter;
-  throw new ConfigError(`Expected a filter compiled by a local AdIndex for ${what} but the corpus's embeddings are searched remotely`);
+  throw new CorpusError('ERR_CORPUS_REMOTE', `Expected a filter compiled by a local AdIndex for ${what} but the corpus's embeddings are searched remotely`);
 }
 
 /** The index as a local AdIndex, for components that read its vectors (re-ranking, learned scorers); a clear error otherwise. */
 export function localIndex(index: SearchIndex, what: string): AdIndex {
   if (index instanceof AdIndex) return index;
-  throw new ConfigError(`Expected a local AdIndex for ${what} but the corpus's embeddings are searched remotely (a cluster's shards): run the learned scorer in the shards (cangen shard --scorer) and use scorerMode 'full'`);
+  throw new CorpusError('ERR_CORPUS_REMOTE', `Expected a local AdIndex for ${what} but the corpus's embeddings are searched remotely (a cluster's shards): run the learned scorer in the shards (cangen shard --scorer) and use scorerMode 'full'`);
 }
