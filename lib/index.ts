@@ -49,7 +49,7 @@ export {
 export {
   initCluster, CorpusLog, ShardReplica, ClusterRouter, readShardMap, shardOf, adIdHash, clusterNames, laterPosition, mergeShardResults,
   encodeUpdate, decodeUpdate, ClusterMetrics, ClusterError, NoShardMapError, MalformedMessageError,
-  ClusterEngine, RemoteIndex, CatalogLog, CatalogApplier, CatalogProgress,
+  ClusterEngine, RemoteIndex, ShardScorer, CatalogLog, CatalogApplier, CatalogProgress,
   type ClusterEngineOptions, type RemoteIndexOptions, type CatalogApplied, type CatalogStats,
   type ClusterInitOptions, type CorpusLogOptions, type CorpusLogStats, type ReplicaOptions, type ReplicaStats, type RouterOptions, type ClusterSearchOptions, type ClusterSearchResult,
   type ShardOutcome, type RouterStats, type ShardMap, type LogPosition, type MemberEntry, type ReplicaHealth, type CorpusUpdate, type ClusterErrorCode,

@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CandidateEngine, ClusterEngine, ShardReplica, initCluster, shardOf, type AdUpsert, type RetrieveRequest, type ScenarioConfig } from '../lib';
+import { CandidateEngine, ClusterEngine, LearnedScorer, LearnedScorerAdapter, ShardReplica, initCluster, shardOf, type AdUpsert, type RetrieveRequest, type ScenarioConfig } from '../lib';
+import { randomTensors, writeModel, type Config } from './helpers/scorer-model';
 import { clusterNames } from '../lib/cluster/names';
 import { withNats } from './helpers/cluster';
 import { natsServerMissing } from './helpers/nats-server';
@@ -182,6 +183,38 @@ test('a router with a dataDir restarts from its corpus on disk and replays only 
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
+});
+
+test('shardScorer: the scorer generator ranks with the shards\' learned scorer, as one engine with the same model does', async () => {
+  if (skip) return console.log(`skipped: ${skip}`);
+  const mol: Config = {
+    format: 'cangen-scorer', version: 1, kind: 'mol', userDim: 6, itemDim: dim, heads: ['click', 'conversion'],
+    mol: { queryComponents: 2, itemComponents: 2, componentDim: 4, gatingWidth: 8, temperature: 0.2 },
+    scenarios: { feed: { click: 0.2, conversion: 1 } }, defaultScenario: 'feed',
+  };
+  const model = writeModel(mol, randomTensors(mol));
+  await withNats(async ({ nc, own }) => {
+    await initCluster(nc, { cluster: 'pipe', shards, dim });
+    for (let s = 0; s < shards; s++) own(await ShardReplica.start(nc, { cluster: 'pipe', shard: s, replicaId: `l${s}`, snapshots: false, scorer: await LearnedScorer.load(model) }));
+    const learned: ScenarioConfig[] = [{ name: 'feed', generators: ['scorer'], k: 25, deadlineMs: 5000 }];
+    const router = own(await ClusterEngine.open(nc, { cluster: 'pipe', routerId: 'r', scenarios: learned, allocator: 'static', shardDeadlineMs: 2000, shardScorer: true }));
+    const local = own(await CandidateEngine.open({ dim, scenarios: learned, allocator: 'static', scorer: new LearnedScorerAdapter(await LearnedScorer.load(model)) }));
+    const ads = makeAds(300, 100, 8);
+    const { seq } = await router.engine.upsertAds(ads);
+    await local.upsertAds(ads);
+    const users = randomVectors(6, mol.userDim, 9);
+    for (let u = 0; u < 6; u++) {
+      const request: RetrieveRequest = {
+        userId: `u${u}`, scenario: 'feed', features: { shortTerm: users.slice(u * mol.userDim, (u + 1) * mol.userDim), geo: `geo-${u % 3}` },
+        ...(u % 2 ? { eligibility: { categories: ['category-0', 'category-2'], excludeAds: ['105', '140'].map(BigInt) } } : {}),
+      };
+      const expected = await local.retrieve(request);
+      assert.ok(expected.candidates.length >= 20, `user ${u}: ${expected.candidates.length} candidates`);
+      const got = await router.engine.retrieve({ ...request, readAfter: seq });
+      assert.equal(got.candidates.map((c) => String(c.adId)), expected.candidates.map((c) => String(c.adId)), `user ${u}: ids`);
+      got.candidates.forEach((c, i) => assert.ok(Math.abs(c.score - expected.candidates[i]!.score) < 1e-5, `user ${u}: score ${i}`));
+    }
+  });
 });
 
 test('malformed catalog messages are skipped by every router and dead-lettered once; readAfter past the catalog fails clearly; no shard map is refused', async () => {

@@ -39,6 +39,8 @@ export const routerUsage = `Usage: cangen router --cluster NAME [options]
                          --deadline-ms is then each shard search's budget
                          (${clusterEngineDefaults.shardDeadlineMs}), kept under the scenarios' deadlines
   --router-id ID         this router's name for the catalog applier's lease (default: the host name)
+  --shard-scorer         with --config: the scorer generator ranks with the shards' learned scorer
+                         (cangen shard --scorer), blended by the request's scenario
 
   Writes (PUT/DELETE /v1/ads, PUT /v1/ads/attributes) need CANGEN_TOKEN in the environment (at
   least 16 characters) and an Authorization: Bearer <token> header; without it they are refused.`;
@@ -56,7 +58,7 @@ export async function runRouter(argv: string[], print: (line: string) => void = 
       nats: { type: 'string' }, cluster: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
       'deadline-ms': { type: 'string' }, 'hedge-after-ms': { type: 'string' }, 'body-limit': { type: 'string' },
       'max-in-flight': { type: 'string' }, 'drain-delay-ms': { type: 'string' }, log: { type: 'boolean' }, help: { type: 'boolean' },
-      config: { type: 'string' }, 'router-id': { type: 'string' },
+      config: { type: 'string' }, 'router-id': { type: 'string' }, 'shard-scorer': { type: 'boolean' },
     },
     strict: true,
   });
@@ -118,7 +120,7 @@ export async function runRouter(argv: string[], print: (line: string) => void = 
 async function runPipelineRouter(
   nc: Awaited<ReturnType<typeof connect>>,
   cluster: string,
-  values: { config?: string; host?: string; port?: string; 'router-id'?: string; 'deadline-ms'?: string; 'hedge-after-ms'?: string },
+  values: { config?: string; host?: string; port?: string; 'router-id'?: string; 'deadline-ms'?: string; 'hedge-after-ms'?: string; 'shard-scorer'?: boolean },
   print: (line: string) => void,
 ): Promise<void> {
   const overrides: Partial<ServiceConfig> = {};
@@ -144,6 +146,7 @@ async function runPipelineRouter(
           routerId,
           shardDeadlineMs: whole(values['deadline-ms'], 'deadline-ms', clusterEngineDefaults.shardDeadlineMs),
           hedgeAfterMs: whole(values['hedge-after-ms'], 'hedge-after-ms', clusterEngineDefaults.hedgeAfterMs),
+          shardScorer: values['shard-scorer'] ?? false,
         });
         clustered = opened;
         if (opened.engine.dim !== dim) throw new ConfigError(`Expected dim ${opened.engine.dim} (cluster '${cluster}''s shard map) in ${values.config} but it sets dim ${dim}`);

@@ -15,6 +15,7 @@ import { CorpusLog } from './corpus-log';
 import { ClusterError } from './errors';
 import { checkName, clusterNames } from './names';
 import { RemoteIndex } from './remote-index';
+import { ShardScorer } from './shard-scorer';
 import { ClusterRouter, type RouterOptions } from './router';
 import { readShardMap } from './shard-map';
 
@@ -31,6 +32,11 @@ export interface ClusterEngineOptions extends ClusterEngineEngineOptions {
   hedgeAfterMs?: number;
   /** The catalog applier's lease (default 5000 ms). */
   applierLeaseMs?: number;
+  /**
+   * Rank the scorer generator's users with the shards' learned scorer (cangen shard --scorer), blended
+   * by the request's scenario, instead of the dot product over the shards' index (default false).
+   */
+  shardScorer?: boolean;
   // dataDir (inherited): where the router keeps its corpus (attributes, names, content index; not the
   // embeddings, which the shards hold). A restart then replays only the catalog after it; absent, the whole catalog.
 }
@@ -59,7 +65,7 @@ export class ClusterEngine {
         throw new ClusterError('ERR_CLUSTER', `Expected no '${refused}' for a ClusterEngine: the cluster's shard map gives dim and metric, the catalog stream fills its corpus, and the shards hold the index (and a learned scorer: cangen shard --scorer)`);
       }
     }
-    const { cluster, routerId, shardDeadlineMs, hedgeAfterMs, applierLeaseMs, dataDir, durability, ...engineOptions } = options;
+    const { cluster, routerId, shardDeadlineMs, hedgeAfterMs, applierLeaseMs, shardScorer, dataDir, durability, ...engineOptions } = options;
     checkName(cluster, 'options.cluster');
     checkName(routerId, 'options.routerId');
     const log = engineOptions.log;
@@ -107,6 +113,7 @@ export class ClusterEngine {
         metric: map.metric,
         corpus,
         embeddings: remote,
+        ...(shardScorer ? { scorer: new ShardScorer(router, corpus.store, () => remote.readFloor) } : {}),
         readAfter: (seq, timeoutMs) => cluster_!.readAfter(seq, timeoutMs),
       });
       cluster_ = new ClusterEngine(engine, router, catalog, applier, remote, progress);

@@ -21,3 +21,4 @@ export { RemoteIndex, type RemoteIndexOptions } from './remote-index';
 export { CatalogLog, type CatalogLogOptions, type CatalogStats } from './catalog-log';
 export { CatalogApplier, CatalogProgress, catalogAppliedKey, type CatalogApplied, type CatalogApplierOptions, type CatalogApplierStats } from './catalog-applier';
 export { encodeCatalogWrite, decodeCatalogWrite } from './catalog-codec';
+export { ShardScorer } from './shard-scorer';

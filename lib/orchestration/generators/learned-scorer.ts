@@ -43,7 +43,7 @@ export class LearnedScorerAdapter implements Scorer {
     this.reranker = model;
     this.name = `learned:${model.kind}`;
     this.batcher = new RequestBatcher((batch, _key, signal) => this.scan(batch, signal), options.batching, 'LearnedScorerAdapter options.batching',
-      (requests) => splitBySize(requests, (r) => r.k));
+      (requests) => splitBySize(requests, fetchOf));
   }
 
   /** Scans made and the requests they answered. */
@@ -94,14 +94,19 @@ export class LearnedScorerAdapter implements Scorer {
     const dim = this.reranker.userDim;
     const users = batch.length === 1 ? first.user : new Float32Array(batch.length * dim);
     if (batch.length > 1) batch.forEach((b, i) => users.set(b.user, i * dim));
-    const k = Math.max(...batch.map((b) => b.k));
+    const k = Math.max(...batch.map(fetchOf));
     const results = await this.reranker.search(users, k, { ...first.blend, ...(signal ? { signal } : {}), ...(eligible ? { eligible } : {}) });
     return batch.map((b, i) => {
       const { ids, scores } = results.row(i);
-      const n = Math.min(b.k, ids.length);
-      const out: GeneratedCandidate[] = new Array(n);
-      for (let j = 0; j < n; j++) out[j] = { adId: ids[j]!, score: scores[j]! };
+      const excluded = b.eligibility?.excludeAds;
+      const out: GeneratedCandidate[] = [];
+      for (let j = 0; j < ids.length && out.length < b.k; j++) if (!excluded?.has(ids[j]!)) out.push({ adId: ids[j]!, score: scores[j]! });
       return eligible ? markEligible(out) : out;
     });
   }
+}
+
+/** Results a request needs from the scan: its k and its excluded ads, which are not in the compiled filter and are dropped after. */
+function fetchOf(request: TopKRequest): number {
+  return request.k + (request.eligibility?.excludeAds?.size ?? 0);
 }
