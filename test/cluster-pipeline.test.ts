@@ -240,6 +240,10 @@ test('malformed catalog messages are skipped by every router and dead-lettered o
     const dead = await jsm.streams.info(names.deadLetterStream, { subjects_filter: names.catalogDeadLetterSubject });
     assert.is(dead.state.messages, 2, 'dead-lettered once each');
     await rejects(() => a.engine.retrieve({ userId: 'u', scenario: 'feed', readAfter: ok.seq + 100, deadlineMs: 200 }), 'ERR_CLUSTER', /did not reach the shard logs within 200 ms/);
+    // A write larger than one NATS message is refused before anything is published.
+    const huge = makeAds(8000, 20_000, 5).map((ad) => ({ ...ad, title: 'x'.repeat(200) }));
+    await rejects(() => a.engine.upsertAds(huge), 'ERR_INVALID_ARGUMENT', /split it into smaller writes/);
+    assert.is(a.engine.store.size, 20, 'nothing of it applied');
   });
 });
 

@@ -147,6 +147,11 @@ async function runPipelineRouter(
           shardDeadlineMs: whole(values['deadline-ms'], 'deadline-ms', clusterEngineDefaults.shardDeadlineMs),
           hedgeAfterMs: whole(values['hedge-after-ms'], 'hedge-after-ms', clusterEngineDefaults.hedgeAfterMs),
           shardScorer: values['shard-scorer'] ?? false,
+          // Its corpus stopped: exit, so that the orchestrator restarts it and it replays the catalog.
+          onFatal: (error) => {
+            print(`cangen router ${routerId}: ${error.message}`);
+            process.exit(1);
+          },
         });
         clustered = opened;
         if (opened.engine.dim !== dim) throw new ConfigError(`Expected dim ${opened.engine.dim} (cluster '${cluster}''s shard map) in ${values.config} but it sets dim ${dim}`);

@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ConsumerMessages, JetStreamClient, NatsConnection } from 'nats';
 import type { AdCorpus, CorpusWrite, WriteOrderer } from '../corpus/ad-corpus';
+import { InvalidArgumentError } from '../errors';
 import { integerIn, knownOptions } from '../validate';
 import { decodeCatalogWrite, encodeCatalogWrite } from './catalog-codec';
 import { ClusterError } from './errors';
@@ -111,7 +112,7 @@ export class CatalogLog implements WriteOrderer {
     if (this.failure) throw this.failure;
     const payload = encodeCatalogWrite(write);
     if (payload.length > this.maxPayload - 4096) {
-      throw new ClusterError('ERR_CLUSTER', `A catalog write of ${payload.length} bytes is larger than the server's max_payload (${this.maxPayload} bytes): split it into smaller writes`);
+      throw new InvalidArgumentError(`Expected a write of at most ${this.maxPayload - 4096} bytes as a catalog message (the NATS server's max_payload less headroom) but this one is ${payload.length}: split it into smaller writes`);
     }
     const seq = await publishStored(this.js, this.names.catalogSubject, payload, { retryForMs: this.options.retryForMs ?? 10_000, what: 'a catalog write' });
     await this.appliedThrough(seq);

@@ -37,6 +37,8 @@ export interface ClusterEngineOptions extends ClusterEngineEngineOptions {
    * by the request's scenario, instead of the dot product over the shards' index (default false).
    */
   shardScorer?: boolean;
+  /** Called once if the router's corpus stops (a stored catalog write it cannot apply): restart the router. */
+  onFatal?: (error: Error) => void;
   // dataDir (inherited): where the router keeps its corpus (attributes, names, content index; not the
   // embeddings, which the shards hold). A restart then replays only the catalog after it; absent, the whole catalog.
 }
@@ -65,7 +67,7 @@ export class ClusterEngine {
         throw new ClusterError('ERR_CLUSTER', `Expected no '${refused}' for a ClusterEngine: the cluster's shard map gives dim and metric, the catalog stream fills its corpus, and the shards hold the index (and a learned scorer: cangen shard --scorer)`);
       }
     }
-    const { cluster, routerId, shardDeadlineMs, hedgeAfterMs, applierLeaseMs, shardScorer, dataDir, durability, ...engineOptions } = options;
+    const { cluster, routerId, shardDeadlineMs, hedgeAfterMs, applierLeaseMs, shardScorer, onFatal, dataDir, durability, ...engineOptions } = options;
     checkName(cluster, 'options.cluster');
     checkName(routerId, 'options.routerId');
     const log = engineOptions.log;
@@ -94,7 +96,7 @@ export class ClusterEngine {
         embeddingsIn: `the shards of cluster '${cluster}'`,
       });
       closers.push(() => corpus.close());
-      const catalog = await CatalogLog.open(nc, cluster, corpus, { log });
+      const catalog = await CatalogLog.open(nc, cluster, corpus, { log, onFatal });
       closers.push(() => catalog.close());
       const config = await nc.jetstream().views.kv(clusterNames(cluster).configBucket, { bindOnly: true });
       const progress = await CatalogProgress.watch(config);
