@@ -26,6 +26,8 @@ async function main(): Promise<void> {
     // (shardDeadlineMs, default 25) well under its scenarios' deadlines.
     shardDeadlineMs: 500,
     scenarios: [{ name: 'home', generators: ['two-tower', 'content', 'popularity'], k: 5, deadlineMs: 1000 }],
+    // Fixed shares, so that every run shows each generator (the default, 'learned', explores).
+    allocator: 'static',
   });
 
   // 200 ads of 4 advertisers in 3 categories; every 20th has only a title (cold start).

@@ -69,8 +69,16 @@ test('writes through the catalog, retrieve with readAfter equal to one engine; d
         got.json.candidates.forEach((c: { score: number }, i: number) => assert.ok(Math.abs(c.score - expected.candidates[i]!.score) < 1e-5, `user ${u} score ${i}`));
         assert.ok(expected.candidates.some((c) => c.source === 'content'), 'the cold-start ads are found by text');
       }
+      // A remove read back at once: its seq covers it.
+      const best = (await local.retrieve({ userId: 'x', scenario: 'feed', features: { embedding: vectors.slice(dim, 2 * dim) } })).candidates[0]!.adId;
+      const del = await httpCall(url, 'DELETE', '/v1/ads', { ids: [String(best)] }, { authorization: `Bearer ${token}` });
+      assert.is(del.status, 200, del.text);
+      assert.equal(del.json, { removed: 1, seq: put.json.seq + 1 });
+      const after = await httpCall(url, 'POST', '/v1/retrieve', { userId: 'x', scenario: 'feed', features: { embedding: [...vectors.slice(dim, 2 * dim)] }, readAfter: del.json.seq });
+      assert.is(after.status, 200, after.text);
+      assert.ok(after.json.candidates.length > 0 && !after.json.candidates.some((c: { adId: string }) => c.adId === String(best)), 'the removed ad is not served');
       const metrics = await httpCall(url, 'GET', '/metrics');
-      assert.match(metrics.text, new RegExp(`cangen_catalog_applied_sequence ${put.json.seq}\\n`));
+      assert.match(metrics.text, new RegExp(`cangen_catalog_applied_sequence ${del.json.seq}\\n`));
       assert.match(metrics.text, /cangen_catalog_applier_holding 1\n/);
       assert.match(metrics.text, /cangen_router_searches_total \d+/);
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -87,7 +95,7 @@ test('examples/cluster-pipeline.ts runs against a real nats-server and retrieves
   await withNats(async ({ nats }) => {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'examples', 'cluster-pipeline.ts')], { env: { ...process.env, NATS_URL: nats.servers[0]! }, timeout: 60_000 });
     assert.match(stdout, /wrote 190 ads with an embedding and 10 cold-start ads through the catalog \(sequence 1\)/);
-    assert.match(stdout, /ad \d+ from two-tower/);
+    assert.match(stdout, /ad \d+ from two-tower/, stdout);
     assert.match(stdout, /two-tower: ok, \d+ kept\n/);
   });
 });

@@ -248,6 +248,14 @@ export class CandidateEngine {
     return { embedded: ads.filter((a) => a.embedding).length, cold: prepared.ids.length, seq };
   }
 
+  /**
+   * A sequence to pass as `readAfter` to read every write this engine has acknowledged so far: the
+   * catalog stream's on a cluster router (ClusterEngine), the corpus's own otherwise.
+   */
+  get writtenThrough(): number {
+    return this.corpus.orderedThrough || this.corpus.stats().head;
+  }
+
   /** Removes ads from the corpus; resolves with how many existed, once searches no longer see them. */
   async removeAds(ids: readonly bigint[]): Promise<number> {
     const existing = [...new Set(toIdArray(ids, 'ids'))].filter((id) => this.store.has(id));

@@ -181,7 +181,8 @@ export function createService(engine: CandidateEngine, config: ServiceConfig, dr
 
   app.delete<{ Body: { ids: Id[] } }>('/v1/ads', { schema: deleteSchema, onRequest: requireToken }, async (request) => {
     const removed = await engine.removeAds(request.body.ids.map(toId));
-    return { removed };
+    // For readAfter: a sequence that includes this remove.
+    return { removed, seq: engine.writtenThrough };
   });
 
   /** The history store, or a 503 answer while there is none (before start()). */
