@@ -185,6 +185,45 @@ test('a router with a dataDir restarts from its corpus on disk and replays only 
   }
 });
 
+test('a new router starts from the newest catalog snapshot and replays only the catalog after it', async () => {
+  if (skip) return console.log(`skipped: ${skip}`);
+  const dirs = [0, 1].map(() => mkdtempSync(join(tmpdir(), 'cangen-router-corpus-')));
+  try {
+    await withNats(async ({ nc, own }) => {
+      await initCluster(nc, { cluster: 'pipe', shards, dim });
+      for (let s = 0; s < shards; s++) own(await ShardReplica.start(nc, { cluster: 'pipe', shard: s, replicaId: `c${s}`, snapshots: false }));
+      const a = own(await openRouter(nc, 'router-a', { dataDir: dirs[0] }));
+      await a.engine.upsertAds(makeAds(250, 1000, 10));
+      await a.engine.spend([{ id: 1002n, amount: 1000 }]);
+      const snapshot = await a.snapshotCatalog();
+      assert.is(snapshot.sequence, a.catalog.applied, 'the snapshot includes every write applied');
+      // A damaged newer snapshot is passed over for it.
+      await a.engine.upsertAds(makeAds(50, 2000, 11));
+      const newer = await a.snapshotCatalog();
+      const names = clusterNames('pipe');
+      const objects = await nc.jetstream().views.os(names.snapshotBucket);
+      const info = await objects.info(`catalog.seq.${String(newer.sequence).padStart(16, '0')}`);
+      await objects.put({ name: info!.name, metadata: { manifest: JSON.stringify({ ...newer, sha256: '0'.repeat(64) }) } }, readableOf(new Uint8Array(newer.bytes)));
+      const last = await a.engine.upsertAds(makeAds(30, 3000, 12));
+
+      const lines: string[] = [];
+      const c = own(await openRouter(nc, 'router-c', { dataDir: dirs[1], log: (line) => lines.push(line) }));
+      assert.ok(lines.some((line) => line.includes(`catalog snapshot ${snapshot.sequence} of router router-a loaded`)), lines.join('\n'));
+      assert.ok(lines.some((line) => /passed over: .*checksum/.test(line)), `the damaged snapshot: ${lines.join('\n')}`);
+      assert.ok(lines.some((line) => line.includes(`catalog: writes ${snapshot.sequence + 1} to ${last.seq} replayed`)), lines.join('\n'));
+      const ids = [...makeAds(250, 1000, 10), ...makeAds(50, 2000, 11), ...makeAds(30, 3000, 12)].map((ad) => ad.id);
+      assert.is(c.engine.store.size, a.engine.store.size);
+      assert.equal([...c.engine.store.nativeAttributes(ids)], [...a.engine.store.nativeAttributes(ids)], 'codes and budgets as the router it started from');
+      await c.readAfter(last.seq, 10_000);
+      for (const [i, request] of requests(6, 13).entries()) {
+        assert.equal(summary(await c.engine.retrieve(request)), summary(await a.engine.retrieve(request)), `request ${i}`);
+      }
+    });
+  } finally {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('shardScorer: the scorer generator ranks with the shards\' learned scorer, as one engine with the same model does', async () => {
   if (skip) return console.log(`skipped: ${skip}`);
   const mol: Config = {
@@ -246,5 +285,10 @@ test('malformed catalog messages are skipped by every router and dead-lettered o
     assert.is(a.engine.store.size, 20, 'nothing of it applied');
   });
 });
+
+/** Bytes as the web stream the object store's put takes. */
+function readableOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream({ start(controller) { controller.enqueue(bytes); controller.close(); } });
+}
 
 test.run();

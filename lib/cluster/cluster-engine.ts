@@ -14,10 +14,12 @@ import { CatalogLog } from './catalog-log';
 import { CorpusLog } from './corpus-log';
 import { ClusterError } from './errors';
 import { checkName, clusterNames } from './names';
+import { restoreCatalogSnapshot, saveCatalogSnapshot } from './catalog-snapshots';
 import { RemoteIndex } from './remote-index';
 import { ShardScorer } from './shard-scorer';
 import { ClusterRouter, type RouterOptions } from './router';
-import { readShardMap } from './shard-map';
+import { readShardMap, type ShardMap } from './shard-map';
+import { SnapshotStore, type SnapshotManifest } from './snapshots';
 
 /** What a cluster router's engine takes from EngineOptions: the rest comes from the cluster. */
 export type ClusterEngineEngineOptions = Omit<EngineOptions, 'dim' | 'metric' | 'corpus' | 'index' | 'embeddings' | 'readAfter' | 'scorer' | 'scorerMode'>;
@@ -39,11 +41,17 @@ export interface ClusterEngineOptions extends ClusterEngineEngineOptions {
   shardScorer?: boolean;
   /** Called once if the router's corpus stops (a stored catalog write it cannot apply): restart the router. */
   onFatal?: (error: Error) => void;
+  /**
+   * With a dataDir: how often the router holding the applier lease uploads a snapshot of its
+   * catalog when it changed (default 300 s; 0: never). A router starting with an empty dataDir
+   * loads the newest and replays only the catalog after it.
+   */
+  catalogSnapshotEveryS?: number;
   // dataDir (inherited): where the router keeps its corpus (attributes, names, content index; not the
   // embeddings, which the shards hold). A restart then replays only the catalog after it; absent, the whole catalog.
 }
 
-export const clusterEngineDefaults = { shardDeadlineMs: 25, hedgeAfterMs: 0, applierLeaseMs: 5000 };
+export const clusterEngineDefaults = { shardDeadlineMs: 25, hedgeAfterMs: 0, applierLeaseMs: 5000, catalogSnapshotEveryS: 300 };
 
 export class ClusterEngine {
   private constructor(
@@ -54,7 +62,41 @@ export class ClusterEngine {
     readonly applier: CatalogApplier,
     readonly remote: RemoteIndex,
     private readonly progress: CatalogProgress,
+    private readonly map: ShardMap,
+    private readonly routerId: string,
+    private readonly snapshots: SnapshotStore | undefined,
   ) {}
+
+  private snapshotTimer: NodeJS.Timeout | undefined;
+  private snapshotting: Promise<unknown> | undefined;
+  private snapshotOrigin = 0;
+
+  /**
+   * Uploads a snapshot of this router's catalog now (a router with a dataDir); resolves with its
+   * manifest. The router holding the applier lease does it every catalogSnapshotEveryS by itself.
+   */
+  snapshotCatalog(): Promise<SnapshotManifest> {
+    if (!this.snapshots) return Promise.reject(new ClusterError('ERR_CLUSTER', 'Expected a router with a dataDir to snapshot its catalog'));
+    const run = saveCatalogSnapshot(this.snapshots, this.engine.corpus, this.map, this.routerId).then((manifest) => {
+      this.snapshotOrigin = Math.max(this.snapshotOrigin, manifest.sequence);
+      return manifest;
+    });
+    const tracked: Promise<unknown> = run.catch(() => undefined).finally(() => {
+      if (this.snapshotting === tracked) this.snapshotting = undefined;
+    });
+    this.snapshotting = tracked;
+    return run;
+  }
+
+  private snapshotEvery(everyMs: number, log: ((line: string) => void) | undefined): void {
+    this.snapshotTimer = setInterval(() => {
+      if (this.snapshotting || !this.applier.stats().holding || this.engine.corpus.orderedThrough <= this.snapshotOrigin) return;
+      void this.snapshotCatalog()
+        .then((m) => log?.(`catalog snapshot ${m.sequence} uploaded (${m.ads} ads, ${m.bytes} bytes)`))
+        .catch((error: Error) => log?.(`catalog snapshot failed: ${error.message}`));
+    }, everyMs);
+    this.snapshotTimer.unref();
+  }
 
   /**
    * Joins cluster `options.cluster` as a router with the pipeline: reads the shard map (refused
@@ -67,7 +109,8 @@ export class ClusterEngine {
         throw new ClusterError('ERR_CLUSTER', `Expected no '${refused}' for a ClusterEngine: the cluster's shard map gives dim and metric, the catalog stream fills its corpus, and the shards hold the index (and a learned scorer: cangen shard --scorer)`);
       }
     }
-    const { cluster, routerId, shardDeadlineMs, hedgeAfterMs, applierLeaseMs, shardScorer, onFatal, dataDir, durability, ...engineOptions } = options;
+    const { cluster, routerId, shardDeadlineMs, hedgeAfterMs, applierLeaseMs, shardScorer, onFatal, catalogSnapshotEveryS, dataDir, durability, ...engineOptions } = options;
+    const snapshotEveryS = integerIn(catalogSnapshotEveryS ?? clusterEngineDefaults.catalogSnapshotEveryS, 'options.catalogSnapshotEveryS', 0, 86_400);
     checkName(cluster, 'options.cluster');
     checkName(routerId, 'options.routerId');
     const log = engineOptions.log;
@@ -84,6 +127,11 @@ export class ClusterEngine {
     try {
       const router = await ClusterRouter.start(nc, routerOptions);
       closers.push(() => router.close());
+      const snapshots = dataDir === undefined ? undefined : await SnapshotStore.open(nc, clusterNames(cluster), map.streamReplicas);
+      if (snapshots) {
+        const restored = await restoreCatalogSnapshot(snapshots, dataDir!, log ?? (() => undefined));
+        if (restored) log?.(`catalog snapshot ${restored.sequence} of router ${restored.replicaId} loaded (${restored.ads} ads, ${restored.bytes} bytes)`);
+      }
       const corpus = await AdCorpus.open({
         dim: map.dim,
         metric: map.metric,
@@ -118,7 +166,8 @@ export class ClusterEngine {
         ...(shardScorer ? { scorer: new ShardScorer(router, corpus.store, () => remote.readFloor) } : {}),
         readAfter: (seq, timeoutMs) => cluster_!.readAfter(seq, timeoutMs),
       });
-      cluster_ = new ClusterEngine(engine, router, catalog, applier, remote, progress);
+      cluster_ = new ClusterEngine(engine, router, catalog, applier, remote, progress, map, routerId, snapshots);
+      if (snapshots && snapshotEveryS > 0) cluster_.snapshotEvery(snapshotEveryS * 1000, log);
       return cluster_;
     } catch (error) {
       await unwind();
@@ -145,6 +194,8 @@ export class ClusterEngine {
 
   /** Stops applying (another router takes the lease), following the catalog and routing; frees the corpus. */
   async close(): Promise<void> {
+    clearInterval(this.snapshotTimer);
+    await this.snapshotting;
     await this.applier.stop();
     this.progress.stop();
     await this.catalog.close();

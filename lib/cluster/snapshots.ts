@@ -27,6 +27,7 @@ export const snapshotFormat = 1;
 export interface SnapshotManifest {
   format: number;
   cluster: string;
+  /** The shard; -1 (catalogSnapshotShard) for the routers' catalog, whose `sequence` is a catalog sequence and `kind` 'catalog'. */
   shard: number;
   /** The last log sequence of the shard the index includes: replay starts after it. */
   sequence: number;
@@ -55,8 +56,16 @@ export interface SnapshotFile {
   sha256: string;
 }
 
-export function snapshotName(shard: number, sequence: number): string {
-  return `shard.${shard}.seq.${String(sequence).padStart(16, '0')}`;
+/** Whose snapshot an object is: a shard's index, or the pipeline routers' catalog (catalog-snapshots.ts; manifest shard -1). */
+export type SnapshotOwner = number | 'catalog';
+
+/** The manifest's `shard` of a catalog snapshot. */
+export const catalogSnapshotShard = -1;
+
+const ownerPrefix = (owner: SnapshotOwner) => (owner === 'catalog' ? 'catalog' : `shard.${owner}`);
+
+export function snapshotName(owner: SnapshotOwner, sequence: number): string {
+  return `${ownerPrefix(owner)}.seq.${String(sequence).padStart(16, '0')}`;
 }
 
 /** A local temporary path for a snapshot file (removed by whoever made it). */
@@ -67,6 +76,11 @@ export function snapshotTempPath(dir: string | undefined, cluster: string, shard
 /** Saves `index` to `path` and hashes the file. */
 export async function writeSnapshotFile(index: AdIndex, path: string): Promise<SnapshotFile> {
   await index.save(path);
+  return hashedFile(path);
+}
+
+/** A file written for upload, with its size and SHA-256. */
+export async function hashedFile(path: string): Promise<SnapshotFile> {
   const hash = createHash('sha256');
   await finished(createReadStream(path).on('data', (chunk) => hash.update(chunk)));
   return { path, bytes: (await stat(path)).size, sha256: hash.digest('hex') };
@@ -83,19 +97,21 @@ export class SnapshotStore {
     return new SnapshotStore(nc, os, names, Math.max(128 * 1024, (nc.info?.max_payload ?? 1024 * 1024) - 4096));
   }
 
-  /** The shard's snapshots, newest (highest sequence) first. */
-  async list(shard: number): Promise<SnapshotEntry[]> {
-    const prefix = `shard.${shard}.seq.`;
+  /** A shard's snapshots (or the catalog's), newest (highest sequence) first. */
+  async list(owner: SnapshotOwner): Promise<SnapshotEntry[]> {
+    const prefix = `${ownerPrefix(owner)}.seq.`;
     const infos = (await this.os.list()).filter((info) => !info.deleted && info.name.startsWith(prefix));
     infos.sort((a, b) => b.name.localeCompare(a.name)); // zero-padded sequences: name order is sequence order
-    return infos.map((info) => ({ name: info.name, manifest: manifestOf(info, this.names.cluster, shard) }));
+    return infos.map((info) => ({ name: info.name, manifest: manifestOf(info, this.names.cluster, owner) }));
   }
 
   async upload(file: SnapshotFile, manifest: SnapshotManifest): Promise<void> {
-    const name = snapshotName(manifest.shard, manifest.sequence);
+    const catalog = manifest.shard === catalogSnapshotShard;
+    const name = snapshotName(catalog ? 'catalog' : manifest.shard, manifest.sequence);
     const data = Readable.toWeb(createReadStream(file.path)) as unknown as ReadableStream<Uint8Array>;
     await this.os.put({
-      name, description: `cangen index of shard ${manifest.shard} through log sequence ${manifest.sequence}`, metadata: { manifest: JSON.stringify(manifest) },
+      name, description: catalog ? `cangen routers' catalog through catalog sequence ${manifest.sequence}` : `cangen index of shard ${manifest.shard} through log sequence ${manifest.sequence}`,
+      metadata: { manifest: JSON.stringify(manifest) },
       options: { max_chunk_size: this.chunkBytes },
     }, data);
   }
@@ -139,9 +155,9 @@ export class SnapshotStore {
     }
   }
 
-  /** Deletes the shard's snapshots beyond the newest `keep`. */
-  async prune(shard: number, keep: number): Promise<number> {
-    const old = (await this.list(shard)).slice(keep);
+  /** Deletes a shard's (or the catalog's) snapshots beyond the newest `keep`. */
+  async prune(owner: SnapshotOwner, keep: number): Promise<number> {
+    const old = (await this.list(owner)).slice(keep);
     for (const entry of old) await this.os.delete(entry.name);
     return old.length;
   }
@@ -170,11 +186,12 @@ export class SnapshotStore {
   }
 }
 
-function manifestOf(info: ObjectInfo, cluster: string, shard: number): SnapshotManifest | undefined {
+function manifestOf(info: ObjectInfo, cluster: string, owner: SnapshotOwner): SnapshotManifest | undefined {
   try {
     const m = JSON.parse(info.metadata?.manifest ?? '') as SnapshotManifest;
+    const shard = owner === 'catalog' ? catalogSnapshotShard : owner;
     const ok = m.format === snapshotFormat && m.cluster === cluster && m.shard === shard && Number.isSafeInteger(m.sequence) && m.sequence >= 0 &&
-      Number.isSafeInteger(m.bytes) && typeof m.sha256 === 'string' && typeof m.kind === 'string' && snapshotName(shard, m.sequence) === info.name;
+      Number.isSafeInteger(m.bytes) && typeof m.sha256 === 'string' && typeof m.kind === 'string' && snapshotName(owner, m.sequence) === info.name;
     return ok ? m : undefined;
   } catch {
     return undefined;

@@ -88,6 +88,8 @@ export interface CorpusStats {
 
 const names = { behavioural: 'behavioural', content: 'content' } as const;
 const noVector = new Float32Array(0);
+/** The catalog's file in a corpus's dataDir. */
+export const catalogFile = 'catalog.sqlite';
 
 export class AdCorpus {
   readonly dim: number;
@@ -140,7 +142,7 @@ export class AdCorpus {
     const lock = takeLock(options.dataDir);
     let catalog: SqliteCatalog;
     try {
-      catalog = new SqliteCatalog(join(options.dataDir, 'catalog.sqlite'), { durability: options.durability });
+      catalog = new SqliteCatalog(join(options.dataDir, catalogFile), { durability: options.durability });
     } catch (error) {
       lock.release();
       throw error;
@@ -245,6 +247,16 @@ export class AdCorpus {
   /** Records that the stream's write at `origin` was refused here, so that a restart skips it and wasRefused() says so. */
   recordRefusal(origin: number): Promise<void> {
     return this.enqueue(async () => this.catalog.recordRefusal(origin));
+  }
+
+  /**
+   * Copies the catalog (on disk: a corpus opened with a dataDir) to `path`, consistently while
+   * writes go on; resolves with the stream sequence the copy includes (its origin). A corpus opened
+   * on such a copy (as `<dataDir>/catalog.sqlite`) resumes after that sequence.
+   */
+  async backupCatalog(path: string): Promise<{ origin: number; head: number }> {
+    if (!(this.catalog instanceof SqliteCatalog)) throw new CorpusError('ERR_CATALOG', 'Expected a corpus with a dataDir to copy its catalog: this one lives in memory');
+    return this.catalog.backup(path);
   }
 
   /** Whether the stream's write at `origin` was refused (recordRefusal). */

@@ -128,6 +128,21 @@ export class SqliteCatalog implements AdCatalog {
     return this.originSeq;
   }
 
+  /**
+   * A consistent copy of the catalog at `path` (SQLite's online backup: writes may go on meanwhile,
+   * and the copy holds the state it finished at); resolves with the copy's origin and head.
+   */
+  async backup(path: string): Promise<{ origin: number; head: number }> {
+    await this.db.backup(path);
+    const copy = new Database(path, { readonly: true });
+    try {
+      const read = (key: string) => Number((copy.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value ?? 0);
+      return { origin: read('origin'), head: read('head') };
+    } finally {
+      copy.close();
+    }
+  }
+
   recordRefusal(origin: number): void {
     this.db.transaction(() => {
       this.statements.refuse.run(origin);
