@@ -222,6 +222,8 @@ manifests('--pipeline: routers run cangen router --config with a ConfigMap the s
     writeFileSync(file, text);
     const config = loadConfig({ file, env: {} });
     assert.is(config.corpus, 'empty');
+    const writable = container.volumeMounts.find((m: Doc) => config.dataDir?.startsWith(`${m.mountPath}/`) && !m.readOnly);
+    assert.ok(writable, `the dataDir ${config.dataDir} is on a writable volume (the root filesystem is read-only)`);
     assert.is(config.dim, 32, 'the dim of the shard map the init Job creates');
     const initEnv = byKind(docs, 'Job')[0]!.spec.template.spec.containers[0].env as Doc[];
     assert.is(initEnv.find((e) => e.name === 'CANGEN_DIM')?.value, '32', 'the init Job creates the shard map with that dim');

@@ -434,13 +434,19 @@ spec:
               mountPath: /tmp${o.pipeline ? `
             - name: config
               mountPath: /etc/cangen
-              readOnly: true` : ''}
+              readOnly: true
+            # The router's corpus (the config's dataDir): a new pod starts from the newest catalog
+            # snapshot into it, a restarted container from what it holds.
+            - name: data
+              mountPath: /var/lib/cangen` : ''}
       volumes:
         - name: tmp
           emptyDir: {}${o.pipeline ? `
         - name: config
           configMap:
-            name: ${name}-config` : ''}
+            name: ${name}-config
+        - name: data
+          emptyDir: {}` : ''}
 ---
 apiVersion: v1
 kind: Service
@@ -466,7 +472,7 @@ kind: ConfigMap
 ${metadata(`${name}-config`, labels(o, 'router'))}
 data:
   router.json: |
-    ${JSON.stringify({ dim: o.dim, corpus: 'empty', allocator: 'learned' })}
+    ${JSON.stringify({ dim: o.dim, corpus: 'empty', allocator: 'learned', dataDir: '/var/lib/cangen/router' })}
 ---
 `;
 }
