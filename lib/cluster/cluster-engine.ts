@@ -8,6 +8,7 @@
 import type { NatsConnection } from 'nats';
 import { AdCorpus } from '../corpus/ad-corpus';
 import { CandidateEngine, type EngineOptions } from '../orchestration/engine';
+import { InvalidArgumentError } from '../errors';
 import { integerIn } from '../validate';
 import { CatalogApplier, CatalogProgress } from './catalog-applier';
 import { CatalogLog } from './catalog-log';
@@ -106,7 +107,7 @@ export class ClusterEngine {
   static async open(nc: NatsConnection, options: ClusterEngineOptions): Promise<ClusterEngine> {
     for (const refused of ['dim', 'metric', 'corpus', 'index', 'embeddings', 'readAfter', 'scorer', 'scorerMode']) {
       if ((options as unknown as Record<string, unknown>)[refused] !== undefined) {
-        throw new ClusterError('ERR_CLUSTER', `Expected no '${refused}' for a ClusterEngine: the cluster's shard map gives dim and metric, the catalog stream fills its corpus, and the shards hold the index (and a learned scorer: cangen shard --scorer)`);
+        throw new InvalidArgumentError(`Expected no '${refused}' for a ClusterEngine: the cluster's shard map gives dim and metric, the catalog stream fills its corpus, and the shards hold the index (and a learned scorer: cangen shard --scorer)`);
       }
     }
     const { cluster, routerId, shardDeadlineMs, hedgeAfterMs, applierLeaseMs, shardScorer, onFatal, catalogSnapshotEveryS, dataDir, durability, ...engineOptions } = options;
