@@ -104,7 +104,7 @@ corpus('the service keeps what PUT /v1/ads acknowledged across a restart, snapsh
     const put = await fetch(`${s.url}/v1/ads`, { method: 'PUT', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ ads: [{ id: 1, embedding: [1, 0, 0, 0] }, { id: 2, embedding: [0, 1, 0, 0] }] }) });
     assert.is(put.status, 200);
     const del = await fetch(`${s.url}/v1/ads`, { method: 'DELETE', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ ids: [2] }) });
-    assert.equal(await del.json(), { removed: 1 });
+    assert.equal(await del.json(), { removed: 1, seq: 2 }, 'the remove is the second write');
     const metrics = await (await fetch(`${s.url}/metrics`)).text();
     assert.match(metrics, /cangen_catalog_sequence 2/);
     assert.match(metrics, /cangen_snapshot_lag_writes 2/);
