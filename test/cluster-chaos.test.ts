@@ -14,6 +14,7 @@ import { readTrimPoint } from '../lib/cluster/log-trim';
 import { clusterNames } from '../lib/cluster/names';
 import { retryTransient } from '../lib/cluster/transient';
 import { decodeSearchReply, encodeSearchRequest } from '../lib/cluster/search-codec';
+import { streamLeaders } from './helpers/cluster';
 import { NatsDeployment, natsServerMissing } from './helpers/nats-server';
 import { randomVectors, rng } from './helpers/random';
 import { shardProcess, startLines, until } from './helpers/shard-process';
@@ -53,6 +54,9 @@ chaos('writes go on while replicas are SIGKILLed and a JetStream node dies; ever
   let stopWriter = async () => {};
   try {
     await initCluster(nc, { cluster: 'chaos', shards, dim, streamReplicas: 3, membershipTtlMs: 1500 });
+    // A cluster just formed elects a leader per replicated stream (log, dead letters, catalog, buckets)
+    // one after another: replicas started before that spend their start-up bound retrying.
+    await streamLeaders(nc, 60_000);
     const log = await CorpusLog.open(nc, 'chaos', { retryForMs: 20_000 });
     for (const id of replicaIds) children.set(id, await shardProcess(nats.servers, 'chaos', shardOfReplica(id), id, snapshotEverySecond));
     router = await ClusterRouter.start(nc, { cluster: 'chaos' });

@@ -31,3 +31,19 @@ export async function withNats(body: (scope: NatsScope) => Promise<void>): Promi
     await nats.stop();
   }
 }
+
+/** Resolves once every JetStream stream has a cluster leader (a 3-node cluster elects them after the streams are made). */
+export async function streamLeaders(nc: NatsConnection, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const jsm = await nc.jetstreamManager();
+      const streams = await jsm.streams.list().next();
+      if (streams.length > 0 && streams.every((s) => s.cluster?.leader)) return;
+    } catch {
+      // JetStream answers with timeouts while it elects: ask again.
+    }
+    if (Date.now() > until) throw new Error(`JetStream streams without a leader after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
