@@ -60,6 +60,10 @@ export class CatalogApplier {
   private running: Promise<void> | undefined;
   private again = false;
   private holding = false;
+  /** When the lease was last taken or renewed (this process's clock). */
+  private renewedAt = 0;
+  /** The holder's last recorded progress and its revision: read once per holding, then kept. */
+  private recorded: { applied: CatalogApplied; revision: number } | undefined;
   private stopped = false;
   private sent = 0;
   private deadLettered = 0;
@@ -74,7 +78,8 @@ export class CatalogApplier {
     private readonly options: Required<Omit<CatalogApplierOptions, 'log'>> & Pick<CatalogApplierOptions, 'log'>,
   ) {
     this.lease = new KvLease(config, catalogApplierLeaseKey, options.holderId, options.leaseMs);
-    this.unlisten = catalog.onApplied(() => this.kick());
+    // A new catalog message concerns the holder only; the others ask for the lease on the timer.
+    this.unlisten = catalog.onApplied(() => this.holding && this.kick());
   }
 
   /**
@@ -119,6 +124,7 @@ export class CatalogApplier {
     this.running = this.round()
       .catch((error: Error) => {
         this.holding = false;
+        this.recorded = undefined;
         this.options.log?.(`catalog applier ${this.options.holderId}: ${error.message}`);
       })
       .finally(() => {
@@ -130,12 +136,21 @@ export class CatalogApplier {
       });
   }
 
-  private async round(): Promise<void> {
+  /** Takes or renews the lease when a third of it has passed since the last time (once per round at most). */
+  private async holdLease(): Promise<boolean> {
+    if (this.holding && Date.now() - this.renewedAt < this.options.leaseMs / 3) return true;
     const held = await this.lease.acquire();
     if (held !== this.holding) this.options.log?.(`catalog applier ${this.options.holderId}: ${held ? 'took' : 'lost'} the lease`);
+    if (held) this.renewedAt = Date.now();
+    else this.recorded = undefined;
     this.holding = held;
-    if (!held) return;
-    let { applied, revision } = await this.progress();
+    return held;
+  }
+
+  private async round(): Promise<void> {
+    if (!(await this.holdLease())) return;
+    this.recorded ??= await this.progress();
+    let { applied, revision } = this.recorded;
     while (!this.stopped && applied.catalogSeq < this.catalog.applied) {
       const through = Math.min(this.catalog.applied, applied.catalogSeq + this.options.batch);
       let position = applied.position;
@@ -148,10 +163,8 @@ export class CatalogApplier {
       applied = { catalogSeq: through, position };
       // Compare-and-set on the revision this holder last saw: fails if another holder recorded progress since.
       revision = await this.config.update(catalogAppliedKey, encode(applied), revision);
-      if (!(await this.lease.acquire())) {
-        this.holding = false;
-        return;
-      }
+      this.recorded = { applied, revision };
+      if (!(await this.holdLease())) return;
     }
   }
 
